@@ -1,0 +1,115 @@
+"""The ``siemc`` command line.
+
+Exit codes: 0 success, 1 failing tests, 2 invalid input (an analytic or fixture that does not load).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from compiler.discover import Catalog, find_analytics, load_catalog
+from compiler.junit import write_junit
+from compiler.surface import json_schema
+from compiler.testing import FixtureResult, run_all
+
+EXIT_OK, EXIT_TESTS, EXIT_INVALID = 0, 1, 2
+
+_MARK = {"passed": "PASS", "failed": "FAIL", "skipped": "SKIP", "error": "ERR "}
+_COLOR = {"passed": "green", "failed": "red", "skipped": "yellow", "error": "red"}
+
+
+def _report_invalid(cat: Catalog) -> None:
+    for exc in cat.errors:
+        click.echo(exc.render(), err=True)
+        click.echo("", err=True)
+    if cat.errors:
+        n = len(cat.diagnostics)
+        click.secho(f"{n} error{'s' * (n != 1)} in {len(cat.errors)} file(s)", fg="red", err=True)
+
+
+def _no_files(paths: tuple[str, ...]) -> None:
+    for p in paths:
+        if not Path(p).exists():
+            raise click.UsageError(f"no such file or folder: {p}")
+    if not find_analytics(paths):
+        raise click.UsageError(f"no analytic files (*.yml, *.yaml) under: {' '.join(paths)}")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="siemc")
+def main() -> None:
+    """siemc: write a behavioural analytic once, test it, compile it to every SIEM."""
+
+
+@main.command()
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="write to a file")
+def schema(output: str | None) -> None:
+    """Print the JSON Schema of analytic files (for editor autocompletion)."""
+    text = json.dumps(json_schema(), indent=2, sort_keys=True) + "\n"
+    if output:
+        Path(output).write_text(text, encoding="utf-8")
+    else:
+        click.echo(text, nl=False)
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True)
+def check(paths: tuple[str, ...]) -> None:
+    """Validate analytics: report every problem at file:line:col."""
+    _no_files(paths)
+    cat = load_catalog(paths)
+    _report_invalid(cat)
+    if cat.errors:
+        sys.exit(EXIT_INVALID)
+    click.echo(f"{len(cat.loaded)} analytic(s) valid")
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True)
+@click.option("--junit", type=click.Path(dir_okay=False), help="write JUnit XML results here")
+@click.option("-v", "--verbose", is_flag=True, help="list every alert of passing fixtures too")
+def test(paths: tuple[str, ...], junit: str | None, verbose: bool) -> None:
+    """Run every analytic's fixtures through the reference evaluator."""
+    _no_files(paths)
+    cat = load_catalog(paths)
+    _report_invalid(cat)
+    results: list[FixtureResult] = []
+    for loaded in sorted(cat.loaded, key=lambda x: x.analytic.id):
+        a = loaded.analytic
+        click.secho(f"{a.id}  {a.meta.title}", bold=True)
+        click.echo(f"      {a.path}")
+        if not loaded.fixtures:
+            click.secho("  no fixtures", fg="yellow")
+        for r in run_all(loaded):
+            results.append(r)
+            fx = r.fixture
+            label = f"{fx.kind}/{fx.data}"
+            click.secho(f"  {_MARK[r.status]}", fg=_COLOR[r.status], nl=False)
+            click.echo(f"  {label:<19} {fx.name}  ({r.message})")
+            if r.detail:
+                click.echo("\n".join("        " + line for line in r.detail.splitlines()))
+            elif verbose:
+                from compiler.testing import describe_alert
+
+                for al in r.actual:
+                    click.echo(f"        {describe_alert(al)}")
+    counts = {k: sum(1 for r in results if r.status == k) for k in _MARK}
+    summary = (
+        f"{len(cat.loaded)} analytic(s), {len(results)} fixture(s): "
+        f"{counts['passed']} passed, {counts['failed']} failed, "
+        f"{counts['error']} errors, {counts['skipped']} skipped"
+    )
+    if cat.errors:
+        summary += f"; {len(cat.errors)} invalid file(s)"
+    bad = counts["failed"] or counts["error"] or cat.errors
+    click.secho(summary, fg="red" if bad else "green", bold=True)
+    if junit:
+        write_junit(Path(junit), results, cat.diagnostics)
+    if cat.errors:
+        sys.exit(EXIT_INVALID)
+    if counts["failed"] or counts["error"]:
+        sys.exit(EXIT_TESTS)

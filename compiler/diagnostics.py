@@ -1,0 +1,82 @@
+"""Diagnostics in the style of rustc/ruff: ``path:line:col: error[code]: message``, the source
+line with a caret, and a ``help:`` line where a fix is known."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+# Every code the loader, lowering and fixture runner can emit. docs/diagnostics.md lists them;
+# a test keeps the two in step.
+CODES: dict[str, str] = {
+    "E001": "YAML syntax error",
+    "E002": "duplicate key",
+    "E003": "file cannot be read",
+    "E100": "unknown key",
+    "E101": "missing required key",
+    "E102": "wrong type or invalid value",
+    "E103": "value not among the allowed choices",
+    "E104": "exactly one of several keys is required",
+    "E110": "invalid duration",
+    "E111": "invalid size or number",
+    "E120": "unknown stream",
+    "E121": "unknown lookup or lookup column",
+    "E122": "unknown sequence step alias",
+    "E123": "invalid filter modifier",
+    "E124": "invalid regular expression",
+    "E125": "invalid CIDR network",
+    "E126": "invalid filter value",
+    "E130": "expression syntax error",
+    "E131": "unknown function or wrong number of arguments",
+    "E132": "unknown measure",
+    "E140": "impossible window",
+    "E141": "stream dependency cycle",
+    "E142": "invalid baseline",
+    "E150": "duplicate analytic id",
+    "E160": "invalid fixture",
+    "E170": "invalid ATT&CK id",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Diagnostic:
+    code: str
+    message: str
+    path: str
+    line: int
+    col: int
+    length: int = 1
+    help: str | None = None
+    severity: Literal["error", "warning"] = "error"
+
+    def headline(self) -> str:
+        return f"{self.path}:{self.line}:{self.col}: {self.severity}[{self.code}]: {self.message}"
+
+    def render(self, source: str | None = None) -> str:
+        out = [self.headline()]
+        lines = source.splitlines() if source is not None else []
+        if 1 <= self.line <= len(lines):
+            text = lines[self.line - 1]
+            gutter = str(self.line)
+            pad = " " * len(gutter)
+            caret = " " * (self.col - 1) + "^" * max(1, self.length)
+            out += [f"{pad} |", f"{gutter} | {text}", f"{pad} | {caret}"]
+        if self.help:
+            out.append(f"help: {self.help}")
+        return "\n".join(out)
+
+
+class DiagnosticError(Exception):
+    """Raised with every problem found in one unit of work (a file, a fixture, ...)."""
+
+    def __init__(self, diagnostics: list[Diagnostic], sources: dict[str, str] | None = None):
+        super().__init__("\n".join(d.headline() for d in diagnostics))
+        self.diagnostics = diagnostics
+        self.sources = sources or {}
+
+    def render(self) -> str:
+        return "\n\n".join(d.render(self.sources.get(d.path)) for d in self.diagnostics)
+
+
+def sort_key(d: Diagnostic) -> tuple[str, int, int, str]:
+    return (d.path, d.line, d.col, d.code)

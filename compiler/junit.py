@@ -1,0 +1,58 @@
+"""JUnit XML for CI systems: one test case per (analytic, fixture), classname = analytic id."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from collections.abc import Sequence
+from pathlib import Path
+
+from compiler.diagnostics import Diagnostic
+from compiler.testing import FixtureResult
+
+
+def write_junit(
+    path: Path, results: Sequence[FixtureResult], invalid: Sequence[Diagnostic] = ()
+) -> None:
+    suites = ET.Element("testsuites", name="siemc")
+    suite = ET.SubElement(suites, "testsuite", name="siemc test")
+    counts = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
+    total = 0.0
+    for d in invalid:
+        # An analytic that does not load is a test error at its source position, so that CI
+        # shows it next to the fixtures that could not run.
+        case = ET.SubElement(suite, "testcase", classname=d.path, name=f"load {d.path}", time="0")
+        err = ET.SubElement(case, "error", message=d.headline(), type=d.code)
+        err.text = d.render()
+        counts["tests"] += 1
+        counts["errors"] += 1
+    for r in results:
+        case = ET.SubElement(
+            suite,
+            "testcase",
+            classname=r.analytic,
+            name=f"{r.fixture.kind}/{r.fixture.data}: {r.fixture.name}",
+            file=r.fixture.span.path,
+            line=str(r.fixture.span.line),
+            time=f"{r.seconds:.3f}",
+        )
+        counts["tests"] += 1
+        total += r.seconds
+        if r.status == "failed":
+            f = ET.SubElement(case, "failure", message=r.message, type="AlertMismatch")
+            f.text = r.detail
+            counts["failures"] += 1
+        elif r.status == "error":
+            e = ET.SubElement(case, "error", message=r.message, type="FixtureError")
+            e.text = r.message
+            counts["errors"] += 1
+        elif r.status == "skipped":
+            ET.SubElement(case, "skipped", message=r.message)
+            counts["skipped"] += 1
+    for k, v in counts.items():
+        suite.set(k, str(v))
+    suite.set("time", f"{total:.3f}")
+    ET.indent(suites)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    ET.ElementTree(suites).write(tmp, encoding="utf-8", xml_declaration=True)
+    tmp.replace(path)

@@ -1,0 +1,617 @@
+"""Lowering: surface model -> IR. The one place that resolves names, defaults and shorthands.
+
+Every problem is collected (with its position) before failing, so one run reports them all.
+"""
+
+from __future__ import annotations
+
+import csv
+import difflib
+from dataclasses import dataclass
+from pathlib import Path as FsPath
+from typing import Any
+
+from pydantic import ValidationError
+
+from compiler import ir
+from compiler import surface as s
+from compiler.diagnostics import Diagnostic, DiagnosticError, sort_key
+from compiler.expr import ExprError, SpanFn, parse_expr
+from compiler.filters import FilterLowering, known, number_with_unit
+from compiler.source import Path, SourceDoc, load_yaml
+from compiler.timeutil import parse_duration, parse_timestamp
+from compiler.validation import pydantic_diagnostics
+
+
+@dataclass(frozen=True)
+class Loaded:
+    analytic: ir.Analytic
+    fixtures: tuple[ir.Fixture, ...]
+    doc: SourceDoc
+
+
+def load_file(path: str | FsPath) -> Loaded:
+    """Read, validate and lower one analytic file; raise DiagnosticError with every problem."""
+    p = str(path)
+    try:
+        text = FsPath(p).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DiagnosticError([Diagnostic("E003", f"cannot read file: {exc}", p, 1, 1)]) from None
+    return load_text(p, text)
+
+
+def load_text(path: str, text: str) -> Loaded:
+    doc = load_yaml(path, text)
+    if not isinstance(doc.data, dict):
+        raise DiagnosticError(
+            [doc.diag("E102", "an analytic is a YAML mapping of keys such as id, streams", ())],
+            {path: text},
+        )
+    try:
+        model = s.AnalyticM.model_validate(doc.data)
+    except ValidationError as exc:
+        raise DiagnosticError(pydantic_diagnostics(exc, doc), {path: text}) from None
+    lowering = _Lowering(doc, model)
+    loaded = lowering.run()
+    if lowering.errors:
+        raise DiagnosticError(sorted(lowering.errors, key=sort_key), {path: text})
+    assert loaded is not None
+    return loaded
+
+
+def _ms(text: str) -> int:
+    return parse_duration(text)
+
+
+def format_duration(ms: int) -> str:
+    """The largest unit that divides ``ms`` exactly: 7200000 -> '2h'."""
+    for unit, size in (("w", 604_800_000), ("d", 86_400_000), ("h", 3_600_000), ("m", 60_000)):
+        if ms and ms % size == 0:
+            return f"{ms // size}{unit}"
+    return f"{ms // 1000}s" if ms % 1000 == 0 else f"{ms}ms"
+
+
+class _Lowering:
+    def __init__(self, doc: SourceDoc, model: s.AnalyticM):
+        self.doc = doc
+        self.m = model
+        self.errors: list[Diagnostic] = []
+        self.lookups: dict[str, ir.Lookup] = {}
+
+    # ------------------------------------------------------------------ helpers
+    def span(self, path: Path, *, key: bool = False) -> ir.Span:
+        p = self.doc.pos(path, key=key)
+        return ir.Span(self.doc.path, p.line, p.col)
+
+    def err(
+        self, code: str, msg: str, path: Path, *, key: bool = False, help: str | None = None
+    ) -> None:
+        self.errors.append(self.doc.diag(code, msg, path, key=key, help=help))
+
+    def stream_ref(self, name: str, path: Path) -> bool:
+        if name in self.m.streams:
+            return True
+        close = difflib.get_close_matches(name, list(self.m.streams), n=1)
+        help_ = f"did you mean '{close[0]}'?" if close else known("streams", self.m.streams)
+        self.err("E120", f"unknown stream '{name}'", path, help=help_)
+        return False
+
+    # ------------------------------------------------------------------ entry
+    def run(self) -> Loaded | None:
+        m = self.m
+        for name, lk in m.lookups.items():
+            self.lookup(name, lk)
+        streams = self.streams()
+        detection, span_ms = self.detection()
+        baselines = self.baselines(detection, span_ms)
+        fixtures = tuple(self.fixture(t, i, detection) for i, t in enumerate(m.tests))
+        if self.errors or detection is None:
+            return None
+        meta = ir.Metadata(
+            title=m.title,
+            description=m.description,
+            attack_analytics=tuple(m.attack.analytics),
+            attack_techniques=tuple(m.attack.techniques),
+            platforms=tuple(m.platforms),
+            severity=m.severity,
+            owner=m.owner,
+            references=tuple(m.references),
+            false_positives=tuple(m.false_positives),
+        )
+        analytic = ir.Analytic(
+            id=m.id,
+            path=self.doc.path,
+            meta=meta,
+            lookups=tuple(self.lookups.values()),
+            streams=streams,
+            detection=detection,
+            baselines=baselines,
+            span=self.span(("id",)),
+        )
+        return Loaded(analytic, fixtures, self.doc)
+
+    # ------------------------------------------------------------------ lookups
+    def lookup(self, name: str, lk: s.LookupM) -> None:
+        path = ("lookups", name, "file")
+        f = FsPath(self.doc.path).parent / lk.file
+        try:
+            with f.open(newline="", encoding="utf-8") as fh:
+                rows = list(csv.reader(fh))
+        except (OSError, UnicodeDecodeError) as exc:
+            self.err("E003", f"cannot read lookup file '{lk.file}': {exc.__class__.__name__}", path)
+            return
+        if not rows or not all(c.strip() for c in rows[0]):
+            self.err("E121", f"lookup '{lk.file}' needs a header row of column names", path)
+            return
+        header = tuple(c.strip() for c in rows[0])
+        body = []
+        for n, row in enumerate(rows[1:], start=2):
+            if not row:
+                continue
+            if len(row) != len(header):
+                self.err(
+                    "E121",
+                    f"{lk.file}:{n}: row has {len(row)} columns, the header has {len(header)}",
+                    path,
+                )
+                return
+            body.append(tuple(c.strip() for c in row))
+        self.lookups[name] = ir.Lookup(name, str(f.resolve()), header, tuple(body), self.span(path))
+
+    # ------------------------------------------------------------------ streams
+    def streams(self) -> tuple[ir.Stream, ...]:
+        out: dict[str, ir.Stream] = {}
+        lookup_cols = {n: lk.columns for n, lk in self.lookups.items()}
+        for name, st in self.m.streams.items():
+            base: Path = ("streams", name)
+            source: ir.LogSource | str
+            if st.logsource is not None:
+                source = ir.LogSource(
+                    st.logsource.category, st.logsource.product, st.logsource.service
+                )
+            else:
+                assert st.from_ is not None
+                source = st.from_
+                self.stream_ref(st.from_, (*base, "from"))
+            join = None
+            if st.join is not None:
+                jp = (*base, "join")
+                self.stream_ref(st.join.stream, (*jp, "stream"))
+                within = _ms(st.join.within)
+                join = ir.Join(
+                    st.join.stream,
+                    tuple(st.join.on),
+                    within,
+                    st.join.direction,
+                    tuple(st.join.add),
+                    self.span(jp, key=True),
+                )
+            enrich = []
+            for i, en in enumerate(st.enrich):
+                ep = (*base, "enrich", i)
+                if en.lookup not in self.lookups:
+                    if en.lookup not in self.m.lookups:
+                        self.err(
+                            "E121",
+                            f"unknown lookup '{en.lookup}'",
+                            (*ep, "lookup"),
+                            help=known("lookups", self.m.lookups),
+                        )
+                    continue
+                cols = self.lookups[en.lookup].columns
+                for part in ("match", "add"):
+                    for col in getattr(en, part):
+                        if col not in cols:
+                            self.err(
+                                "E121",
+                                f"lookup '{en.lookup}' has no column '{col}'",
+                                (*ep, part, col),
+                                key=True,
+                                help=f"its columns are: {', '.join(cols)}",
+                            )
+                enrich.append(
+                    ir.Enrich(
+                        en.lookup,
+                        tuple(en.match.items()),
+                        tuple(en.add.items()),
+                        self.span(ep),
+                    )
+                )
+            derive = []
+            for fname, text in st.derive.items():
+                e = self.expr(text, (*base, "derive", fname), allow_fields=True)
+                if e is not None:
+                    derive.append((fname, e))
+            flt = FilterLowering(self.doc, lookup_cols, self.errors).lower(
+                st.where, (*base, "where")
+            )
+            out[name] = ir.Stream(
+                name, source, join, tuple(enrich), tuple(derive), flt, self.span(base, key=True)
+            )
+        return self.toposort(out)
+
+    def toposort(self, streams: dict[str, ir.Stream]) -> tuple[ir.Stream, ...]:
+        order: list[ir.Stream] = []
+        state: dict[str, int] = {}
+
+        def deps(st: ir.Stream) -> list[str]:
+            d = [st.source] if isinstance(st.source, str) else []
+            if st.join:
+                d.append(st.join.stream)
+            return [x for x in d if x in streams]
+
+        def visit(name: str, trail: list[str]) -> None:
+            if state.get(name) == 2:
+                return
+            if state.get(name) == 1:
+                cycle = " -> ".join([*trail[trail.index(name) :], name])
+                self.err("E141", f"streams depend on each other: {cycle}", ("streams", name))
+                return
+            state[name] = 1
+            for d in deps(streams[name]):
+                visit(d, [*trail, name])
+            state[name] = 2
+            order.append(streams[name])
+
+        for n in streams:
+            visit(n, [])
+        return tuple(order)
+
+    # ------------------------------------------------------------------ expressions
+    def expr(
+        self,
+        text: str,
+        path: Path,
+        *,
+        allow_fields: bool = False,
+        names: dict[str, str] | None = None,
+    ) -> ir.Expr | None:
+        pos = self.doc.pos(path)
+        col = pos.col + (1 if pos.quoted else 0)
+        try:
+            e = parse_expr(text, SpanFn(self.doc.path, pos.line, col))
+        except ExprError as exc:
+            self.errors.append(
+                Diagnostic(
+                    "E131" if "function" in exc.message else "E130",
+                    exc.message,
+                    self.doc.path,
+                    pos.line,
+                    col + exc.offset,
+                    exc.length,
+                    exc.help,
+                )
+            )
+            return None
+        return self.resolve(e, allow_fields, names or {})
+
+    def resolve(self, e: ir.Expr, allow_fields: bool, names: dict[str, str]) -> ir.Expr:
+        if isinstance(e, ir.MeasureRef):
+            if allow_fields:
+                return ir.FieldRef(e.name, None, e.span)
+            if e.name not in names:
+                close = difflib.get_close_matches(e.name, list(names), n=1)
+                self.errors.append(
+                    Diagnostic(
+                        "E132",
+                        f"unknown measure '{e.name}'",
+                        e.span.path,
+                        e.span.line,
+                        e.span.col,
+                        len(e.name),
+                        f"did you mean '{close[0]}'?" if close else known("measures", names),
+                    )
+                )
+            return e
+        if isinstance(e, ir.BinOp):
+            left = self.resolve(e.left, allow_fields, names)
+            right = self.resolve(e.right, allow_fields, names)
+            return ir.BinOp(e.op, left, right, e.span)
+        if isinstance(e, ir.UnaryOp):
+            return ir.UnaryOp(e.op, self.resolve(e.operand, allow_fields, names), e.span)
+        if isinstance(e, ir.Call):
+            args = tuple(self.resolve(a, allow_fields, names) for a in e.args)
+            return ir.Call(e.func, args, e.span)
+        return e
+
+    # ------------------------------------------------------------------ detections
+    def detection(self) -> tuple[ir.Detection | None, int]:
+        d = self.m.detect
+        if isinstance(d, s.MatchD):
+            self.stream_ref(d.match, ("detect", "match"))
+            return ir.Match(d.match, self.span(("detect", "match"))), 0
+        if isinstance(d, s.SequenceD):
+            return self.sequence(d.sequence)
+        if isinstance(d, s.CooccurrenceD):
+            return self.cooccurrence(d.cooccurrence)
+        if isinstance(d, s.AbsenceD):
+            return self.absence(d.absence)
+        if isinstance(d, s.AggregateD):
+            return self.aggregate(d.aggregate)
+        assert isinstance(d, s.ThresholdD)
+        return self.threshold(d.threshold)
+
+    def step(
+        self, st: s.StepM | str, path: Path, default_by: list[str] | None, aliases: set[str]
+    ) -> ir.Step | None:
+        if isinstance(st, str):
+            st = s.StepM(stream=st)
+            spath = path
+        else:
+            spath = (*path, "stream")
+        ok = self.stream_ref(st.stream, spath)
+        alias = st.as_ or st.stream
+        if alias in aliases:
+            self.err(
+                "E122",
+                f"step name '{alias}' is used twice",
+                path,
+                help="give each step a distinct name with `as:`",
+            )
+        aliases.add(alias)
+        keys = st.by if st.by is not None else default_by
+        if not keys:
+            self.err("E101", "missing 'by': correlation keys for this step", path)
+            return None
+        return ir.Step(alias, st.stream, tuple(keys), self.span(path)) if ok else None
+
+    def check_keys(self, steps: list[ir.Step], path: Path) -> None:
+        if len({len(st.keys) for st in steps}) > 1:
+            self.err(
+                "E102",
+                "every step needs the same number of 'by' keys (they are compared by position)",
+                path,
+            )
+
+    def sequence(self, q: s.SequenceM) -> tuple[ir.Detection | None, int]:
+        base: Path = ("detect", "sequence")
+        span_ms = _ms(q.maxspan)
+        if span_ms <= 0:
+            self.err("E140", "maxspan must be longer than 0", (*base, "maxspan"))
+        aliases: set[str] = set()
+        steps = [self.step(st, (*base, "steps", i), q.by, aliases) for i, st in enumerate(q.steps)]
+        until = self.step(q.until, (*base, "until"), q.by, aliases) if q.until else None
+        good = [x for x in steps if x is not None]
+        if len(good) != len(steps) or (q.until and until is None):
+            return None, span_ms
+        self.check_keys([*good, *([until] if until else [])], base)
+        return ir.Sequence(tuple(good), span_ms, until, self.span(base, key=True)), span_ms
+
+    def cooccurrence(self, q: s.CooccurrenceM) -> tuple[ir.Detection | None, int]:
+        base: Path = ("detect", "cooccurrence")
+        w = _ms(q.window)
+        if w <= 0:
+            self.err("E140", "window must be longer than 0", (*base, "window"))
+        aliases: set[str] = set()
+        steps = [
+            self.step(st, (*base, "streams", i), q.by, aliases) for i, st in enumerate(q.streams)
+        ]
+        good = [x for x in steps if x is not None]
+        if len(good) != len(steps):
+            return None, w
+        self.check_keys(good, base)
+        return ir.Cooccurrence(tuple(good), w, self.span(base, key=True)), w
+
+    def absence(self, q: s.AbsenceM) -> tuple[ir.Detection | None, int]:
+        base: Path = ("detect", "absence")
+        w = _ms(q.within)
+        if w <= 0:
+            self.err("E140", "'within' must be longer than 0", (*base, "within"))
+        aliases: set[str] = set()
+        first = self.step(q.first, (*base, "first"), q.by, aliases)
+        missing = self.step(q.missing, (*base, "missing"), q.by, aliases)
+        if first is None or missing is None:
+            return None, w
+        self.check_keys([first, missing], base)
+        return ir.Absence(first, missing, w, self.span(base, key=True)), w
+
+    def window(self, kind: str, size: str, path: Path) -> ir.Window:
+        ms = _ms(size)
+        if ms <= 0:
+            self.err("E140", "a window must be longer than 0", path)
+        return ir.Window(kind, ms, self.span(path))  # type: ignore[arg-type]
+
+    def aggregate(self, q: s.AggregateM) -> tuple[ir.Detection | None, int]:
+        base: Path = ("detect", "aggregate")
+        self.stream_ref(q.stream, (*base, "stream"))
+        win = self.window(q.window.kind, q.window.size, (*base, "window", "size"))
+        measures = []
+        names: dict[str, str] = {}
+        for name, mm in q.measures.items():
+            mp = (*base, "measures", name)
+            kind = next(k for k in s.MEASURE_KINDS if k in type(mm).model_fields)
+            fld: Any = getattr(mm, kind)
+            if kind == "count":
+                if fld is False:
+                    self.err("E102", "'count: false' counts nothing; use 'count: true'", mp)
+                fld = None if isinstance(fld, bool) else fld
+            p = mm.p if isinstance(mm, s.PercentileMeasure) else None
+            measures.append(ir.Measure(name, kind, fld, p, self.span(mp, key=True)))  # type: ignore[arg-type]
+            names[name] = "measure"
+        compute = []
+        for name, text in q.compute.items():
+            cp = (*base, "compute", name)
+            if name in names:
+                self.err("E102", f"'{name}' is already a measure", cp, key=True)
+            e = self.expr(text, cp, names=dict(names))
+            names[name] = "compute"
+            if e is not None:
+                compute.append((name, e))
+        having = self.expr(q.having, (*base, "having"), names=names) if q.having else None
+        node = ir.Aggregate(
+            q.stream,
+            win,
+            tuple(q.by),
+            tuple(measures),
+            tuple(compute),
+            having,
+            "aggregate",
+            self.span(base, key=True),
+        )
+        return node, win.size_ms
+
+    def threshold(self, q: s.ThresholdM) -> tuple[ir.Detection | None, int]:
+        base: Path = ("detect", "threshold")
+        self.stream_ref(q.stream, (*base, "stream"))
+        win = self.window("sliding", q.window, (*base, "window"))
+        cond = q.count or q.distinct
+        assert cond is not None
+        if q.distinct is not None:
+            measure = ir.Measure("value_count", "distinct", q.distinct.field)
+            origin = "value_count"
+        else:
+            measure = ir.Measure("event_count", "count", None)
+            origin = "event_count"
+        cpath = (*base, "distinct" if q.distinct else "count")
+        op, limit = (">=", cond.gte) if cond.gte is not None else (">", cond.gt)
+        having = ir.BinOp(
+            op,  # type: ignore[arg-type]
+            ir.MeasureRef(measure.name, self.span(cpath)),
+            ir.Literal_(limit, self.span(cpath)),
+            self.span(cpath, key=True),
+        )
+        node = ir.Aggregate(
+            q.stream,
+            win,
+            tuple(q.by),
+            (measure,),
+            (),
+            having,
+            origin,  # type: ignore[arg-type]
+            self.span(base, key=True),
+        )
+        return node, win.size_ms
+
+    # ------------------------------------------------------------------ baselines
+    def baselines(self, det: ir.Detection | None, span_ms: int) -> tuple[ir.Baseline, ...]:
+        out: list[ir.Baseline] = []
+        kind = type(det).__name__.lower() if det is not None else "detection"
+        for i, b in enumerate(self.m.baseline):
+            if isinstance(b, s.DeviationB):
+                dev = self.deviation(b.deviation, ("baseline", i, "deviation"), det)
+                if dev is not None:
+                    out.append(dev)
+                continue
+            bm: s.FirstSeenM | s.RarityM = b.first_seen if isinstance(b, s.FirstSeenB) else b.rarity
+            tag = "first_seen" if isinstance(b, s.FirstSeenB) else "rarity"
+            bp: Path = ("baseline", i, tag)
+            self.stream_ref(bm.stream, (*bp, "stream"))
+            lookback = _ms(bm.lookback)
+            if lookback <= span_ms:
+                self.err(
+                    "E140",
+                    f"lookback {bm.lookback} is not longer than the {kind} window "
+                    f"({format_duration(span_ms)}): the history would be empty",
+                    (*bp, "lookback"),
+                    help=f"use a lookback longer than {format_duration(span_ms)}",
+                )
+            current = bm.as_ or bm.keys
+            if len(current) != len(bm.keys):
+                self.err("E142", "'as' needs one name per key", (*bp, "as"))
+                continue
+            if isinstance(det, ir.Aggregate):
+                for j, c in enumerate(current):
+                    if c not in det.keys:
+                        self.err(
+                            "E142",
+                            f"'{c}' is not a group-by key of the aggregate, so alerts do not "
+                            "carry it",
+                            (*bp, "as" if bm.as_ else "keys", j),
+                            help="add it to the aggregate's 'by' list",
+                        )
+            span = self.span(bp, key=True)
+            if isinstance(bm, s.FirstSeenM):
+                out.append(ir.FirstSeen(bm.stream, tuple(bm.keys), tuple(current), lookback, span))
+            else:
+                across = "@days" if bm.across == "days" else bm.across
+                node = ir.Rarity(
+                    bm.stream, tuple(bm.keys), tuple(current), across, bm.max, lookback, span
+                )
+                out.append(node)
+        return tuple(out)
+
+    def deviation(
+        self, d: s.DeviationM, path: Path, det: ir.Detection | None
+    ) -> ir.Deviation | None:
+        if not isinstance(det, ir.Aggregate) or det.window.kind != "tumbling":
+            self.err(
+                "E142",
+                "a deviation baseline compares a measure with its past windows, so it needs "
+                "an aggregate with a tumbling window",
+                path,
+                key=True,
+            )
+            return None
+        names = [m.name for m in det.measures] + [c for c, _ in det.compute]
+        if d.measure not in names:
+            self.err("E132", f"unknown measure '{d.measure}'", (*path, "measure"))
+            return None
+        lookback = _ms(d.lookback)
+        if lookback < det.window.size_ms * d.min_history:
+            self.err(
+                "E140",
+                f"lookback {d.lookback} holds fewer than min_history={d.min_history} windows of "
+                f"{format_duration(det.window.size_ms)}",
+                (*path, "lookback"),
+                help=f"use a lookback of at least "
+                f"{format_duration(det.window.size_ms * d.min_history)}",
+            )
+        return ir.Deviation(
+            d.measure, lookback, d.k, d.percentile, d.min_history, self.span(path, key=True)
+        )
+
+    # ------------------------------------------------------------------ fixtures
+    def fixture(self, t: s.TestM, i: int, det: ir.Detection | None) -> ir.Fixture:
+        base: Path = ("tests", i)
+        now = None
+        if t.now is not None:
+            try:
+                now = parse_timestamp(t.now)
+            except ValueError as exc:
+                self.err("E160", f"invalid 'now': {exc}", (*base, "now"))
+        measure_names: set[str] = set()
+        if isinstance(det, ir.Aggregate):
+            measure_names = {m.name for m in det.measures} | {c for c, _ in det.compute}
+        expects = []
+        for j, ex in enumerate(t.expect):
+            ep = (*base, "expect", j)
+            ms: list[tuple[str, str, float | str]] = []
+            for name, spec in ex.measures.items():
+                if name not in measure_names:
+                    self.err(
+                        "E132",
+                        f"unknown measure '{name}'",
+                        (*ep, "measures", name),
+                        key=True,
+                        help=known("measures", measure_names),
+                    )
+                    continue
+                pairs = spec.items() if isinstance(spec, dict) else [("==", spec)]
+                for op, val in pairs:
+                    try:
+                        num: float | str = float(number_with_unit(val))
+                    except ValueError:
+                        num = str(val)
+                    ms.append((name, op, num))
+            expects.append(
+                ir.ExpectedAlert(
+                    tuple(ex.key.items()),
+                    tuple(ex.evidence) if ex.evidence is not None else None,
+                    tuple(ms),
+                    self.span(ep),
+                )
+            )
+        inputs = tuple(
+            ir.FixtureInput(inp.file, inp.format, self.span((*base, "inputs", k)))
+            for k, inp in enumerate(t.inputs)
+        )
+        return ir.Fixture(
+            t.name,
+            t.kind,
+            t.data,
+            inputs,
+            tuple(t.events),
+            now,
+            tuple(expects),
+            self.span(base),
+        )

@@ -1,0 +1,416 @@
+"""The surface model: what an analytic file may say, validated for shape only.
+
+Pydantic v2 models with ``extra="forbid"``. Tagged choices (``detect``, baselines, measures) are
+discriminated unions keyed by the one tag key the mapping carries. Names, expressions, filters
+and units are only checked for shape here; :mod:`compiler.lower` resolves them with positions.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from compiler.timeutil import parse_duration
+
+ID_RE = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+ANALYTIC_RE = r"^AN\d{4}$"
+TECHNIQUE_RE = r"^T\d{4}(\.\d{3})?$"
+DURATION_RE = r"^\d+(ms|s|m|h|d|w)$"
+
+
+def _duration(v: str) -> str:
+    try:
+        parse_duration(v)
+    except ValueError as exc:
+        raise PydanticCustomError("duration", "{msg}", {"msg": str(exc)}) from None
+    return v
+
+
+def _attack(pattern: str, what: str) -> Any:
+    rx = re.compile(pattern)
+
+    def check(v: str) -> str:
+        if not rx.match(v):
+            raise PydanticCustomError(
+                "attack_id", "'{v}' is not a valid {what}", {"v": v, "what": what}
+            )
+        return v
+
+    return AfterValidator(check)
+
+
+Duration = Annotated[
+    str, AfterValidator(_duration), Field(json_schema_extra={"pattern": DURATION_RE})
+]
+Name = Annotated[str, Field(min_length=1)]
+FieldName = Annotated[str, Field(min_length=1, pattern=r"^[^\s|]+$")]
+Scalar = str | int | float | bool | None
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+# --------------------------------------------------------------------------- metadata
+class Attack(Strict):
+    analytics: list[Annotated[str, _attack(ANALYTIC_RE, "MITRE analytic id (AN1234)")]] = []
+    techniques: list[
+        Annotated[str, _attack(TECHNIQUE_RE, "ATT&CK technique id (T1234 or T1234.001)")]
+    ] = Field(min_length=1)
+
+
+# --------------------------------------------------------------------------- streams
+class LogSourceM(Strict):
+    category: str | None = None
+    product: str | None = None
+    service: str | None = None
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> LogSourceM:
+        if not (self.category or self.product or self.service):
+            raise PydanticCustomError(
+                "one_of", "a logsource needs at least one of category, product, service"
+            )
+        return self
+
+
+class LookupM(Strict):
+    file: Name
+    description: str | None = None
+
+
+class EnrichM(Strict):
+    lookup: Name
+    match: dict[str, FieldName] = Field(min_length=1)
+    add: dict[str, FieldName] = Field(min_length=1)
+
+
+class JoinM(Strict):
+    stream: Name
+    on: list[FieldName] = Field(min_length=1)
+    within: Duration
+    direction: Literal["around", "before", "after"] = "around"
+    add: list[FieldName] = []
+
+
+class StreamM(Strict):
+    logsource: LogSourceM | None = None
+    from_: Name | None = Field(default=None, alias="from")
+    join: JoinM | None = None
+    enrich: list[EnrichM] = []
+    derive: dict[FieldName, str] = {}
+    where: Any = None
+
+    @model_validator(mode="after")
+    def _source(self) -> StreamM:
+        if (self.logsource is None) == (self.from_ is None):
+            raise PydanticCustomError(
+                "one_of", "a stream needs exactly one of 'logsource' or 'from'"
+            )
+        return self
+
+
+# --------------------------------------------------------------------------- detections
+class StepM(Strict):
+    stream: Name
+    as_: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")] | None = Field(
+        default=None, alias="as"
+    )
+    by: list[FieldName] | None = None
+
+
+class SequenceM(Strict):
+    by: list[FieldName] | None = None
+    maxspan: Duration
+    steps: list[StepM] = Field(min_length=2)
+    until: StepM | None = None
+
+
+class CooccurrenceM(Strict):
+    by: list[FieldName] = Field(min_length=1)
+    window: Duration
+    streams: list[Name | StepM] = Field(min_length=2)
+
+
+class AbsenceM(Strict):
+    by: list[FieldName] = Field(min_length=1)
+    first: Name | StepM
+    missing: Name | StepM
+    within: Duration
+
+
+class WindowM(Strict):
+    kind: Literal["tumbling", "sliding"]
+    size: Duration
+
+
+class CountMeasure(Strict):
+    count: bool | FieldName
+
+
+class DistinctMeasure(Strict):
+    distinct: FieldName
+
+
+class SumMeasure(Strict):
+    sum: FieldName
+
+
+class AvgMeasure(Strict):
+    avg: FieldName
+
+
+class MinMeasure(Strict):
+    min: FieldName
+
+
+class MaxMeasure(Strict):
+    max: FieldName
+
+
+class StdevMeasure(Strict):
+    stdev: FieldName
+
+
+class PercentileMeasure(Strict):
+    percentile: FieldName
+    p: float = Field(gt=0, le=100)
+
+
+MEASURE_KINDS = ("count", "distinct", "sum", "avg", "min", "max", "stdev", "percentile")
+
+
+def _tag_of(kinds: tuple[str, ...]) -> Any:
+    """Discriminate a tagged mapping by the one known tag key it carries."""
+
+    def pick(v: Any) -> str | None:
+        if isinstance(v, dict):
+            present = [k for k in kinds if k in v]
+            return present[0] if len(present) == 1 else None
+        if isinstance(v, BaseModel):
+            present = [k for k in kinds if k in type(v).model_fields]
+            return present[0] if present else None
+        return None
+
+    return Discriminator(
+        pick,
+        custom_error_type="one_of",
+        custom_error_message=f"expected a mapping with exactly one of: {', '.join(kinds)}",
+    )
+
+
+MeasureM = Annotated[
+    Annotated[CountMeasure, Tag("count")]
+    | Annotated[DistinctMeasure, Tag("distinct")]
+    | Annotated[SumMeasure, Tag("sum")]
+    | Annotated[AvgMeasure, Tag("avg")]
+    | Annotated[MinMeasure, Tag("min")]
+    | Annotated[MaxMeasure, Tag("max")]
+    | Annotated[StdevMeasure, Tag("stdev")]
+    | Annotated[PercentileMeasure, Tag("percentile")],
+    _tag_of(MEASURE_KINDS),
+]
+
+
+class AggregateM(Strict):
+    stream: Name
+    window: WindowM
+    by: list[FieldName] = []
+    measures: dict[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")], MeasureM] = Field(
+        min_length=1
+    )
+    compute: dict[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")], str] = {}
+    having: str | None = None
+
+
+class CountCond(Strict):
+    gte: int | None = Field(default=None, ge=1)
+    gt: int | None = Field(default=None, ge=0)
+
+    @model_validator(mode="after")
+    def _one(self) -> CountCond:
+        if (self.gte is None) == (self.gt is None):
+            raise PydanticCustomError("one_of", "give exactly one of 'gte' or 'gt'")
+        return self
+
+
+class DistinctCond(CountCond):
+    field: FieldName
+
+
+class ThresholdM(Strict):
+    stream: Name
+    by: list[FieldName] = []
+    window: Duration
+    count: CountCond | None = None
+    distinct: DistinctCond | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> ThresholdM:
+        if (self.count is None) == (self.distinct is None):
+            raise PydanticCustomError("one_of", "a threshold needs exactly one of count, distinct")
+        return self
+
+
+class MatchD(Strict):
+    match: Name
+
+
+class SequenceD(Strict):
+    sequence: SequenceM
+
+
+class CooccurrenceD(Strict):
+    cooccurrence: CooccurrenceM
+
+
+class AbsenceD(Strict):
+    absence: AbsenceM
+
+
+class AggregateD(Strict):
+    aggregate: AggregateM
+
+
+class ThresholdD(Strict):
+    threshold: ThresholdM
+
+
+DETECT_KINDS = ("match", "sequence", "cooccurrence", "absence", "aggregate", "threshold")
+
+DetectM = Annotated[
+    Annotated[MatchD, Tag("match")]
+    | Annotated[SequenceD, Tag("sequence")]
+    | Annotated[CooccurrenceD, Tag("cooccurrence")]
+    | Annotated[AbsenceD, Tag("absence")]
+    | Annotated[AggregateD, Tag("aggregate")]
+    | Annotated[ThresholdD, Tag("threshold")],
+    _tag_of(DETECT_KINDS),
+]
+
+
+# --------------------------------------------------------------------------- baselines
+class FirstSeenM(Strict):
+    stream: Name
+    keys: list[FieldName] = Field(min_length=1)
+    as_: list[FieldName] | None = Field(default=None, alias="as")
+    lookback: Duration
+
+
+class RarityM(Strict):
+    stream: Name
+    keys: list[FieldName] = Field(min_length=1)
+    as_: list[FieldName] | None = Field(default=None, alias="as")
+    across: FieldName
+    max: int = Field(ge=1)
+    lookback: Duration
+
+
+class DeviationM(Strict):
+    measure: Name
+    lookback: Duration
+    k: float | None = Field(default=None, gt=0)
+    percentile: float | None = Field(default=None, gt=0, le=100)
+    min_history: int = Field(default=3, ge=1)
+
+    @model_validator(mode="after")
+    def _one(self) -> DeviationM:
+        if (self.k is None) == (self.percentile is None):
+            raise PydanticCustomError("one_of", "a deviation needs exactly one of k, percentile")
+        return self
+
+
+class FirstSeenB(Strict):
+    first_seen: FirstSeenM
+
+
+class RarityB(Strict):
+    rarity: RarityM
+
+
+class DeviationB(Strict):
+    deviation: DeviationM
+
+
+BASELINE_KINDS = ("first_seen", "rarity", "deviation")
+
+BaselineM = Annotated[
+    Annotated[FirstSeenB, Tag("first_seen")]
+    | Annotated[RarityB, Tag("rarity")]
+    | Annotated[DeviationB, Tag("deviation")],
+    _tag_of(BASELINE_KINDS),
+]
+
+
+# --------------------------------------------------------------------------- tests
+class InputM(Strict):
+    file: Name
+    format: Literal["ecs", "sysmon", "zeek", "auditd", "vmconnection"] = "ecs"
+
+
+class ExpectM(Strict):
+    key: dict[str, Scalar] = {}
+    evidence: list[str] | None = None
+    measures: dict[str, Scalar | dict[Literal["==", "gte", "gt", "lte", "lt"], Scalar]] = {}
+
+
+class TestM(Strict):
+    name: Name
+    kind: Literal["positive", "negative"]
+    data: Literal["real", "synthetic"] = "synthetic"
+    now: str | None = None
+    inputs: list[InputM] = []
+    events: list[dict[str, Any]] = []
+    expect: list[ExpectM] = []
+
+    @model_validator(mode="after")
+    def _consistent(self) -> TestM:
+        if self.kind == "negative" and self.expect:
+            raise PydanticCustomError("fixture", "a negative fixture expects no alerts")
+        if self.kind == "positive" and not self.expect:
+            raise PydanticCustomError(
+                "fixture", "a positive fixture lists the alerts it expects under 'expect'"
+            )
+        if not self.inputs and not self.events:
+            raise PydanticCustomError("fixture", "a fixture needs 'inputs' or 'events'")
+        return self
+
+
+# --------------------------------------------------------------------------- analytic
+class AnalyticM(Strict):
+    """One analytic file."""
+
+    id: Annotated[str, Field(pattern=ID_RE)]
+    title: Name
+    description: Name
+    attack: Attack
+    platforms: list[Literal["windows", "linux", "macos"]] = Field(min_length=1)
+    severity: Literal["informational", "low", "medium", "high", "critical"]
+    owner: str | None = None
+    references: list[str] = []
+    false_positives: list[str] = []
+    lookups: dict[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")], LookupM] = {}
+    streams: dict[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")], StreamM] = Field(
+        min_length=1
+    )
+    detect: DetectM
+    baseline: list[BaselineM] = []
+    tests: list[TestM] = []
+
+
+def json_schema() -> dict[str, Any]:
+    schema = AnalyticM.model_json_schema(by_alias=True)
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "siemc analytic"
+    return schema

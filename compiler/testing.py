@@ -1,0 +1,212 @@
+"""Running an analytic's fixtures through the reference evaluator and comparing alerts."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from compiler import ir
+from compiler.evaluator import Alert, evaluate, make_events
+from compiler.evaluator.values import to_number
+from compiler.inputs import flatten, read_events
+from compiler.lower import Loaded
+from compiler.timeutil import format_timestamp
+
+Status = Literal["passed", "failed", "skipped", "error"]
+
+
+@dataclass
+class FixtureResult:
+    analytic: str
+    fixture: ir.Fixture
+    status: Status
+    message: str = ""
+    detail: str = ""
+    actual: list[Alert] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+class MissingData(Exception):
+    """A fixture's data folder is absent (skipped locally, a failure under CI=true)."""
+
+
+class FixtureInputError(Exception):
+    pass
+
+
+def otrf_dir(analytic_path: str) -> Path | None:
+    env = os.environ.get("SIEMC_OTRF_DIR")
+    if env:
+        return Path(env)
+    for parent in Path(analytic_path).resolve().parents:
+        cand = parent / "shared" / "data" / "otrf"
+        if cand.is_dir():
+            return cand
+    return None
+
+
+def resolve_input(file: str, analytic_path: str) -> Path:
+    if file.startswith("$OTRF/") or file == "$OTRF":
+        base = otrf_dir(analytic_path)
+        if base is None or not base.is_dir():
+            raise MissingData(
+                "OTRF data folder not found (set SIEMC_OTRF_DIR, or place shared/data/otrf "
+                "beside an ancestor folder of the analytic)"
+            )
+        p = base / file[len("$OTRF/") :]
+        if not p.exists():
+            raise MissingData(f"{p} does not exist")
+        return p
+    p = Path(analytic_path).parent / file
+    if not p.exists():
+        raise FixtureInputError(f"fixture file not found: {p}")
+    return p
+
+
+def fixture_events(loaded: Loaded, fx: ir.Fixture) -> list[Any]:
+    docs: list[dict[str, Any]] = []
+    sources: list[tuple[str, list[dict[str, Any]]]] = []
+    for inp in fx.inputs:
+        path = resolve_input(inp.file, loaded.analytic.path)
+        try:
+            sources.append((path.name, list(read_events(path, inp.format))))
+        except ValueError as exc:
+            raise FixtureInputError(str(exc)) from None
+    if fx.events:
+        sources.append(("inline", [flatten(e) for e in fx.events]))
+    events = []
+    seq = 0
+    for name, docs in sources:
+        evs = make_events(docs, name)
+        for ev in evs:
+            ev.seq = seq
+            seq += 1
+        events.extend(evs)
+    events.sort(key=lambda e: (e.ts, e.seq))
+    for i, ev in enumerate(events):
+        ev.seq = i
+    return events
+
+
+def _norm(v: Any) -> Any:
+    n = to_number(v)
+    return n if n is not None and not isinstance(v, bool) else v
+
+
+def _cmp(op: str, actual: Any, want: float | str) -> bool:
+    a = to_number(actual)
+    if isinstance(want, str) or a is None:
+        return op == "==" and str(actual) == str(want)
+    return {
+        "==": abs(a - want) <= 1e-9 * max(1.0, abs(want)),
+        "gte": a >= want,
+        "gt": a > want,
+        "lte": a <= want,
+        "lt": a < want,
+    }[op]
+
+
+def alert_matches(exp: ir.ExpectedAlert, al: Alert) -> bool:
+    keys = dict(al.key)
+    for k, v in exp.key:
+        if k not in keys:
+            return False
+        if _norm(keys[k]) != _norm(v):
+            return False
+    if exp.evidence is not None and tuple(exp.evidence) != tuple(al.evidence):
+        return False
+    measures = dict(al.measures)
+    return all(
+        name in measures and _cmp(op, measures[name], want) for name, op, want in exp.measures
+    )
+
+
+def match_alerts(
+    expected: tuple[ir.ExpectedAlert, ...], actual: list[Alert]
+) -> tuple[list[ir.ExpectedAlert], list[Alert]]:
+    """Pair expectations with alerts (bipartite, small n); return the unpaired of each side."""
+    pairs: dict[int, int] = {}  # actual index -> expected index
+
+    def augment(ei: int, seen: set[int]) -> bool:
+        for ai, al in enumerate(actual):
+            if ai in seen or not alert_matches(expected[ei], al):
+                continue
+            seen.add(ai)
+            if ai not in pairs or augment(pairs[ai], seen):
+                pairs[ai] = ei
+                return True
+        return False
+
+    missing = [expected[ei] for ei in range(len(expected)) if not augment(ei, set())]
+    extra = [al for ai, al in enumerate(actual) if ai not in pairs]
+    return missing, extra
+
+
+def describe_alert(al: Alert) -> str:
+    key = ", ".join(f"{k}={json.dumps(v)}" for k, v in al.key) or "(no key)"
+    ms = ", ".join(f"{k}={_fmt(v)}" for k, v in al.measures)
+    window = f"{format_timestamp(al.start)} .. {format_timestamp(al.end)}"
+    ev = ", ".join(al.evidence[:6]) + (
+        f", ... ({len(al.evidence)} events)" if len(al.evidence) > 6 else ""
+    )
+    return (
+        f"key {{{key}}} window {window}"
+        + (f" measures {{{ms}}}" if ms else "")
+        + f" evidence [{ev}]"
+    )
+
+
+def describe_expected(ex: ir.ExpectedAlert) -> str:
+    key = ", ".join(f"{k}={json.dumps(v)}" for k, v in ex.key) or "(any key)"
+    out = f"key {{{key}}}"
+    if ex.measures:
+        out += " measures {" + ", ".join(f"{n} {op} {_fmt(v)}" for n, op, v in ex.measures) + "}"
+    if ex.evidence is not None:
+        out += " evidence [" + ", ".join(ex.evidence) + "]"
+    return out
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.6g}"
+    return json.dumps(v) if isinstance(v, str) else str(v)
+
+
+def run_fixture(loaded: Loaded, fx: ir.Fixture) -> FixtureResult:
+    aid = loaded.analytic.id
+    t0 = time.perf_counter()
+    try:
+        events = fixture_events(loaded, fx)
+    except MissingData as exc:
+        if os.environ.get("CI") == "true":
+            return FixtureResult(aid, fx, "error", f"real data missing under CI: {exc}")
+        return FixtureResult(aid, fx, "skipped", str(exc))
+    except FixtureInputError as exc:
+        return FixtureResult(aid, fx, "error", str(exc))
+    try:
+        actual = evaluate(loaded.analytic, events, fx.now_ms)
+    except ValueError as exc:
+        return FixtureResult(aid, fx, "error", f"evaluation failed: {exc}")
+    missing, extra = match_alerts(fx.expect, actual)
+    secs = time.perf_counter() - t0
+    if not missing and not extra:
+        n = len(actual)
+        return FixtureResult(aid, fx, "passed", f"{n} alert{'s' * (n != 1)}", "", actual, secs)
+    lines = [f"expected {len(fx.expect)} alert(s), got {len(actual)}"]
+    lines += [f"  - missing:    {describe_expected(ex)}" for ex in missing]
+    lines += [f"  + unexpected: {describe_alert(al)}" for al in extra]
+    if missing and actual:
+        lines.append("  actual alerts:")
+        lines += [f"      {describe_alert(al)}" for al in actual]
+    msg = f"expected {len(fx.expect)} alert(s), got {len(actual)}"
+    return FixtureResult(aid, fx, "failed", msg, "\n".join(lines), actual, secs)
+
+
+def run_all(loaded: Loaded) -> Iterator[FixtureResult]:
+    for fx in loaded.fixtures:
+        yield run_fixture(loaded, fx)

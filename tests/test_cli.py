@@ -1,0 +1,124 @@
+"""The siemc command as a user runs it: exit codes, output, JUnit, schema."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from compiler.cli import main
+
+ANALYTIC = """\
+id: CLI-1
+title: Excel starts a shell
+description: test analytic
+attack: {techniques: [T1059.001]}
+platforms: [windows]
+severity: medium
+false_positives: [none]
+streams:
+  proc:
+    logsource: {category: process_creation, product: windows}
+    where:
+      process.parent.name: excel.exe
+detect:
+  match: proc
+tests:
+  - name: excel spawns powershell
+    kind: positive
+    events:
+      - {"@timestamp": "2024-01-01T00:00:00Z", event.id: e1, event.category: process,
+         event.type: start, host.os.type: windows, host.name: h1,
+         process.name: powershell.exe, process.parent.name: EXCEL.EXE}
+    expect:
+      - evidence: [e1]
+  - name: word spawns powershell
+    kind: negative
+    events:
+      - {"@timestamp": "2024-01-01T00:00:00Z", event.category: process, event.type: start,
+         host.os.type: windows, process.parent.name: winword.exe}
+"""
+
+
+def write(tmp: Path, name: str, text: str) -> Path:
+    p = tmp / name
+    p.write_text(textwrap.dedent(text))
+    return p
+
+
+def test_test_passes_and_writes_junit(tmp_path: Path) -> None:
+    write(tmp_path, "a.yml", ANALYTIC)
+    junit = tmp_path / "out" / "junit.xml"
+    res = CliRunner().invoke(main, ["test", str(tmp_path), "--junit", str(junit)])
+    assert res.exit_code == 0, res.output
+    assert "PASS  positive/synthetic" in res.output
+    assert "2 fixture(s): 2 passed, 0 failed" in res.output
+    root = ET.parse(junit).getroot()
+    cases = root.findall(".//testcase")
+    assert [c.get("classname") for c in cases] == ["CLI-1", "CLI-1"]
+    assert cases[0].get("name") == "positive/synthetic: excel spawns powershell"
+    assert root.find("testsuite").get("failures") == "0"  # type: ignore[union-attr]
+
+
+def test_failing_fixture_exit_1_with_diff(tmp_path: Path) -> None:
+    write(tmp_path, "a.yml", ANALYTIC.replace("evidence: [e1]", "evidence: [e2]"))
+    junit = tmp_path / "j.xml"
+    res = CliRunner().invoke(main, ["test", str(tmp_path), "--junit", str(junit)])
+    assert res.exit_code == 1
+    assert "FAIL" in res.output
+    assert "- missing:    key {(any key)} evidence [e2]" in res.output
+    assert "+ unexpected: key {(no key)}" in res.output and "evidence [e1]" in res.output
+    failure = ET.parse(junit).getroot().find(".//failure")
+    assert failure is not None and "missing" in (failure.text or "")
+
+
+def test_invalid_analytic_exit_2_with_position(tmp_path: Path) -> None:
+    write(tmp_path, "a.yml", ANALYTIC.replace("match: proc", "match: procs"))
+    res = CliRunner().invoke(main, ["check", str(tmp_path)])
+    assert res.exit_code == 2
+    assert f"{tmp_path}/a.yml:14:10: error[E120]: unknown stream 'procs'" in res.output
+    assert "help: did you mean 'proc'?" in res.output
+
+
+def test_duplicate_ids_across_files(tmp_path: Path) -> None:
+    write(tmp_path, "a.yml", ANALYTIC)
+    write(tmp_path, "b.yml", ANALYTIC)
+    res = CliRunner().invoke(main, ["check", str(tmp_path)])
+    assert res.exit_code == 2
+    assert "error[E150]: analytic id 'CLI-1' is also used by" in res.output
+
+
+def test_missing_path_is_usage_error(tmp_path: Path) -> None:
+    res = CliRunner().invoke(main, ["test", str(tmp_path / "nope")])
+    assert res.exit_code == 2
+    assert "no such file or folder" in res.output
+
+
+def test_missing_real_data_skips_locally_fails_in_ci(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    text = ANALYTIC.replace(
+        '    events:\n      - {"@timestamp": "2024-01-01T00:00:00Z", event.category',
+        "    data: real\n    inputs: [{file: $OTRF/x.jsonl}]\n"
+        '    events:\n      - {"@timestamp": "2024-01-01T00:00:00Z", event.category',
+    )
+    write(tmp_path, "a.yml", text)
+    monkeypatch.setenv("SIEMC_OTRF_DIR", str(tmp_path / "absent"))
+    monkeypatch.delenv("CI", raising=False)
+    res = CliRunner().invoke(main, ["test", str(tmp_path)])
+    assert res.exit_code == 0 and "SKIP" in res.output, res.output
+    monkeypatch.setenv("CI", "true")
+    res = CliRunner().invoke(main, ["test", str(tmp_path)])
+    assert res.exit_code == 1 and "ERR" in res.output
+
+
+def test_schema_is_json_schema(tmp_path: Path) -> None:
+    res = CliRunner().invoke(main, ["schema"])
+    assert res.exit_code == 0
+    schema = json.loads(res.output)
+    assert schema["$schema"].startswith("https://json-schema.org/")
+    assert {"id", "streams", "detect"} <= set(schema["required"])
+    assert schema["additionalProperties"] is False
+    stream = schema["$defs"]["StreamM"]["properties"]
+    assert "from" in stream and "where" in stream

@@ -122,3 +122,9 @@ def test_schema_is_json_schema(tmp_path: Path) -> None:
     assert schema["additionalProperties"] is False
     stream = schema["$defs"]["StreamM"]["properties"]
     assert "from" in stream and "where" in stream
+
+
+def test_published_schema_is_current() -> None:
+    published = Path(__file__).resolve().parent.parent / "docs" / "analytic.schema.json"
+    res = CliRunner().invoke(main, ["schema"])
+    assert published.read_text() == res.output, "run: siemc schema -o docs/analytic.schema.json"

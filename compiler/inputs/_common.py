@@ -1,0 +1,173 @@
+"""Helpers shared by the input profiles: reading JSON records with line numbers, flattening,
+and small value coercions."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from compiler.timeutil import format_timestamp, parse_timestamp
+
+Record = dict[str, Any]
+
+
+def flatten(doc: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested mappings become dotted keys; lists stay lists; already-dotted keys stay as they
+    are (``{"a": {"b.c": 1}}`` -> ``{"a.b.c": 1}``). Empty mappings vanish."""
+    out: dict[str, Any] = {}
+    for key, value in doc.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            out.update(flatten(value, f"{name}."))
+        else:
+            out[name] = value
+    return out
+
+
+def fail(path: Path, line: int, message: str) -> ValueError:
+    return ValueError(f"{path}:{line}: {message}")
+
+
+def open_text(path: Path) -> Any:
+    # utf-8-sig: exports from Windows tools often start with a BOM
+    return path.open("r", encoding="utf-8-sig", errors="replace", newline="")
+
+
+def iter_json(path: Path, allow_text: bool = False) -> Iterator[tuple[int, Any]]:
+    """``(line, value)`` for every record of a JSON Lines file or of a file holding one JSON
+    array. Blank lines are skipped. Decoding errors name ``path:line``. With ``allow_text``,
+    a line that does not start with ``{`` is yielded as a string (raw syslog, audit.log)."""
+    with open_text(path) as fh:
+        for lineno, raw in enumerate(fh, 1):
+            text = raw.strip()
+            if not text:
+                continue
+            if text.startswith("["):
+                # Padding with newlines keeps line numbers right in error messages
+                yield from _iter_array(path, "\n" * (lineno - 1) + raw + fh.read())
+                return
+            break
+        else:
+            return
+        yield from _jsonl(path, lineno, raw, fh, allow_text)
+
+
+def _jsonl(
+    path: Path, lineno: int, raw: str, rest: Any, allow_text: bool
+) -> Iterator[tuple[int, Any]]:
+    for n, line in enumerate(_chain([raw], rest), lineno):
+        text = line.strip()
+        if not text:
+            continue
+        if allow_text and not text.startswith("{"):
+            yield n, text
+            continue
+        try:
+            yield n, json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise fail(path, n, f"invalid JSON: {exc.msg} (column {exc.colno})") from exc
+
+
+def _chain(head: list[str], rest: Any) -> Iterator[str]:
+    yield from head
+    yield from rest
+
+
+def _iter_array(path: Path, text: str) -> Iterator[tuple[int, Any]]:
+    decoder = json.JSONDecoder()
+    pos = text.index("[") + 1
+
+    def skip(p: int) -> int:
+        while p < len(text) and text[p] in " \t\r\n":
+            p += 1
+        return p
+
+    def line_of(p: int) -> int:
+        return text.count("\n", 0, p) + 1
+
+    pos = skip(pos)
+    if pos < len(text) and text[pos] == "]":
+        pos += 1
+    else:
+        while True:
+            try:
+                value, end = decoder.raw_decode(text, pos)
+            except json.JSONDecodeError as exc:
+                raise fail(path, exc.lineno, f"invalid JSON: {exc.msg}") from exc
+            yield line_of(pos), value
+            pos = skip(end)
+            if pos < len(text) and text[pos] == ",":
+                pos = skip(pos + 1)
+                continue
+            if pos < len(text) and text[pos] == "]":
+                pos += 1
+                break
+            raise fail(path, line_of(pos), "invalid JSON array: expected ',' or ']'")
+    if skip(pos) != len(text):
+        raise fail(path, line_of(skip(pos)), "unexpected data after the JSON array")
+
+
+def iter_objects(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    for lineno, value in iter_json(path):
+        if not isinstance(value, dict):
+            raise fail(path, lineno, f"expected a JSON object, got {type(value).__name__}")
+        yield lineno, value
+
+
+def timestamp(value: object) -> str:
+    return format_timestamp(parse_timestamp(value))
+
+
+def to_int(value: Any) -> int | None:
+    """An int for ints and integral numeric strings; None for '-', '' and other text."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return int(value) if value.is_integer() else None
+    if isinstance(value, str):
+        text = value.strip()
+        if text.lstrip("-").isdigit():
+            return int(text)
+    return None
+
+
+def basename(path: str) -> str:
+    return path.replace("\\", "/").rsplit("/", 1)[-1]
+
+
+def clean_ip(value: Any) -> str | None:
+    """An IP address as text, IPv4-mapped IPv6 (``::ffff:1.2.3.4``, as Sysmon writes) reduced
+    to IPv4 so that 5-tuples compare equal across sources; None when not an address."""
+    if not isinstance(value, str):
+        return None
+    text = value.strip()
+    if text.lower().startswith("::ffff:") and "." in text:
+        text = text[7:]
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        return None
+
+
+def put(doc: Record, key: str, value: Any) -> None:
+    """Set ``key`` unless ``value`` is missing: None, '' or Sysmon's '-' placeholder."""
+    if value is None or (isinstance(value, str) and value.strip() in ("", "-")):
+        return
+    doc[key] = value
+
+
+class IdDeduper:
+    """Makes ``event.id`` unique within one file: the second ``X`` becomes ``X#2``."""
+
+    def __init__(self) -> None:
+        self._seen: dict[str, int] = {}
+
+    def __call__(self, value: str) -> str:
+        n = self._seen.get(value, 0) + 1
+        self._seen[value] = n
+        return value if n == 1 else f"{value}#{n}"

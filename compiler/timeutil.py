@@ -1,0 +1,146 @@
+"""Timestamps, durations and sizes: the one place where text becomes integers.
+
+Every time in siemc is an integer number of milliseconds since the Unix epoch (UTC). Every
+duration is integer milliseconds and every size integer bytes.
+"""
+
+from __future__ import annotations
+
+import calendar
+import re
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+
+__all__ = ["format_timestamp", "parse_duration", "parse_size", "parse_timestamp"]
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+# ISO 8601 (`T` or space between date and time, as Sysmon's `UtcTime` uses a space). Fractions
+# may have any number of digits: Sysmon for Linux writes nanoseconds (`.399931000Z`), which
+# `datetime.fromisoformat` does not promise to accept, hence our own pattern.
+_ISO = re.compile(
+    r"(?P<y>\d{4})-(?P<mo>\d{2})-(?P<d>\d{2})"
+    r"(?:[Tt ](?P<h>\d{2}):(?P<mi>\d{2})(?::(?P<s>\d{2})(?:[.,](?P<f>\d+))?)?"
+    r"\s*(?P<tz>[Zz]|[+-]\d{2}(?::?\d{2})?)?)?"
+)
+_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+
+_TS_HELP = (
+    "expected ISO 8601 (2024-01-01T00:00:00Z, 2024-01-01T02:00:00+02:00; no zone = UTC), "
+    "'YYYY-MM-DD HH:MM:SS.fff' (UTC) or epoch seconds (int, float or numeric string)"
+)
+
+
+def parse_timestamp(value: object) -> int:
+    """Milliseconds since the Unix epoch (UTC) for a timestamp; sub-millisecond digits are
+    dropped (floor). Raises ``ValueError`` for anything it does not recognise."""
+    if isinstance(value, bool):  # bool is an int subclass; True is no timestamp
+        raise ValueError(f"invalid timestamp {value!r}: {_TS_HELP}")
+    if isinstance(value, int):
+        return value * 1000
+    if isinstance(value, float):
+        return _epoch_seconds(repr(value), value)
+    if isinstance(value, str):
+        text = value.strip()
+        if _NUMBER.fullmatch(text):
+            return _epoch_seconds(text, value)
+        m = _ISO.fullmatch(text)
+        if m:
+            return _iso_ms(m, value)
+    raise ValueError(f"invalid timestamp {value!r}: {_TS_HELP}")
+
+
+def _epoch_seconds(text: str, original: object) -> int:
+    # Decimal on the shortest repr keeps 1588317520.80286 exact; float * 1000 would not.
+    try:
+        seconds = Decimal(text)
+    except InvalidOperation as exc:  # pragma: no cover - the caller's regex excludes this
+        raise ValueError(f"invalid timestamp {original!r}: {_TS_HELP}") from exc
+    if not seconds.is_finite():
+        raise ValueError(f"invalid timestamp {original!r}: {_TS_HELP}")
+    return int((seconds * 1000).to_integral_value(rounding="ROUND_FLOOR"))
+
+
+def _iso_ms(m: re.Match[str], original: object) -> int:
+    g = m.groupdict()
+    try:
+        # datetime validates the calendar (month 13, Feb 30, hour 24 all fail here)
+        dt = datetime(
+            int(g["y"]),
+            int(g["mo"]),
+            int(g["d"]),
+            int(g["h"] or 0),
+            int(g["mi"] or 0),
+            int(g["s"] or 0),
+        )
+    except ValueError as exc:
+        raise ValueError(f"invalid timestamp {original!r}: {exc}") from exc
+    seconds = calendar.timegm(dt.timetuple())
+    tz = g["tz"]
+    if tz and tz not in "Zz":
+        digits = tz[1:].replace(":", "")
+        offset = int(digits[:2]) * 3600 + int(digits[2:4] or 0) * 60
+        if int(digits[:2]) > 23 or int(digits[2:4] or 0) > 59:
+            raise ValueError(f"invalid timestamp {original!r}: bad UTC offset {tz!r}")
+        seconds -= offset if tz[0] == "+" else -offset
+    frac = (g["f"] or "")[:3].ljust(3, "0")
+    return seconds * 1000 + int(frac)
+
+
+def format_timestamp(ms: int) -> str:
+    """``2024-01-01T00:00:00.000Z`` for milliseconds since the epoch."""
+    dt = _EPOCH + timedelta(milliseconds=ms)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S") + f".{ms % 1000:03d}Z"
+
+
+_DURATION_UNITS = {
+    "ms": 1,
+    "s": 1000,
+    "m": 60_000,
+    "h": 3_600_000,
+    "d": 86_400_000,
+    "w": 604_800_000,
+}
+_DURATION = re.compile(r"\s*(\d+)\s*(ms|s|m|h|d|w)\s*")
+
+
+def parse_duration(text: str) -> int:
+    """Milliseconds for ``<integer><unit>`` with unit ms, s, m, h, d or w (``5m``, ``1d``).
+
+    Integers only: ``1.5h`` is rejected (write ``90m``), so that every duration is exact.
+    Units are lower case because ``M`` would be read as months by half of all readers."""
+    m = _DURATION.fullmatch(text) if isinstance(text, str) else None
+    if not m:
+        raise ValueError(
+            f"invalid duration {text!r}: expected an integer followed by one of "
+            "ms, s, m, h, d, w (e.g. 500ms, 5m, 1d; no fractions)"
+        )
+    return int(m.group(1)) * _DURATION_UNITS[m.group(2)]
+
+
+_SIZE_UNITS = {
+    "b": 1,
+    "kb": 1000,
+    "mb": 1000**2,
+    "gb": 1000**3,
+    "tb": 1000**4,
+    "kib": 1024,
+    "mib": 1024**2,
+    "gib": 1024**3,
+    "tib": 1024**4,
+}
+_SIZE = re.compile(r"\s*(\d+)\s*([A-Za-z]+)\s*")
+
+
+def parse_size(text: str) -> int:
+    """Bytes for ``<integer><unit>``: B; KB, MB, GB, TB (powers of 1000); KiB, MiB, GiB, TiB
+    (powers of 1024). Units are case-insensitive; integers only."""
+    m = _SIZE.fullmatch(text) if isinstance(text, str) else None
+    factor = _SIZE_UNITS.get(m.group(2).lower()) if m else None
+    if m is None or factor is None:
+        raise ValueError(
+            f"invalid size {text!r}: expected an integer followed by one of "
+            "B, KB, MB, GB, TB (powers of 1000) or KiB, MiB, GiB, TiB (powers of 1024), "
+            "e.g. 10MB"
+        )
+    return int(m.group(1)) * factor

@@ -1,0 +1,390 @@
+"""The ``aggregate`` (and ``threshold``) detection: windowed, grouped measures with a condition.
+
+Semantics (the specification; docs/semantics.md, section "Aggregates"):
+
+* Group key: the values of ``by`` fields. An event whose key field is missing, null or an empty
+  multi-value is dropped (as Splunk ``stats by``). Key values are grouped case-SENSITIVELY and
+  as-is (``"443"`` and ``443`` are different groups) like Splunk ``stats by`` and KQL ``summarize
+  by``; pySigma's sqlite backend lower-cases, the others do not. A multi-valued key puts the event
+  in one group per distinct element (cartesian product over several multi-valued keys), like
+  Splunk ``stats by`` an mv field and ES|QL ``STATS ... BY`` an mv field.
+* Tumbling windows are ``[k*size, (k+1)*size)`` aligned to the Unix epoch (UTC); an event at
+  exactly a window end belongs to the next window. A window is final when the watermark (or an
+  event's time) reaches its end, and at ``finish``, where every open window is final whatever
+  ``now`` is. One alert per (group, window) whose ``having`` holds (no ``having``: always);
+  ``start``/``end`` are the window bounds; ``evidence`` lists every event of the group window in
+  time order (no cap).
+* Sliding windows: after each event ``e`` of a group, the window holds the group's events with
+  ``ts`` in ``[e.ts - size, e.ts]`` (both ends inclusive) that arrived so far. When ``having``
+  holds, an alert is raised (``start`` = earliest event in the window, ``end`` = ``e.ts``) and the
+  window's events are *consumed*: the group starts again empty, so overlapping windows never
+  report the same events twice (the de-duplication rule).
+* ``measures`` of an alert: each measure, then each ``compute`` value, in declaration order.
+  ``compute``/``having`` read measures and earlier computed values by name; a field name reads the
+  group's key value (other fields are null). ``record`` = key fields + measures.
+* ``deviation`` baselines (tumbling only): per group, the named measure of past windows that had
+  events and a non-null numeric value, with ``start >= current start - lookback`` (and, being past
+  windows, ``end <= current start``). A condition holds when there are at least ``min_history``
+  such values and the current value is ``> mean + k * stdev`` (sample stdev; needs 2 values) or
+  ``> percentile(p)`` (nearest rank) of them. Every deviation must hold. The current window's
+  value enters the history whether or not it alerted.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable
+from itertools import product
+from typing import Any
+
+from compiler import ir
+from compiler.evaluator.measures import (
+    Accumulator,
+    make_accumulator,
+    mean,
+    percentile,
+    sample_stdev,
+)
+from compiler.evaluator.model import Alert, Event
+from compiler.evaluator.values import compare, compile_expr, to_number, truthy
+
+_NO_ALERTS: tuple[Alert, ...] = ()
+_NEVER = 2**63  # no open window: a time no event reaches
+GroupKey = tuple[Any, ...]
+
+
+def group_keys(fields: dict[str, Any], keys: tuple[str, ...]) -> list[GroupKey]:
+    """The groups an event belongs to (empty: the event is dropped)."""
+    if len(keys) == 1:  # the common case, without itertools
+        v = fields.get(keys[0])
+        if v is None:
+            return []
+        if type(v) is list or type(v) is tuple:
+            return [(x,) for x in dict.fromkeys(x for x in v if x is not None)]
+        return [(v,)]
+    vals = [fields.get(k) for k in keys]
+    for v in vals:
+        if v is None:
+            return []
+        if type(v) is list or type(v) is tuple:
+            break
+    else:
+        return [tuple(vals)]  # every key single-valued
+    per_key: list[list[Any]] = []
+    for v in vals:
+        if type(v) is list or type(v) is tuple:
+            uniq = list(dict.fromkeys(x for x in v if x is not None))
+            if not uniq:
+                return []
+            per_key.append(uniq)
+        else:
+            per_key.append([v])
+    return list(product(*per_key))
+
+
+class _Cell:
+    """One group in one tumbling window, or one group's sliding window."""
+
+    __slots__ = ("accs", "items")
+
+    def __init__(self, accs: list[Accumulator]) -> None:
+        self.accs = accs
+        # tumbling: event ids; sliding: (ts, id, raw measure values) in arrival order
+        self.items: deque[Any] = deque()
+
+
+class AggregateDetector:
+    """Detector for an :class:`ir.Aggregate` node (see the module docstring)."""
+
+    def __init__(
+        self, analytic_id: str, node: ir.Aggregate, deviation: tuple[ir.Deviation, ...] = ()
+    ) -> None:
+        if deviation and node.window.kind != "tumbling":
+            raise ValueError("deviation baselines need a tumbling aggregate")
+        if node.window.size_ms <= 0:
+            raise ValueError("window size must be positive")
+        self.analytic = analytic_id
+        self.node = node
+        self.deviation = deviation
+        self.size = node.window.size_ms
+        self.sliding = node.window.kind == "sliding"
+        self._keys = node.keys
+        self._fields = tuple(m.field for m in node.measures)
+        self._removable = self.sliding
+        self._measure_index = {m.name: i for i, m in enumerate(node.measures)}
+        self._compiled_compute = {name: compile_expr(e) for name, e in node.compute}
+        self._having = None if node.having is None else compile_expr(node.having)
+        # A having of the form `measure <op> literal` (every threshold) is checked directly.
+        self._simple_having: tuple[int, str, Any] | None = None
+        h = node.having
+        if (
+            isinstance(h, ir.BinOp)
+            and isinstance(h.left, ir.MeasureRef)
+            and h.left.name in self._measure_index
+            and isinstance(h.right, ir.Literal_)
+            and h.op in ("==", "!=", "<", "<=", ">", ">=")
+        ):
+            self._simple_having = (self._measure_index[h.left.name], h.op, h.right.value)
+        self._count_only = len(node.measures) == 1 and node.measures[0].field is None
+        self._names = tuple(m.name for m in node.measures) + tuple(n for n, _ in node.compute)
+        self.late = 0  # events older than an already final window (never, if fed in order)
+        # tumbling: window start -> group -> cell; few windows are open at a time
+        self._windows: dict[int, dict[GroupKey, _Cell]] = {}
+        self._next_close = _NEVER  # smallest end of an open window
+        self._closed_until = -(2**63)  # events before this belong to final windows
+        # sliding: group -> cell
+        self._groups: dict[GroupKey, _Cell] = {}
+        self._last_sweep = -(2**63)
+        # deviation history: group -> deque of (window start, value per deviation)
+        self._history: dict[GroupKey, deque[tuple[int, tuple[float | int | None, ...]]]] = {}
+        self._max_lookback = max((d.lookback_ms for d in deviation), default=0)
+        self._history_swept = -(2**63)
+
+    # ----------------------------------------------------------------- Detector protocol
+    def push(self, stream: str, event: Event) -> Iterable[Alert]:
+        if stream != self.node.stream:
+            return _NO_ALERTS
+        if self.sliding:
+            return self._push_sliding(event)
+        return self._push_tumbling(event)
+
+    def advance(self, watermark: int) -> Iterable[Alert]:
+        if self.sliding:
+            self._sweep_sliding(watermark)
+            return _NO_ALERTS
+        if watermark >= self._next_close:
+            return self._close(watermark)
+        return _NO_ALERTS
+
+    def finish(self, now: int | None) -> Iterable[Alert]:
+        if self.sliding:
+            self._groups.clear()
+            return _NO_ALERTS
+        # Every open window is final at the end of the input, whatever ``now`` says: the
+        # evaluator reports what the data shows, never "pending" windows.
+        out = self._close(None)
+        self._history.clear()
+        return out
+
+    def state_size(self) -> int:
+        """Number of stored items (cells, retained events, history entries): the memory bound
+        tests check."""
+        n = len(self._groups) + sum(len(c.items) for c in self._groups.values())
+        for groups in self._windows.values():
+            n += len(groups) + sum(len(c.items) for c in groups.values())
+        n += len(self._history) + sum(len(h) for h in self._history.values())
+        return n
+
+    # ----------------------------------------------------------------- common
+    def _new_cell(self) -> _Cell:
+        return _Cell([make_accumulator(m, self._removable) for m in self.node.measures])
+
+    def _evaluate(
+        self, key: GroupKey, accs: list[Accumulator], full: bool
+    ) -> tuple[dict[str, Any], bool]:
+        """Whether ``having`` holds, and the measures and computed values (declaration order;
+        only those ``having`` needed unless ``full``). Values are computed lazily and once, so
+        evaluating a sliding window after each event costs only what ``having`` reads."""
+        values: dict[str, Any] = {}
+        midx = self._measure_index
+        computed = self._compiled_compute
+        keys = self._keys
+
+        def get(ref: ir.FieldRef) -> Any:
+            if ref.step is None and ref.name in keys:
+                return key[keys.index(ref.name)]
+            return None
+
+        def measure(name: str) -> Any:
+            if name in values:
+                return values[name]
+            i = midx.get(name)
+            v = accs[i].result() if i is not None else computed[name](get, measure)
+            values[name] = v
+            return v
+
+        holds = True if self._having is None else truthy(self._having(get, measure))
+        if full or holds:
+            values = {name: measure(name) for name in self._names}
+        return values, holds
+
+    def _alert(
+        self, key: GroupKey, values: dict[str, Any], start: int, end: int, ids: Iterable[str]
+    ) -> Alert:
+        keypairs = tuple(zip(self._keys, key, strict=True))
+        measures = tuple(values.items())
+        return Alert(
+            analytic=self.analytic,
+            key=keypairs,
+            start=start,
+            end=end,
+            measures=measures,
+            evidence=tuple(ids),
+            record=keypairs + measures,
+        )
+
+    # ----------------------------------------------------------------- tumbling
+    def _push_tumbling(self, event: Event) -> Iterable[Alert]:
+        ts = event.ts
+        out: Iterable[Alert] = _NO_ALERTS
+        # Events arrive in time order: an event at ts finalises every window ending at or before
+        # ts, so memory stays bounded even if the engine never advances the watermark.
+        if ts >= self._next_close:
+            out = self._close(ts)
+        if ts < self._closed_until:
+            self.late += 1
+            return out
+        fields = event.fields
+        keys = group_keys(fields, self._keys)
+        if not keys:
+            return out
+        start = ts - ts % self.size  # floor: also right for negative times
+        groups = self._windows.get(start)
+        if groups is None:
+            groups = self._windows[start] = {}
+            self._next_close = min(self._next_close, start + self.size)
+        eid = event.id
+        if self._count_only:  # threshold/event_count: no field to read
+            for key in keys:
+                cell = groups.get(key)
+                if cell is None:
+                    cell = groups[key] = self._new_cell()
+                cell.items.append(eid)
+                cell.accs[0].add(None)
+            return out
+        raw = [fields.get(f) for f in self._fields]  # type: ignore[arg-type]
+        for key in keys:
+            cell = groups.get(key)
+            if cell is None:
+                cell = groups[key] = self._new_cell()
+            cell.items.append(eid)
+            for acc, v in zip(cell.accs, raw, strict=False):  # same length by construction
+                acc.add(v)
+        return out
+
+    def _close(self, watermark: int | None) -> list[Alert]:
+        """Finalise windows with end <= watermark (all when None), oldest first."""
+        size = self.size
+        due = sorted(s for s in self._windows if watermark is None or s + size <= watermark)
+        out: list[Alert] = []
+        for start in due:
+            groups = self._windows.pop(start)
+            end = start + size
+            for key, cell in groups.items():
+                values, fire = self._evaluate(key, cell.accs, bool(self.deviation))
+                if self.deviation:
+                    fire = self._deviates(key, start, values, fire)
+                if fire:
+                    out.append(self._alert(key, values, start, end, cell.items))
+            self._closed_until = max(self._closed_until, end)
+            if self.deviation and start - self._history_swept >= self._max_lookback:
+                self._sweep_history(start)
+        self._next_close = min(self._windows, default=_NEVER - size) + size
+        return out
+
+    # ----------------------------------------------------------------- deviation
+    def _deviates(self, key: GroupKey, start: int, values: dict[str, Any], fire: bool) -> bool:
+        """Check every deviation condition against the group's history, then record the
+        current window in it (whether or not it fires)."""
+        hist = self._history.get(key)
+        current = tuple(to_number(values.get(d.measure)) for d in self.deviation)
+        if fire:
+            for i, d in enumerate(self.deviation):
+                past = [
+                    v[i]
+                    for s, v in (hist or ())
+                    if s >= start - d.lookback_ms and s + self.size <= start and v[i] is not None
+                ]
+                if not _deviation_holds(d, current[i], past):
+                    fire = False
+                    break
+        if hist is None:
+            hist = self._history[key] = deque()
+        hist.append((start, current))
+        # Windows older than the longest lookback can never be history again.
+        horizon = start - self._max_lookback
+        while hist and hist[0][0] < horizon:
+            hist.popleft()
+        return fire
+
+    def _sweep_history(self, start: int) -> None:
+        # Groups that stopped appearing keep history only until it falls out of every lookback;
+        # sweeping once per lookback period keeps this amortised O(1) per window.
+        horizon = start - self._max_lookback
+        for key in [k for k, h in self._history.items() if not h or h[-1][0] < horizon]:
+            del self._history[key]
+        self._history_swept = start
+
+    # ----------------------------------------------------------------- sliding
+    def _push_sliding(self, event: Event) -> Iterable[Alert]:
+        ts = event.ts
+        if ts - self._last_sweep >= self.size:
+            self._sweep_sliding(ts)
+        fields = event.fields
+        keys = group_keys(fields, self._keys)
+        if not keys:
+            return _NO_ALERTS
+        raw = tuple([fields.get(f) for f in self._fields])  # type: ignore[arg-type]
+        item = (ts, event.id, raw)
+        lo = ts - self.size  # inclusive lower bound
+        out: list[Alert] | None = None
+        for key in keys:
+            cell = self._groups.get(key)
+            if cell is None:
+                cell = self._groups[key] = self._new_cell()
+            items = cell.items
+            accs = cell.accs
+            items.append(item)
+            for acc, v in zip(accs, raw, strict=True):
+                acc.add(v)
+            while items[0][0] < lo:
+                _, _, old = items.popleft()
+                for acc, v in zip(accs, old, strict=True):
+                    acc.remove(v)
+            simple = self._simple_having
+            if simple is not None:  # `measure <op> literal`: same compare(), no closures
+                fire = compare(simple[1], accs[simple[0]].result(), simple[2])
+            else:
+                fire = self._evaluate(key, accs, False)[1]
+            if fire:
+                values = self._evaluate(key, accs, True)[0]
+                alert = self._alert(key, values, items[0][0], ts, (it[1] for it in items))
+                # Consume the window: its events cannot contribute to another alert.
+                del self._groups[key]
+                if out is None:
+                    out = []
+                out.append(alert)
+        return _NO_ALERTS if out is None else out
+
+    def _sweep_sliding(self, watermark: int) -> None:
+        """Drop events no future window can contain (ts < watermark - size), and empty groups.
+        Run at most once per window size of watermark progress: amortised O(1) per event."""
+        if watermark - self._last_sweep < self.size:
+            return
+        self._last_sweep = watermark
+        lo = watermark - self.size
+        dead: list[GroupKey] = []
+        for key, cell in self._groups.items():
+            items = cell.items
+            while items and items[0][0] < lo:
+                _, _, old = items.popleft()
+                for acc, v in zip(cell.accs, old, strict=True):
+                    acc.remove(v)
+            if not items:
+                dead.append(key)
+        for key in dead:
+            del self._groups[key]
+
+
+def _deviation_holds(d: ir.Deviation, current: float | int | None, past: list[Any]) -> bool:
+    if current is None or len(past) < max(d.min_history, 1):
+        return False
+    if d.k is not None:
+        m, sd = mean(past), sample_stdev(past)
+        if m is None or sd is None or not current > m + d.k * sd:
+            return False
+    if d.percentile is not None:
+        q = percentile(sorted(past), d.percentile)
+        if q is None or not current > q:
+            return False
+    return True

@@ -1,0 +1,505 @@
+"""Correlation detectors of the reference evaluator: sequence, co-occurrence and absence.
+
+The meaning implemented here is specified in docs/semantics.md (section *Correlations*); every
+rule there is tested in tests/test_eval_correlation.py. Design constraints:
+
+* State is indexed by normalised key tuples (:mod:`compiler.evaluator.keys`), so an event costs
+  a few dict look-ups, never a scan of the open instances.
+* Every stored item sits in a FIFO ordered by the time it stops mattering, so expiry (on
+  ``advance`` and, implicitly, on every ``push``: a pushed event at ``ts`` promises that no later
+  event is earlier) pops from the front and state stays proportional to the open windows.
+* The same input event may be pushed once per stream it belongs to (``push(a, e)``,
+  ``push(b, e)``, same ``seq``). Sequence and co-occurrence buffer the pushes of one ``seq`` and
+  process them together, so the result does not depend on the engine's push order; their alerts
+  are therefore returned by the *next* call (``push`` of another event, ``advance`` or
+  ``finish``).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable
+from typing import Any
+
+from compiler import ir
+from compiler.evaluator.keys import Key, key_tuples, raw_key
+from compiler.evaluator.model import Alert, Event
+
+__all__ = ["AbsenceDetector", "CooccurrenceDetector", "SequenceDetector"]
+
+_NO_ALERTS: tuple[Alert, ...] = ()
+_FAR_PAST = -(2**63)
+
+
+def _alert_order(alert: Alert) -> tuple[int, int, tuple[str, ...]]:
+    return (alert.end, alert.start, alert.evidence)
+
+
+def _make_alert(
+    analytic: str,
+    key: tuple[tuple[str, Any], ...],
+    aliases: tuple[str, ...],
+    events: list[Event],
+) -> Alert:
+    """``events`` are in step/member order (one per alias); evidence is in (ts, seq) order."""
+    record: list[tuple[str, Any]] = list(key)
+    for alias, event in zip(aliases, events, strict=True):
+        prefix = alias + "."
+        record.extend([(prefix + name, value) for name, value in event.fields.items()])
+    ordered = sorted(events, key=lambda e: (e.ts, e.seq))
+    return Alert(
+        analytic=analytic,
+        key=key,
+        start=ordered[0].ts,
+        end=ordered[-1].ts,
+        measures=(),
+        evidence=tuple(e.id for e in ordered),
+        record=tuple(record),
+    )
+
+
+def _check_keys(steps: Iterable[ir.Step]) -> None:
+    widths = {len(step.keys) for step in steps}
+    if len(widths) > 1:
+        raise ValueError(f"correlation steps have different numbers of keys: {sorted(widths)}")
+
+
+class _Detector:
+    """Alert buffering shared by the three detectors."""
+
+    def __init__(self, analytic_id: str) -> None:
+        self.analytic_id = analytic_id
+        self._out: list[Alert] = []
+        self._watermark = _FAR_PAST
+
+    def _take(self) -> Iterable[Alert]:
+        out = self._out
+        if not out:
+            return _NO_ALERTS
+        self._out = []
+        if len(out) > 1:
+            out.sort(key=_alert_order)
+        return out
+
+
+class _Batching(_Detector):
+    """Buffers the pushes of one event (same ``seq``, one per stream) and hands them to
+    ``_process`` together once the next event, a passing watermark or ``finish`` shows that no
+    more pushes of it can come."""
+
+    def __init__(self, analytic_id: str) -> None:
+        super().__init__(analytic_id)
+        self._pending: list[tuple[str, Event]] = []
+
+    def push(self, stream: str, event: Event) -> Iterable[Alert]:
+        pending = self._pending
+        if pending and pending[0][1].seq != event.seq:
+            self._process(pending)
+            pending.clear()
+        # Expire only after processing the previous event: it may still extend an instance that
+        # this event's timestamp rules out.
+        if event.ts > self._watermark:
+            self._watermark = event.ts
+            self._expire(event.ts)
+        pending.append((stream, event))
+        return self._take()
+
+    def advance(self, watermark: int) -> Iterable[Alert]:
+        pending = self._pending
+        # An event at ts < watermark cannot be pushed again. One at ts >= watermark might (the
+        # engine may advance between its pushes); keeping it is safe: expiring up to the
+        # watermark only removes state that it could not use either.
+        if pending and pending[0][1].ts < watermark:
+            self._process(pending)
+            pending.clear()
+        if watermark > self._watermark:
+            self._watermark = watermark
+            self._expire(watermark)
+        return self._take()
+
+    def finish(self, now: int | None) -> Iterable[Alert]:
+        if self._pending:
+            self._process(self._pending)
+            self._pending.clear()
+        self._reset()
+        return self._take()
+
+    def _process(self, pushes: list[tuple[str, Event]]) -> None:
+        raise NotImplementedError
+
+    def _expire(self, watermark: int) -> None:
+        raise NotImplementedError
+
+    def _reset(self) -> None:
+        raise NotImplementedError
+
+
+# --------------------------------------------------------------------------- sequence
+class _Partial:
+    """A partial sequence: events of steps ``0 .. stage-1``; waits for step ``stage``.
+    ``stage == 0`` marks a dead partial (completed or expired) still sitting in the FIFO."""
+
+    __slots__ = ("events", "first_ts", "keys", "stage")
+
+    def __init__(self, event: Event, keys: tuple[Key, ...]) -> None:
+        self.first_ts = event.ts
+        self.events = [event]
+        self.keys = keys  # the key tuples under which it is registered
+        self.stage = 1
+
+
+class SequenceDetector(_Batching):
+    """Ordered steps with equal keys within ``maxspan`` of the first step (EQL ``sequence``)."""
+
+    def __init__(self, analytic_id: str, node: ir.Sequence) -> None:
+        super().__init__(analytic_id)
+        steps = node.steps
+        if not steps:
+            raise ValueError("a sequence needs at least one step")
+        _check_keys(steps if node.until is None else (*steps, node.until))
+        self._steps = steps
+        self._n = len(steps)
+        self._aliases = tuple(step.alias for step in steps)
+        self._maxspan = node.maxspan_ms
+        self._until = node.until
+        by_stream: dict[str, list[int]] = {}
+        for i, step in enumerate(steps):
+            by_stream.setdefault(step.stream, []).append(i)
+        # Latest step first: an event extends the most advanced partial it can.
+        self._by_stream = {s: tuple(sorted(ix, reverse=True)) for s, ix in by_stream.items()}
+        # _waiting[i][key]: the partial waiting for step i (index 0 unused).
+        self._waiting: list[dict[Key, _Partial]] = [{} for _ in steps]
+        # Partials in creation order == first_ts order: the expiry FIFO.
+        self._fifo: deque[_Partial] = deque()
+
+    def state_size(self) -> int:
+        """Stored partials (FIFO, including dead ones awaiting expiry) plus index entries."""
+        return len(self._fifo) + sum(len(d) for d in self._waiting)
+
+    def _process(self, pushes: list[tuple[str, Event]]) -> None:
+        until = self._until
+        if until is not None:
+            for stream, event in pushes:
+                if stream == until.stream:
+                    self._cancel(key_tuples(event, until.keys))
+        if len(pushes) == 1:
+            stream, event = pushes[0]
+            candidates: Iterable[tuple[int, Event]] = [
+                (i, event) for i in self._by_stream.get(stream, ())
+            ]
+        else:
+            candidates = sorted(
+                ((i, ev) for s, ev in pushes for i in self._by_stream.get(s, ())),
+                key=lambda c: -c[0],
+            )
+        starter = None
+        for i, event in candidates:
+            if i == 0:
+                starter = event
+            elif self._extend(i, event):
+                return  # an event fills at most one step of one instance
+        if starter is not None:
+            self._start(starter)
+
+    def _cancel(self, keys: tuple[Key, ...]) -> None:
+        for waiting in self._waiting:
+            for key in keys:
+                waiting.pop(key, None)
+
+    def _start(self, event: Event) -> None:
+        keys = key_tuples(event, self._steps[0].keys)
+        if not keys:
+            return
+        partial = _Partial(event, keys)
+        if self._n == 1:
+            self._complete(partial, keys[0])
+            return
+        waiting = self._waiting[1]
+        for key in keys:
+            waiting[key] = partial  # replaces an older partial waiting for step 1 (as EQL)
+        self._fifo.append(partial)
+
+    def _extend(self, i: int, event: Event) -> bool:
+        keys = key_tuples(event, self._steps[i].keys)
+        waiting = self._waiting[i]
+        for key in keys:
+            partial = waiting.get(key)
+            if partial is None:
+                continue
+            if event.ts - partial.first_ts > self._maxspan:
+                del waiting[key]  # expired (normally already removed by _expire)
+                continue
+            bound: tuple[Key, ...]
+            if len(partial.keys) == 1:
+                bound = partial.keys
+                del waiting[key]
+            else:
+                # Multi-valued keys: keep the key tuples this event shares with the partial (the
+                # instance is bound to a key all its events have), drop the others.
+                bound = tuple(k for k in partial.keys if k in keys and waiting.get(k) is partial)
+                for k in partial.keys:
+                    if waiting.get(k) is partial:
+                        del waiting[k]
+            partial.events.append(event)
+            nxt = i + 1
+            if nxt == self._n:
+                partial.stage = 0
+                self._complete(partial, bound[0])
+            else:
+                waiting_next = self._waiting[nxt]
+                for k in bound:
+                    waiting_next[k] = partial
+                partial.keys = bound
+                partial.stage = nxt
+            return True
+        return False
+
+    def _complete(self, partial: _Partial, key: Key) -> None:
+        first = partial.events[0]
+        pairs = raw_key(first, self._steps[0].keys, key)
+        self._out.append(_make_alert(self.analytic_id, pairs, self._aliases, partial.events))
+
+    def _expire(self, watermark: int) -> None:
+        limit = watermark - self._maxspan  # first_ts < limit: no later event fits in maxspan
+        fifo = self._fifo
+        while fifo and fifo[0].first_ts < limit:
+            partial = fifo.popleft()
+            if partial.stage:
+                waiting = self._waiting[partial.stage]
+                for key in partial.keys:
+                    if waiting.get(key) is partial:
+                        del waiting[key]
+                partial.stage = 0
+
+    def _reset(self) -> None:
+        for waiting in self._waiting:
+            waiting.clear()
+        self._fifo.clear()
+
+
+# --------------------------------------------------------------------------- co-occurrence
+class CooccurrenceDetector(_Batching):
+    """Every member has an event with equal keys, all within ``window`` (Sigma ``temporal``)."""
+
+    def __init__(self, analytic_id: str, node: ir.Cooccurrence) -> None:
+        super().__init__(analytic_id)
+        members = node.members
+        if not members:
+            raise ValueError("a co-occurrence needs at least one member")
+        _check_keys(members)
+        self._members = members
+        self._n = len(members)
+        self._aliases = tuple(m.alias for m in members)
+        self._window = node.window_ms
+        by_stream: dict[str, list[int]] = {}
+        for i, member in enumerate(members):
+            by_stream.setdefault(member.stream, []).append(i)
+        self._by_stream = {s: tuple(ix) for s, ix in by_stream.items()}
+        # _groups[key][m]: the latest events eligible for member m, oldest first. n of them are
+        # enough: if distinct events can fill the members at all, they can from each member's n
+        # latest (at most n-1 of those are taken by the other members).
+        self._groups: dict[Key, list[deque[Event]]] = {}
+        self._fifo: deque[tuple[int, Key]] = deque()  # (ts, key) of every stored event
+        # Events used by an alert. A multi-valued event may sit in several groups; rather than
+        # finding them all, a consumed event is skipped until it is stale.
+        self._consumed: set[int] = set()
+        self._consumed_fifo: deque[tuple[int, int]] = deque()  # (alert end, seq)
+
+    def state_size(self) -> int:
+        """Held events plus FIFO and consumed-set entries."""
+        held = sum(len(d) for group in self._groups.values() for d in group)
+        return held + len(self._fifo) + len(self._consumed_fifo)
+
+    def _process(self, pushes: list[tuple[str, Event]]) -> None:
+        members = self._members
+        touched: dict[Key, list[deque[Event]]] = {}
+        ts = pushes[0][1].ts
+        for stream, event in pushes:
+            for m in self._by_stream.get(stream, ()):
+                for key in key_tuples(event, members[m].keys):
+                    group = self._groups.get(key)
+                    if group is None:
+                        n = self._n
+                        group = self._groups[key] = [deque(maxlen=n) for _ in range(n)]
+                    group[m].append(event)
+                    touched[key] = group
+                    self._fifo.append((ts, key))
+        seq = pushes[0][1].seq
+        for key, group in touched.items():
+            if seq in self._consumed:
+                return  # used by a set already: no other set can complete without it
+            self._check(key, group, ts - self._window)
+
+    def _check(self, key: Key, group: list[deque[Event]], low: int) -> None:
+        consumed = self._consumed
+        # Fast path, also the most common outcome: some member has no usable event.
+        latest: list[Event] = []
+        for events in group:
+            for event in reversed(events):
+                if event.ts < low:
+                    return
+                if event.seq not in consumed:
+                    latest.append(event)
+                    break
+            else:
+                return
+        if len({e.seq for e in latest}) < len(latest):
+            # An event is the latest of several members (a stream used twice, or one event
+            # pushed under several streams): find distinct ones, latest first, by member order.
+            found = self._distinct(group, low, [], set())
+            if found is None:
+                return
+            latest = found
+        # Complete: fire at the event that completes the set; the key's events are consumed.
+        del self._groups[key]
+        end = max(e.ts for e in latest)
+        for event in latest:
+            consumed.add(event.seq)
+            self._consumed_fifo.append((end, event.seq))
+        pairs = raw_key(latest[0], self._members[0].keys, key)
+        self._out.append(_make_alert(self.analytic_id, pairs, self._aliases, latest))
+
+    def _distinct(
+        self, group: list[deque[Event]], low: int, chosen: list[Event], used: set[int]
+    ) -> list[Event] | None:
+        """Backtracking over members in order (n is small): distinct usable events, or None."""
+        m = len(chosen)
+        if m == len(group):
+            return list(chosen)
+        for event in reversed(group[m]):
+            if event.ts < low:
+                break
+            if event.seq in used or event.seq in self._consumed:
+                continue
+            chosen.append(event)
+            used.add(event.seq)
+            found = self._distinct(group, low, chosen, used)
+            if found is not None:
+                return found
+            chosen.pop()
+            used.discard(event.seq)
+        return None
+
+    def _expire(self, watermark: int) -> None:
+        limit = watermark - self._window  # ts < limit: too old for any later event
+        fifo, groups = self._fifo, self._groups
+        while fifo and fifo[0][0] < limit:
+            key = fifo.popleft()[1]
+            group = groups.get(key)
+            if group is None:
+                continue
+            alive = False
+            for events in group:
+                while events and events[0].ts < limit:
+                    events.popleft()
+                alive = alive or bool(events)
+            if not alive:
+                del groups[key]
+        consumed_fifo = self._consumed_fifo
+        while consumed_fifo and consumed_fifo[0][0] < limit:
+            self._consumed.discard(consumed_fifo.popleft()[1])
+
+    def _reset(self) -> None:
+        self._groups.clear()
+        self._fifo.clear()
+        self._consumed.clear()
+        self._consumed_fifo.clear()
+
+
+# --------------------------------------------------------------------------- absence
+class _Open:
+    """One ``first`` event waiting for its ``missing`` event."""
+
+    __slots__ = ("alive", "event", "keys")
+
+    def __init__(self, event: Event, keys: tuple[Key, ...]) -> None:
+        self.event = event
+        self.keys = keys
+        self.alive = True  # False: a missing event was seen
+
+
+class AbsenceDetector(_Detector):
+    """``first`` not followed by ``missing`` with equal keys within ``within``."""
+
+    def __init__(self, analytic_id: str, node: ir.Absence) -> None:
+        super().__init__(analytic_id)
+        _check_keys((node.first, node.missing))
+        self._first = node.first
+        self._missing = node.missing
+        self._within = node.within_ms
+        self._aliases = (node.first.alias,)
+        self._by_key: dict[Key, deque[_Open]] = {}
+        self._fifo: deque[_Open] = deque()  # in (ts, seq) order: the decision order
+
+    def state_size(self) -> int:
+        """Open instances (FIFO, including suppressed ones) plus per-key index entries."""
+        return len(self._fifo) + sum(len(d) for d in self._by_key.values())
+
+    def push(self, stream: str, event: Event) -> Iterable[Alert]:
+        # No pushed event is later than this one's ts: windows ending before it are decided.
+        if event.ts > self._watermark:
+            self._watermark = event.ts
+            self._decide(event.ts - self._within - 1)
+        # The missing role first: an event in both streams must not suppress itself.
+        if stream == self._missing.stream:
+            for key in key_tuples(event, self._missing.keys):
+                self._suppress(key, event.seq)
+        if stream == self._first.stream:
+            keys = key_tuples(event, self._first.keys)
+            if keys:
+                instance = _Open(event, keys)
+                self._fifo.append(instance)
+                for key in keys:
+                    queue = self._by_key.get(key)
+                    if queue is None:
+                        queue = self._by_key[key] = deque()
+                    queue.append(instance)
+        return self._take()
+
+    def _suppress(self, key: Key, seq: int) -> None:
+        queue = self._by_key.get(key)
+        if queue is None:
+            return
+        # Every open instance of the key started at or before this event (and ends at or after
+        # it, since _decide ran): all are suppressed, except one for this very event (same seq,
+        # pushed earlier under the `first` stream), which can only be the last.
+        last = queue[-1]
+        for instance in queue:
+            instance.alive = False
+        if last.event.seq == seq:
+            last.alive = True
+            queue.clear()
+            queue.append(last)
+        else:
+            del self._by_key[key]
+
+    def _decide(self, last_start: int) -> None:
+        """Decide the instances whose first event has ``ts <= last_start``."""
+        fifo = self._fifo
+        while fifo and fifo[0].event.ts <= last_start:
+            instance = fifo.popleft()
+            for key in instance.keys:
+                queue = self._by_key.get(key)
+                if queue and queue[0] is instance:
+                    queue.popleft()
+                    if not queue:
+                        del self._by_key[key]
+            if instance.alive:
+                event = instance.event
+                pairs = raw_key(event, self._first.keys, instance.keys[0])
+                self._out.append(_make_alert(self.analytic_id, pairs, self._aliases, [event]))
+
+    def advance(self, watermark: int) -> Iterable[Alert]:
+        if watermark > self._watermark:
+            self._watermark = watermark
+            # Final when watermark > t + within: no missing event at ts <= t + within can come.
+            self._decide(watermark - self._within - 1)
+        return self._take()
+
+    def finish(self, now: int | None) -> Iterable[Alert]:
+        if now is not None:
+            self._decide(now - self._within)  # observed up to now >= t + within
+        # Windows still open at the end of observation are undecided: no alert.
+        self._fifo.clear()
+        self._by_key.clear()
+        return self._take()

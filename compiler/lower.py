@@ -17,9 +17,10 @@ from compiler import ir
 from compiler import surface as s
 from compiler.diagnostics import Diagnostic, DiagnosticError, sort_key
 from compiler.expr import ExprError, SpanFn, parse_expr
-from compiler.filters import FilterLowering, known, number_with_unit
+from compiler.filters import FilterLowering, known
+from compiler.lower_fixtures import lower_fixture
 from compiler.source import Path, SourceDoc, load_yaml
-from compiler.timeutil import parse_duration, parse_timestamp
+from compiler.timeutil import parse_duration
 from compiler.validation import pydantic_diagnostics
 
 
@@ -104,7 +105,9 @@ class _Lowering:
         streams = self.streams()
         detection, span_ms = self.detection()
         baselines = self.baselines(detection, span_ms)
-        fixtures = tuple(self.fixture(t, i, detection) for i, t in enumerate(m.tests))
+        fixtures = tuple(
+            lower_fixture(self, t, ("tests", i), detection) for i, t in enumerate(m.tests)
+        )
         if self.errors or detection is None:
             return None
         meta = ir.Metadata(
@@ -558,60 +561,4 @@ class _Lowering:
             )
         return ir.Deviation(
             d.measure, lookback, d.k, d.percentile, d.min_history, self.span(path, key=True)
-        )
-
-    # ------------------------------------------------------------------ fixtures
-    def fixture(self, t: s.TestM, i: int, det: ir.Detection | None) -> ir.Fixture:
-        base: Path = ("tests", i)
-        now = None
-        if t.now is not None:
-            try:
-                now = parse_timestamp(t.now)
-            except ValueError as exc:
-                self.err("E160", f"invalid 'now': {exc}", (*base, "now"))
-        measure_names: set[str] = set()
-        if isinstance(det, ir.Aggregate):
-            measure_names = {m.name for m in det.measures} | {c for c, _ in det.compute}
-        expects = []
-        for j, ex in enumerate(t.expect):
-            ep = (*base, "expect", j)
-            ms: list[tuple[str, str, float | str]] = []
-            for name, spec in ex.measures.items():
-                if name not in measure_names:
-                    self.err(
-                        "E132",
-                        f"unknown measure '{name}'",
-                        (*ep, "measures", name),
-                        key=True,
-                        help=known("measures", measure_names),
-                    )
-                    continue
-                pairs = spec.items() if isinstance(spec, dict) else [("==", spec)]
-                for op, val in pairs:
-                    try:
-                        num: float | str = float(number_with_unit(val))
-                    except ValueError:
-                        num = str(val)
-                    ms.append((name, op, num))
-            expects.append(
-                ir.ExpectedAlert(
-                    tuple(ex.key.items()),
-                    tuple(ex.evidence) if ex.evidence is not None else None,
-                    tuple(ms),
-                    self.span(ep),
-                )
-            )
-        inputs = tuple(
-            ir.FixtureInput(inp.file, inp.format, self.span((*base, "inputs", k)))
-            for k, inp in enumerate(t.inputs)
-        )
-        return ir.Fixture(
-            t.name,
-            t.kind,
-            t.data,
-            inputs,
-            tuple(t.events),
-            now,
-            tuple(expects),
-            self.span(base),
         )

@@ -12,9 +12,12 @@ from pathlib import Path
 import click
 
 from compiler.discover import Catalog, find_analytics, load_catalog
+from compiler.inputs import FORMATS
 from compiler.junit import write_junit
+from compiler.runner import alert_json, load_sorted, parse_input_spec, run, stream_sorted
 from compiler.surface import json_schema
-from compiler.testing import FixtureResult, run_all
+from compiler.testing import FixtureResult, describe_alert, run_all
+from compiler.timeutil import parse_timestamp
 
 EXIT_OK, EXIT_TESTS, EXIT_INVALID = 0, 1, 2
 
@@ -93,8 +96,6 @@ def test(paths: tuple[str, ...], junit: str | None, verbose: bool) -> None:
             if r.detail:
                 click.echo("\n".join("        " + line for line in r.detail.splitlines()))
             elif verbose:
-                from compiler.testing import describe_alert
-
                 for al in r.actual:
                     click.echo(f"        {describe_alert(al)}")
     counts = {k: sum(1 for r in results if r.status == k) for k in _MARK}
@@ -113,3 +114,69 @@ def test(paths: tuple[str, ...], junit: str | None, verbose: bool) -> None:
         sys.exit(EXIT_INVALID)
     if counts["failed"] or counts["error"]:
         sys.exit(EXIT_TESTS)
+
+
+@main.command("run")
+@click.argument("paths", nargs=-1, required=True)
+@click.option(
+    "-i",
+    "--input",
+    "inputs",
+    multiple=True,
+    required=True,
+    metavar="[FORMAT:]FILE",
+    help=f"a log file to evaluate (repeatable); FORMAT is one of {', '.join(FORMATS)}",
+)
+@click.option(
+    "--format",
+    "default_format",
+    type=click.Choice(FORMATS),
+    default="ecs",
+    show_default=True,
+    help="format of inputs given without FORMAT:",
+)
+@click.option("--now", help="observation end, ISO 8601 (closes absence windows)")
+@click.option(
+    "--presorted",
+    is_flag=True,
+    help="each input is already in time order: stream them (constant memory) instead of "
+    "loading and sorting",
+)
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="write alerts here")
+def run_cmd(
+    paths: tuple[str, ...],
+    inputs: tuple[str, ...],
+    default_format: str,
+    now: str | None,
+    presorted: bool,
+    output: str | None,
+) -> None:
+    """Evaluate analytics over log files; print one JSON alert per line."""
+    _no_files(paths)
+    cat = load_catalog(paths)
+    _report_invalid(cat)
+    if cat.errors:
+        sys.exit(EXIT_INVALID)
+    specs = [parse_input_spec(s, default_format) for s in inputs]
+    for p, _ in specs:
+        if not p.is_file():
+            raise click.UsageError(f"no such input file: {p}")
+    try:
+        now_ms = parse_timestamp(now) if now else None
+    except ValueError as exc:
+        raise click.UsageError(f"--now: {exc}") from None
+    analytics = [x.analytic for x in sorted(cat.loaded, key=lambda x: x.analytic.id)]
+    try:
+        events = stream_sorted(specs) if presorted else load_sorted(specs)
+        alerts = run(analytics, events, now_ms)
+    except ValueError as exc:
+        click.secho(f"error: {exc}", fg="red", err=True)
+        sys.exit(EXIT_INVALID)
+    text = "".join(alert_json(a) + "\n" for a in alerts)
+    if output:
+        tmp = Path(output + ".tmp")
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(output)
+    else:
+        click.echo(text, nl=False)
+    click.echo(f"{len(alerts)} alert(s) from {len(analytics)} analytic(s)", err=True)

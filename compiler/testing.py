@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from compiler import ir
-from compiler.evaluator import Alert, evaluate, make_events
+from compiler.evaluator import Alert, Event, evaluate, make_events, merge_events
 from compiler.evaluator.values import to_number
-from compiler.inputs import flatten, read_events
+from compiler.inputs import read_events
 from compiler.lower import Loaded
 from compiler.timeutil import format_timestamp
 
@@ -68,29 +68,22 @@ def resolve_input(file: str, analytic_path: str) -> Path:
     return p
 
 
-def fixture_events(loaded: Loaded, fx: ir.Fixture) -> list[Any]:
-    docs: list[dict[str, Any]] = []
-    sources: list[tuple[str, list[dict[str, Any]]]] = []
+def fixture_events(loaded: Loaded, fx: ir.Fixture) -> list[Event]:
+    """The fixture's input files then its inline events, merged in time order (ties keep this
+    order: inputs as listed, then inline events)."""
+    groups: list[list[Event]] = []
     for inp in fx.inputs:
         path = resolve_input(inp.file, loaded.analytic.path)
         try:
-            sources.append((path.name, list(read_events(path, inp.format))))
+            groups.append(make_events(read_events(path, inp.format), path.name))
         except ValueError as exc:
             raise FixtureInputError(str(exc)) from None
     if fx.events:
-        sources.append(("inline", [flatten(e) for e in fx.events]))
-    events = []
-    seq = 0
-    for name, docs in sources:
-        evs = make_events(docs, name)
-        for ev in evs:
-            ev.seq = seq
-            seq += 1
-        events.extend(evs)
-    events.sort(key=lambda e: (e.ts, e.seq))
-    for i, ev in enumerate(events):
-        ev.seq = i
-    return events
+        try:
+            groups.append(make_events(fx.events, "inline"))
+        except ValueError as exc:
+            raise FixtureInputError(f"inline events: {exc}") from None
+    return merge_events(groups)
 
 
 def _norm(v: Any) -> Any:

@@ -128,3 +128,32 @@ def test_published_schema_is_current() -> None:
     published = Path(__file__).resolve().parent.parent / "docs" / "analytic.schema.json"
     res = CliRunner().invoke(main, ["schema"])
     assert published.read_text() == res.output, "run: siemc schema -o docs/analytic.schema.json"
+
+
+def test_run_over_user_logs(tmp_path: Path) -> None:
+    write(tmp_path, "a.yml", ANALYTIC)
+    logs = tmp_path / "logs.jsonl"
+    logs.write_text(
+        '{"@timestamp": "2024-01-01T00:00:05Z", "event": {"id": "b", "category": "process",'
+        ' "type": "start"}, "host": {"os": {"type": "windows"}}, "process": {"parent":'
+        ' {"name": "Excel.exe"}}}\n'
+        '{"@timestamp": "2024-01-01T00:00:01Z", "event.id": "a", "event.category": "process",'
+        ' "event.type": "start", "host.os.type": "windows", "process.parent.name": "excel.exe"}\n'
+    )
+    out = tmp_path / "alerts.jsonl"
+    res = CliRunner().invoke(
+        main, ["run", str(tmp_path / "a.yml"), "-i", str(logs), "-o", str(out)]
+    )
+    assert res.exit_code == 0, res.output
+    alerts = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [a["evidence"] for a in alerts] == [["a"], ["b"]]
+    assert alerts[0]["analytic"] == "CLI-1" and alerts[0]["start"] == "2024-01-01T00:00:01.000Z"
+    # --presorted streams without sorting, so out-of-order input is an error, not a wrong answer
+    res = CliRunner().invoke(main, ["run", str(tmp_path), "-i", f"ecs:{logs}", "--presorted"])
+    assert res.exit_code == 2 and "out of order" in res.output
+
+
+def test_run_rejects_missing_input(tmp_path: Path) -> None:
+    write(tmp_path, "a.yml", ANALYTIC)
+    res = CliRunner().invoke(main, ["run", str(tmp_path), "-i", "sysmon:/nonexistent.jsonl"])
+    assert res.exit_code == 2 and "no such input file: /nonexistent.jsonl" in res.output

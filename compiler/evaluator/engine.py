@@ -23,9 +23,17 @@ from compiler.evaluator.correlation import (
 )
 from compiler.evaluator.model import Alert, Detector, Event
 from compiler.evaluator.streams import Pipe, StreamSet
+from compiler.inputs import flatten
 from compiler.timeutil import parse_timestamp
 
-__all__ = ["Evaluation", "MatchDetector", "evaluate", "make_events", "merge_events"]
+__all__ = [
+    "Evaluation",
+    "MatchDetector",
+    "evaluate",
+    "make_events",
+    "merge_events",
+    "to_event",
+]
 
 _NO_ALERTS: tuple[Alert, ...] = ()
 
@@ -286,36 +294,26 @@ def evaluate(analytic: ir.Analytic, events: Iterable[Event], now: int | None = N
 
 
 # --------------------------------------------------------------------------- events
-def _flatten(doc: Mapping[str, Any], prefix: str, out: dict[str, Any]) -> None:
-    for k, v in doc.items():
-        name = f"{prefix}{k}"
-        if isinstance(v, Mapping):
-            _flatten(v, name + ".", out)
-        else:
-            out[name] = v
+def to_event(doc: Mapping[str, Any], n: int, source: str) -> Event:
+    """One event from an ECS document (flat dotted or nested keys): ``ts`` from ``@timestamp``,
+    ``id`` from ``event.id`` or else ``<source>#<n>``, ``seq`` = ``n``."""
+    fields = flatten(doc)
+    raw_id = fields.get("event.id")
+    eid = f"{source}#{n}" if raw_id is None or raw_id == "" else str(raw_id)
+    raw_ts = fields.get("@timestamp")
+    if raw_ts is None:
+        raise ValueError(f"event {eid!r} has no @timestamp")
+    try:
+        ts = parse_timestamp(raw_ts)
+    except ValueError as exc:
+        raise ValueError(f"event {eid!r}: {exc}") from exc
+    return Event(ts, n, eid, fields)
 
 
 def make_events(docs: Iterable[Mapping[str, Any]], source: str) -> list[Event]:
-    """Events from ECS documents (flat dotted or nested keys; nested mappings are flattened).
-
-    ``ts`` from ``@timestamp``; ``id`` is ``event.id`` when present, else ``<source>#<n>`` (n
-    counts documents from 1); the result is stably sorted by time with ``seq`` renumbered from
-    0, so ties keep the input order."""
-    events: list[Event] = []
-    for n, doc in enumerate(docs, 1):
-        fields: dict[str, Any] = {}
-        _flatten(doc, "", fields)
-        raw_id = fields.get("event.id")
-        eid = f"{source}#{n}" if raw_id is None or raw_id == "" else str(raw_id)
-        raw_ts = fields.get("@timestamp")
-        if raw_ts is None:
-            raise ValueError(f"event {eid!r} has no @timestamp")
-        try:
-            ts = parse_timestamp(raw_ts)
-        except ValueError as exc:
-            raise ValueError(f"event {eid!r}: {exc}") from exc
-        events.append(Event(ts, n, eid, fields))
-    return merge_events([events])
+    """Events from ECS documents (see :func:`to_event`; n counts documents from 1), stably
+    sorted by time with ``seq`` renumbered from 0, so ties keep the input order."""
+    return merge_events([[to_event(doc, n, source) for n, doc in enumerate(docs, 1)]])
 
 
 def merge_events(groups: Iterable[Iterable[Event]]) -> list[Event]:

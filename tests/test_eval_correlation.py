@@ -245,6 +245,17 @@ class TestSequence:
         ]
         assert evidence(run(det, pushes)) == [("e2", "e3")]
 
+    def test_until_on_multi_valued_partial_drops_only_its_tuple(self) -> None:
+        keys = ("ip",)
+        det = seq_det(step("a", "A", keys), step("b", "B", keys), until=step("end", "END", keys))
+        pushes = [
+            ("A", ev(0, 1, ip=["1", "2"])),
+            ("END", ev(1, 2, ip="1")),
+            ("B", ev(2, 3, ip="1")),  # cancelled for 1
+            ("B", ev(3, 4, ip="2")),  # still pending for 2
+        ]
+        assert evidence(run(det, pushes)) == [("e1", "e4")]
+
     def test_multi_valued_key_joins_any_value(self) -> None:
         steps = (
             step("dns", "DNS", ("host.name", "dns.resolved_ip")),

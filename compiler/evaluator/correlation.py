@@ -312,6 +312,23 @@ class CooccurrenceDetector(_Batching):
 
     def _process(self, pushes: list[tuple[str, Event]]) -> None:
         members = self._members
+        if len(pushes) == 1:  # the common case, without the bookkeeping below
+            stream, event = pushes[0]
+            indexes = self._by_stream.get(stream, ())
+            if len(indexes) == 1:
+                m = indexes[0]
+                low = event.ts - self._window
+                for key in key_tuples(event, members[m].keys):
+                    if event.seq in self._consumed:
+                        return
+                    group = self._groups.get(key)
+                    if group is None:
+                        group = self._new_group(key)
+                    group[m].append(event)
+                    self._fifo.append((event.ts, key))
+                    self._check(key, group, low)
+                return
+        # Add the event to every group first: a completed set consumes it for all the others.
         touched: dict[Key, list[deque[Event]]] = {}
         ts = pushes[0][1].ts
         for stream, event in pushes:
@@ -319,8 +336,7 @@ class CooccurrenceDetector(_Batching):
                 for key in key_tuples(event, members[m].keys):
                     group = self._groups.get(key)
                     if group is None:
-                        n = self._n
-                        group = self._groups[key] = [deque(maxlen=n) for _ in range(n)]
+                        group = self._new_group(key)
                     group[m].append(event)
                     touched[key] = group
                     self._fifo.append((ts, key))
@@ -329,6 +345,12 @@ class CooccurrenceDetector(_Batching):
             if seq in self._consumed:
                 return  # used by a set already: no other set can complete without it
             self._check(key, group, ts - self._window)
+
+    def _new_group(self, key: Key) -> list[deque[Event]]:
+        n = self._n
+        group: list[deque[Event]] = [deque(maxlen=n) for _ in range(n)]
+        self._groups[key] = group
+        return group
 
     def _check(self, key: Key, group: list[deque[Event]], low: int) -> None:
         consumed = self._consumed

@@ -102,7 +102,7 @@ detect:
 """
 
 BUILTIN = {"sequence": SEQUENCE_YAML, "tumbling": TUMBLING_YAML}
-BUNDLED = ("an1190_linux_cli_web_service.yml", "an1511_office_cloud_upload.yml")
+BUNDLED = ("an1190_linux_cli_web_service.yml", "an1511_office_script_cloud_upload_ratio.yml")
 
 
 def load_analytic(name: str) -> ir.Analytic:

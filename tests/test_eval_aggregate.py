@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from compiler import ir
-from compiler.evaluator.aggregate import AggregateDetector, group_keys
+from compiler.evaluator.aggregate import AggregateDetector
+from compiler.evaluator.keys import key_tuples
 from compiler.evaluator.measures import make_accumulator, nearest_rank_index, sample_stdev
 from compiler.evaluator.model import Alert, Event
 
@@ -256,15 +257,46 @@ def test_multi_valued_key_counts_event_in_each_group() -> None:
     }
 
 
-def test_group_keys_are_case_sensitive_and_as_is() -> None:
-    assert group_keys({"h": "A"}, ("h",)) != group_keys({"h": "a"}, ("h",))
-    assert group_keys({"h": ["a", "b"], "p": [1, 2]}, ("h", "p")) == [
-        ("a", 1),
-        ("a", 2),
-        ("b", 1),
-        ("b", 2),
+def test_group_keys_are_case_sensitive_numeric_strings_are_numbers() -> None:
+    def gk(**fields: Any) -> tuple[tuple[object, ...], ...]:
+        return key_tuples(E(0, "x", **fields), ("h", "p"))
+
+    assert gk(h="A", p=1) != gk(h="a", p=1)
+    assert gk(h="a", p="443") == gk(h="a", p=443) == gk(h="a", p=443.0)
+    assert gk(h="a", p=True) != gk(h="a", p=1)
+    assert gk(h=["a", "b"], p=[1, "2"]) == (("a", 1), ("a", 2), ("b", 1), ("b", 2))
+    assert gk(h="a", p=None) == ()
+    assert gk(h="a", p=[]) == ()
+
+
+def test_groups_by_the_key_rule_and_reports_the_first_events_value() -> None:
+    det = AggregateDetector("A", agg(keys=("host", "port")))
+    evs = [
+        E(1, "1", host="WS01", port="443"),
+        E(2, "2", host="ws01", port=443),  # another host: case-sensitive
+        E(3, "3", host="WS01", port=443.0),  # same group as "443"
+        E(4, "4", host="WS01", port=[443, "80"]),  # in the 443 and the 80 group
     ]
-    assert group_keys({"h": "a", "p": None}, ("h", "p")) == []
+    got = {a.key: a.evidence for a in run(det, evs)}
+    assert got == {
+        (("host", "WS01"), ("port", "443")): ("1", "3", "4"),  # first event's original value
+        (("host", "ws01"), ("port", 443)): ("2",),
+        (("host", "WS01"), ("port", "80")): ("4",),
+    }
+
+
+def test_compute_reads_the_groups_original_key_value() -> None:
+    det = AggregateDetector(
+        "A",
+        agg(
+            keys=("port",),
+            compute=(("p", ir.FieldRef("port")),),
+            having=ir.BinOp("==", ir.FieldRef("port"), ir.Literal_("443")),
+        ),
+    )
+    [alert] = run(det, [E(1, "1", port="443"), E(2, "2", port=443), E(3, "3", port=80)])
+    assert alert.key == (("port", "443"),)
+    assert measures(alert) == {"n": 2, "p": "443"}
 
 
 def test_tumbling_state_is_bounded() -> None:

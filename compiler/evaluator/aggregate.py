@@ -3,11 +3,15 @@
 Semantics (the specification; docs/semantics.md, section "Aggregates"):
 
 * Group key: the values of ``by`` fields. An event whose key field is missing, null or an empty
-  multi-value is dropped (as Splunk ``stats by``). Key values are grouped case-SENSITIVELY and
-  as-is (``"443"`` and ``443`` are different groups) like Splunk ``stats by`` and KQL ``summarize
-  by``; pySigma's sqlite backend lower-cases, the others do not. A multi-valued key puts the event
-  in one group per distinct element (cartesian product over several multi-valued keys), like
-  Splunk ``stats by`` an mv field and ES|QL ``STATS ... BY`` an mv field.
+  multi-value is dropped (as Splunk ``stats by``). Key values compare by the one key rule of the
+  product (:mod:`compiler.evaluator.keys`): exactly, case-SENSITIVELY (``"Admin"`` and ``"admin"``
+  are two groups) like Splunk ``stats by`` and KQL ``summarize by``, except that numbers and
+  numeric strings compare numerically (``"443"`` and ``443`` are one group); booleans are not
+  numbers. pySigma's sqlite backend lower-cases, the others do not. A multi-valued key puts the
+  event in one group per distinct element (cartesian product over several multi-valued keys), like
+  Splunk ``stats by`` an mv field and ES|QL ``STATS ... BY`` an mv field. The alert's key (and a
+  field name read by ``compute``/``having``) is the value as it appears in the group's **first**
+  event (original case and type; for a multi-valued field, the element that matched).
 * Tumbling windows are ``[k*size, (k+1)*size)`` aligned to the Unix epoch (UTC); an event at
   exactly a window end belongs to the next window. A window is final when the watermark (or an
   event's time) reaches its end, and at ``finish``, where every open window is final whatever
@@ -34,10 +38,10 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable
-from itertools import product
 from typing import Any
 
 from compiler import ir
+from compiler.evaluator.keys import Key, key_tuples, raw_key
 from compiler.evaluator.measures import (
     Accumulator,
     make_accumulator,
@@ -50,45 +54,20 @@ from compiler.evaluator.values import compare, compile_expr, to_number, truthy
 
 _NO_ALERTS: tuple[Alert, ...] = ()
 _NEVER = 2**63  # no open window: a time no event reaches
-GroupKey = tuple[Any, ...]
-
-
-def group_keys(fields: dict[str, Any], keys: tuple[str, ...]) -> list[GroupKey]:
-    """The groups an event belongs to (empty: the event is dropped)."""
-    if len(keys) == 1:  # the common case, without itertools
-        v = fields.get(keys[0])
-        if v is None:
-            return []
-        if type(v) is list or type(v) is tuple:
-            return [(x,) for x in dict.fromkeys(x for x in v if x is not None)]
-        return [(v,)]
-    vals = [fields.get(k) for k in keys]
-    for v in vals:
-        if v is None:
-            return []
-        if type(v) is list or type(v) is tuple:
-            break
-    else:
-        return [tuple(vals)]  # every key single-valued
-    per_key: list[list[Any]] = []
-    for v in vals:
-        if type(v) is list or type(v) is tuple:
-            uniq = list(dict.fromkeys(x for x in v if x is not None))
-            if not uniq:
-                return []
-            per_key.append(uniq)
-        else:
-            per_key.append([v])
-    return list(product(*per_key))
+GroupKey = Key
+"""A normalised group key (:mod:`compiler.evaluator.keys`)."""
+RawKey = tuple[tuple[str, Any], ...]
+"""``(field, value)`` pairs as they appear in a group's first event."""
 
 
 class _Cell:
     """One group in one tumbling window, or one group's sliding window."""
 
-    __slots__ = ("accs", "items")
+    __slots__ = ("accs", "items", "key")
 
-    def __init__(self, accs: list[Accumulator]) -> None:
+    def __init__(self, accs: list[Accumulator], key: RawKey) -> None:
         self.accs = accs
+        self.key = key  # the alert key: the group's first event's values
         # tumbling: event ids; sliding: (ts, id, raw measure values) in arrival order
         self.items: deque[Any] = deque()
 
@@ -176,11 +155,12 @@ class AggregateDetector:
         return n
 
     # ----------------------------------------------------------------- common
-    def _new_cell(self) -> _Cell:
-        return _Cell([make_accumulator(m, self._removable) for m in self.node.measures])
+    def _new_cell(self, event: Event, key: GroupKey) -> _Cell:
+        accs = [make_accumulator(m, self._removable) for m in self.node.measures]
+        return _Cell(accs, raw_key(event, self._keys, key))
 
     def _evaluate(
-        self, key: GroupKey, accs: list[Accumulator], full: bool
+        self, key: RawKey, accs: list[Accumulator], full: bool
     ) -> tuple[dict[str, Any], bool]:
         """Whether ``having`` holds, and the measures and computed values (declaration order;
         only those ``having`` needed unless ``full``). Values are computed lazily and once, so
@@ -192,7 +172,7 @@ class AggregateDetector:
 
         def get(ref: ir.FieldRef) -> Any:
             if ref.step is None and ref.name in keys:
-                return key[keys.index(ref.name)]
+                return key[keys.index(ref.name)][1]
             return None
 
         def measure(name: str) -> Any:
@@ -209,18 +189,17 @@ class AggregateDetector:
         return values, holds
 
     def _alert(
-        self, key: GroupKey, values: dict[str, Any], start: int, end: int, ids: Iterable[str]
+        self, key: RawKey, values: dict[str, Any], start: int, end: int, ids: Iterable[str]
     ) -> Alert:
-        keypairs = tuple(zip(self._keys, key, strict=True))
         measures = tuple(values.items())
         return Alert(
             analytic=self.analytic,
-            key=keypairs,
+            key=key,
             start=start,
             end=end,
             measures=measures,
             evidence=tuple(ids),
-            record=keypairs + measures,
+            record=key + measures,
         )
 
     # ----------------------------------------------------------------- tumbling
@@ -235,7 +214,7 @@ class AggregateDetector:
             self.late += 1
             return out
         fields = event.fields
-        keys = group_keys(fields, self._keys)
+        keys = key_tuples(event, self._keys)
         if not keys:
             return out
         start = ts - ts % self.size  # floor: also right for negative times
@@ -248,7 +227,7 @@ class AggregateDetector:
             for key in keys:
                 cell = groups.get(key)
                 if cell is None:
-                    cell = groups[key] = self._new_cell()
+                    cell = groups[key] = self._new_cell(event, key)
                 cell.items.append(eid)
                 cell.accs[0].add(None)
             return out
@@ -256,7 +235,7 @@ class AggregateDetector:
         for key in keys:
             cell = groups.get(key)
             if cell is None:
-                cell = groups[key] = self._new_cell()
+                cell = groups[key] = self._new_cell(event, key)
             cell.items.append(eid)
             for acc, v in zip(cell.accs, raw, strict=False):  # same length by construction
                 acc.add(v)
@@ -271,11 +250,11 @@ class AggregateDetector:
             groups = self._windows.pop(start)
             end = start + size
             for key, cell in groups.items():
-                values, fire = self._evaluate(key, cell.accs, bool(self.deviation))
+                values, fire = self._evaluate(cell.key, cell.accs, bool(self.deviation))
                 if self.deviation:
                     fire = self._deviates(key, start, values, fire)
                 if fire:
-                    out.append(self._alert(key, values, start, end, cell.items))
+                    out.append(self._alert(cell.key, values, start, end, cell.items))
             self._closed_until = max(self._closed_until, end)
             if self.deviation and start - self._history_swept >= self._max_lookback:
                 self._sweep_history(start)
@@ -321,7 +300,7 @@ class AggregateDetector:
         if ts - self._last_sweep >= self.size:
             self._sweep_sliding(ts)
         fields = event.fields
-        keys = group_keys(fields, self._keys)
+        keys = key_tuples(event, self._keys)
         if not keys:
             return _NO_ALERTS
         raw = tuple([fields.get(f) for f in self._fields])  # type: ignore[arg-type]
@@ -331,7 +310,7 @@ class AggregateDetector:
         for key in keys:
             cell = self._groups.get(key)
             if cell is None:
-                cell = self._groups[key] = self._new_cell()
+                cell = self._groups[key] = self._new_cell(event, key)
             items = cell.items
             accs = cell.accs
             items.append(item)
@@ -345,10 +324,10 @@ class AggregateDetector:
             if simple is not None:  # `measure <op> literal`: same compare(), no closures
                 fire = compare(simple[1], accs[simple[0]].result(), simple[2])
             else:
-                fire = self._evaluate(key, accs, False)[1]
+                fire = self._evaluate(cell.key, accs, False)[1]
             if fire:
-                values = self._evaluate(key, accs, True)[0]
-                alert = self._alert(key, values, items[0][0], ts, (it[1] for it in items))
+                values = self._evaluate(cell.key, accs, True)[0]
+                alert = self._alert(cell.key, values, items[0][0], ts, (it[1] for it in items))
                 # Consume the window: its events cannot contribute to another alert.
                 del self._groups[key]
                 if out is None:

@@ -12,9 +12,11 @@ Semantics (the specification; docs/semantics.md, section "Baselines"):
 
 * The interval is half-open: an occurrence at exactly ``start - lookback`` counts as seen, one at
   ``start`` does not (the detection window is excluded from its own history).
-* Key values compare case-insensitively for strings (``str.lower``), as-is otherwise: baselines
-  are about the identity of hosts, processes and domains, whose Windows names are
-  case-insensitive. ``across`` values are compared the same way. A string and a number differ.
+* Key values and ``across`` values compare by the one key rule of the product
+  (:mod:`compiler.evaluator.keys`): exactly (strings case-SENSITIVE), except that numbers and
+  numeric strings compare numerically (``"443" == 443``); booleans are not numbers. For
+  case-insensitive identity (Windows host or process names) derive a ``lower()``-ed field on both
+  the history and the candidate stream.
 * A history event with a missing/null key field records nothing; a multi-valued field records
   every element (cartesian product over several keys). Likewise a multi-valued candidate field
   was "seen" when any of its values was (``first_seen``), and ``rarity`` counts the distinct
@@ -35,42 +37,14 @@ from __future__ import annotations
 
 from bisect import bisect_left, insort
 from collections.abc import Iterable, Sequence
-from itertools import product
 from typing import Any
 
 from compiler import ir
+from compiler.evaluator.keys import Key, alternatives, key_tuples, value_tuples
 from compiler.evaluator.model import Event
 
 DAY_MS = 86_400_000
 _MIN = -(2**63)
-Key = tuple[Any, ...]
-
-
-def _norm(v: Any) -> Any:
-    if isinstance(v, str):
-        return v.lower()
-    if isinstance(v, bool):  # True == 1 in Python: keep booleans apart from numbers
-        return ("bool", v)
-    return v
-
-
-def _norm_values(v: Any) -> list[Any]:
-    """Normalised, distinct non-null values of a (possibly multi-valued) field value."""
-    if v is None:
-        return []
-    if isinstance(v, list | tuple):
-        return list(dict.fromkeys(_norm(x) for x in v if x is not None))
-    return [_norm(v)]
-
-
-def key_tuples(values: Sequence[Any]) -> list[Key]:
-    """Every normalised key tuple a sequence of field values stands for (empty: none)."""
-    if len(values) == 1:
-        return [(x,) for x in _norm_values(values[0])]
-    per = [_norm_values(v) for v in values]
-    if not all(per):
-        return []
-    return list(product(*per))
 
 
 class _Seen:
@@ -142,7 +116,7 @@ class HistoryIndex:
         for (s, keys), table in self._first.items():
             if stream is not None and s != stream:
                 continue
-            for kt in key_tuples([fields.get(k) for k in keys]):
+            for kt in key_tuples(event, keys):
                 seen = table.get(kt)
                 if seen is None:
                     seen = table[kt] = _Seen()
@@ -150,10 +124,10 @@ class HistoryIndex:
         for (s, keys, across), rtable in self._rare.items():
             if stream is not None and s != stream:
                 continue
-            acr = [ts // DAY_MS] if across == "@days" else _norm_values(fields.get(across))
+            acr = (ts // DAY_MS,) if across == "@days" else alternatives(fields.get(across))
             if not acr:
                 continue
-            for kt in key_tuples([fields.get(k) for k in keys]):
+            for kt in key_tuples(event, keys):
                 per = rtable.get(kt)
                 if per is None:
                     per = rtable[kt] = {}
@@ -210,7 +184,7 @@ class HistoryIndex:
         self._check(start_ms)
         table = self._first[(node.stream, node.keys)]
         lo = start_ms - node.lookback_ms
-        for kt in key_tuples(values):
+        for kt in value_tuples(values):
             seen = table.get(kt)
             if seen is not None and seen.seen(lo, start_ms):
                 return False
@@ -224,7 +198,7 @@ class HistoryIndex:
         lo = start_ms - node.lookback_ms
         limit = node.max
         found: set[Any] = set()
-        for kt in key_tuples(values):
+        for kt in value_tuples(values):
             per = rtable.get(kt)
             if per is None:
                 continue

@@ -3,8 +3,9 @@
 The meaning implemented here is specified in docs/semantics.md (section *Correlations*); every
 rule there is tested in tests/test_eval_correlation.py. Design constraints:
 
-* State is indexed by normalised key tuples (:mod:`compiler.evaluator.keys`), so an event costs
-  a few dict look-ups, never a scan of the open instances.
+* State is indexed by normalised key tuples (:mod:`compiler.evaluator.keys`: the one key rule of
+  the product, exact and case-sensitive with numeric strings as numbers), so an event costs a few
+  dict look-ups, never a scan of the open instances.
 * Every stored item sits in a FIFO ordered by the time it stops mattering, so expiry (on
   ``advance`` and, implicitly, on every ``push``: a pushed event at ``ts`` promises that no later
   event is earlier) pops from the front and state stays proportional to the open windows.

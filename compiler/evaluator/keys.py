@@ -1,25 +1,35 @@
-"""Correlation / grouping keys: how an event's key fields become comparable, hashable tuples.
+"""Keys: how key field values become comparable, hashable tuples.
 
-One normalisation is shared by every detector so that "equal keys" means the same thing
-everywhere (see docs/semantics.md, *Keys*):
+**One rule for every key comparison of the product** (docs/semantics-correlation.md, *Keys*):
+correlation ``by`` keys (sequence, co-occurrence, absence, ``until``), join ``on`` keys, aggregate
+``by`` keys and the ``first_seen``/``rarity`` keys and ``across`` values all compare through
+:func:`normalise`:
 
-* strings compare case-insensitively: they are lower-cased (``str.lower``);
-* numbers compare numerically, and a string that is a number by
+* keys compare **exactly**: strings are case-SENSITIVE (``"WS01" != "ws01"``), as every target
+  groups and joins on keys (Splunk ``stats by``, KQL ``summarize by``/``join``, Elasticsearch
+  keyword fields in EQL ``by`` and ES|QL ``STATS BY``). String *filters* stay case-insensitive;
+  an analyst who needs case-insensitive identity derives a normalised field
+  (``derive: {process.name: lower(process.name)}``);
+* except that numbers compare numerically, and a string that is a number by
   :func:`compiler.evaluator.values.to_number` (a decimal literal, surrounding blanks ignored:
   ``"443"``, ``" -1.5"``, ``"1e3"``; not ``"inf"``, hex or ``"1_000"``) is that number, so
   ``"443" == 443 == 443.0``;
-* booleans become ``"true"`` / ``"false"`` (so they never collide with ``1`` / ``0``, which
-  Python would otherwise consider equal to ``True`` / ``False``);
-* ``None``, NaN, empty lists and non-scalar values (mappings) are *missing*: an event with a
-  missing key field cannot take part in a correlation;
+* booleans are their own kind: ``True`` equals only ``True`` (never ``1``, which Python would
+  consider equal, nor the string ``"true"``);
+* ``None``, NaN, empty lists and non-scalar values (mappings) are *missing*; what a missing key
+  does is up to each detector (a correlation event cannot take part, an aggregate event is
+  dropped, a baseline key is never seen);
 * a list is a *multi-valued* key: each normalisable element is one alternative (duplicates
   removed, first occurrence order kept). Two key tuples match when, position by position, some
   alternative is equal; :func:`key_tuples` therefore expands an event into every combination.
+
+The normal form is internal: alerts report values as they appear in the event (:func:`raw_key`).
 """
 
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 from typing import Any
 
 from compiler.evaluator.model import Event
@@ -28,36 +38,48 @@ from compiler.evaluator.values import to_number
 Key = tuple[object, ...]
 """A normalised key tuple: hashable, compared with ``==``."""
 
-# Key strings repeat a lot (host names, process ids): caching their normal form replaces a
-# lower() allocation and a regex test by one dict lookup. Bounded by clearing when full.
-_STR_CACHE: dict[str, object] = {}
-_STR_CACHE_MAX = 1 << 16
+# The normal forms of booleans: equal to nothing but themselves (True == 1 in Python).
+_TRUE: object = ("bool", True)
+_FALSE: object = ("bool", False)
+
+# Strings that may be numbers (IP addresses, ports, pids arrive as text) need a regex test:
+# caching their normal form replaces it by one dict lookup. Bounded by clearing when full.
+_NUM_CACHE: dict[str, object] = {}
+_NUM_CACHE_MAX = 1 << 16
 _MISSING = object()
 
 
-def _normalise_str(value: str) -> object:
-    try:
-        number = to_number(value)
-    except ValueError:  # more digits than int() accepts: not a usable number
-        number = None
-    return value.lower() if number is None else number
-
-
-def _cached_str(value: str) -> object:
-    norm = _STR_CACHE.get(value, _MISSING)
+def _numeric_str(value: str) -> object:
+    """Normal form of a string that may be a number (its first character is not a letter)."""
+    norm = _NUM_CACHE.get(value, _MISSING)
     if norm is _MISSING:
-        if len(_STR_CACHE) >= _STR_CACHE_MAX:
-            _STR_CACHE.clear()
-        norm = _STR_CACHE[value] = _normalise_str(value)
+        try:
+            number = to_number(value)
+        except ValueError:  # more digits than int() accepts: not a usable number
+            number = None
+        if len(_NUM_CACHE) >= _NUM_CACHE_MAX:
+            _NUM_CACHE.clear()
+        norm = _NUM_CACHE[value] = value if number is None else number
     return norm
+
+
+def _norm_str(value: str) -> object:
+    # Fast path: a number starts with a sign, a dot, a digit or a blank, all ASCII <= "9"
+    # except Unicode digits and blanks (non-ASCII); a string starting otherwise is itself.
+    if value:
+        c = value[0]
+        if "9" < c < "\x80" or (c >= "\x80" and not (c.isdecimal() or c.isspace())):
+            return value
+        return _numeric_str(value)
+    return value
 
 
 def normalise(value: Any) -> object | None:
     """The comparable form of one scalar key value, or None when it cannot be a key."""
     if isinstance(value, str):
-        return _cached_str(value)
+        return _norm_str(value)
     if isinstance(value, bool):  # before int: bool is a subclass of int
-        return "true" if value else "false"
+        return _TRUE if value else _FALSE
     if isinstance(value, int):
         return value
     if isinstance(value, float):
@@ -65,8 +87,8 @@ def normalise(value: Any) -> object | None:
     return None
 
 
-def _alternatives(value: Any) -> tuple[object, ...]:
-    """Distinct normalised values of one field (empty: missing)."""
+def alternatives(value: Any) -> tuple[object, ...]:
+    """Distinct normalised values of one (possibly multi-valued) field value (empty: missing)."""
     if isinstance(value, list | tuple):
         seen: dict[object, None] = {}
         for item in value:
@@ -83,11 +105,23 @@ def key_values(event: Event, fields: tuple[str, ...]) -> tuple[tuple[object, ...
     a multi-valued field); None when some field is missing, null or has no usable value."""
     out = []
     for name in fields:
-        alts = _alternatives(event.fields.get(name))
+        alts = alternatives(event.fields.get(name))
         if not alts:
             return None
         out.append(alts)
     return tuple(out)
+
+
+def value_tuples(values: Sequence[Any]) -> tuple[Key, ...]:
+    """Every normalised key tuple a sequence of field values stands for (the combinations of the
+    alternatives of multi-valued values); ``()`` when some value is missing."""
+    per = []
+    for v in values:
+        alts = alternatives(v)
+        if not alts:
+            return ()
+        per.append(alts)
+    return tuple(itertools.product(*per))
 
 
 def key_tuples(event: Event, fields: tuple[str, ...]) -> tuple[Key, ...]:
@@ -102,26 +136,21 @@ def key_tuples(event: Event, fields: tuple[str, ...]) -> tuple[Key, ...]:
         value: Any = get(name)
         kind = type(value)
         if kind is str:
-            norm = _STR_CACHE.get(value, _MISSING)
-            if norm is _MISSING:
-                norm = _cached_str(value)
+            norm = value
+            if value:
+                c = value[0]
+                if not "9" < c < "\x80":
+                    norm = _norm_str(value)
         elif kind is int:
             norm = value
         elif kind is list or kind is tuple:
-            return _expand(event, fields)
+            return value_tuples([get(f) for f in fields])
         else:
             norm = normalise(value)
             if norm is None:
                 return ()
         out.append(norm)
     return (tuple(out),)
-
-
-def _expand(event: Event, fields: tuple[str, ...]) -> tuple[Key, ...]:
-    values = key_values(event, fields)
-    if values is None:
-        return ()
-    return tuple(itertools.product(*values))
 
 
 def raw_key(event: Event, fields: tuple[str, ...], key: Key) -> tuple[tuple[str, Any], ...]:

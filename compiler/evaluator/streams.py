@@ -116,8 +116,8 @@ JoinKey = Key
 class JoinOp:
     """Inner join of each event of this stream to the nearest-in-time event of ``other`` with
     equal keys (ties in distance: the earlier event). Unmatched events are dropped. Keys are
-    compared like correlation keys (:mod:`compiler.evaluator.keys`: strings case-insensitive,
-    numeric strings are numbers, a multi-valued key matches on any element).
+    compared by the one key rule of the product (:mod:`compiler.evaluator.keys`: exactly, strings
+    case-sensitive, numeric strings are numbers, a multi-valued key matches on any element).
 
     ``lag`` is how far after an event's ``ts`` a partner may lie (``within``, or 0 for
     ``before``); the event is released once the other stream's frontier has passed

@@ -164,3 +164,19 @@ def test_every_construct_used_by_a_bundled_analytic() -> None:
     for x in CATALOG.loaded:
         used |= constructs(x.analytic)
     assert REQUIRED - used == set()
+
+
+def test_semantics_doc_cites_existing_tests() -> None:
+    """Every test the semantics page cites as backing an answer exists (prefix patterns allowed)."""
+    import re
+
+    root = Path(__file__).resolve().parent
+    doc = (root.parent / "docs" / "semantics.md").read_text()
+    cited = set(re.findall(r"`(test_[a-z0-9_]+\*?)`", doc))
+    assert len(cited) >= 8
+    names = set()
+    for f in root.glob("test_*.py"):
+        names |= set(re.findall(r"^\s*def (test_[a-z0-9_]+)", f.read_text(), re.M))
+    for c in cited:
+        ok = any(n.startswith(c[:-1]) for n in names) if c.endswith("*") else c in names
+        assert ok, f"docs/semantics.md cites {c}, which no test defines"

@@ -31,31 +31,41 @@ def test_first_seen_boundaries() -> None:
     start = 100 * D
     h = idx(E(start - 14 * D, host__name="H1", process__name="a.exe"))
     # exactly at start - lookback: seen
-    assert h.first_seen_ok(FS, ("h1", "A.EXE"), start) is False
+    assert h.first_seen_ok(FS, ("H1", "a.exe"), start) is False
     # one ms later the occurrence has left the lookback
-    assert h.first_seen_ok(FS, ("h1", "a.exe"), start + 1) is True
+    assert h.first_seen_ok(FS, ("H1", "a.exe"), start + 1) is True
     h = idx(E(start, host__name="H1", process__name="a.exe"))
     # exactly at start: the detection window is not history
     assert h.first_seen_ok(FS, ("H1", "a.exe"), start) is True
     assert h.first_seen_ok(FS, ("H1", "a.exe"), start + 1) is False
 
 
-def test_first_seen_keys_case_insensitive_and_tuple_wise() -> None:
+def test_first_seen_keys_case_sensitive_numeric_and_tuple_wise() -> None:
     h = idx(
-        E(1, host__name="H1", process__name="a.exe"), E(2, host__name="H2", process__name="b.exe")
+        E(1, host__name="H1", process__name="a.exe"),
+        E(2, host__name="H2", process__name="b.exe"),
+        E(3, host__name="H3", process__name=443),
+        E(4, host__name="H4", process__name=True),
     )
-    assert h.first_seen_ok(FS, ("h1", "b.exe"), 10) is True  # each value seen, not the pair
-    assert h.first_seen_ok(FS, ("H2", "B.EXE"), 10) is False
+    assert h.first_seen_ok(FS, ("H1", "b.exe"), 10) is True  # each value seen, not the pair
+    assert h.first_seen_ok(FS, ("H2", "b.exe"), 10) is False
+    assert h.first_seen_ok(FS, ("H2", "B.EXE"), 10) is True  # case-sensitive: another key
+    assert h.first_seen_ok(FS, ("h2", "b.exe"), 10) is True
+    assert h.first_seen_ok(FS, ("H3", "443"), 10) is False  # numeric strings are numbers
+    assert h.first_seen_ok(FS, ("H3", 443.0), 10) is False
+    assert h.first_seen_ok(FS, ("H4", True), 10) is False
+    assert h.first_seen_ok(FS, ("H4", 1), 10) is True  # booleans are not numbers
+    assert h.first_seen_ok(FS, ("H4", "true"), 10) is True
     # a multi-valued candidate was seen when any value was
-    assert h.first_seen_ok(FS, (["h9", "h1"], "a.exe"), 10) is False
+    assert h.first_seen_ok(FS, (["h9", "H1"], "a.exe"), 10) is False
     # a null candidate key equals nothing
     assert h.first_seen_ok(FS, (None, "a.exe"), 10) is True
 
 
 def test_history_events_with_missing_keys_record_nothing() -> None:
     h = idx(E(1, host__name="H1"), E(2, host__name=["H1", "H2"], process__name="x"))
-    assert h.first_seen_ok(FS, ("h1", None), 10) is True
-    assert h.first_seen_ok(FS, ("h2", "x"), 10) is False
+    assert h.first_seen_ok(FS, ("H1", None), 10) is True
+    assert h.first_seen_ok(FS, ("H2", "x"), 10) is False
 
 
 def test_rarity_across_field_and_boundaries() -> None:
@@ -64,14 +74,28 @@ def test_rarity_across_field_and_boundaries() -> None:
     h = idx(
         E(lo - 1, dom="Evil.com", host__name="h0"),  # before the lookback
         E(lo, dom="evil.com", host__name="h1"),  # exactly at start - lookback: counts
-        E(lo + 5, dom="evil.com", host__name="H1"),  # same host (case-insensitive)
+        E(lo + 5, dom="evil.com", host__name="h1"),  # same host
         E(lo + 6, dom="evil.com", host__name="h2"),
+        E(lo + 7, dom="EVIL.com", host__name="h5"),  # another key (case-sensitive)
         E(start, dom="evil.com", host__name="h3"),  # at start: not history
         E(start + 1, dom="evil.com", host__name=None),  # no across value: nothing
     )
-    assert h.rarity_ok(RA, ("EVIL.com",), start) is True  # h1, h2: 2 < 3
-    h.observe(E(start - 1, dom="evil.com", host__name="h4"), "hist")
-    assert h.rarity_ok(RA, ("evil.com",), start) is False  # h1, h2, h4
+    assert h.rarity_ok(RA, ("evil.com",), start) is True  # h1, h2: 2 < 3
+    assert h.rarity_ok(RA, ("EVIL.com",), start) is True  # h5
+    h.observe(E(start - 1, dom="evil.com", host__name="H1"), "hist")  # another host
+    assert h.rarity_ok(RA, ("evil.com",), start) is False  # h1, h2, H1
+
+
+def test_rarity_across_values_compare_by_the_key_rule() -> None:
+    start = 100 * D
+    h = idx(
+        E(start - 3, dom="x.com", host__name="10"),
+        E(start - 2, dom="x.com", host__name=10.0),  # "10" == 10.0: the same across value
+        E(start - 1, dom="x.com", host__name=True),  # a boolean is not 1
+    )
+    assert h.rarity_ok(RA, ("x.com",), start) is True  # 2 < 3
+    h.observe(E(start - 1, dom="x.com", host__name=1), "hist")
+    assert h.rarity_ok(RA, ("x.com",), start) is False
     assert h.rarity_ok(RA, ("other.com",), start) is True
 
 

@@ -60,17 +60,23 @@ AB = (step("a", "A"), step("b", "B"))
 
 # =========================================================================== keys
 class TestKeys:
-    def test_strings_lowercased_numbers_numeric(self) -> None:
-        assert normalise("HoSt") == "host"
+    def test_strings_exact_numbers_numeric(self) -> None:
+        assert normalise("HoSt") == "HoSt" != normalise("host")
         assert normalise("443") == 443 == normalise(443) == normalise(443.0)
         assert normalise(" 1.5 ") == 1.5
+        assert normalise("+7") == 7 == normalise("\u0667")  # Unicode digits, as to_number
+        assert normalise("\u00a01e3") == 1000.0  # leading non-ASCII blank
         assert normalise("0x10") == "0x10"
         assert normalise("inf") == "inf"
         assert normalise("10.0.0.1") == "10.0.0.1"
+        assert normalise("") == ""
+        assert normalise("Ärger") == "Ärger"
 
-    def test_bool_is_not_a_number(self) -> None:
-        assert normalise(True) == "true" != normalise(1)
+    def test_bool_is_not_a_number_nor_a_string(self) -> None:
+        assert normalise(True) != normalise(1)
         assert normalise(False) != normalise(0)
+        assert normalise(True) != normalise("true")
+        assert normalise(True) == normalise(True) != normalise(False)
 
     def test_missing_values(self) -> None:
         assert normalise(None) is None
@@ -84,18 +90,21 @@ class TestKeys:
 
     def test_multi_valued_expands(self) -> None:
         e = ev(0, 0, a=["X", "x", 1, "1", None], b="B")
-        assert key_values(e, ("a", "b")) == (("x", 1), ("b",))
-        assert key_tuples(e, ("a", "b")) == (("x", "b"), (1, "b"))
+        assert key_values(e, ("a", "b")) == (("X", "x", 1), ("B",))
+        assert key_tuples(e, ("a", "b")) == (("X", "B"), ("x", "B"), (1, "B"))
         # raw_key reports the original element that matched
-        assert raw_key(e, ("a", "b"), (1, "b")) == (("a", 1), ("b", "B"))
-        assert raw_key(e, ("a", "b"), ("x", "b")) == (("a", "X"), ("b", "B"))
+        assert raw_key(e, ("a", "b"), (1, "B")) == (("a", 1), ("b", "B"))
+        assert raw_key(e, ("a", "b"), ("x", "B")) == (("a", "x"), ("b", "B"))
+        e = ev(0, 0, a=["443", 443.0], b="B")
+        assert key_tuples(e, ("a", "b")) == ((443, "B"),)
+        assert raw_key(e, ("a", "b"), (443, "B")) == (("a", "443"), ("b", "B"))
 
 
 # =========================================================================== sequence
 class TestSequence:
     def test_basic_alert(self) -> None:
         a1 = ev(1000, 1, host_name="H1", process_name="cmd.exe")
-        b1 = ev(1050, 2, host_name="h1", destination_ip="1.2.3.4")
+        b1 = ev(1050, 2, host_name="H1", destination_ip="1.2.3.4")
         alerts = run(seq_det(*AB), [("A", a1), ("B", b1)])
         assert len(alerts) == 1
         al = alerts[0]
@@ -105,7 +114,7 @@ class TestSequence:
         rec = dict(al.record)
         assert rec["host.name"] == "H1"
         assert rec["a.process.name"] == "cmd.exe"
-        assert rec["b.host.name"] == "h1"
+        assert rec["b.host.name"] == "H1"
         assert rec["b.destination.ip"] == "1.2.3.4"
         assert al.field("a.host.name") == "H1"
 
@@ -195,22 +204,25 @@ class TestSequence:
         pushes = [
             ("A", ev(1, 1, host_name="h1")),
             ("A", ev(2, 2, host_name="h2")),
-            ("B", ev(3, 3, host_name="H2")),
-            ("B", ev(4, 4, host_name="h1")),
+            ("B", ev(3, 3, host_name="H2")),  # another key (case-sensitive): extends nothing
+            ("B", ev(4, 4, host_name="h2")),
+            ("B", ev(5, 5, host_name="h1")),
         ]
         alerts = run(seq_det(*AB), pushes)
-        assert evidence(alerts) == [("e2", "e3"), ("e1", "e4")]
+        assert evidence(alerts) == [("e2", "e4"), ("e1", "e5")]
 
     def test_until_cancels_pending_for_its_key(self) -> None:
         until = step("end", "END")
         pushes = [
             ("A", ev(1, 1, host_name="h")),
             ("A", ev(1, 2, host_name="other")),
-            ("END", ev(2, 3, host_name="H")),
+            ("END", ev(2, 3, host_name="h")),
             ("B", ev(3, 4, host_name="h")),
             ("B", ev(3, 5, host_name="other")),
         ]
         assert evidence(run(seq_det(*AB, until=until), pushes)) == [("e2", "e5")]
+        pushes[2] = ("END", ev(2, 3, host_name="H"))  # another key: cancels nothing
+        assert evidence(run(seq_det(*AB, until=until), pushes)) == [("e1", "e4"), ("e2", "e5")]
 
     def test_until_cancels_later_stages_and_allows_restart(self) -> None:
         steps = (step("a", "A"), step("b", "B"), step("c", "C"))
@@ -283,8 +295,10 @@ class TestSequence:
         assert evidence(alerts) == [("e1", "e2", "e4")]
         assert alerts[0].key == (("host.name", "h"), ("ip", "3"))
 
-    def test_case_insensitive_keys(self) -> None:
+    def test_keys_are_case_sensitive(self) -> None:
         pushes = [("A", ev(0, 1, host_name="WS01.Corp")), ("B", ev(1, 2, host_name="ws01.corp"))]
+        assert run(seq_det(*AB), pushes) == []
+        pushes[1] = ("B", ev(1, 2, host_name="WS01.Corp"))
         alerts = run(seq_det(*AB), pushes)
         assert [a.key for a in alerts] == [(("host.name", "WS01.Corp"),)]
 
@@ -307,7 +321,7 @@ class TestSequence:
         steps = (step("a", "A", ("host.name", "process.entity_id")), step("b", "B", ("h", "p")))
         pushes = [
             ("A", ev(0, 1, host_name="h", **{"process.entity_id": "P1"})),
-            ("B", ev(1, 2, h="h", p="p1")),
+            ("B", ev(1, 2, h="h", p="P1")),
         ]
         alerts = run(seq_det(*steps), pushes)
         assert [a.key for a in alerts] == [(("host.name", "h"), ("process.entity_id", "P1"))]
@@ -375,9 +389,9 @@ ABC = (step("a", "A"), step("b", "B"), step("c", "C"))
 class TestCooccurrence:
     def test_any_order_fires_at_completing_event(self) -> None:
         det = co_det(*ABC)
-        c1 = ev(0, 1, host_name="h", x=3)
-        a1 = ev(10, 2, host_name="H", x=1)
-        b1 = ev(20, 3, host_name="h", x=2)
+        c1 = ev(0, 1, host_name=7, x=3)
+        a1 = ev(10, 2, host_name="7", x=1)
+        b1 = ev(20, 3, host_name=7.0, x=2)
         assert list(det.push("C", c1)) == []
         assert list(det.push("A", a1)) == []
         assert list(det.push("B", b1)) == []
@@ -386,7 +400,7 @@ class TestCooccurrence:
         al = alerts[0]
         assert al.evidence == ("e1", "e2", "e3")  # time order
         assert (al.start, al.end) == (0, 20)
-        assert al.key == (("host.name", "H"),)  # from the first member's event
+        assert al.key == (("host.name", "7"),)  # from the first member's event
         rec = dict(al.record)
         assert (rec["a.x"], rec["b.x"], rec["c.x"]) == (1, 2, 3)
 
@@ -465,13 +479,15 @@ class TestCooccurrence:
         assert evidence(alerts) == [("e1", "e2")]
         assert alerts[0].key == (("host.name", "h"), ("dns.resolved_ip", "2.2.2.2"))
 
-    def test_numeric_and_case_insensitive_keys(self) -> None:
+    def test_numeric_and_case_sensitive_keys(self) -> None:
         keys = ("host.name", "port")
         members = (step("a", "A", keys), step("b", "B", keys))
         pushes = [
             ("A", ev(0, 1, host_name="HOST", port="443")),
             ("B", ev(1, 2, host_name="host", port=443)),
         ]
+        assert run(co_det(*members), pushes) == []
+        pushes[1] = ("B", ev(1, 2, host_name="HOST", port=443))
         assert evidence(run(co_det(*members), pushes)) == [("e1", "e2")]
 
     def test_missing_key(self) -> None:
@@ -511,7 +527,9 @@ class TestAbsence:
 
     def test_missing_at_window_end_suppresses(self) -> None:
         f = ("F", ev(0, 1, host_name="h"))
-        assert run(ab_det(), [f, ("M", ev(100, 2, host_name="H"))], now=10**6) == []
+        assert run(ab_det(), [f, ("M", ev(100, 2, host_name="h"))], now=10**6) == []
+        other = run(ab_det(), [f, ("M", ev(100, 2, host_name="H"))], now=10**6)
+        assert evidence(other) == [("e1",)]  # keys are case-sensitive
         late = run(ab_det(), [f, ("M", ev(101, 2, host_name="h"))], now=10**6)
         assert evidence(late) == [("e1",)]
 

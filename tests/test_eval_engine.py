@@ -348,7 +348,8 @@ def test_sequence_end_to_end() -> None:
     )
     events = seq([
         ev(0, "p1", kind="proc", host_name="A"),
-        ev(1 * M, "c1", kind="conn", host_name="a"),  # keys case-insensitive
+        ev(30_000, "c0", kind="conn", host_name="a"),  # keys are case-sensitive: not A
+        ev(1 * M, "c1", kind="conn", host_name="A"),
         ev(2 * M, "p2", kind="proc", host_name="B"),
         ev(8 * M, "c2", kind="conn", host_name="B"),  # outside maxspan
     ])  # fmt: skip
@@ -405,7 +406,7 @@ def test_aggregate_ratio_with_first_seen() -> None:
     day0 = 1_700_000_000_000 - 1_700_000_000_000 % D
     events = seq([
         # history: ws1 talked to dropbox 3 days before (a normal, balanced flow)
-        ev(day0 - 3 * D, "h1", host_name="WS1", destination_domain="www.dropbox.com",
+        ev(day0 - 3 * D, "h1", host_name="ws1", destination_domain="www.dropbox.com",
            source_bytes=10, destination_bytes=10),
         # day0: ws1 uploads to dropbox (seen before) and to mega.nz (new): only mega alerts
         ev(day0 + 1, "a1", host_name="ws1", destination_domain="x.dropbox.com",
@@ -454,11 +455,12 @@ def test_baseline_waits_for_late_history_stream() -> None:
         flow(0, "f", 1),
         proc(9 * M, "p", 1, "seen.exe"),  # releases the joined flow at ts 0 (as seen.exe)
         ev(1 * M, "x0", event_module="edr", process_name="seen.exe"),  # history at ts 0
-        ev(2 * M, "x1", event_module="edr", process_name="SEEN.exe"),
+        ev(2 * M, "x1", event_module="edr", process_name="seen.exe"),
+        ev(2 * M, "x9", event_module="edr", process_name="SEEN.exe"),  # another key
         ev(3 * M, "x2", event_module="edr", process_name="new.exe"),
     ])  # fmt: skip
     alerts = evaluate(a, events)
-    assert ids(alerts) == [("x2",)]
+    assert ids(alerts) == [("x9",), ("x2",)]
 
 
 def test_deviation_needs_aggregate() -> None:
@@ -527,3 +529,71 @@ def test_before_join_output_is_not_late_for_a_window() -> None:
         proc(2 * H, "later", 2, "y.exe"),  # releases f2 and crosses the window end
     ])  # fmt: skip
     assert ids(evaluate(a, events)) == [("f1", "f2")]
+
+
+KEY_PAIRS = [
+    ("WS01", "WS01", True),
+    ("WS01", "ws01", False),  # case-sensitive
+    ("443", 443, True),  # numeric strings are numbers
+    (443, 443.0, True),
+    (" 443", "443.0", True),
+    ("0443", 443, True),
+    ("10.0.0.1", "10.0.0.1", True),
+    ("10.0.0.1", "10.0.0.01", False),  # not a number: compared as text
+    (True, True, True),
+    (True, 1, False),  # booleans are not numbers
+    (True, "true", False),
+    ("", "", True),
+]
+
+
+@pytest.mark.parametrize(("x", "y", "equal"), KEY_PAIRS)
+def test_one_key_rule_for_every_detector(x: Any, y: Any, equal: bool) -> None:
+    """Sequence `by`, co-occurrence `by`, absence `by`, aggregate `by`, join `on`, first_seen keys
+    and rarity `across` values all compare keys the same way (keys.normalise)."""
+    a_where, b_where = ir.Eq("kind", ("a",)), ir.Eq("kind", ("b",))
+    streams = [stream("a", where=a_where), stream("b", where=b_where)]
+    k = ("k",)
+    events = seq([ev(0, "ea", kind="a", k=x, h="h"), ev(1 * S, "eb", kind="b", k=y, h="h")])
+
+    def run(a: ir.Analytic) -> list[Alert]:
+        return evaluate(a, events, now=1 * H)
+
+    seq_alerts = run(
+        analytic(streams, ir.Sequence((ir.Step("a", "a", k), ir.Step("b", "b", k)), M))
+    )
+    co_alerts = run(
+        analytic(streams, ir.Cooccurrence((ir.Step("a", "a", k), ir.Step("b", "b", k)), M))
+    )
+    abs_alerts = run(analytic(streams, ir.Absence(ir.Step("a", "a", k), ir.Step("b", "b", k), M)))
+    agg = ir.Aggregate(
+        stream="all",
+        window=ir.Window("tumbling", H),
+        keys=k,
+        measures=(ir.Measure("n", "count", None),),
+        compute=(),
+        having=ir.BinOp(">=", ir.MeasureRef("n"), ir.Literal_(2)),
+    )
+    agg_alerts = run(analytic([stream("all")], agg))
+    join = ir.Join("a", k, 10 * S, "around", ("h",))
+    join_alerts = run(analytic([*streams, stream("j", "b", join=join)], ir.Match("j")))
+    fs = ir.FirstSeen("a", k, k, D)
+    fs_alerts = run(analytic(streams, ir.Match("b"), baselines=(fs,)))
+    # rarity: a key seen with `x` and `y` as across values is rare (< 2) iff they are equal
+    rarity = ir.Rarity("all", ("h",), ("h",), "k", 2, D)
+    last = ev(1 * H, "ez", kind="z", h="h")
+    rare_alerts = evaluate(
+        analytic([stream("all"), stream("z", where=ir.Eq("kind", ("z",)))], ir.Match("z"),
+                 baselines=(rarity,)),
+        seq([*events, last]),
+    )  # fmt: skip
+
+    assert len(seq_alerts) == equal
+    assert len(co_alerts) == equal
+    assert len(abs_alerts) == (not equal)  # the `b` event suppresses only with an equal key
+    assert [a.evidence for a in agg_alerts] == ([("ea", "eb")] if equal else [])
+    assert len(join_alerts) == equal
+    assert len(fs_alerts) == (not equal)  # seen in `a` only with an equal key
+    assert len(rare_alerts) == equal
+    if equal:  # alert keys report the first event's value as it appears
+        assert seq_alerts[0].key == co_alerts[0].key == agg_alerts[0].key == (("k", x),)

@@ -1,6 +1,6 @@
 """Keys: how key field values become comparable, hashable tuples.
 
-**One rule for every key comparison of the product** (docs/semantics-correlation.md, *Keys*):
+**One rule for every key comparison of the product** (docs/semantics.md, *Keys*):
 correlation ``by`` keys (sequence, co-occurrence, absence, ``until``), join ``on`` keys, aggregate
 ``by`` keys and the ``first_seen``/``rarity`` keys and ``across`` values all compare through
 :func:`normalise`:
@@ -137,9 +137,9 @@ def key_tuples(event: Event, fields: tuple[str, ...]) -> tuple[Key, ...]:
         kind = type(value)
         if kind is str:
             norm = value
-            if value:
-                c = value[0]
-                if not "9" < c < "\x80":
+            if value and not "9" < value[0] < "\x80":  # may be a number (see _norm_str)
+                norm = _NUM_CACHE.get(value, _MISSING)
+                if norm is _MISSING:
                     norm = _norm_str(value)
         elif kind is int:
             norm = value

@@ -20,9 +20,9 @@ Semantics (the specification; see docs/semantics.md):
 * ``percentile p`` is the nearest rank: the smallest value v such that at least p% of the values
   are <= v, i.e. the ``ceil(p/100 * n)``-th smallest (at least the 1st). p is taken as the decimal
   number written (``99.9`` is 999/10 exactly).
-* ``distinct`` counts distinct non-null values, case-SENSITIVELY (Splunk ``dc`` and KQL ``dcount``
-  are case-sensitive); a string and a number are different values (``"443"`` vs ``443``),
-  numbers compare numerically (``1`` = ``1.0``), booleans are not numbers.
+* ``distinct`` counts distinct non-null values under the one key rule of :mod:`.keys`: exact and
+  case-sensitive (Splunk ``dc`` and KQL ``dcount`` are case-sensitive), numbers and numeric
+  strings compare numerically (``"443"`` = ``443`` = ``443.0``), booleans are not numbers.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from functools import lru_cache
 from typing import Any, Protocol
 
 from compiler import ir
+from compiler.evaluator.keys import alternatives
 from compiler.evaluator.values import to_number
 
 Number = int | float
@@ -206,11 +207,6 @@ class CountField(CountAll):
             self.n -= 1
 
 
-def _dkey(x: Any) -> Any:
-    # True == 1 and hash(True) == hash(1) in Python: keep booleans apart from numbers.
-    return ("bool", x) if isinstance(x, bool) else x
-
-
 class Distinct:
     """Distinct values; a value -> multiplicity map so that removal is exact."""
 
@@ -221,17 +217,12 @@ class Distinct:
 
     def add(self, v: Any) -> None:
         c = self.counts
-        if type(v) is str:  # fast path
-            c[v] = c.get(v, 0) + 1
-            return
-        for x in _elements(v):
-            k = _dkey(x)
+        for k in alternatives(v):
             c[k] = c.get(k, 0) + 1
 
     def remove(self, v: Any) -> None:
         c = self.counts
-        for x in _elements(v):
-            k = _dkey(x)
+        for k in alternatives(v):
             left = c[k] - 1
             if left:
                 c[k] = left
@@ -251,11 +242,7 @@ class DistinctSet:
         self.seen: set[Any] = set()
 
     def add(self, v: Any) -> None:
-        if type(v) is str:  # fast path
-            self.seen.add(v)
-            return
-        for x in _elements(v):
-            self.seen.add(_dkey(x))
+        self.seen.update(alternatives(v))
 
     def remove(self, v: Any) -> None:
         raise TypeError("DistinctSet does not support removal")

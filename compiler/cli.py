@@ -11,6 +11,7 @@ from pathlib import Path
 
 import click
 
+from compiler.build import ALL_TARGETS, PairResult, compile_all, render_err, write_outputs
 from compiler.discover import Catalog, find_analytics, load_catalog
 from compiler.inputs import FORMATS
 from compiler.junit import write_junit
@@ -180,3 +181,68 @@ def run_cmd(
     else:
         click.echo(text, nl=False)
     click.echo(f"{len(alerts)} alert(s) from {len(analytics)} analytic(s)", err=True)
+
+
+def _warn(results: list[PairResult]) -> None:
+    for r in results:
+        for w in r.warnings():
+            click.echo(w.render(r.source), err=True)
+
+
+def _summary(results: list[PairResult]) -> str:
+    counts: dict[str, int] = {}
+    for r in results:
+        counts[r.status] = counts.get(r.status, 0) + 1
+    parts = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in sorted(counts.items()))
+    return f"{len(results)} (analytic, target) pair(s): {parts}"
+
+
+@main.command("compile")
+@click.argument("paths", nargs=-1, required=True)
+@click.option(
+    "-t",
+    "--target",
+    "target",
+    type=click.Choice([*ALL_TARGETS, "all"]),
+    default="all",
+    show_default=True,
+)
+@click.option("-o", "--out", type=click.Path(file_okay=False), help="output folder")
+@click.option("--profile", help="field-mapping profile (e.g. asim for kql); default per target")
+@click.option(
+    "--allow-approximate",
+    is_flag=True,
+    help="compile constructs a target can only approximate (each one is reported)",
+)
+def compile_cmd(
+    paths: tuple[str, ...],
+    target: str,
+    out: str | None,
+    profile: str | None,
+    allow_approximate: bool,
+) -> None:
+    """Compile analytics to SIEM queries: OUT/<target>/<id>.<ext>, .err where a target cannot
+    express the analytic, and OUT/fidelity.json."""
+    _no_files(paths)
+    cat = load_catalog(paths)
+    _report_invalid(cat)
+    if cat.errors:
+        sys.exit(EXIT_INVALID)
+    targets = list(ALL_TARGETS) if target == "all" else [target]
+    results = compile_all(cat.loaded, targets, profile=profile, allow_approximate=allow_approximate)
+    _warn(results)
+    if out is None:
+        if len(cat.loaded) != 1:
+            raise click.UsageError("give --out DIR to compile more than one analytic")
+        failed = False
+        for r in results:
+            if len(results) > 1:
+                click.echo(f"===== {r.target} =====")
+            if r.artifact is not None:
+                click.echo(r.artifact.text, nl=False)
+            else:
+                failed = True
+                click.echo(render_err(r), err=True, nl=False)
+        sys.exit(EXIT_TESTS if failed else EXIT_OK)
+    write_outputs(Path(out), results)
+    click.echo(_summary(results) + f"; written to {out}")

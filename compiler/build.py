@@ -1,0 +1,145 @@
+"""Compiling a catalog of analytics to targets and writing the output folder atomically."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from backends import TARGETS, get_backend
+from backends.base import (
+    E_APPROXIMATE,
+    E_NOT_IMPLEMENTED,
+    W_APPROXIMATE,
+    Artifact,
+    CompileError,
+)
+from compiler.diagnostics import Diagnostic
+from compiler.lower import Loaded
+
+
+@dataclass
+class PairResult:
+    analytic: str
+    target: str
+    artifact: Artifact | None = None
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    source: str = ""
+
+    @property
+    def status(self) -> str:
+        if self.artifact is not None:
+            return "approximate" if self.artifact.approximations else "exact"
+        codes = {d.code for d in self.diagnostics}
+        if E_NOT_IMPLEMENTED in codes:
+            return "not_implemented"
+        if codes == {E_APPROXIMATE}:
+            return "approximation_not_allowed"
+        return "unsupported"
+
+    def warnings(self) -> list[Diagnostic]:
+        if self.artifact is None:
+            return []
+        return [
+            Diagnostic(
+                W_APPROXIMATE,
+                f"{self.target} approximates {a.construct}: {a.detail}",
+                a.span.path,
+                a.span.line,
+                a.span.col,
+                1,
+                None,
+                "warning",
+            )
+            for a in self.artifact.approximations
+        ]
+
+
+def compile_pair(
+    loaded: Loaded, target: str, *, profile: str | None, allow_approximate: bool
+) -> PairResult:
+    backend = get_backend(target)
+    res = PairResult(loaded.analytic.id, target, source=loaded.doc.text)
+    use = profile if profile in backend.profiles else None
+    try:
+        res.artifact = backend.compile(
+            loaded.analytic, profile=use, allow_approximate=allow_approximate
+        )
+    except CompileError as exc:
+        res.diagnostics = exc.diagnostics
+    return res
+
+
+def compile_all(
+    catalog: Sequence[Loaded],
+    targets: Iterable[str],
+    *,
+    profile: str | None = None,
+    allow_approximate: bool = False,
+) -> list[PairResult]:
+    out = []
+    for loaded in sorted(catalog, key=lambda x: x.analytic.id):
+        for t in targets:
+            out.append(
+                compile_pair(loaded, t, profile=profile, allow_approximate=allow_approximate)
+            )
+    return out
+
+
+def fidelity_json(results: Sequence[PairResult]) -> str:
+    doc: dict[str, dict[str, Any]] = {}
+    for r in results:
+        entry: dict[str, Any] = {"status": r.status}
+        if r.artifact is not None:
+            entry["profile"] = r.artifact.profile
+            entry["approximations"] = [
+                {
+                    "construct": a.construct,
+                    "detail": a.detail,
+                    "at": f"{a.span.path}:{a.span.line}:{a.span.col}",
+                }
+                for a in r.artifact.approximations
+            ]
+        else:
+            entry["diagnostics"] = [d.headline() for d in r.diagnostics]
+        doc.setdefault(r.analytic, {})[r.target] = entry
+    return json.dumps(doc, indent=2, sort_keys=True) + "\n"
+
+
+def render_err(r: PairResult) -> str:
+    return "\n\n".join(d.render(r.source) for d in r.diagnostics) + "\n"
+
+
+def write_outputs(out_dir: Path, results: Sequence[PairResult]) -> None:
+    """Write every artifact (or ``.err``) and ``fidelity.json`` into ``out_dir``.
+
+    Everything is rendered into a temporary folder beside ``out_dir`` first; only then is each
+    entry siemc owns (``<target>/`` and ``fidelity.json``) swapped in by rename. A failure leaves
+    the previous contents, never a half-written folder; other files in ``out_dir`` are kept."""
+    out_dir = out_dir.resolve()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".siemc-", dir=out_dir))
+    try:
+        for r in results:
+            d = tmp / r.target
+            d.mkdir(exist_ok=True)
+            if r.artifact is not None:
+                name, text = f"{r.analytic}{r.artifact.extension}", r.artifact.text
+            else:
+                name, text = f"{r.analytic}.err", render_err(r)
+            (d / name).write_text(text, encoding="utf-8")
+        (tmp / "fidelity.json").write_text(fidelity_json(results), encoding="utf-8")
+        for entry in sorted(tmp.iterdir()):
+            dest = out_dir / entry.name
+            if dest.is_dir():
+                shutil.rmtree(dest)
+            entry.replace(dest)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+ALL_TARGETS = tuple(TARGETS)

@@ -270,6 +270,10 @@ _NAMES: dict[type, str] = {
 }
 
 
+def construct_name_of_type(t: type) -> str:
+    return _NAMES.get(t, t.__name__)
+
+
 def construct_name(node: object) -> str:
     if isinstance(node, ir.Call):
         return f"function {node.func}()"

@@ -246,3 +246,11 @@ def compile_cmd(
         sys.exit(EXIT_TESTS if failed else EXIT_OK)
     write_outputs(Path(out), results)
     click.echo(_summary(results) + f"; written to {out}")
+
+
+@main.command()
+def fidelity() -> None:
+    """Print the fidelity matrix (construct x target) as Markdown (docs/targets.md)."""
+    from backends.matrix import markdown
+
+    click.echo(markdown(), nl=False)

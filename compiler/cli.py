@@ -72,15 +72,7 @@ def check(paths: tuple[str, ...]) -> None:
     click.echo(f"{len(cat.loaded)} analytic(s) valid")
 
 
-@main.command()
-@click.argument("paths", nargs=-1, required=True)
-@click.option("--junit", type=click.Path(dir_okay=False), help="write JUnit XML results here")
-@click.option("-v", "--verbose", is_flag=True, help="list every alert of passing fixtures too")
-def test(paths: tuple[str, ...], junit: str | None, verbose: bool) -> None:
-    """Run every analytic's fixtures through the reference evaluator."""
-    _no_files(paths)
-    cat = load_catalog(paths)
-    _report_invalid(cat)
+def _run_tests(cat: Catalog, verbose: bool) -> list[FixtureResult]:
     results: list[FixtureResult] = []
     for loaded in sorted(cat.loaded, key=lambda x: x.analytic.id):
         a = loaded.analytic
@@ -109,11 +101,28 @@ def test(paths: tuple[str, ...], junit: str | None, verbose: bool) -> None:
         summary += f"; {len(cat.errors)} invalid file(s)"
     bad = counts["failed"] or counts["error"] or cat.errors
     click.secho(summary, fg="red" if bad else "green", bold=True)
+    return results
+
+
+def _tests_failed(results: list[FixtureResult]) -> bool:
+    return any(r.status in ("failed", "error") for r in results)
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True)
+@click.option("--junit", type=click.Path(dir_okay=False), help="write JUnit XML results here")
+@click.option("-v", "--verbose", is_flag=True, help="list every alert of passing fixtures too")
+def test(paths: tuple[str, ...], junit: str | None, verbose: bool) -> None:
+    """Run every analytic's fixtures through the reference evaluator."""
+    _no_files(paths)
+    cat = load_catalog(paths)
+    _report_invalid(cat)
+    results = _run_tests(cat, verbose)
     if junit:
         write_junit(Path(junit), results, cat.diagnostics)
     if cat.errors:
         sys.exit(EXIT_INVALID)
-    if counts["failed"] or counts["error"]:
+    if _tests_failed(results):
         sys.exit(EXIT_TESTS)
 
 
@@ -254,3 +263,26 @@ def fidelity() -> None:
     from backends.matrix import markdown
 
     click.echo(markdown(), nl=False)
+
+
+@main.command()
+@click.argument("paths", nargs=-1)
+@click.option("-o", "--out", default="build", show_default=True, type=click.Path(file_okay=False))
+@click.option("--strict", is_flag=True, help="refuse approximations (default: allow and report)")
+def build(paths: tuple[str, ...], out: str, strict: bool) -> None:
+    """The main job: validate, test (fixtures through the evaluator) and compile the analytics
+    (default: analytics/) to every target into OUT, with OUT/junit.xml and OUT/fidelity.json."""
+    paths = paths or ("analytics",)
+    _no_files(paths)
+    cat = load_catalog(paths)
+    _report_invalid(cat)
+    if cat.errors:
+        sys.exit(EXIT_INVALID)
+    results = _run_tests(cat, verbose=False)
+    pairs = compile_all(cat.loaded, ALL_TARGETS, allow_approximate=not strict)
+    _warn(pairs)
+    write_outputs(Path(out), pairs)
+    write_junit(Path(out) / "junit.xml", results)
+    click.echo(_summary(pairs) + f"; written to {out}/")
+    if _tests_failed(results):
+        sys.exit(EXIT_TESTS)

@@ -35,6 +35,12 @@ CODES: dict[str, str] = {
     "E150": "duplicate analytic id",
     "E160": "invalid fixture",
     "E170": "invalid ATT&CK id",
+    "E200": "the target cannot express this construct",
+    "E201": "this backend does not implement the construct yet",
+    "E202": "an approximation that was not allowed",
+    "E210": "a field the profile cannot map",
+    "E211": "no data source in the profile for a logsource or for the fields needed",
+    "W300": "an allowed approximation (reported)",
 }
 
 

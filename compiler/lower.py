@@ -459,13 +459,14 @@ class _Lowering:
         win = self.window("sliding", q.window, (*base, "window"))
         cond = q.count or q.distinct
         assert cond is not None
+        cpath = (*base, "distinct" if q.distinct else "count")
+        mspan = self.span(cpath, key=True)
         if q.distinct is not None:
-            measure = ir.Measure("value_count", "distinct", q.distinct.field)
+            measure = ir.Measure("value_count", "distinct", q.distinct.field, None, mspan)
             origin = "value_count"
         else:
-            measure = ir.Measure("event_count", "count", None)
+            measure = ir.Measure("event_count", "count", None, None, mspan)
             origin = "event_count"
-        cpath = (*base, "distinct" if q.distinct else "count")
         op, limit = (">=", cond.gte) if cond.gte is not None else (">", cond.gt)
         having = ir.BinOp(
             op,  # type: ignore[arg-type]

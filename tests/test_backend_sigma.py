@@ -1,0 +1,581 @@
+"""The Sigma backend: catalog outcomes, pySigma 2.0.1's loader and pySigma-backend-sqlite 2.1.1
+on every emitted file, a table of IR -> Sigma text cases, and hostile literal values executed
+by the sqlite backend's SQL on an in-memory table.
+
+Engine caveat: SQLite's LIKE folds ASCII case only, so the executed checks test literal
+matching (wildcards, escapes, quotes), never case folding; the case rules are pinned by the
+expected texts (`|cased`, `|re|i`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from backends import get_backend
+from backends.base import NODE_TYPES, Artifact, CompileError
+from backends.sigma_rules import SigmaBackend
+from backends.sigma_rules_detection import placeholder_name, sigma_string
+from compiler import ir
+from compiler.discover import load_catalog
+from tests.oracles.sigma_oracle import load, run, to_sqlite, validate
+
+ROOT = Path(__file__).resolve().parent.parent
+BACKEND = SigmaBackend()
+SPAN = ir.Span("t.yml", 3, 5)
+
+# ---------------------------------------------------------------------------- catalog
+COMPILED_APPROXIMATE = {
+    "SIEMC-0006",  # co-occurrence -> temporal
+    "SIEMC-0007",  # distinct-count threshold -> value_count
+}
+UNSUPPORTED = {
+    "AN1190",  # enrich, registered_domain/coalesce derive, 2-column lookup, until, first_seen
+    "AN1511",  # join, derive, 5 measures, ratio, first_seen
+    "SIEMC-0003",  # join, coalesce derive, min/max/stdev, ratio
+    "SIEMC-0004",  # extract_ips derive, first_seen
+    "SIEMC-0005",  # join
+    "SIEMC-0008",  # registered_domain derive
+    "SIEMC-0009",  # absence
+    "SIEMC-0010",  # enrich, two measures, rarity
+    "SIEMC-0011",  # min/max, compute, deviation
+    "SIEMC-0012",  # enrich, 2-column lookup
+}
+
+
+def _catalog() -> list[ir.Analytic]:
+    return [x.analytic for x in load_catalog([ROOT / "analytics"]).loaded]
+
+
+def test_backend_is_registered() -> None:
+    assert isinstance(get_backend("sigma"), SigmaBackend)
+    assert set(SigmaBackend.SUPPORT) == set(NODE_TYPES)
+
+
+def test_catalog_outcomes() -> None:
+    compiled: set[str] = set()
+    failed: set[str] = set()
+    for a in _catalog():
+        try:
+            art = BACKEND.compile(a, allow_approximate=True)
+        except CompileError as exc:
+            failed.add(a.id)
+            for d in exc.diagnostics:
+                assert d.code in {"E200", "E201", "E210", "E211"}, d.headline()
+                assert "sigma" in d.message, d.headline()
+                assert d.help, d.headline()
+            if a.id in UNSUPPORTED:
+                assert all(d.code == "E200" for d in exc.diagnostics), exc
+            continue
+        compiled.add(a.id)
+        assert art.approximations, a.id
+    assert compiled == COMPILED_APPROXIMATE
+    assert failed == UNSUPPORTED
+
+
+@pytest.mark.parametrize("analytic", _catalog(), ids=lambda a: a.id)
+def test_catalog_passes_pysigma_and_sqlite(analytic: ir.Analytic) -> None:
+    try:
+        art = BACKEND.compile(analytic, allow_approximate=True)
+    except CompileError:
+        pytest.skip("not expressible in Sigma")
+    assert validate(art.text) == []
+    assert validate(art.query) == []
+    assert to_sqlite(art.text)
+
+
+def test_without_allow_approximate_correlations_raise_e202() -> None:
+    by_id = {a.id: a for a in _catalog()}
+    for aid in COMPILED_APPROXIMATE:
+        with pytest.raises(CompileError) as exc:
+            BACKEND.compile(by_id[aid])
+        assert [d.code for d in exc.value.diagnostics] == ["E202"]
+
+
+def test_errors_name_the_construct_span_and_alternative() -> None:
+    by_id = {a.id: a for a in _catalog()}
+    with pytest.raises(CompileError) as exc:
+        BACKEND.compile(by_id["AN1511"], allow_approximate=True)
+    ratio = [d for d in exc.value.diagnostics if "computed value 'ratio'" in d.message]
+    assert ratio and ratio[0].line > 0
+    assert "ratio thresholds" in (ratio[0].help or "") and "esql" in (ratio[0].help or "")
+
+
+# ---------------------------------------------------------------------------- IR helpers
+META = ir.Metadata(
+    "Test rule", "A test.", ("AN0001",), ("T1059.001",), ("windows",), "high", "me", (), ()
+)
+
+
+PROC = ir.LogSource("process_creation", "windows")
+
+
+def stream(
+    name: str,
+    where: ir.Predicate = ir.TRUE,
+    ls: ir.LogSource | str = PROC,
+    derive: tuple[tuple[str, ir.Expr], ...] = (),
+) -> ir.Stream:
+    return ir.Stream(name, ls, None, (), derive, where, SPAN)
+
+
+LOOKUP = ir.Lookup("approved", "/x/lookups/approved.csv", ("domain",), (("a*b.com",),))
+
+
+def analytic(
+    streams: list[ir.Stream], det: ir.Detection | None = None, *, aid: str = "T-1"
+) -> ir.Analytic:
+    return ir.Analytic(
+        aid,
+        "t.yml",
+        META,
+        (LOOKUP,),
+        tuple(streams),
+        det or ir.Match(streams[0].name, SPAN),
+        (),
+        SPAN,
+    )
+
+
+def compile_(a: ir.Analytic, approx: bool = True) -> Artifact:
+    art = BACKEND.compile(a, allow_approximate=approx)
+    assert validate(art.text) == [], art.text
+    return art
+
+
+def detection_of(where: ir.Predicate, ls: ir.LogSource | None = None) -> dict[str, Any]:
+    s = stream("s", where, ls or ir.LogSource("process_creation", "windows"))
+    art = compile_(analytic([s]))
+    doc = next(yaml.safe_load_all(art.text))
+    det: dict[str, Any] = doc["detection"]
+    return det
+
+
+def errors(a: ir.Analytic, approx: bool = True) -> list[tuple[str, str]]:
+    with pytest.raises(CompileError) as exc:
+        BACKEND.compile(a, allow_approximate=approx)
+    return [(d.code, d.message + " | " + (d.help or "")) for d in exc.value.diagnostics]
+
+
+# ---------------------------------------------------------------------------- the table
+NET = ir.LogSource("network_connection", "windows")
+ZEEK = ir.LogSource("network_flow", "zeek", "conn")
+CASES: list[tuple[str, ir.Predicate, ir.LogSource | None, dict[str, Any]]] = [
+    (
+        "name in a path field: endswith the separator + name, case-insensitive",
+        ir.Eq("process.name", ("powershell.exe", "pwsh.exe")),
+        None,
+        {
+            "selection": {"Image|endswith": ["\\powershell.exe", "\\pwsh.exe"]},
+            "condition": "selection",
+        },
+    ),
+    (
+        "cased equality keeps |cased",
+        ir.Eq("process.command_line", ("A",), cased=True),
+        None,
+        {"selection": {"CommandLine|cased": "A"}, "condition": "selection"},
+    ),
+    (
+        "wildcards and backslashes are escaped",
+        ir.Eq("process.command_line", ("a*b?c\\*",)),
+        None,
+        {"selection": {"CommandLine": "a\\*b\\?c\\\\\\*"}, "condition": "selection"},
+    ),
+    (
+        "contains|all",
+        ir.StrMatch("process.command_line", "contains", ("a", "b"), quantifier="all"),
+        None,
+        {"selection": {"CommandLine|contains|all": ["a", "b"]}, "condition": "selection"},
+    ),
+    (
+        "|all on one value is plain (the spec forbids single-value |all)",
+        ir.StrMatch("process.command_line", "contains", ("a",), quantifier="all"),
+        None,
+        {"selection": {"CommandLine|contains": "a"}, "condition": "selection"},
+    ),
+    (
+        "startswith on a name in a path: an anchored case-insensitive regex",
+        ir.StrMatch("process.name", "startswith", ("py",)),
+        None,
+        {"selection": {"Image|re|i": "[\\\\]py[^\\\\]*$"}, "condition": "selection"},
+    ),
+    (
+        "regex: |re|i by default (Sigma re is case-sensitive), |re when cased",
+        ir.Or(
+            (
+                ir.Regex("process.command_line", ("^a.b$",)),
+                ir.Regex("user.name", ("x",), cased=True),
+            )
+        ),
+        None,
+        {"selection": [{"CommandLine|re|i": "^a.b$"}, {"User|re": "x"}], "condition": "selection"},
+    ),
+    (
+        "numeric comparison, existence and null",
+        ir.And(
+            (
+                ir.Compare("destination.port", "gte", 1024.0),
+                ir.Exists("destination.domain", False),
+                ir.Eq("source.port", (None,)),
+            )
+        ),
+        NET,
+        {
+            "selection": {
+                "DestinationPort|gte": 1024,
+                "DestinationHostname|exists": False,
+                "SourcePort": None,
+            },
+            "condition": "selection",
+        },
+    ),
+    (
+        "cidr with host bits means its network",
+        ir.Cidr("destination.ip", ("10.1.2.3/8", "fc00::/7")),
+        NET,
+        {"selection": {"DestinationIp|cidr": ["10.0.0.0/8", "fc00::/7"]}, "condition": "selection"},
+    ),
+    (
+        "not: a filter selection (plain negation, holds on a missing field)",
+        ir.And(
+            (
+                ir.Eq("network.direction", ("egress",)),
+                ir.Not(ir.Cidr("destination.ip", ("10.0.0.0/8",))),
+            )
+        ),
+        NET,
+        {
+            "selection": {"Initiated": "true"},
+            "filter": {"DestinationIp|cidr": "10.0.0.0/8"},
+            "condition": "selection and not filter",
+        },
+    ),
+    (
+        "or of ands: a list of maps",
+        ir.Or(
+            (
+                ir.And(
+                    (
+                        ir.Eq("process.name", ("cat",)),
+                        ir.StrMatch("process.command_line", "endswith", ("/etc/passwd",)),
+                    )
+                ),
+                ir.Eq("process.name", ("id",)),
+            )
+        ),
+        ir.LogSource("process_creation", "linux"),
+        {
+            "selection": [
+                {"Image|endswith": "/cat", "CommandLine|endswith": "/etc/passwd"},
+                {"Image|endswith": "/id"},
+            ],
+            "condition": "selection",
+        },
+    ),
+    (
+        "nested not/or: parenthesised selections",
+        ir.Not(
+            ir.Or(
+                (
+                    ir.Eq("process.command_line", ("a",)),
+                    ir.And(
+                        (
+                            ir.Eq("user.name", ("b",), cased=True),
+                            ir.Not(ir.Exists("process.parent.executable")),
+                        )
+                    ),
+                )
+            )
+        ),
+        ir.LogSource("process_creation", "linux"),
+        {
+            "filter": {"CommandLine": "a"},
+            "filter_2": {"User|cased": "b"},
+            "selection": {"ParentImage|exists": True},
+            "condition": "not (filter or (filter_2 and not selection))",
+        },
+    ),
+    (
+        "one-column lookup: an expand placeholder",
+        ir.InLookup("approved", (("domain", "destination.domain"),)),
+        NET,
+        {
+            "selection": {"DestinationHostname|expand": "%approved_domain%"},
+            "condition": "selection",
+        },
+    ),
+    (
+        "zeek field names and a zeek.conn.* prefix",
+        ir.And(
+            (
+                ir.Eq("zeek.conn.conn_state", ("S0",), cased=True),
+                ir.Compare("source.bytes", "gt", 1e6),
+            )
+        ),
+        ZEEK,
+        {
+            "selection": {"conn_state|cased": "S0", "orig_ip_bytes|gt": 1000000},
+            "condition": "selection",
+        },
+    ),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
+def test_translation_table(case: tuple[str, ir.Predicate, ir.LogSource | None, Any]) -> None:
+    _, where, ls, expected = case
+    assert detection_of(where, ls) == expected
+
+
+def test_logsource_and_metadata() -> None:
+    art = compile_(analytic([stream("s", ir.Eq("process.name", ("a",)))]))
+    doc = next(yaml.safe_load_all(art.text))
+    assert doc["logsource"] == {"category": "process_creation", "product": "windows"}
+    assert doc["tags"] == ["attack.t1059.001"]
+    assert doc["level"] == "high" and doc["status"] == "experimental"
+    assert doc["name"] == "t_1_s"
+    zeek = compile_(analytic([stream("z", ir.Eq("network.transport", ("tcp",)), ZEEK)]))
+    assert next(yaml.safe_load_all(zeek.text))["logsource"] == {
+        "product": "zeek",
+        "service": "conn",
+    }
+    # deterministic: same text twice, ids are uuid5 of analytic id + stream
+    assert compile_(analytic([stream("s", ir.Eq("process.name", ("a",)))])).text == art.text
+
+
+def test_lookup_note_and_sqlite_binding() -> None:
+    where = ir.InLookup("approved", (("domain", "destination.domain"),))
+    art = compile_(analytic([stream("s", where, NET)]))
+    assert "# NOTE placeholder %approved_domain%" in art.text
+    rows = [
+        {"DestinationHostname": "A*B.com", "timestamp": "2024-01-01T00:00:00Z"},
+        {"DestinationHostname": "axxb.com", "timestamp": "2024-01-01T00:00:00Z"},
+    ]
+    res = run(art.text, rows, {placeholder_name("approved", "domain"): [sigma_string("a*b.com")]})
+    assert [r["DestinationHostname"] for r in res[0]] == ["A*B.com"]
+
+
+def test_field_errors() -> None:
+    bytes_on_sysmon = analytic([stream("s", ir.Compare("source.bytes", "gt", 1.0, SPAN), NET)])
+    [(code, msg)] = errors(bytes_on_sysmon)
+    assert code == "E210" and "zeek" in msg and "orig_ip_bytes" in msg
+    flow = analytic(
+        [
+            stream(
+                "s", ir.Compare("source.bytes", "gt", 1.0), ir.LogSource("network_flow", "windows")
+            )
+        ]
+    )
+    [(code, msg)] = errors(flow)
+    assert code == "E211" and "zeek" in msg
+    direction = analytic([stream("s", ir.Eq("network.direction", ("sideways",)), NET)])
+    [(code, msg)] = errors(direction)
+    assert code == "E210" and "egress" in msg
+    unknown = analytic([stream("s", ir.Eq("foo.bar", ("x",)))])
+    [(code, msg)] = errors(unknown)
+    assert code == "E210" and "foo.bar" in msg and "sigma" in msg
+
+
+def test_derive_case_only_is_dropped_else_unsupported() -> None:
+    lower = (("process.name", ir.Call("lower", (ir.FieldRef("process.name"),))),)
+    ok = analytic([stream("s", ir.Eq("process.name", ("a.exe",)), derive=lower)])
+    assert "Image|endswith" in compile_(ok).text
+    cased = analytic([stream("s", ir.Eq("process.name", ("a.exe",), cased=True), derive=lower)])
+    [(code, msg)] = errors(cased)
+    assert code == "E200" and "derived field 'process.name'" in msg
+
+
+# ---------------------------------------------------------------------------- correlations
+def _corr(art: Artifact) -> dict[str, Any]:
+    docs = list(yaml.safe_load_all(art.text))
+    corr: dict[str, Any] = docs[-1]["correlation"]
+    return corr
+
+
+def test_sequence_with_per_step_keys_uses_aliases() -> None:
+    a = stream("a", ir.Eq("process.name", ("bash",)), ir.LogSource("process_creation", "linux"))
+    b = stream("b", ir.Eq("network.direction", ("egress",)), NET)
+    seq = ir.Sequence(
+        (
+            ir.Step("x", "a", ("host.name", "process.entity_id"), SPAN),
+            ir.Step("y", "b", ("host.name", "process.pid"), SPAN),
+        ),
+        300_000,
+        None,
+        SPAN,
+    )
+    art = compile_(analytic([a, b], seq))
+    assert _corr(art) == {
+        "type": "temporal_ordered",
+        "rules": ["t_1_a", "t_1_b"],
+        "group-by": ["Computer", "process_entity_id"],
+        "aliases": {"process_entity_id": {"t_1_a": "ProcessGuid", "t_1_b": "ProcessId"}},
+        "timespan": "5m",
+    }
+    assert "APPROXIMATION" in art.text and "temporal_ordered" in art.text
+    load(art.text)
+    assert to_sqlite(art.text)
+
+
+def test_repeated_stream_gets_one_rule_per_step() -> None:
+    a = stream("a", ir.Eq("process.name", ("bash",)))
+    seq = ir.Sequence(
+        (ir.Step("p", "a", ("host.name",), SPAN), ir.Step("q", "a", ("host.name",), SPAN)),
+        30_000,
+        None,
+        SPAN,
+    )
+    art = compile_(analytic([a], seq))
+    assert _corr(art)["rules"] == ["t_1_a_p", "t_1_a_q"]
+    assert to_sqlite(art.text)
+
+
+def test_until_absence_and_subsecond_windows_are_unsupported() -> None:
+    a = stream("a", ir.Eq("process.name", ("bash",)))
+    until = ir.Sequence(
+        (ir.Step("p", "a", ("host.name",), SPAN),),
+        1000,
+        ir.Step("u", "a", ("host.name",), SPAN),
+        SPAN,
+    )
+    [(code, msg)] = errors(analytic([a], until))
+    assert code == "E200" and "until" in msg and "eql" in msg
+    absence = ir.Absence(
+        ir.Step("p", "a", ("host.name",), SPAN), ir.Step("q", "a", ("host.name",), SPAN), 1000, SPAN
+    )
+    [(code, msg)] = errors(analytic([a], absence))
+    assert code == "E200"
+    co = ir.Cooccurrence((ir.Step("p", "a", ("host.name",), SPAN),), 1500, SPAN)
+    [(code, msg)] = errors(analytic([a], co))
+    assert code == "E200" and "whole number of seconds" in msg
+
+
+def _agg(
+    measures: tuple[ir.Measure, ...],
+    having: ir.Expr | None,
+    kind: str = "sliding",
+    compute: tuple[tuple[str, ir.Expr], ...] = (),
+) -> ir.Analytic:
+    z = stream("z", ir.Eq("network.transport", ("tcp",)), ZEEK)
+    det = ir.Aggregate(
+        "z",
+        ir.Window(kind, 3_600_000, SPAN),  # type: ignore[arg-type]
+        ("source.ip",),
+        measures,
+        compute,
+        having,
+        span=SPAN,
+    )
+    return analytic([z], det)
+
+
+def _ge(m: str, v: float) -> ir.Expr:
+    return ir.BinOp(">=", ir.MeasureRef(m), ir.Literal_(v))
+
+
+@pytest.mark.parametrize(
+    ("measure", "expected"),
+    [
+        (ir.Measure("n", "count", None), {"type": "event_count", "condition": {"gte": 5}}),
+        (
+            ir.Measure("n", "distinct", "destination.port"),
+            {"type": "value_count", "condition": {"field": "id.resp_p", "gte": 5}},
+        ),
+        (
+            ir.Measure("n", "sum", "source.bytes"),
+            {"type": "value_sum", "condition": {"field": "orig_ip_bytes", "gte": 5}},
+        ),
+        (
+            ir.Measure("n", "avg", "source.bytes"),
+            {"type": "value_avg", "condition": {"field": "orig_ip_bytes", "gte": 5}},
+        ),
+        (
+            ir.Measure("n", "percentile", "source.bytes", 95.0),
+            {
+                "type": "value_percentile",
+                "condition": {"field": "orig_ip_bytes", "gte": 5, "percentile": 95},
+            },
+        ),
+    ],
+    ids=lambda x: x.kind if isinstance(x, ir.Measure) else "",
+)
+def test_aggregate_types(measure: ir.Measure, expected: dict[str, Any]) -> None:
+    art = compile_(_agg((measure,), _ge("n", 5)))
+    corr = _corr(art)
+    assert {k: corr[k] for k in ("type", "condition")} == expected
+    assert corr["group-by"] == ["id.orig_h"] and corr["timespan"] == "1h"
+    assert to_sqlite(art.text)
+
+
+def test_aggregate_mirrored_having_tumbling_note_and_count_field() -> None:
+    having = ir.BinOp("<", ir.Literal_(10), ir.MeasureRef("n"))
+    art = compile_(_agg((ir.Measure("n", "count", "source.bytes"),), having, "tumbling"))
+    assert _corr(art)["condition"] == {"gt": 10}
+    assert "orig_ip_bytes|exists: true" in art.text
+    assert "tumbling buckets aligned to the Unix epoch" in art.text
+
+
+def test_aggregate_unsupported_shapes() -> None:
+    two = (ir.Measure("a", "sum", "source.bytes"), ir.Measure("b", "sum", "destination.bytes"))
+    ratio = (("r", ir.BinOp("/", ir.MeasureRef("a"), ir.MeasureRef("b"))),)
+    msgs = errors(_agg(two, _ge("r", 10), compute=ratio))
+    assert {c for c, _ in msgs} == {"E200"}
+    assert any("ratio thresholds cannot be expressed in Sigma" in m for _, m in msgs)
+    [(_, msg)] = errors(_agg((ir.Measure("m", "max", "source.bytes"),), _ge("m", 1)))
+    assert "no min, max or stdev" in msg
+    both = ir.BinOp("and", _ge("n", 1), _ge("n", 2))
+    [(_, msg)] = errors(_agg((ir.Measure("n", "count", None),), both))
+    assert "one comparison" in msg
+
+
+# ---------------------------------------------------------------------------- hostile values
+HOSTILE = st.text(
+    st.characters(codec="utf-8", exclude_characters="\x00"),
+    min_size=1,
+    max_size=12,
+) | st.sampled_from(["*", "?", "\\", "\\*", "a\\", "'", '"', "%", "_", "|", "\n", "ü", "\\\\?"])
+
+
+def _run_one(where: ir.Predicate, values: list[str]) -> list[str]:
+    art = compile_(analytic([stream("s", where)]))
+    rows = [{"CommandLine": v, "timestamp": "2024-01-01T00:00:00Z"} for v in values]
+    [result] = run(art.text, rows)
+    return [r["CommandLine"] for r in result]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(HOSTILE)
+def test_hostile_equality_matches_exactly_the_literal(value: str) -> None:
+    decoy = "x" + value
+    got = _run_one(ir.Eq("process.command_line", (value,)), [value, decoy])
+    assert got == [value]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(HOSTILE, st.sampled_from(["contains", "startswith", "endswith"]))
+def test_hostile_substrings_match_exactly_the_literal(value: str, op: str) -> None:
+    inside = {"contains": f"<{value}>", "startswith": f"{value}>", "endswith": f"<{value}"}[op]
+    # a decoy where every character of the value is replaced: wildcards must not match it
+    decoy = {"contains": "<", "startswith": "", "endswith": "<"}[op] + "#" * len(value)
+    got = _run_one(ir.StrMatch("process.command_line", op, (value,)), [inside, decoy])  # type: ignore[arg-type]
+    assert got == [inside]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(HOSTILE, st.sampled_from(["eq", "startswith", "contains", "endswith", "lookup"]))
+def test_hostile_values_pass_the_validator(value: str, op: str) -> None:
+    where: ir.Predicate
+    if op == "eq":
+        where = ir.Eq("process.name", (value,))
+    elif op == "lookup":
+        where = ir.InLookup("approved", (("domain", "process.command_line"),))
+    else:
+        where = ir.StrMatch("process.name", op, (value,))  # type: ignore[arg-type]
+    art = compile_(analytic([stream("s", where)]))
+    assert to_sqlite(art.text, {"approved_domain": [sigma_string(value)]})

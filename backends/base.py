@@ -135,7 +135,10 @@ class Context:
                     )
                 ]
             )
-        self.approximations.append(Approximation(construct, detail, span))
+        a = Approximation(construct, detail, span)
+        # A stream rendered twice (e.g. also inside a baseline subquery) reports once.
+        if a not in self.approximations:
+            self.approximations.append(a)
 
     def unsupported(
         self, construct: str, reason: str, span: ir.Span, alternative: str

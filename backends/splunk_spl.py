@@ -1,0 +1,481 @@
+"""Splunk SPL backend: raw searches over CIM field names (profile ``cim``).
+
+Streams become base searches plus ``lookup``/``eval``/``search``/``where`` commands; several
+streams share one ``multisearch`` pool whose rows carry their stream name. Detections:
+match (the pipeline), tumbling aggregates (``bin`` + ``stats``), sliding aggregates
+(``streamstats time_window``), sequences (``transaction``), co-occurrence and absence
+(``streamstats``), baselines (``join`` with a history subsearch, ``streamstats`` over past
+windows). Each Splunk construct's rules are cited where it is emitted.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import ClassVar
+
+import jinja2
+
+from backends.base import Backend, Context, Support
+from backends.splunk_spl_expr import eval_str, field_ref, number, seconds
+from backends.splunk_spl_streams import TAG, Names, StreamBuilder
+from compiler import ir
+
+_ENV = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(Path(__file__).resolve().parent / "templates" / "splunk"),
+    autoescape=False,
+    keep_trailing_newline=True,
+    trim_blocks=True,
+)
+
+# stats functions per measure kind
+# (https://docs.splunk.com/Documentation/Splunk/latest/SearchReference/CommonStatsFunctions)
+STATS_FN: dict[str, str] = {
+    "count": "count",
+    "distinct": "dc",
+    "sum": "sum",
+    "avg": "avg",
+    "min": "min",
+    "max": "max",
+    "stdev": "stdev",  # sample standard deviation (stdevp is the population one)
+}
+
+_DAY_MS = 86_400_000
+
+
+class SplunkBackend(Backend):
+    target = "splunk"
+    extension = ".spl"
+    comment = "```"
+    profiles = ("cim",)
+
+    SUPPORT: ClassVar[dict[type, Support]] = {
+        ir.Eq: Support(
+            "exact",
+            'search `field="value"` (case-insensitive); |cased, numbers, empty strings and '
+            "values with `*` (a search wildcard that cannot be escaped) use where `==` / "
+            "`lower(f)==`; negated where leaves add `isnull(f) OR`",
+        ),
+        ir.StrMatch: Support(
+            "exact",
+            'search wildcards `f="*v*"`; values with `*` or |cased use where `like(lower(f), '
+            '"%v%")` or `match()` on a literal-escaped pattern',
+        ),
+        ir.Regex: Support(
+            "exact",
+            'where `match(f, "(?i)…")` (PCRE); Python `re` and PCRE share the syntax used; '
+            "\\d \\w \\s are ASCII-only in PCRE",
+        ),
+        ir.Compare: Support("exact", "where `tonumber(f) > n` (non-numeric text is false)"),
+        ir.Exists: Support("exact", "search `f=*` / `NOT f=*`, where `isnotnull(f)`"),
+        ir.Cidr: Support(
+            "exact",
+            'where `cidrmatch("net", f)` after trimming and removing a ::ffff: prefix',
+        ),
+        ir.InLookup: Support(
+            "exact",
+            "`lookup <name> col AS f OUTPUT col AS marker` + where isnotnull(marker); the "
+            "lookup definition needs case_sensitive_match = false",
+        ),
+        ir.And: Support("exact", "search juxtaposition / where AND"),
+        ir.Or: Support("exact", "search OR / where OR"),
+        ir.Not: Support(
+            "exact",
+            "search NOT (matches events without the field, as siemc); in where, NOT is "
+            "pushed to the leaves with isnull() guards",
+        ),
+        ir.Literal_: Support("exact", 'eval literals: "text" (\\ and " escaped), null(), true()'),
+        ir.FieldRef: Support("exact", "CIM field names from the cim profile"),
+        ir.MeasureRef: Support("exact", "stats `AS` names"),
+        ir.BinOp: Support(
+            "exact",
+            "eval operators; `/` is if(b==0, null(), a/b); string comparisons lower() both "
+            "sides; fields read as tonumber() in arithmetic",
+        ),
+        ir.UnaryOp: Support("exact", "eval NOT / unary minus"),
+        ir.Call: Support(
+            "exact",
+            "eval lower/upper/coalesce/max/min/abs; basename and registered_domain via "
+            "replace(); extract_ips via rex max_match=0 (approximate: IPv4 only)",
+        ),
+        ir.Enrich: Support(
+            "exact",
+            "`lookup <name> col AS f OUTPUT col2 AS f2` with a lookup definition that sets "
+            "case_sensitive_match = false and max_matches = 1 (first row in file order)",
+        ),
+        ir.Join: Support(
+            "approximate",
+            "multisearch pool + streamstats time_window last() carrying the nearest partner "
+            "forwards/backwards; equal timestamps follow Splunk's sort order",
+        ),
+        ir.Match: Support("exact", "the stream's search pipeline"),
+        ir.Sequence: Support(
+            "approximate",
+            "transaction by the step keys with startswith/endswith and maxspan; no EQL "
+            "partial replacement or consumption, middle steps and until checked on the "
+            "transaction's stream list",
+        ),
+        ir.Cooccurrence: Support(
+            "approximate",
+            "streamstats time_window dc(stream) by keys; re-alerts while the window stays "
+            "complete (no consumption)",
+        ),
+        ir.Absence: Support(
+            "approximate",
+            "reverse-time streamstats time_window count of `missing` rows by keys, decided "
+            "once now() passes the window",
+        ),
+        ir.Aggregate: Support(
+            "exact",
+            "tumbling: bin _time span (epoch-aligned below one day) + stats by _time and keys "
+            "+ eval + where; sliding (approximate): streamstats time_window without "
+            "consumption; percentile (approximate): exactperc",
+        ),
+        ir.FirstSeen: Support(
+            "approximate",
+            "join type=left with a history subsearch `stats min(_time)`; lookback anchored "
+            "at search time; subsearch result limits apply",
+        ),
+        ir.Rarity: Support(
+            "approximate",
+            "join type=left with a history subsearch `stats dc(across)`; lookback anchored "
+            "at search time and includes the detection window",
+        ),
+        ir.Deviation: Support(
+            "approximate",
+            "streamstats current=f time_window=<lookback> avg/stdev/exactperc over the "
+            "group's past windows; the window's lower bound may differ at the boundary",
+        ),
+    }
+
+    # ------------------------------------------------------------------ rendering
+    def render(self, analytic: ir.Analytic, ctx: Context) -> str:
+        names = Names(analytic, ctx)
+        sb = StreamBuilder(analytic, ctx, names)
+        det = analytic.detection
+        cmds = self._detection(det, analytic, ctx, sb, names)
+        return _ENV.get_template("query.spl.j2").render(commands=cmds)
+
+    def wrap(self, analytic: ir.Analytic, ctx: Context, query: str) -> str:
+        # SPL has no line comment: ``` ... ``` is an inline comment
+        # (https://docs.splunk.com/Documentation/Splunk/latest/Search/Addcommentstosearches).
+        lines = [
+            f"{analytic.id}: {analytic.meta.title}",
+            f"target: {self.target}, profile: {ctx.profile.name}",
+        ]
+        for a in ctx.approximations:
+            where = f"{a.span.path}:{a.span.line}:{a.span.col}"
+            lines.append(f"APPROXIMATION ({where}) {a.construct}: {a.detail}")
+        for lk in analytic.lookups:
+            lines.append(
+                f"lookup definition {lk.name}: transforms.conf [{lk.name}] "
+                f"filename = {Path(lk.path).name}, case_sensitive_match = false, "
+                "max_matches = 1"
+            )
+        lines = [ln.replace("`", "'") for ln in lines]
+        header = _ENV.get_template("header.spl.j2").render(lines=lines)
+        return header + query.rstrip("\n") + "\n"
+
+    # ------------------------------------------------------------------ detections
+    def _detection(
+        self, det: ir.Detection, a: ir.Analytic, ctx: Context, sb: StreamBuilder, names: Names
+    ) -> list[str]:
+        if isinstance(det, ir.Match):
+            cmds = self._single(sb, det.stream)
+            return cmds + self._baselines(a, ctx, sb, names)
+        if isinstance(det, ir.Aggregate):
+            return self._aggregate(det, a, ctx, sb, names)
+        if isinstance(det, ir.Sequence):
+            return self._sequence(det, a, ctx, sb, names)
+        if isinstance(det, ir.Cooccurrence):
+            return self._cooccurrence(det, a, ctx, sb, names)
+        assert isinstance(det, ir.Absence)
+        return self._absence(det, a, ctx, sb, names)
+
+    def _single(self, sb: StreamBuilder, stream: str) -> list[str]:
+        cmds = sb.pipeline([stream])
+        if cmds[0].startswith("| multisearch"):
+            cmds.append(f"where {TAG}=={eval_str(stream)}")
+        return cmds
+
+    def _aggregate(
+        self, d: ir.Aggregate, a: ir.Analytic, ctx: Context, sb: StreamBuilder, names: Names
+    ) -> list[str]:
+        cmds = self._single(sb, d.stream)
+        keys = [names(k, d.span) for k in d.keys]
+        aggs = []
+        for m in d.measures:
+            out = ctx.profile.local(m.name)
+            if m.kind == "percentile":
+                ctx.approximate(
+                    "percentile measure",
+                    "Splunk's exactperc<p> may interpolate between neighbouring values; siemc "
+                    "takes the nearest rank (the ceil(p/100*n)-th smallest value)",
+                    m.span,
+                )
+                fn = f"exactperc{number(m.p or 0)}"
+            else:
+                fn = STATS_FN[m.kind]
+            arg = "" if m.field is None else f"({names(m.field, m.span)})"
+            aggs.append(f"{fn}{arg} AS {out}")
+        if d.window.kind == "tumbling":
+            if d.window.size_ms >= _DAY_MS:
+                ctx.approximate(
+                    "tumbling window of a day or more",
+                    "bin aligns spans of a day or more to the search's local day boundary, "
+                    "siemc to the Unix epoch (equal only when the time zone is UTC)",
+                    d.window.span,
+                )
+            # Spans below a day are aligned to epoch 0 (UTC); `aligntime` would move them
+            # (https://docs.splunk.com/Documentation/Splunk/latest/SearchReference/Bin).
+            cmds.append(f"bin span={seconds(d.window.size_ms)} _time")
+            cmds.append(f"stats {' '.join(aggs)} BY _time {' '.join(keys)}")
+        else:
+            ctx.approximate(
+                "sliding window aggregation",
+                "streamstats time_window evaluates after every event but does not consume "
+                "the events of a window that fired, so a burst re-alerts on each further "
+                "event (siemc: floor(N/T) alerts)",
+                d.window.span,
+            )
+            cmds.append("where " + " AND ".join(f"isnotnull({field_ref(k)})" for k in keys))
+            cmds.append("sort 0 _time")
+            cmds.append(
+                f"streamstats time_window={seconds(d.window.size_ms)} {' '.join(aggs)} "
+                f"BY {' '.join(keys)}"
+            )
+        for name, e in d.compute:
+            cmds.append(f"eval {ctx.profile.local(name)}={sb.exprs.render(e)}")
+        cmds += self._deviation(d, a, ctx, keys)
+        if d.having is not None:
+            cmds.append(f"where {sb.exprs.render(d.having)}")
+        cmds += self._baselines(a, ctx, sb, names)
+        outs = [ctx.profile.local(m.name) for m in d.measures]
+        outs += [ctx.profile.local(n) for n, _ in d.compute]
+        cmds.append("table " + " ".join(["_time", *keys, *outs]))
+        return cmds
+
+    def _deviation(
+        self, d: ir.Aggregate, a: ir.Analytic, ctx: Context, keys: list[str]
+    ) -> list[str]:
+        cmds: list[str] = []
+        for i, b in enumerate(x for x in a.baselines if isinstance(x, ir.Deviation)):
+            ctx.approximate(
+                "deviation baseline",
+                "streamstats current=f time_window over the group's past windows: whether a "
+                "past window starting exactly `lookback` before the current one counts "
+                "follows streamstats' window edge, and the search time range must reach back "
+                "over the lookback",
+                b.span,
+            )
+            m = ctx.profile.local(b.measure)
+            p = f"siemc_dev{i}"
+            aggs = [f"count({m}) AS {p}_n"]
+            tests = [f"{p}_n>={b.min_history}"]
+            if b.k is not None:
+                aggs += [f"avg({m}) AS {p}_mean", f"stdev({m}) AS {p}_sd"]
+                tests.append(f"{m}>{p}_mean+{number(b.k)}*{p}_sd")
+            if b.percentile is not None:
+                aggs.append(f"exactperc{number(b.percentile)}({m}) AS {p}_pct")
+                tests.append(f"{m}>{p}_pct")
+            cmds.append("sort 0 _time")
+            cmds.append(
+                f"streamstats current=f time_window={seconds(b.lookback_ms)} "
+                f"{' '.join(aggs)} BY {' '.join(keys)}"
+            )
+            cmds.append("where " + " AND ".join(tests))
+        return cmds
+
+    # ------------------------------------------------------------------ correlations
+    def _keyed_pool(
+        self,
+        steps: list[ir.Step],
+        a: ir.Analytic,
+        ctx: Context,
+        sb: StreamBuilder,
+        names: Names,
+    ) -> tuple[list[str], list[str]]:
+        """Pool of the steps' streams with common key fields siemc_k<i> (per-step names)."""
+        cmds = sb.pipeline([s.stream for s in steps])
+        n = len(steps[0].keys)
+        knames = [f"siemc_k{i}" for i in range(n)]
+        sets = []
+        for i, k in enumerate(knames):
+            seen: dict[str, str] = {}
+            for s in steps:
+                seen.setdefault(s.stream, field_ref(names(s.keys[i], s.span)))
+            if len(seen) == 1:
+                sets.append(f"{k}={next(iter(seen.values()))}")
+            else:
+                cases = ", ".join(f"{TAG}=={eval_str(st)}, {f}" for st, f in seen.items())
+                sets.append(f"{k}=case({cases})")
+        cmds.append("eval " + ", ".join(sets))
+        for st_alias, field in _step_fields(a):
+            step = next((s for s in steps if s.alias == st_alias), None)
+            if step is None:
+                continue
+            src = field_ref(names(field, step.span))
+            out = ctx.profile.local(f"{st_alias}.{field}")
+            cmds.append(f"eval {out}=if({TAG}=={eval_str(step.stream)}, {src}, null())")
+        cmds.append("where " + " AND ".join(f"isnotnull({k})" for k in knames))
+        for k in knames:
+            # a multivalued key joins on any element: one row per element
+            # (https://docs.splunk.com/Documentation/Splunk/latest/SearchReference/Mvexpand)
+            cmds.append(f"mvexpand {k}")
+        return cmds, knames
+
+    def _sequence(
+        self, d: ir.Sequence, a: ir.Analytic, ctx: Context, sb: StreamBuilder, names: Names
+    ) -> list[str]:
+        steps = list(d.steps) + ([d.until] if d.until else [])
+        if len(d.steps) == 1 and d.until is None:
+            cmds = self._single(sb, d.steps[0].stream)
+            return cmds + self._baselines(a, ctx, sb, names)
+        ctx.approximate(
+            "ordered sequence",
+            "Splunk transaction groups events by key from a first-step event to a last-step "
+            "event within maxspan; it does not replace pending partials or consume events as "
+            "EQL does, checks middle steps and `until` by presence in the transaction rather "
+            "than by order, and compares multivalued keys element by element via mvexpand",
+            d.span,
+        )
+        cmds, knames = self._keyed_pool(steps, a, ctx, sb, names)
+        first, last = d.steps[0].stream, d.steps[-1].stream
+        # https://docs.splunk.com/Documentation/Splunk/latest/SearchReference/Transaction
+        cmds.append(
+            f"transaction {' '.join(knames)} startswith=eval({TAG}=={eval_str(first)}) "
+            f"endswith=eval({TAG}=={eval_str(last)}) maxspan={seconds(d.maxspan_ms)}"
+        )
+        tests = [f"isnotnull(mvfind({TAG}, {eval_str('^' + s.stream + '$')}))" for s in d.steps]
+        if d.until is not None:
+            tests.append(f"isnull(mvfind({TAG}, {eval_str('^' + d.until.stream + '$')}))")
+        cmds.append("where " + " AND ".join(tests))
+        cmds += self._baselines(a, ctx, sb, names)
+        outs = [ctx.profile.local(f"{s}.{f}") for s, f in _step_fields(a)]
+        cmds.append("table " + " ".join(["_time", "duration", *knames, *outs]))
+        return cmds
+
+    def _cooccurrence(
+        self, d: ir.Cooccurrence, a: ir.Analytic, ctx: Context, sb: StreamBuilder, names: Names
+    ) -> list[str]:
+        ctx.approximate(
+            "unordered co-occurrence",
+            "streamstats time_window dc(stream) by keys fires at every event while all "
+            "streams are in the window (siemc fires once and consumes the set); a stream "
+            "listed twice needs only one event",
+            d.span,
+        )
+        cmds, knames = self._keyed_pool(list(d.members), a, ctx, sb, names)
+        count = len({m.stream for m in d.members})
+        cmds.append("sort 0 _time")
+        cmds.append(
+            f"streamstats time_window={seconds(d.window_ms)} dc({TAG}) AS siemc_members "
+            f"BY {' '.join(knames)}"
+        )
+        cmds.append(f"where siemc_members=={count}")
+        cmds += self._baselines(a, ctx, sb, names)
+        return cmds
+
+    def _absence(
+        self, d: ir.Absence, a: ir.Analytic, ctx: Context, sb: StreamBuilder, names: Names
+    ) -> list[str]:
+        ctx.approximate(
+            "absence (A not followed by B)",
+            "a reverse-time streamstats time_window counts later `missing` rows with the same "
+            "keys; rows at equal timestamps follow Splunk's sort order, not input order, and "
+            "when `first` and `missing` are one stream a row never counts as the other",
+            d.span,
+        )
+        cmds, knames = self._keyed_pool([d.first, d.missing], a, ctx, sb, names)
+        miss = eval_str(d.missing.stream)
+        cmds.append(f"eval siemc_missing=if({TAG}=={miss}, 1, null())")
+        cmds.append("sort 0 -_time")
+        cmds.append(
+            f"streamstats current=f time_window={seconds(d.within_ms)} "
+            f"count(siemc_missing) AS siemc_followers BY {' '.join(knames)}"
+        )
+        within = seconds(d.within_ms)
+        cmds.append(
+            f"where {TAG}=={eval_str(d.first.stream)} AND siemc_followers==0 AND "
+            f"_time<=relative_time(now(), {eval_str('-' + within)})"
+        )
+        cmds += self._baselines(a, ctx, sb, names)
+        return cmds
+
+    # ------------------------------------------------------------------ baselines
+    def _baselines(
+        self,
+        a: ir.Analytic,
+        ctx: Context,
+        sb: StreamBuilder,
+        names: Names,
+    ) -> list[str]:
+        cmds: list[str] = []
+        for i, b in enumerate(a.baselines):
+            if isinstance(b, ir.Deviation):
+                continue
+            assert isinstance(b, ir.FirstSeen | ir.Rarity)
+            look = "-" + seconds(b.lookback_ms).replace("ms", "")
+            sub = sb.pipeline([b.stream], earliest=look)
+            if sub[0].startswith("| multisearch"):
+                sub.append(f"where {TAG}=={eval_str(b.stream)}")
+            hist = [names(k, b.span) for k in b.keys]
+            cand = [self._candidate(c, ctx, names, b.span) for c in b.current]
+            out = f"siemc_base{i}"
+            if isinstance(b, ir.FirstSeen):
+                sub.append(f"stats min(_time) AS {out} BY {' '.join(hist)}")
+                test = f"isnull({out}) OR {out}>=_time"
+                what = "first_seen baseline"
+            else:
+                if b.across == "@days":
+                    sub.append("eval siemc_day=floor(_time/86400)")
+                    across = "siemc_day"
+                else:
+                    across = names(b.across, b.span)
+                sub.append(f"stats dc({across}) AS {out} BY {' '.join(hist)}")
+                test = f"isnull({out}) OR {out}<{b.max}"
+                what = "rarity baseline"
+            ctx.approximate(
+                what,
+                f"the history subsearch covers the {seconds(b.lookback_ms)} before search time "
+                "(siemc: before each candidate's start) and includes the detection window; "
+                "subsearch result limits (50,000 rows) apply",
+                b.span,
+            )
+            renames = [f"{h} AS {c}" for h, c in zip(hist, cand, strict=True) if h != c]
+            if renames:
+                sub.append("rename " + ", ".join(renames))
+            # https://docs.splunk.com/Documentation/Splunk/latest/SearchReference/Join
+            cmds.append(f"join type=left max=1 {' '.join(cand)} [{' | '.join(sub)}]")
+            cmds.append(f"where {test}")
+        return cmds
+
+    @staticmethod
+    def _candidate(name: str, ctx: Context, names: Names, span: ir.Span) -> str:
+        head, _, rest = name.partition(".")
+        aliases = _aliases(ctx.analytic)
+        if rest and head in aliases:
+            return ctx.profile.local(name)
+        return names(name, span)
+
+
+def _aliases(a: ir.Analytic) -> set[str]:
+    d = a.detection
+    if isinstance(d, ir.Sequence):
+        return {s.alias for s in d.steps}
+    if isinstance(d, ir.Cooccurrence):
+        return {s.alias for s in d.members}
+    if isinstance(d, ir.Absence):
+        return {d.first.alias, d.missing.alias}
+    return set()
+
+
+def _step_fields(a: ir.Analytic) -> list[tuple[str, str]]:
+    """(alias, field) pairs the baselines read from correlation steps, in a stable order."""
+    aliases = _aliases(a)
+    out: list[tuple[str, str]] = []
+    for b in a.baselines:
+        for c in getattr(b, "current", ()):
+            head, _, rest = c.partition(".")
+            if rest and head in aliases and (head, rest) not in out:
+                out.append((head, rest))
+    return out

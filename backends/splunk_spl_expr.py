@@ -1,0 +1,370 @@
+"""SPL text for predicates and expressions: the search-command form and the eval/where form.
+
+Two languages live inside SPL and they disagree on case and nulls:
+
+* the ``search`` command compares ``field=value`` case-insensitively, treats ``*`` as a wildcard
+  that cannot be escaped, and ``NOT field=value`` also matches events without the field — the
+  evaluator's rule for ``not``
+  (https://docs.splunk.com/Documentation/Splunk/latest/SearchReference/Search);
+* ``where``/``eval`` compare case-sensitively, ``like()`` uses ``%``/``_``, and a comparison with
+  a null field is null, so ``where NOT f=="x"`` drops events without ``f``
+  (https://docs.splunk.com/Documentation/Splunk/latest/SearchReference/Where).
+
+A predicate goes to the search form when every leaf is safe there; otherwise to the where form,
+where negation is pushed to the leaves and each negated leaf is guarded with ``isnull()``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Callable
+
+from compiler import ir
+
+IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_TICKS = "```"  # SPL inline comment delimiter: must never appear inside emitted query text
+
+FieldFn = Callable[[str, ir.Span], str]
+
+
+# ---------------------------------------------------------------------- escaping
+def eval_str(value: str) -> str:
+    """An eval/where string literal. Backslash and double quote are backslash-escaped
+    (https://docs.splunk.com/Documentation/Splunk/latest/SearchReference/Eval, "Usage"); a run
+    of three backticks would open an inline comment even inside quotes, so it is split with the
+    ``.`` concatenation operator."""
+    esc = value.replace("\\", "\\\\").replace('"', '\\"')
+    if "``" not in esc:
+        return f'"{esc}"'
+    return '"' + '" . "`" . "'.join(esc.split("`")) + '"'
+
+
+def search_str(value: str) -> str:
+    """A quoted search-command term: ``\\`` and ``"`` escaped with a backslash; the caller has
+    checked that the value holds no ``*`` (always a wildcard in search) and no backticks."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def regex_literal(text: str) -> str:
+    """PCRE text matching ``text`` literally: every ASCII punctuation character escaped."""
+    out = []
+    for ch in text:
+        if ch == "`":
+            out.append("\\x60")
+        elif ch.isascii() and not ch.isalnum() and ch != " ":
+            out.append("\\" + ch if ch.isprintable() else f"\\x{ord(ch):02x}")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def regex_pattern(pattern: str) -> str:
+    """A Python ``re`` pattern as PCRE text: the common syntax is shared; Python's ``\\Z`` is
+    PCRE's ``\\z``; backticks become ``\\x60`` so no comment delimiter appears."""
+    return pattern.replace("\\Z", "\\z").replace("`", "\\x60")
+
+
+def field_ref(name: str) -> str:
+    """A field name inside eval: names that are not identifiers take single quotes."""
+    return name if IDENT.match(name) else "'" + name.replace("'", "") + "'"
+
+
+def number(v: float | int) -> str:
+    if isinstance(v, bool):
+        raise TypeError("boolean is not a number")
+    if isinstance(v, float) and v.is_integer() and abs(v) < 1e15:
+        return str(int(v))
+    return repr(v)
+
+
+def seconds(ms: int) -> str:
+    """A span in the largest of h/m/s that is exact (never days: day spans align to local
+    midnight, https://docs.splunk.com/Documentation/Splunk/latest/Search/Specifytimespans)."""
+    if ms % 1000:
+        return f"{ms}ms"
+    s = ms // 1000
+    if s % 3600 == 0:
+        return f"{s // 3600}h"
+    if s % 60 == 0:
+        return f"{s // 60}m"
+    return f"{s}s"
+
+
+def _search_safe(v: object) -> bool:
+    return (
+        isinstance(v, str)
+        and v != ""
+        and "*" not in v
+        and "`" not in v
+        and all(c.isprintable() for c in v)
+    )
+
+
+# ---------------------------------------------------------------------- predicates
+class PredicateRenderer:
+    """Renders IR predicates for one stream, given how to name fields and lookup markers."""
+
+    def __init__(self, field: FieldFn, lookup_marker: Callable[[ir.InLookup], str]):
+        self.field = field
+        self.lookup_marker = lookup_marker
+
+    # --------------------------------------------------------------- search form
+    def searchable(self, p: ir.Predicate) -> bool:
+        if isinstance(p, ir.And | ir.Or):
+            return all(self.searchable(x) for x in p.items)
+        if isinstance(p, ir.Not):
+            return self.searchable(p.item)
+        if isinstance(p, ir.Eq):
+            return not p.cased and all(_search_safe(v) for v in p.values)
+        if isinstance(p, ir.StrMatch):
+            return not p.cased and all(_search_safe(v) for v in p.values)
+        return isinstance(p, ir.Exists)
+
+    def search(self, p: ir.Predicate, top: bool = True) -> str:
+        if isinstance(p, ir.And):
+            if not p.items:
+                return ""
+            inner = " ".join(self.search(x, False) for x in p.items)
+            return inner if top or len(p.items) == 1 else f"({inner})"
+        if isinstance(p, ir.Or):
+            if not p.items:
+                return "NOT _time=*"  # an empty OR is false
+            inner = " OR ".join(self.search(x, False) for x in p.items)
+            return inner if len(p.items) == 1 else f"({inner})"
+        if isinstance(p, ir.Not):
+            return f"NOT {self.search(p.item, False)}"
+        if isinstance(p, ir.Exists):
+            f = self.field(p.field, p.span)
+            return f"{f}=*" if p.present else f"NOT {f}=*"
+        if isinstance(p, ir.Eq):
+            f = self.field(p.field, p.span)
+            terms = [f"{f}={search_str(str(v))}" for v in p.values]
+            return _join(terms, p.quantifier)
+        assert isinstance(p, ir.StrMatch)
+        f = self.field(p.field, p.span)
+        pre, post = {"contains": ("*", "*"), "startswith": ("", "*"), "endswith": ("*", "")}[p.op]
+        terms = [f"{f}={search_str(pre + v + post)}" if v else f"{f}=*" for v in p.values]
+        return _join(terms, p.quantifier)
+
+    # --------------------------------------------------------------- where form
+    def where(self, p: ir.Predicate) -> str:
+        return self._where(p, False)
+
+    def _where(self, p: ir.Predicate, neg: bool) -> str:
+        if isinstance(p, ir.Not):
+            return self._where(p.item, not neg)
+        if isinstance(p, ir.And | ir.Or):
+            conj = isinstance(p, ir.And) != neg  # De Morgan: push NOT to the leaves
+            if not p.items:
+                return "true()" if conj else "false()"
+            parts = [self._where(x, neg) for x in p.items]
+            if len(parts) == 1:
+                return parts[0]
+            return "(" + (" AND " if conj else " OR ").join(parts) + ")"
+        if neg and isinstance(p, ir.Exists):
+            return self.leaf(ir.Exists(p.field, not p.present, p.span))[0]
+        text, guards = self.leaf(p)
+        if not neg:
+            return text
+        if isinstance(p, ir.InLookup):
+            return f"isnull({self.lookup_marker(p)})"
+        if not guards:
+            return f"NOT {text}"
+        nulls = " OR ".join(f"isnull({g})" for g in guards)
+        return f"({nulls} OR NOT {text})"
+
+    def leaf(self, p: ir.Predicate) -> tuple[str, list[str]]:
+        """(where text, expressions whose null-ness makes the leaf false)."""
+        if isinstance(p, ir.Exists):
+            f = field_ref(self.field(p.field, p.span))
+            return (f"isnotnull({f})" if p.present else f"isnull({f})"), []
+        if isinstance(p, ir.InLookup):
+            return f"isnotnull({self.lookup_marker(p)})", []
+        f = field_ref(self.field(p.field, p.span))  # type: ignore[union-attr]
+        if isinstance(p, ir.Eq):
+            if any(v is None for v in p.values):
+                others = ir.Eq(p.field, tuple(v for v in p.values if v is not None), p.cased)
+                if not others.values:
+                    return f"isnull({f})", []
+                text, _ = self.leaf(others)
+                return f"(isnull({f}) OR {text})", []
+            return _join([self._eq(f, v, p.cased) for v in p.values], p.quantifier), [f]
+        if isinstance(p, ir.StrMatch):
+            return _join([self._strmatch(f, p.op, v, p.cased) for v in p.values], p.quantifier), [f]
+        if isinstance(p, ir.Regex):
+            flag = "" if p.cased else "(?i)"
+            terms = [f"match({f}, {eval_str(flag + regex_pattern(x))})" for x in p.patterns]
+            return _join(terms, p.quantifier), [f]
+        if isinstance(p, ir.Compare):
+            op = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}[p.op]
+            g = f"tonumber({f})"
+            return f"{g}{op}{number(p.value)}", [g]
+        if isinstance(p, ir.Cidr):
+            # ::ffff:a.b.c.d is its IPv4 address; blanks around the text are ignored.
+            ip = f"replace(trim({f}), {_MAPPED_V4}, {eval_str(chr(92) + '1')})"
+            nets = [str(ipaddress.ip_network(n, strict=False)) for n in p.networks]
+            terms = [f"cidrmatch({eval_str(n)}, {ip})" for n in nets]
+            return _join(terms, p.quantifier), [f]
+        raise TypeError(type(p).__name__)
+
+    @staticmethod
+    def _eq(f: str, v: ir.Scalar, cased: bool) -> str:
+        if isinstance(v, bool):
+            return f"lower({f})=={eval_str(str(v).lower())}"
+        if isinstance(v, int | float):
+            return f"{f}=={number(v)}"  # eval compares numeric-looking text numerically
+        assert isinstance(v, str)
+        if cased:
+            return f"{f}=={eval_str(v)}"
+        return f"lower({f})=={eval_str(v.lower())}"
+
+    @staticmethod
+    def _strmatch(f: str, op: str, v: str, cased: bool) -> str:
+        if not v:
+            return f"isnotnull({f})"
+        if not cased and not any(c in v for c in "%_\\"):
+            # like() wildcards are % and _; both sides lower-cased, so like()'s own case rule
+            # does not matter (https://docs.splunk.com/Documentation/Splunk/latest/SearchReference/ConditionalFunctions#like.28TEXT.2C_PATTERN.29)
+            pat = {"contains": "%{}%", "startswith": "{}%", "endswith": "%{}"}[op]
+            return f"like(lower({f}), {eval_str(pat.format(v.lower()))})"
+        lit = regex_literal(v if cased else v.lower())
+        pat = {"contains": "{}", "startswith": "^{}", "endswith": "{}$"}[op].format(lit)
+        target = f if cased else f"lower({f})"
+        return f"match({target}, {eval_str(pat)})"
+
+
+_MAPPED_V4 = eval_str(r"(?i)^::ffff:(\d+\.\d+\.\d+\.\d+)$")
+
+
+def _join(terms: list[str], quantifier: str) -> str:
+    if len(terms) == 1:
+        return terms[0]
+    op = " AND " if quantifier == "all" else " OR "
+    return "(" + op.join(terms) + ")"
+
+
+# ---------------------------------------------------------------------- expressions
+_BINOPS = {
+    "+": "+",
+    "-": "-",
+    "*": "*",
+    "==": "==",
+    "!=": "!=",
+    "<": "<",
+    "<=": "<=",
+    ">": ">",
+    ">=": ">=",
+    "and": "AND",
+    "or": "OR",
+}
+
+
+class ExprRenderer:
+    """eval text of IR expressions. ``name`` resolves a FieldRef/MeasureRef to a field name."""
+
+    def __init__(self, name: Callable[[ir.FieldRef | ir.MeasureRef], str]):
+        self.name = name
+
+    def render(self, e: ir.Expr) -> str:
+        if isinstance(e, ir.Literal_):
+            v = e.value
+            if v is None:
+                return "null()"
+            if isinstance(v, bool):
+                return "true()" if v else "false()"
+            if isinstance(v, int | float):
+                return number(v)
+            return eval_str(v)
+        if isinstance(e, ir.FieldRef | ir.MeasureRef):
+            return field_ref(self.name(e))
+        if isinstance(e, ir.UnaryOp):
+            inner = self.render(e.operand)
+            return f"(NOT {inner})" if e.op == "not" else f"(-{self._num(e.operand)})"
+        if isinstance(e, ir.BinOp):
+            return self._binop(e)
+        assert isinstance(e, ir.Call)
+        return self._call(e)
+
+    def _num(self, e: ir.Expr) -> str:
+        # eval's + concatenates strings: fields read as numbers for arithmetic.
+        text = self.render(e)
+        return f"tonumber({text})" if isinstance(e, ir.FieldRef) else text
+
+    def _binop(self, e: ir.BinOp) -> str:
+        if e.op == "/":
+            a, b = self._num(e.left), self._num(e.right)
+            r = e.right
+            if isinstance(r, ir.Literal_) and _lit_kind(r) == "num" and r.value != 0:
+                return f"({a}/{b})"
+            return f"if({b}==0, null(), {a}/{b})"  # a / 0 is null (docs/semantics.md)
+        if e.op in ("+", "-", "*"):
+            return f"({self._num(e.left)}{_BINOPS[e.op]}{self._num(e.right)})"
+        if e.op in ("and", "or"):
+            return f"({self.render(e.left)} {_BINOPS[e.op]} {self.render(e.right)})"
+        # comparisons: null on either side is false; strings compare case-insensitively
+        if _is_null(e.left) or _is_null(e.right):
+            return "false()"
+        lt, rt = _lit_kind(e.left), _lit_kind(e.right)
+        if lt == "num" or rt == "num":
+            a, b = self._num(e.left), self._num(e.right)
+        elif lt == "str":
+            a, b = eval_str(str(e.left.value).lower()), f"lower({self.render(e.right)})"  # type: ignore[union-attr]
+        elif rt == "str":
+            a, b = f"lower({self.render(e.left)})", eval_str(str(e.right.value).lower())  # type: ignore[union-attr]
+        else:
+            a, b = self.render(e.left), self.render(e.right)
+        return f"({a}{_BINOPS[e.op]}{b})"
+
+    def _call(self, e: ir.Call) -> str:
+        args = [self.render(a) for a in e.args]
+        if e.func in ("lower", "upper"):
+            return f"{e.func}({args[0]})"
+        if e.func == "basename":
+            return f'replace({args[0]}, "^.*[\\\\\\\\/]", "")'
+        if e.func == "registered_domain":
+            x = args[0]
+            low = x if x.startswith("lower(") else f"lower({x})"
+            last_two = f'replace({low}, "^(?:.*\\\\.)?([^.]+\\\\.[^.]+)\\\\.?$", "\\\\1")'
+            return f'if(len({x})==0, null(), if(match({x}, "^[0-9.]+$|:"), {x}, {last_two}))'
+        if e.func == "coalesce":
+            return f"coalesce({', '.join(args)})"
+        if e.func in ("max", "min"):
+            return f"{e.func}({', '.join(self._num(a) for a in e.args)})"
+        if e.func == "abs":
+            return f"abs({self._num(e.args[0])})"
+        raise ValueError(e.func)  # extract_ips is a rex command, handled by the caller
+
+
+def _is_null(e: ir.Expr) -> bool:
+    return isinstance(e, ir.Literal_) and e.value is None
+
+
+def _lit_kind(e: ir.Expr) -> str | None:
+    if isinstance(e, ir.Literal_):
+        if isinstance(e.value, bool):
+            return None
+        if isinstance(e.value, int | float):
+            return "num"
+        if isinstance(e.value, str):
+            return "str"
+    return None
+
+
+# IPv4 addresses glued to no word character, no leading-zero octets (extract_ips).
+IPV4_REX = (
+    r"(?<![\w.])(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
+    r"(?![\w.])"
+)
+
+__all__ = [
+    "IPV4_REX",
+    "ExprRenderer",
+    "PredicateRenderer",
+    "eval_str",
+    "field_ref",
+    "number",
+    "regex_literal",
+    "search_str",
+    "seconds",
+]

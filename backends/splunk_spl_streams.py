@@ -1,0 +1,332 @@
+"""Streams as SPL pipelines: base searches, enrich (lookup), derive (eval/rex), filters, and the
+multisearch pool with stream joins that correlations read."""
+
+from __future__ import annotations
+
+from backends.base import E_NO_SOURCE, CompileError, Context, _diag
+from backends.profiles import logsource_keys
+from backends.splunk_spl_expr import (
+    IPV4_REX,
+    ExprRenderer,
+    PredicateRenderer,
+    eval_str,
+    field_ref,
+    number,
+    seconds,
+)
+from compiler import ir
+
+TAG = "siemc_stream"  # the multisearch branch (stream) a pooled row belongs to
+
+# ECS values of a field -> the profile's vocabulary, where the data models disagree on values
+# (CIM Network_Traffic direction: https://docs.splunk.com/Documentation/CIM/latest/User/NetworkTraffic).
+VALUE_MAP: dict[str, dict[str, dict[str, str]]] = {
+    "cim": {"network.direction": {"egress": "outbound", "ingress": "inbound"}},
+}
+
+
+def approximate(ctx: Context, construct: str, detail: str, span: ir.Span) -> None:
+    """Record an approximation once (a stream rendered twice, e.g. in a subsearch, repeats it)."""
+    if not any(
+        a.construct == construct and a.detail == detail and a.span == span
+        for a in ctx.approximations
+    ):
+        ctx.approximate(construct, detail, span)
+
+
+class Names:
+    """Field naming for one analytic: profile-mapped names, and local names for the fields the
+    query computes (derive, enrich, join add) that the profile does not map."""
+
+    def __init__(self, analytic: ir.Analytic, ctx: Context):
+        self.ctx = ctx
+        self.local: set[str] = set()
+        for s in analytic.streams:
+            self.local.update(n for n, _ in s.derive)
+            for en in s.enrich:
+                self.local.update(n for _, n in en.add)
+            if s.join is not None:
+                self.local.update(s.join.add)
+
+    def __call__(self, name: str, span: ir.Span) -> str:
+        if name in self.local:
+            prof = self.ctx.profile
+            if name in prof.fields:
+                return prof.fields[name]
+            return prof.local(name)
+        return self.ctx.field(name, span)
+
+
+class StreamBuilder:
+    def __init__(self, analytic: ir.Analytic, ctx: Context, names: Names):
+        self.analytic = analytic
+        self.ctx = ctx
+        self.names = names
+        self.markers: dict[ir.InLookup, str] = {}
+        self.exprs = ExprRenderer(
+            lambda r: (
+                ctx.profile.local(r.name) if isinstance(r, ir.MeasureRef) else names(r.name, r.span)
+            )
+        )
+
+    # ------------------------------------------------------------------ predicates
+    def _marker(self, p: ir.InLookup) -> str:
+        if p not in self.markers:
+            self.markers[p] = f"siemc_in_{len(self.markers) + 1}"
+        return self.markers[p]
+
+    def preds(self) -> PredicateRenderer:
+        return PredicateRenderer(self._field_value_mapped, self._marker)
+
+    def _field_value_mapped(self, name: str, span: ir.Span) -> str:
+        return self.names(name, span)
+
+    def translate_values(self, p: ir.Predicate) -> ir.Predicate:
+        """Rewrite ECS values into the profile's vocabulary (see VALUE_MAP)."""
+        table = VALUE_MAP.get(self.ctx.profile.name, {})
+        if isinstance(p, ir.And | ir.Or):
+            return type(p)(tuple(self.translate_values(x) for x in p.items), p.span)
+        if isinstance(p, ir.Not):
+            return ir.Not(self.translate_values(p.item), p.span)
+        if isinstance(p, ir.Eq) and p.field in table:
+            m = table[p.field]
+            vals = tuple(m.get(v.lower(), v) if isinstance(v, str) else v for v in p.values)
+            return ir.Eq(p.field, vals, p.cased, p.quantifier, p.span)
+        return p
+
+    def lookup_cmds(self, p: ir.Predicate) -> list[str]:
+        out: list[str] = []
+        if isinstance(p, ir.And | ir.Or):
+            for x in p.items:
+                out += self.lookup_cmds(x)
+        elif isinstance(p, ir.Not):
+            out += self.lookup_cmds(p.item)
+        elif isinstance(p, ir.InLookup):
+            pairs = " ".join(f"{c} AS {self.names(f, p.span)}" for c, f in p.match)
+            col = p.match[0][0]
+            out.append(f"lookup {p.lookup} {pairs} OUTPUT {col} AS {self._marker(p)}")
+        return out
+
+    def filter_parts(self, p: ir.Predicate) -> tuple[str, str]:
+        """(search-form text, where-form text) whose AND is the predicate."""
+        p = self.translate_values(p)
+        pr = self.preds()
+        items = p.items if isinstance(p, ir.And) else (p,)
+        s = [x for x in items if pr.searchable(x)]
+        w = [x for x in items if not pr.searchable(x)]
+        stext = pr.search(ir.And(tuple(s))) if s else ""
+        wtext = pr.where(ir.And(tuple(w))) if w else ""
+        return stext, wtext
+
+    # ------------------------------------------------------------------ base searches
+    def base(self, ls: ir.LogSource, span: ir.Span, earliest: str | None) -> str:
+        prof = self.ctx.profile
+        parts: list[str] = []
+        if ls.category:
+            src = prof.source(ls.category)
+            if src is None:
+                raise self._no_source(f"category '{ls.category}'", span)
+            parts.append(str(src["search"]))
+        if ls.product:
+            keys = [k for k in logsource_keys(ls) if k.split("/")[0] == ls.product]
+            src = next((prof.source(k) for k in keys if prof.source(k) is not None), None)
+            if src is None:
+                raise self._no_source(f"product '{ls.product}'", span)
+            parts.append(str(src["search"]))
+        text = " ".join(parts)
+        if "index=" not in text:
+            text = "index=* " + text
+        if earliest:
+            text = f"earliest={earliest} " + text
+        return text
+
+    def _no_source(self, what: str, span: ir.Span) -> CompileError:
+        return CompileError(
+            [
+                _diag(
+                    E_NO_SOURCE,
+                    f"the {self.ctx.profile.name} profile has no data source for logsource "
+                    f"{what} ({self.ctx.target})",
+                    span,
+                    f"add a base search for it under `sources:` in "
+                    f"backends/profiles/{self.ctx.profile.name}.yml",
+                )
+            ]
+        )
+
+    # ------------------------------------------------------------------ stream bodies
+    def chain(self, name: str) -> list[ir.Stream]:
+        out: list[ir.Stream] = []
+        s = self.analytic.stream(name)
+        while True:
+            out.append(s)
+            if isinstance(s.source, ir.LogSource):
+                break
+            s = self.analytic.stream(s.source)
+        return out[::-1]
+
+    def body(
+        self, streams: list[ir.Stream], earliest: str | None, cond: str | None = None
+    ) -> tuple[str, list[str]]:
+        """(base search, commands) of streams applied in order (no joins among them)."""
+        root = streams[0]
+        assert isinstance(root.source, ir.LogSource)
+        base = self.base(root.source, root.span, earliest)
+        cmds: list[str] = []
+        for s in streams:
+            if s.join is not None:
+                raise self.ctx.not_implemented("a join on a stream read through `from:`", s.span)
+            cmds += self.enrich_cmds(s, cond)
+            cmds += self.derive_cmds(s, cond)
+            stext, wtext = self.filter_parts(s.filter)
+            cmds += self.lookup_cmds(s.filter)
+            if stext and not cmds and cond is None:
+                base += " " + stext
+            elif stext:
+                cmds.append(f"search {stext}")
+            if wtext:
+                cmds.append(f"where {wtext}")
+        return base, cmds
+
+    def enrich_cmds(self, s: ir.Stream, cond: str | None) -> list[str]:
+        out: list[str] = []
+        for en in s.enrich:
+            ins = " ".join(f"{c} AS {self.names(f, en.span)}" for c, f in en.match)
+            if cond is None:
+                outs = ", ".join(f"{c} AS {self.names(f, en.span)}" for c, f in en.add)
+                out.append(f"lookup {en.lookup} {ins} OUTPUT {outs}")
+                continue
+            tmp = [(c, f, f"siemc_tmp_{i}") for i, (c, f) in enumerate(en.add)]
+            outs = ", ".join(f"{c} AS {t}" for c, _, t in tmp)
+            out.append(f"lookup {en.lookup} {ins} OUTPUT {outs}")
+            sets = ", ".join(
+                f"{field_ref(self.names(f, en.span))}=if({cond}, {t}, "
+                f"{field_ref(self.names(f, en.span))})"
+                for _, f, t in tmp
+            )
+            out.append(f"eval {sets}")
+            out.append("fields - siemc_tmp_*")
+        return out
+
+    def derive_cmds(self, s: ir.Stream, cond: str | None) -> list[str]:
+        out: list[str] = []
+        for name, e in s.derive:
+            dst = field_ref(self.names(name, s.span))
+            if isinstance(e, ir.Call) and e.func == "extract_ips":
+                out += self._extract_ips(dst, e, cond)
+                continue
+            text = self.exprs.render(e)
+            out.append(
+                f"eval {dst}={text}" if cond is None else f"eval {dst}=if({cond}, {text}, {dst})"
+            )
+        return out
+
+    def _extract_ips(self, dst: str, e: ir.Call, cond: str | None) -> list[str]:
+        arg = e.args[0]
+        if not isinstance(arg, ir.FieldRef):
+            raise self.ctx.not_implemented("extract_ips() of a computed value", e.span)
+        approximate(
+            self.ctx,
+            "function extract_ips()",
+            "rex max_match=0 extracts IPv4 addresses (::ffff:-mapped ones included) but no "
+            "IPv6 addresses",
+            e.span,
+        )
+        src = self.names(arg.name, arg.span)
+        # https://docs.splunk.com/Documentation/Splunk/latest/SearchReference/Rex (max_match=0:
+        # every match, as a multivalue field)
+        tmp = "siemc_ips"
+        rex = f"rex field={src} max_match=0 {eval_str('(?<' + tmp + '>' + IPV4_REX + ')')}"
+        assign = f"mvdedup({tmp})" if cond is None else f"if({cond}, mvdedup({tmp}), {dst})"
+        return [f"eval {tmp}=null()", rex, f"eval {dst}={assign}", f"fields - {tmp}"]
+
+    # ------------------------------------------------------------------ pipelines
+    def pipeline(self, wanted: list[str], earliest: str | None = None) -> list[str]:
+        """Commands producing the events of ``wanted`` streams. One stream without joins is a
+        plain search; otherwise a multisearch pool whose rows carry their stream in TAG."""
+        need: list[str] = []
+        for n in wanted:
+            if n not in need:
+                need.append(n)
+            j = self.analytic.stream(n).join
+            if j is not None and j.stream not in need:
+                need.append(j.stream)
+        if len(need) == 1:
+            base, cmds = self.body(self.chain(need[0]), earliest)
+            return [f"search {base}", *cmds]
+        branches: list[str] = []
+        post: list[str] = []
+        for n in need:
+            streams = self.chain(n)
+            top = streams[-1]
+            head = streams[:-1] if top.join is not None else streams
+            if not head:
+                raise self.ctx.not_implemented("a join on a logsource stream", top.span)
+            base, cmds = self.body(head, earliest)
+            # https://docs.splunk.com/Documentation/Splunk/latest/SearchReference/Multisearch:
+            # every branch is a streaming search, run concurrently
+            cmds.append(f"eval {TAG}={eval_str(n)}")
+            branches.append("[search " + " | ".join([base, *cmds]) + "]")
+            if top.join is not None:
+                post += self.join_cmds(top, top.join)
+        return ["| multisearch " + " ".join(branches), *post]
+
+    def join_cmds(self, s: ir.Stream, j: ir.Join) -> list[str]:
+        """Nearest partner within ``within`` by streamstats carry-forward (before) and/or
+        carry-backward (after): https://docs.splunk.com/Documentation/Splunk/latest/SearchReference/Streamstats."""
+        approximate(
+            self.ctx,
+            "stream join",
+            "the partner is carried to each event by streamstats over rows sorted by _time; "
+            "rows with equal timestamps follow Splunk's sort order rather than input order, a "
+            "multivalued `on` field groups by its whole value, and an `add` field the nearest "
+            "partner lacks is taken from an older partner",
+            j.span,
+        )
+        me, other = eval_str(s.name), eval_str(j.stream)
+        on = [self.names(f, j.span) for f in j.on]
+        add = [(self.names(f, j.span), i) for i, f in enumerate(j.add)]
+        win = seconds(j.within_ms)
+        within = number(j.within_ms / 1000)
+        cond = f"{TAG}=={me}"
+        cmds: list[str] = []
+        dirs = {"before": ["b"], "after": ["a"], "around": ["b", "a"]}[j.direction]
+        for d in dirs:
+            sets = [f"siemc_{d}t=if({TAG}=={other}, _time, null())"]
+            sets += [f"siemc_{d}{i}=if({TAG}=={other}, {field_ref(f)}, null())" for f, i in add]
+            cmds.append("sort 0 " + ("_time" if d == "b" else "-_time"))
+            cmds.append("eval " + ", ".join(sets))
+            aggs = [f"last(siemc_{d}t) AS siemc_{d}t"]
+            aggs += [f"last(siemc_{d}{i}) AS siemc_{d}{i}" for _, i in add]
+            cmds.append(f"streamstats time_window={win} {' '.join(aggs)} BY {' '.join(on)}")
+        if j.direction == "around":
+            pick = (
+                "siemc_pick=if(isnull(siemc_at) OR (isnotnull(siemc_bt) AND "
+                '_time-siemc_bt<=siemc_at-_time), "b", "a")'
+            )
+            sets = [pick, 'siemc_jt=if(siemc_pick=="b", siemc_bt, siemc_at)']
+            sets += [f'siemc_j{i}=if(siemc_pick=="b", siemc_b{i}, siemc_a{i})' for _, i in add]
+            cmds.append("eval " + ", ".join(sets))
+        else:
+            d = dirs[0]
+            cmds.append(
+                "eval "
+                + ", ".join([f"siemc_jt=siemc_{d}t"] + [f"siemc_j{i}=siemc_{d}{i}" for _, i in add])
+            )
+        cmds.append(f"where {TAG}!={me} OR (isnotnull(siemc_jt) AND abs(_time-siemc_jt)<={within})")
+        if add:
+            cmds.append(
+                "eval "
+                + ", ".join(
+                    f"{fr}=if({cond}, coalesce(siemc_j{i}, {fr}), {fr})"
+                    for fr, i in ((field_ref(f), i) for f, i in add)
+                )
+            )
+        cmds.append("fields - siemc_a* siemc_b* siemc_j* siemc_pick")
+        cmds += self.enrich_cmds(s, cond)
+        cmds += self.derive_cmds(s, cond)
+        cmds += self.lookup_cmds(s.filter)
+        p = self.translate_values(s.filter)
+        if p != ir.TRUE:
+            cmds.append(f"where {TAG}!={me} OR {self.preds().where(p)}")
+        return cmds

@@ -1,0 +1,377 @@
+"""Splunk SPL backend: catalog outcomes, grammar validation, translation table, hostile values."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from backends import get_backend
+from backends.base import NODE_TYPES, CompileError
+from backends.splunk_spl_expr import ExprRenderer, PredicateRenderer
+from compiler import ir
+from compiler.discover import load_catalog
+from compiler.lower import load_file
+from tests.oracles.spl_grammar import SplError, check, lex, validate
+
+ROOT = Path(__file__).resolve().parent.parent
+BACKEND = get_backend("splunk")
+CATALOG = {x.analytic.id: x.analytic for x in load_catalog([ROOT / "analytics"]).loaded}
+
+COMPILED = {"SIEMC-0004", "SIEMC-0005", "SIEMC-0006", "SIEMC-0008", "SIEMC-0011"}
+UNMAPPED = {  # E210: fields the CIM has no name for (event.type, SNI, Zeek conn fields)
+    "AN1190",
+    "AN1511",
+    "SIEMC-0003",
+    "SIEMC-0007",
+    "SIEMC-0009",
+    "SIEMC-0010",
+    "SIEMC-0012",
+}
+
+
+def test_support_table_is_exhaustive() -> None:
+    assert set(BACKEND.SUPPORT) == set(NODE_TYPES)
+    assert all(s.how for s in BACKEND.SUPPORT.values())
+
+
+def test_catalog_outcomes() -> None:
+    ok, errs = set(), {}
+    for aid, a in CATALOG.items():
+        try:
+            BACKEND.compile(a, allow_approximate=True)
+            ok.add(aid)
+        except CompileError as exc:
+            errs[aid] = exc.diagnostics
+    assert ok == COMPILED
+    assert set(errs) == UNMAPPED
+    for diags in errs.values():
+        assert {d.code for d in diags} <= {"E200", "E201", "E210", "E211"}
+        assert all("splunk" in d.message for d in diags)
+    assert "event.type" in errs["AN1190"][0].message
+    assert "cim profile" in errs["AN1511"][0].message
+
+
+@pytest.mark.parametrize("aid", sorted(COMPILED))
+def test_catalog_queries_pass_the_grammar(aid: str) -> None:
+    art = BACKEND.compile(CATALOG[aid], allow_approximate=True)
+    validate(art.query)
+    validate(art.text)  # the ``` header is a valid inline comment
+    assert art.text.startswith("``` " + aid)
+
+
+@pytest.mark.parametrize("aid", sorted(COMPILED))
+def test_approximations_need_permission(aid: str) -> None:
+    with pytest.raises(CompileError) as info:
+        BACKEND.compile(CATALOG[aid])
+    assert {d.code for d in info.value.diagnostics} == {"E202"}
+    assert "splunk can only approximate" in info.value.diagnostics[0].message
+
+
+# Variants of the catalog with the fields the CIM lacks replaced by mapped ones, so every
+# construct (enrich, lookup membership, joins in all directions, rarity, absence, percentile)
+# reaches the grammar check.
+SUBS = [
+    ("tls.client.server_name", "destination.domain"),
+    ("zeek.conn.orig_bytes", "source.bytes"),
+    ("zeek.conn.resp_bytes", "destination.bytes"),
+    ("      event.type: end\n", ""),
+    ("      event.type: start\n", ""),
+    ("event.type: end", "process.name: x"),
+    ("      zeek.conn.conn_state|cased: [S0, REJ, RSTO, RSTR, SH, OTH]\n", ""),
+    ("      zeek.conn.tunnel_parents|exists: false\n", ""),
+]
+
+
+@pytest.fixture(scope="module")
+def variants(tmp_path_factory: pytest.TempPathFactory) -> dict[str, ir.Analytic]:
+    d = tmp_path_factory.mktemp("spl") / "analytics"
+    shutil.copytree(ROOT / "analytics", d)
+    out = {}
+    for f in sorted(d.glob("*.yml")):
+        text = f.read_text(encoding="utf-8")
+        for old, new in SUBS:
+            text = text.replace(old, new)
+        f.write_text(text, encoding="utf-8")
+        an = load_file(f).analytic
+        out[an.id] = an
+    return out
+
+
+def test_every_variant_compiles_and_passes(variants: dict[str, ir.Analytic]) -> None:
+    assert set(variants) == set(CATALOG)
+    for aid, a in variants.items():
+        art = BACKEND.compile(a, allow_approximate=True)
+        assert check(art.text) is None, (aid, check(art.text))
+    exact = BACKEND.compile(variants["SIEMC-0012"])  # match + enrich + lookup: exact
+    assert exact.approximations == ()
+    assert "lookup approved role AS labels_host_role" in exact.query
+    assert "where isnull(siemc_in_1)" in exact.query
+    assert "case_sensitive_match = false" in exact.text
+
+
+def test_join_directions_and_baselines(variants: dict[str, ir.Analytic]) -> None:
+    q3 = BACKEND.compile(variants["SIEMC-0003"], allow_approximate=True).query
+    assert "sort 0 _time" in q3 and "sort 0 -_time" in q3  # around: both directions
+    assert "streamstats time_window=24h last(siemc_bt)" in q3
+    q10 = BACKEND.compile(variants["SIEMC-0010"], allow_approximate=True).query
+    assert "stats dc(siemc_day) AS siemc_base0" in q10
+    assert "where isnull(siemc_base1) OR siemc_base1<3" in q10
+    q9 = BACKEND.compile(variants["SIEMC-0009"], allow_approximate=True).query
+    assert "streamstats current=f time_window=5m count(siemc_missing)" in q9
+    q1511 = BACKEND.compile(variants["AN1511"], allow_approximate=True)
+    assert "exactperc90(bytes_out) AS p90_out" in q1511.query
+    assert "bin span=1h _time" in q1511.query
+    assert "eval ratio=if(bytes_in==0, null(), bytes_out/bytes_in)" in q1511.query
+    assert any(x.construct == "percentile measure" for x in q1511.approximations)
+
+
+# ---------------------------------------------------------------------- translation table
+def _pr() -> PredicateRenderer:
+    return PredicateRenderer(lambda n, s: n.replace(".", "_"), lambda p: "siemc_in_1")
+
+
+PRED_CASES: list[tuple[ir.Predicate, str, str]] = [
+    # (predicate, search form or "" when not searchable, where form)
+    (ir.Eq("a", ("X",)), 'a="X"', 'lower(a)=="x"'),
+    (ir.Eq("a", ("X",), cased=True), "", 'a=="X"'),
+    (ir.Eq("a", (443,)), "", "a==443"),
+    (ir.Eq("a", ("x*y",)), "", 'lower(a)=="x*y"'),
+    (ir.Eq("a", (None,)), "", "isnull(a)"),
+    (ir.Not(ir.Eq("a", ("x",))), 'NOT a="x"', '(isnull(a) OR NOT lower(a)=="x")'),
+    (ir.StrMatch("a", "contains", ("Ab",)), 'a="*Ab*"', 'like(lower(a), "%ab%")'),
+    (ir.StrMatch("a", "startswith", ("Ab",)), 'a="Ab*"', 'like(lower(a), "ab%")'),
+    (ir.StrMatch("a", "endswith", ("Ab",)), 'a="*Ab"', 'like(lower(a), "%ab")'),
+    (ir.StrMatch("a", "contains", ("5%_",)), 'a="*5%_*"', 'match(lower(a), "5\\\\%\\\\_")'),
+    (ir.StrMatch("a", "startswith", ("/tmp/",), cased=True), "", 'match(a, "^\\\\/tmp\\\\/")'),
+    (
+        ir.StrMatch("a", "contains", ("x", "y"), quantifier="all"),
+        '(a="*x*" AND a="*y*")',
+        '(like(lower(a), "%x%") AND like(lower(a), "%y%"))',
+    ),
+    (ir.Regex("a", ("^x\\d",)), "", 'match(a, "(?i)^x\\\\d")'),
+    (ir.Regex("a", ("^x",), cased=True), "", 'match(a, "^x")'),
+    (ir.Compare("a", "gte", 10.0), "", "tonumber(a)>=10"),
+    (ir.Not(ir.Compare("a", "gt", 1.5)), "", "(isnull(tonumber(a)) OR NOT tonumber(a)>1.5)"),
+    (ir.Exists("a"), "a=*", "isnotnull(a)"),
+    (ir.Exists("a", present=False), "NOT a=*", "isnull(a)"),
+    (ir.Not(ir.Exists("a")), "NOT a=*", "isnull(a)"),
+    (ir.InLookup("l", (("c", "a"),)), "", "isnotnull(siemc_in_1)"),
+    (ir.Not(ir.InLookup("l", (("c", "a"),))), "", "isnull(siemc_in_1)"),
+    (
+        ir.Not(ir.And((ir.Eq("a", (1,)), ir.Exists("b")))),
+        "",
+        "((isnull(a) OR NOT a==1) OR isnull(b))",
+    ),
+    (
+        ir.Or((ir.Eq("a", ("x",)), ir.Eq("b", ("y",)))),
+        '(a="x" OR b="y")',
+        '(lower(a)=="x" OR lower(b)=="y")',
+    ),
+]
+
+
+@pytest.mark.parametrize(("pred", "search", "where"), PRED_CASES)
+def test_predicate_table(pred: ir.Predicate, search: str, where: str) -> None:
+    pr = _pr()
+    assert pr.searchable(pred) == bool(search)
+    if search:
+        assert pr.search(pred) == search
+        validate("search index=* " + search)
+    assert pr.where(pred) == where
+    validate("search index=* | where " + where)
+
+
+def test_cidr_normalises_networks() -> None:
+    text = _pr().where(ir.Cidr("ip", ("10.1.2.3/8", "::1/128")))
+    assert 'cidrmatch("10.0.0.0/8", replace(trim(ip), "(?i)^::ffff:' in text
+    assert 'cidrmatch("::1/128"' in text
+    validate("search index=* | where " + text)
+
+
+EXPR_CASES: list[tuple[ir.Expr, str]] = [
+    (ir.BinOp("/", ir.MeasureRef("o"), ir.MeasureRef("i")), "if(i==0, null(), o/i)"),
+    (ir.BinOp("/", ir.MeasureRef("o"), ir.Literal_(1_000_000)), "(o/1000000)"),
+    (ir.BinOp("+", ir.FieldRef("a"), ir.Literal_(1)), "(tonumber(a)+1)"),
+    (ir.BinOp("==", ir.FieldRef("a"), ir.Literal_("X")), '(lower(a)=="x")'),
+    (ir.BinOp("!=", ir.FieldRef("a"), ir.Literal_(None)), "false()"),
+    (ir.Call("coalesce", (ir.FieldRef("a"), ir.Literal_(0))), "coalesce(a, 0)"),
+    (ir.Call("max", (ir.FieldRef("a"), ir.MeasureRef("b"))), "max(tonumber(a), b)"),
+    (ir.Call("basename", (ir.FieldRef("p"),)), 'replace(p, "^.*[\\\\\\\\/]", "")'),
+    (ir.UnaryOp("not", ir.FieldRef("a")), "(NOT a)"),
+]
+
+
+@pytest.mark.parametrize(("expr", "text"), EXPR_CASES)
+def test_expression_table(expr: ir.Expr, text: str) -> None:
+    out = ExprRenderer(lambda r: r.name).render(expr)
+    assert out == text
+    validate(f"search index=* | eval x={out}")
+
+
+def test_registered_domain_is_valid_eval() -> None:
+    out = ExprRenderer(lambda r: r.name).render(
+        ir.Call("registered_domain", (ir.Call("lower", (ir.FieldRef("d"),)),))
+    )
+    assert out.startswith("if(len(lower(d))==0, null(), ")
+    validate(f"search index=* | eval x={out}")
+
+
+# ---------------------------------------------------------------------- small analytics
+META = ir.Metadata("t", "", (), (), (), "low", None, (), ())
+
+
+def _analytic(filter: ir.Predicate, det: ir.Detection | None = None) -> ir.Analytic:
+    s = ir.Stream("s", ir.LogSource("process_creation"), None, (), (), filter)
+    return ir.Analytic("T-1", "t.yml", META, (), (s,), det or ir.Match("s"), ())
+
+
+def test_match_is_a_plain_search() -> None:
+    a = _analytic(ir.And((ir.Eq("process.name", ("cmd.exe",)), ir.Compare("process.pid", "gt", 4))))
+    art = BACKEND.compile(a)
+    assert art.query == (
+        'search index=* tag=process tag=report process_name="cmd.exe"\n'
+        "| where tonumber(process_id)>4\n"
+    )
+    assert art.text.splitlines()[0] == "``` T-1: t ```"
+
+
+def test_unmapped_field_names_profile_and_span() -> None:
+    a = _analytic(ir.Eq("zeek.conn.conn_state", ("S0",), span=ir.Span("t.yml", 3, 7)))
+    with pytest.raises(CompileError) as info:
+        BACKEND.compile(a)
+    d = info.value.diagnostics[0]
+    assert (d.code, d.line, d.col) == ("E210", 3, 7)
+    assert "cim profile" in d.message and "splunk" in d.message
+
+
+def test_tumbling_aggregate_exact() -> None:
+    agg = ir.Aggregate(
+        "s",
+        ir.Window("tumbling", 3_600_000),
+        ("host.name",),
+        (ir.Measure("n", "count", None), ir.Measure("sd", "stdev", "process.pid")),
+        (),
+        ir.BinOp(">=", ir.MeasureRef("n"), ir.Literal_(5)),
+    )
+    art = BACKEND.compile(_analytic(ir.TRUE, agg))
+    assert art.approximations == ()
+    assert art.query.splitlines()[1:] == [
+        "| bin span=1h _time",
+        "| stats count AS n stdev(process_id) AS sd BY _time dvc",
+        "| where (n>=5)",
+        "| table _time dvc n sd",
+    ]
+
+
+# ---------------------------------------------------------------------- the grammar itself
+GOOD = [
+    'search index=* a="x" NOT b=* (c="1" OR d>2)',
+    "search index=* | where x=1",  # = and == are both equality in eval expressions
+    "search index=* | where x==1 AND NOT isnull(y)",
+    "search index=* | eval a=if(b==\"c\", 1, null()), 'd.e'=lower(f)",
+    "search index=* | stats count dc(a) AS b BY c d",
+    "search index=* | bin span=5m _time | stats sum(x) AS y BY _time",
+    "search index=* | streamstats current=f time_window=1h avg(x) AS m BY k",
+    "| multisearch [search index=a | eval s=1] [search index=b | where x>1]",
+    'search index=* | rex field=a max_match=0 "(?<ip>\\\\d+)"',
+    'search a ``` a comment with "quote ``` | table a',
+    'search index=* | transaction k startswith=eval(s=="a") endswith=eval(s=="b") maxspan=30s',
+    "search index=* | join type=left max=1 k [search index=x | stats min(_time) AS f BY k]",
+]
+
+BAD = [
+    ('search index=* a="x', "unbalanced double quote"),
+    ("search index=* | frobnicate x", "unknown command"),
+    ("search index=* | stats avrg(x) BY y", "unknown stats function"),
+    ("search index=* | stats count BY", "BY needs field names"),
+    ("search index=* a==1", "'==' is not a search operator"),
+    ("search index=* | where lowr(x)==1", "unknown eval function"),
+    ("search index=* | where if(x, 1)", "takes 3..3 arguments"),
+    ("search index=* | where x===1", "unexpected '='"),
+    ("search index=* | where x==", "unexpected end"),
+    ("search index=* | eval =1", "field name expected"),
+    ("search index=* ``` open comment", "unterminated"),
+    ("search index=* | bin span=1fortnight _time", "bad value"),
+    ("| multisearch [search a | stats count] [search b]", "not a streaming command"),
+    ("| multisearch [search a]", "at least two"),
+    ("search index=* | where (x==1", "unexpected end"),
+    ("search index=* | where x==1)", "unexpected ')'"),
+    ("search index=* [search x", "unbalanced '['"),
+    ('search index=* | rex field=a "(\\\\d+)"', "named capturing group"),
+    ('search index=* | where match(a, "(")', "invalid regular expression"),
+    ("search index=* | multisearch [search a] [search b]", "must be the first command"),
+    ("search index=* | streamstats time_window=1h BY k", "no statistical function"),
+    ("search index=* | sort", "sort needs a field"),
+]
+
+
+@pytest.mark.parametrize("q", GOOD)
+def test_grammar_accepts(q: str) -> None:
+    validate(q)
+
+
+@pytest.mark.parametrize(("q", "msg"), BAD)
+def test_grammar_rejects(q: str, msg: str) -> None:
+    with pytest.raises(SplError, match=re.escape(msg)):
+        validate(q)
+
+
+# ---------------------------------------------------------------------- hostile values
+HOSTILE = st.text(
+    alphabet=st.sampled_from(list("ab\"\\*?|[]()`=%_\n\t '.$^{}é€ÄΣ")), min_size=1, max_size=12
+)
+
+
+def _unquote_search(tok: str) -> str:
+    return re.sub(r"\\(.)", r"\1", tok[1:-1])
+
+
+def _unquote_eval(tokens: list[str]) -> str:
+    """Join a concatenation of eval string literals back into its value."""
+    return "".join(re.sub(r"\\(.)", r"\1", t[1:-1]) for t in tokens)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(value=HOSTILE, op=st.sampled_from(["eq", "contains", "startswith", "endswith"]))
+def test_hostile_values_stay_literal(value: str, op: str) -> None:
+    pred: ir.Predicate
+    if op == "eq":
+        pred = ir.Eq("process.name", (value,))
+    else:
+        pred = ir.StrMatch("process.name", op, (value,))  # type: ignore[arg-type]
+    for p in (pred, ir.Not(pred)):
+        art = BACKEND.compile(_analytic(p))
+        assert check(art.text) is None, (art.query, check(art.text))
+    pr = _pr()
+    if pr.searchable(pred):
+        toks = [t for t in lex(pr.search(pred), "search") if t.kind == "STR"]
+        pre, post = {"eq": ("", ""), "contains": ("*", "*")}.get(op, ("", ""))
+        if op == "startswith":
+            post = "*"
+        if op == "endswith":
+            pre = "*"
+        assert _unquote_search(toks[0].text) == pre + value + post
+    else:
+        strs = [t.text for t in lex(pr.where(pred), "eval") if t.kind == "STR"]
+        if op == "eq":
+            assert _unquote_eval(strs) == value.lower()
+        assert "```" not in pr.where(pred)
+
+
+@settings(max_examples=60, deadline=None)
+@given(value=HOSTILE)
+def test_hostile_values_in_lookup_and_cased_match(value: str) -> None:
+    p = ir.And(
+        (
+            ir.Eq("user.name", (value,), cased=True),
+            ir.StrMatch("process.command_line", "contains", (value,), cased=True),
+            ir.Not(ir.InLookup("allow", (("col", "user.name"),))),
+        )
+    )
+    art = BACKEND.compile(_analytic(p))
+    assert check(art.text) is None, art.query

@@ -1,0 +1,370 @@
+"""Microsoft Sentinel KQL backend (target ``kql``; profiles ``mde`` and ``asim``).
+
+Each stream becomes a ``let`` statement over its table (MDE) or ASIM parser function; the
+detection and the baselines are joins and summarizes over those. Lookups are Sentinel watchlists
+(``_GetWatchlist('<lookup name>')``: the watchlist alias is the lookup's name, its columns the
+CSV's). Predicates and expressions: :mod:`backends.sentinel_kql_expr`; detections and baselines:
+:mod:`backends.sentinel_kql_detect`; escaping: :mod:`backends.sentinel_kql_text`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar
+
+import jinja2
+
+from backends import sentinel_kql_text as t
+from backends.base import E_NO_SOURCE, Backend, CompileError, Context, Support, _diag
+from backends.profiles import logsource_keys
+from backends.sentinel_kql_detect import KqlDetectMixin
+from backends.sentinel_kql_expr import KqlExprMixin, Scope, Source
+from compiler import ir
+
+_ENV = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates" / "kql"),
+    autoescape=False,
+    keep_trailing_newline=True,
+    undefined=jinja2.StrictUndefined,
+)
+
+_SEQ_HOW = (
+    "inner joins of the steps on the keys with `between (t0 .. t0 + maxspan)`; each event pairs "
+    "with the earliest later event of the next step, each later event keeps the latest earlier "
+    "one (arg_min/arg_max), `until` is a leftanti join. Approximate: the evaluator's EQL state "
+    "machine (one pending partial per key and step, consumed events) can pair differently when "
+    "instances of one key overlap, and equal timestamps have no input order in KQL"
+)
+
+
+class KqlBackend(KqlDetectMixin, KqlExprMixin, Backend):
+    target = "kql"
+    extension = ".kql"
+    comment = "//"
+    profiles = ("mde", "asim")
+
+    SUPPORT: ClassVar[dict[type, Support]] = {
+        ir.Eq: Support(
+            "exact",
+            "`=~` / `in~` (case-insensitive), `==` / `in` with |cased; numbers "
+            "compare numerically (todouble on string columns)",
+        ),
+        ir.StrMatch: Support(
+            "exact",
+            "`contains` / `startswith` / `endswith` (case-insensitive), "
+            "`*_cs` variants with |cased; never the term-based `has`",
+        ),
+        ir.Regex: Support(
+            "exact",
+            "`matches regex` with `(?i)` unless |cased; RE2 has no "
+            "look-around or back-references: those patterns are E200",
+        ),
+        ir.Compare: Support("exact", "`> >= < <=` (todouble on string columns)"),
+        ir.Exists: Support(
+            "exact",
+            "`isnotempty` on strings (Kusto strings are never null: an "
+            'absent string is ""), `isnotnull` otherwise',
+        ),
+        ir.Cidr: Support("exact", "`ipv4_is_in_any_range` / `ipv6_is_in_any_range`"),
+        ir.InLookup: Support(
+            "exact",
+            "`tolower(x) in (_GetWatchlist('<lookup>') | project "
+            "tolower(column))`; several columns as a packed array",
+        ),
+        ir.And: Support("exact", "`and` (two-valued: leaves never yield null)"),
+        ir.Or: Support("exact", "`or` (two-valued: leaves never yield null)"),
+        ir.Not: Support("exact", "`not()`; negated leaves on nullable columns add `isnotnull`"),
+        ir.Literal_: Support("exact", "KQL literals; strings escaped, null is real(null)"),
+        ir.FieldRef: Support("exact", "the profile's column, or the query-made column"),
+        ir.MeasureRef: Support("exact", "the summarize output column of the measure"),
+        ir.BinOp: Support("exact", "arithmetic; `/` is `iff(b == 0, real(null), todouble(a) / b)`"),
+        ir.UnaryOp: Support("exact", "`-x` and `not(x)`"),
+        ir.Call: Support(
+            "exact",
+            "tolower/toupper, extract (basename), split/array_slice "
+            "(registered_domain), coalesce, max_of/min_of, abs; extract_ips is "
+            "approximate (extract_all, IPv4 only)",
+        ),
+        ir.Enrich: Support(
+            "exact",
+            "`lookup kind=leftouter (_GetWatchlist('<lookup>') ...)` on "
+            "lower-cased keys; approximate when the CSV repeats a key (watchlists "
+            "keep no row order, so 'first row' is take_any)",
+        ),
+        ir.Join: Support(
+            "approximate",
+            "`join kind=inner` on the keys, time tolerance in "
+            "`where`, nearest partner by arg_min; events with equal time and keys "
+            "collapse into one before the partner is chosen",
+        ),
+        ir.Match: Support("exact", "the stream's query: one row per event"),
+        ir.Sequence: Support("approximate", _SEQ_HOW),
+        ir.Cooccurrence: Support(
+            "approximate",
+            "union of the members, self-join of each event "
+            "with its key's events in [t - window, t], count_distinct of "
+            "members; re-alerts on each later completing event instead of "
+            "consuming the set",
+        ),
+        ir.Absence: Support(
+            "approximate",
+            "leftanti join against (first ⋈ missing within "
+            "`between (t .. t + within)`), decided when `t + within <= now()`; "
+            "a missing event at the first event's exact timestamp always "
+            "suppresses (KQL has no input order)",
+        ),
+        ir.Aggregate: Support(
+            "exact",
+            "tumbling: `summarize ... by bin(t, size)` (bin_at "
+            "1970-01-01 when the size does not divide a day), sum of no values "
+            "null; sliding (approximate): self-join of each event with its "
+            "group's events in [t - size, t], no consumption; percentile is "
+            "approximate (T-Digest)",
+        ),
+        ir.FirstSeen: Support(
+            "exact",
+            "leftanti join against (candidates ⋈ history in "
+            "[start - lookback, start)); lookbacks past 14 days exceed "
+            "Sentinel's scheduled-rule queryPeriod (approximate)",
+        ),
+        ir.Rarity: Support(
+            "exact",
+            "count_distinct of `across` (startofday for days) per "
+            "candidate over [start - lookback, start)",
+        ),
+        ir.Deviation: Support(
+            "exact",
+            "past windows of the same aggregate joined per group and "
+            "summarized (avg, stdev, count) over [start - lookback, start); "
+            "percentile history is approximate",
+        ),
+    }
+
+    # ------------------------------------------------------------------ rendering
+    def render(self, analytic: ir.Analytic, ctx: Context) -> str:
+        self.lets: list[tuple[str, str]] = []
+        self.scopes: dict[str, Scope] = {}
+        self.used = _referenced_fields(analytic)
+        self._ctx_analytic = analytic
+        for stream in analytic.streams:
+            self.lets.append((t.ident(stream.name), self.stream_query(stream, analytic, ctx)))
+        final = self.detection_query(analytic, ctx)
+        return _ENV.get_template("query.kql.j2").render(lets=self.lets, final=final).rstrip("\n")
+
+    def resolve_source(self, stream: ir.Stream, ctx: Context) -> Source:
+        ls = stream.source
+        assert isinstance(ls, ir.LogSource)
+        prof = ctx.profile
+        keys = logsource_keys(ls)
+        hint = _category_hint(stream.filter)
+        if not ls.category and hint:
+            keys.insert(0, f"event.category={hint}")
+        entries = [(k, prof.source(k)) for k in keys if prof.source(k) is not None]
+        for k, e in entries:
+            if e and "unavailable" in e:
+                raise self._no_source(ctx, stream, f"logsource '{k}': {e['unavailable']}")
+        needed = [x for x in (ls.category, ls.product) if x]
+        for part in needed:
+            if not any(
+                k == part
+                or k.startswith(part + "/")
+                or k.endswith("/" + part)
+                or k.startswith("event.category=")
+                for k, _ in entries
+            ):
+                raise self._no_source(
+                    ctx, stream, f"the {prof.name} profile has no data source for '{part}'"
+                )
+        tables = [e["table"] for _, e in entries if e and "table" in e]
+        if not tables:
+            raise self._no_source(
+                ctx,
+                stream,
+                f"the {prof.name} profile names no table for "
+                f"logsource {', '.join(keys) or '(empty)'}",
+            )
+        src = Source(tables[0], [], {}, {}, {})
+        for _, e in reversed(entries):
+            assert e is not None
+            src.where = list(e.get("where") or []) + src.where
+            src.fields.update(e.get("fields") or {})
+            src.computed.update(e.get("computed") or {})
+            src.types.update(e.get("types") or {})
+        return src
+
+    def _no_source(self, ctx: Context, stream: ir.Stream, why: str) -> CompileError:
+        others = [p for p in self.profiles if p != ctx.profile.name]
+        return CompileError(
+            [
+                _diag(
+                    E_NO_SOURCE,
+                    f"stream '{stream.name}' has no data source in the {ctx.profile.name} "
+                    f"profile ({self.target}): {why}",
+                    stream.span,
+                    f"compile with another profile ({', '.join(others)}) "
+                    "or map the logsource in backends/profiles/" + ctx.profile.name + ".yml",
+                )
+            ]
+        )
+
+    def stream_query(self, stream: ir.Stream, analytic: ir.Analytic, ctx: Context) -> str:
+        lines: list[str] = []
+        if isinstance(stream.source, str):
+            self.scope = self.scopes[stream.source].clone()
+            head = t.ident(stream.source)
+        else:
+            src = self.resolve_source(stream, ctx)
+            self.scope = Scope(src)
+            head = src.table
+            lines += [f"| where {w}" for w in src.where]
+            used_cols = {src.fields[f] for f in self.used if f in src.fields}
+            ext = [f"{c} = {x}" for c, x in src.computed.items() if c in used_cols]
+            if ext:
+                lines.append("| extend " + ", ".join(ext))
+        if stream.join is not None:
+            lines += self.join_lines(stream.join, analytic, ctx)
+        for en in stream.enrich:
+            lines += self.enrich_lines(en, analytic, ctx)
+        for name, e in stream.derive:
+            text = self.expr(e, ctx)
+            col = self.target_col(name, ctx)
+            self.scope.types[col] = self.expr_type(e)
+            self.scope.cols[name] = col
+            lines.append(f"| extend {t.ident(col)} = {text}")
+        if stream.filter != ir.TRUE:
+            lines.append(f"| where {self.pred(stream.filter, ctx)}")
+        self.scopes[stream.name] = self.scope
+        return "\n".join([head, *lines])
+
+    def enrich_lines(self, en: ir.Enrich, analytic: ir.Analytic, ctx: Context) -> list[str]:
+        lk = analytic.lookup(en.lookup)
+        keyed = [tuple(r[lk.columns.index(c)].lower() for c, _ in en.match) for r in lk.rows]
+        dup = len(set(keyed)) != len(keyed)
+        lefts, rights, proj = [], [], []
+        for i, (column, fld) in enumerate(en.match):
+            c = self.col(fld, en.span, ctx)
+            lefts.append(f"__lk{i} = tolower(tostring({t.ident(c)}))")
+            rights.append(f"__lk{i} = tolower(tostring({t.ident(column)}))")
+        for column, _ in en.add:
+            proj.append(f"__e_{_safe(column)} = tostring({t.ident(column)})")
+        keys = ", ".join(f"__lk{i}" for i in range(len(en.match)))
+        right = f"_GetWatchlist({t.string(en.lookup)}) | project {', '.join(rights + proj)}"
+        right += " | where " + " and ".join(f"isnotempty(__lk{i})" for i in range(len(en.match)))
+        if dup:
+            ctx.approximate(
+                "lookup enrichment",
+                f"lookup '{en.lookup}' repeats a match key; the evaluator takes the first CSV "
+                "row, a watchlist keeps no row order (take_any picks one row)",
+                en.span,
+            )
+            aggs = ", ".join(f"__e_{_safe(c)} = take_any(__e_{_safe(c)})" for c, _ in en.add)
+            right += f" | summarize {aggs} by {keys}"
+        out = [f"| extend {', '.join(lefts)}", f"| lookup kind=leftouter ({right}) on {keys}"]
+        sets = []
+        for column, fld in en.add:
+            col = self.target_col(fld, ctx)
+            self.scope.cols[fld] = col
+            self.scope.types[col] = "string"
+            sets.append(f"{t.ident(col)} = __e_{_safe(column)}")
+        out.append(f"| extend {', '.join(sets)}")
+        out.append("| project-away __lk*, __e_*")
+        return out
+
+    def join_lines(self, j: ir.Join, analytic: ir.Analytic, ctx: Context) -> list[str]:
+        ctx.approximate(
+            "stream join",
+            f"join with '{j.stream}' pairs each event with its nearest partner by arg_min over "
+            "(time, join keys): events of this stream with the same timestamp and keys collapse "
+            "into one row",
+            j.span,
+        )
+        other = self.scopes[j.stream]
+        mine = self.scope
+        t_me = self.col("@timestamp", j.span, ctx)
+        lkeys = [self.col(f, j.span, ctx) for f in j.on]
+        self.scope = other
+        t_other = self.col("@timestamp", j.span, ctx)
+        rkeys = [self.col(f, j.span, ctx) for f in j.on]
+        radd = [(f, self.col(f, j.span, ctx)) for f in j.add]
+        self.scope = mine
+        proj = [f"__jt = {t.ident(t_other)}"]
+        proj += [f"__jk{i} = {t.ident(c)}" for i, c in enumerate(rkeys)]
+        proj += [f"__ja{i} = {t.ident(c)}" for i, (_, c) in enumerate(radd)]
+        on = ", ".join(f"$left.{t.ident(lc)} == $right.__jk{i}" for i, lc in enumerate(lkeys))
+        w = t.timespan(j.within_ms)
+        cond = {
+            "around": f"abs(__jt - {t_me}) <= {w}",
+            "before": f"__jt between (({t_me} - {w}) .. {t_me})",
+            "after": f"__jt between ({t_me} .. ({t_me} + {w}))",
+        }[j.direction]
+        present = " and ".join(self._present(c) for c in lkeys)
+        out = [
+            f"| where {present}",
+            f"| join kind=inner ({t.ident(j.stream)} | project {', '.join(proj)}) on {on}",
+            f"| where {cond}",
+            # nearest partner; at equal distance the earlier one (docs/semantics.md, Join)
+            f"| extend __jd = 2 * abs(tolong(__jt - {t_me})) + iff(__jt > {t_me}, 1, 0)",
+            f"| summarize arg_min(__jd, *) by {t_me}, {', '.join(lkeys)}",
+        ]
+        sets = []
+        for i, (f, rc) in enumerate(radd):
+            col = self.target_col(f, ctx)
+            ty = other.types.get(rc) or other.source.types.get(rc) or "string"
+            empty = f"isempty(__ja{i})" if ty == "string" else f"isnull(__ja{i})"
+            cur = t.ident(col) if (f in mine.cols or f in mine.source.fields) else None
+            sets.append(
+                f"{t.ident(col)} = " + (f"iff({empty}, {cur}, __ja{i})" if cur else f"__ja{i}")
+            )
+            self.scope.cols[f] = col
+            self.scope.types[col] = ty
+        if sets:
+            out.append(f"| extend {', '.join(sets)}")
+        out.append("| project-away __j*")
+        return out
+
+    def _present(self, c: str) -> str:
+        ty = self.ctype(c)
+        if ty == "string":
+            return f"isnotempty({t.ident(c)})"
+        if ty == "dynamic":
+            return f"array_length({t.ident(c)}) > 0"
+        return f"isnotnull({t.ident(c)})"
+
+
+def _safe(name: str) -> str:
+    return "".join(ch if ch.isalnum() else "_" for ch in name)
+
+
+def _category_hint(p: ir.Predicate) -> str | None:
+    items = p.items if isinstance(p, ir.And) else (p,)
+    for x in items:
+        if (
+            isinstance(x, ir.Eq)
+            and x.field == "event.category"
+            and len(x.values) == 1
+            and isinstance(x.values[0], str)
+        ):
+            return x.values[0].lower()
+    return None
+
+
+def _referenced_fields(a: ir.Analytic) -> set[str]:
+    """Every field name the analytic can read (to extend only the computed columns it uses)."""
+    out: set[str] = {"@timestamp"}
+
+    def walk(x: Any) -> None:
+        if isinstance(x, str):
+            out.add(x)
+            if "." in x:
+                out.add(x.split(".", 1)[1])
+        elif isinstance(x, tuple | list):
+            for y in x:
+                walk(y)
+        elif hasattr(x, "__dataclass_fields__") and not isinstance(x, ir.Lookup | ir.Span):
+            for name in x.__dataclass_fields__:
+                walk(getattr(x, name))
+
+    walk(a.streams)
+    walk(a.detection)
+    walk(a.baselines)
+    return out

@@ -1,0 +1,455 @@
+"""Detections and baselines of the kql backend.
+
+Every detection yields an *alert relation*: a ``let __alerts`` whose rows are the candidates,
+with ``__start`` (the time baselines measure their lookback from), identity columns (what makes
+one candidate) and the candidate fields baselines read. Baselines then filter it with joins.
+Sentinel scheduled rules read at most 14 days (queryPeriod, "Create a scheduled analytics rule"),
+which bounds exact lookbacks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from backends import sentinel_kql_text as t
+from backends.base import Context
+from backends.sentinel_kql_expr import Scope
+from compiler import ir
+
+SENTINEL_MAX_PERIOD_MS = 14 * 86_400_000
+_MEASURE = {"sum": "sum", "avg": "avg", "min": "min", "max": "max", "stdev": "stdev"}
+
+
+@dataclass
+class Alerts:
+    query: str
+    identity: list[str]
+    cand: dict[str, str] = field(default_factory=dict)  # candidate field -> column
+    window_ms: int = 0
+    agg: ir.Aggregate | None = None
+    win_let: str | None = None  # the aggregate before `having` (deviation history)
+
+
+class KqlDetectMixin:
+    scope: Scope
+    lets: list[tuple[str, str]]
+    scopes: dict[str, Scope]
+
+    _ctx_analytic: ir.Analytic
+
+    if TYPE_CHECKING:  # provided by KqlExprMixin / KqlBackend
+
+        def col(self, name: str, span: ir.Span, ctx: Context) -> str: ...
+        def expr(self, e: ir.Expr, ctx: Context) -> str: ...
+        def _present(self, c: str) -> str: ...
+        def ctype(self, column: str) -> str: ...
+
+    def dispatch_detection(self, d: ir.Detection, ctx: Context) -> Alerts:
+        return getattr(self, f"visit_{type(d).__name__}")(d, ctx)  # type: ignore[no-any-return]
+
+    def detection_query(self, a: ir.Analytic, ctx: Context) -> str:
+        alerts = self.dispatch_detection(a.detection, ctx)
+        if not a.baselines:
+            return alerts.query
+        self.lets.append(("__alerts", alerts.query))
+        q = "__alerts"
+        for i, b in enumerate(a.baselines):
+            q += "\n" + self.dispatch_baseline(b, i, alerts, ctx)
+        return q
+
+    def dispatch_baseline(self, b: ir.Baseline, i: int, al: Alerts, ctx: Context) -> str:
+        return getattr(self, f"visit_{type(b).__name__}")(b, i, al, ctx)  # type: ignore[no-any-return]
+
+    def _use(self, stream: str) -> Scope:
+        self.scope = self.scopes[stream].clone()
+        return self.scope
+
+    def _step_cols(self, step: ir.Step, ctx: Context) -> tuple[str, list[str]]:
+        self._use(step.stream)
+        return self.col("@timestamp", step.span, ctx), [
+            self.col(k, step.span, ctx) for k in step.keys
+        ]
+
+    # ------------------------------------------------------------------ match
+    def visit_Match(self, d: ir.Match, ctx: Context) -> Alerts:
+        sc = self._use(d.stream)
+        tcol = self.col("@timestamp", d.span, ctx)
+        cand = {**{k: v for k, v in sc.source.fields.items()}, **sc.cols}
+        return Alerts(f"{t.ident(d.stream)}\n| extend __start = {tcol}", ["__start"], cand)
+
+    # ------------------------------------------------------------------ aggregate
+    def _measures(
+        self, agg: ir.Aggregate, ctx: Context, over: dict[str, str] | None = None
+    ) -> tuple[list[str], list[str]]:
+        """Aggregations and the post-summarize fixes (sum of no values is null; stdev needs 2)."""
+        aggs, fixes = [], []
+        for m in agg.measures:
+            c = (
+                None
+                if m.field is None
+                else (over or {}).get(m.field) or self.col(m.field, m.span, ctx)
+            )
+            q = t.ident(c) if c else ""
+            name = t.ident(m.name)
+            if m.kind == "count":
+                aggs.append(
+                    f"{name} = count()" if c is None else f"{name} = countif({self._present(c)})"
+                )
+            elif m.kind == "distinct":
+                assert c is not None
+                aggs.append(f"{name} = count_distinctif({q}, {self._present(c)})")
+            elif m.kind == "percentile":
+                ctx.approximate(
+                    f"percentile measure '{m.name}'",
+                    "KQL percentile() is an estimate (T-Digest); the evaluator takes the exact "
+                    "nearest-rank value",
+                    m.span,
+                )
+                aggs.append(f"{name} = percentile({q}, {t.number(m.p or 0)})")
+            else:
+                assert c is not None
+                aggs.append(f"{name} = {_MEASURE[m.kind]}({q})")
+                aggs.append(f"__n_{m.name} = countif(isnotnull({q}))")
+                need = 2 if m.kind == "stdev" else 1
+                ty = "real" if m.kind in ("avg", "stdev") or self.ctype(c) == "real" else "long"
+                fixes.append(f"{name} = iff(__n_{m.name} < {need}, {ty}(null), {name})")
+        return aggs, fixes
+
+    def visit_Aggregate(self, agg: ir.Aggregate, ctx: Context) -> Alerts:
+        sc = self._use(agg.stream)
+        tcol = self.col("@timestamp", agg.span, ctx)
+        keys = [self.col(k, agg.span, ctx) for k in agg.keys]
+        for k, c in zip(agg.keys, keys, strict=True):
+            sc.cols[k] = c
+        size = t.timespan(agg.window.size_ms)
+        lines = [t.ident(agg.stream)]
+        if keys:
+            lines.append("| where " + " and ".join(self._present(c) for c in keys))
+        by = ", ".join(t.ident(k) for k in keys)
+        aggs, fixes = self._measures(agg, ctx)
+        if agg.window.kind == "tumbling":
+            # bin() rounds to multiples of the size counted from 0001-01-01, which is a whole
+            # number of days before the Unix epoch: the same windows when the size divides a day.
+            if 86_400_000 % agg.window.size_ms == 0:
+                b = f"bin({tcol}, {size})"
+            else:
+                b = f"bin_at({tcol}, {size}, datetime(1970-01-01))"
+            lines.append(
+                f"| summarize {', '.join(aggs)} by __start = {b}" + (f", {by}" if by else "")
+            )
+            lines.append(f"| extend __end = __start + {size}")
+            identity = ["__start", *keys]
+        else:
+            ctx.approximate(
+                "sliding window aggregation",
+                "each event's window [t - size, t] is evaluated (self-join on the group keys) and "
+                "every event whose window satisfies the condition alerts; the evaluator empties "
+                "the "
+                "group's window after an alert, so a burst of N events over a threshold T gives "
+                "N - T + 1 alerts here instead of floor(N / T); events with the same timestamp are "
+                "all in each other's window (the evaluator counts only those that arrived before)",
+                agg.window.span,
+            )
+            fields = sorted({m.field for m in agg.measures if m.field})
+            fcols = [self.col(f, agg.span, ctx) for f in fields]
+            proj = ", ".join([f"__t = {tcol}", *[t.ident(c) for c in dict.fromkeys(keys + fcols)]])
+            self.lets.append((f"__w_{_safe(agg.stream)}", "\n".join([*lines, f"| project {proj}"])))
+            w = f"__w_{_safe(agg.stream)}"
+            lines = [
+                f"{w}",
+                "| summarize by __end = __t" + (f", {by}" if by else ""),
+                f"| join kind=inner ({w}) on {by}"
+                if by
+                else f"| extend __one = 1 | join kind=inner ({w} | extend __one = 1) on __one",
+                f"| where __t between ((__end - {size}) .. __end)",
+                f"| summarize {', '.join(aggs)}, __start = min(__t) by __end"
+                + (f", {by}" if by else ""),
+            ]
+            identity = ["__end", *keys]
+        if fixes:
+            lines.append(f"| extend {', '.join(fixes)}")
+        for name, e in agg.compute:
+            lines.append(f"| extend {t.ident(name)} = {self.expr(e, ctx)}")
+        if any(m.kind not in ("count", "distinct", "percentile") for m in agg.measures):
+            lines.append("| project-away __n_*")
+        win = "\n".join(lines)
+        win_let = None
+        if any(isinstance(b, ir.Deviation) for b in ctx.analytic.baselines):
+            win_let = "__windows"
+            self.lets.append((win_let, win))
+            lines = [win_let]
+        if agg.having is not None:
+            lines.append(f"| where {self.expr(agg.having, ctx)}")
+        cand = {k: c for k, c in zip(agg.keys, keys, strict=True)}
+        return Alerts("\n".join(lines), identity, cand, agg.window.size_ms, agg, win_let)
+
+    # ------------------------------------------------------------------ correlations
+    def _step_let(
+        self, i: int, step: ir.Step, key_names: list[str], extra: list[str], ctx: Context
+    ) -> str:
+        tcol, kcols = self._step_cols(step, ctx)
+        lines = [t.ident(step.stream)]
+        for c in kcols:
+            if self.ctype(c) == "dynamic":
+                # a multi-valued key matches on any element: one row per element
+                lines.append(f"| mv-expand {t.ident(c)} to typeof(string)")
+                self.scope.types[c] = "string"
+        lines.append("| where " + " and ".join(self._present(c) for c in kcols))
+        proj = [f"{step.alias}__t = {tcol}"]
+        proj += [f"{kn} = {t.ident(c)}" for kn, c in zip(key_names, kcols, strict=True)]
+        for f in extra:
+            proj.append(f"{step.alias}_{_safe(f)} = {t.ident(self.col(f, step.span, ctx))}")
+        lines.append(f"| project {', '.join(proj)}")
+        name = f"__step{i}"
+        self.lets.append((name, "\n".join(lines)))
+        return name
+
+    def _extras(self, alias: str) -> list[str]:
+        out: list[str] = []
+        for b in self._analytic_baselines:
+            for c in getattr(b, "current", ()):
+                if c.startswith(alias + "."):
+                    out.append(c[len(alias) + 1 :])
+        return sorted(set(out))
+
+    @property
+    def _analytic_baselines(self) -> tuple[ir.Baseline, ...]:
+        return self._ctx_analytic.baselines
+
+    def _corr_keys(self, first: ir.Step, ctx: Context) -> list[str]:
+        self._use(first.stream)
+        return [f"__k_{_safe(self.col(k, first.span, ctx))}" for k in first.keys]
+
+    def _corr_cand(self, steps: tuple[ir.Step, ...], keys: list[str]) -> dict[str, str]:
+        cand = {k: kn for k, kn in zip(steps[0].keys, keys, strict=True)}
+        for s in steps:
+            for f in self._extras(s.alias):
+                cand[f"{s.alias}.{f}"] = f"{s.alias}_{_safe(f)}"
+            for k, kn in zip(s.keys, keys, strict=True):
+                cand.setdefault(f"{s.alias}.{k}", kn)
+        return cand
+
+    def visit_Sequence(self, d: ir.Sequence, ctx: Context) -> Alerts:
+        ctx.approximate("ordered sequence", _SEQ_DETAIL, d.span)
+        keys = self._corr_keys(d.steps[0], ctx)
+        names = [
+            self._step_let(i, s, keys, self._extras(s.alias), ctx) for i, s in enumerate(d.steps)
+        ]
+        on = ", ".join(keys)
+        ms = t.timespan(d.maxspan_ms)
+        t0 = f"{d.steps[0].alias}__t"
+        lines = [names[0]]
+        for i in range(1, len(d.steps)):
+            prev, cur = f"{d.steps[i - 1].alias}__t", f"{d.steps[i].alias}__t"
+            lines += [
+                f"| join kind=inner ({names[i]}) on {on}",
+                f"| where {cur} between ({prev} .. ({t0} + {ms}))",
+                f"| summarize arg_min({cur}, *) by {prev}, {on}",
+                f"| summarize arg_max({prev}, *) by {cur}, {on}",
+                f"| project-away {', '.join(k + '1' for k in keys)}",
+            ]
+        last = f"{d.steps[-1].alias}__t"
+        if d.until is not None:
+            self.lets.append(("__pairs", "\n".join(lines)))
+            u = self._step_let(len(d.steps), d.until, keys, [], ctx)
+            ut = f"{d.until.alias}__t"
+            ident = ", ".join([t0, last, *keys])
+            lines = [
+                "__pairs",
+                f"| join kind=leftanti (__pairs | join kind=inner ({u}) on {on} "
+                f"| where {ut} between ({t0} .. {last}) | distinct {ident}) on {ident}",
+            ]
+        lines.append(f"| extend __start = {t0}, __end = {last}")
+        return Alerts("\n".join(lines), ["__start", "__end", *keys], self._corr_cand(d.steps, keys))
+
+    def visit_Cooccurrence(self, d: ir.Cooccurrence, ctx: Context) -> Alerts:
+        ctx.approximate(
+            "unordered co-occurrence",
+            "every event at which all members have an event of the same keys within the "
+            "preceding window alerts (the evaluator consumes the set and starts again), a member "
+            "listed twice needs only one event, and equal timestamps have no input order",
+            d.span,
+        )
+        keys = self._corr_keys(d.members[0], ctx)
+        parts = []
+        for i, m in enumerate(d.members):
+            tcol, kcols = self._step_cols(m, ctx)
+            proj = ", ".join(
+                [
+                    f"__t = {tcol}",
+                    *[f"{kn} = {t.ident(c)}" for kn, c in zip(keys, kcols, strict=True)],
+                    f"__m = {i}",
+                ]
+            )
+            pres = " and ".join(self._present(c) for c in kcols)
+            parts.append(f"({t.ident(m.stream)} | where {pres} | project {proj})")
+        self.lets.append(("__members", "union " + ",\n    ".join(parts)))
+        on = ", ".join(keys)
+        w = t.timespan(d.window_ms)
+        n = len({m.stream for m in d.members})
+        q = "\n".join(
+            [
+                "__members",
+                f"| summarize by __end = __t, {on}",
+                f"| join kind=inner (__members) on {on}",
+                f"| where __t between ((__end - {w}) .. __end)",
+                f"| summarize __members = count_distinct(__m), __start = min(__t) by __end, {on}",
+                f"| where __members == {n}",
+            ]
+        )
+        return Alerts(q, ["__start", "__end", *keys], self._corr_cand(d.members, keys))
+
+    def visit_Absence(self, d: ir.Absence, ctx: Context) -> Alerts:
+        ctx.approximate(
+            "absence (A not followed by B)",
+            "a missing event at exactly the first event's timestamp always suppresses (the "
+            "evaluator counts it only when it comes later in input order); instances are decided "
+            "when t + within <= now()",
+            d.span,
+        )
+        keys = self._corr_keys(d.first, ctx)
+        f = self._step_let(0, d.first, keys, self._extras(d.first.alias), ctx)
+        m = self._step_let(1, d.missing, keys, [], ctx)
+        t0, tm = f"{d.first.alias}__t", f"{d.missing.alias}__t"
+        on = ", ".join(keys)
+        w = t.timespan(d.within_ms)
+        q = "\n".join(
+            [
+                f,
+                f"| join kind=leftanti ({f} | join kind=inner ({m}) on {on} "
+                f"| where {tm} between ({t0} .. ({t0} + {w})) | distinct {t0}, {on}) on {t0}, {on}",
+                f"| where {t0} + {w} <= now()",
+                f"| extend __start = {t0}",
+            ]
+        )
+        return Alerts(q, ["__start", *keys], self._corr_cand((d.first,), keys))
+
+    # ------------------------------------------------------------------ baselines
+    def _period(self, lookback_ms: int, al: Alerts, span: ir.Span, what: str, ctx: Context) -> None:
+        if lookback_ms + al.window_ms > SENTINEL_MAX_PERIOD_MS:
+            ctx.approximate(
+                what,
+                f"a {t.timespan(lookback_ms)} lookback exceeds the 14-day queryPeriod of a "
+                "Sentinel scheduled rule: deployed as a rule, history older than 14 days is not "
+                "read, so keys last seen before that count as unseen; keep the baseline in a "
+                "watchlist or summary rule to be exact",
+                span,
+            )
+
+    def _history(
+        self,
+        stream: str,
+        keys: tuple[str, ...],
+        span: ir.Span,
+        ctx: Context,
+        across: str | None = None,
+    ) -> str:
+        self._use(stream)
+        tcol = self.col("@timestamp", span, ctx)
+        cols = [self.col(k, span, ctx) for k in keys]
+        proj = [f"__ht = {tcol}", *[f"__h{i} = {t.ident(c)}" for i, c in enumerate(cols)]]
+        pres = [self._present(c) for c in cols]
+        if across == "@days":
+            proj.append(f"__ha = startofday({tcol})")
+        elif across is not None:
+            ac = self.col(across, span, ctx)
+            proj.append(f"__ha = {t.ident(ac)}")
+            pres.append(self._present(ac))
+        return f"{t.ident(stream)} | where {' and '.join(pres)} | project {', '.join(proj)}"
+
+    def _cand_cols(
+        self, current: tuple[str, ...], al: Alerts, span: ir.Span, ctx: Context
+    ) -> list[str]:
+        out = []
+        for c in current:
+            if c in al.cand:
+                out.append(al.cand[c])
+            else:
+                raise ctx.not_implemented(f"baseline on candidate field '{c}'", span)
+        return out
+
+    def visit_FirstSeen(self, b: ir.FirstSeen, i: int, al: Alerts, ctx: Context) -> str:
+        self._period(b.lookback_ms, al, b.span, "first-seen baseline", ctx)
+        hist = self._history(b.stream, b.keys, b.span, ctx)
+        cc = self._cand_cols(b.current, al, b.span, ctx)
+        on = ", ".join(f"$left.{c} == $right.__h{j}" for j, c in enumerate(cc))
+        ident = ", ".join(al.identity)
+        lb = t.timespan(b.lookback_ms)
+        return (
+            f"| join kind=leftanti (__alerts | join kind=inner ({hist}) on {on}\n"
+            f"    | where __ht >= __start - {lb} and __ht < __start | distinct {ident}) on {ident}"
+        )
+
+    def visit_Rarity(self, b: ir.Rarity, i: int, al: Alerts, ctx: Context) -> str:
+        self._period(b.lookback_ms, al, b.span, "rarity baseline", ctx)
+        hist = self._history(b.stream, b.keys, b.span, ctx, b.across)
+        cc = self._cand_cols(b.current, al, b.span, ctx)
+        on = ", ".join(f"$left.{c} == $right.__h{j}" for j, c in enumerate(cc))
+        ident = ", ".join(al.identity)
+        lb = t.timespan(b.lookback_ms)
+        seen = (
+            f"__alerts | join kind=inner ({hist}) on {on}\n"
+            f"    | where __ht >= __start - {lb} and __ht < __start\n"
+            f"    | summarize __rare{i} = count_distinct(__ha) by {ident}"
+        )
+        self.lets.append((f"__rarity{i}", seen))
+        return (
+            f"| lookup kind=leftouter __rarity{i} on {ident}\n"
+            f"| where coalesce(__rare{i}, 0) < {b.max}\n| project-away __rare{i}"
+        )
+
+    def visit_Deviation(self, b: ir.Deviation, i: int, al: Alerts, ctx: Context) -> str:
+        if al.agg is None or al.win_let is None or al.agg.window.kind != "tumbling":
+            raise ctx.unsupported(
+                "deviation", "it needs a tumbling aggregate", b.span, "use a tumbling window"
+            )
+        self._period(b.lookback_ms, al, b.span, "deviation baseline", ctx)
+        keys = al.identity[1:]
+        on = ", ".join(keys) if keys else "__one"
+        lb = t.timespan(b.lookback_ms)
+        m = t.ident(b.measure)
+        stats = [f"__dn{i} = count()", f"__dm{i} = avg(__hv)", f"__ds{i} = stdev(__hv)"]
+        if b.percentile is not None:
+            ctx.approximate(
+                "deviation baseline",
+                "KQL percentile() over past windows is an estimate (T-Digest); the evaluator "
+                "takes the exact nearest-rank value",
+                b.span,
+            )
+            stats.append(f"__dp{i} = percentile(__hv, {t.number(b.percentile)})")
+        kproj = "".join(f"{k}, " for k in keys)
+        hist = f"{al.win_let} | project __hs = __start, {kproj}__hv = {m}"
+        if not keys:
+            hist += ", __one = 1"
+        left = f"{al.win_let}" + ("" if keys else " | extend __one = 1")
+        self.lets.append(
+            (
+                f"__history{i}",
+                f"{left}\n| join kind=inner ({hist}) on {on}\n"
+                f"| where __hs >= __start - {lb} and __hs < __start and isnotnull(__hv)\n"
+                f"| summarize {', '.join(stats)} by {', '.join(al.identity)}",
+            )
+        )
+        conds = [f"__dn{i} >= {max(b.min_history, 1)}"]
+        if b.k is not None:
+            conds += [f"__dn{i} >= 2", f"{m} > __dm{i} + {t.number(b.k)} * __ds{i}"]
+        if b.percentile is not None:
+            conds.append(f"{m} > __dp{i}")
+        return (
+            f"| lookup kind=inner __history{i} on {', '.join(al.identity)}\n"
+            f"| where {' and '.join(conds)}\n| project-away __d*"
+        )
+
+
+_SEQ_DETAIL = (
+    "steps are paired by joins: each event pairs with the earliest later event of the next "
+    "step with equal keys within maxspan, and each later event keeps only the latest earlier "
+    "one; the evaluator's EQL state machine (one pending partial per key and step, events "
+    "consumed by completed sequences) can pair differently when instances of one key overlap, "
+    "and events with equal timestamps have no input order in KQL"
+)
+
+
+def _safe(name: str) -> str:
+    return "".join(ch if ch.isalnum() else "_" for ch in name)

@@ -1,0 +1,363 @@
+"""Predicates and expressions of the kql backend: ``visit_<Node>`` methods for filter and
+expression nodes, rendered against a :class:`Scope` (the columns of the stream being built).
+
+Kusto strings are never null: an absent string is the empty string (Kusto docs, "The string data
+type" / "Null values"), so on string columns "missing" is ``isempty``. Other types are nullable,
+and a comparison with null is null, which ``where`` drops; under ``not`` that would drop the rows
+the evaluator keeps (``not: {port: 443}`` holds when the port is missing), so negated leaves on
+nullable columns are made two-valued with ``isnotnull(c) and ...``.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from backends import sentinel_kql_text as t
+from backends.base import Context
+from compiler import ir
+
+NUMERIC = {"int", "long", "real", "decimal"}
+_V4 = "@'^\\d+\\.\\d+\\.\\d+\\.\\d+$'"
+
+
+@dataclass
+class Source:
+    """A logsource resolved in the profile: where a stream's events come from."""
+
+    table: str
+    where: list[str]
+    fields: dict[str, str]
+    computed: dict[str, str]
+    types: dict[str, str]
+
+
+@dataclass
+class Scope:
+    """Columns visible while building one stream (or a detection over it)."""
+
+    source: Source
+    cols: dict[str, str] = field(default_factory=dict)  # ECS name -> column the query made
+    types: dict[str, str] = field(default_factory=dict)  # column -> type, for those
+    neg: bool = False  # rendering under an odd number of `not`
+
+    def clone(self) -> Scope:
+        return copy.deepcopy(self)
+
+
+def _num(v: ir.Scalar) -> float | None:
+    if isinstance(v, bool) or v is None:
+        return None
+    if isinstance(v, int | float):
+        return float(v)
+    try:
+        return float(v.strip()) if v.strip() and v.strip().lower() not in ("nan", "inf") else None
+    except ValueError:
+        return None
+
+
+class KqlExprMixin:
+    scope: Scope
+
+    # ------------------------------------------------------------------ fields
+    def col(self, name: str, span: ir.Span, ctx: Context) -> str:
+        s = self.scope
+        if name in s.cols:
+            return s.cols[name]
+        if name in s.source.fields:
+            return s.source.fields[name]
+        return ctx.field(name, span)
+
+    def target_col(self, name: str, ctx: Context) -> str:
+        """The column a query-made field (derive, enrich, join add) is written to: the data
+        model's column when the profile maps the name, else a query-local name."""
+        s = self.scope
+        if name in s.cols:
+            return s.cols[name]
+        if name in s.source.fields:
+            return s.source.fields[name]
+        if name in ctx.profile.fields:
+            return ctx.profile.fields[name]
+        return ctx.profile.local(name)
+
+    def ctype(self, column: str) -> str:
+        s = self.scope
+        return s.types.get(column) or s.source.types.get(column) or "string"
+
+    def _nullable(self, c: str, text: str) -> str:
+        """Two-valued under negation (see module docstring)."""
+        if self.scope.neg and self.ctype(c) != "string":
+            return f"(isnotnull({t.ident(c)}) and {text})"
+        return text
+
+    @staticmethod
+    def _join(parts: list[str], op: str) -> str:
+        if len(parts) == 1:
+            return parts[0]
+        return "(" + f" {op} ".join(parts) + ")"
+
+    # ------------------------------------------------------------------ predicates
+    def visit_And(self, node: ir.And, ctx: Context) -> str:
+        if not node.items:
+            return "true"
+        return self._join([self.pred(p, ctx) for p in node.items], "and")
+
+    def visit_Or(self, node: ir.Or, ctx: Context) -> str:
+        if not node.items:
+            return "false"
+        return self._join([self.pred(p, ctx) for p in node.items], "or")
+
+    def visit_Not(self, node: ir.Not, ctx: Context) -> str:
+        self.scope.neg = not self.scope.neg
+        try:
+            inner = self.pred(node.item, ctx)
+        finally:
+            self.scope.neg = not self.scope.neg
+        return f"not({inner})"
+
+    def pred(self, p: ir.Predicate, ctx: Context) -> str:
+        return self.dispatch(p, ctx)  # type: ignore[attr-defined,no-any-return]
+
+    def _eq_one(self, c: str, v: ir.Scalar, cased: bool) -> str:
+        ty, q = self.ctype(c), t.ident(c)
+        if v is None:
+            return f"isempty({q})" if ty == "string" else f"isnull({q})"
+        if isinstance(v, bool):
+            return f"{q} == {t.scalar(v)}" if ty == "bool" else "false"
+        n = _num(v)
+        if ty in NUMERIC:
+            return f"{q} == {t.number(n)}" if n is not None else "false"
+        if ty == "string" and isinstance(v, int | float):
+            # numeric strings equal numbers (docs/semantics.md, "Numeric strings")
+            return f"(isnotnull(todouble({q})) and todouble({q}) == {t.number(n or 0)})"
+        op = "==" if cased else "=~"
+        text = f"{q} {op} {t.string(str(v))}"
+        if ty == "string" and n is not None:
+            text = f"({text} or todouble({q}) == {t.number(n)})"
+        return text
+
+    def visit_Eq(self, node: ir.Eq, ctx: Context) -> str:
+        c = self.col(node.field, node.span, ctx)
+        q, ty = t.ident(c), self.ctype(c)
+        strs = [v for v in node.values if isinstance(v, str) and _num(v) is None]
+        if node.quantifier == "any" and ty == "string" and len(strs) == len(node.values) > 1:
+            op = "in" if node.cased else "in~"
+            return f"{q} {op} ({', '.join(t.string(s) for s in strs)})"
+        nums = [_num(v) for v in node.values]
+        if node.quantifier == "any" and ty in NUMERIC and len(nums) > 1 and None not in nums:
+            vals = ", ".join(t.number(x) for x in nums if x is not None)
+            return self._nullable(c, f"{q} in ({vals})")
+        parts = [self._nullable(c, self._eq_one(c, v, node.cased)) for v in node.values]
+        return self._join(parts, "or" if node.quantifier == "any" else "and")
+
+    _STROPS: ClassVar[dict[tuple[str, bool], str]] = {
+        ("contains", False): "contains",
+        ("contains", True): "contains_cs",
+        ("startswith", False): "startswith",
+        ("startswith", True): "startswith_cs",
+        ("endswith", False): "endswith",
+        ("endswith", True): "endswith_cs",
+    }
+
+    def _text(self, c: str) -> str:
+        q = t.ident(c)
+        return q if self.ctype(c) == "string" else f"tostring({q})"
+
+    def visit_StrMatch(self, node: ir.StrMatch, ctx: Context) -> str:
+        c = self.col(node.field, node.span, ctx)
+        op = self._STROPS[(node.op, node.cased)]
+        parts = [self._nullable(c, f"{self._text(c)} {op} {t.string(v)}") for v in node.values]
+        return self._join(parts, "or" if node.quantifier == "any" else "and")
+
+    def visit_Regex(self, node: ir.Regex, ctx: Context) -> str:
+        c = self.col(node.field, node.span, ctx)
+        parts = []
+        for pat in node.patterns:
+            gap = t.re2_gap(pat)
+            if gap:
+                raise ctx.unsupported(
+                    "this regular expression",
+                    f"KQL regular expressions are RE2, which has no {gap}",
+                    node.span,
+                    "rewrite the pattern without it, or compile to splunk or eql (PCRE-like)",
+                )
+            flags = "" if node.cased else "(?i)"
+            parts.append(
+                self._nullable(c, f"{self._text(c)} matches regex {t.string(flags + pat)}")
+            )
+        return self._join(parts, "or" if node.quantifier == "any" else "and")
+
+    _CMP: ClassVar[dict[str, str]] = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
+
+    def visit_Compare(self, node: ir.Compare, ctx: Context) -> str:
+        c = self.col(node.field, node.span, ctx)
+        q = t.ident(c) if self.ctype(c) in NUMERIC else f"todouble({t.ident(c)})"
+        text = f"{q} {self._CMP[node.op]} {t.number(node.value)}"
+        if self.scope.neg:
+            return f"(isnotnull({q}) and {text})"
+        return text
+
+    def visit_Exists(self, node: ir.Exists, ctx: Context) -> str:
+        c = self.col(node.field, node.span, ctx)
+        ty, q = self.ctype(c), t.ident(c)
+        if ty == "string":
+            test = f"isnotempty({q})"
+        elif ty == "dynamic":
+            test = f"array_length({q}) > 0"
+        else:
+            test = f"isnotnull({q})"
+        if node.present:
+            return test
+        if ty == "dynamic":
+            return f"not(coalesce(array_length({q}), 0) > 0)"
+        return {"string": f"isempty({q})"}.get(ty, f"isnull({q})")
+
+    def visit_Cidr(self, node: ir.Cidr, ctx: Context) -> str:
+        c = self.col(node.field, node.span, ctx)
+        q = f"trim(@'\\s', {self._text(c)})"
+        v4 = [n for n in node.networks if ":" not in n]
+        v6 = [n for n in node.networks if ":" in n]
+
+        def call(fn: str, nets: list[str]) -> str:
+            # the ipv*_is_in_any_range functions return null for text that is no address;
+            # coalesce keeps the predicate two-valued for `not`
+            return f"coalesce({fn}({q}, dynamic([{', '.join(t.string(n) for n in nets)}])), false)"
+
+        if node.quantifier == "all":
+            parts = [
+                call("ipv6_is_in_any_range" if ":" in n else "ipv4_is_in_any_range", [n])
+                for n in node.networks
+            ]
+            return self._join(parts, "and")
+        parts = []
+        if v4:
+            parts.append(call("ipv4_is_in_any_range", v4))
+        if v6:
+            # an IPv4 address is never in an IPv6 network (docs/semantics.md, cidr)
+            parts.append(f"(not({q} matches regex {_V4}) and {call('ipv6_is_in_any_range', v6)})")
+        return self._join(parts, "or")
+
+    def visit_InLookup(self, node: ir.InLookup, ctx: Context) -> str:
+        cols = [self.col(f, node.span, ctx) for _, f in node.match]
+        present = [
+            f"isnotempty({t.ident(c)})" if self.ctype(c) == "string" else f"isnotnull({t.ident(c)})"
+            for c in cols
+        ]
+        wl = f"_GetWatchlist({t.string(node.lookup)})"
+        if len(cols) == 1:
+            left = f"tolower(tostring({t.ident(cols[0])}))"
+            right = f"tolower(tostring({t.ident(node.match[0][0])}))"
+        else:
+            left = (
+                "tostring(pack_array("
+                + ", ".join(f"tolower(tostring({t.ident(c)}))" for c in cols)
+                + "))"
+            )
+            right = (
+                "tostring(pack_array("
+                + ", ".join(f"tolower(tostring({t.ident(k)}))" for k, _ in node.match)
+                + "))"
+            )
+        return "(" + " and ".join([*present, f"{left} in (({wl} | project {right}))"]) + ")"
+
+    # ------------------------------------------------------------------ expressions
+    def expr(self, e: ir.Expr, ctx: Context) -> str:
+        return self.dispatch(e, ctx)  # type: ignore[attr-defined,no-any-return]
+
+    def visit_Literal_(self, node: ir.Literal_, ctx: Context) -> str:
+        if node.value is None:
+            return "real(null)"
+        return t.scalar(node.value)
+
+    def visit_FieldRef(self, node: ir.FieldRef, ctx: Context) -> str:
+        name = f"{node.step}.{node.name}" if node.step else node.name
+        return t.ident(self.col(name, node.span, ctx))
+
+    def visit_MeasureRef(self, node: ir.MeasureRef, ctx: Context) -> str:
+        return t.ident(self.scope.cols.get(node.name, node.name))
+
+    _ARITH: ClassVar[dict[str, str]] = {
+        "+": "+",
+        "-": "-",
+        "*": "*",
+        "<": "<",
+        "<=": "<=",
+        ">": ">",
+        ">=": ">=",
+    }
+
+    def _is_str(self, e: ir.Expr) -> bool:
+        return isinstance(e, ir.Literal_) and isinstance(e.value, str)
+
+    def visit_BinOp(self, node: ir.BinOp, ctx: Context) -> str:
+        a, b = self.expr(node.left, ctx), self.expr(node.right, ctx)
+        if node.op == "/" and isinstance(node.right, ir.Literal_) and _num(node.right.value):
+            return f"(todouble({a}) / {b})"
+        if node.op == "/":
+            # null when the denominator is 0 or null (docs/semantics.md, "Ratio")
+            return f"iff({b} == 0, real(null), todouble({a}) / {b})"
+        if node.op in ("and", "or"):
+            return f"({a} {node.op} {b})"
+        strs = self._is_str(node.left) or self._is_str(node.right)
+        if node.op in ("==", "!="):
+            op = {"==": "=~", "!=": "!~"}[node.op] if strs else node.op
+            return f"({a} {op} {b})"
+        if strs:
+            a, b = f"tolower({a})", f"tolower({b})"
+        return f"({a} {self._ARITH[node.op]} {b})"
+
+    def visit_UnaryOp(self, node: ir.UnaryOp, ctx: Context) -> str:
+        x = self.expr(node.operand, ctx)
+        return f"(-{x})" if node.op == "-" else f"not({x})"
+
+    def visit_Call(self, node: ir.Call, ctx: Context) -> str:
+        args = [self.expr(a, ctx) for a in node.args]
+        f = node.func
+        if f == "lower":
+            return f"tolower({args[0]})"
+        if f == "upper":
+            return f"toupper({args[0]})"
+        if f == "abs":
+            return f"abs({args[0]})"
+        if f == "coalesce":
+            return f"coalesce({', '.join(args)})" if len(args) > 1 else args[0]
+        if f in ("max", "min"):
+            return f"{f}_of({', '.join(args)})"
+        if f == "basename":
+            return f"extract(@'[^\\\\/]*$', 0, tostring({args[0]}))"
+        if f == "registered_domain":
+            x = f"trim_end(@'\\.', tolower(tostring({args[0]})))"
+            return (
+                f"iff(isnotnull(parse_ipv6({args[0]})), tostring({args[0]}), "
+                f"strcat_array(array_slice(split({x}, '.'), -2, -1), '.'))"
+            )
+        if f == "extract_ips":
+            ctx.approximate(
+                "function extract_ips()",
+                "KQL extract_all with an RE2 pattern finds dotted IPv4 addresses only (IPv6 "
+                "answers are not extracted) and keeps duplicates; the evaluator also extracts "
+                "IPv6 and de-duplicates",
+                node.span,
+            )
+            octet = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
+            pat = rf"\b({octet}(?:\.{octet}){{3}})\b"
+            return f"extract_all(@'{pat}', tostring({args[0]}))"
+        raise ctx.not_implemented(f"function {f}()", node.span)
+
+    def expr_type(self, e: ir.Expr) -> str:
+        if isinstance(e, ir.Call):
+            if e.func == "extract_ips":
+                return "dynamic"
+            if e.func in ("coalesce", "abs", "max", "min") and e.args:
+                return self.expr_type(e.args[0]) if e.func != "abs" else "real"
+            return "string"
+        if isinstance(e, ir.FieldRef):
+            c = self.scope.cols.get(e.name) or self.scope.source.fields.get(e.name) or e.name
+            return self.ctype(c)
+        if isinstance(e, ir.Literal_):
+            v: Any = e.value
+            return "string" if isinstance(v, str) else "bool" if isinstance(v, bool) else "real"
+        if isinstance(e, ir.BinOp):
+            return "bool" if e.op not in ("+", "-", "*", "/") else "real"
+        return "real"

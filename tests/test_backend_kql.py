@@ -1,0 +1,309 @@
+"""The kql backend (Microsoft Sentinel): catalogue outcomes, the real validator
+(Kusto.Language, tests/oracles/kql_oracle.py), translation tables and hostile values."""
+
+from __future__ import annotations
+
+import functools
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from backends import get_backend
+from backends.base import NODE_TYPES, Artifact, CompileError
+from compiler import ir
+from compiler.discover import load_catalog
+from tests.oracles.kql_oracle import require_oracle, validate
+
+BACKEND = get_backend("kql")
+
+
+@functools.cache
+def catalogue() -> tuple[ir.Analytic, ...]:
+    return tuple(x.analytic for x in load_catalog(["analytics"]).loaded)
+
+
+def outcomes(profile: str) -> dict[str, Artifact | CompileError]:
+    out: dict[str, Artifact | CompileError] = {}
+    for a in catalogue():
+        try:
+            out[a.id] = BACKEND.compile(a, profile=profile, allow_approximate=True)
+        except CompileError as e:
+            out[a.id] = e
+    return out
+
+
+# --------------------------------------------------------------------------- (a) catalogue
+EXPECTED = {
+    "mde": {
+        "ok": {"SIEMC-0004", "SIEMC-0005", "SIEMC-0006", "SIEMC-0008"},
+        "E210": {"AN1511", "SIEMC-0011"},  # tls.client.server_name, source.bytes
+        "E211": {"AN1190", "SIEMC-0003", "SIEMC-0007", "SIEMC-0009", "SIEMC-0010", "SIEMC-0012"},
+    },
+    "asim": {
+        "ok": {"AN1190", "SIEMC-0004", "SIEMC-0005", "SIEMC-0006", "SIEMC-0008", "SIEMC-0009",
+               "SIEMC-0011"},
+        "E210": {"AN1511", "SIEMC-0003", "SIEMC-0007"},
+        "E211": {"SIEMC-0010", "SIEMC-0012"},
+    },
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("profile", ["mde", "asim"])
+def test_catalogue_outcomes(profile: str) -> None:
+    got: dict[str, set[str]] = {"ok": set(), "E200": set(), "E201": set(), "E210": set(),
+                                "E211": set()}  # fmt: skip
+    for aid, res in outcomes(profile).items():
+        if isinstance(res, Artifact):
+            got["ok"].add(aid)
+            continue
+        codes = {d.code for d in res.diagnostics}
+        assert len(codes) == 1 and codes <= {"E200", "E201", "E210", "E211"}, (aid, codes)
+        for d in res.diagnostics:
+            assert "kql" in d.message and profile in d.message, d.message
+            assert d.line > 0 and d.help
+        got[codes.pop()].add(aid)
+    assert {k: v for k, v in got.items() if v} == EXPECTED[profile]
+
+
+def test_byte_fields_on_mde_name_the_data_source_that_has_them() -> None:
+    res = outcomes("mde")["SIEMC-0011"]
+    assert isinstance(res, CompileError)
+    (d,) = res.diagnostics
+    assert d.code == "E210" and "source.bytes" in d.message
+    assert d.help and "asim" in d.help and "SrcBytes" in d.help and "VMConnection" in d.help
+
+
+def test_support_table_is_exhaustive() -> None:
+    assert set(BACKEND.SUPPORT) == set(NODE_TYPES)
+    for sup in BACKEND.SUPPORT.values():
+        assert sup.level in ("exact", "approximate", "unsupported", "not_implemented")
+        assert len(sup.how) > 10
+
+
+def test_output_is_deterministic() -> None:
+    a = outcomes("asim")
+    b = outcomes("asim")
+    for k, v in a.items():
+        if isinstance(v, Artifact):
+            w = b[k]
+            assert isinstance(w, Artifact) and w.text == v.text
+
+
+# --------------------------------------------------------------------------- (b) validator
+def test_every_emitted_query_passes_kusto_language() -> None:
+    require_oracle()
+    arts = [r for p in ("mde", "asim") for r in outcomes(p).values() if isinstance(r, Artifact)]
+    assert len(arts) == 11
+    results = validate([a.query for a in arts])
+    bad = {
+        f"{a.analytic}/{a.profile}": [e.show(a.query) for e in errs]
+        for a, errs in zip(arts, results, strict=True)
+        if errs
+    }
+    assert bad == {}
+
+
+def test_validator_rejects_what_kusto_rejects() -> None:
+    require_oracle()
+    bad = validate(
+        [
+            "DeviceProcessEvents | where FileName = 'x'",
+            "DeviceProcessEvents | where Nope == 1",
+            "DeviceProcessEvents | summarize count() by DeviceName | project FileName",
+        ]
+    )
+    assert all(bad)
+
+
+# --------------------------------------------------------------------------- helpers
+SPAN = ir.Span("t.yml", 3, 5)
+META = ir.Metadata("t", "", (), (), ("windows",), "low", None, (), ())
+INVENTORY = ir.Lookup("inventory", "/x/inventory.csv", ("host", "role"), (("web01", "web"),))
+
+
+def analytic(
+    pred: ir.Predicate,
+    category: str = "process_creation",
+    *,
+    derive: tuple[tuple[str, ir.Expr], ...] = (),
+    detection: ir.Detection | None = None,
+    baselines: tuple[ir.Baseline, ...] = (),
+    lookups: tuple[ir.Lookup, ...] = (INVENTORY,),
+    enrich: tuple[ir.Enrich, ...] = (),
+) -> ir.Analytic:
+    s = ir.Stream("s", ir.LogSource(category=category), None, enrich, derive, pred, SPAN)
+    return ir.Analytic(
+        "T-1", "t.yml", META, lookups, (s,), detection or ir.Match("s", SPAN), baselines, SPAN
+    )
+
+
+def where_of(pred: ir.Predicate, category: str = "process_creation", profile: str = "mde") -> str:
+    q = BACKEND.compile(analytic(pred, category), profile=profile).query
+    return q.split(";\n")[0].split("\n")[-1].removeprefix("| where ")
+
+
+# --------------------------------------------------------------------------- (c) translations
+CASES: list[tuple[ir.Predicate, str]] = [
+    (ir.Eq("process.name", ("cmd.exe",)), 'FileName =~ "cmd.exe"'),
+    (ir.Eq("process.name", ("cmd.exe",), cased=True), 'FileName == "cmd.exe"'),
+    (ir.Eq("process.name", ("a", "b")), 'FileName in~ ("a", "b")'),
+    (ir.Eq("process.name", ("a", "b"), cased=True), 'FileName in ("a", "b")'),
+    (ir.Eq("process.name", ("a", "b"), quantifier="all"), '(FileName =~ "a" and FileName =~ "b")'),
+    (ir.Eq("process.name", (None,)), "isempty(FileName)"),
+    (ir.Eq("process.pid", (4,)), "ProcessId == 4"),
+    (ir.Eq("process.pid", ("4",)), "ProcessId == 4"),
+    (ir.Eq("process.pid", (4, 8)), "ProcessId in (4, 8)"),
+    (ir.Eq("process.pid", ("x",)), "false"),
+    (ir.Eq("process.name", (443,)),
+     "(isnotnull(todouble(FileName)) and todouble(FileName) == 443)"),
+    (ir.Eq("process.name", ("443",)), '(FileName =~ "443" or todouble(FileName) == 443)'),
+    (ir.StrMatch("process.command_line", "contains", ("-enc",)),
+     'ProcessCommandLine contains "-enc"'),
+    (ir.StrMatch("process.command_line", "contains", ("X",), cased=True),
+     'ProcessCommandLine contains_cs "X"'),
+    (ir.StrMatch("process.name", "startswith", ("a",)), 'FileName startswith "a"'),
+    (ir.StrMatch("process.name", "startswith", ("a",), cased=True), 'FileName startswith_cs "a"'),
+    (ir.StrMatch("process.name", "endswith", ("a", "b")),
+     '(FileName endswith "a" or FileName endswith "b")'),
+    (ir.StrMatch("process.name", "endswith", ("a",), cased=True), 'FileName endswith_cs "a"'),
+    (ir.StrMatch("process.command_line", "contains", ("a", "b"), quantifier="all"),
+     '(ProcessCommandLine contains "a" and ProcessCommandLine contains "b")'),
+    (ir.StrMatch("process.pid", "startswith", ("4",)), 'tostring(ProcessId) startswith "4"'),
+    (ir.Regex("process.name", (r"^a\d$",)), 'FileName matches regex "(?i)^a\\\\d$"'),
+    (ir.Regex("process.name", ("^a$",), cased=True), 'FileName matches regex "^a$"'),
+    (ir.Compare("process.pid", "gte", 10), "ProcessId >= 10"),
+    (ir.Compare("process.name", "lt", 1.5), "todouble(FileName) < 1.5"),
+    (ir.Exists("process.name"), "isnotempty(FileName)"),
+    (ir.Exists("process.name", present=False), "isempty(FileName)"),
+    (ir.Exists("process.pid"), "isnotnull(ProcessId)"),
+    (ir.Exists("process.pid", present=False), "isnull(ProcessId)"),
+    (ir.Not(ir.Eq("process.pid", (4,))), "not((isnotnull(ProcessId) and ProcessId == 4))"),
+    (ir.Not(ir.Eq("process.name", ("a",))), 'not(FileName =~ "a")'),
+    (ir.Not(ir.Compare("process.pid", "gt", 1)), "not((isnotnull(ProcessId) and ProcessId > 1))"),
+    (ir.Or((ir.Eq("process.name", ("a",)), ir.Exists("process.pid"))),
+     '(FileName =~ "a" or isnotnull(ProcessId))'),
+    (ir.InLookup("inventory", (("host", "host.name"),)),
+     '(isnotempty(DeviceName) and tolower(tostring(DeviceName)) in ((_GetWatchlist("inventory") '
+     "| project tolower(tostring(host)))))"),
+]  # fmt: skip
+
+NET_CASES: list[tuple[ir.Predicate, str]] = [
+    (ir.Cidr("destination.ip", ("10.0.0.0/8",)),
+     "coalesce(ipv4_is_in_any_range(trim(@'\\s', RemoteIP), dynamic([\"10.0.0.0/8\"])), false)"),
+    (ir.Eq("destination.port", (443,)), "RemotePort == 443"),
+    (ir.Eq("network.direction", ("egress",)), 'NetworkDirection =~ "egress"'),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("pred", "expected"), CASES)
+def test_predicate_translation(pred: ir.Predicate, expected: str) -> None:
+    assert where_of(pred) == expected
+
+
+@pytest.mark.parametrize(("pred", "expected"), NET_CASES)
+def test_network_predicate_translation(pred: ir.Predicate, expected: str) -> None:
+    assert where_of(pred, "network_connection") == expected
+
+
+def test_translation_table_queries_are_valid() -> None:
+    require_oracle()
+    qs = [BACKEND.compile(analytic(p)).query for p, _ in CASES]
+    qs += [BACKEND.compile(analytic(p, "network_connection")).query for p, _ in NET_CASES]
+    assert [e for e in validate(qs) if e] == []
+
+
+def test_regex_without_re2_equivalent_is_unsupported() -> None:
+    with pytest.raises(CompileError) as ei:
+        BACKEND.compile(analytic(ir.Regex("process.name", ("a(?=b)",), span=SPAN)))
+    (d,) = ei.value.diagnostics
+    assert d.code == "E200" and "kql" in d.message and "look-ahead" in d.message
+
+
+def test_unmapped_field_is_an_error_naming_the_profile() -> None:
+    with pytest.raises(CompileError) as ei:
+        BACKEND.compile(analytic(ir.Eq("no.such.field", ("x",), span=SPAN)), profile="asim")
+    (d,) = ei.value.diagnostics
+    assert d.code == "E210" and "asim" in d.message and (d.line, d.col) == (3, 5)
+
+
+def test_tumbling_aggregate_bins_ratio_and_having() -> None:
+    agg = ir.Aggregate(
+        "s",
+        ir.Window("tumbling", 3_600_000),
+        ("host.name",),
+        (ir.Measure("out", "sum", "source.bytes"), ir.Measure("inb", "sum", "destination.bytes"),
+         ir.Measure("n", "distinct", "destination.ip")),
+        (("ratio", ir.BinOp("/", ir.MeasureRef("out"), ir.MeasureRef("inb"))),),
+        ir.BinOp(">=", ir.MeasureRef("ratio"), ir.Literal_(10)),
+    )  # fmt: skip
+    q = BACKEND.compile(analytic(ir.TRUE, "network_flow", detection=agg), profile="asim").query
+    assert "by __start = bin(TimeGenerated, 1h), SrcHostname" in q
+    assert "ratio = iff(inb == 0, real(null), todouble(out) / inb)" in q
+    assert "out = iff(__n_out < 1, long(null), out)" in q
+    assert "n = count_distinctif(DstIpAddr, isnotempty(DstIpAddr))" in q
+    assert q.endswith("| where (ratio >= 10)")
+    odd = ir.Aggregate("s", ir.Window("tumbling", 7 * 60_000), ("host.name",),
+                       (ir.Measure("c", "count", None),), (), None)  # fmt: skip
+    q2 = BACKEND.compile(analytic(ir.TRUE, detection=odd)).query
+    assert "bin_at(Timestamp, 7m, datetime(1970-01-01))" in q2
+    require_oracle()
+    assert validate([q, q2]) == [[], []]
+
+
+def test_derive_and_enrich() -> None:
+    a = analytic(
+        ir.Exists("labels.host_role"),
+        derive=(("process.name", ir.Call("lower", (ir.FieldRef("process.name"),))),),
+        enrich=(ir.Enrich("inventory", (("host", "host.name"),), (("role", "labels.host_role"),)),),
+    )
+    q = BACKEND.compile(a).query
+    assert "| extend FileName = tolower(FileName)" in q
+    assert '| lookup kind=leftouter (_GetWatchlist("inventory")' in q
+    assert "| extend labels_host_role = __e_role" in q
+    require_oracle()
+    assert validate([q]) == [[]]
+
+
+# --------------------------------------------------------------------------- (e) approximations
+@pytest.mark.parametrize("aid", ["SIEMC-0004", "SIEMC-0006", "SIEMC-0008"])
+def test_approximations_need_permission(aid: str) -> None:
+    a = next(x for x in catalogue() if x.id == aid)
+    with pytest.raises(CompileError) as ei:
+        BACKEND.compile(a, profile="mde")
+    assert {d.code for d in ei.value.diagnostics} == {"E202"}
+    art = BACKEND.compile(a, profile="mde", allow_approximate=True)
+    assert art.approximations and "// APPROXIMATION" in art.text
+
+
+def test_exact_analytic_compiles_without_permission() -> None:
+    a = next(x for x in catalogue() if x.id == "SIEMC-0011")
+    art = BACKEND.compile(a, profile="asim")
+    assert art.approximations == ()
+
+
+# --------------------------------------------------------------------------- (d) hostile values
+HOSTILE = st.text(
+    alphabet=st.sampled_from(list("ab\"'\\*?|;\n\r\t`$%{}()[]@/.é漢\u200b\x00\x1f💥 ")),
+    min_size=0,
+    max_size=12,
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(value=HOSTILE, op=st.sampled_from(["eq", "contains", "startswith", "endswith", "lookup"]))
+def test_hostile_values_still_validate(value: str, op: str) -> None:
+    require_oracle()
+    pred: ir.Predicate
+    if op == "eq":
+        pred = ir.Eq("process.name", (value, "x"))
+    elif op == "lookup":
+        lk = ir.Lookup(value or "w", "/x.csv", ("host",), ((value,),))
+        a = analytic(ir.Not(ir.InLookup(lk.name, (("host", "host.name"),))), lookups=(lk,))
+        assert validate([BACKEND.compile(a).query]) == [[]]
+        return
+    else:
+        pred = ir.StrMatch("process.command_line", op, (value,))  # type: ignore[arg-type]
+    q = BACKEND.compile(analytic(pred)).query
+    assert "\n" not in q.split(";\n")[0].split("| where ")[-1]
+    assert validate([q]) == [[]], q

@@ -1,0 +1,253 @@
+"""ES|QL aggregation: STATS ... BY BUCKET(@timestamp), measures, compute/having, baselines."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from backends.elastic_esql_expr import NUMERIC, STRINGS, ident, number
+from compiler import ir
+
+if TYPE_CHECKING:
+    from backends.elastic_esql import _Build
+
+# COUNT_DISTINCT's largest precision_threshold: HyperLogLog++ counts below it are exact up to
+# hash collisions (https://www.elastic.co/docs/reference/query-languages/esql/functions-operators/aggregation-functions#esql-count_distinct).
+PRECISION = 40000
+
+_UNITS = (
+    (86_400_000, "day", "days"),
+    (3_600_000, "hour", "hours"),
+    (60_000, "minute", "minutes"),
+    (1_000, "second", "seconds"),
+    (1, "millisecond", "milliseconds"),
+)
+
+
+def duration(ms: int) -> str:
+    """An ES|QL time-duration literal. Weeks are avoided: a calendar week starts on Monday,
+    not on the epoch's Thursday, so `1 week` buckets would not be epoch-aligned."""
+    for size, one, many in _UNITS:
+        if ms % size == 0:
+            n = ms // size
+            return f"{n} {one if n == 1 else many}"
+    raise AssertionError(ms)
+
+
+class AggregateBuilder:
+    def __init__(self, build: _Build, agg: ir.Aggregate):
+        self.b = build
+        self.r = build.r
+        self.ctx = build.ctx
+        self.agg = agg
+        self.size = duration(agg.window.size_ms)
+        # The latest complete window, epoch-aligned (DATE_TRUNC rounds fixed intervals from
+        # the epoch, like BUCKET).
+        self.current = f"DATE_TRUNC({self.size}, NOW()) - {self.size}"
+        self.helpers: list[str] = []
+        self.outputs: list[str] = []  # measure and computed columns, in declaration order
+        self._fixups: list[str] = []  # EVALs completing measures (sample stdev)
+
+    # ------------------------------------------------------------------ assembly
+    def commands(self) -> list[str]:
+        agg = self.agg
+        if agg.window.kind == "sliding":
+            self.ctx.approximate(
+                "sliding window aggregation",
+                f"evaluated over epoch-aligned tumbling buckets of {self.size}: a burst that "
+                "straddles a bucket boundary is missed, and a bucket alerts once instead of "
+                f"once per {self.size} window that reaches the threshold (siemc windows are "
+                "[e.ts - size, e.ts] after each event, consumed when they alert)",
+                agg.window.span,
+            )
+        p = self.b.stream(agg.stream)
+        cmds = list(p.commands)
+        keys = [self.ctx.field(k, agg.span) for k in agg.keys]
+        rarity = [x for x in self.b.analytic.baselines if not isinstance(x, ir.Deviation)]
+        deviation = [x for x in self.b.analytic.baselines if isinstance(x, ir.Deviation)]
+        hist_cols: list[tuple[str, str]] = []  # (column, condition on it)
+        if self.b.analytic.baselines:
+            self._anchor(agg.span)
+            lookback = max(x.lookback_ms for x in self.b.analytic.baselines)
+            if deviation:
+                # only whole past windows whose start is within the lookback
+                lookback = lookback // agg.window.size_ms * agg.window.size_ms
+            cmds.insert(
+                1,
+                f"WHERE @timestamp >= {self.current} - {duration(lookback)}\n"
+                f"    AND @timestamp < {self.current} + {self.size}",
+            )
+        if rarity:
+            cmds += self._history(rarity, hist_cols)
+        if keys:
+            cmds.append("WHERE " + " AND ".join(f"{ident(k)} IS NOT NULL" for k in keys))
+        aggs = [self.measure(m) for m in agg.measures]
+        aggs += [f"{c} = MAX({c})" for c, _ in hist_cols]
+        by = [f"window = BUCKET(@timestamp, {self.size})", *(ident(k) for k in keys)]
+        cmds.append("STATS " + ",\n    ".join(aggs) + "\n    BY " + ", ".join(by))
+        cmds += self._finish_measures()
+        conds: list[str] = []
+        if deviation:
+            cmds += self._deviation(deviation, keys, conds, [c for c, _ in hist_cols])
+        if agg.having is not None:
+            text, kind = self.r.expr(agg.having)
+            conds.insert(0, text if kind == "boolean" else self.r.truthy(text, kind))
+        conds += [cond for _, cond in hist_cols]
+        if conds:
+            cmds.append("WHERE " + "\n    AND ".join(conds))
+        keep = ["window", *(ident(k) for k in keys), *self.outputs]
+        cmds.append("KEEP " + ", ".join(keep))
+        return cmds
+
+    def _anchor(self, span: ir.Span) -> None:
+        self.ctx.approximate(
+            "baseline",
+            f"the query decides only the latest complete {self.size} window "
+            f"[{self.current}, +{self.size}) at each run (NOW-anchored): schedule it every "
+            f"{self.size}; siemc decides every window of the data",
+            span,
+        )
+
+    # ------------------------------------------------------------------ measures
+    def measure(self, m: ir.Measure) -> str:
+        if m.span == ir.NO_SPAN:  # threshold shorthands lower to measures without a span
+            m = ir.Measure(m.name, m.kind, m.field, m.p, span=self.agg.span)
+        name = ident(m.name)
+        self.outputs.append(name)
+        if m.field is None:
+            self.r.types["\0measure:" + m.name] = "long"
+            return f"{name} = COUNT(*)"
+        f = ident(self.ctx.field(m.field, m.span))
+        kind = self.r.kind(m.field)
+        num = f if kind in NUMERIC else f"TO_DOUBLE({f})"
+        if m.kind == "count":
+            self.r.types["\0measure:" + m.name] = "long"
+            if m.field in self.r.arrays:
+                # COUNT(field) counts values; siemc counts events that have the field
+                return f"{name} = COUNT(*) WHERE {f} IS NOT NULL"
+            return f"{name} = COUNT({f})"
+        if m.kind == "distinct":
+            self.r.types["\0measure:" + m.name] = "long"
+            self.ctx.approximate(
+                "distinct count",
+                f"COUNT_DISTINCT is a HyperLogLog++ estimate: exact below {PRECISION} distinct "
+                "values barring hash collisions, approximate above",
+                m.span,
+            )
+            return f"{name} = COUNT_DISTINCT({f}, {PRECISION})"
+        if kind not in NUMERIC and kind not in STRINGS:
+            raise self.ctx.unsupported(
+                f"{m.kind} of '{m.field}'", f"the field is of type {kind}", m.span, "use a number"
+            )
+        if m.kind in ("sum", "min", "max"):
+            self.r.types["\0measure:" + m.name] = (
+                "long" if kind in ("long", "integer") else "double"
+            )
+            return f"{name} = {m.kind.upper()}({num})"
+        if m.kind == "avg":
+            self.r.types["\0measure:" + m.name] = "double"
+            return f"{name} = AVG({num})"
+        if m.kind == "stdev":
+            # STD_DEV is the population deviation; siemc's is the sample one: multiply by
+            # sqrt(n / (n - 1)), and null below two values.
+            self.r.types["\0measure:" + m.name] = "double"
+            n, sd = f"siemc_n_{m.name}", f"siemc_sd_{m.name}"
+            self.helpers += [n, sd]
+            self._fixups.append(
+                f"{name} = CASE({n} >= 2, {sd} * SQRT(TO_DOUBLE({n}) / ({n} - 1)), null)"
+            )
+            return f"{ident(n)} = COUNT({f}), {ident(sd)} = STD_DEV({num})"
+        assert m.kind == "percentile" and m.p is not None
+        self.r.types["\0measure:" + m.name] = "double"
+        self.ctx.approximate(
+            "percentile",
+            "PERCENTILE is a t-digest estimate interpolated between values; siemc takes the "
+            "nearest-rank value",
+            m.span,
+        )
+        return f"{name} = PERCENTILE({num}, {number(m.p)})"
+
+    def _finish_measures(self) -> list[str]:
+        parts = list(self._fixups)
+        for name, e in self.agg.compute:
+            text, kind = self.r.expr(e)
+            parts += [f"{h} = {t}" for h, t in self.r.hoisted]
+            self.helpers += [h for h, _ in self.r.hoisted]
+            self.r.hoisted.clear()
+            parts.append(f"{ident(name)} = {text}")
+            self.r.types["\0measure:" + name] = kind
+            self.outputs.append(ident(name))
+        return ["EVAL " + ",\n    ".join(parts)] if parts else []
+
+    # ------------------------------------------------------------------ baselines
+    def _history(
+        self, baselines: Sequence[ir.Baseline], hist_cols: list[tuple[str, str]]
+    ) -> list[str]:
+        cmds = [f"EVAL siemc_current = @timestamp >= {self.current}"]
+        self.helpers.append("siemc_current")
+        for i, bl in enumerate(baselines, 1):
+            assert isinstance(bl, ir.FirstSeen | ir.Rarity)
+            name = type(bl).__name__
+            if bl.stream != self.agg.stream:
+                raise self.ctx.not_implemented(
+                    f"{name} baseline over another stream than the aggregate's", bl.span
+                )
+            if bl.keys != bl.current:
+                raise self.ctx.not_implemented(f"{name} baseline with renamed keys (as:)", bl.span)
+            keys = ", ".join(ident(self.ctx.field(k, bl.span)) for k in bl.keys)
+            col = f"siemc_hist_{i}"
+            since = f"{self.current} - {duration(bl.lookback_ms)}"
+            window = f"NOT siemc_current AND @timestamp >= {since}"
+            if isinstance(bl, ir.FirstSeen):
+                stat = "COUNT(*)"
+                hist_cols.append((col, f"COALESCE({col}, 0) == 0"))
+            else:
+                if bl.across == "@days":
+                    across = "DATE_TRUNC(1 day, @timestamp)"
+                else:
+                    across = ident(self.ctx.field(bl.across, bl.span))
+                self.ctx.approximate(
+                    "rarity baseline",
+                    f"COUNT_DISTINCT is a HyperLogLog++ estimate: exact below {PRECISION} "
+                    "distinct values barring hash collisions",
+                    bl.span,
+                )
+                stat = f"COUNT_DISTINCT({across}, {PRECISION})"
+                hist_cols.append((col, f"COALESCE({col}, 0) < {bl.max}"))
+            cmds.append(f"INLINE STATS {col} = {stat} WHERE {window} BY {keys}")
+        cmds.append("WHERE siemc_current")
+        return cmds
+
+    def _deviation(
+        self, devs: list[ir.Deviation], keys: list[str], conds: list[str], extra: list[str]
+    ) -> list[str]:
+        cols = ["window", *self.outputs, *extra]
+        carry = [f"{c} = MAX({c}) WHERE siemc_current" for c in cols]
+        hist: list[str] = []
+        for i, d in enumerate(devs, 1):
+            m = ident(d.measure)
+            past = "WHERE NOT siemc_current"
+            n, avg, sd = f"siemc_dev_n_{i}", f"siemc_dev_avg_{i}", f"siemc_dev_sd_{i}"
+            hist += [f"{n} = COUNT({m}) {past}"]
+            conds.append(f"{n} >= {max(d.min_history, 1)}")
+            if d.k is not None:
+                hist += [f"{avg} = AVG({m}) {past}", f"{sd} = STD_DEV({m}) {past}"]
+                sample_sd = f"{sd} * SQRT(TO_DOUBLE({n}) / ({n} - 1))"  # STD_DEV: population
+                conds.append(f"{n} >= 2 AND {m} > {avg} + {number(d.k)} * {sample_sd}")
+            if d.percentile is not None:
+                pc = f"siemc_dev_p_{i}"
+                self.ctx.approximate(
+                    "deviation baseline",
+                    "PERCENTILE is a t-digest estimate; siemc compares with the nearest-rank "
+                    "percentile of the past windows",
+                    d.span,
+                )
+                hist.append(f"{pc} = PERCENTILE({m}, {number(d.percentile)}) {past}")
+                conds.append(f"{m} > {pc}")
+        return [
+            f"EVAL siemc_current = window == {self.current}",
+            "STATS "
+            + ",\n    ".join(carry + hist)
+            + ("\n    BY " + ", ".join(map(ident, keys)) if keys else ""),
+            "WHERE window IS NOT NULL",
+        ]

@@ -1,0 +1,372 @@
+"""ES|QL backend: every bundled analytic, the real validator, a table of constructs, hostile
+values."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from backends import get_backend
+from backends.base import CompileError, Context
+from backends.elastic_esql import EsqlBackend
+from backends.elastic_esql_expr import Renderer, profile_arrays, profile_types
+from backends.elastic_esql_regex import lucene_regex
+from backends.profiles import load_profile
+from compiler import ir
+from compiler.discover import load_catalog
+from tests.oracles.esql_oracle import ecs_types, lookups_of, validate
+
+CATALOG = {x.analytic.id: x.analytic for x in load_catalog(["analytics"]).loaded}
+BACKEND = get_backend("esql")
+
+COMPILED = {"SIEMC-0007", "SIEMC-0008", "SIEMC-0010", "SIEMC-0011", "SIEMC-0012"}
+UNSUPPORTED = {
+    "AN1190",
+    "AN1511",
+    "SIEMC-0003",
+    "SIEMC-0004",
+    "SIEMC-0005",
+    "SIEMC-0006",
+    "SIEMC-0009",
+}
+# exact without --allow-approximate
+EXACT: set[str] = set()  # every bundled pair that compiles has an approximation
+
+
+def test_catalog_categories() -> None:
+    compiled, errors = set(), {}
+    for aid, a in CATALOG.items():
+        try:
+            BACKEND.compile(a, allow_approximate=True)
+            compiled.add(aid)
+        except CompileError as exc:
+            errors[aid] = {d.code for d in exc.diagnostics}
+            for d in exc.diagnostics:
+                assert "esql" in d.message and d.help
+    assert compiled == COMPILED
+    assert set(errors) == UNSUPPORTED
+    assert all(codes == {"E200"} for codes in errors.values()), errors
+
+
+@pytest.mark.parametrize("aid", sorted(COMPILED))
+def test_bundled_queries_pass_the_validator(aid: str) -> None:
+    art = BACKEND.compile(CATALOG[aid], allow_approximate=True)
+    validate(art.query, lookups_of(CATALOG[aid]))
+    validate(art.text, lookups_of(CATALOG[aid]))  # `//` header comments are ES|QL comments
+    assert art.text.count("APPROXIMATION") == len(art.approximations)
+
+
+@pytest.mark.parametrize("aid", sorted(COMPILED))
+def test_approximations_need_permission(aid: str) -> None:
+    if aid in EXACT:
+        assert not BACKEND.compile(CATALOG[aid]).approximations
+        return
+    with pytest.raises(CompileError) as exc:
+        BACKEND.compile(CATALOG[aid])
+    assert {d.code for d in exc.value.diagnostics} == {"E202"}
+
+
+def test_support_levels_match_behaviour() -> None:
+    assert isinstance(BACKEND, EsqlBackend)
+    assert BACKEND.SUPPORT[ir.Join].level == "unsupported"
+    assert BACKEND.SUPPORT[ir.Sequence].level == "unsupported"
+
+
+def test_profile_types_agree_with_the_oracle_schema() -> None:
+    schema = ecs_types()
+    for name, kind in profile_types("ecs").items():
+        if name in schema:
+            assert schema[name] == kind, name
+
+
+# ---------------------------------------------------------------------- construct table
+# ruff: noqa: E501
+SPAN = ir.Span("t.yml", 1, 1)
+
+
+def _analytic(
+    filt: ir.Predicate,
+    *,
+    derive: tuple[tuple[str, ir.Expr], ...] = (),
+    lookups: tuple[ir.Lookup, ...] = (),
+    enrich: tuple[ir.Enrich, ...] = (),
+    detection: ir.Detection | None = None,
+) -> ir.Analytic:
+    meta = ir.Metadata("t", "", (), (), (), "low", None, (), ())
+    s = ir.Stream("s", ir.LogSource(product="zeek"), None, enrich, derive, filt, span=SPAN)
+    return ir.Analytic(
+        "T-1", "t.yml", meta, lookups, (s,), detection or ir.Match("s", span=SPAN), (), span=SPAN
+    )
+
+
+def _renderer(a: ir.Analytic, allow: bool = True) -> Renderer:
+    ctx = Context("esql", a, load_profile("ecs"), allow)
+    return Renderer(ctx, profile_types("ecs"), profile_arrays("ecs"))
+
+
+def _where(p: ir.Predicate) -> str:
+    return _renderer(_analytic(p)).pred(p)
+
+
+EQ, SM, RX = ir.Eq, ir.StrMatch, ir.Regex
+CASES: list[tuple[ir.Predicate, str]] = [
+    (EQ("process.name", ("CMD.exe",)), 'TO_LOWER(process.name) == "cmd.exe"'),
+    (EQ("process.name", ("CMD.exe",), cased=True), 'process.name == "CMD.exe"'),
+    (EQ("process.name", ("a", "B")), 'TO_LOWER(process.name) IN ("a", "b")'),
+    (
+        EQ("process.name", ("a", "b"), quantifier="all"),
+        '(TO_LOWER(process.name) == "a" AND TO_LOWER(process.name) == "b")',
+    ),
+    (EQ("destination.port", (443,)), "destination.port == 443"),
+    (EQ("destination.port", ("443",)), "destination.port == 443"),
+    (EQ("destination.port", ("https",)), "false"),
+    (EQ("destination.ip", ("10.0.0.1",)), 'destination.ip == TO_IP("10.0.0.1")'),
+    (EQ("event.category", ("Process",)), 'MV_CONTAINS(TO_LOWER(event.category), "process")'),
+    (EQ("process.name", (None,)), "process.name IS NULL"),
+    (EQ("process.name", (None, "a")), '(process.name IS NULL OR TO_LOWER(process.name) == "a")'),
+    (
+        ir.Not(EQ("destination.port", (443,))),
+        "(destination.port IS NULL OR destination.port != 443)",
+    ),
+    (
+        ir.Not(EQ("process.name", ("a", "b"))),
+        '(process.name IS NULL OR TO_LOWER(process.name) NOT IN ("a", "b"))',
+    ),
+    (ir.Not(EQ("process.name", (None,))), "process.name IS NOT NULL"),
+    (
+        ir.Not(ir.Or((EQ("process.name", ("a",)), ir.Exists("user.name")))),
+        '((process.name IS NULL OR TO_LOWER(process.name) != "a") AND user.name IS NULL)',
+    ),
+    (ir.Not(ir.Not(EQ("process.name", ("a",)))), 'TO_LOWER(process.name) == "a"'),
+    (
+        SM("process.command_line", "contains", ("A*b?",)),
+        'TO_LOWER(process.command_line) LIKE "*a\\\\*b\\\\?*"',
+    ),
+    (SM("process.name", "startswith", ("Ab",)), 'TO_LOWER(process.name) LIKE "ab*"'),
+    (
+        SM("process.name", "endswith", (".EXE", ".dll")),
+        'TO_LOWER(process.name) LIKE ("*.exe", "*.dll")',
+    ),
+    (
+        SM("process.name", "startswith", ("/tmp/",), cased=True),
+        'STARTS_WITH(process.name, "/tmp/")',
+    ),
+    (SM("process.name", "endswith", ("X",), cased=True), 'ENDS_WITH(process.name, "X")'),
+    (SM("process.name", "contains", ("X",), cased=True), 'process.name LIKE "*X*"'),
+    (
+        SM("process.name", "contains", ("a", "b"), quantifier="all"),
+        '(TO_LOWER(process.name) LIKE "*a*" AND TO_LOWER(process.name) LIKE "*b*")',
+    ),
+    (
+        SM("destination.port", "startswith", ("44",)),
+        'TO_LOWER(TO_STRING(destination.port)) LIKE "44*"',
+    ),
+    (
+        ir.Not(SM("process.name", "contains", ('"',))),
+        '(process.name IS NULL OR NOT TO_LOWER(process.name) LIKE "*\\"*")',
+    ),
+    (
+        RX("process.name", (r"^py[23]\.\d+$",)),
+        'TO_LOWER(process.name) RLIKE "py[23]\\\\.[0-9]+\\n?"',
+    ),
+    (RX("process.name", ("Ab",), cased=True), 'process.name RLIKE ".*Ab.*"'),
+    (RX("process.name", ("^[A-C]x",)), 'TO_LOWER(process.name) RLIKE "[A-Ca-c]x.*"'),
+    (ir.Compare("source.bytes", "gte", 10e6), "source.bytes >= 10000000"),
+    (ir.Not(ir.Compare("source.bytes", "gt", 5)), "(source.bytes IS NULL OR source.bytes <= 5)"),
+    (ir.Exists("user.name"), "user.name IS NOT NULL"),
+    (ir.Exists("user.name", present=False), "user.name IS NULL"),
+    (
+        ir.Cidr("source.ip", ("10.1.2.3/8", "::1/128")),
+        'CIDR_MATCH(source.ip, "10.0.0.0/8", "::1/128")',
+    ),
+    (
+        ir.Not(ir.Cidr("source.ip", ("10.0.0.0/8",))),
+        '(source.ip IS NULL OR NOT CIDR_MATCH(source.ip, "10.0.0.0/8"))',
+    ),
+    (ir.And(()), "true"),
+    (ir.Not(ir.And(())), "false"),
+]
+
+
+@pytest.mark.parametrize(("pred", "expected"), CASES, ids=[str(i) for i in range(len(CASES))])
+def test_construct_table(pred: ir.Predicate, expected: str) -> None:
+    assert _where(pred) == expected
+    if expected not in ("true", "false"):
+        validate(
+            f"FROM logs-* METADATA _id, _index, _version | WHERE {expected} | KEEP _id, _index, _version"
+        )
+
+
+def test_unconvertible_regex_is_e200() -> None:
+    p = RX("process.name", (r"(?<=a)b",), span=SPAN)
+    with pytest.raises(CompileError) as exc:
+        _where(p)
+    assert exc.value.diagnostics[0].code == "E200"
+    assert "Lucene" in exc.value.diagnostics[0].message
+
+
+def test_keyword_numeric_equality_is_an_approximation() -> None:
+    p = EQ("process.name", (5,), span=SPAN)
+    with pytest.raises(CompileError) as exc:
+        _renderer(_analytic(p), allow=False).pred(p)
+    assert exc.value.diagnostics[0].code == "E202"
+    assert _where(p) == "TO_DOUBLE(process.name) == 5"
+
+
+EXPRS: list[tuple[ir.Expr, str]] = [
+    (ir.Call("lower", (ir.FieldRef("process.name"),)), "TO_LOWER(process.name)"),
+    (
+        ir.Call("basename", (ir.FieldRef("process.executable"),)),
+        'REPLACE(process.executable, "(?s)^.*[/\\\\\\\\]", "")',
+    ),
+    (
+        ir.Call("coalesce", (ir.FieldRef("zeek.conn.orig_bytes"), ir.FieldRef("source.bytes"))),
+        "COALESCE(zeek.conn.orig_bytes, source.bytes)",
+    ),
+    (
+        ir.Call("max", (ir.FieldRef("source.bytes"), ir.FieldRef("destination.bytes"))),
+        "GREATEST(COALESCE(source.bytes, destination.bytes), COALESCE(destination.bytes, source.bytes))",
+    ),
+    (ir.Call("abs", (ir.FieldRef("source.bytes"),)), "ABS(source.bytes)"),
+    (
+        ir.BinOp("/", ir.FieldRef("source.bytes"), ir.FieldRef("destination.bytes")),
+        "CASE(destination.bytes == 0, null, TO_DOUBLE(source.bytes) / destination.bytes)",
+    ),
+    (ir.BinOp("/", ir.FieldRef("source.bytes"), ir.Literal_(0)), "null"),
+    (
+        ir.BinOp("==", ir.FieldRef("process.name"), ir.Literal_("A")),
+        'TO_LOWER(process.name) == "a"',
+    ),
+    (ir.BinOp("==", ir.FieldRef("process.name"), ir.Literal_(None)), "false"),
+    (
+        ir.UnaryOp("not", ir.BinOp(">", ir.FieldRef("source.bytes"), ir.Literal_(1))),
+        "NOT COALESCE(source.bytes > 1, false)",
+    ),
+]
+
+
+@pytest.mark.parametrize(("e", "expected"), EXPRS, ids=[str(i) for i in range(len(EXPRS))])
+def test_expression_table(e: ir.Expr, expected: str) -> None:
+    text, _ = _renderer(_analytic(ir.TRUE)).expr(e)
+    assert text == expected
+    if text != "null":
+        validate(
+            f"FROM logs-* METADATA _id, _index, _version | EVAL x = {text} | KEEP _id, _index, _version, x"
+        )
+
+
+def test_extract_ips_is_e200() -> None:
+    e = ir.Call("extract_ips", (ir.FieldRef("winlog.event_data.QueryResults"),), span=SPAN)
+    with pytest.raises(CompileError) as exc:
+        _renderer(_analytic(ir.TRUE)).expr(e)
+    assert exc.value.diagnostics[0].code == "E200"
+
+
+def test_aggregate_skeleton() -> None:
+    agg = ir.Aggregate(
+        "s",
+        ir.Window("tumbling", 3_600_000),
+        ("host.name",),
+        (
+            ir.Measure("out", "sum", "source.bytes"),
+            ir.Measure("inb", "sum", "destination.bytes"),
+            ir.Measure("sd", "stdev", "source.bytes"),
+        ),
+        (("ratio", ir.BinOp("/", ir.MeasureRef("out"), ir.MeasureRef("inb"))),),
+        ir.BinOp(">=", ir.MeasureRef("ratio"), ir.Literal_(10)),
+        span=SPAN,
+    )
+    art = BACKEND.compile(_analytic(ir.TRUE, detection=agg))
+    q = art.query
+    assert "BY window = BUCKET(@timestamp, 1 hour), host.name" in q
+    assert "CASE(inb == 0, null, TO_DOUBLE(out) / inb)" in q
+    assert (
+        "sd = CASE(siemc_n_sd >= 2, siemc_sd_sd * SQRT(TO_DOUBLE(siemc_n_sd) / (siemc_n_sd - 1)), null)"
+        in q
+    )
+    assert q.rstrip().endswith("KEEP window, host.name, out, inb, sd, ratio")
+    validate(q)
+
+
+def test_lookup_membership_and_enrichment() -> None:
+    lk = ir.Lookup("Approved", "/x/approved.csv", ("role", "domain"), (("ws", "a.com"),))
+    inv = ir.Lookup("inv", "/x/inv.csv", ("host", "role2"), (("h1", "r"),))
+    en = ir.Enrich("inv", (("host", "host.name"),), (("role2", "labels.host_role"),), span=SPAN)
+    p = ir.Not(
+        ir.InLookup("Approved", (("role", "labels.host_role"), ("domain", "destination.domain")))
+    )
+    a = _analytic(p, lookups=(lk, inv), enrich=(en,))
+    art = BACKEND.compile(a)
+    assert "LOOKUP JOIN siemc-lookup-inv ON siemc_lc_host" in art.query
+    assert "LOOKUP JOIN siemc-lookup-approved ON siemc_lc_role, siemc_lc_domain" in art.query
+    assert "NOT siemc_in_Approved_1" in art.query
+    validate(art.query, lookups_of(a))
+
+
+# ---------------------------------------------------------------------- hostile values
+def _decode(lit: str) -> str:
+    """An ES|QL string literal -> its value (the grammar's escapes)."""
+    assert lit[0] == lit[-1] == '"'
+    return re.sub(
+        r'\\([\\"nrt])', lambda m: {"n": "\n", "r": "\r", "t": "\t"}.get(m[1], m[1]), lit[1:-1]
+    )
+
+
+HOSTILE = st.text(
+    alphabet=st.sampled_from([*"ab\"'\\*?|\n\r\t`$%.^[]{}()+-/ éΣ\u2028", "\x00"]),
+    max_size=12,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    value=HOSTILE,
+    op=st.sampled_from(["eq", "contains", "startswith", "endswith"]),
+    cased=st.booleans(),
+)
+def test_hostile_values_stay_literal(value: str, op: str, cased: bool) -> None:
+    p: ir.Predicate
+    if op == "eq":
+        p = EQ("process.name", (value,), cased=cased)
+    else:
+        p = SM("process.name", op, (value,), cased=cased)  # type: ignore[arg-type]
+    text = _where(p)
+    if text == "false":
+        return
+    validate(
+        f"FROM logs-* METADATA _id, _index, _version | WHERE {text} | KEEP _id, _index, _version"
+    )
+    lit = re.search(r'"(?:[^"\\]|\\.)*"', text)
+    assert lit is not None
+    decoded = _decode(lit[0])
+    want = value if cased else value.lower()
+    if op == "eq" or (cased and op in ("startswith", "endswith")):
+        assert decoded == want
+    else:
+        core = decoded[
+            1 if op != "startswith" else 0 : len(decoded) - (1 if op != "endswith" else 0)
+        ]
+        assert re.sub(r"\\(.)", r"\1", core) == want
+
+
+@settings(max_examples=40, deadline=None)
+@given(value=HOSTILE.filter(lambda v: v != ""))
+def test_hostile_regex_literals(value: str) -> None:
+    pat = lucene_regex(re.escape(value), lower=False)
+    text = _where(RX("process.name", (re.escape(value),), cased=True))
+    validate(
+        f"FROM logs-* METADATA _id, _index, _version | WHERE {text} | KEEP _id, _index, _version"
+    )
+    assert pat.startswith(".*") and pat.endswith(".*")
+
+
+@settings(max_examples=30, deadline=None)
+@given(cells=st.lists(HOSTILE, min_size=1, max_size=4))
+def test_hostile_lookup_cells(cells: list[str]) -> None:
+    lk = ir.Lookup("allow", "/x/allow.csv", ("name",), tuple((c,) for c in cells))
+    a = _analytic(ir.Not(ir.InLookup("allow", (("name", "process.name"),))), lookups=(lk,))
+    art = BACKEND.compile(a, allow_approximate=True)
+    validate(art.query, lookups_of(a))

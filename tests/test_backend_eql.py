@@ -1,0 +1,543 @@
+"""The Elasticsearch EQL backend: catalog outcomes, the real parser (eql 1.0.1, Elasticsearch
+dialect), a table of IR -> query cases, and hostile literal values executed by eql's
+PythonEngine.
+
+Engine caveat: ``eql.PythonEngine`` compares every string and every ``by`` key
+case-insensitively (Elasticsearch does not), so the executed checks here test literal matching
+and null handling, never case sensitivity; the case rules are pinned by the expected texts.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from backends import get_backend
+from backends.base import NODE_TYPES, Artifact, CompileError
+from backends.elastic_eql import EqlBackend
+from backends.elastic_eql_text import duration, lucene_regex, quote
+from compiler import ir
+from compiler.discover import load_catalog
+from tests.oracles.elastic_eql_oracle import OracleRefused, run, validate
+
+ROOT = Path(__file__).resolve().parent.parent
+BACKEND = EqlBackend()
+SPAN = ir.Span("t.yml", 3, 5)
+
+# ---------------------------------------------------------------------------- catalog
+# sample / missing-event sequence / registered_domain() inlined as wildcards
+COMPILED_APPROXIMATE = {"SIEMC-0006", "SIEMC-0009", "SIEMC-0012"}
+UNSUPPORTED = {
+    "AN1190",  # join + first_seen
+    "AN1511",  # aggregate, join, first_seen
+    "SIEMC-0003",  # aggregate, join
+    "SIEMC-0004",  # first_seen
+    "SIEMC-0005",  # join
+    "SIEMC-0007",  # threshold
+    "SIEMC-0008",  # threshold
+    "SIEMC-0010",  # aggregate, rarity
+    "SIEMC-0011",  # aggregate, deviation
+}
+
+
+def _catalog() -> list[ir.Analytic]:
+    return [x.analytic for x in load_catalog([ROOT / "analytics"]).loaded]
+
+
+def test_backend_is_registered() -> None:
+    assert isinstance(get_backend("eql"), EqlBackend)
+    assert set(EqlBackend.SUPPORT) == set(NODE_TYPES)
+
+
+def test_catalog_outcomes() -> None:
+    compiled: set[str] = set()
+    failed: set[str] = set()
+    for a in _catalog():
+        try:
+            art = BACKEND.compile(a, allow_approximate=True)
+        except CompileError as exc:
+            failed.add(a.id)
+            for d in exc.diagnostics:
+                assert d.code in {"E200", "E201", "E210", "E211"}, d.headline()
+                assert "eql" in d.message, d.message
+                assert d.help, d.headline()
+            continue
+        compiled.add(a.id)
+        assert bool(art.approximations) == (a.id in COMPILED_APPROXIMATE)
+    assert compiled == COMPILED_APPROXIMATE
+    assert failed == UNSUPPORTED
+
+
+def test_catalog_queries_pass_the_parser() -> None:
+    for a in _catalog():
+        try:
+            art = BACKEND.compile(a, allow_approximate=True)
+        except CompileError:
+            continue
+        assert validate(art.query) is None, (a.id, validate(art.query))
+        assert validate(art.text) is None, (a.id, "header comments")
+
+
+def test_approximations_need_permission() -> None:
+    for a in _catalog():
+        if a.id not in COMPILED_APPROXIMATE:
+            continue
+        with pytest.raises(CompileError) as err:
+            BACKEND.compile(a)
+        assert [d.code for d in err.value.diagnostics] == ["E202"]
+        art = BACKEND.compile(a, allow_approximate=True)
+        assert "// APPROXIMATION" in art.text
+
+
+def test_unsupported_errors_name_the_construct_and_alternative() -> None:
+    by_id = {a.id: a for a in _catalog()}
+    with pytest.raises(CompileError) as err:
+        BACKEND.compile(by_id["SIEMC-0007"], allow_approximate=True)
+    first = err.value.diagnostics[0]
+    assert first.code == "E200" and "sliding window aggregation" in first.message
+    assert first.help is not None and "esql" in first.help
+    with pytest.raises(CompileError) as err:
+        BACKEND.compile(by_id["SIEMC-0004"], allow_approximate=True)
+    (d,) = err.value.diagnostics
+    assert d.code == "E200" and "first-seen" in d.message and "new_terms" in d.message
+    assert (d.line, d.col) != (0, 0)
+
+
+# ---------------------------------------------------------------------------- IR builders
+NO_SOURCE = ir.LogSource()
+META = ir.Metadata("t", "", (), (), (), "low", None, (), ())
+
+
+def stream(
+    name: str,
+    filt: ir.Predicate = ir.TRUE,
+    source: ir.LogSource | str = NO_SOURCE,
+    derive: tuple[tuple[str, ir.Expr], ...] = (),
+    enrich: tuple[ir.Enrich, ...] = (),
+) -> ir.Stream:
+    return ir.Stream(name, source, None, enrich, derive, filt, SPAN)
+
+
+def analytic(
+    detection: ir.Detection, *streams: ir.Stream, lookups: tuple[ir.Lookup, ...] = ()
+) -> ir.Analytic:
+    return ir.Analytic("T-1", "t.yml", META, lookups, streams, detection, (), SPAN)
+
+
+def match(filt: ir.Predicate, **kw: Any) -> ir.Analytic:
+    return analytic(ir.Match("s", SPAN), stream("s", filt, **kw))
+
+
+def compile_(a: ir.Analytic, approx: bool = False) -> Artifact:
+    art = BACKEND.compile(a, allow_approximate=approx)
+    assert validate(art.query) is None, (art.query, validate(art.query))
+    return art
+
+
+ROLES = ir.Lookup(
+    "roles",
+    "/x/roles.csv",
+    ("host", "role"),
+    (("web01", "web"), ("WEB01", "db"), ("db01", "db"), ("x*y", "web")),
+)
+APPROVED = ir.Lookup(
+    "approved",
+    "/x/ok.csv",
+    ("role", "domain"),
+    (("web", "a.com"), ("web", "b.com"), ("db", "c.com")),
+)
+pn = "process.name"
+ANY = "any where "
+
+# (id, filter, expected query) for `any where` matches, one per construct and case/null rule.
+FILTERS: list[tuple[str, ir.Predicate, str]] = [
+    ("eq-ci", ir.Eq(pn, ("cmd.exe",)), 'process.name : "cmd.exe"'),
+    ("eq-ci-list", ir.Eq(pn, ("a", "b")), 'process.name in~ ("a", "b")'),
+    ("eq-wildcard-literal", ir.Eq(pn, ("a*b?",)), 'process.name in~ ("a*b?")'),
+    ("eq-cased", ir.Eq(pn, ("Cmd.exe",), cased=True), 'process.name == "Cmd.exe"'),
+    ("eq-cased-list", ir.Eq(pn, ("A", "b"), cased=True), 'process.name in ("A", "b")'),
+    ("eq-number", ir.Eq("destination.port", (443,)), "destination.port == 443"),
+    ("eq-numbers", ir.Eq("destination.port", (80, 443.0)), "destination.port in (80, 443)"),
+    ("eq-bool", ir.Eq("x.flag", (True,)), "x.flag == true"),
+    ("eq-null", ir.Eq(pn, (None,)), "process.name == null"),
+    ("eq-null-or", ir.Eq(pn, (None, "a")), '(process.name == null or process.name : "a")'),
+    ("eq-all", ir.Eq("tags", ("a", "b"), quantifier="all"), '(tags : "a" and tags : "b")'),
+    (
+        "not-eq-keeps-missing",
+        ir.Not(ir.Eq(pn, ("a",))),
+        '(process.name == null or not process.name : "a")',
+    ),
+    (
+        "not-eq-null",
+        ir.Not(ir.Eq(pn, (None, "a"))),
+        '(process.name != null and not process.name : "a")',
+    ),
+    ("escape", ir.Eq(pn, ('a"b\\c\nd',)), 'process.name : "a\\"b\\\\c\\nd"'),
+    ("odd-field", ir.Eq("my-field", ("v",)), '`my-field` : "v"'),
+    ("contains", ir.StrMatch(pn, "contains", ("who",)), 'process.name : "*who*"'),
+    (
+        "startswith-list",
+        ir.StrMatch(pn, "startswith", ("/tmp/", "/dev/shm/")),
+        'process.name : ("/tmp/*", "/dev/shm/*")',
+    ),
+    (
+        "endswith-cased",
+        ir.StrMatch(pn, "endswith", (".EXE",), cased=True),
+        'process.name like "*.EXE"',
+    ),
+    (
+        "contains-literal-star",
+        ir.StrMatch(pn, "contains", ("a*", "b")),
+        '(process.name : "*b*" or stringContains~(process.name, "a*"))',
+    ),
+    (
+        "startswith-literal-qmark-cased",
+        ir.StrMatch(pn, "startswith", ("?x",), cased=True),
+        'startsWith(process.name, "?x")',
+    ),
+    (
+        "contains-all",
+        ir.StrMatch("c", "contains", ("bash", " -i"), quantifier="all"),
+        '(c : "*bash*" and c : "* -i*")',
+    ),
+    (
+        "not-contains",
+        ir.Not(ir.StrMatch(pn, "endswith", (".exe",))),
+        '(process.name == null or not process.name : "*.exe")',
+    ),
+    ("regex-ci", ir.Regex(pn, ("^cmd\\.exe$",)), 'process.name regex~ "cmd\\\\.exe\\n?"'),
+    ("regex-cased", ir.Regex(pn, ("ab|c",), cased=True), 'process.name regex "((.*ab.*)|(.*c.*))"'),
+    ("regex-dot", ir.Regex(pn, ("^a.b",)), 'process.name regex~ "a[^\\n]b.*"'),
+    ("gt", ir.Compare("source.bytes", "gt", 10.0), "source.bytes > 10"),
+    ("lte-float", ir.Compare("source.bytes", "lte", 1.5), "source.bytes <= 1.5"),
+    (
+        "not-lt",
+        ir.Not(ir.Compare("source.bytes", "lt", 5.0)),
+        "(source.bytes == null or not source.bytes < 5)",
+    ),
+    ("exists", ir.Exists(pn), "process.name != null"),
+    ("exists-false", ir.Exists(pn, False), "process.name == null"),
+    ("not-exists", ir.Not(ir.Exists(pn)), "process.name == null"),
+    (
+        "cidr",
+        ir.Cidr("destination.ip", ("10.1.2.3/8", "fc00::/7")),
+        'cidrMatch(destination.ip, "10.0.0.0/8", "fc00::/7")',
+    ),
+    (
+        "not-cidr",
+        ir.Not(ir.Cidr("destination.ip", ("10.0.0.0/8",))),
+        '(destination.ip == null or not cidrMatch(destination.ip, "10.0.0.0/8"))',
+    ),
+    (
+        "or-and-nesting",
+        ir.Or((ir.Eq("a", ("1",)), ir.And((ir.Eq("b", ("2",)), ir.Or((ir.Eq("c", ("3",)),)))))),
+        '(a == "1" or (b == "2" and c == "3"))',
+    ),
+    (
+        "de-morgan",
+        ir.Not(ir.And((ir.Eq("a", ("1",)), ir.Exists("b")))),
+        '((a == null or not a == "1") or b == null)',
+    ),
+    ("empty-and", ir.TRUE, "true"),
+    ("empty-or", ir.Or(()), "false"),
+    ("eq-caseless", ir.Eq("source.ip", ("10.0.0.1",)), 'source.ip == "10.0.0.1"'),
+    ("eq-caseless-list", ir.Eq("p", ("1", "2*")), 'p in ("1", "2*")'),
+    (
+        "lookup-one-column",
+        ir.InLookup("roles", (("host", "host.name"),)),
+        'host.name in~ ("web01", "db01", "x*y")',
+    ),
+    (
+        "lookup-two-columns",
+        ir.InLookup("approved", (("role", "labels.role"), ("domain", "d"))),
+        '((labels.role : "web" and d in~ ("a.com", "b.com"))'
+        ' or (labels.role : "db" and d : "c.com"))',
+    ),
+    (
+        "not-lookup",
+        ir.Not(ir.InLookup("roles", (("host", "host.name"),))),
+        '(host.name == null or not host.name in~ ("web01", "db01", "x*y"))',
+    ),
+]
+
+
+@pytest.mark.parametrize(("case", "filt", "expected"), FILTERS, ids=[c[0] for c in FILTERS])
+def test_filter_table(case: str, filt: ir.Predicate, expected: str) -> None:
+    a = analytic(ir.Match("s", SPAN), stream("s", filt), lookups=(ROLES, APPROVED))
+    art = compile_(a, approx=True)
+    assert art.query == ANY + expected + "\n"
+
+
+def test_regex_shorthand_is_an_approximation() -> None:
+    a = match(ir.Regex(pn, ("^(python|pypy)[23](\\.\\d+)?$",), span=SPAN))
+    with pytest.raises(CompileError) as err:
+        compile_(a)
+    assert err.value.diagnostics[0].code == "E202"
+    assert "ASCII digits" in err.value.diagnostics[0].message
+    art = compile_(a, approx=True)
+    assert art.query == ANY + 'process.name regex~ "(python|pypy)[23](\\\\.[0-9]+)?\\n?"\n'
+
+
+@pytest.mark.parametrize("pattern", ["(?=a)b", "\\bword", "(a)\\1", "a$b", "(?i)a", "x*+"])
+def test_regex_outside_the_common_subset_is_unsupported(pattern: str) -> None:
+    with pytest.raises(CompileError) as err:
+        compile_(match(ir.Regex(pn, (pattern,), span=SPAN)))
+    assert err.value.diagnostics[0].code == "E200"
+
+
+@pytest.mark.parametrize(
+    ("pattern", "hits", "misses"),
+    [
+        ("^ab?c$", ["ac", "abc", "abc\n"], ["abbc", "xac", "ac\nx"]),
+        ("a.c", ["xxabc", "a c"], ["a\nc", "ac"]),
+        ("[^/]+\\.sh$", ["run.sh", "/x/y.sh"], ["run.shx", "/"]),
+        ("^x{2,3}$", ["xx", "xxx"], ["x", "xxxx"]),
+        ("a|^b", ["za", "bz"], ["zb"]),
+        ("[a\\-z]", ["-"], ["b"]),
+    ],
+)
+def test_regex_translation_agrees_with_python_search(
+    pattern: str, hits: list[str], misses: list[str]
+) -> None:
+    """Lucene regexes match whole values; Python's `re.fullmatch` on the translation stands in."""
+    import re
+
+    lucene = lucene_regex(pattern, cased=True).pattern
+    for text in hits + misses:
+        assert bool(re.search(pattern, text)) == bool(re.fullmatch(lucene, text, re.S)), text
+    for text in hits:
+        assert re.search(pattern, text)
+
+
+def test_derived_fields_are_inlined() -> None:
+    low = (("process.name", ir.Call("lower", (ir.FieldRef("process.name"),))),)
+    art = compile_(match(ir.Eq(pn, ("cmd.exe",)), derive=low))
+    assert art.query == ANY + 'process.name : "cmd.exe"\n'
+    with pytest.raises(CompileError) as err:
+        compile_(match(ir.Eq(pn, ("cmd.exe",), cased=True, span=SPAN), derive=low))
+    assert err.value.diagnostics[0].code == "E200"
+    assert "case-sensitive" in err.value.diagnostics[0].message
+    co = (("x", ir.Call("coalesce", (ir.FieldRef("a"), ir.FieldRef("b")))),)
+    art = compile_(match(ir.Eq("x", ("v",)), derive=co))
+    assert art.query == ANY + '((a != null and a : "v") or (a == null and b != null and b : "v"))\n'
+    art = compile_(match(ir.Not(ir.Eq("x", ("v",))), derive=co))
+    assert art.query == ANY + (
+        '((a != null and (a == null or not a : "v")) or (a == null and b != null and '
+        '(b == null or not b : "v")) or (a == null and b == null))\n'
+    )
+    base = (("d", ir.Call("basename", (ir.FieldRef("p"),))),)
+    with pytest.raises(CompileError) as err:
+        compile_(match(ir.Eq("d", ("x",), span=SPAN), derive=base))
+    assert "basename()" in err.value.diagnostics[0].message
+
+
+def test_enriched_fields_are_rewritten_over_lookup_rows() -> None:
+    enrich = (ir.Enrich("roles", (("host", "host.name"),), (("role", "labels.role"),), SPAN),)
+    a = analytic(
+        ir.Match("s", SPAN),
+        stream("s", ir.Eq("labels.role", ("web",)), enrich=enrich),
+        lookups=(ROLES,),
+    )
+    # WEB01 duplicates web01 (case-insensitive match): the first row (web) wins.
+    assert compile_(a).query == ANY + 'host.name in~ ("web01", "x*y")\n'
+    a = analytic(
+        ir.Match("s", SPAN),
+        stream("s", ir.Not(ir.Eq("labels.role", ("web",))), enrich=enrich),
+        lookups=(ROLES,),
+    )
+    assert compile_(a).query == ANY + '(host.name == null or not host.name in~ ("web01", "x*y"))\n'
+    a = analytic(
+        ir.Match("s", SPAN),
+        stream("s", ir.Exists("labels.role", False), enrich=enrich),
+        lookups=(ROLES,),
+    )
+    assert compile_(a).query == ANY + (
+        '(host.name == null or not host.name in~ ("web01", "db01", "x*y"))\n'
+    )
+
+
+def test_registered_domain_is_inlined_as_an_approximation() -> None:
+    rd = ir.Call("registered_domain", (ir.Call("lower", (ir.FieldRef("d"),)),))
+    derive = (("r", rd),)
+    filt = ir.Eq("r", ("Slack.com", "a.b.com", "com"), span=SPAN)
+    with pytest.raises(CompileError) as err:
+        compile_(match(filt, derive=derive))
+    assert err.value.diagnostics[0].code == "E202"
+    art = compile_(match(ir.Not(filt), derive=derive), approx=True)
+    assert art.query == ANY + '(d == null or not d : ("Slack.com", "*.Slack.com", "com"))\n'
+    with pytest.raises(CompileError) as err:
+        compile_(match(ir.Eq("r", ("10.0.0.1",), span=SPAN), derive=derive), approx=True)
+    assert err.value.diagnostics[0].code == "E200"
+
+
+def test_logsource_category_and_stream_chain() -> None:
+    proc = stream("p", ir.Eq(pn, ("bash",)), ir.LogSource("process_creation", "linux"))
+    child = stream("c", ir.Eq("user.name", ("root",)), "p")
+    art = compile_(analytic(ir.Match("c", SPAN), proc, child))
+    assert art.query == (
+        'process where event.type : "start" and host.os.type : "linux" and '
+        'process.name : "bash" and user.name : "root"\n'
+    )
+    lifted = match(ir.And((ir.Eq("event.category", ("file",)), ir.Eq(pn, ("x",)))))
+    assert compile_(lifted).query == 'file where process.name : "x"\n'
+    kept = match(ir.Eq("event.category", ("File",), cased=True))
+    assert compile_(kept).query == 'any where event.category == "File"\n'
+    dns = stream("d", ir.TRUE, ir.LogSource("dns_query", "zeek", "dns"))
+    assert compile_(analytic(ir.Match("d", SPAN), dns)).query == (
+        'network where dns.question.name != null and event.module : "zeek" and '
+        'event.dataset : "zeek.dns"\n'
+    )
+
+
+def test_sequence_shared_and_per_step_keys_and_until() -> None:
+    p = stream("p", ir.Eq(pn, ("curl",)), ir.LogSource("process_creation"))
+    n = stream("n", ir.TRUE, ir.LogSource("network_connection"))
+    e = stream("e", ir.Eq("event.type", ("end",)), ir.LogSource(product="linux"))
+    seq = ir.Sequence(
+        (
+            ir.Step("a", "p", ("host.name", "process.entity_id"), SPAN),
+            ir.Step("b", "n", ("host.name", "process.parent.entity_id"), SPAN),
+        ),
+        90_000,
+        ir.Step("u", "e", ("host.name", "process.entity_id"), SPAN),
+        SPAN,
+    )
+    art = compile_(analytic(seq, p, n, e))
+    assert art.approximations == ()
+    assert art.query == (
+        "sequence by host.name with maxspan=90s\n"
+        '  [process where event.type : "start" and process.name : "curl"] by process.entity_id\n'
+        '  [network where event.type : "connection"] by process.parent.entity_id\n'
+        'until [any where host.os.type : "linux" and event.type : "end"] by process.entity_id\n'
+    )
+
+
+def test_absence_and_cooccurrence_shapes() -> None:
+    a = stream("a", ir.Eq(pn, ("x",)), ir.LogSource("process_creation"))
+    b = stream("b", ir.TRUE, ir.LogSource("network_connection"))
+    absence = ir.Absence(
+        ir.Step("a", "a", ("host.name",), SPAN), ir.Step("b", "b", ("host.name",), SPAN), 300_000
+    )
+    art = compile_(analytic(absence, a, b), approx=True)
+    assert art.query.startswith("sequence by host.name with maxspan=5m\n")
+    assert "\n  ![network where" in art.query
+    co = ir.Cooccurrence(
+        (ir.Step("a", "a", ("host.name",), SPAN), ir.Step("b", "b", ("host.hostname",), SPAN)),
+        120_000,
+    )
+    art = compile_(analytic(co, a, b), approx=True)
+    assert art.query.startswith("sample\n  [process where")
+    assert art.query.endswith('[network where event.type : "connection"] by host.hostname\n')
+
+
+def test_derived_key_is_unsupported() -> None:
+    a = stream("a", derive=(("k", ir.Call("lower", (ir.FieldRef("host.name"),))),))
+    seq = ir.Sequence((ir.Step("a", "a", ("k",), SPAN), ir.Step("b", "a", ("k",), SPAN)), 1000)
+    with pytest.raises(CompileError) as err:
+        compile_(analytic(seq, a))
+    assert err.value.diagnostics[0].code == "E200"
+    assert "derived key 'k'" in err.value.diagnostics[0].message
+
+
+def test_executed_null_and_literal_semantics() -> None:
+    q = compile_(match(ir.Not(ir.Eq(pn, ("a*",))))).query
+    events = [
+        (1, {"event.id": "missing"}),
+        (2, {"event.id": "literal", pn: "a*"}),
+        (3, {"event.id": "wild", pn: "abc"}),
+    ]
+    assert [r[0] for r in run(q, events)] == ["missing", "wild"]
+
+
+def test_sequence_executes_with_maxspan_inclusive() -> None:
+    p = stream("p", ir.Eq(pn, ("a",)), ir.LogSource("process_creation"))
+    q = stream("q", ir.Eq(pn, ("b",)), ir.LogSource("process_creation"))
+    seq = ir.Sequence(
+        (ir.Step("x", "p", ("host.name",), SPAN), ir.Step("y", "q", ("host.name",), SPAN)), 1000
+    )
+    query = compile_(analytic(seq, p, q)).query
+    base = {"event.category": "process", "event.type": "start", "host.name": "h"}
+    events = [
+        (0, {**base, "event.id": "1", pn: "a"}),
+        (1000, {**base, "event.id": "2", pn: "b"}),  # exactly maxspan later: matches
+        (5000, {**base, "event.id": "3", pn: "a"}),
+        (6001, {**base, "event.id": "4", pn: "b"}),  # 1 ms too late
+    ]
+    assert run(query, events) == [["1", "2"]]
+    with pytest.raises(OracleRefused):
+        run("sequence with maxspan=1s [any where true] ![any where true]", events)
+
+
+def test_text_helpers() -> None:
+    assert duration(300_000) == "5m" and duration(1500) == "1500ms" and duration(86_400_000) == "1d"
+    assert quote('\x00"\t\u200f') == '"\x00\\"\\t\u200f"'
+    assert validate(f"any where a : {quote(chr(0) + chr(8) + chr(0x200F))}") is None
+
+
+# ---------------------------------------------------------------------------- hostile values
+HOSTILE = st.text(
+    alphabet=st.one_of(
+        st.sampled_from([*"\"\\*?|\n\r\t'`()[]{}~:;,.$^ ", "é", "ß", "Σ", "\u200f", "😀"]),
+        st.characters(codec="utf-8", exclude_categories=["Cs"]),
+    ),
+    min_size=1,
+    max_size=12,
+)
+SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def _hits(query: str, value: str) -> bool:
+    return bool(run(query, [(1, {"event.id": "e", "f": value})]))
+
+
+@SETTINGS
+@given(value=HOSTILE, cased=st.booleans())
+def test_hostile_eq(value: str, cased: bool) -> None:
+    q = compile_(match(ir.Eq("f", (value,), cased=cased))).query
+    assert _hits(q, value)
+    assert not _hits(q, value + "x")
+    assert not _hits(q, value[:-1])
+
+
+@SETTINGS
+@given(
+    value=HOSTILE, op=st.sampled_from(["contains", "startswith", "endswith"]), cased=st.booleans()
+)
+def test_hostile_string_match(value: str, op: str, cased: bool) -> None:
+    q = compile_(match(ir.StrMatch("f", op, (value, value + "|"), cased=cased))).query  # type: ignore[arg-type]
+    assert _hits(
+        q,
+        "<" + value + ">"
+        if op == "contains"
+        else value + ">"
+        if op == "startswith"
+        else "<" + value,
+    )
+    assert not _hits(q, value[:-1])
+
+
+@SETTINGS
+@given(values=st.lists(HOSTILE, min_size=1, max_size=4))
+def test_hostile_lookup(values: list[str]) -> None:
+    lk = ir.Lookup("l", "/x.csv", ("v",), tuple((v,) for v in values))
+    a = analytic(ir.Match("s", SPAN), stream("s", ir.InLookup("l", (("v", "f"),))), lookups=(lk,))
+    q = compile_(a).query
+    for v in values:
+        assert _hits(q, v)
+    miss = "\u0001" + "".join(values)
+    assert not _hits(q, miss)
+
+
+def _flip(s: str) -> str:
+    return s.swapcase()
+
+
+def test_python_engine_is_case_insensitive_caveat() -> None:
+    """Documents the engine caveat: a cased query still matches another case in PythonEngine."""
+    q = compile_(match(ir.Eq("f", ("Ab",), cased=True))).query
+    assert q == ANY + 'f == "Ab"\n'
+    assert _hits(q, _flip("Ab"))

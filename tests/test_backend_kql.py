@@ -94,7 +94,7 @@ def test_output_is_deterministic() -> None:
 def test_every_emitted_query_passes_kusto_language() -> None:
     require_oracle()
     arts = [r for p in ("mde", "asim") for r in outcomes(p).values() if isinstance(r, Artifact)]
-    assert len(arts) == 11
+    assert len(arts) == 12
     results = validate([a.query for a in arts])
     bad = {
         f"{a.analytic}/{a.profile}": [e.show(a.query) for e in errs]

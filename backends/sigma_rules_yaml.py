@@ -8,6 +8,7 @@ with escapes otherwise.
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
@@ -42,6 +43,7 @@ def _double(text: str) -> str:
 _NUMBERISH = re.compile(r"[-+]?(\.[0-9]+|[0-9][0-9_]*(\.[0-9]*)?)([eE][-+]?[0-9]+)?")
 
 
+@functools.lru_cache(maxsize=4096)
 def _reads_back(text: str) -> bool:
     if _NUMBERISH.fullmatch(text):
         return False

@@ -12,8 +12,10 @@ from typing import Any
 
 from backends import TARGETS, get_backend
 from backends.base import (
-    E_APPROXIMATE,
+    E_NO_SOURCE,
     E_NOT_IMPLEMENTED,
+    E_UNMAPPED,
+    E_UNSUPPORTED,
     W_APPROXIMATE,
     Artifact,
     CompileError,
@@ -35,11 +37,14 @@ class PairResult:
         if self.artifact is not None:
             return "approximate" if self.artifact.approximations else "exact"
         codes = {d.code for d in self.diagnostics}
+        if E_UNSUPPORTED in codes:
+            return "unsupported"
         if E_NOT_IMPLEMENTED in codes:
             return "not_implemented"
-        if codes == {E_APPROXIMATE}:
-            return "approximation_not_allowed"
-        return "unsupported"
+        if codes <= {E_UNMAPPED, E_NO_SOURCE}:
+            # the target could express it; the data model of the profile lacks a field/source
+            return "unmapped"
+        return "approximation_not_allowed"
 
     def warnings(self) -> list[Diagnostic]:
         if self.artifact is None:

@@ -1,0 +1,1 @@
+"""Adapters that execute compiled queries in real target engines (differential tests)."""

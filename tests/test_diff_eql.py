@@ -1,0 +1,259 @@
+"""Differential test of the EQL backend: compiled queries executed by Elastic's ``eql`` Python
+engine (``compiler.engines.run_eql``) must raise the evaluator's alerts, in canonical form.
+
+Every (analytic, fixture) pair of the bundled catalog and of ``tests/differential/eql`` whose
+analytic compiles to EQL is compared. A pair may differ only as recorded in :data:`EXPECTED`
+(a declared approximation of the backend, quoted from the artifact; or a documented difference
+of the ``eql`` engine from Elasticsearch) or be listed in :data:`NOT_EXECUTED` (constructs the
+engine cannot execute faithfully, reason in ``run_eql.NOT_EXECUTABLE``). Anything else is a
+failure, in both directions: a listed difference that no longer happens fails too.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Literal
+
+import pytest
+
+from backends.base import Artifact
+from backends.elastic_eql import EqlBackend
+from backends.elastic_eql_predicates import PredicateRenderer
+from compiler import canonical, ir
+from compiler.build import compile_pair
+from compiler.discover import load_catalog
+from compiler.engines import run_eql
+from compiler.evaluator import evaluate
+from compiler.lower import Loaded
+from compiler.testing import MissingData, fixture_events, run_fixture
+
+ROOT = Path(__file__).resolve().parent.parent
+EXTRA_DIR = ROOT / "tests" / "differential" / "eql"
+
+T0 = 1704067200000  # 2024-01-01T00:00:00Z, the differential fixtures' epoch
+
+
+@dataclass(frozen=True)
+class Expected:
+    """A recorded difference: ``missing`` (evaluator only) and ``extra`` (engine only) alerts,
+    as ``CanonicalAlert.describe()`` strings, and where the difference comes from."""
+
+    kind: Literal["approximation", "engine"]
+    source: str  # approximation: text quoted from the artifact's header; engine: the caveat
+    missing: tuple[str, ...] = ()
+    extra: tuple[str, ...] = ()
+
+
+_CASE = (
+    "eql engine caveat: the Python engine compares every string and `by` key "
+    "case-insensitively; Elasticsearch compares ==, like and keyword keys exactly"
+)
+
+EXPECTED: dict[tuple[str, str], Expected] = {
+    (
+        "SIEMC-0006",
+        "1 ms beyond the window, behaviours spread over hosts, non-interactive shell",
+    ): Expected(
+        "approximation",
+        "compiled as an EQL `sample`, which has no time window",
+        extra=("SIEMC-0006 {host.name='web01'} [None..None]",),
+    ),
+    ("D-EQL-02", "values differing from the pattern by case only"): Expected(
+        "engine",
+        _CASE,
+        extra=(
+            f"D-EQL-02 {{(no key)}} [{T0 + 1000}..{T0 + 1000}]",
+            f"D-EQL-02 {{(no key)}} [{T0 + 2000}..{T0 + 2000}]",
+        ),
+    ),
+    ("D-EQL-06", "text after an end-anchored match"): Expected(
+        "engine",
+        "eql engine caveat: `regex` is Python re.match (anchored at the start only), while "
+        "Lucene regular expressions match the whole value: `/admin/[0-9]+\\n?` accepts "
+        "'/admin/42/edit' in the engine only",
+        extra=(f"D-EQL-06 {{(no key)}} [{T0 + 1000}..{T0 + 1000}]",),
+    ),
+    ("D-EQL-08", "keys that differ by case only"): Expected(
+        "engine",
+        _CASE,
+        extra=(f"D-EQL-08 {{host.name='WEB01'}} [{T0}..{T0 + 1000}]",),
+    ),
+    ("D-EQL-09", "keys per position, a different user, within 1.2 s"): Expected(
+        "engine",
+        "eql engine caveat: maxspan is converted to whole seconds (1500ms acts as 1s), so "
+        "the 1.2 s sequence on h2 expires in the engine; Elasticsearch keeps milliseconds",
+        missing=(f"D-EQL-09 {{host.name='h2', user.name='carol'}} [{T0 + 60000}..{T0 + 61200}]",),
+    ),
+    ("D-EQL-10", "members farther apart than the window"): Expected(
+        "approximation",
+        "compiled as an EQL `sample`, which has no time window",
+        extra=("D-EQL-10 {host.name='h1'} [None..None]",),
+    ),
+    ("D-EQL-10", "two sets on one host"): Expected(
+        "approximation",
+        "each key yields at most max_samples_per_key samples rather than one alert per set",
+        missing=(f"D-EQL-10 {{host.name='h1'}} [{T0 + 600000}..{T0 + 601000}]",),
+    ),
+}
+
+# (analytic, fixture) -> the construct of run_eql.NOT_EXECUTABLE that stops the engine.
+NOT_EXECUTED: dict[tuple[str, str], str] = {
+    (
+        "SIEMC-0009",
+        "agent stays down, another agent restarts instead, restart 1 ms too late, AUDITD is "
+        "not auditd",
+    ): "missing-event sequence",
+    (
+        "SIEMC-0009",
+        "restart exactly at 5m, restart at the same timestamp, window open at now, not an agent",
+    ): "missing-event sequence",
+}
+
+
+@cache
+def _catalog() -> tuple[Loaded, ...]:
+    bundled = load_catalog([ROOT / "analytics"]).loaded
+    extra = load_catalog([EXTRA_DIR]).loaded
+    return tuple(bundled) + tuple(extra)
+
+
+def _compiled() -> Iterator[tuple[Loaded, Artifact]]:
+    for loaded in _catalog():
+        res = compile_pair(loaded, "eql", profile=None, allow_approximate=True)
+        if res.artifact is not None:
+            yield loaded, res.artifact
+
+
+def _pairs() -> list[tuple[str, str]]:
+    return [(lo.analytic.id, fx.name) for lo, _ in _compiled() for fx in lo.fixtures]
+
+
+def _lookup(aid: str, name: str) -> tuple[Loaded, ir.Fixture]:
+    for lo in _catalog():
+        if lo.analytic.id == aid:
+            for fx in lo.fixtures:
+                if fx.name == name:
+                    return lo, fx
+    raise KeyError((aid, name))
+
+
+def _compare(loaded: Loaded, fx: ir.Fixture, artifact: Artifact) -> canonical.Diff:
+    try:
+        events = fixture_events(loaded, fx)
+    except MissingData as exc:
+        if os.environ.get("CI") == "true":
+            raise
+        pytest.skip(f"real data missing: {exc}")
+    want = [canonical.from_evaluator(a) for a in evaluate(loaded.analytic, events, fx.now_ms)]
+    return canonical.diff(want, run_eql.run(loaded, fx, artifact))
+
+
+def _artifact(loaded: Loaded) -> Artifact:
+    art = compile_pair(loaded, "eql", profile=None, allow_approximate=True).artifact
+    assert art is not None
+    return art
+
+
+@pytest.mark.parametrize(("aid", "fixture"), _pairs(), ids=lambda v: str(v)[:60])
+def test_engine_alerts_equal_the_evaluator(aid: str, fixture: str) -> None:
+    loaded, fx = _lookup(aid, fixture)
+    artifact = _artifact(loaded)
+    if (aid, fixture) in NOT_EXECUTED:
+        with pytest.raises(run_eql.NotExecutable) as err:
+            run_eql.run(loaded, fx, artifact)
+        assert err.value.construct == NOT_EXECUTED[(aid, fixture)]
+        return
+    d = _compare(loaded, fx, artifact)
+    exp = EXPECTED.get((aid, fixture))
+    if exp is None:
+        assert d.equal, f"{aid} / {fixture}: engine and evaluator differ\n{d.render()}"
+        return
+    got = (tuple(a.describe() for a in d.missing), tuple(a.describe() for a in d.extra))
+    assert got == (exp.missing, exp.extra), f"{aid} / {fixture}\n{d.render()}"
+    if exp.kind == "approximation":
+        declared = [f"{a.construct}: {a.detail}" for a in artifact.approximations]
+        assert any(exp.source in text for text in declared), (exp.source, declared)
+
+
+def test_tables_name_existing_pairs() -> None:
+    pairs = set(_pairs())
+    assert set(EXPECTED) <= pairs
+    assert set(NOT_EXECUTED) <= pairs
+    assert not set(EXPECTED) & set(NOT_EXECUTED)
+    assert set(NOT_EXECUTED.values()) <= set(run_eql.NOT_EXECUTABLE)
+
+
+def test_coverage_numbers() -> None:
+    """The size of the comparison, so that a change in coverage is visible."""
+    pairs = _pairs()
+    compiled = {aid for aid, _ in pairs}
+    assert compiled == {"SIEMC-0006", "SIEMC-0009", "SIEMC-0012"} | {
+        f"D-EQL-{i:02d}" for i in range(1, 11)
+    }
+    assert len(pairs) == 23
+    executed = len(pairs) - len(NOT_EXECUTED)
+    assert (executed, len(EXPECTED), len(NOT_EXECUTED)) == (21, 7, 2)
+
+
+def test_differential_fixtures_pass_the_evaluator() -> None:
+    """The extra fixtures' expectations document what they separate: keep them true."""
+    for lo in load_catalog([EXTRA_DIR]).loaded:
+        for fx in lo.fixtures:
+            res = run_fixture(lo, fx)
+            assert res.status == "passed", (lo.analytic.id, fx.name, res.detail)
+
+
+def test_engine_unavailable_names_the_extra() -> None:
+    exc = run_eql.EngineUnavailable()
+    assert "siemc[test]" in str(exc) and "eql==1.0.1" in str(exc)
+
+
+# ------------------------------------------------------------------ deliberately wrong backends
+def _differs(aid: str) -> bool:
+    """Whether some fixture of ``aid`` no longer gives the recorded outcome."""
+    lo = next(x for x in _catalog() if x.analytic.id == aid)
+    art = EqlBackend().compile(lo.analytic, allow_approximate=True)
+    for fx in lo.fixtures:
+        d = _compare(lo, fx, art)
+        exp = EXPECTED.get((aid, fx.name), Expected("engine", ""))
+        got = (tuple(a.describe() for a in d.missing), tuple(a.describe() for a in d.extra))
+        if got != (exp.missing, exp.extra):
+            return True
+    return False
+
+
+def test_wrong_comparison_operator_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert not _differs("D-EQL-04")
+    monkeypatch.setitem(PredicateRenderer.CMP, "gte", ">")
+    assert _differs("D-EQL-04")
+
+
+def test_dropped_correlation_key_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert not _differs("D-EQL-08")
+    split = EqlBackend.split_keys
+
+    def drop_last(
+        self: EqlBackend, steps: list[ir.Step], ctx: object
+    ) -> tuple[list[str], list[list[str]]]:
+        shared, per_step = split(self, steps, ctx)  # type: ignore[arg-type]
+        return shared[:-1], per_step
+
+    monkeypatch.setattr(EqlBackend, "split_keys", drop_last)
+    assert _differs("D-EQL-08")
+
+
+def test_wrong_sequence_order_of_steps_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Steps emitted in the wrong order must be visible too."""
+    assert not _differs("D-EQL-09")
+    visit = EqlBackend.visit_Sequence
+
+    def reversed_steps(self: EqlBackend, node: ir.Sequence, ctx: object) -> str:
+        flipped = ir.Sequence(node.steps[::-1], node.maxspan_ms, node.until, node.span)
+        return visit(self, flipped, ctx)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(EqlBackend, "visit_Sequence", reversed_steps)
+    assert _differs("D-EQL-09")

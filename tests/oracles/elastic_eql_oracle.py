@@ -9,8 +9,9 @@ Engine caveats (do not mistake them for backend bugs):
 * every string comparison and every ``by`` key is case-insensitive in the Python engine, while
   Elasticsearch compares ``==``, ``in``, ``like`` and keys case-sensitively: keep case-only
   differences out of executed fixtures;
-* the parser accepts ``![...]`` but the AST drops the negation, so missing-event sequences cannot
-  be executed (``run`` refuses them);
+* the parser keeps ``![...]`` (the step is ``is_negated``), but the engine reports such a
+  sequence at the next same-key event that fails the step's filter and never when maxspan runs
+  out, unlike Elasticsearch, so missing-event sequences are not executed (``run`` refuses them);
 * the engine converts ``maxspan`` to whole seconds (``1500ms`` acts as ``1s``);
 * the event type is ``event.category`` (its first value when it is a list), as Elasticsearch
   reads the category from that field.
@@ -75,7 +76,9 @@ def run(query: str, events: Iterable[tuple[int, Mapping[str, Any]]]) -> list[lis
     """Execute ``query`` over ``(ts_ms, flat ECS fields)`` events (in time order); returns the
     ``event.id`` lists of the results, in the engine's output order."""
     if "![" in query:
-        raise OracleRefused("the eql Python engine drops missing-event (![...]) negation")
+        raise OracleRefused(
+            "the eql Python engine does not run missing-event (![...]) steps as Elasticsearch does"
+        )
     ast = parse(query)
     results: list[list[str]] = []
     # time_unit: ticks per second of Event.time (the default is Windows FILETIME, 10**7).

@@ -41,14 +41,6 @@ CONSUMPTION = (
     "events of an alert"
 )
 KEY_CASE = "group-by values are lower-cased by the engine; siemc keys are case-sensitive"
-IMAGE_BARE = (
-    "backend defect: process.name compiles to `Image|endswith: ['/bash', '\\bash']` (profile "
-    "sigma.yml: network_connection process.name = basename of Image, without `bare`), but an "
-    "event with a process name and no executable (VMConnection, the analytic's stated network "
-    "source) has no path: the row's Image is 'bash', which the rule misses, while the evaluator "
-    "matches process.name: bash. Fix: `bare: true` on process.name (an `Image: bash` "
-    "alternative, as for user.name)"
-)
 NUMERIC_STRINGS = (
     "backend defect (undeclared): Eq/Compare are declared exact, but the SQLite engine compares "
     "stored types: a port logged as the string '1050' is not >= 1024 and < 1100 (text sorts "
@@ -68,19 +60,6 @@ class Declared:
 
 
 DECLARED: dict[tuple[str, str], Declared] = {
-    (
-        "SIEMC-0006",
-        "Log4Shell on UBUNTU5 (auoms process starts + VMConnection bytes)",
-    ): Declared(
-        IMAGE_BARE,
-        "the shell's network events come from VMConnection (process name only)",
-        missing=("SIEMC-0006 {host.name='UBUNTU5'} [1652292578868..1652292633146]",),
-    ),
-    ("SIEMC-0006", "three behaviours exactly 2m apart end to end"): Declared(
-        IMAGE_BARE,
-        "x6-p1-net has process.name bash and no process.executable",
-        missing=("SIEMC-0006 {host.name='web02'} [1717318800000..1717318920000]",),
-    ),
     ("DSIG-A1", "burst of five within 40 s"): Declared(
         "sliding window aggregation",
         CONSUMPTION + ": the 4th and 5th events close two more windows of >= 3",

@@ -25,9 +25,13 @@ _ISO = re.compile(
 )
 _NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
 
+_MIN_MS = -62_135_596_800_000  # 0001-01-01T00:00:00Z
+_MAX_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
+
 _TS_HELP = (
     "expected ISO 8601 (2024-01-01T00:00:00Z, 2024-01-01T02:00:00+02:00; no zone = UTC), "
-    "'YYYY-MM-DD HH:MM:SS.fff' (UTC) or epoch seconds (int, float or numeric string)"
+    "'YYYY-MM-DD HH:MM:SS.fff' (UTC) or an epoch number (int, float or numeric string): "
+    "seconds, or ms/us/ns when too large for seconds"
 )
 
 
@@ -37,7 +41,7 @@ def parse_timestamp(value: object) -> int:
     if isinstance(value, bool):  # bool is an int subclass; True is no timestamp
         raise ValueError(f"invalid timestamp {value!r}: {_TS_HELP}")
     if isinstance(value, int):
-        return value * 1000
+        return _epoch_seconds(str(value), value)
     if isinstance(value, float):
         return _epoch_seconds(repr(value), value)
     if isinstance(value, str):
@@ -58,7 +62,17 @@ def _epoch_seconds(text: str, original: object) -> int:
         raise ValueError(f"invalid timestamp {original!r}: {_TS_HELP}") from exc
     if not seconds.is_finite():
         raise ValueError(f"invalid timestamp {original!r}: {_TS_HELP}")
-    return int((seconds * 1000).to_integral_value(rounding="ROUND_FLOOR"))
+    # Exports often carry epoch milliseconds (or micro-/nanoseconds). As seconds, 1e11 is the
+    # year 5138, so larger magnitudes are read in the next finer unit: ms from 1973 on, us from
+    # 1973 on, ns from 1973 on are all recognised.
+    scale = Decimal(1000)
+    for limit in (Decimal("1e11"), Decimal("1e14"), Decimal("1e17")):
+        if abs(seconds) >= limit:
+            scale /= 1000
+    ms = int((seconds * scale).to_integral_value(rounding="ROUND_FLOOR"))
+    if not _MIN_MS <= ms <= _MAX_MS:
+        raise ValueError(f"invalid timestamp {original!r}: outside the years 1..9999")
+    return ms
 
 
 def _iso_ms(m: re.Match[str], original: object) -> int:

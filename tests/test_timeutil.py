@@ -45,7 +45,7 @@ def test_parse_timestamp_rejects(value: object) -> None:
 
 
 def test_parse_timestamp_message_names_accepted_forms() -> None:
-    with pytest.raises(ValueError, match=r"ISO 8601.*epoch seconds"):
+    with pytest.raises(ValueError, match=r"ISO 8601.*epoch number"):
         parse_timestamp("soon")
 
 
@@ -86,3 +86,17 @@ def test_parse_size(text: str, size: int) -> None:
 def test_parse_size_rejects_with_units(text: str) -> None:
     with pytest.raises(ValueError, match=r"KB, MB, GB, TB.*KiB, MiB, GiB, TiB"):
         parse_size(text)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [1714557600, 1714557600000, "1714557600000", 1714557600000000, 1714557600000000000],
+)
+def test_epoch_units_by_magnitude(value: object) -> None:
+    # seconds, ms, us and ns of the same instant: 2024-05-01T10:00:00Z
+    assert parse_timestamp(value) == 1_714_557_600_000
+
+
+def test_epoch_out_of_range_is_a_value_error() -> None:
+    with pytest.raises(ValueError, match="outside the years"):
+        parse_timestamp(-1e22)

@@ -42,10 +42,12 @@ class FilterLowering:
         doc: SourceDoc,
         lookups: Mapping[str, Sequence[str]],
         errors: list[Diagnostic],
+        broken: frozenset[str] = frozenset(),
     ):
         self.doc = doc
         self.lookups = lookups  # name -> csv columns
         self.errors = errors
+        self.broken = broken  # declared lookups whose file failed to load (already reported)
 
     def span(self, path: Path, *, key: bool = False) -> ir.Span:
         p = self.doc.pos(path, key=key)
@@ -106,6 +108,8 @@ class FilterLowering:
             )
             return ir.TRUE
         name, match = v["name"], v.get("match")
+        if name in self.broken:
+            return ir.TRUE
         if name not in self.lookups:
             self.err(
                 "E121",

@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from compiler import ir
 from compiler import surface as s
 from compiler.diagnostics import Diagnostic, DiagnosticError, sort_key
+from compiler.evaluator.streams import LOGSOURCE_CATEGORIES
 from compiler.expr import ExprError, SpanFn, parse_expr
 from compiler.filters import FilterLowering, known
 from compiler.lower_fixtures import lower_fixture
@@ -72,6 +73,36 @@ def format_duration(ms: int) -> str:
     return f"{ms // 1000}s" if ms % 1000 == 0 else f"{ms}ms"
 
 
+def candidate_field_problem(det: ir.Detection | None, name: str) -> tuple[str, str] | None:
+    """Why an alert of ``det`` cannot carry the field ``name`` a baseline reads (message, help),
+    or None when it can."""
+    if isinstance(det, ir.Aggregate):
+        if name not in det.keys:
+            return (
+                f"'{name}' is not a group-by key of the aggregate, so alerts do not carry it",
+                "add it to the aggregate's 'by' list",
+            )
+        return None
+    steps: tuple[ir.Step, ...] = ()
+    if isinstance(det, ir.Sequence):
+        steps = det.steps
+    elif isinstance(det, ir.Cooccurrence):
+        steps = det.members
+    elif isinstance(det, ir.Absence):
+        steps = (det.first,)
+    if not steps or name in steps[0].keys:
+        return None
+    aliases = [st.alias for st in steps]
+    prefix, dot, rest = name.partition(".")
+    if dot and rest and prefix in aliases:
+        return None
+    return (
+        f"alerts of this correlation do not carry '{name}'",
+        f"name a key of the first step ({', '.join(steps[0].keys)}) or a step's field as "
+        f"<step>.<field> (steps: {', '.join(aliases)})",
+    )
+
+
 class _Lowering:
     def __init__(self, doc: SourceDoc, model: s.AnalyticM):
         self.doc = doc
@@ -106,7 +137,8 @@ class _Lowering:
         detection, span_ms = self.detection()
         baselines = self.baselines(detection, span_ms)
         fixtures = tuple(
-            lower_fixture(self, t, ("tests", i), detection) for i, t in enumerate(m.tests)
+            lower_fixture(self, t, ("tests", i), detection, FsPath(self.doc.path).parent)
+            for i, t in enumerate(m.tests)
         )
         if self.errors or detection is None:
             return None
@@ -141,7 +173,8 @@ class _Lowering:
             with f.open(newline="", encoding="utf-8") as fh:
                 rows = list(csv.reader(fh))
         except (OSError, UnicodeDecodeError) as exc:
-            self.err("E003", f"cannot read lookup file '{lk.file}': {exc.__class__.__name__}", path)
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            self.err("E003", f"cannot read lookup file {f}: {reason}", path)
             return
         if not rows or not all(c.strip() for c in rows[0]):
             self.err("E121", f"lookup '{lk.file}' needs a header row of column names", path)
@@ -172,6 +205,22 @@ class _Lowering:
                 source = ir.LogSource(
                     st.logsource.category, st.logsource.product, st.logsource.service
                 )
+                if st.logsource.category and st.logsource.category not in LOGSOURCE_CATEGORIES:
+                    close = [
+                        c
+                        for c in sorted(LOGSOURCE_CATEGORIES)
+                        if c.startswith(st.logsource.category)
+                    ] or difflib.get_close_matches(
+                        st.logsource.category, list(LOGSOURCE_CATEGORIES), n=1
+                    )
+                    self.err(
+                        "E103",
+                        f"unknown logsource category '{st.logsource.category}'",
+                        (*base, "logsource", "category"),
+                        help=(f"did you mean '{close[0]}'? " if close else "")
+                        + "categories: "
+                        + ", ".join(sorted(LOGSOURCE_CATEGORIES)),
+                    )
             else:
                 assert st.from_ is not None
                 source = st.from_
@@ -225,7 +274,8 @@ class _Lowering:
                 e = self.expr(text, (*base, "derive", fname), allow_fields=True)
                 if e is not None:
                     derive.append((fname, e))
-            flt = FilterLowering(self.doc, lookup_cols, self.errors).lower(
+            broken = frozenset(self.m.lookups) - set(self.lookups)
+            flt = FilterLowering(self.doc, lookup_cols, self.errors, broken).lower(
                 st.where, (*base, "where")
             )
             out[name] = ir.Stream(
@@ -513,16 +563,11 @@ class _Lowering:
             if len(current) != len(bm.keys):
                 self.err("E142", "'as' needs one name per key", (*bp, "as"))
                 continue
-            if isinstance(det, ir.Aggregate):
-                for j, c in enumerate(current):
-                    if c not in det.keys:
-                        self.err(
-                            "E142",
-                            f"'{c}' is not a group-by key of the aggregate, so alerts do not "
-                            "carry it",
-                            (*bp, "as" if bm.as_ else "keys", j),
-                            help="add it to the aggregate's 'by' list",
-                        )
+            where = "as" if bm.as_ else "keys"
+            for j, c in enumerate(current):
+                problem = candidate_field_problem(det, c)
+                if problem is not None:
+                    self.err("E142", problem[0], (*bp, where, j), help=problem[1])
             span = self.span(bp, key=True)
             if isinstance(bm, s.FirstSeenM):
                 out.append(ir.FirstSeen(bm.stream, tuple(bm.keys), tuple(current), lookback, span))

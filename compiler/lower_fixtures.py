@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path as FsPath
 from typing import Protocol
 
 from compiler import ir
@@ -19,7 +20,9 @@ class _Context(Protocol):
     def span(self, path: Path, *, key: bool = False) -> ir.Span: ...
 
 
-def lower_fixture(ctx: _Context, t: s.TestM, base: Path, det: ir.Detection | None) -> ir.Fixture:
+def lower_fixture(
+    ctx: _Context, t: s.TestM, base: Path, det: ir.Detection | None, folder: FsPath
+) -> ir.Fixture:
     """Lower one fixture; problems go to ``ctx.err`` with their positions."""
     now = None
     if t.now is not None:
@@ -59,6 +62,16 @@ def lower_fixture(ctx: _Context, t: s.TestM, base: Path, det: ir.Detection | Non
                 ctx.span(ep),
             )
         )
+    for k, inp in enumerate(t.inputs):
+        # $OTRF data may legitimately be absent (skipped locally); a fixture file beside the
+        # analytic must exist.
+        if not inp.file.startswith("$") and not (folder / inp.file).is_file():
+            ctx.err(
+                "E160",
+                f"fixture file not found: {folder / inp.file}",
+                (*base, "inputs", k, "file"),
+                help="paths are relative to the analytic's folder",
+            )
     inputs = tuple(
         ir.FixtureInput(inp.file, inp.format, ctx.span((*base, "inputs", k)))
         for k, inp in enumerate(t.inputs)

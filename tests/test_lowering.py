@@ -299,3 +299,69 @@ def test_fixture_expectations_reference_known_measures() -> None:
             expect: [{measures: {count: 2}}]
         """
     ) == ["E132"]
+
+
+def test_baseline_candidate_fields_of_a_sequence_are_checked() -> None:
+    body = """\
+        streams:
+          ps: {logsource: {category: process_creation}}
+          net: {logsource: {category: network_connection}}
+        detect:
+          sequence:
+            by: [host.name]
+            maxspan: 2m
+            steps: [{stream: ps}, {stream: net}]
+        baseline:
+          - first_seen: {stream: net, keys: [destination.ip], as: [AS], lookback: 14d}
+        """
+    assert load(body.replace("AS", "net.destination.ip")).baselines
+    assert load(body.replace("AS", "host.name")).baselines
+    with pytest.raises(DiagnosticError) as info:
+        load(body.replace("AS", "nett.destination.ip"))
+    d = info.value.diagnostics[0]
+    assert (d.code, d.line) == ("E142", 16)
+    assert "steps: ps, net" in (d.help or "")
+
+
+def test_unknown_logsource_category() -> None:
+    with pytest.raises(DiagnosticError) as info:
+        load("streams:\n  d: {logsource: {category: dns}}\ndetect: {match: d}\n")
+    d = info.value.diagnostics[0]
+    assert (d.code, d.line, d.col) == ("E103", 8, 29)
+    assert "did you mean 'dns_query'?" in (d.help or "")
+
+
+def test_broken_lookup_file_is_reported_once(tmp_path: Path) -> None:
+    text = HEAD + textwrap.dedent(
+        """\
+        lookups:
+          ok: {file: missing.csv}
+        streams:
+          n:
+            logsource: {category: network_connection}
+            where: {not: {lookup: {name: ok, match: {domain: destination.domain}}}}
+        detect: {match: n}
+        """
+    )
+    with pytest.raises(DiagnosticError) as info:
+        load_text(str(tmp_path / "a.yml"), text)
+    assert [d.code for d in info.value.diagnostics] == ["E003"]
+    assert str(tmp_path / "missing.csv") in info.value.diagnostics[0].message
+
+
+def test_missing_fixture_file_is_a_load_error(tmp_path: Path) -> None:
+    text = HEAD + textwrap.dedent(
+        """\
+        streams:
+          n: {logsource: {category: network_connection}}
+        detect: {match: n}
+        tests:
+          - name: x
+            kind: negative
+            inputs: [{file: fixtures/nope.jsonl}]
+        """
+    )
+    with pytest.raises(DiagnosticError) as info:
+        load_text(str(tmp_path / "a.yml"), text)
+    d = info.value.diagnostics[0]
+    assert (d.code, d.line, d.col) == ("E160", 13, 21)

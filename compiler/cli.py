@@ -104,8 +104,13 @@ def _run_tests(cat: Catalog, verbose: bool) -> list[FixtureResult]:
     return results
 
 
-def _tests_failed(results: list[FixtureResult]) -> bool:
-    return any(r.status in ("failed", "error") for r in results)
+def _tests_exit(results: list[FixtureResult]) -> int:
+    """2 when a fixture could not be loaded (bad input), 1 when one failed, else 0."""
+    if any(r.status == "error" for r in results):
+        return EXIT_INVALID
+    if any(r.status == "failed" for r in results):
+        return EXIT_TESTS
+    return EXIT_OK
 
 
 @main.command()
@@ -122,8 +127,7 @@ def test(paths: tuple[str, ...], junit: str | None, verbose: bool) -> None:
         write_junit(Path(junit), results, cat.diagnostics)
     if cat.errors:
         sys.exit(EXIT_INVALID)
-    if _tests_failed(results):
-        sys.exit(EXIT_TESTS)
+    sys.exit(_tests_exit(results))
 
 
 @main.command("run")
@@ -167,7 +171,10 @@ def run_cmd(
     _report_invalid(cat)
     if cat.errors:
         sys.exit(EXIT_INVALID)
-    specs = [parse_input_spec(s, default_format) for s in inputs]
+    try:
+        specs = [parse_input_spec(s, default_format) for s in inputs]
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
     for p, _ in specs:
         if not p.is_file():
             raise click.UsageError(f"no such input file: {p}")
@@ -181,6 +188,8 @@ def run_cmd(
         alerts = run(analytics, events, now_ms)
     except ValueError as exc:
         click.secho(f"error: {exc}", fg="red", err=True)
+        if presorted and "out of order" in str(exc):
+            click.echo("help: the inputs are not in time order; run without --presorted", err=True)
         sys.exit(EXIT_INVALID)
     text = "".join(alert_json(a) + "\n" for a in alerts)
     if output:
@@ -284,5 +293,4 @@ def build(paths: tuple[str, ...], out: str, strict: bool) -> None:
     write_outputs(Path(out), pairs)
     write_junit(Path(out) / "junit.xml", results)
     click.echo(_summary(pairs) + f"; written to {out}/")
-    if _tests_failed(results):
-        sys.exit(EXIT_TESTS)
+    sys.exit(_tests_exit(results))

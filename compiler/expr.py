@@ -59,7 +59,8 @@ def tokenize(text: str) -> list[Tok]:
     while i < len(text):
         m = _TOKEN.match(text, i)
         if not m:
-            raise ExprError(f"unexpected character {text[i]!r}", i)
+            hint = {"=": "compare with '=='", "&": "use 'and'", "|": "use 'or'", "!": "use 'not'"}
+            raise ExprError(f"unexpected character {text[i]!r}", i, 1, hint.get(text[i]))
         kind = m.lastgroup or ""
         val = m.group()
         if kind == "name" and val in _KEYWORDS:
@@ -114,6 +115,14 @@ class _Parser:
     def parse(self) -> ir.Expr:
         e = self.or_()
         if self.tok.kind != "end":
+            prev = self.toks[self.i - 1] if self.i else None
+            if self.tok.kind == "name" and prev is not None and prev.kind == "num":
+                raise ExprError(
+                    f"unexpected {self._desc(self.tok)} after a number",
+                    self.tok.offset,
+                    len(self.tok.text),
+                    f"write the unit next to the number: {prev.text}{self.tok.text}",
+                )
             raise ExprError(
                 f"unexpected {self._desc(self.tok)}",
                 self.tok.offset,

@@ -19,6 +19,8 @@ def parse_input_spec(spec: str, default_format: str) -> tuple[Path, str]:
     fmt, sep, rest = spec.partition(":")
     if sep and fmt in FORMATS:
         return Path(rest), fmt
+    if sep and fmt.isidentifier() and not Path(spec).exists():
+        raise ValueError(f"unknown input format '{fmt}' in '{spec}'; formats: {', '.join(FORMATS)}")
     return Path(spec), default_format
 
 

@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Discriminator,
     Field,
@@ -50,8 +51,21 @@ def _attack(pattern: str, what: str) -> Any:
     return AfterValidator(check)
 
 
+def _duration_text(v: Any) -> Any:
+    if isinstance(v, int | float) and not isinstance(v, bool):
+        raise PydanticCustomError(
+            "duration",
+            "a duration needs a unit: write {v}s, {v}m, ... (units: ms, s, m, h, d, w)",
+            {"v": v},
+        )
+    return v
+
+
 Duration = Annotated[
-    str, AfterValidator(_duration), Field(json_schema_extra={"pattern": DURATION_RE})
+    str,
+    BeforeValidator(_duration_text),
+    AfterValidator(_duration),
+    Field(json_schema_extra={"pattern": DURATION_RE}),
 ]
 Name = Annotated[str, Field(min_length=1)]
 FieldName = Annotated[str, Field(min_length=1, pattern=r"^[^\s|]+$")]

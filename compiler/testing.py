@@ -196,7 +196,10 @@ def run_fixture(loaded: Loaded, fx: ir.Fixture) -> FixtureResult:
     if missing and actual:
         lines.append("  actual alerts:")
         lines += [f"      {describe_alert(al)}" for al in actual]
-    msg = f"expected {len(fx.expect)} alert(s), got {len(actual)}"
+    if len(fx.expect) == len(actual):
+        msg = f"alerts differ: {len(missing)} expected not produced, {len(extra)} unexpected"
+    else:
+        msg = f"expected {len(fx.expect)} alert(s), got {len(actual)}"
     return FixtureResult(aid, fx, "failed", msg, "\n".join(lines), actual, secs)
 
 

@@ -70,7 +70,7 @@ def pydantic_diagnostics(exc: ValidationError, doc: SourceDoc) -> list[Diagnosti
         if etype == "extra_forbidden":
             name = str(loc[-1])
             msg = f"unknown key '{name}'"
-            close = difflib.get_close_matches(name, _VOCAB, n=1)
+            close = difflib.get_close_matches(name, [w for w in _VOCAB if w != name], n=1)
             help_ = f"did you mean '{close[0]}'?" if close else "remove it"
             key = True
         elif etype == "missing":

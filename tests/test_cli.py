@@ -110,7 +110,7 @@ def test_missing_real_data_skips_locally_fails_in_ci(tmp_path: Path, monkeypatch
     assert res.exit_code == 0 and "SKIP" in res.output, res.output
     monkeypatch.setenv("CI", "true")
     res = CliRunner().invoke(main, ["test", str(tmp_path)])
-    assert res.exit_code == 1 and "ERR" in res.output
+    assert res.exit_code == 2 and "ERR" in res.output
 
 
 def test_schema_is_json_schema(tmp_path: Path) -> None:
@@ -157,3 +157,26 @@ def test_run_rejects_missing_input(tmp_path: Path) -> None:
     write(tmp_path, "a.yml", ANALYTIC)
     res = CliRunner().invoke(main, ["run", str(tmp_path), "-i", "sysmon:/nonexistent.jsonl"])
     assert res.exit_code == 2 and "no such input file: /nonexistent.jsonl" in res.output
+
+
+def test_fixture_that_does_not_load_exits_2(tmp_path: Path) -> None:
+    text = ANALYTIC.replace(
+        '{"@timestamp": "2024-01-01T00:00:00Z", event.id: e1,', "{event.id: e1,"
+    )
+    write(tmp_path, "a.yml", text)
+    res = CliRunner().invoke(main, ["test", str(tmp_path)])
+    assert res.exit_code == 2, res.output
+    assert "ERR" in res.output and "has no @timestamp" in res.output
+
+
+def test_failure_header_when_counts_match(tmp_path: Path) -> None:
+    write(tmp_path, "a.yml", ANALYTIC.replace("evidence: [e1]", "evidence: [e9]"))
+    res = CliRunner().invoke(main, ["test", str(tmp_path)])
+    assert res.exit_code == 1
+    assert "(alerts differ: 1 expected not produced, 1 unexpected)" in res.output
+
+
+def test_run_unknown_input_format(tmp_path: Path) -> None:
+    write(tmp_path, "a.yml", ANALYTIC)
+    res = CliRunner().invoke(main, ["run", str(tmp_path), "-i", "foo:conn.log"])
+    assert res.exit_code == 2 and "unknown input format 'foo'" in res.output

@@ -230,3 +230,44 @@ def test_codes_documented() -> None:
     doc = (Path(__file__).parent.parent / "docs" / "diagnostics.md").read_text()
     for code in CODES:
         assert f"`{code}`" in doc, code
+
+
+def test_duration_without_unit_says_so() -> None:
+    line, col, code, msg = only(HEAD + STREAMS + SEQ.replace("maxspan: 5m", "maxspan: 120"))
+    assert (line, col, code) == (15, 14, "E110")
+    assert "needs a unit: write 120s" in msg
+
+
+def test_typo_suggestion_is_never_the_typo_itself() -> None:
+    with pytest.raises(DiagnosticError) as info:
+        load_text("a.yml", HEAD + STREAMS.replace("streams:", "stream:") + SEQ)
+    d = next(d for d in info.value.diagnostics if d.code == "E100")
+    assert d.help == "did you mean 'streams'?"
+
+
+@pytest.mark.parametrize(
+    ("having", "col", "help_"),
+    [
+        ("out >= 1 MB", 22, "write the unit next to the number: 1MB"),
+        ("out = 1MB", 17, "compare with '=='"),
+    ],
+)
+def test_expression_hints(having: str, col: int, help_: str) -> None:
+    text = (
+        HEAD
+        + STREAMS
+        + textwrap.dedent(
+            f"""\
+        detect:
+          aggregate:
+            stream: net
+            window: {{kind: tumbling, size: 1h}}
+            measures: {{out: {{sum: source.bytes}}}}
+            having: {having}
+        """
+        )
+    )
+    with pytest.raises(DiagnosticError) as info:
+        load_text("a.yml", text)
+    d = info.value.diagnostics[0]
+    assert (d.code, d.line, d.col, d.help) == ("E130", 17, col, help_)

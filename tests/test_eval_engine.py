@@ -597,3 +597,67 @@ def test_one_key_rule_for_every_detector(x: Any, y: Any, equal: bool) -> None:
     assert len(rare_alerts) == equal
     if equal:  # alert keys report the first event's value as it appears
         assert seq_alerts[0].key == co_alerts[0].key == agg_alerts[0].key == (("k", x),)
+
+
+# --------------------------------------------------------------------------- routing memo
+def test_routing_memo_agrees_with_the_logsource_conditions() -> None:
+    # Logsources sharing conditions; values the memo must not confuse (True == 1 in Python,
+    # multi-values are unhashable or hashable tuples, exists on lists of nulls).
+    sources = [
+        ir.LogSource(category="process_creation"),
+        ir.LogSource(category="network_connection", product="linux"),
+        ir.LogSource(category="network_flow"),
+        ir.LogSource(product="windows"),
+        ir.LogSource(service="conn"),
+    ]
+    names = [f"s{i}" for i in range(len(sources))]
+    a = analytic([stream(n, ls) for n, ls in zip(names, sources, strict=True)], ir.Match("s0"))
+    streams = StreamSet(a, names)
+    pairs = zip(names, sources, strict=True)
+    preds = {n: compile_predicate(logsource_predicate(ls), {}) for n, ls in pairs}
+    values: list[Any] = [None, "process", "PROCESS", "network", ["network", "file"], ("network",)]
+    values += [True, 1, 1.0, "start", "connection", "Linux", "windows", [None], [], 5, "zeek.conn"]
+    cases = []
+    for i, cat in enumerate(values):
+        for j, other in enumerate(values):
+            fields = {
+                "event.category": cat,
+                "event.type": values[(i + j) % len(values)],
+                "host.os.type": other,
+                "event.dataset": values[(2 * i + j) % len(values)],
+                "source.bytes": values[(i * j) % len(values)],
+            }
+            cases.append({k: v for k, v in fields.items() if v is not None or (i + j) % 2})
+    for _ in range(2):  # the second pass reads the memo
+        for fields in cases:
+            want = {n for n in names if preds[n](fields)}
+            assert set(streams.router.route(fields).matched) == want, fields
+
+
+def test_alert_field_reads_steps_lazily_in_record_order() -> None:
+    first = {"host.name": "h1", "x": 1, "n": None}
+    second = {"host.name": "h2", "x": 2, "y": 3}
+    al = Alert(
+        "A",
+        (("host.name", "K"),),
+        0,
+        1,
+        (),
+        ("e1", "e2"),
+        pairs=(("host.name", "K"),),
+        steps=(("a.", first), ("b.", second)),
+    )
+    assert al.record == (
+        ("host.name", "K"),
+        ("a.host.name", "h1"),
+        ("a.x", 1),
+        ("a.n", None),
+        ("b.host.name", "h2"),
+        ("b.x", 2),
+        ("b.y", 3),
+    )
+    for name, _ in al.record:
+        assert al.field(name) == dict(al.record)[name]
+    assert al.field("a.y") is None and al.field("b.n") is None and al.field("nope") is None
+    match = Alert("A", (), 5, 5, (), ("e",), steps=(("", first),))
+    assert match.field("x") == 1 and match.record == tuple(first.items())

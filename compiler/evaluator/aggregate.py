@@ -44,7 +44,8 @@ from compiler import ir
 from compiler.evaluator.keys import Key, key_tuples, raw_key
 from compiler.evaluator.measures import (
     Accumulator,
-    make_accumulator,
+    Sum,
+    accumulator_factory,
     mean,
     percentile,
     sample_stdev,
@@ -61,19 +62,32 @@ RawKey = tuple[tuple[str, Any], ...]
 
 
 class _Cell:
-    """One group in one tumbling window, or one group's sliding window."""
+    """One group's sliding window."""
 
     __slots__ = ("accs", "items", "key")
 
     def __init__(self, accs: list[Accumulator], key: RawKey) -> None:
         self.accs = accs
         self.key = key  # the alert key: the group's first event's values
-        # tumbling: event ids; sliding: (ts, id, raw measure values) in arrival order
-        self.items: deque[Any] = deque()
+        self.items: deque[tuple[int, str, tuple[Any, ...]]] = deque()  # (ts, id, raw values)
+
+
+# A tumbling cell (one group in one window; most events open one) is a plain list:
+# [raw key values, event ids, lane, ...]. Each measure has a lane kind: `count: true` is the
+# number of ids (no slot); `sum` holds two ints, the number of values and their sum, while every
+# value is an int (the Sum accumulator's own fast path), and otherwise a Sum accumulator in its
+# first slot; any other measure holds its accumulator in one slot.
+TCell = list[Any]
+_RAW, _IDS = 0, 1
+_COUNT, _SUM, _ACC = 0, 1, 2
 
 
 class AggregateDetector:
-    """Detector for an :class:`ir.Aggregate` node (see the module docstring)."""
+    """Detector for an :class:`ir.Aggregate` node (see the module docstring). A push of the
+    aggregate's stream closes windows (tumbling) or sweeps (sliding) as ``advance`` to its time
+    would (``push_advances``)."""
+
+    push_advances = True
 
     def __init__(
         self, analytic_id: str, node: ir.Aggregate, deviation: tuple[ir.Deviation, ...] = ()
@@ -89,7 +103,8 @@ class AggregateDetector:
         self.sliding = node.window.kind == "sliding"
         self._keys = node.keys
         self._fields = tuple(m.field for m in node.measures)
-        self._removable = self.sliding
+        self._factories = tuple(accumulator_factory(m, self.sliding) for m in node.measures)
+        self._init_lanes(node.measures)
         self._measure_index = {m.name: i for i, m in enumerate(node.measures)}
         self._compiled_compute = {name: compile_expr(e) for name, e in node.compute}
         self._having = None if node.having is None else compile_expr(node.having)
@@ -104,11 +119,12 @@ class AggregateDetector:
             and h.op in ("==", "!=", "<", "<=", ">", ">=")
         ):
             self._simple_having = (self._measure_index[h.left.name], h.op, h.right.value)
-        self._count_only = len(node.measures) == 1 and node.measures[0].field is None
         self._names = tuple(m.name for m in node.measures) + tuple(n for n, _ in node.compute)
         self.late = 0  # events older than an already final window (never, if fed in order)
         # tumbling: window start -> group -> cell; few windows are open at a time
-        self._windows: dict[int, dict[GroupKey, _Cell]] = {}
+        self._windows: dict[int, dict[GroupKey, TCell]] = {}
+        self._cur: TCell = []  # the tumbling cell being evaluated
+        self._memo: dict[str, Any] = {}  # its computed values
         self._next_close = _NEVER  # smallest end of an open window
         self._closed_until = -(2**63)  # events before this belong to final windows
         # sliding: group -> cell
@@ -135,6 +151,11 @@ class AggregateDetector:
             return self._close(watermark)
         return _NO_ALERTS
 
+    def next_wake(self) -> int:
+        if self.sliding:
+            return self._last_sweep + self.size
+        return self._next_close
+
     def finish(self, now: int | None) -> Iterable[Alert]:
         if self.sliding:
             self._groups.clear()
@@ -150,13 +171,13 @@ class AggregateDetector:
         tests check."""
         n = len(self._groups) + sum(len(c.items) for c in self._groups.values())
         for groups in self._windows.values():
-            n += len(groups) + sum(len(c.items) for c in groups.values())
+            n += len(groups) + sum(len(c[_IDS]) for c in groups.values())
         n += len(self._history) + sum(len(h) for h in self._history.values())
         return n
 
     # ----------------------------------------------------------------- common
     def _new_cell(self, event: Event, key: GroupKey) -> _Cell:
-        accs = [make_accumulator(m, self._removable) for m in self.node.measures]
+        accs = [f() for f in self._factories]
         return _Cell(accs, raw_key(event, self._keys, key))
 
     def _evaluate(
@@ -199,7 +220,7 @@ class AggregateDetector:
             end=end,
             measures=measures,
             evidence=tuple(ids),
-            record=key + measures,
+            pairs=key + measures,
         )
 
     # ----------------------------------------------------------------- tumbling
@@ -223,22 +244,41 @@ class AggregateDetector:
             groups = self._windows[start] = {}
             self._next_close = min(self._next_close, start + self.size)
         eid = event.id
-        if self._count_only:  # threshold/event_count: no field to read
+        if self._lanes_fixed:  # only `count: true` and int sums: no accumulator objects
+            upd = self._lane_updates
+            raw = [fields.get(f) for _, f in upd]
             for key in keys:
                 cell = groups.get(key)
                 if cell is None:
-                    cell = groups[key] = self._new_cell(event, key)
-                cell.items.append(eid)
-                cell.accs[0].add(None)
+                    cell = groups[key] = [self._raw_values(event, key), [eid], *self._lane_init]
+                else:
+                    cell[_IDS].append(eid)
+                for (pos, _), v in zip(upd, raw, strict=True):
+                    if type(v) is int:
+                        n = cell[pos]
+                        if type(n) is int:
+                            cell[pos] = n + 1
+                            cell[pos + 1] += v
+                        else:
+                            n.add(v)
+                    elif v is not None:
+                        self._sum_slow(cell, pos, v)
             return out
         raw = [fields.get(f) for f in self._fields]  # type: ignore[arg-type]
         for key in keys:
             cell = groups.get(key)
             if cell is None:
-                cell = groups[key] = self._new_cell(event, key)
-            cell.items.append(eid)
-            for acc, v in zip(cell.accs, raw, strict=False):  # same length by construction
-                acc.add(v)
+                cell = groups[key] = self._new_tcell(event, key)
+            cell[_IDS].append(eid)
+            for (kind, pos), v in zip(self._lanes, raw, strict=True):
+                if kind == _ACC:
+                    cell[pos].add(v)
+                elif kind == _SUM:
+                    if type(v) is int and type(cell[pos]) is int:
+                        cell[pos] += 1
+                        cell[pos + 1] += v
+                    elif v is not None:
+                        self._sum_slow(cell, pos, v)
         return out
 
     def _close(self, watermark: int | None) -> list[Alert]:
@@ -250,16 +290,106 @@ class AggregateDetector:
             groups = self._windows.pop(start)
             end = start + size
             for key, cell in groups.items():
-                values, fire = self._evaluate(cell.key, cell.accs, bool(self.deviation))
+                values, fire = self._evaluate_tcell(cell, bool(self.deviation))
                 if self.deviation:
                     fire = self._deviates(key, start, values, fire)
                 if fire:
-                    out.append(self._alert(cell.key, values, start, end, cell.items))
+                    raw = tuple(zip(self._keys, cell[_RAW], strict=True))
+                    out.append(self._alert(raw, values, start, end, cell[_IDS]))
             self._closed_until = max(self._closed_until, end)
             if self.deviation and start - self._history_swept >= self._max_lookback:
                 self._sweep_history(start)
         self._next_close = min(self._windows, default=_NEVER - size) + size
         return out
+
+    # ----------------------------------------------------------------- tumbling cells
+    def _init_lanes(self, measures: tuple[ir.Measure, ...]) -> None:
+        lanes: list[tuple[int, int]] = []  # (kind, slot) per measure
+        init: list[Any] = []  # the lane slots of a new cell
+        pos = 2
+        for m in measures:
+            if m.kind == "count" and m.field is None:
+                lanes.append((_COUNT, 0))
+            elif m.kind == "sum":
+                lanes.append((_SUM, pos))
+                init += [0, 0]
+                pos += 2
+            else:
+                lanes.append((_ACC, pos))
+                init.append(None)
+                pos += 1
+        self._lanes = tuple(lanes)
+        self._lane_init = tuple(init)
+        self._lanes_fixed = all(kind != _ACC for kind, _ in lanes)
+        # Fixed lanes: (slot, field) of every sum (counts need no update).
+        self._lane_updates = tuple(
+            (p, m.field or "") for (kind, p), m in zip(lanes, measures, strict=True) if kind == _SUM
+        )
+
+    def _new_tcell(self, event: Event, key: GroupKey) -> TCell:
+        cell: TCell = [self._raw_values(event, key), [], *self._lane_init]
+        for (kind, pos), make in zip(self._lanes, self._factories, strict=True):
+            if kind == _ACC:
+                cell[pos] = make()
+        return cell
+
+    def _raw_values(self, event: Event, key: GroupKey) -> tuple[Any, ...]:
+        """The key values as they appear in the group's first event (see :func:`raw_key`)."""
+        values = tuple(map(event.fields.get, self._keys))
+        for v in values:
+            if isinstance(v, list | tuple):
+                return tuple(v for _, v in raw_key(event, self._keys, key))
+        return values
+
+    @staticmethod
+    def _sum_slow(cell: TCell, pos: int, v: Any) -> None:
+        """Add a value other than an int to a sum lane, switching it to a Sum accumulator that
+        holds the same state (the int fast path of ``Sum.add``: count and integer sum)."""
+        acc = cell[pos]
+        if type(acc) is int:
+            acc = Sum()
+            acc.n, acc.s1i = cell[pos], cell[pos + 1]
+            cell[pos] = acc
+        acc.add(v)
+
+    def _lane_result(self, cell: TCell, i: int) -> Any:
+        kind, pos = self._lanes[i]
+        if kind == _COUNT:
+            return len(cell[_IDS])
+        if kind == _SUM:
+            n = cell[pos]
+            if type(n) is int:
+                return None if n == 0 else cell[pos + 1]
+        return cell[pos].result()
+
+    def _evaluate_tcell(self, cell: TCell, full: bool) -> tuple[dict[str, Any], bool]:
+        """:meth:`_evaluate` of a tumbling cell, without closures per cell: ``having`` reads
+        measures and computed values (once each) through :meth:`_tget` and :meth:`_tmeasure`."""
+        self._cur = cell
+        memo = self._memo
+        memo.clear()
+        holds = True if self._having is None else truthy(self._having(self._tget, self._tmeasure))
+        if full or holds:
+            return {name: self._tmeasure(name) for name in self._names}, holds
+        return {}, holds
+
+    def _tget(self, ref: ir.FieldRef) -> Any:
+        keys = self._keys
+        if ref.step is None and ref.name in keys:
+            return self._cur[_RAW][keys.index(ref.name)]
+        return None
+
+    def _tmeasure(self, name: str) -> Any:
+        memo = self._memo
+        if name in memo:
+            return memo[name]
+        i = self._measure_index.get(name)
+        if i is not None:
+            v = self._lane_result(self._cur, i)
+        else:
+            v = self._compiled_compute[name](self._tget, self._tmeasure)
+        memo[name] = v
+        return v
 
     # ----------------------------------------------------------------- deviation
     def _deviates(self, key: GroupKey, start: int, values: dict[str, Any], fire: bool) -> bool:

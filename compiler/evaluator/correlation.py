@@ -19,7 +19,7 @@ rule there is tested in tests/test_eval_correlation.py. Design constraints:
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from compiler import ir
@@ -30,6 +30,7 @@ __all__ = ["AbsenceDetector", "CooccurrenceDetector", "SequenceDetector"]
 
 _NO_ALERTS: tuple[Alert, ...] = ()
 _FAR_PAST = -(2**63)
+_NEVER = 2**63
 
 
 def _alert_order(alert: Alert) -> tuple[int, int, tuple[str, ...]]:
@@ -39,23 +40,27 @@ def _alert_order(alert: Alert) -> tuple[int, int, tuple[str, ...]]:
 def _make_alert(
     analytic: str,
     key: tuple[tuple[str, Any], ...],
-    aliases: tuple[str, ...],
+    prefixes: tuple[str, ...],
     events: list[Event],
 ) -> Alert:
-    """``events`` are in step/member order (one per alias); evidence is in (ts, seq) order."""
-    record: list[tuple[str, Any]] = list(key)
-    for alias, event in zip(aliases, events, strict=True):
-        prefix = alias + "."
-        record.extend([(prefix + name, value) for name, value in event.fields.items()])
-    ordered = sorted(events, key=lambda e: (e.ts, e.seq))
+    """``events`` are in step/member order (one per prefix, ``alias.``); evidence is in
+    (ts, seq) order. The record refers to the events' fields, without copying them."""
+    steps = tuple(zip(prefixes, [e.fields for e in events], strict=True))
+    ordered: Sequence[Event]
+    if len(events) == 2:  # the common shape: no sort, no key function
+        a, b = events
+        ordered = (a, b) if (a.ts, a.seq) <= (b.ts, b.seq) else (b, a)
+    else:
+        ordered = sorted(events, key=lambda e: (e.ts, e.seq))
     return Alert(
         analytic=analytic,
         key=key,
         start=ordered[0].ts,
         end=ordered[-1].ts,
         measures=(),
-        evidence=tuple(e.id for e in ordered),
-        record=tuple(record),
+        evidence=tuple([e.id for e in ordered]),
+        pairs=key,
+        steps=steps,
     )
 
 
@@ -66,7 +71,10 @@ def _check_keys(steps: Iterable[ir.Step]) -> None:
 
 
 class _Detector:
-    """Alert buffering shared by the three detectors."""
+    """Alert buffering shared by the three detectors. ``push`` of an event later than the
+    watermark first does what ``advance`` to its time would (``push_advances``)."""
+
+    push_advances = True
 
     def __init__(self, analytic_id: str) -> None:
         self.analytic_id = analytic_id
@@ -118,12 +126,22 @@ class _Batching(_Detector):
             self._expire(watermark)
         return self._take()
 
+    def next_wake(self) -> int:
+        # advance() processes a pending event once the watermark passes it, else only expires.
+        if self._pending:
+            return self._pending[0][1].ts + 1
+        return self._expiry_wake()
+
     def finish(self, now: int | None) -> Iterable[Alert]:
         if self._pending:
             self._process(self._pending)
             self._pending.clear()
         self._reset()
         return self._take()
+
+    def _expiry_wake(self) -> int:
+        """The smallest watermark at which ``_expire`` removes something."""
+        raise NotImplementedError
 
     def _process(self, pushes: list[tuple[str, Event]]) -> None:
         raise NotImplementedError
@@ -160,7 +178,7 @@ class SequenceDetector(_Batching):
         _check_keys(steps if node.until is None else (*steps, node.until))
         self._steps = steps
         self._n = len(steps)
-        self._aliases = tuple(step.alias for step in steps)
+        self._prefixes = tuple(step.alias + "." for step in steps)
         self._maxspan = node.maxspan_ms
         self._until = node.until
         by_stream: dict[str, list[int]] = {}
@@ -258,7 +276,11 @@ class SequenceDetector(_Batching):
     def _complete(self, partial: _Partial, key: Key) -> None:
         first = partial.events[0]
         pairs = raw_key(first, self._steps[0].keys, key)
-        self._out.append(_make_alert(self.analytic_id, pairs, self._aliases, partial.events))
+        self._out.append(_make_alert(self.analytic_id, pairs, self._prefixes, partial.events))
+
+    def _expiry_wake(self) -> int:
+        fifo = self._fifo
+        return fifo[0].first_ts + self._maxspan + 1 if fifo else _NEVER
 
     def _expire(self, watermark: int) -> None:
         limit = watermark - self._maxspan  # first_ts < limit: no later event fits in maxspan
@@ -290,7 +312,7 @@ class CooccurrenceDetector(_Batching):
         _check_keys(members)
         self._members = members
         self._n = len(members)
-        self._aliases = tuple(m.alias for m in members)
+        self._prefixes = tuple(m.alias + "." for m in members)
         self._window = node.window_ms
         by_stream: dict[str, list[int]] = {}
         for i, member in enumerate(members):
@@ -380,7 +402,7 @@ class CooccurrenceDetector(_Batching):
             consumed.add(event.seq)
             self._consumed_fifo.append((end, event.seq))
         pairs = raw_key(latest[0], self._members[0].keys, key)
-        self._out.append(_make_alert(self.analytic_id, pairs, self._aliases, latest))
+        self._out.append(_make_alert(self.analytic_id, pairs, self._prefixes, latest))
 
     def _distinct(
         self, group: list[deque[Event]], low: int, chosen: list[Event], used: set[int]
@@ -402,6 +424,13 @@ class CooccurrenceDetector(_Batching):
             chosen.pop()
             used.discard(event.seq)
         return None
+
+    def _expiry_wake(self) -> int:
+        oldest = min(
+            self._fifo[0][0] if self._fifo else _NEVER,
+            self._consumed_fifo[0][0] if self._consumed_fifo else _NEVER,
+        )
+        return _NEVER if oldest == _NEVER else oldest + self._window + 1
 
     def _expire(self, watermark: int) -> None:
         limit = watermark - self._window  # ts < limit: too old for any later event
@@ -450,7 +479,7 @@ class AbsenceDetector(_Detector):
         self._first = node.first
         self._missing = node.missing
         self._within = node.within_ms
-        self._aliases = (node.first.alias,)
+        self._prefixes = (node.first.alias + ".",)
         self._by_key: dict[Key, deque[_Open]] = {}
         self._fifo: deque[_Open] = deque()  # in (ts, seq) order: the decision order
 
@@ -510,7 +539,7 @@ class AbsenceDetector(_Detector):
             if instance.alive:
                 event = instance.event
                 pairs = raw_key(event, self._first.keys, instance.keys[0])
-                self._out.append(_make_alert(self.analytic_id, pairs, self._aliases, [event]))
+                self._out.append(_make_alert(self.analytic_id, pairs, self._prefixes, [event]))
 
     def advance(self, watermark: int) -> Iterable[Alert]:
         if watermark > self._watermark:
@@ -518,6 +547,10 @@ class AbsenceDetector(_Detector):
             # Final when watermark > t + within: no missing event at ts <= t + within can come.
             self._decide(watermark - self._within - 1)
         return self._take()
+
+    def next_wake(self) -> int:
+        fifo = self._fifo
+        return fifo[0].event.ts + self._within + 1 if fifo else _NEVER
 
     def finish(self, now: int | None) -> Iterable[Alert]:
         if now is not None:

@@ -36,11 +36,14 @@ __all__ = [
 ]
 
 _NO_ALERTS: tuple[Alert, ...] = ()
+_NEVER = 2**63  # a watermark no input reaches
 
 
 # --------------------------------------------------------------------------- detectors
 class MatchDetector:
     """``match: stream``: every event of the stream is an alert (no key, start = end = ts)."""
+
+    push_advances = True
 
     def __init__(self, analytic_id: str, node: ir.Match) -> None:
         self.analytic = analytic_id
@@ -57,12 +60,15 @@ class MatchDetector:
                 end=event.ts,
                 measures=(),
                 evidence=(event.id,),
-                record=tuple(event.fields.items()),
+                steps=(("", event.fields),),
             ),
         )
 
     def advance(self, watermark: int) -> Iterable[Alert]:
         return _NO_ALERTS
+
+    def next_wake(self) -> int:
+        return _NEVER
 
     def finish(self, now: int | None) -> Iterable[Alert]:
         return _NO_ALERTS
@@ -141,8 +147,20 @@ class Evaluation:
         # once a later input shows no partner at the same ts can follow); without any join every
         # output of a step is the input event itself, in order, and skips the reorder heap.
         self.lateness = max((p.lateness for p, _, _ in self.consumers), default=0)
-        self._direct = all(p.join is None for p in self.streams.pipes)
+        self._direct = not self.streams.has_joins
         self._by_rank = {c[0].rank: c for c in self.consumers}
+        # detector.advance(w) is a no-op while w < detector.next_wake(); that bound only moves
+        # when the detector is pushed to or advanced, so it is asked again only then.
+        self._wake = _NEVER
+        self._wake_stale = True
+        # A detector whose push of an event at ts > watermark first does what advance(ts) would
+        # (``push_advances``) needs no advance before that push. Only the point where its alerts
+        # are emitted moves (from advance to push, same input event), which matters only when
+        # baselines decide alerts against the history as of the watermark.
+        self._push_advances = self.history is None and bool(
+            getattr(self.detector, "push_advances", False)
+        )
+        self._detector_ranks = frozenset(p.rank for p, to_det, _ in self.consumers if to_det)
         self._heap: list[tuple[int, int, int, int, Event]] = []
         self._tiebreak = 0
         self.watermark: int | None = None  # last value given to advance()
@@ -160,25 +178,38 @@ class Evaluation:
     def push(self, event: Event) -> None:
         if self._finished:
             raise RuntimeError("evaluation already finished")
-        pos = (event.ts, event.seq)
-        if self._last is not None and pos < self._last:
+        ts = event.ts
+        last = self._last
+        if last is not None and (ts < last[0] or (ts == last[0] and event.seq < last[1])):
             raise ValueError(
-                f"event {event.id!r} (ts={event.ts}, seq={event.seq}) is out of order: events "
-                f"must be sorted by (ts, seq); previous was ts={self._last[0]}, "
-                f"seq={self._last[1]}"
+                f"event {event.id!r} (ts={ts}, seq={event.seq}) is out of order: events "
+                f"must be sorted by (ts, seq); previous was ts={last[0]}, seq={last[1]}"
             )
-        self._last = pos
-        outs = self.streams.step(event)
-        if self._direct:
-            # Every output is this event: deliver directly, after the watermark reaches it.
-            if self.watermark is None or event.ts > self.watermark:
-                self._advance(event.ts)
-            for pipe, to_det, to_hist in self.consumers:
-                for e in outs[pipe.name]:
-                    self._deliver(pipe, to_det, to_hist, e)
+        self._last = (ts, event.seq)
+        if not self._direct:
+            self._enqueue(self.streams.step(event))
+            self._drain(ts - self.lateness)
             return
-        self._enqueue(outs)
-        self._drain(event.ts - self.lateness)
+        # Every output is this event: deliver directly, after the watermark reaches it.
+        outs = self.streams.step_direct(event)
+        if self.watermark is None or ts > self.watermark:
+            if self._push_advances and self._feeds_detector(outs):
+                # The push below does what advance(ts) would (see __init__).
+                self.watermark = ts
+            else:
+                self._advance(ts)
+        by_rank = self._by_rank
+        for pipe, e in outs:
+            consumer = by_rank.get(pipe.rank)
+            if consumer is not None:
+                self._deliver(pipe, consumer[1], consumer[2], e)
+
+    def _feeds_detector(self, outs: list[tuple[Pipe, Event]]) -> bool:
+        ranks = self._detector_ranks
+        for pipe, _ in outs:  # noqa: SIM110 (any() over a generator costs a frame: hot path)
+            if pipe.rank in ranks:
+                return True
+        return False
 
     def finish(self, now: int | None = None) -> list[Alert]:
         """Flush joins, close every open window (``now``: the observation end) and return the
@@ -229,6 +260,7 @@ class Evaluation:
     def _deliver(self, pipe: Pipe, to_det: bool, to_hist: bool, e: Event) -> None:
         if to_det:
             alerts = self.detector.push(pipe.name, e)
+            self._wake_stale = True
             if alerts:
                 self._accept(alerts)
         if to_hist and self.history is not None:
@@ -238,7 +270,13 @@ class Evaluation:
 
     def _advance(self, watermark: int) -> None:
         self.watermark = watermark
-        self._accept(self.detector.advance(watermark))
+        detector = self.detector
+        if self._wake_stale:
+            self._wake = detector.next_wake()
+            self._wake_stale = False
+        if watermark >= self._wake:
+            self._accept(detector.advance(watermark))
+            self._wake = detector.next_wake()
         if self._held:
             # All history before the watermark has been delivered: these can be decided now.
             ready = [a for a in self._held if a.start <= watermark]

@@ -29,9 +29,9 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_left, insort
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from fractions import Fraction
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any, Protocol
 
 from compiler import ir
@@ -369,22 +369,30 @@ class AppendPercentile:
         return percentile(self.values, self.p)
 
 
-def make_accumulator(m: ir.Measure, removable: bool = False) -> Accumulator:
-    """A fresh accumulator for ``m``; ``removable`` when values will be taken back."""
+def accumulator_factory(m: ir.Measure, removable: bool = False) -> Callable[[], Accumulator]:
+    """A function making fresh accumulators for ``m`` (dispatch done once, for windows that
+    open a group per event); ``removable`` when values will be taken back."""
     kind = m.kind
     if kind == "count":
-        return CountAll() if m.field is None else CountField()
+        return CountAll if m.field is None else CountField
     if kind == "distinct":
-        return Distinct() if removable else DistinctSet()
+        return Distinct if removable else DistinctSet
     if kind == "sum":
-        return Sum()
+        return Sum
     if kind == "avg":
-        return Avg()
+        return Avg
     if kind == "stdev":
-        return Stdev()
+        return Stdev
     if kind in ("min", "max"):
-        return SortedValues(kind) if removable else RunningMinMax(kind == "max")
+        if removable:
+            return partial(SortedValues, kind)
+        return partial(RunningMinMax, kind == "max")
     if kind == "percentile":
         p = 50.0 if m.p is None else m.p
-        return SortedValues("percentile", p) if removable else AppendPercentile(p)
+        return partial(SortedValues, "percentile", p) if removable else partial(AppendPercentile, p)
     raise ValueError(f"unknown measure kind {kind!r}")
+
+
+def make_accumulator(m: ir.Measure, removable: bool = False) -> Accumulator:
+    """A fresh accumulator for ``m``; ``removable`` when values will be taken back."""
+    return accumulator_factory(m, removable)()

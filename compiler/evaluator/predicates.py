@@ -194,7 +194,8 @@ def _eq_any(field: str, values: tuple[ir.Scalar, ...], cased: bool) -> Pred:
             v = fields.get(field)
             if type(v) is str:
                 # A numeric string cannot equal a non-numeric one either: no coercion needed.
-                return (v if cased else v.lower()) in strs
+                # ``lower()`` is idempotent, so a value already in ``strs`` needs no lowering.
+                return v in strs or (not cased and v.lower() in strs)
             return generic(fields)
 
         return eq_str

@@ -25,6 +25,7 @@ from compiler.evaluator.predicates import (
     lookup_candidates,
     lookup_columns,
 )
+from compiler.evaluator.routing import Router
 from compiler.evaluator.values import eval_expr
 
 # --------------------------------------------------------------------------- logsources
@@ -205,6 +206,15 @@ class JoinOp:
 
 
 # --------------------------------------------------------------------------- pipelines
+@dataclass(frozen=True, slots=True)
+class Route:
+    """Where one input event goes: the logsource streams it satisfies, and ``plan``, the streams
+    to run for it in stream order (those and the ``from:`` streams reading them)."""
+
+    matched: frozenset[str]
+    plan: tuple[Pipe, ...]
+
+
 @dataclass(slots=True)
 class Pipe:
     """One stream, compiled. ``rank`` is its position in the analytic's topological order."""
@@ -212,7 +222,7 @@ class Pipe:
     name: str
     rank: int
     lateness: int
-    logsource: Callable[[Mapping[str, Any]], bool] | None
+    logsource: ir.Predicate | None
     source: str | None
     join: JoinOp | None
     join_stream: str | None
@@ -290,7 +300,7 @@ class StreamSet:
                     raise ValueError(f"stream {s.name!r} reads {s.source!r}, not defined before it")
                 src_late = lateness[s.source]
             else:
-                ls_pred = compile_predicate(logsource_predicate(s.source), lookups)
+                ls_pred = logsource_predicate(s.source)
             join = None
             other_late = 0
             late = src_late
@@ -319,9 +329,47 @@ class StreamSet:
             )
         self.lateness = lateness
         self.by_name = {p.name: p for p in self.pipes}
+        self.has_joins = any(p.join is not None for p in self.pipes)
+        roots = [p for p in self.pipes if p.logsource is not None]
+        conditions = [p.logsource for p in roots if p.logsource is not None]
+
+        def outcome(positions: tuple[int, ...]) -> Route:
+            matched = frozenset(roots[i].name for i in positions)
+            plan: list[Pipe] = []
+            reached = set(matched)
+            for p in self.pipes:  # topological order: a source comes before its readers
+                if p.name in matched or (p.source is not None and p.source in reached):
+                    reached.add(p.name)
+                    plan.append(p)
+            return Route(matched, tuple(plan))
+
+        self.router: Router[Route] = Router(conditions, lookups, outcome)
+        self._chained = any(p.source is not None for p in self.pipes)
 
     def state_size(self) -> int:
         return sum(p.join.state_size() for p in self.pipes if p.join is not None)
+
+    def step_direct(self, event: Event) -> list[tuple[Pipe, Event]]:
+        """Without joins (``not has_joins``): the outputs of ``event``, in stream order, of the
+        streams it reaches (each output is ``event`` or its transformed copy)."""
+        out: list[tuple[Pipe, Event]] = []
+        plan = self.router.route(event.fields).plan
+        if not self._chained:
+            for p in plan:
+                r = p.transform(event)
+                if r is not None:
+                    out.append((p, r))
+            return out
+        got: dict[str, Event] = {}
+        for p in plan:
+            src = event if p.source is None else got.get(p.source)
+            if src is None:
+                continue
+            r = p.transform(src)
+            if r is not None:
+                got[p.name] = r
+                out.append((p, r))
+        return out
 
     def step(self, event: Event) -> dict[str, list[Event]]:
         """Outputs of every stream after input ``event`` (possibly older, delayed join results)."""
@@ -334,17 +382,18 @@ class StreamSet:
     def _run(self, event: Event | None, now: int | None) -> dict[str, list[Event]]:
         outs: dict[str, list[Event]] = {}
         empty: list[Event] = []
+        matched = frozenset() if event is None else self.router.route(event.fields).matched
         for p in self.pipes:
             if p.logsource is not None and p.join is None:
                 # The common case, kept free of intermediate lists (hot path).
-                if event is None or not p.logsource(event.fields):
+                if event is None or p.name not in matched:
                     outs[p.name] = empty
                     continue
                 r = p.transform(event)
                 outs[p.name] = empty if r is None else [r]
                 continue
             if p.logsource is not None:
-                base = [event] if event is not None and p.logsource(event.fields) else empty
+                base = [event] if event is not None and p.name in matched else empty
             else:
                 base = outs.get(p.source or "", empty)
             if p.join is not None:

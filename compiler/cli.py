@@ -13,6 +13,14 @@ import click
 
 from compiler.build import ALL_TARGETS, PairResult, compile_all, render_err, write_outputs
 from compiler.discover import Catalog, find_analytics, load_catalog
+from compiler.engine_check import (
+    EngineResult,
+    EngineUnavailable,
+    FixtureInputError,
+    MissingData,
+    check_fixture,
+)
+from compiler.engines import ENGINES
 from compiler.inputs import FORMATS
 from compiler.junit import write_junit
 from compiler.runner import alert_json, load_sorted, parse_input_spec, run, stream_sorted
@@ -117,17 +125,97 @@ def _tests_exit(results: list[FixtureResult]) -> int:
 @click.argument("paths", nargs=-1, required=True)
 @click.option("--junit", type=click.Path(dir_okay=False), help="write JUnit XML results here")
 @click.option("-v", "--verbose", is_flag=True, help="list every alert of passing fixtures too")
-def test(paths: tuple[str, ...], junit: str | None, verbose: bool) -> None:
-    """Run every analytic's fixtures through the reference evaluator."""
+@click.option(
+    "--engines",
+    "engines",
+    help="also run each compiled query in its target's engine and compare with the evaluator: "
+    "comma-separated from eql, sigma, kql, esql, splunk, or all",
+)
+@click.option("--profile", help="field-mapping profile for the engines (e.g. asim for kql)")
+def test(
+    paths: tuple[str, ...],
+    junit: str | None,
+    verbose: bool,
+    engines: str | None,
+    profile: str | None,
+) -> None:
+    """Run every analytic's fixtures through the reference evaluator (and, with --engines,
+    through the targets' engines)."""
     _no_files(paths)
+    targets = _engine_targets(engines)
     cat = load_catalog(paths)
     _report_invalid(cat)
     results = _run_tests(cat, verbose)
+    engine_results = _run_engines(cat, targets, profile, verbose) if targets else []
     if junit:
-        write_junit(Path(junit), results, cat.diagnostics)
+        write_junit(Path(junit), results, cat.diagnostics, engine_results)
     if cat.errors:
         sys.exit(EXIT_INVALID)
-    sys.exit(_tests_exit(results))
+    code = _tests_exit(results)
+    if code == EXIT_OK and any(r.status == "failed" for r in engine_results):
+        code = EXIT_TESTS
+    sys.exit(code)
+
+
+def _engine_targets(spec: str | None) -> list[str]:
+    if not spec:
+        return []
+    names = [x.strip() for x in spec.split(",") if x.strip()]
+    if "all" in names:
+        return list(ENGINES)
+    unknown = [n for n in names if n not in ENGINES]
+    if unknown:
+        raise click.UsageError(
+            f"unknown engine(s): {', '.join(unknown)}; engines: {', '.join(ENGINES)}, all"
+        )
+    return names
+
+
+_ENGINE_MARK = {
+    "equal": ("PASS", "green"),
+    "approximate": ("APPX", "yellow"),
+    "failed": ("FAIL", "red"),
+    "not_executable": ("N/A ", "yellow"),
+    "not_compiled": ("--  ", "white"),
+}
+
+
+def _run_engines(
+    cat: Catalog, targets: list[str], profile: str | None, verbose: bool
+) -> list[EngineResult]:
+    out: list[EngineResult] = []
+    click.secho(f"engines: {', '.join(targets)}", bold=True)
+    for loaded in sorted(cat.loaded, key=lambda x: x.analytic.id):
+        for fx in loaded.fixtures:
+            try:
+                rs = check_fixture(loaded, fx, targets, profile)
+            except EngineUnavailable as exc:
+                click.secho(f"error: {exc}", fg="red", err=True)
+                sys.exit(EXIT_INVALID)
+            except (MissingData, FixtureInputError):
+                continue  # reported by the evaluator run above
+            for r in rs:
+                out.append(r)
+                if r.status == "not_compiled" and not verbose:
+                    continue  # counted in the summary; `siemc compile` explains why
+                mark, color = _ENGINE_MARK[r.status]
+                click.secho(f"  {mark}", fg=color, nl=False)
+                click.echo(f"  {r.target:<7} {loaded.analytic.id}: {fx.name}  ({r.message})")
+                if r.status == "failed":
+                    click.echo(f"        query:\n{_indent(r.query, 10)}")
+                if r.detail:
+                    click.echo(_indent(r.detail, 8))
+    for t in targets:
+        mine = [r for r in out if r.target == t]
+        counts = {k: sum(1 for r in mine if r.status == k) for k in _ENGINE_MARK}
+        summary = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in counts.items() if n)
+        color = "red" if counts["failed"] else "green"
+        click.secho(f"{t}: {summary or 'nothing to run'}", fg=color, bold=True)
+    return out
+
+
+def _indent(text: str, n: int) -> str:
+    return "\n".join(" " * n + line for line in text.splitlines())
 
 
 @main.command("run")

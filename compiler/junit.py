@@ -7,11 +7,15 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from compiler.diagnostics import Diagnostic
+from compiler.engine_check import EngineResult
 from compiler.testing import FixtureResult
 
 
 def write_junit(
-    path: Path, results: Sequence[FixtureResult], invalid: Sequence[Diagnostic] = ()
+    path: Path,
+    results: Sequence[FixtureResult],
+    invalid: Sequence[Diagnostic] = (),
+    engines: Sequence[EngineResult] = (),
 ) -> None:
     suites = ET.Element("testsuites", name="siemc")
     suite = ET.SubElement(suites, "testsuite", name="siemc test")
@@ -48,6 +52,27 @@ def write_junit(
         elif r.status == "skipped":
             ET.SubElement(case, "skipped", message=r.message)
             counts["skipped"] += 1
+    for eng in engines:
+        # one case per (analytic, fixture, engine): the engine is in the name
+        case = ET.SubElement(
+            suite,
+            "testcase",
+            classname=eng.analytic,
+            name=f"engine:{eng.target} {eng.fixture.kind}/{eng.fixture.data}: {eng.fixture.name}",
+            time=f"{eng.seconds:.3f}",
+        )
+        counts["tests"] += 1
+        total += eng.seconds
+        if eng.status == "failed":
+            f = ET.SubElement(case, "failure", message=eng.message, type="EngineMismatch")
+            f.text = f"query:\n{eng.query}\n{eng.detail}"
+            counts["failures"] += 1
+        elif eng.status in ("not_executable", "not_compiled"):
+            ET.SubElement(case, "skipped", message=eng.message)
+            counts["skipped"] += 1
+        elif eng.status == "approximate":
+            out = ET.SubElement(case, "system-out")
+            out.text = f"differs as declared: {eng.message}\n{eng.detail}"
     for k, v in counts.items():
         suite.set(k, str(v))
     suite.set("time", f"{total:.3f}")

@@ -180,3 +180,41 @@ def test_run_unknown_input_format(tmp_path: Path) -> None:
     write(tmp_path, "a.yml", ANALYTIC)
     res = CliRunner().invoke(main, ["run", str(tmp_path), "-i", "foo:conn.log"])
     assert res.exit_code == 2 and "unknown input format 'foo'" in res.output
+
+
+def test_engines_compare_compiled_queries_with_the_evaluator(tmp_path: Path) -> None:
+    write(tmp_path, "a.yml", ANALYTIC)
+    junit = tmp_path / "j.xml"
+    res = CliRunner().invoke(
+        main, ["test", str(tmp_path), "--engines", "eql", "--junit", str(junit)]
+    )
+    assert res.exit_code == 0, res.output
+    assert "PASS  eql     CLI-1: excel spawns powershell  (1 alert(s), equal)" in res.output
+    assert "eql: 2 equal" in res.output
+    names = [c.get("name") for c in ET.parse(junit).getroot().iter("testcase")]
+    assert "engine:eql positive/synthetic: excel spawns powershell" in names
+
+
+def test_engines_catch_a_wrong_translation(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from compiler.engines import run_eql
+
+    write(tmp_path, "a.yml", ANALYTIC)
+    real = run_eql.run
+
+    def wrong(loaded, fixture, artifact):  # type: ignore[no-untyped-def]
+        # the engine sees a query that matches nothing: as if the translation were wrong
+        bad = type(artifact)(
+            **{**artifact.__dict__, "query": artifact.query.replace("excel", "xl")}
+        )
+        return real(loaded, fixture, bad)
+
+    monkeypatch.setattr(run_eql, "run", wrong)
+    res = CliRunner().invoke(main, ["test", str(tmp_path), "--engines", "eql"])
+    assert res.exit_code == 1, res.output
+    assert "FAIL  eql" in res.output and "missing (evaluator only)" in res.output
+
+
+def test_unknown_engine_is_a_usage_error(tmp_path: Path) -> None:
+    write(tmp_path, "a.yml", ANALYTIC)
+    res = CliRunner().invoke(main, ["test", str(tmp_path), "--engines", "qradar"])
+    assert res.exit_code == 2 and "unknown engine(s): qradar" in res.output

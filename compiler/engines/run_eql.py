@@ -28,7 +28,7 @@ from typing import Any
 
 from backends.base import Artifact
 from backends.profiles import FieldProfile, load_profile
-from compiler import canonical, ir
+from compiler import canonical, engines, ir
 from compiler.canonical import CanonicalAlert
 from compiler.evaluator.model import Event
 from compiler.lower import Loaded
@@ -60,7 +60,7 @@ NOT_EXECUTABLE: dict[str, str] = {
 SAMPLE_NOTE = "sample: filters run by the engine, samples formed as Elasticsearch documents them"
 
 
-class EngineUnavailable(RuntimeError):
+class EngineUnavailable(engines.EngineUnavailable):
     """The ``eql`` package is not installed."""
 
     def __init__(self, extra: str = EXTRA) -> None:
@@ -71,7 +71,7 @@ class EngineUnavailable(RuntimeError):
         )
 
 
-class NotExecutable(RuntimeError):
+class NotExecutable(engines.NotExecutable):
     """The query uses a construct this engine cannot execute faithfully."""
 
     def __init__(self, construct: str) -> None:

@@ -43,7 +43,7 @@ from backends.sigma_rules_detection import (
     sigma_string,
     source_map,
 )
-from compiler import canonical, ir
+from compiler import canonical, engines, ir
 from compiler.canonical import CanonicalAlert
 from compiler.evaluator import Event
 from compiler.evaluator.predicates import compile_predicate
@@ -57,7 +57,7 @@ TS_COLUMN = "siemc_ts"  # integer ms since the epoch
 ID_COLUMN = "siemc_row"  # position of the event in the fixture (maps evidence back)
 
 
-class EngineUnavailable(RuntimeError):
+class EngineUnavailable(engines.EngineUnavailable):
     """The engine's Python package is not installed."""
 
     def __init__(self, extra: str) -> None:

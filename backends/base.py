@@ -203,7 +203,14 @@ class Backend:
         """Reject, at the source span, every node this target cannot express or that this
         backend does not implement (before rendering anything)."""
         errors: list[Diagnostic] = []
-        for node in iter_nodes(analytic):
+        d = analytic.detection
+        # An aggregate the target cannot express is one error: its compute/having expressions
+        # (a threshold's synthetic `having`, measure references) would only repeat it.
+        inner = not (
+            isinstance(d, ir.Aggregate)
+            and self.SUPPORT[ir.Aggregate].level in ("unsupported", "not_implemented")
+        )
+        for node in iter_nodes(analytic, detection_exprs=inner):
             sup = self.SUPPORT[type(node)]
             span: ir.Span = getattr(node, "span", analytic.span)
             name = construct_name(node)
@@ -309,8 +316,9 @@ def alternative_for(target: str, node: object) -> str:
     return alt
 
 
-def iter_nodes(analytic: ir.Analytic) -> list[object]:
-    """Every IR node of an analytic the backend must translate, in a stable order."""
+def iter_nodes(analytic: ir.Analytic, *, detection_exprs: bool = True) -> list[object]:
+    """Every IR node of an analytic the backend must translate, in a stable order
+    (without an aggregate detection's compute/having expressions if not ``detection_exprs``)."""
     out: list[object] = []
 
     def pred(p: ir.Predicate) -> None:
@@ -341,7 +349,7 @@ def iter_nodes(analytic: ir.Analytic) -> list[object]:
         pred(s.filter)
     d = analytic.detection
     out.append(d)
-    if isinstance(d, ir.Aggregate):
+    if isinstance(d, ir.Aggregate) and detection_exprs:
         for _, e in d.compute:
             expr(e)
         if d.having is not None:

@@ -16,7 +16,7 @@ import jinja2
 
 from backends import sentinel_kql_text as t
 from backends.base import E_NO_SOURCE, Backend, CompileError, Context, Support, _diag
-from backends.profiles import logsource_keys
+from backends.profiles import FieldProfile, load_profile, logsource_keys
 from backends.sentinel_kql_detect import KqlDetectMixin
 from backends.sentinel_kql_expr import KqlExprMixin, Scope, Source
 from compiler import ir
@@ -152,48 +152,25 @@ class KqlBackend(KqlDetectMixin, KqlExprMixin, Backend):
         return _ENV.get_template("query.kql.j2").render(lets=self.lets, final=final).rstrip("\n")
 
     def resolve_source(self, stream: ir.Stream, ctx: Context) -> Source:
-        ls = stream.source
-        assert isinstance(ls, ir.LogSource)
-        prof = ctx.profile
-        keys = logsource_keys(ls)
-        hint = _category_hint(stream.filter)
-        if not ls.category and hint:
-            keys.insert(0, f"event.category={hint}")
-        entries = [(k, prof.source(k)) for k in keys if prof.source(k) is not None]
-        for k, e in entries:
-            if e and "unavailable" in e:
-                raise self._no_source(ctx, stream, f"logsource '{k}': {e['unavailable']}")
-        needed = [x for x in (ls.category, ls.product) if x]
-        for part in needed:
-            if not any(
-                k == part
-                or k.startswith(part + "/")
-                or k.endswith("/" + part)
-                or k.startswith("event.category=")
-                for k, _ in entries
-            ):
-                raise self._no_source(
-                    ctx, stream, f"the {prof.name} profile has no data source for '{part}'"
-                )
-        tables = [e["table"] for _, e in entries if e and "table" in e]
-        if not tables:
-            raise self._no_source(
-                ctx,
-                stream,
-                f"the {prof.name} profile names no table for "
-                f"logsource {', '.join(keys) or '(empty)'}",
-            )
-        src = Source(tables[0], [], {}, {}, {})
-        for _, e in reversed(entries):
-            assert e is not None
-            src.where = list(e.get("where") or []) + src.where
-            src.fields.update(e.get("fields") or {})
-            src.computed.update(e.get("computed") or {})
-            src.types.update(e.get("types") or {})
+        src = _resolve(stream, ctx.profile)
+        if isinstance(src, str):
+            raise self._no_source(ctx, stream, src)
         return src
 
     def _no_source(self, ctx: Context, stream: ir.Stream, why: str) -> CompileError:
-        others = [p for p in self.profiles if p != ctx.profile.name]
+        # Suggest only the profiles that really have a source for this logsource.
+        others = [
+            p
+            for p in self.profiles
+            if p != ctx.profile.name and not isinstance(_resolve(stream, load_profile(p)), str)
+        ]
+        here = f"backends/profiles/{ctx.profile.name}.yml"
+        help = (
+            f"compile with another profile ({', '.join(others)}) or map the logsource in {here}"
+            if others
+            else f"no {self.target} profile has a source for it: map the logsource in {here} "
+            "(a `sources` entry naming the table or parser that carries these events)"
+        )
         return CompileError(
             [
                 _diag(
@@ -201,8 +178,7 @@ class KqlBackend(KqlDetectMixin, KqlExprMixin, Backend):
                     f"stream '{stream.name}' has no data source in the {ctx.profile.name} "
                     f"profile ({self.target}): {why}",
                     stream.span,
-                    f"compile with another profile ({', '.join(others)}) "
-                    "or map the logsource in backends/profiles/" + ctx.profile.name + ".yml",
+                    help,
                 )
             ]
         )
@@ -329,6 +305,43 @@ class KqlBackend(KqlDetectMixin, KqlExprMixin, Backend):
         if ty == "dynamic":
             return f"array_length({t.ident(c)}) > 0"
         return f"isnotnull({t.ident(c)})"
+
+
+def _resolve(stream: ir.Stream, prof: FieldProfile) -> Source | str:
+    """The source of a logsource stream in a profile, or why the profile has none."""
+    ls = stream.source
+    assert isinstance(ls, ir.LogSource)
+    keys = logsource_keys(ls)
+    hint = _category_hint(stream.filter)
+    if not ls.category and hint:
+        keys.insert(0, f"event.category={hint}")
+    entries = [(k, prof.source(k)) for k in keys if prof.source(k) is not None]
+    for k, e in entries:
+        if e and "unavailable" in e:
+            return f"logsource '{k}': {e['unavailable']}"
+    needed = [x for x in (ls.category, ls.product) if x]
+    for part in needed:
+        if not any(
+            k == part
+            or k.startswith(part + "/")
+            or k.endswith("/" + part)
+            or k.startswith("event.category=")
+            for k, _ in entries
+        ):
+            return f"the {prof.name} profile has no data source for '{part}'"
+    tables = [e["table"] for _, e in entries if e and "table" in e]
+    if not tables:
+        return (
+            f"the {prof.name} profile names no table for logsource {', '.join(keys) or '(empty)'}"
+        )
+    src = Source(tables[0], [], {}, {}, {})
+    for _, e in reversed(entries):
+        assert e is not None
+        src.where = list(e.get("where") or []) + src.where
+        src.fields.update(e.get("fields") or {})
+        src.computed.update(e.get("computed") or {})
+        src.types.update(e.get("types") or {})
+    return src
 
 
 def _safe(name: str) -> str:

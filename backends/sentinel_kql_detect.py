@@ -374,7 +374,7 @@ class KqlDetectMixin:
         hist = self._history(b.stream, b.keys, b.span, ctx)
         cc = self._cand_cols(b.current, al, b.span, ctx)
         on = ", ".join(f"$left.{c} == $right.__h{j}" for j, c in enumerate(cc))
-        ident = ", ".join(al.identity)
+        ident = _identity(al, cc)
         lb = t.timespan(b.lookback_ms)
         return (
             f"| join kind=leftanti (__alerts | join kind=inner ({hist}) on {on}\n"
@@ -386,7 +386,7 @@ class KqlDetectMixin:
         hist = self._history(b.stream, b.keys, b.span, ctx, b.across)
         cc = self._cand_cols(b.current, al, b.span, ctx)
         on = ", ".join(f"$left.{c} == $right.__h{j}" for j, c in enumerate(cc))
-        ident = ", ".join(al.identity)
+        ident = _identity(al, cc)
         lb = t.timespan(b.lookback_ms)
         seen = (
             f"__alerts | join kind=inner ({hist}) on {on}\n"
@@ -449,6 +449,13 @@ _SEQ_DETAIL = (
     "consumed by completed sequences) can pair differently when instances of one key overlap, "
     "and events with equal timestamps have no input order in KQL"
 )
+
+
+def _identity(al: Alerts, cand_cols: list[str]) -> str:
+    """The columns a baseline groups and joins its history on: the candidate's identity plus the
+    candidate columns it reads. A match candidate's identity is only its time, so without the key
+    columns two candidates at the same timestamp would share one history."""
+    return ", ".join(dict.fromkeys([*al.identity, *cand_cols]))
 
 
 def _safe(name: str) -> str:

@@ -68,7 +68,9 @@ class SigmaBackend(CorrelationMixin, Backend):
             "exact",
             "`Field: value` (list = any, `|all` = every); case-insensitive by default as in "
             "siemc, `|cased` when cased; `*`, `?` and `\\` escaped; null -> `Field: null`; "
-            "process.name -> `Image|endswith: '\\name'`",
+            "process.name -> `Image|endswith: '\\name'`; approximate with a number (or numeric "
+            "string) value: Sigma backends compare the stored type, siemc reads numeric strings "
+            "as numbers",
         ),
         ir.StrMatch: Support(
             "exact",
@@ -81,7 +83,12 @@ class SigmaBackend(CorrelationMixin, Backend):
             "pattern is passed through, so stay within the PCRE subset Sigma backends accept; "
             "on a name kept in a path field it is approximate (matched against the path)",
         ),
-        ir.Compare: Support("exact", "`|gt`, `|gte`, `|lt`, `|lte` with a number"),
+        ir.Compare: Support(
+            "approximate",
+            "`|gt`, `|gte`, `|lt`, `|lte` with a number; Sigma backends compare the stored type "
+            "(pySigma's SQLite: a port logged as the string '1050' is not >= 1024), siemc reads "
+            "numeric strings as numbers",
+        ),
         ir.Exists: Support("exact", "`Field|exists: true|false`"),
         ir.Cidr: Support("exact", "`|cidr` (host bits cleared, as siemc reads them)"),
         ir.InLookup: Support(

@@ -16,6 +16,7 @@ from typing import Any
 from backends.base import E_NO_SOURCE, E_UNMAPPED, CompileError, Context, _diag
 from backends.profiles import FieldProfile
 from compiler import ir
+from compiler.evaluator.values import to_number
 
 # Sigma string values treat `*` and `?` as wildcards and `\` as their escape character
 # (sigma-specification, "Escaping"): `\*`, `\?` and `\\` are the literal characters, while a
@@ -36,6 +37,10 @@ def scalar_text(value: ir.Scalar) -> str:
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value)
+
+
+# The approximation every comparison with a number records (an Eq with a numeric value, a Compare).
+NUMERIC_COMPARISON = "numeric comparison on a field that may be logged as a string"
 
 
 def sigma_number(value: float) -> int | float:
@@ -381,6 +386,9 @@ class FilterTranslator:
             for v in values:
                 nodes.append(self._basename_eq(f, scalar_text(v), p.cased, p.field, p.span))
             return combine(nodes, p.quantifier)
+        nums = [v for v in values if to_number(v) is not None]
+        if nums:
+            self._numeric(p.field, f.name, f"equality with {scalar_text(nums[0])!r}", p.span)
         strings = [sigma_string(v) for v in values if isinstance(v, str)]
         others = [v for v in values if not isinstance(v, str)]
         cased = "|cased" if p.cased else ""
@@ -481,8 +489,18 @@ class FilterTranslator:
             )
         return f
 
+    def _numeric(self, name: str, sigma_field: str, what: str, span: ir.Span) -> None:
+        self.ctx.approximate(
+            NUMERIC_COMPARISON,
+            f"{what} on {name} ({sigma_field}): Sigma backends compare the type the field is "
+            "stored with (pySigma's SQLite backend: a string '1050' is not >= 1024, '4444' is "
+            "not 4444), while siemc reads a numeric string as its number",
+            span,
+        )
+
     def visit_Compare(self, p: ir.Compare) -> Node:
         f = self._plain(p.field, p.span, "a numeric comparison")
+        self._numeric(p.field, f.name, f"'{p.op} {scalar_text(p.value)}'", p.span)
         return Cond(f"{f.name}|{p.op}", (sigma_number(p.value),))
 
     def visit_Exists(self, p: ir.Exists) -> Node:

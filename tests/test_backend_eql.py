@@ -541,3 +541,28 @@ def test_python_engine_is_case_insensitive_caveat() -> None:
     q = compile_(match(ir.Eq("f", ("Ab",), cased=True))).query
     assert q == ANY + 'f == "Ab"\n'
     assert _hits(q, _flip("Ab"))
+
+
+def test_unsupported_aggregate_is_one_error_not_one_per_nested_expression() -> None:
+    # A threshold lowers to an Aggregate with a synthetic `having` (measure >= n): the file has
+    # no derive/compute, so only the aggregation error may be reported.
+    by_id = {a.id: a for a in _catalog()}
+    for aid in ("SIEMC-0007", "SIEMC-0008"):
+        with pytest.raises(CompileError) as err:
+            BACKEND.compile(by_id[aid], allow_approximate=True)
+        (d,) = err.value.diagnostics
+        assert d.code == "E200" and "sliding window aggregation" in d.message, d.message
+    # An explicit compute/having on an unsupported aggregate: still one error, but a derive in a
+    # stream is a construct of its own and is still reported.
+    agg = ir.Aggregate(
+        "s", ir.Window("tumbling", 3_600_000), ("host.name",),
+        (ir.Measure("out", "sum", "source.bytes"), ir.Measure("inb", "sum", "destination.bytes")),
+        (("ratio", ir.BinOp("/", ir.MeasureRef("out"), ir.MeasureRef("inb"))),),
+        ir.BinOp(">=", ir.MeasureRef("ratio"), ir.Literal_(10)), span=SPAN,
+    )  # fmt: skip
+    derive = (("x", ir.BinOp("+", ir.FieldRef("source.bytes"), ir.Literal_(1))),)
+    with pytest.raises(CompileError) as err:
+        BACKEND.compile(analytic(agg, stream("s", derive=derive)), allow_approximate=True)
+    msgs = [d.message for d in err.value.diagnostics]
+    assert len(msgs) == 2, msgs
+    assert "arithmetic/comparison" in msgs[0] and "window aggregation" in msgs[1], msgs

@@ -307,3 +307,99 @@ def test_hostile_values_still_validate(value: str, op: str) -> None:
     q = BACKEND.compile(analytic(pred)).query
     assert "\n" not in q.split(";\n")[0].split("| where ")[-1]
     assert validate([q]) == [[]], q
+
+
+# --------------------------------------------------------------------------- baseline identity
+@pytest.mark.parametrize("profile", ["mde", "asim"])
+@pytest.mark.parametrize("kind", ["rarity", "first_seen"])
+def test_match_baselines_key_history_on_the_candidate_keys_not_only_its_time(
+    profile: str, kind: str
+) -> None:
+    # detect: {match: proc}; baseline: [{rarity|first_seen: {stream: proc, keys:
+    # [process.parent.name, process.name], across: host.name, max: 3, lookback: 14d}}]
+    keys = ("process.parent.name", "process.name")
+    b: ir.Baseline
+    if kind == "rarity":
+        b = ir.Rarity("s", keys, keys, "host.name", 3, 14 * 86_400_000, SPAN)
+    else:
+        b = ir.FirstSeen("s", keys, keys, 14 * 86_400_000, SPAN)
+    q = BACKEND.compile(analytic(ir.TRUE, baselines=(b,)), profile=profile).query
+    parent, name = {
+        "mde": ("InitiatingProcessFileName", "FileName"),
+        "asim": ("ActingProcessFilename", "TargetProcessFilename"),
+    }[profile]
+    ident = f"__start, {parent}, {name}"
+    # Two candidates at the same timestamp must not share one history.
+    assert "by __start;" not in q and "on __start\n" not in q and not q.endswith("on __start")
+    if kind == "rarity":
+        assert f"| summarize __rare0 = count_distinct(__ha) by {ident};" in q
+        assert f"| lookup kind=leftouter __rarity0 on {ident}\n" in q
+    else:
+        assert f"| distinct {ident}) on {ident}" in q
+    require_oracle()
+    assert validate([q]) == [[]], q
+
+
+def test_asim_network_flow_keeps_only_sessions_with_byte_counts() -> None:
+    # The evaluator's network_flow is event.category network AND (source.bytes or
+    # destination.bytes exists): a count over the stream must not count sessions without bytes.
+    count = ir.Aggregate("s", ir.Window("tumbling", 3_600_000), ("host.name",),
+                         (ir.Measure("n", "count", None),), (), None)  # fmt: skip
+    flow = BACKEND.compile(analytic(ir.TRUE, "network_flow", detection=count), profile="asim").query
+    assert flow.startswith(
+        "let s = _Im_NetworkSession\n| where isnotnull(SrcBytes) or isnotnull(DstBytes);"
+    ), flow
+    conn = BACKEND.compile(analytic(ir.TRUE, "network_connection"), profile="asim").query
+    assert "SrcBytes" not in conn
+    require_oracle()
+    assert validate([flow]) == [[]], flow
+
+
+def _windows_logons(pred: ir.Predicate) -> ir.Analytic:
+    s = ir.Stream("s", ir.LogSource(product="windows"), None, (), (), pred, SPAN)
+    return ir.Analytic("T-1", "t.yml", META, (), (s,), ir.Match("s", SPAN), (), SPAN)
+
+
+@pytest.mark.parametrize(
+    ("profile", "table", "cols"),
+    [
+        ("mde", "DeviceLogonEvents", ("AccountName", "DeviceName", "RemoteIP", "ActionType")),
+        (
+            "asim",
+            "_Im_Authentication",
+            ("TargetUsername", "DvcHostname", "SrcIpAddr", "EventResult"),
+        ),
+    ],
+)
+def test_windows_authentication_events_have_a_source_in_both_profiles(
+    profile: str, table: str, cols: tuple[str, ...]
+) -> None:
+    # logsource {product: windows} + event.category: authentication used to fail on each profile
+    # with "compile with another profile", naming the other one, which failed the same way.
+    pred = ir.And((
+        ir.Eq("event.category", ("authentication",)), ir.Eq("event.outcome", ("failure",)),
+        ir.Eq("user.name", ("bob",)), ir.Exists("host.name"), ir.Cidr("source.ip", ("10.0.0.0/8",)),
+    ))  # fmt: skip
+    q = BACKEND.compile(_windows_logons(pred), profile=profile).query
+    assert q.startswith(f"let s = {table}\n")
+    for c in cols:
+        assert c in q
+    assert '"success"' in q and '"failure"' in q
+    require_oracle()
+    assert validate([q]) == [[]], q
+
+
+def test_no_source_help_names_only_profiles_that_have_one() -> None:
+    for profile in ("mde", "asim"):  # neither maps event.category: file on Windows
+        with pytest.raises(CompileError) as ei:
+            BACKEND.compile(_windows_logons(ir.Eq("event.category", ("file",))), profile=profile)
+        (d,) = ei.value.diagnostics
+        assert d.code == "E211" and d.help
+        assert "another profile" not in d.help and "no kql profile has a source" in d.help
+    # zeek: asim has it, mde does not, so mde's help points at asim
+    zeek = ir.LogSource(category="network_connection", product="zeek")
+    z = ir.Stream("s", zeek, None, (), (), ir.TRUE, SPAN)
+    a = ir.Analytic("T-1", "t.yml", META, (), (z,), ir.Match("s", SPAN), (), SPAN)
+    with pytest.raises(CompileError) as ei:
+        BACKEND.compile(a, profile="mde")
+    assert "another profile (asim)" in (ei.value.diagnostics[0].help or "")

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from backends import get_backend
 from backends.base import NODE_TYPES, Artifact, CompileError
 from backends.sigma_rules import SigmaBackend
-from backends.sigma_rules_detection import placeholder_name, sigma_string
+from backends.sigma_rules_detection import NUMERIC_COMPARISON, placeholder_name, sigma_string
 from compiler import ir
 from compiler.discover import load_catalog
 from tests.oracles.sigma_oracle import load, run, to_sqlite, validate
@@ -580,3 +580,31 @@ def test_hostile_values_pass_the_validator(value: str, op: str) -> None:
         where = ir.StrMatch("process.name", op, (value,))  # type: ignore[arg-type]
     art = compile_(analytic([stream("s", where)]))
     assert to_sqlite(art.text, {"approved_domain": [sigma_string(value)]})
+
+
+@pytest.mark.parametrize(
+    "where",
+    [
+        ir.Compare("destination.port", "gte", 1024.0, SPAN),
+        ir.Eq("destination.port", (4444,), span=SPAN),
+        ir.Eq("destination.port", ("4444",), span=SPAN),  # a numeric string is a number in siemc
+    ],
+    ids=["compare", "eq-number", "eq-numeric-string"],
+)
+def test_comparisons_with_numbers_declare_the_stored_type_approximation(
+    where: ir.Predicate,
+) -> None:
+    # Sigma backends (pySigma's SQLite) compare stored types: a port logged as the string "1050"
+    # is not >= 1024 and "4444" != 4444, while siemc reads numeric strings as numbers.
+    a = analytic([stream("s", where, NET)])
+    assert errors(a, approx=False)[0][0] == "E202"
+    art = compile_(a)
+    (ap,) = art.approximations
+    assert ap.construct == NUMERIC_COMPARISON
+    assert "destination.port (DestinationPort)" in ap.detail and "'1050'" in ap.detail
+    assert f"# APPROXIMATION (t.yml:3:5) {NUMERIC_COMPARISON}: " in art.text
+
+
+def test_equality_with_strings_only_stays_exact() -> None:
+    art = compile_(analytic([stream("s", ir.Eq("destination.domain", ("a.example", "b1")), NET)]))
+    assert art.approximations == ()

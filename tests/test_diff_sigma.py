@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from backends.sigma_rules import SigmaBackend
-from backends.sigma_rules_detection import Cond, FilterTranslator
+from backends.sigma_rules_detection import NUMERIC_COMPARISON, Cond, FilterTranslator
 from compiler import canonical, ir
 from compiler.build import compile_pair
 from compiler.discover import load_catalog
@@ -41,11 +41,9 @@ CONSUMPTION = (
     "events of an alert"
 )
 KEY_CASE = "group-by values are lower-cased by the engine; siemc keys are case-sensitive"
-NUMERIC_STRINGS = (
-    "backend defect (undeclared): Eq/Compare are declared exact, but the SQLite engine compares "
-    "stored types: a port logged as the string '1050' is not >= 1024 and < 1100 (text sorts "
-    "after every number) and '4444' != 4444, while siemc reads numeric strings as numbers"
-)
+# The engine compares stored types: a port logged as the string '1050' is not >= 1024 and < 1100
+# (text sorts after every number) and '4444' != 4444, while siemc reads numeric strings as numbers.
+NUMERIC_STRINGS = NUMERIC_COMPARISON
 
 
 M2 = "boundaries, numeric strings, direction, missing fields, lookup case and wildcards"
@@ -113,7 +111,8 @@ DECLARED: dict[tuple[str, str], Declared] = {
     ),
     ("DSIG-M2", M2): Declared(
         NUMERIC_STRINGS,
-        "m2-4 (destination.port '1050') and m2-7 (destination.port '4444')",
+        "m2-4 (destination.port '1050') and m2-7 (destination.port '4444'): the engine "
+        "compares the stored string with the number",
         missing=(
             "DSIG-M2 {(no key)} [1704067204000..1704067204000]",
             "DSIG-M2 {(no key)} [1704067207000..1704067207000]",

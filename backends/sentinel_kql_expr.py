@@ -328,8 +328,10 @@ class KqlExprMixin:
             return f"extract(@'[^\\\\/]*$', 0, tostring({args[0]}))"
         if f == "registered_domain":
             x = f"trim_end(@'\\.', tolower(tostring({args[0]})))"
+            # parse_ipv6 returns "" (not null) for text that is no address:
+            # https://learn.microsoft.com/kusto/query/parse-ipv6-function
             return (
-                f"iff(isnotnull(parse_ipv6({args[0]})), tostring({args[0]}), "
+                f"iff(isnotempty(parse_ipv6({args[0]})), tostring({args[0]}), "
                 f"strcat_array(array_slice(split({x}, '.'), -2, -1), '.'))"
             )
         if f == "extract_ips":

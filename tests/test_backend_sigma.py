@@ -168,11 +168,15 @@ NET = ir.LogSource("network_connection", "windows")
 ZEEK = ir.LogSource("network_flow", "zeek", "conn")
 CASES: list[tuple[str, ir.Predicate, ir.LogSource | None, dict[str, Any]]] = [
     (
-        "name in a path field: endswith the separator + name, case-insensitive",
+        "name in a path field: endswith the separator + name, or the bare name (a source that "
+        "logs no path), case-insensitive",
         ir.Eq("process.name", ("powershell.exe", "pwsh.exe")),
         None,
         {
-            "selection": {"Image|endswith": ["\\powershell.exe", "\\pwsh.exe"]},
+            "selection": [
+                {"Image|endswith": ["\\powershell.exe", "\\pwsh.exe"]},
+                {"Image": ["powershell.exe", "pwsh.exe"]},
+            ],
             "condition": "selection",
         },
     ),
@@ -204,7 +208,7 @@ CASES: list[tuple[str, ir.Predicate, ir.LogSource | None, dict[str, Any]]] = [
         "startswith on a name in a path: an anchored case-insensitive regex",
         ir.StrMatch("process.name", "startswith", ("py",)),
         None,
-        {"selection": {"Image|re|i": "[\\\\]py[^\\\\]*$"}, "condition": "selection"},
+        {"selection": {"Image|re|i": "(?:^|[\\\\])py[^\\\\]*$"}, "condition": "selection"},
     ),
     (
         "regex: |re|i by default (Sigma re is case-sensitive), |re when cased",
@@ -263,18 +267,18 @@ CASES: list[tuple[str, ir.Predicate, ir.LogSource | None, dict[str, Any]]] = [
             (
                 ir.And(
                     (
-                        ir.Eq("process.name", ("cat",)),
+                        ir.Eq("process.executable", ("/bin/cat",)),
                         ir.StrMatch("process.command_line", "endswith", ("/etc/passwd",)),
                     )
                 ),
-                ir.Eq("process.name", ("id",)),
+                ir.Eq("process.executable", ("/usr/bin/id",)),
             )
         ),
         ir.LogSource("process_creation", "linux"),
         {
             "selection": [
-                {"Image|endswith": "/cat", "CommandLine|endswith": "/etc/passwd"},
-                {"Image|endswith": "/id"},
+                {"Image": "/bin/cat", "CommandLine|endswith": "/etc/passwd"},
+                {"Image": "/usr/bin/id"},
             ],
             "condition": "selection",
         },

@@ -186,11 +186,11 @@ def test_engines_compare_compiled_queries_with_the_evaluator(tmp_path: Path) -> 
     write(tmp_path, "a.yml", ANALYTIC)
     junit = tmp_path / "j.xml"
     res = CliRunner().invoke(
-        main, ["test", str(tmp_path), "--engines", "eql", "--junit", str(junit)]
+        main, ["test", str(tmp_path), "--engines", "eql,sigma", "--junit", str(junit)]
     )
     assert res.exit_code == 0, res.output
     assert "PASS  eql     CLI-1: excel spawns powershell  (1 alert(s), equal)" in res.output
-    assert "eql: 2 equal" in res.output
+    assert "eql: 2 equal" in res.output and "sigma: 2 equal" in res.output
     names = [c.get("name") for c in ET.parse(junit).getroot().iter("testcase")]
     assert "engine:eql positive/synthetic: excel spawns powershell" in names
 

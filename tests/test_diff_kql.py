@@ -1,0 +1,218 @@
+"""Differential test of the KQL backend: compiled queries executed by ``duckdb-kql``
+(``compiler.engines.run_kql``) over the fixtures, loaded as the MDE / ASIM tables of each
+profile, must raise the evaluator's alerts, in canonical form.
+
+Every (analytic, profile, fixture) triple of the bundled catalog and of
+``tests/differential/kql`` whose analytic compiles to KQL is compared, after the query passed
+Microsoft's Kusto.Language analyzer (duckdb-kql runs some invalid KQL, e.g. ``where X = 1``). A
+triple may differ only as recorded in :data:`EXPECTED`: a declared approximation of the backend
+(quoted from the artifact), or a backend defect (a translation that is wrong in Kusto itself, as
+the engine reproduces it). Anything else fails, in both directions: a recorded difference that no
+longer happens fails too.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Literal
+
+import pytest
+
+from backends.base import Artifact
+from backends.sentinel_kql_expr import KqlExprMixin
+from compiler import canonical, ir
+from compiler.build import compile_pair
+from compiler.discover import load_catalog
+from compiler.engines import run_kql
+from compiler.evaluator import evaluate
+from compiler.lower import Loaded
+from compiler.testing import MissingData, fixture_events
+from tests.oracles.kql_oracle import require_oracle, validate
+
+ROOT = Path(__file__).resolve().parent.parent
+EXTRA_DIR = ROOT / "tests" / "differential" / "kql"
+PROFILES = ("mde", "asim")
+T0 = 1704067200000  # 2024-01-01T00:00:00Z, the differential fixtures' epoch
+
+
+@dataclass(frozen=True)
+class Expected:
+    """A recorded difference: ``missing`` (evaluator only) and ``extra`` (engine only) alerts,
+    as ``CanonicalAlert.describe()`` strings, and where the difference comes from."""
+
+    kind: Literal["approximation", "defect"]
+    source: str  # approximation: text quoted from the artifact's header; defect: what is wrong
+    missing: tuple[str, ...] = ()
+    extra: tuple[str, ...] = ()
+
+
+_IPS = "finds dotted IPv4 addresses only (IPv6 answers are not extracted)"
+_SLIDING = "N - T + 1 alerts here instead of floor(N / T)"
+_F4_EQUAL = "equal timestamps (query first in file), connection exactly at maxspan, IPv6 answer"
+_IPV6_ALERT = (
+    "SIEMC-0004 {dns.answer_ips='2606:50c0:8000::154', host.name='WS-CAROL', "
+    "process.entity_id='g-ps2'} [1719828000000..1719828030000]"
+)
+EXPECTED: dict[tuple[str, str, str], Expected] = {
+    ("SIEMC-0004", "mde", _F4_EQUAL): Expected("approximation", _IPS, missing=(_IPV6_ALERT,)),
+    ("SIEMC-0004", "asim", _F4_EQUAL): Expected("approximation", _IPS, missing=(_IPV6_ALERT,)),
+    ("D-KQL-04", "mde", "a burst of four and three starts exactly one minute apart end to end"):
+        Expected("approximation", _SLIDING,
+                 extra=(f"D-KQL-04 {{host.name='h1'}} [{T0}..{T0 + 30000}] {{event_count=4.0}}",)),
+    ("D-KQL-04", "asim", "a burst of four and three starts exactly one minute apart end to end"):
+        Expected("approximation", _SLIDING,
+                 extra=(f"D-KQL-04 {{host.name='h1'}} [{T0}..{T0 + 30000}] {{event_count=4.0}}",)),
+}  # fmt: skip
+
+
+def _engine() -> None:
+    try:
+        run_kql._require()
+    except run_kql.EngineUnavailable as exc:
+        if os.environ.get("CI") == "true":
+            pytest.fail(str(exc))
+        pytest.skip(str(exc))
+
+
+@cache
+def _catalog() -> tuple[Loaded, ...]:
+    bundled = load_catalog([ROOT / "analytics"]).loaded
+    extra = load_catalog([EXTRA_DIR]).loaded
+    return tuple(bundled) + tuple(extra)
+
+
+@cache
+def _artifact(aid: str, profile: str) -> Artifact | None:
+    loaded = next(lo for lo in _catalog() if lo.analytic.id == aid)
+    return compile_pair(loaded, "kql", profile=profile, allow_approximate=True).artifact
+
+
+def _compiled() -> Iterator[tuple[Loaded, str, Artifact]]:
+    for loaded in _catalog():
+        for profile in PROFILES:
+            art = _artifact(loaded.analytic.id, profile)
+            if art is not None:
+                yield loaded, profile, art
+
+
+def _triples() -> list[tuple[str, str, str]]:
+    return [(lo.analytic.id, p, fx.name) for lo, p, _ in _compiled() for fx in lo.fixtures]
+
+
+def _lookup(aid: str, name: str) -> tuple[Loaded, ir.Fixture]:
+    for lo in _catalog():
+        if lo.analytic.id == aid:
+            for fx in lo.fixtures:
+                if fx.name == name:
+                    return lo, fx
+    raise KeyError((aid, name))
+
+
+@cache
+def _invalid() -> dict[tuple[str, str], str]:
+    """Kusto.Language errors of every compiled query (empty: all valid)."""
+    arts = [(lo.analytic.id, p, a) for lo, p, a in _compiled()]
+    columns = {c for lo in _catalog() for lk in lo.analytic.lookups for c in lk.columns}
+    results = validate([a.query for _, _, a in arts], watchlist_columns=tuple(sorted(columns)))
+    return {
+        (aid, p): "\n".join(e.show(a.query) for e in errs)
+        for (aid, p, a), errs in zip(arts, results, strict=True)
+        if errs
+    }
+
+
+def _compare(loaded: Loaded, fx: ir.Fixture, artifact: Artifact) -> canonical.Diff:
+    try:
+        events = fixture_events(loaded, fx)
+    except MissingData as exc:
+        if os.environ.get("CI") == "true":
+            raise
+        pytest.skip(f"real data missing: {exc}")
+    want = [canonical.from_evaluator(a) for a in evaluate(loaded.analytic, events, fx.now_ms)]
+    return canonical.diff(want, run_kql.run(loaded, fx, artifact))
+
+
+@pytest.mark.parametrize(("aid", "profile", "fixture"), _triples(), ids=lambda v: str(v)[:50])
+def test_engine_alerts_equal_the_evaluator(aid: str, profile: str, fixture: str) -> None:
+    require_oracle()
+    _engine()
+    assert (aid, profile) not in _invalid(), _invalid()[(aid, profile)]
+    loaded, fx = _lookup(aid, fixture)
+    artifact = _artifact(aid, profile)
+    assert artifact is not None
+    d = _compare(loaded, fx, artifact)
+    exp = EXPECTED.get((aid, profile, fixture))
+    if exp is None:
+        assert d.equal, f"{aid} / {profile} / {fixture}: engine and evaluator differ\n{d.render()}"
+        return
+    got = (sorted(a.describe() for a in d.missing), sorted(a.describe() for a in d.extra))
+    assert got == (sorted(exp.missing), sorted(exp.extra)), (
+        f"{aid}/{profile}/{fixture}\n{d.render()}"
+    )
+    if exp.kind == "approximation":
+        declared = [f"{a.construct}: {a.detail}" for a in artifact.approximations]
+        assert any(exp.source in text for text in declared), (exp.source, declared)
+
+
+def test_tables_name_existing_triples() -> None:
+    assert set(EXPECTED) <= set(_triples())
+
+
+def test_coverage_numbers() -> None:
+    """The size of the comparison, so that a change in coverage is visible."""
+    triples = _triples()
+    assert len(triples) == 39
+    assert len({(a, p) for a, p, _ in triples}) == 19
+    assert sum(e.kind == "defect" for e in EXPECTED.values()) == 0
+    assert sum(e.kind == "approximation" for e in EXPECTED.values()) == 4
+
+
+# --------------------------------------------------------------------------- mutations
+def _d01() -> tuple[Loaded, ir.Fixture]:
+    return _lookup("D-KQL-01", "case, the pid boundary, a missing user and a cased parent")
+
+
+def test_wrong_operator_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A backend that writes `>` for `gte` loses the event exactly on the boundary."""
+    _engine()
+    loaded, fx = _d01()
+    monkeypatch.setattr(KqlExprMixin, "_CMP", {**KqlExprMixin._CMP, "gte": ">"})
+    for profile in PROFILES:
+        art = compile_pair(loaded, "kql", profile=profile, allow_approximate=True).artifact
+        assert art is not None and "> 100" in art.query
+        d = _compare(loaded, fx, art)
+        assert not d.equal and [a.start for a in d.missing] == [T0 + 1000] and not d.extra
+
+
+def test_dropped_group_key_is_caught() -> None:
+    _engine()
+    loaded, fx = _lookup(
+        "D-KQL-03",
+        "boundary at the window end, case-distinct hosts, no bytes back, a missing port",
+    )
+    art = _artifact("D-KQL-03", "asim")
+    assert art is not None
+    assert _compare(loaded, fx, art).equal
+    by = "by __start = bin(TimeGenerated, 10m), SrcHostname, DstPortNumber"
+    assert by in art.query
+    wrong = Artifact(
+        **{**art.__dict__, "query": art.query.replace(by, by[: -len(", DstPortNumber")])}
+    )
+    d = _compare(loaded, fx, wrong)
+    assert not d.equal and d.missing and d.extra
+
+
+def test_engine_gaps_are_bridged_with_kusto_semantics() -> None:
+    _engine()
+    assert run_kql._ip4("10.1.2.3", '["10.0.0.0/8"]') is True
+    assert run_kql._ip4("::ffff:10.1.2.3", '["10.0.0.0/8"]') is None  # not an IPv4 text
+    assert run_kql._ip6("fd00::1", '["fc00::/7"]') is True
+    assert run_kql._ip6("192.168.1.1", '["fc00::/7"]') is False
+    assert run_kql._ip6("host.example", '["fc00::/7"]') is None
+    q = "let a = T\n| extend __x1 = 1, __x2 = 2, y = 3\n| project-away __x*;\na"
+    out = run_kql.expand_wildcards(q, lambda text: ["c", "__x1", "__x2", "y"])
+    assert "| project-away __x1, __x2;" in out

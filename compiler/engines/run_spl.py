@@ -1,0 +1,264 @@
+"""Execute compiled Splunk SPL over a fixture with the SPL interpreter of siemc's tests.
+
+No Splunk engine exists offline, so ``tests/interpreters/spl_interp.py`` interprets the subset of
+SPL the splunk backend emits, from the query text, with the Search Reference's semantics. It ships
+with the siemc source tests: outside a source checkout :class:`EngineUnavailable` is raised.
+
+``run(loaded, fixture, artifact)`` turns the fixture's ECS events into Splunk events as the CIM
+add-ons would present them (``backends/profiles/cim.yml`` reversed: CIM field names, values as
+extracted text, ``_time`` in seconds), adds what the profile's base searches select on, loads the
+analytic's lookup CSVs as the lookup definitions the artifact's header names, pins ``now()``
+(``fixture.now_ms``, else the last event's time), runs the query and returns its rows as
+canonical alerts.
+
+**Selection fields.** ``tag``: the event's ``event.category`` values (the profile maps
+event.category to tag) plus the tags of the base search of every logsource category the event
+belongs to (``tag=process tag=report`` for a process start, ...). ``sourcetype``: one of the
+sourcetypes the profile's product searches name, chosen so that the event is selected by exactly
+the product/service searches whose logsource it belongs to (e.g. a Windows Sysmon event gets
+``XmlWinEventLog:Microsoft-Windows-Sysmon/Operational``, a Zeek conn event ``bro:conn:json``).
+``direction`` takes the CIM Network_Traffic vocabulary (egress -> outbound, ingress -> inbound,
+https://docs.splunk.com/Documentation/CIM/latest/User/NetworkTraffic).
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from backends.base import Artifact
+from backends.profiles import FieldProfile, load_profile
+from compiler import canonical, ir
+from compiler.canonical import CanonicalAlert
+from compiler.evaluator.model import Event
+from compiler.evaluator.predicates import compile_predicate
+from compiler.evaluator.streams import LOGSOURCE_CATEGORIES, logsource_predicate
+from compiler.lower import Loaded
+from compiler.testing import fixture_events
+
+EXTRA = "source checkout"
+INTERPRETER = "tests.interpreters.spl_interp"
+_DIRECTION = {"egress": "outbound", "ingress": "inbound"}
+_OTHER_SOURCETYPE = "siemc:other"
+_LOOKUP_DEF = re.compile(
+    r"lookup definition (\S+): transforms\.conf \[[^\]]*\] filename = [^,]*, "
+    r"case_sensitive_match = (true|false), max_matches = (\d+)"
+)
+
+
+class EngineUnavailable(RuntimeError):
+    def __init__(self, extra: str = EXTRA) -> None:
+        self.extra = extra
+        super().__init__(
+            "the SPL interpreter ships with the siemc source tests "
+            "(tests/interpreters/spl_interp.py): run the SPL differential tests from a siemc "
+            "source checkout"
+        )
+
+
+class NotExecutable(RuntimeError):
+    """The query uses a command or function the interpreter does not implement."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        super().__init__(f"not executable by the interpreter: {what}")
+
+
+def interpreter() -> Any:
+    try:
+        return importlib.import_module(INTERPRETER)
+    except ModuleNotFoundError as exc:
+        if exc.name is not None and INTERPRETER.startswith(exc.name):
+            raise EngineUnavailable() from None
+        raise
+
+
+# --------------------------------------------------------------------------- events
+def _text(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, float) and v.is_integer() and abs(v) < 1e16:
+        return str(int(v))
+    return str(v)
+
+
+def _extracted(v: Any) -> Any:
+    """A value as search-time extraction gives it: text; a list is a multivalue field."""
+    if isinstance(v, list):
+        vals = [_text(x) for x in v if x is not None]
+        return None if not vals else vals[0] if len(vals) == 1 else vals
+    return None if v is None else _text(v)
+
+
+class CimEvents:
+    """ECS events as the CIM profile's Splunk events."""
+
+    def __init__(self, profile: FieldProfile, analytic: ir.Analytic, interp: Any) -> None:
+        self.profile = profile
+        self.search = interp.sx
+        lookups = {lk.name: lk for lk in analytic.lookups}
+        self.categories = []
+        for cat, pred in LOGSOURCE_CATEGORIES.items():
+            src = profile.source(cat)
+            if src is not None:
+                tags = re.findall(r"\btag=(\w+)", str(src["search"]))
+                self.categories.append((compile_predicate(pred, lookups), tags))
+        self.products = []
+        sourcetypes: list[str] = []
+        for key, src in profile.sources.items():
+            if key in LOGSOURCE_CATEGORIES:
+                continue
+            product, _, service = key.partition("/")
+            ls = ir.LogSource(None, product, service or None)
+            node = self.search.parse(str(src["search"]))
+            self.products.append((compile_predicate(logsource_predicate(ls), lookups), node))
+            for st in re.findall(r'sourcetype="([^"]+)"', str(src["search"])):
+                if "*" not in st and st not in sourcetypes:
+                    sourcetypes.append(st)
+        self.sourcetypes = [*sourcetypes, _OTHER_SOURCETYPE]
+
+    @functools.cache  # noqa: B019 - one instance per run
+    def _sourcetype(self, wanted: tuple[bool, ...]) -> str:
+        def agreement(st: str) -> int:
+            row = {"sourcetype": st}
+            return sum(
+                self.search.matches(node, row) == w
+                for (_, node), w in zip(self.products, wanted, strict=True)
+            )
+
+        return max(self.sourcetypes, key=agreement)
+
+    def event(self, e: Event) -> dict[str, Any]:
+        f = e.fields
+        out: dict[str, Any] = {"_time": e.ts / 1000, "index": "main"}
+        for ecs, cim in self.profile.fields.items():
+            if ecs == "@timestamp" or ecs not in f:
+                continue
+            v = _extracted(f[ecs])
+            if ecs == "network.direction" and isinstance(v, str):
+                v = _DIRECTION.get(v.lower(), v)
+            if v is not None:
+                out[cim] = v
+        tags = (
+            [str(x) for x in (f.get("event.category") or []) if x is not None]
+            if isinstance(f.get("event.category"), list)
+            else ([str(f["event.category"])] if f.get("event.category") is not None else [])
+        )
+        for member, cat_tags in self.categories:
+            if member(f):
+                tags += [t for t in cat_tags if t not in tags]
+        if tags:
+            out["tag"] = tags[0] if len(tags) == 1 else tags
+        wanted = tuple(bool(member(f)) for member, _ in self.products)
+        out["sourcetype"] = self._sourcetype(wanted)
+        return out
+
+
+def lookup_definitions(loaded: Loaded, artifact: Artifact, interp: Any) -> dict[str, Any]:
+    """The analytic's CSVs as the lookup definitions the artifact's header asks for."""
+    settings = {m.group(1): (m.group(2) == "true", int(m.group(3)))
+                for m in _LOOKUP_DEF.finditer(artifact.text)}  # fmt: skip
+    out: dict[str, Any] = {}
+    for lk in loaded.analytic.lookups:
+        rows = [dict(zip(lk.columns, r, strict=False)) for r in lk.rows]
+        cased, most = settings.get(lk.name, (True, 1000))
+        out[lk.name] = interp.LookupDef(rows, case_sensitive=cased, max_matches=most)
+    return out
+
+
+# --------------------------------------------------------------------------- results
+def _ms(v: Any) -> int | None:
+    try:
+        return round(float(v) * 1000)
+    except (TypeError, ValueError):
+        return None
+
+
+def _table_columns(query: str) -> list[str]:
+    last = [ln for ln in query.strip().splitlines() if ln.startswith("| table ")]
+    return last[-1].split()[2:] if last else []
+
+
+def _local(profile: FieldProfile, name: str) -> str:
+    return profile.fields.get(name) or profile.local(name)
+
+
+def to_alerts(
+    analytic: ir.Analytic, query: str, rows: Sequence[Mapping[str, Any]], profile: FieldProfile
+) -> list[CanonicalAlert]:
+    d = analytic.detection
+    aid = analytic.id
+    out: list[CanonicalAlert] = []
+    if isinstance(d, ir.Aggregate):
+        cols = _table_columns(query)[1 : 1 + len(d.keys)]
+        names = [profile.local(m.name) for m in d.measures]
+        names += [profile.local(n) for n, _ in d.compute]
+        measures = [m.name for m in d.measures] + [n for n, _ in d.compute]
+        for r in rows:
+            t = _ms(r.get("_time"))
+            key = [(k, r.get(c)) for k, c in zip(d.keys, cols, strict=True)]
+            ms = [(m, _num(r.get(c))) for m, c in zip(measures, names, strict=True) if c in r]
+            if d.window.kind == "tumbling":
+                out.append(
+                    canonical.make(aid, key, t, None if t is None else t + d.window.size_ms, ms)
+                )
+            else:
+                out.append(canonical.make(aid, key, None, t, ms))
+        return out
+    steps: tuple[ir.Step, ...] = ()
+    if isinstance(d, ir.Sequence):
+        steps = d.steps
+    elif isinstance(d, ir.Cooccurrence):
+        steps = d.members
+    elif isinstance(d, ir.Absence):
+        steps = (d.first,)
+    if not steps:  # match
+        return [canonical.make(aid, (), _ms(r["_time"]), _ms(r["_time"])) for r in rows]
+    keys = steps[0].keys
+    if isinstance(d, ir.Sequence) and len(d.steps) == 1 and d.until is None:
+        for r in rows:
+            t = _ms(r.get("_time"))
+            out.append(canonical.make(aid, [(k, r.get(_local(profile, k))) for k in keys], t, t))
+        return out
+    for r in rows:
+        key = [(k, r.get(f"siemc_k{i}")) for i, k in enumerate(keys)]
+        t = _ms(r.get("_time"))
+        if isinstance(d, ir.Sequence):
+            dur = _ms(r.get("duration")) or 0
+            out.append(canonical.make(aid, key, t, None if t is None else t + dur))
+        elif isinstance(d, ir.Cooccurrence):
+            out.append(canonical.make(aid, key, None, t))
+        else:
+            out.append(canonical.make(aid, key, t, t))
+    return out
+
+
+def _num(v: Any) -> Any:
+    if isinstance(v, str):
+        try:
+            return float(v)
+        except ValueError:
+            return v
+    return v
+
+
+def run(loaded: Loaded, fixture: ir.Fixture, artifact: Artifact) -> list[CanonicalAlert]:
+    """The canonical alerts of ``artifact``'s query interpreted over ``fixture``'s events.
+
+    Raises :class:`NotExecutable` for commands the interpreter lacks and
+    :class:`EngineUnavailable` outside a source checkout."""
+    interp = interpreter()
+    profile = load_profile(artifact.profile)
+    events = fixture_events(loaded, fixture)
+    cim = CimEvents(profile, loaded.analytic, interp)
+    splunk_events = [cim.event(e) for e in events]
+    now = fixture.now_ms if fixture.now_ms is not None else max((e.ts for e in events), default=0)
+    lookups = lookup_definitions(loaded, artifact, interp)
+    try:
+        rows = interp.execute(artifact.query, splunk_events, lookups, now)
+    except interp.NotExecutable as exc:
+        raise NotExecutable(exc.what) from None
+    return to_alerts(loaded.analytic, artifact.query, rows, profile)

@@ -8,6 +8,8 @@ extra that installs it; a query the engine cannot run faithfully raises :class:`
 from __future__ import annotations
 
 import importlib
+import sys
+from pathlib import Path
 from types import ModuleType
 
 # target -> adapter module
@@ -42,3 +44,12 @@ def load_engine(target: str) -> ModuleType:
             f"the {target} engine needs the Python package '{exc.name}': "
             "pip install 'siemc[engines]'"
         ) from None
+
+
+def import_interpreter(module: str) -> ModuleType:
+    """Import an interpreter that ships with the tests (``tests.interpreters.*``): available in
+    a source checkout, where the repository root is put on ``sys.path`` if needed."""
+    root = Path(__file__).resolve().parents[2]
+    if (root / "tests" / "interpreters").is_dir() and str(root) not in sys.path:
+        sys.path.append(str(root))
+    return importlib.import_module(module)

@@ -31,7 +31,6 @@ alert with no key at its ``@timestamp``.
 from __future__ import annotations
 
 import functools
-import importlib
 import ipaddress
 import re
 from collections.abc import Mapping
@@ -45,7 +44,7 @@ from backends.base import Artifact
 from backends.elastic_esql import lookup_index, lookup_key
 from backends.elastic_esql_expr import profile_types
 from backends.profiles import load_profile
-from compiler import canonical, ir
+from compiler import canonical, engines, ir
 from compiler.canonical import CanonicalAlert
 from compiler.evaluator.model import Event
 from compiler.lower import Loaded
@@ -59,7 +58,7 @@ SCHEMA = ROOT / "tests" / "oracles" / "esql_ecs_schema.yml"
 IGNORE_ABOVE = 1024  # ECS keyword fields
 
 
-class EngineUnavailable(RuntimeError):
+class EngineUnavailable(engines.EngineUnavailable):
     """The ES|QL interpreter (siemc source tests) or Elastic's ES|QL parser is missing."""
 
     def __init__(self, extra: str = EXTRA, detail: str = "") -> None:
@@ -74,13 +73,13 @@ class EngineUnavailable(RuntimeError):
 
 def interpreter() -> ModuleType:
     try:
-        return importlib.import_module(INTERPRETER)
+        return engines.import_interpreter(INTERPRETER)
     except ImportError as exc:
         raise EngineUnavailable(EXTRA, str(exc)) from None
 
 
 def _values() -> ModuleType:
-    return importlib.import_module("tests.interpreters.esql_interp_values")
+    return engines.import_interpreter("tests.interpreters.esql_interp_values")
 
 
 @functools.cache

@@ -43,7 +43,7 @@ from typing import Any
 
 from backends.base import Artifact
 from backends.profiles import FieldProfile, load_profile
-from compiler import canonical, ir
+from compiler import canonical, engines, ir
 from compiler.canonical import CanonicalAlert
 from compiler.evaluator.model import Event
 from compiler.evaluator.predicates import compile_predicate
@@ -59,7 +59,7 @@ _EPOCH = dt.datetime(1970, 1, 1)
 _CTIME_BASE_MS = 946_684_800_000  # 2000-01-01
 
 
-class EngineUnavailable(RuntimeError):
+class EngineUnavailable(engines.EngineUnavailable):
     def __init__(self, extra: str = EXTRA) -> None:
         super().__init__(
             f"duckdb-kql is not installed: pip install '{REQUIREMENT}' "

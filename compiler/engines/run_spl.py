@@ -24,14 +24,13 @@ https://docs.splunk.com/Documentation/CIM/latest/User/NetworkTraffic).
 from __future__ import annotations
 
 import functools
-import importlib
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from backends.base import Artifact
 from backends.profiles import FieldProfile, load_profile
-from compiler import canonical, ir
+from compiler import canonical, engines, ir
 from compiler.canonical import CanonicalAlert
 from compiler.evaluator.model import Event
 from compiler.evaluator.predicates import compile_predicate
@@ -49,7 +48,7 @@ _LOOKUP_DEF = re.compile(
 )
 
 
-class EngineUnavailable(RuntimeError):
+class EngineUnavailable(engines.EngineUnavailable):
     def __init__(self, extra: str = EXTRA) -> None:
         self.extra = extra
         super().__init__(
@@ -59,7 +58,7 @@ class EngineUnavailable(RuntimeError):
         )
 
 
-class NotExecutable(RuntimeError):
+class NotExecutable(engines.NotExecutable):
     """The query uses a command or function the interpreter does not implement."""
 
     def __init__(self, what: str) -> None:
@@ -69,7 +68,7 @@ class NotExecutable(RuntimeError):
 
 def interpreter() -> Any:
     try:
-        return importlib.import_module(INTERPRETER)
+        return engines.import_interpreter(INTERPRETER)
     except ModuleNotFoundError as exc:
         if exc.name is not None and INTERPRETER.startswith(exc.name):
             raise EngineUnavailable() from None

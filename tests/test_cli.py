@@ -218,3 +218,19 @@ def test_unknown_engine_is_a_usage_error(tmp_path: Path) -> None:
     write(tmp_path, "a.yml", ANALYTIC)
     res = CliRunner().invoke(main, ["test", str(tmp_path), "--engines", "qradar"])
     assert res.exit_code == 2 and "unknown engine(s): qradar" in res.output
+
+
+def test_bundled_analytics_pass_every_engine(tmp_path: Path) -> None:
+    """The issue's bar: `siemc test analytics/ --engines all` passes on every bundled analytic."""
+    root = Path(__file__).resolve().parent.parent
+    junit = tmp_path / "j.xml"
+    res = CliRunner().invoke(
+        main, ["test", str(root / "analytics"), "--engines", "all", "--junit", str(junit)]
+    )
+    assert res.exit_code == 0, res.output
+    assert "FAIL" not in res.output
+    for target in ("eql", "sigma", "kql", "esql", "splunk"):
+        line = next(x for x in res.output.splitlines() if x.startswith(f"{target}: "))
+        assert " equal" in line, line  # every engine really ran something
+    cases = [c.get("name") or "" for c in ET.parse(junit).getroot().iter("testcase")]
+    assert sum(n.startswith("engine:") for n in cases) == 5 * 30

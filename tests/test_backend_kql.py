@@ -37,8 +37,8 @@ def outcomes(profile: str) -> dict[str, Artifact | CompileError]:
 EXPECTED = {
     "mde": {
         "ok": {"SIEMC-0004", "SIEMC-0005", "SIEMC-0006", "SIEMC-0008"},
-        "E210": {"AN1511", "SIEMC-0011"},  # source.bytes: MDE network events carry no bytes
-        "E211": {"AN1190", "SIEMC-0003", "SIEMC-0007", "SIEMC-0009", "SIEMC-0010", "SIEMC-0012"},
+        "E211": {"AN1190", "AN1511", "SIEMC-0003", "SIEMC-0007", "SIEMC-0009", "SIEMC-0010",
+                 "SIEMC-0011", "SIEMC-0012"},  # no MDE source: process end, Zeek, byte flows
     },
     "asim": {
         "ok": {"AN1190", "AN1511", "SIEMC-0004", "SIEMC-0005", "SIEMC-0006", "SIEMC-0008",
@@ -69,9 +69,11 @@ def test_catalogue_outcomes(profile: str) -> None:
 def test_byte_fields_on_mde_name_the_data_source_that_has_them() -> None:
     res = outcomes("mde")["SIEMC-0011"]
     assert isinstance(res, CompileError)
+    # a flow stream (events with byte counts) has no MDE source at all: the error says which
+    # data sources carry bytes
     (d,) = res.diagnostics
-    assert d.code == "E210" and "source.bytes" in d.message
-    assert d.help and "asim" in d.help and "SrcBytes" in d.help and "VMConnection" in d.help
+    assert d.code == "E211" and "DeviceNetworkEvents carries no byte columns" in d.message
+    assert "asim" in d.message and "SrcBytes" in d.message and "VMConnection" in d.message
 
 
 def test_support_table_is_exhaustive() -> None:

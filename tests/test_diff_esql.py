@@ -134,20 +134,6 @@ EXPECTED: dict[tuple[str, str], Expected] = {
             f"{T0 + 46800000}] {{starts=1.0}}",
         ),
     ),
-    ("D-ESQL-04", "a keyword key spelled as a number and as a numeric string"): Expected(
-        "defect",
-        "backend defect: STATS ... BY a keyword field groups by the stored text, so the keys "
-        "7 and '7.0' (indexed as the keywords '7' and '7.0') form two groups; siemc's key rule "
-        "compares numbers and numeric strings numerically (one group), and the artifact "
-        "declares no approximation for keys. Fix in backends/elastic_esql_agg.py: group keyword "
-        "keys by a normalised value (e.g. COALESCE(TO_STRING(TO_DOUBLE(k)), k)) or declare it",
-        "h5's two flows fall into two groups of one (flows >= 2 fails); h6's 8 and '8' are one",
-        missing=(
-            f"D-ESQL-04 {{host.name='h5', tags=7}} [{T0 + 3600000}..{T0 + 4200000}] "
-            "{back=None, flows=2.0, high=1.0, low=1.0, mean_out=1.0, out=2.0, ratio=None, "
-            "spread=0.0, with_in=0.0}",
-        ),
-    ),
 }
 
 # NOW-anchored pairs whose missing alerts all appear when the query runs at their window's end
@@ -271,10 +257,8 @@ def test_coverage_numbers() -> None:
         "SIEMC-0011",
         "SIEMC-0012",
     } | {f"D-ESQL-{i:02d}" for i in range(1, 7)}
-    assert (len(pairs), len(EXPECTED)) == (19, 6)
-    assert [k for k, e in EXPECTED.items() if e.kind == "defect"] == [
-        ("D-ESQL-04", "a keyword key spelled as a number and as a numeric string")
-    ]
+    assert (len(pairs), len(EXPECTED)) == (19, 5)
+    assert [k for k, e in EXPECTED.items() if e.kind == "defect"] == []
 
 
 def test_differential_fixtures_pass_the_evaluator() -> None:

@@ -257,14 +257,15 @@ def test_multi_valued_key_counts_event_in_each_group() -> None:
     }
 
 
-def test_group_keys_are_case_sensitive_numeric_strings_are_numbers() -> None:
+def test_group_keys_are_case_sensitive_text_numbers_are_their_decimal_text() -> None:
     def gk(**fields: Any) -> tuple[tuple[object, ...], ...]:
         return key_tuples(E(0, "x", **fields), ("h", "p"))
 
     assert gk(h="A", p=1) != gk(h="a", p=1)
     assert gk(h="a", p="443") == gk(h="a", p=443) == gk(h="a", p=443.0)
+    assert gk(h="a", p="7") != gk(h="a", p="7.0")
     assert gk(h="a", p=True) != gk(h="a", p=1)
-    assert gk(h=["a", "b"], p=[1, "2"]) == (("a", 1), ("a", 2), ("b", 1), ("b", 2))
+    assert gk(h=["a", "b"], p=[1, "2"]) == (("a", "1"), ("a", "2"), ("b", "1"), ("b", "2"))
     assert gk(h="a", p=None) == ()
     assert gk(h="a", p=[]) == ()
 

@@ -534,10 +534,13 @@ def test_before_join_output_is_not_late_for_a_window() -> None:
 KEY_PAIRS = [
     ("WS01", "WS01", True),
     ("WS01", "ws01", False),  # case-sensitive
-    ("443", 443, True),  # numeric strings are numbers
+    ("443", 443, True),  # a number is its decimal text
     (443, 443.0, True),
-    (" 443", "443.0", True),
-    ("0443", 443, True),
+    ("443", 443.0, True),
+    (" 443", "443.0", False),  # strings compare as text, as keyword fields do
+    ("7", "7.0", False),
+    ("0443", 443, False),
+    (1.5, "1.5", True),
     ("10.0.0.1", "10.0.0.1", True),
     ("10.0.0.1", "10.0.0.01", False),  # not a number: compared as text
     (True, True, True),

@@ -5,8 +5,8 @@ Semantics (the specification; docs/semantics.md, section "Aggregates"):
 * Group key: the values of ``by`` fields. An event whose key field is missing, null or an empty
   multi-value is dropped (as Splunk ``stats by``). Key values compare by the one key rule of the
   product (:mod:`compiler.evaluator.keys`): exactly, case-SENSITIVELY (``"Admin"`` and ``"admin"``
-  are two groups) like Splunk ``stats by`` and KQL ``summarize by``, except that numbers and
-  numeric strings compare numerically (``"443"`` and ``443`` are one group); booleans are not
+  are two groups) like Splunk ``stats by`` and KQL ``summarize by``, a number as its decimal
+  text (``"443"`` and ``443`` are one group, ``"7"`` and ``"7.0"`` two); booleans are not
   numbers. pySigma's sqlite backend lower-cases, the others do not. A multi-valued key puts the
   event in one group per distinct element (cartesian product over several multi-valued keys), like
   Splunk ``stats by`` an mv field and ES|QL ``STATS ... BY`` an mv field. The alert's key (and a

@@ -13,8 +13,8 @@ Semantics (the specification; docs/semantics.md, section "Baselines"):
 * The interval is half-open: an occurrence at exactly ``start - lookback`` counts as seen, one at
   ``start`` does not (the detection window is excluded from its own history).
 * Key values and ``across`` values compare by the one key rule of the product
-  (:mod:`compiler.evaluator.keys`): exactly (strings case-SENSITIVE), except that numbers and
-  numeric strings compare numerically (``"443" == 443``); booleans are not numbers. For
+  (:mod:`compiler.evaluator.keys`): exactly as text (case-SENSITIVE), a number as its decimal
+  text (``"443" == 443``, ``"7" != "7.0"``); booleans are not numbers. For
   case-insensitive identity (Windows host or process names) derive a ``lower()``-ed field on both
   the history and the candidate stream.
 * A history event with a missing/null key field records nothing; a multi-valued field records

@@ -10,10 +10,9 @@ correlation ``by`` keys (sequence, co-occurrence, absence, ``until``), join ``on
   keyword fields in EQL ``by`` and ES|QL ``STATS BY``). String *filters* stay case-insensitive;
   an analyst who needs case-insensitive identity derives a normalised field
   (``derive: {process.name: lower(process.name)}``);
-* except that numbers compare numerically, and a string that is a number by
-  :func:`compiler.evaluator.values.to_number` (a decimal literal, surrounding blanks ignored:
-  ``"443"``, ``" -1.5"``, ``"1e3"``; not ``"inf"``, hex or ``"1_000"``) is that number, so
-  ``"443" == 443 == 443.0``;
+* keys compare as text: a number is its decimal text, integral floats as integers, so
+  ``"443" == 443 == 443.0`` while ``"7" != "7.0"`` and ``"0443" != 443`` (strings stay text, as
+  keyword fields and Splunk fields hold them);
 * booleans are their own kind: ``True`` equals only ``True`` (never ``1``, which Python would
   consider equal, nor the string ``"true"``);
 * ``None``, NaN, empty lists and non-scalar values (mappings) are *missing*; what a missing key
@@ -33,7 +32,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from compiler.evaluator.model import Event
-from compiler.evaluator.values import to_number
 
 Key = tuple[object, ...]
 """A normalised key tuple: hashable, compared with ``==``."""
@@ -42,48 +40,23 @@ Key = tuple[object, ...]
 _TRUE: object = ("bool", True)
 _FALSE: object = ("bool", False)
 
-# Strings that may be numbers (IP addresses, ports, pids arrive as text) need a regex test:
-# caching their normal form replaces it by one dict lookup. Bounded by clearing when full.
-_NUM_CACHE: dict[str, object] = {}
-_NUM_CACHE_MAX = 1 << 16
-_MISSING = object()
-
-
-def _numeric_str(value: str) -> object:
-    """Normal form of a string that may be a number (its first character is not a letter)."""
-    norm = _NUM_CACHE.get(value, _MISSING)
-    if norm is _MISSING:
-        try:
-            number = to_number(value)
-        except ValueError:  # more digits than int() accepts: not a usable number
-            number = None
-        if len(_NUM_CACHE) >= _NUM_CACHE_MAX:
-            _NUM_CACHE.clear()
-        norm = _NUM_CACHE[value] = value if number is None else number
-    return norm
-
-
-def _norm_str(value: str) -> object:
-    # Fast path: a number starts with a sign, a dot, a digit or a blank, all ASCII <= "9"
-    # except Unicode digits and blanks (non-ASCII); a string starting otherwise is itself.
-    if value:
-        c = value[0]
-        if "9" < c < "\x80" or (c >= "\x80" and not (c.isdecimal() or c.isspace())):
-            return value
-        return _numeric_str(value)
-    return value
-
 
 def normalise(value: Any) -> object | None:
-    """The comparable form of one scalar key value, or None when it cannot be a key."""
+    """The comparable form of one scalar key value, or None when it cannot be a key.
+
+    Keys compare as text, as the targets' keyword fields and Splunk's fields do: a string is
+    itself, a number is its shortest decimal text with integral floats written as integers
+    (``443``, ``443.0`` and ``"443"`` are one key; ``"7"`` and ``"7.0"`` are two)."""
     if isinstance(value, str):
-        return _norm_str(value)
+        return value
     if isinstance(value, bool):  # before int: bool is a subclass of int
         return _TRUE if value else _FALSE
     if isinstance(value, int):
-        return value
+        return str(value)
     if isinstance(value, float):
-        return None if value != value else value  # NaN equals nothing, not even itself
+        if value != value or value in (float("inf"), float("-inf")):
+            return None  # NaN equals nothing; infinities are no key
+        return str(int(value)) if value.is_integer() else repr(value)
     return None
 
 
@@ -136,12 +109,6 @@ def key_tuples(event: Event, fields: tuple[str, ...]) -> tuple[Key, ...]:
         value: Any = get(name)
         kind = type(value)
         if kind is str:
-            norm = value
-            if value and not "9" < value[0] < "\x80":  # may be a number (see _norm_str)
-                norm = _NUM_CACHE.get(value, _MISSING)
-                if norm is _MISSING:
-                    norm = _norm_str(value)
-        elif kind is int:
             norm = value
         elif kind is list or kind is tuple:
             return value_tuples([get(f) for f in fields])

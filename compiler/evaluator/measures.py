@@ -21,8 +21,8 @@ Semantics (the specification; see docs/semantics.md):
   are <= v, i.e. the ``ceil(p/100 * n)``-th smallest (at least the 1st). p is taken as the decimal
   number written (``99.9`` is 999/10 exactly).
 * ``distinct`` counts distinct non-null values under the one key rule of :mod:`.keys`: exact and
-  case-sensitive (Splunk ``dc`` and KQL ``dcount`` are case-sensitive), numbers and numeric
-  strings compare numerically (``"443"`` = ``443`` = ``443.0``), booleans are not numbers.
+  case-sensitive text (Splunk ``dc`` and KQL ``dcount`` are case-sensitive), a number as its
+  decimal text (``"443"`` = ``443`` = ``443.0``, ``"7"`` != ``"7.0"``), booleans are not numbers.
 """
 
 from __future__ import annotations

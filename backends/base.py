@@ -9,6 +9,7 @@ user allows them, and each one is reported (diagnostic + a comment in the artifa
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
@@ -167,7 +168,7 @@ class Context:
         )
 
 
-class Backend:
+class Backend(ABC):
     """Subclass per target. ``SUPPORT`` must name every type in :data:`NODE_TYPES`."""
 
     target: ClassVar[str]
@@ -224,8 +225,9 @@ class Backend:
             raise CompileError(errors)
 
     # ------------------------------------------------------------------ rendering
+    @abstractmethod
     def render(self, analytic: ir.Analytic, ctx: Context) -> str:
-        raise NotImplementedError(f"{type(self).__name__}.render")
+        """The query text for ``analytic`` (every construct already passed ``check_support``)."""
 
     def wrap(self, analytic: ir.Analytic, ctx: Context, query: str) -> str:
         """The artifact: a header comment (id, title, approximations), then the query."""

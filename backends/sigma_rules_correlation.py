@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -60,7 +61,7 @@ def _timespan_text(ms: int, units: tuple[tuple[str, int], ...]) -> str | None:
     return None
 
 
-class CorrelationMixin:
+class CorrelationMixin(ABC):
     CONDITION_OPS: ClassVar[dict[str, str]]
     MIRROR: ClassVar[dict[str, str]]
     CORRELATION_TYPES: ClassVar[dict[str, str]]
@@ -191,8 +192,9 @@ class CorrelationMixin:
         assert isinstance(root.source, ir.LogSource)
         return source_map(ctx.profile, root.source, root.span)
 
+    @abstractmethod
     def root(self, analytic: ir.Analytic, stream: str) -> ir.Stream:
-        raise NotImplementedError
+        """The logsource stream a (possibly derived) stream reads (the backend provides it)."""
 
     # ------------------------------------------------------------------ keys
     def _group_by(

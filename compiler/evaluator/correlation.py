@@ -18,6 +18,7 @@ rule there is tested in tests/test_eval_correlation.py. Design constraints:
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -91,7 +92,7 @@ class _Detector:
         return out
 
 
-class _Batching(_Detector):
+class _Batching(_Detector, ABC):
     """Buffers the pushes of one event (same ``seq``, one per stream) and hands them to
     ``_process`` together once the next event, a passing watermark or ``finish`` shows that no
     more pushes of it can come."""
@@ -139,18 +140,21 @@ class _Batching(_Detector):
         self._reset()
         return self._take()
 
+    @abstractmethod
     def _expiry_wake(self) -> int:
         """The smallest watermark at which ``_expire`` removes something."""
-        raise NotImplementedError
 
+    @abstractmethod
     def _process(self, pushes: list[tuple[str, Event]]) -> None:
-        raise NotImplementedError
+        """Handle every push of one event (same ``seq``) together."""
 
+    @abstractmethod
     def _expire(self, watermark: int) -> None:
-        raise NotImplementedError
+        """Drop state no event at or after ``watermark`` can use."""
 
+    @abstractmethod
     def _reset(self) -> None:
-        raise NotImplementedError
+        """Drop every partial at the end of the input."""
 
 
 # --------------------------------------------------------------------------- sequence

@@ -11,7 +11,6 @@ failure, in both directions: a listed difference that no longer happens fails to
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
@@ -27,9 +26,9 @@ from compiler import canonical, ir
 from compiler.build import compile_pair
 from compiler.discover import load_catalog
 from compiler.engines import run_eql
-from compiler.evaluator import evaluate
 from compiler.lower import Loaded
-from compiler.testing import MissingData, fixture_events, run_fixture
+from compiler.testing import run_fixture
+from tests.differential_support import evaluator_alerts, find_fixture
 
 ROOT = Path(__file__).resolve().parent.parent
 EXTRA_DIR = ROOT / "tests" / "differential" / "eql"
@@ -133,22 +132,11 @@ def _pairs() -> list[tuple[str, str]]:
 
 
 def _lookup(aid: str, name: str) -> tuple[Loaded, ir.Fixture]:
-    for lo in _catalog():
-        if lo.analytic.id == aid:
-            for fx in lo.fixtures:
-                if fx.name == name:
-                    return lo, fx
-    raise KeyError((aid, name))
+    return find_fixture(_catalog(), aid, name)
 
 
 def _compare(loaded: Loaded, fx: ir.Fixture, artifact: Artifact) -> canonical.Diff:
-    try:
-        events = fixture_events(loaded, fx)
-    except MissingData as exc:
-        if os.environ.get("CI") == "true":
-            raise
-        pytest.skip(f"real data missing: {exc}")
-    want = [canonical.from_evaluator(a) for a in evaluate(loaded.analytic, events, fx.now_ms)]
+    want = evaluator_alerts(loaded, fx)
     return canonical.diff(want, run_eql.run(loaded, fx, artifact))
 
 

@@ -18,7 +18,6 @@ whose missing alert must appear when the query runs at that window's end, as it 
 from __future__ import annotations
 
 import dataclasses
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
@@ -35,9 +34,9 @@ from compiler import canonical, ir
 from compiler.build import compile_pair
 from compiler.discover import load_catalog
 from compiler.engines import run_esql
-from compiler.evaluator import evaluate
 from compiler.lower import Loaded
-from compiler.testing import MissingData, fixture_events, run_fixture
+from compiler.testing import run_fixture
+from tests.differential_support import evaluator_alerts, find_fixture
 from tests.oracles.esql_oracle import ecs_types, lookups_of, validate
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -165,30 +164,15 @@ def _pairs() -> list[tuple[str, str]]:
 
 
 def _lookup(aid: str, name: str) -> tuple[Loaded, ir.Fixture]:
-    for lo in _catalog():
-        if lo.analytic.id == aid:
-            for fx in lo.fixtures:
-                if fx.name == name:
-                    return lo, fx
-    raise KeyError((aid, name))
+    return find_fixture(_catalog(), aid, name)
 
 
 def _declares(artifact: Artifact, construct: str) -> bool:
     return any(a.construct == construct for a in artifact.approximations)
 
 
-def _events(loaded: Loaded, fx: ir.Fixture) -> Any:
-    try:
-        return fixture_events(loaded, fx)
-    except MissingData as exc:
-        if os.environ.get("CI") == "true":
-            raise
-        pytest.skip(f"real data missing: {exc}")
-
-
 def _compare(loaded: Loaded, fx: ir.Fixture, artifact: Artifact) -> canonical.Diff:
-    events = _events(loaded, fx)
-    want = [canonical.from_evaluator(a) for a in evaluate(loaded.analytic, events, fx.now_ms)]
+    want = evaluator_alerts(loaded, fx)
     got = run_esql.run(loaded, fx, artifact)
     sliding = _declares(artifact, SLIDING)
     if sliding:
@@ -231,8 +215,7 @@ def test_now_anchored_query_alerts_when_run_at_the_window_end(aid: str, fixture:
     loaded, fx = _lookup(aid, fixture)
     artifact = _artifact(aid)
     assert artifact is not None
-    events = _events(loaded, fx)
-    want = [canonical.from_evaluator(a) for a in evaluate(loaded.analytic, events, fx.now_ms)]
+    want = evaluator_alerts(loaded, fx)
     missing = [w for w in want if w.describe() in EXPECTED[(aid, fixture)].missing]
     assert missing
     for w in missing:

@@ -28,9 +28,8 @@ from compiler import canonical, ir
 from compiler.build import compile_pair
 from compiler.discover import load_catalog
 from compiler.engines import run_kql
-from compiler.evaluator import evaluate
 from compiler.lower import Loaded
-from compiler.testing import MissingData, fixture_events
+from tests.differential_support import evaluator_alerts, find_fixture
 from tests.oracles.kql_oracle import require_oracle, validate
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -104,12 +103,7 @@ def _triples() -> list[tuple[str, str, str]]:
 
 
 def _lookup(aid: str, name: str) -> tuple[Loaded, ir.Fixture]:
-    for lo in _catalog():
-        if lo.analytic.id == aid:
-            for fx in lo.fixtures:
-                if fx.name == name:
-                    return lo, fx
-    raise KeyError((aid, name))
+    return find_fixture(_catalog(), aid, name)
 
 
 @cache
@@ -126,13 +120,7 @@ def _invalid() -> dict[tuple[str, str], str]:
 
 
 def _compare(loaded: Loaded, fx: ir.Fixture, artifact: Artifact) -> canonical.Diff:
-    try:
-        events = fixture_events(loaded, fx)
-    except MissingData as exc:
-        if os.environ.get("CI") == "true":
-            raise
-        pytest.skip(f"real data missing: {exc}")
-    want = [canonical.from_evaluator(a) for a in evaluate(loaded.analytic, events, fx.now_ms)]
+    want = evaluator_alerts(loaded, fx)
     return canonical.diff(want, run_kql.run(loaded, fx, artifact))
 
 

@@ -13,7 +13,6 @@ rejects computed values (E200).
 
 from __future__ import annotations
 
-import os
 import sys
 from dataclasses import dataclass
 from typing import Any
@@ -26,9 +25,9 @@ from compiler import canonical, ir
 from compiler.build import compile_pair
 from compiler.discover import load_catalog
 from compiler.engines import run_sigma
-from compiler.evaluator import evaluate
 from compiler.lower import Loaded
-from compiler.testing import MissingData, fixture_events, run_fixture
+from compiler.testing import run_fixture
+from tests.differential_support import evaluator_alerts
 from tests.oracles import sigma_oracle
 
 pytest.importorskip("sigma.backends.sqlite")
@@ -170,18 +169,8 @@ def _fixture(loaded: Loaded, name: str) -> ir.Fixture:
     return next(fx for fx in loaded.fixtures if fx.name == name)
 
 
-def _events(loaded: Loaded, fx: ir.Fixture) -> Any:
-    try:
-        return fixture_events(loaded, fx)
-    except MissingData as exc:
-        if os.environ.get("CI") == "true":
-            raise
-        pytest.skip(str(exc))
-
-
 def compare(loaded: Loaded, fx: ir.Fixture, artifact: Any) -> canonical.Diff:
-    events = _events(loaded, fx)
-    expected = [canonical.from_evaluator(a) for a in evaluate(loaded.analytic, events, fx.now_ms)]
+    expected = evaluator_alerts(loaded, fx)
     actual = run_sigma.run(loaded, fx, artifact)
     return canonical.diff(expected, actual)
 

@@ -11,7 +11,6 @@ listed in :data:`NOT_EXECUTABLE`. Anything else fails, in both directions.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
@@ -26,9 +25,8 @@ from compiler import canonical, ir
 from compiler.build import compile_pair
 from compiler.discover import load_catalog
 from compiler.engines import run_spl
-from compiler.evaluator import evaluate
 from compiler.lower import Loaded
-from compiler.testing import MissingData, fixture_events
+from tests.differential_support import evaluator_alerts, find_fixture
 from tests.oracles.spl_grammar import check
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -108,12 +106,7 @@ def _pairs() -> list[tuple[str, str]]:
 
 
 def _lookup(aid: str, name: str) -> tuple[Loaded, ir.Fixture]:
-    for lo in _catalog():
-        if lo.analytic.id == aid:
-            for fx in lo.fixtures:
-                if fx.name == name:
-                    return lo, fx
-    raise KeyError((aid, name))
+    return find_fixture(_catalog(), aid, name)
 
 
 def _engine() -> None:
@@ -124,13 +117,7 @@ def _engine() -> None:
 
 
 def _compare(loaded: Loaded, fx: ir.Fixture, artifact: Artifact) -> canonical.Diff:
-    try:
-        events = fixture_events(loaded, fx)
-    except MissingData as exc:
-        if os.environ.get("CI") == "true":
-            raise
-        pytest.skip(f"real data missing: {exc}")
-    want = [canonical.from_evaluator(a) for a in evaluate(loaded.analytic, events, fx.now_ms)]
+    want = evaluator_alerts(loaded, fx)
     return canonical.diff(want, run_spl.run(loaded, fx, artifact))
 
 

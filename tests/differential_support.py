@@ -1,0 +1,40 @@
+"""Helpers the differential tests (tests/test_diff_<target>.py) share."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+
+import pytest
+
+from compiler import canonical, ir
+from compiler.evaluator import Event, evaluate
+from compiler.lower import Loaded
+from compiler.testing import MissingData, fixture_events
+
+
+def events_or_skip(loaded: Loaded, fx: ir.Fixture) -> list[Event]:
+    """The fixture's events; real data that is absent skips locally and fails under CI=true."""
+    try:
+        return fixture_events(loaded, fx)
+    except MissingData as exc:
+        if os.environ.get("CI") == "true":
+            raise
+        pytest.skip(f"real data missing: {exc}")
+
+
+def evaluator_alerts(
+    loaded: Loaded, fx: ir.Fixture, events: list[Event] | None = None
+) -> list[canonical.CanonicalAlert]:
+    """The reference evaluator's alerts for a fixture, in canonical form."""
+    evs = events_or_skip(loaded, fx) if events is None else events
+    return [canonical.from_evaluator(a) for a in evaluate(loaded.analytic, evs, fx.now_ms)]
+
+
+def find_fixture(catalog: Iterable[Loaded], aid: str, name: str) -> tuple[Loaded, ir.Fixture]:
+    for lo in catalog:
+        if lo.analytic.id == aid:
+            for fx in lo.fixtures:
+                if fx.name == name:
+                    return lo, fx
+    raise KeyError((aid, name))

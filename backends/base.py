@@ -13,6 +13,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
+from backends.comment import one_line
 from backends.profiles import FieldProfile, UnmappedField, load_profile
 from compiler import ir
 from compiler.diagnostics import Diagnostic
@@ -233,13 +234,14 @@ class Backend(ABC):
         """The artifact: a header comment (id, title, approximations), then the query."""
         c = self.comment
         lines = [
-            f"{c} {analytic.id}: {analytic.meta.title}",
-            f"{c} target: {self.target}, profile: {ctx.profile.name}",
+            f"{analytic.id}: {analytic.meta.title}",
+            f"target: {self.target}, profile: {ctx.profile.name}",
         ]
         for a in ctx.approximations:
             where = f"{a.span.path}:{a.span.line}:{a.span.col}"
-            lines.append(f"{c} APPROXIMATION ({where}) {a.construct}: {a.detail}")
-        return "\n".join(lines) + "\n" + query.rstrip("\n") + "\n"
+            lines.append(f"APPROXIMATION ({where}) {a.construct}: {a.detail}")
+        header = "".join(f"{c} {one_line(ln)}\n" for ln in lines)
+        return header + query.rstrip("\n") + "\n"
 
     def dispatch(self, node: Any, ctx: Context) -> str:
         method = getattr(self, f"visit_{type(node).__name__}", None)

@@ -18,6 +18,7 @@ from typing import ClassVar
 import jinja2
 
 from backends.base import Backend, Context, Support
+from backends.comment import one_line
 from backends.elastic_esql_agg import AggregateBuilder
 from backends.elastic_esql_expr import (
     STRINGS,
@@ -178,15 +179,19 @@ class EsqlBackend(Backend):
         return _TEMPLATES.get_template("query.esql.j2").render(commands=commands)
 
     def wrap(self, analytic: ir.Analytic, ctx: Context, query: str) -> str:
+        # one_line keeps every header line a single line, so the partition finds the first two
         text = super().wrap(analytic, ctx, query)
         head, _, rest = text.partition("\n")
         second, _, body = rest.partition("\n")
         notes = [f"{self.comment} requires Elasticsearch >= {MIN_STACK}"]
         for lk in analytic.lookups:
             notes.append(
-                f"{self.comment} lookup '{lk.name}': load {Path(lk.path).name} into lookup-mode "
-                f"index {lookup_index(lk.name)} (fields: each column, siemc_lc_<column> "
-                "lower-cased, siemc_row)"
+                f"{self.comment} "
+                + one_line(
+                    f"lookup '{lk.name}': load {Path(lk.path).name} into lookup-mode "
+                    f"index {lookup_index(lk.name)} (fields: each column, siemc_lc_<column> "
+                    "lower-cased, siemc_row)"
+                )
             )
         return "\n".join([head, second, *notes, body.rstrip("\n")]) + "\n"
 

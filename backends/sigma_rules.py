@@ -25,6 +25,7 @@ from backends.base import (
     alternative_for,
     construct_name,
 )
+from backends.comment import one_line
 from backends.sigma_rules_checks import support_errors
 from backends.sigma_rules_correlation import CorrelationMixin, Member
 from backends.sigma_rules_detection import (
@@ -285,7 +286,7 @@ class SigmaBackend(CorrelationMixin, Backend):
         if not self._notes:
             return text
         head, _, body = text.partition("\n---\n")
-        notes = "".join(f"{self.comment} NOTE {n}\n" for n in self._notes)
+        notes = "".join(f"{self.comment} NOTE {one_line(n)}\n" for n in self._notes)
         return f"{head}\n{notes}---\n{body}"
 
     def _members(self, analytic: ir.Analytic, det: ir.Detection, prefix: str) -> list[Member]:

@@ -16,6 +16,7 @@ from typing import ClassVar
 import jinja2
 
 from backends.base import Backend, Context, Support
+from backends.comment import one_line
 from backends.splunk_spl_expr import eval_str, field_ref, number, seconds
 from backends.splunk_spl_streams import TAG, Names, StreamBuilder
 from compiler import ir
@@ -171,7 +172,8 @@ class SplunkBackend(Backend):
                 f"filename = {Path(lk.path).name}, case_sensitive_match = false, "
                 "max_matches = 1"
             )
-        lines = [ln.replace("`", "'") for ln in lines]
+        # a backtick would close the ``` comment early
+        lines = [one_line(ln).replace("`", "'") for ln in lines]
         header = _ENV.get_template("header.spl.j2").render(lines=lines)
         return header + query.rstrip("\n") + "\n"
 

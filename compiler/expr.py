@@ -16,7 +16,7 @@ from compiler.timeutil import parse_duration, parse_size
 _TOKEN = re.compile(
     r"""
     (?P<ws>\s+)
-  | (?P<num>\d+(?:\.\d+)?(?:[eE][+-]?\d+)?(?:[A-Za-z]+)?)
+  | (?P<num>[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?(?:[A-Za-z]+)?)
   | (?P<str>'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")
   | (?P<bq>`[^`]+`)
   | (?P<name>[A-Za-z_@][A-Za-z0-9_@.]*)
@@ -75,7 +75,7 @@ def tokenize(text: str) -> list[Tok]:
 
 
 def _number(tok: Tok) -> float | int:
-    m = re.fullmatch(r"(\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)([A-Za-z]*)", tok.text)
+    m = re.fullmatch(r"([0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?)([A-Za-z]*)", tok.text)
     assert m
     digits, unit = m.groups()
     if not unit:

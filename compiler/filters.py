@@ -27,10 +27,10 @@ def number_with_unit(value: Any) -> float | int:
     if isinstance(value, int | float):
         return value
     text = str(value).strip()
-    m = re.fullmatch(r"-?\d+(?:\.\d+)?", text)
+    m = re.fullmatch(r"-?[0-9]+(?:\.[0-9]+)?", text)
     if m:
         return float(text) if "." in text else int(text)
-    unit = re.sub(r"^[\d.]+", "", text)
+    unit = re.sub(r"^[0-9.]+", "", text)
     if unit in ("ms", "s", "m", "h", "d", "w"):
         return parse_duration(text)
     return parse_size(text)

@@ -27,7 +27,7 @@ from compiler.timeutil import parse_duration
 ID_RE = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 ANALYTIC_RE = r"^AN\d{4}$"
 TECHNIQUE_RE = r"^T\d{4}(\.\d{3})?$"
-DURATION_RE = r"^\d+(ms|s|m|h|d|w)$"
+DURATION_RE = r"^[0-9]+(ms|s|m|h|d|w)$"
 
 
 def _duration(v: str) -> str:

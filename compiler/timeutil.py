@@ -21,9 +21,10 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ISO = re.compile(
     r"(?P<y>\d{4})-(?P<mo>\d{2})-(?P<d>\d{2})"
     r"(?:[Tt ](?P<h>\d{2}):(?P<mi>\d{2})(?::(?P<s>\d{2})(?:[.,](?P<f>\d+))?)?"
-    r"\s*(?P<tz>[Zz]|[+-]\d{2}(?::?\d{2})?)?)?"
+    r"\s*(?P<tz>[Zz]|[+-]\d{2}(?::?\d{2})?)?)?",
+    re.ASCII,
 )
-_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
 
 _MIN_MS = -62_135_596_800_000  # 0001-01-01T00:00:00Z
 _MAX_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
@@ -62,6 +63,11 @@ def _epoch_seconds(text: str, original: object) -> int:
         raise ValueError(f"invalid timestamp {original!r}: {_TS_HELP}") from exc
     if not seconds.is_finite():
         raise ValueError(f"invalid timestamp {original!r}: {_TS_HELP}")
+    # Year 9999 is below 3e20 even in nanoseconds. Refusing larger exponents here keeps
+    # `1e999999` from building a million-digit integer and `9e99999999` from overflowing the
+    # decimal context.
+    if seconds and seconds.adjusted() > 20:
+        raise ValueError(f"invalid timestamp {original!r}: outside the years 1..9999")
     # Exports often carry epoch milliseconds (or micro-/nanoseconds). As seconds, 1e11 is the
     # year 5138, so larger magnitudes are read in the next finer unit: ms from 1973 on, us from
     # 1973 on, ns from 1973 on are all recognised.
@@ -115,7 +121,11 @@ _DURATION_UNITS = {
     "d": 86_400_000,
     "w": 604_800_000,
 }
-_DURATION = re.compile(r"\s*(\d+)\s*(ms|s|m|h|d|w)\s*")
+# ASCII digits only (`\d` would take `٥m`), the unit right after the number (`5 m` is not
+# `5m` in any target's duration syntax), and at most 10 years: every target's scheduler and
+# lookback is far shorter, and a longer value only overflows 32-bit fields downstream.
+_DURATION = re.compile(r"\s*([0-9]{1,40})(ms|s|m|h|d|w)\s*")
+MAX_DURATION_MS = 3650 * 86_400_000
 
 
 def parse_duration(text: str) -> int:
@@ -129,7 +139,10 @@ def parse_duration(text: str) -> int:
             f"invalid duration {text!r}: expected an integer followed by one of "
             "ms, s, m, h, d, w (e.g. 500ms, 5m, 1d; no fractions)"
         )
-    return int(m.group(1)) * _DURATION_UNITS[m.group(2)]
+    ms = int(m.group(1)) * _DURATION_UNITS[m.group(2)]
+    if ms > MAX_DURATION_MS:
+        raise ValueError(f"invalid duration {text!r}: at most 3650d (10 years)")
+    return ms
 
 
 _SIZE_UNITS = {
@@ -143,7 +156,10 @@ _SIZE_UNITS = {
     "gib": 1024**3,
     "tib": 1024**4,
 }
-_SIZE = re.compile(r"\s*(\d+)\s*([A-Za-z]+)\s*")
+_SIZE = re.compile(r"\s*([0-9]{1,40})([A-Za-z]+)\s*")
+# 2**53: every size stays an exact integer in the doubles that Elasticsearch, Splunk and Kusto
+# compare with.
+MAX_SIZE = 2**53
 
 
 def parse_size(text: str) -> int:
@@ -157,4 +173,7 @@ def parse_size(text: str) -> int:
             "B, KB, MB, GB, TB (powers of 1000) or KiB, MiB, GiB, TiB (powers of 1024), "
             "e.g. 10MB"
         )
-    return int(m.group(1)) * factor
+    size = int(m.group(1)) * factor
+    if size > MAX_SIZE:
+        raise ValueError(f"invalid size {text!r}: at most 2**53 bytes (8 PiB)")
+    return size

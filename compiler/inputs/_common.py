@@ -14,17 +14,29 @@ from compiler.timeutil import format_timestamp, parse_timestamp
 Record = dict[str, Any]
 
 
+# No log format nests objects anywhere near this deep (ECS: about 6); the limit keeps a hostile
+# document from exhausting the stack or building field names of quadratic length.
+MAX_NESTING = 64
+
+
 def flatten(doc: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     """Nested mappings become dotted keys; lists stay lists; already-dotted keys stay as they
-    are (``{"a": {"b.c": 1}}`` -> ``{"a.b.c": 1}``). Empty mappings vanish."""
+    are (``{"a": {"b.c": 1}}`` -> ``{"a.b.c": 1}``). Empty mappings vanish. ValueError for
+    mappings nested deeper than :data:`MAX_NESTING`."""
     out: dict[str, Any] = {}
+    _flatten_into(out, doc, prefix, 1)
+    return out
+
+
+def _flatten_into(out: dict[str, Any], doc: Mapping[str, Any], prefix: str, depth: int) -> None:
+    if depth > MAX_NESTING:
+        raise ValueError(f"objects nested more than {MAX_NESTING} levels deep")
     for key, value in doc.items():
         name = f"{prefix}{key}"
         if isinstance(value, Mapping):
-            out.update(flatten(value, f"{name}."))
+            _flatten_into(out, value, f"{name}.", depth + 1)
         else:
             out[name] = value
-    return out
 
 
 def fail(path: Path, line: int, message: str) -> ValueError:
@@ -69,6 +81,11 @@ def _jsonl(
             yield n, json.loads(line)
         except json.JSONDecodeError as exc:
             raise fail(path, n, f"invalid JSON: {exc.msg} (column {exc.colno})") from exc
+        except RecursionError as exc:
+            raise fail(path, n, _TOO_DEEP) from exc
+
+
+_TOO_DEEP = "invalid JSON: nested too deeply for the decoder (about 1,000 levels)"
 
 
 def _chain(head: list[str], rest: Any) -> Iterator[str]:
@@ -97,6 +114,8 @@ def _iter_array(path: Path, text: str) -> Iterator[tuple[int, Any]]:
                 value, end = decoder.raw_decode(text, pos)
             except json.JSONDecodeError as exc:
                 raise fail(path, exc.lineno, f"invalid JSON: {exc.msg}") from exc
+            except RecursionError as exc:
+                raise fail(path, line_of(pos), _TOO_DEEP) from exc
             yield line_of(pos), value
             pos = skip(end)
             if pos < len(text) and text[pos] == ",":

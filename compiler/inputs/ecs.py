@@ -11,7 +11,10 @@ from compiler.timeutil import parse_timestamp
 
 def read(path: Path) -> Iterator[Record]:
     for lineno, doc in iter_objects(path):
-        event = flatten(doc)
+        try:
+            event = flatten(doc)
+        except ValueError as exc:
+            raise fail(path, lineno, str(exc)) from exc
         if "@timestamp" not in event:
             raise fail(path, lineno, "missing @timestamp")
         value = event["@timestamp"]

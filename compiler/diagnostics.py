@@ -26,6 +26,7 @@ CODES: dict[str, str] = {
     "E124": "invalid regular expression",
     "E125": "invalid CIDR network",
     "E126": "invalid filter value",
+    "E127": "filter nested too deeply",
     "E130": "expression syntax error",
     "E131": "unknown function or wrong number of arguments",
     "E132": "unknown measure",

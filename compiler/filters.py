@@ -36,6 +36,12 @@ def number_with_unit(value: Any) -> float | int:
     return parse_size(text)
 
 
+# Every consumer of a predicate (evaluator, five backends, their parsers) recurses over it; a
+# bound far above what any real rule nests (SigmaHQ's deepest condition is under 10 levels)
+# keeps a hostile filter from reaching Python's recursion limit anywhere downstream.
+MAX_FILTER_DEPTH = 32
+
+
 class FilterLowering:
     def __init__(
         self,
@@ -48,6 +54,7 @@ class FilterLowering:
         self.lookups = lookups  # name -> csv columns
         self.errors = errors
         self.broken = broken  # declared lookups whose file failed to load (already reported)
+        self.depth = 0
 
     def span(self, path: Path, *, key: bool = False) -> ir.Span:
         p = self.doc.pos(path, key=key)
@@ -59,6 +66,22 @@ class FilterLowering:
         self.errors.append(self.doc.diag(code, msg, path, key=key, help=help))
 
     def lower(self, value: Any, path: Path) -> ir.Predicate:
+        self.depth += 1
+        try:
+            if self.depth > MAX_FILTER_DEPTH:
+                self.err(
+                    "E127",
+                    f"filter nested more than {MAX_FILTER_DEPTH} levels deep",
+                    path,
+                    help="flatten it: `not` of `not` cancels, and nested `any`/`all` of one "
+                    "kind merge into one list",
+                )
+                return ir.TRUE
+            return self._lower(value, path)
+        finally:
+            self.depth -= 1
+
+    def _lower(self, value: Any, path: Path) -> ir.Predicate:
         if value is None:
             return ir.TRUE
         if isinstance(value, list):

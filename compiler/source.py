@@ -58,6 +58,7 @@ def canonical_text(value: int | float) -> str:
     """How Python (and so every consumer that prints a number) spells ``value``."""
     return repr(value)
 
+
 # libyaml's parser is an order of magnitude faster than the pure-Python one and reports the same
 # marks; fall back where PyYAML was built without it.
 _LOADER: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -175,7 +176,10 @@ class _Builder:
         assert isinstance(node, yaml.ScalarNode)
         tag = node.tag
         plain = node.style in (None, "")
-        if plain and tag == self.constructor.resolve(yaml.ScalarNode, node.value, (True, False)):
+        implicit = self.constructor.resolve(  # type: ignore[no-untyped-call]
+            yaml.ScalarNode, node.value, (True, False)
+        )
+        if plain and tag == implicit:
             # An untagged plain scalar (an explicit tag makes the 1.1 tag differ).
             value = core_scalar(node.value)
             if (

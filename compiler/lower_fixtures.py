@@ -58,9 +58,7 @@ def lower_fixture(
                 ms.append((name, op, num))
         expects.append(
             ir.ExpectedAlert(
-                tuple(
-                    (k, ctx.doc.as_written((*ep, "key", k), v)) for k, v in ex.key.items()
-                ),
+                tuple((k, ctx.doc.as_written((*ep, "key", k), v)) for k, v in ex.key.items()),
                 tuple(ex.evidence) if ex.evidence is not None else None,
                 tuple(ms),
                 ctx.span(ep),

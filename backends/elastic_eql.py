@@ -16,6 +16,7 @@ import jinja2
 from backends.base import Backend, CompileError, Context, Support, construct_name
 from backends.elastic_eql_predicates import Env, PredicateRenderer, join
 from backends.elastic_eql_text import duration, field
+from backends.registered_domain import REQUIREMENT, requirements
 from compiler import ir
 from compiler.evaluator.streams import LOGSOURCE_CATEGORIES, logsource_predicate
 
@@ -96,8 +97,11 @@ class EqlBackend(Backend):
             "EQL cannot create fields: a derived field is inlined into the tests that read it "
             "when possible: lower()/upper() under a case-insensitive test (the test already "
             "ignores case), coalesce(a, b) as `(a != null and test(a)) or (a == null and "
-            'test(b))`; registered_domain(x) == d as `x : (d, "*.d")` (approximate: no '
-            "stripping of blanks and trailing dots); other functions (basename, extract_ips, "
+            "test(b))`; registered_domain(x) == d as a test of the ECS <entity>.registered_domain "
+            "Elastic fills at ingest with the Public Suffix List when x is an ECS name field "
+            '(a requirement noted in the artifact), otherwise as `x : (d, "*.d")` (approximate: '
+            "no suffix list, no stripping of blanks and trailing dots); other functions "
+            "(basename, extract_ips, "
             "max, min, abs) and cased tests on lower()/upper(): E200, compile to esql, kql or "
             "splunk",
         ),
@@ -157,6 +161,17 @@ class EqlBackend(Backend):
     # ------------------------------------------------------------------ entry point
     def render(self, analytic: ir.Analytic, ctx: Context) -> str:
         return self.dispatch(analytic.detection, ctx).rstrip("\n") + "\n"
+
+    def wrap(self, analytic: ir.Analytic, ctx: Context, query: str) -> str:
+        text = super().wrap(analytic, ctx, query)
+        notes = [
+            f"{self.comment} {REQUIREMENT.format(reg=reg, src=src)}\n"
+            for reg, src in requirements(analytic)
+            if ctx.profile.name == "ecs" and re.search(rf"\b{re.escape(reg)}\b", query)
+        ]
+        head, _, rest = text.partition("\n")
+        second, _, body = rest.partition("\n")
+        return head + "\n" + second + "\n" + "".join(notes) + body
 
     def visit_Match(self, node: ir.Match, ctx: Context) -> str:
         category, cond, _ = self.stream_query(node.stream, ctx)

@@ -22,8 +22,10 @@ from backends.elastic_eql_text import (
 from backends.elastic_eql_text import (
     field as field_name,
 )
+from backends.registered_domain import ECS_REGISTERED_DOMAIN, ingest_source
 from compiler import ir
 from compiler.evaluator.predicates import compile_predicate
+from compiler.evaluator.values import call
 
 LOOKUP_ROW_LIMIT = 100
 _DERIVE_ALT = "compile to esql (EVAL), kql (extend) or splunk (eval), which compute fields"
@@ -196,7 +198,13 @@ class PredicateRenderer:
         return join("or", alts)
 
     def registered_domain_leaf(self, p: ir.Eq, arg: ir.Expr, negate: bool) -> str:
-        """registered_domain(x) == "example.com" as `x : ("example.com", "*.example.com")`."""
+        """registered_domain(x) == "example.com": the ingest-filled ECS field when x is an ECS
+        name field, else inlined as `x : ("example.com", "*.example.com")`."""
+        src = ingest_source(arg)
+        if src is not None and self.ctx.profile.name == "ecs":
+            reg = ECS_REGISTERED_DOMAIN[src]
+            ingest = ir.Eq(reg, p.values, p.cased, p.quantifier, p.span)
+            return self.leaf(ingest, ir.FieldRef(reg), negate)
         if p.quantifier == "all" and len(p.values) > 1:
             items = tuple(ir.Eq(p.field, (v,), span=p.span) for v in p.values)
             return self.pred(ir.And(items, p.span), negate)
@@ -215,16 +223,17 @@ class PredicateRenderer:
                     p.span,
                     _DERIVE_ALT,
                 )
-            labels = v.lower().split(".")
-            if len(labels) <= 2:  # longer values are never a registered domain
-                patterns.append(v)
-                if len(labels) == 2:
-                    patterns.append("*." + v)
+            # A value that is no registered domain (a public suffix, a subdomain, a trailing
+            # dot) never equals one: it adds no pattern.
+            if call("registered_domain", [v]) == v.lower():
+                patterns.extend((v, "*." + v))
         self.ctx.approximate(
             "registered_domain() test",
-            "inlined as a wildcard test of the domain and its subdomains: unlike "
-            "registered_domain(), the test does not strip surrounding blanks or trailing dots "
-            "('example.com.' or ' example.com' do not match)",
+            "inlined as a wildcard test of the name and its subdomains (EQL has no Public "
+            "Suffix List): a subdomain under a public suffix registered below the value "
+            "(a.github.map.fastly.net for fastly.net) matches although its registered domain "
+            "differs (superset), and names with surrounding blanks or trailing dots "
+            "('example.com.') do not match (subset). Direction: mixed",
             p.span,
         )
         if not patterns:

@@ -28,6 +28,7 @@ from backends.elastic_esql_expr import (
     profile_arrays,
     profile_types,
 )
+from backends.registered_domain import REQUIREMENT, requirements
 from compiler import ir
 
 MIN_STACK = "9.3.0"
@@ -121,7 +122,10 @@ class EsqlBackend(Backend):
         ir.Call: _S(
             "exact",
             "lower/upper: TO_LOWER/TO_UPPER; basename: REPLACE(x, regex, ''); "
-            "registered_domain: TRIM/REPLACE/TO_IP in EVAL; coalesce: COALESCE; max/min: "
+            "registered_domain: the ECS <entity>.registered_domain Elastic fills at ingest "
+            "with the Public Suffix List for ECS name fields (destination.domain, "
+            "dns.question.name, ...: a requirement noted in the artifact), otherwise the last "
+            "two labels (approximate); coalesce: COALESCE; max/min: "
             "GREATEST/LEAST over rotated COALESCEs (siemc ignores nulls); abs: ABS; "
             "extract_ips is unsupported (no all-matches function; use kql or splunk)",
         ),
@@ -184,6 +188,9 @@ class EsqlBackend(Backend):
         head, _, rest = text.partition("\n")
         second, _, body = rest.partition("\n")
         notes = [f"{self.comment} requires Elasticsearch >= {MIN_STACK}"]
+        if ctx.profile.name == "ecs":
+            for reg, src in requirements(analytic):
+                notes.append(f"{self.comment} {REQUIREMENT.format(reg=reg, src=src)}")
         for lk in analytic.lookups:
             notes.append(
                 f"{self.comment} "

@@ -20,6 +20,7 @@ import yaml
 from backends.base import CompileError, Context
 from backends.elastic_esql_regex import RegexError, lucene_regex
 from backends.profiles import HERE as PROFILES_DIR
+from backends.registered_domain import ECS_REGISTERED_DOMAIN, LABEL_CUT, ingest_source
 from compiler import ir
 
 NUMERIC = frozenset({"long", "integer", "double"})
@@ -464,6 +465,9 @@ class Renderer:
             # Java regex: (?s) so a newline in a path does not stop `.*`
             return f'REPLACE({t}, {string("(?s)^.*[/\\\\]")}, "")', "keyword"
         if f == "registered_domain":
+            src = ingest_source(e.args[0])
+            if src is not None and self.ctx.profile.name == "ecs":
+                return self.col(ECS_REGISTERED_DOMAIN[src], e.span), "keyword"
             return self._registered_domain(args[0], e.span), "keyword"
         if f == "coalesce":
             args = self._unify(args)
@@ -493,6 +497,7 @@ class Renderer:
         raise self.ctx.not_implemented(f"function {f}()", e.span)
 
     def _registered_domain(self, arg: tuple[str, str], span: ir.Span) -> str:
+        self.ctx.approximate("registered_domain()", LABEL_CUT % "ES|QL", span)
         t, k = arg
         if k not in STRINGS:
             t = f"TO_STRING({t})"

@@ -81,9 +81,9 @@ class KqlBackend(KqlDetectMixin, KqlExprMixin, Backend):
         ir.UnaryOp: Support("exact", "`-x` and `not(x)`"),
         ir.Call: Support(
             "exact",
-            "tolower/toupper, extract (basename), split/array_slice "
-            "(registered_domain), coalesce, max_of/min_of, abs; extract_ips is "
-            "approximate (extract_all, IPv4 only)",
+            "tolower/toupper, extract (basename), coalesce, max_of/min_of, abs; "
+            "registered_domain is approximate (split/array_slice: the last two labels, KQL has "
+            "no Public Suffix List); extract_ips is approximate (extract_all, IPv4 only)",
         ),
         ir.Enrich: Support(
             "exact",

@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 
 from backends import sentinel_kql_text as t
 from backends.base import Context
+from backends.registered_domain import LABEL_CUT
 from compiler import ir
 
 NUMERIC = {"int", "long", "real", "decimal"}
@@ -327,6 +328,9 @@ class KqlExprMixin:
         if f == "basename":
             return f"extract(@'[^\\\\/]*$', 0, tostring({args[0]}))"
         if f == "registered_domain":
+            # parse_url() splits a URL but knows no public suffixes:
+            # https://learn.microsoft.com/kusto/query/parse-url-function
+            ctx.approximate("registered_domain()", LABEL_CUT % "KQL", node.span)
             x = f"trim_end(@'\\.', tolower(tostring({args[0]})))"
             # parse_ipv6 returns "" (not null) for text that is no address:
             # https://learn.microsoft.com/kusto/query/parse-ipv6-function

@@ -95,8 +95,10 @@ class SplunkBackend(Backend):
         ir.UnaryOp: Support("exact", "eval NOT / unary minus"),
         ir.Call: Support(
             "exact",
-            "eval lower/upper/coalesce/max/min/abs; basename and registered_domain via "
-            "replace(); extract_ips via rex max_match=0 (approximate: IPv4 only)",
+            "eval lower/upper/coalesce/max/min/abs; basename via replace(); registered_domain "
+            "as the last two labels via replace() (approximate: no Public Suffix List in SPL "
+            "without the URL Toolbox app); extract_ips via rex max_match=0 (approximate: IPv4 "
+            "only)",
         ),
         ir.Enrich: Support(
             "exact",

@@ -20,6 +20,7 @@ import ipaddress
 import re
 from collections.abc import Callable
 
+from backends.registered_domain import LABEL_CUT
 from compiler import ir
 
 IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -263,8 +264,14 @@ _BINOPS = {
 class ExprRenderer:
     """eval text of IR expressions. ``name`` resolves a FieldRef/MeasureRef to a field name."""
 
-    def __init__(self, name: Callable[[ir.FieldRef | ir.MeasureRef], str]):
+    def __init__(
+        self,
+        name: Callable[[ir.FieldRef | ir.MeasureRef], str],
+        approximate: Callable[[str, str, ir.Span], None] | None = None,
+    ):
         self.name = name
+        # Records an approximation in the compilation (None: standalone rendering in tests).
+        self.approximate = approximate
 
     def render(self, e: ir.Expr) -> str:
         if isinstance(e, ir.Literal_):
@@ -323,6 +330,8 @@ class ExprRenderer:
         if e.func == "basename":
             return f'replace({args[0]}, "^.*[\\\\\\\\/]", "")'
         if e.func == "registered_domain":
+            if self.approximate is not None:
+                self.approximate("registered_domain()", SPL_LABEL_CUT, e.span)
             x = args[0]
             low = x if x.startswith("lower(") else f"lower({x})"
             last_two = f'replace({low}, "^(?:.*\\\\.)?([^.]+\\\\.[^.]+)\\\\.?$", "\\\\1")'
@@ -334,6 +343,14 @@ class ExprRenderer:
         if e.func == "abs":
             return f"abs({self._num(e.args[0])})"
         raise ValueError(e.func)  # extract_ips is a rex command, handled by the caller
+
+
+# https://splunkbase.splunk.com/app/2734 (URL Toolbox): `ut_parse_extended(url, list)` splits a
+# host with the Mozilla suffix list, but it is an app with its own list to install and keep.
+SPL_LABEL_CUT = LABEL_CUT % "SPL" + (
+    " (the URL Toolbox app's ut_parse_extended macro computes ut_domain with the Public Suffix "
+    "List, where it is installed)"
+)
 
 
 def _is_null(e: ir.Expr) -> bool:

@@ -66,7 +66,8 @@ class StreamBuilder:
         self.exprs = ExprRenderer(
             lambda r: (
                 ctx.profile.local(r.name) if isinstance(r, ir.MeasureRef) else names(r.name, r.span)
-            )
+            ),
+            lambda construct, detail, span: approximate(ctx, construct, detail, span),
         )
 
     # ------------------------------------------------------------------ predicates

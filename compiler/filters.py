@@ -185,6 +185,13 @@ class FilterLowering:
         cased = "cased" in mods
         quant: Any = "all" if "all" in mods else "any"
         values = value if isinstance(value, list) else [value]
+        if op not in (*COMPARE_OPS, "exists"):
+            # Filter values are read as written (`0777`, `1e3`): a number spelled otherwise
+            # than its canonical form stays text, which equality still reads as a number.
+            values = [
+                self.doc.as_written((*path, i) if isinstance(value, list) else path, v)
+                for i, v in enumerate(values)
+            ]
         if not values:
             self.err("E126", "empty list of values", path)
             return ir.TRUE

@@ -170,7 +170,9 @@ class _Lowering:
         path = ("lookups", name, "file")
         f = FsPath(self.doc.path).parent / lk.file
         try:
-            with f.open(newline="", encoding="utf-8") as fh:
+            # utf-8-sig: Excel and PowerShell's Export-Csv save UTF-8 with a byte order mark,
+            # which plain utf-8 would glue to the first column name.
+            with f.open(newline="", encoding="utf-8-sig") as fh:
                 rows = list(csv.reader(fh))
         except (OSError, UnicodeDecodeError) as exc:
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)

@@ -8,11 +8,13 @@ from typing import Protocol
 from compiler import ir
 from compiler import surface as s
 from compiler.filters import known, number_with_unit
-from compiler.source import Path
+from compiler.source import Path, SourceDoc
 from compiler.timeutil import parse_timestamp
 
 
 class _Context(Protocol):
+    doc: SourceDoc
+
     def err(
         self, code: str, msg: str, path: Path, *, key: bool = False, help: str | None = None
     ) -> None: ...
@@ -56,7 +58,7 @@ def lower_fixture(
                 ms.append((name, op, num))
         expects.append(
             ir.ExpectedAlert(
-                tuple(ex.key.items()),
+                tuple((k, ctx.doc.as_written((*ep, "key", k), v)) for k, v in ex.key.items()),
                 tuple(ex.evidence) if ex.evidence is not None else None,
                 tuple(ms),
                 ctx.span(ep),
@@ -81,7 +83,7 @@ def lower_fixture(
         t.kind,
         t.data,
         inputs,
-        tuple(t.events),
+        tuple(ctx.doc.as_written_tree((*base, "events", i), e) for i, e in enumerate(t.events)),
         now,
         tuple(expects),
         ctx.span(base),

@@ -8,6 +8,8 @@ start. Validation errors (pydantic ``loc``) and lowering errors are then mapped 
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,9 +19,45 @@ from compiler.diagnostics import Diagnostic, DiagnosticError
 
 Path = tuple[str | int, ...]
 
-# YAML 1.1 turns `on`, `yes`, `no`, `off` into booleans; in an analytic `on:` is a join key list
-# and `no` may be a country code, so only true/false are booleans here.
+# Plain scalars resolve by the YAML 1.2 core schema (https://yaml.org/spec/1.2.2/#1032-tag-resolution),
+# not PyYAML's YAML 1.1 rules: those read `0777` as octal 511, `4:20` as sexagesimal 260 and
+# `on`/`yes`/`no`/`off` as booleans (in an analytic `on:` is a join key list, `no` a country code).
 _BOOL_WORDS = {"true": True, "false": False}
+_CORE_NULL = re.compile(r"(?:null|Null|NULL|~)?")
+_CORE_BOOL = re.compile(r"true|True|TRUE|false|False|FALSE")
+_CORE_INT = re.compile(r"[-+]?[0-9]+")
+_CORE_OCT = re.compile(r"0o[0-7]+")
+_CORE_HEX = re.compile(r"0x[0-9a-fA-F]+")
+_CORE_FLOAT = re.compile(r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?")
+_CORE_INF = re.compile(r"[-+]?\.(?:inf|Inf|INF)")
+_CORE_NAN = re.compile(r"\.(?:nan|NaN|NAN)")
+
+
+def core_scalar(text: str) -> Any:
+    """The value of a plain (unquoted, untagged) scalar under the YAML 1.2 core schema."""
+    if _CORE_NULL.fullmatch(text):
+        return None
+    if _CORE_BOOL.fullmatch(text):
+        return text.lower() == "true"
+    if _CORE_INT.fullmatch(text):
+        return int(text)
+    if _CORE_OCT.fullmatch(text):
+        return int(text[2:], 8)
+    if _CORE_HEX.fullmatch(text):
+        return int(text[2:], 16)
+    if _CORE_FLOAT.fullmatch(text):
+        return float(text)
+    if _CORE_INF.fullmatch(text):
+        return -math.inf if text.startswith("-") else math.inf
+    if _CORE_NAN.fullmatch(text):
+        return math.nan
+    return text
+
+
+def canonical_text(value: int | float) -> str:
+    """How Python (and so every consumer that prints a number) spells ``value``."""
+    return repr(value)
+
 
 # libyaml's parser is an order of magnitude faster than the pure-Python one and reports the same
 # marks; fall back where PyYAML was built without it.
@@ -41,6 +79,24 @@ class SourceDoc:
     data: Any
     values: dict[Path, Pos] = field(default_factory=dict)
     keys: dict[Path, Pos] = field(default_factory=dict)
+    # The source text of plain scalars that resolved to a number spelled otherwise than Python
+    # spells it (`0777`, `1e3`, `0x1F`, `+5`, `1.50`): where a value is used as text, the text
+    # is what the author wrote (see ``as_written``).
+    written: dict[Path, str] = field(default_factory=dict)
+
+    def as_written(self, path: Path, value: Any) -> Any:
+        """``value`` (the data at ``path``), or its source text when it is a number written
+        otherwise than its canonical spelling: `0777` stays "0777", which still equals 777
+        numerically (a numeric string, docs/semantics.md) but contains "0777", not "777"."""
+        return self.written.get(tuple(path), value)
+
+    def as_written_tree(self, path: Path, value: Any) -> Any:
+        """``as_written`` applied to every scalar under ``path`` (inline fixture events)."""
+        if isinstance(value, dict):
+            return {k: self.as_written_tree((*path, k), v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.as_written_tree((*path, i), v) for i, v in enumerate(value)]
+        return self.as_written(path, value)
 
     def pos(self, path: Path, *, key: bool = False) -> Pos:
         """Position of the value (or key) at ``path``, or of the closest ancestor known."""
@@ -119,6 +175,20 @@ class _Builder:
             return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
         assert isinstance(node, yaml.ScalarNode)
         tag = node.tag
+        plain = node.style in (None, "")
+        implicit = self.constructor.resolve(  # type: ignore[no-untyped-call]
+            yaml.ScalarNode, node.value, (True, False)
+        )
+        if plain and tag == implicit:
+            # An untagged plain scalar (an explicit tag makes the 1.1 tag differ).
+            value = core_scalar(node.value)
+            if (
+                isinstance(value, int | float)
+                and not isinstance(value, bool)
+                and canonical_text(value) != node.value
+            ):
+                self.doc.written[path] = node.value
+            return value
         if tag == "tag:yaml.org,2002:bool":
             return _BOOL_WORDS.get(node.value.lower(), node.value)
         if tag == "tag:yaml.org,2002:timestamp":

@@ -363,15 +363,33 @@ def test_enriched_fields_are_rewritten_over_lookup_rows() -> None:
 def test_registered_domain_is_inlined_as_an_approximation() -> None:
     rd = ir.Call("registered_domain", (ir.Call("lower", (ir.FieldRef("d"),)),))
     derive = (("r", rd),)
-    filt = ir.Eq("r", ("Slack.com", "a.b.com", "com"), span=SPAN)
+    # by the Public Suffix List: bbc.co.uk and microsoft.github.io are registered domains;
+    # a.b.com (a subdomain), com, co.uk and github.io (public suffixes) never are
+    values = ("Slack.com", "a.b.com", "com", "bbc.co.uk", "co.uk", "microsoft.github.io")
+    filt = ir.Eq("r", (*values, "github.io"), span=SPAN)
     with pytest.raises(CompileError) as err:
         compile_(match(filt, derive=derive))
     assert err.value.diagnostics[0].code == "E202"
     art = compile_(match(ir.Not(filt), derive=derive), approx=True)
-    assert art.query == ANY + '(d == null or not d : ("Slack.com", "*.Slack.com", "com"))\n'
+    assert art.query == ANY + (
+        '(d == null or not d : ("Slack.com", "*.Slack.com", "bbc.co.uk", "*.bbc.co.uk", '
+        '"microsoft.github.io", "*.microsoft.github.io"))\n'
+    )
+    assert "Direction: mixed" in art.approximations[0].detail
     with pytest.raises(CompileError) as err:
         compile_(match(ir.Eq("r", ("10.0.0.1",), span=SPAN), derive=derive), approx=True)
     assert err.value.diagnostics[0].code == "E200"
+
+
+def test_registered_domain_of_an_ecs_name_reads_the_ingest_filled_field() -> None:
+    rd = ir.Call("registered_domain", (ir.Call("lower", (ir.FieldRef("destination.domain"),)),))
+    filt = ir.Eq("r", ("bbc.co.uk", "microsoft.github.io"), span=SPAN)
+    art = compile_(match(filt, derive=(("r", rd),)))  # exact: no approximation needed
+    assert art.query == ANY + (
+        'destination.registered_domain in~ ("bbc.co.uk", "microsoft.github.io")\n'
+    )
+    assert art.approximations == ()
+    assert "requires destination.registered_domain filled at ingest" in art.text
 
 
 def test_logsource_category_and_stream_chain() -> None:

@@ -258,6 +258,36 @@ def test_expression_table(e: ir.Expr, expected: str) -> None:
         )
 
 
+def test_registered_domain_reads_the_ingest_field_of_ecs_names_else_cuts_labels() -> None:
+    rd = ir.Call(
+        "registered_domain", (ir.Call("lower", (ir.FieldRef("dns.question.name"),)),), span=SPAN
+    )
+    r = _renderer(_analytic(ir.TRUE), allow=False)
+    assert r.expr(rd) == ("dns.question.registered_domain", "keyword")  # exact: no permission
+    assert r.ctx.approximations == []
+    cut = ir.Call("registered_domain", (ir.FieldRef("tls.client.server_name"),), span=SPAN)
+    with pytest.raises(CompileError) as exc:
+        r.expr(cut)
+    assert exc.value.diagnostics[0].code == "E202"
+    r = _renderer(_analytic(ir.TRUE))
+    text, _ = r.expr(cut)
+    assert "REPLACE(" in text
+    (appx,) = r.ctx.approximations
+    assert "last two labels" in appx.detail and "Direction: mixed" in appx.detail
+
+
+def test_registered_domain_ingest_requirement_is_in_the_artifact() -> None:
+    rd = ir.Call("registered_domain", (ir.FieldRef("destination.domain"),), span=SPAN)
+    a = _analytic(ir.Eq("d", ("bbc.co.uk",)), derive=(("d", rd),))
+    art = BACKEND.compile(a)
+    assert art.approximations == ()
+    assert (
+        "// requires destination.registered_domain filled at ingest from destination.domain"
+        in art.text
+    )
+    validate(art.text)
+
+
 def test_extract_ips_is_e200() -> None:
     e = ir.Call("extract_ips", (ir.FieldRef("winlog.event_data.QueryResults"),), span=SPAN)
     with pytest.raises(CompileError) as exc:

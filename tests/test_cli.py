@@ -233,4 +233,4 @@ def test_bundled_analytics_pass_every_engine(tmp_path: Path) -> None:
         line = next(x for x in res.output.splitlines() if x.startswith(f"{target}: "))
         assert " equal" in line, line  # every engine really ran something
     cases = [c.get("name") or "" for c in ET.parse(junit).getroot().iter("testcase")]
-    assert sum(n.startswith("engine:") for n in cases) == 5 * 30
+    assert sum(n.startswith("engine:") for n in cases) == 5 * 31

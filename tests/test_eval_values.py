@@ -152,16 +152,60 @@ def test_string_functions_map_multi_values() -> None:
     [
         ("www.Example.COM", "example.com"),
         ("example.com.", "example.com"),
-        ("localhost", "localhost"),
-        ("a.b.c.github.map.fastly.net", "fastly.net"),
+        (" www.example.com.. ", "example.com"),
+        # ICANN multi-label suffixes (the issue: the last two labels gave co.uk)
+        ("news.bbc.co.uk", "bbc.co.uk"),
+        ("a.b.example.com.au", "example.com.au"),
+        # private-section suffixes count: github.io and map.fastly.net are public suffixes
+        ("microsoft.github.io", "microsoft.github.io"),
+        ("a.b.Microsoft.GitHub.io", "microsoft.github.io"),
+        ("a.b.c.github.map.fastly.net", "github.map.fastly.net"),
+        # wildcard and exception rules (*.ck, !www.ck)
+        ("a.b.example.ck", "b.example.ck"),
+        ("www.ck", "www.ck"),
+        # unlisted TLDs fall under the default rule `*`: the last two labels
+        ("host.corp.internal-tld", "corp.internal-tld"),
+        # a public suffix or a single label has no registered domain
+        ("co.uk", None),
+        ("github.io", None),
+        ("com", None),
+        ("localhost", None),
+        ("a..example.com", None),
+        # IDNs: the Unicode and the punycode (ACE) forms each resolve, in their own form
+        ("www.Bücher.example.de", "example.de"),
+        ("shop.bücher.de", "bücher.de"),
+        ("shop.xn--bcher-kva.de", "xn--bcher-kva.de"),
+        ("www.example.xn--p1ai", "example.xn--p1ai"),
+        ("www.пример.рф", "пример.рф"),
+        # addresses are returned as they are (lower-cased)
         ("10.1.2.3", "10.1.2.3"),
         ("FE80::1", "fe80::1"),
+        ("[2001:db8::1]", "[2001:db8::1]"),
         ("", None),
+        (" . ", None),
         (None, None),
+        (["news.bbc.co.uk", "x.github.io"], ["bbc.co.uk", "x.github.io"]),
     ],
 )
 def test_registered_domain(raw: Any, expected: Any) -> None:
     assert ev(call("registered_domain", f("d")), d=raw) == expected
+
+
+def test_registered_domain_reads_the_bundled_list_without_network(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import socket
+
+    from compiler.evaluator import values
+
+    def no_network(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("registered_domain() must not use the network")
+
+    monkeypatch.setattr(socket, "create_connection", no_network)
+    monkeypatch.setattr(socket.socket, "connect", no_network)
+    values._psl.cache_clear()
+    values._registered_domain.cache_clear()
+    assert ev(call("registered_domain", f("d")), d="news.bbc.co.uk") == "bbc.co.uk"
 
 
 def test_extract_ips() -> None:

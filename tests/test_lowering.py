@@ -211,6 +211,25 @@ def test_lookups_enrich_and_filter(tmp_path: Path) -> None:
     )
 
 
+def test_lookup_csv_with_a_byte_order_mark_keeps_its_first_column(tmp_path: Path) -> None:
+    # Excel's "CSV UTF-8" and PowerShell's Export-Csv write a BOM before the header.
+    (tmp_path / "inv.csv").write_bytes(b"\xef\xbb\xbfhost,role\r\nweb01,web\r\n")
+    text = HEAD + textwrap.dedent(
+        """\
+        lookups:
+          inv: {file: inv.csv}
+        streams:
+          net:
+            logsource: {category: network_connection}
+            where: {lookup: {name: inv, match: {host: host.name}}}
+        detect: {match: net}
+        """
+    )
+    lk = load_text(str(tmp_path / "a.yml"), text).analytic.lookup("inv")
+    assert lk.columns == ("host", "role")
+    assert lk.rows == (("web01", "web"),)
+
+
 def test_missing_lookup_file_is_positioned(tmp_path: Path) -> None:
     text = HEAD + "lookups:\n  inv: {file: nope.csv}\nstreams:\n  n: {logsource: {product: zeek}}\n"
     with pytest.raises(DiagnosticError) as info:

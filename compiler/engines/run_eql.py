@@ -28,6 +28,7 @@ from typing import Any
 
 from backends.base import Artifact
 from backends.profiles import FieldProfile, load_profile
+from backends.registered_domain import ingested
 from compiler import canonical, engines, ir
 from compiler.canonical import CanonicalAlert
 from compiler.evaluator.model import Event
@@ -136,7 +137,9 @@ class _Runner:
         eql = _eql()
         self.eql = eql
         self.events = list(events)
-        self.stream = [eql.Event(_category(e.fields), e.ts, nest(e.fields)) for e in events]
+        self.stream = [
+            eql.Event(_category(e.fields), e.ts, nest(ingested(e.fields))) for e in events
+        ]
         self.index = {id(ev.data): i for i, ev in enumerate(self.stream)}
 
     def run(self, query: Any) -> list[list[int]]:

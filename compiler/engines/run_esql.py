@@ -44,6 +44,7 @@ from backends.base import Artifact
 from backends.elastic_esql import lookup_index, lookup_key
 from backends.elastic_esql_expr import profile_types
 from backends.profiles import load_profile
+from backends.registered_domain import ingested
 from compiler import canonical, engines, ir
 from compiler.canonical import CanonicalAlert
 from compiler.evaluator.model import Event
@@ -147,7 +148,7 @@ def _doc_values(kind: str, items: list[Any], vals: ModuleType) -> Any:
 def document(event: Event, vals: ModuleType) -> dict[str, Any]:
     types = field_types()
     doc: dict[str, Any] = {"_id": event.id, "@timestamp": vals.Date(event.ts)}
-    for name, raw in event.fields.items():
+    for name, raw in ingested(event.fields).items():
         if name == "@timestamp":
             continue
         kind = types.get(name, "keyword")

@@ -28,6 +28,8 @@ from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
+from publicsuffixlist import PublicSuffixList
+
 from compiler import ir
 
 _NUMERIC = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
@@ -144,7 +146,21 @@ def _basename(s: str) -> str:
     return s[i + 1 :]
 
 
+@lru_cache(maxsize=1)
+def _psl() -> PublicSuffixList:
+    # The list bundled with the pinned publicsuffixlist release (its version ends with the PSL
+    # snapshot date), read from the package, never fetched. Private-section suffixes count
+    # (github.io, blogspot.com): microsoft.github.io is a registered domain, as in Elastic's
+    # registered_domain processor and URL Toolbox, which load the whole list.
+    return PublicSuffixList()
+
+
+@lru_cache(maxsize=8192)
 def _registered_domain(s: str) -> str | None:
+    """The PSL registrable domain of the host name ``s``: lower-cased, surrounding blanks and
+    trailing dots removed; an IP address is returned as it is; null for a name that is a public
+    suffix itself or a single label (`com`, `co.uk`, `localhost`), has an empty label, or is
+    blank."""
     d = s.strip().rstrip(".").lower()
     if not d:
         return None
@@ -154,8 +170,7 @@ def _registered_domain(s: str) -> str | None:
             return d  # an IP address is its own "domain"
         except ValueError:
             pass
-    labels = d.split(".")
-    return ".".join(labels[-2:])
+    return _psl().privatesuffix(d)
 
 
 _IPV4 = re.compile(r"(?<![0-9.])\d{1,3}(?:\.\d{1,3}){3}(?![0-9]|\.[0-9])")

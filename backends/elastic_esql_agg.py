@@ -139,6 +139,15 @@ class AggregateBuilder:
             raise self.ctx.unsupported(
                 f"{m.kind} of '{m.field}'", f"the field is of type {kind}", m.span, "use a number"
             )
+        duplicates_matter = m.kind in ("sum", "avg", "stdev", "percentile")
+        if duplicates_matter and m.field in self.r.arrays and kind in STRINGS:
+            self.ctx.approximate(
+                f"{m.kind} of a multi-valued field",
+                f"'{m.field}' is a multi-valued keyword field: ES|QL reads its doc values, "
+                "sorted and de-duplicated per document, so a value repeated within one "
+                "event counts once, where siemc counts every element",
+                m.span,
+            )
         if m.kind in ("sum", "min", "max"):
             self.r.types["\0measure:" + m.name] = (
                 "long" if kind in ("long", "integer") else "double"

@@ -203,6 +203,15 @@ class AggregateBuilder:
                 )
             if bl.keys != bl.current:
                 raise self.ctx.not_implemented(f"{name} baseline with renamed keys (as:)", bl.span)
+            for k in bl.keys:
+                if k in self.r.arrays:
+                    self.ctx.approximate(
+                        "baseline",
+                        f"'{k}' is multi-valued in ECS: ES|QL does not document which group's "
+                        "INLINE STATS result a row with several key values receives, where "
+                        "siemc records and looks up every value",
+                        bl.span,
+                    )
             keys = ", ".join(ident(self.ctx.field(k, bl.span)) for k in bl.keys)
             col = f"siemc_hist_{i}"
             since = f"{self.current} - {duration(bl.lookback_ms)}"

@@ -3,6 +3,7 @@ values."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 import pytest
@@ -414,3 +415,13 @@ def test_functions_and_operators_over_array_fields_are_approximations() -> None:
     scalar = ir.Call("basename", (ir.FieldRef("process.executable"),), SPAN)
     art = _compiled(_analytic(EQ("labels.x", ("a",), span=SPAN), derive=(("labels.x", scalar),)))
     assert art.approximations == ()
+
+
+def test_baseline_keyed_on_an_array_field_declares_it() -> None:
+    count = (ir.Measure("n", "count", None),)
+    agg = ir.Aggregate("s", ir.Window("tumbling", 3_600_000), ("related.user",), count, (), None)
+    fs = ir.FirstSeen("s", ("related.user",), ("related.user",), 86_400_000, SPAN)
+    a = _analytic(ir.TRUE, detection=agg)
+    a = dataclasses.replace(a, baselines=(fs,))
+    art = _compiled(a)
+    assert any("INLINE STATS result" in x.detail for x in art.approximations)

@@ -109,7 +109,8 @@ class EqlBackend(Backend):
             "exact",
             "EQL has no lookups: a test on an enriched field is rewritten over the lookup rows "
             "(at most 100) as a test of the match fields (first matching row wins, no row = "
-            "field absent); more rows: E200, compile to splunk, kql or esql",
+            "field absent); more rows: E200, compile to splunk, kql or esql; approximate when a "
+            "match field is an ECS array field (any matching row, not the first)",
         ),
         ir.Join: _s(
             "unsupported",

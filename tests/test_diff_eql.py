@@ -97,6 +97,11 @@ EXPECTED: dict[tuple[str, str], Expected] = {
         "Elasticsearch keeps one sequence state machine per value of a multi-valued `by` key",
         extra=(f"D-EQL-13 {{host.name='h1', related.ip='2.2.2.2'}} [{T0}..{T0 + 5000}]",),
     ),
+    ("D-EQL-14", "first matching row decides, some value passes the derived test"): Expected(
+        "approximation",
+        "the inlined test holds when some value matches a row whose column passes it",
+        extra=(f"D-EQL-14 {{(no key)}} [{T0 + 3000}..{T0 + 3000}]",),
+    ),
     ("D-EQL-10", "two sets on one host"): Expected(
         "approximation",
         "each key yields at most max_samples_per_key samples rather than one alert per set",
@@ -185,11 +190,11 @@ def test_coverage_numbers() -> None:
     pairs = _pairs()
     compiled = {aid for aid, _ in pairs}
     assert compiled == {"SIEMC-0006", "SIEMC-0009", "SIEMC-0012"} | {
-        f"D-EQL-{i:02d}" for i in range(1, 14)
+        f"D-EQL-{i:02d}" for i in range(1, 15)
     }
-    assert len(pairs) == 27
+    assert len(pairs) == 28
     executed = len(pairs) - len(NOT_EXECUTED)
-    assert (executed, len(EXPECTED), len(NOT_EXECUTED)) == (25, 8, 2)
+    assert (executed, len(EXPECTED), len(NOT_EXECUTED)) == (26, 9, 2)
 
 
 def test_differential_fixtures_pass_the_evaluator() -> None:

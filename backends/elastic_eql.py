@@ -16,6 +16,7 @@ import jinja2
 from backends.base import Backend, CompileError, Context, Support, construct_name
 from backends.elastic_eql_predicates import Env, PredicateRenderer, join
 from backends.elastic_eql_text import duration, field
+from backends.elastic_esql_expr import profile_arrays
 from backends.registered_domain import REQUIREMENT, requirements
 from compiler import ir
 from compiler.evaluator.streams import LOGSOURCE_CATEGORIES, logsource_predicate
@@ -46,6 +47,9 @@ class EqlBackend(Backend):
     SUPPORT: ClassVar[dict[type, Support]] = {
         ir.Eq: _s(
             "exact",
+            "every test holds on a multi-valued field when some value passes it, and a negated "
+            "test when none does (Elasticsearch runs each as a query on the field's values), "
+            "as siemc; "
             'strings: `f : "v"` (case-insensitive) or `f in~ (...)` for lists and values holding '
             'the wildcards * ?; |cased: `f == "v"` / `f in (...)`; numbers and booleans `==`/`in`; '
             "null: `f == null`. A negated test adds `f == null or` so missing fields pass",
@@ -109,7 +113,8 @@ class EqlBackend(Backend):
             "exact",
             "EQL has no lookups: a test on an enriched field is rewritten over the lookup rows "
             "(at most 100) as a test of the match fields (first matching row wins, no row = "
-            "field absent); more rows: E200, compile to splunk, kql or esql",
+            "field absent); more rows: E200, compile to splunk, kql or esql; approximate when a "
+            "match field is an ECS array field (any matching row, not the first)",
         ),
         ir.Join: _s(
             "unsupported",
@@ -123,8 +128,8 @@ class EqlBackend(Backend):
             "maxspan is inclusive and measured from the first event, one pending sequence per "
             "state and key (newer replaces older), events consumed, null keys never join "
             "(Elasticsearch >= 7.16): the evaluator's rules. Equal timestamps are ordered by "
-            "the tiebreaker (event.sequence / index order). Array-valued keys are not "
-            "supported by EQL",
+            "the tiebreaker (event.sequence / index order). A key on an ECS array field is "
+            "approximate: Elasticsearch runs one state machine per value of a multi-valued key",
         ),
         ir.Cooccurrence: _s(
             "approximate",
@@ -333,5 +338,15 @@ class EqlBackend(Backend):
                 "or enrich cannot be a key",
                 step.span,
                 _DERIVE_ALT,
+            )
+        if raw in profile_arrays(ctx.profile.name):
+            ctx.approximate(
+                "multi-valued correlation key",
+                f"'{raw}' is multi-valued in ECS: Elasticsearch keeps one sequence state machine "
+                "per value of a multi-valued `by` key (elastic/elasticsearch#89965), so an event "
+                "joins, completes or (as a missing event) is missing under each of its values "
+                "separately, where siemc binds an instance to one shared value and uses an "
+                "event once",
+                step.span,
             )
         return field(ctx.field(raw, step.span))

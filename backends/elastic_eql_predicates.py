@@ -22,6 +22,7 @@ from backends.elastic_eql_text import (
 from backends.elastic_eql_text import (
     field as field_name,
 )
+from backends.elastic_esql_expr import profile_arrays
 from backends.registered_domain import ECS_REGISTERED_DOMAIN, ingest_source
 from compiler import ir
 from compiler.evaluator.predicates import compile_predicate
@@ -261,6 +262,17 @@ class PredicateRenderer:
                 _LOOKUP_ALT,
             )
         fields = [f for _, f in enrich.match]
+        arrays = profile_arrays(self.ctx.profile.name)
+        for f in fields:
+            raw = match_env.raw_field(f)
+            if raw is not None and raw in arrays:
+                self.ctx.approximate(
+                    "lookup enrichment",
+                    f"'{raw}' is multi-valued in ECS: the inlined test holds when some value "
+                    "matches a row whose column passes it, where siemc enriches from the first "
+                    "row in CSV order that some value matches",
+                    enrich.span,
+                )
         # Exactly one case holds: one row (key tuple) matches first, or none does. List the
         # rows on which the test's answer differs from its answer with no matching row.
         if_none = _holds(p, None) != negate

@@ -87,21 +87,26 @@ class EsqlBackend(Backend):
             "exact",
             "RLIKE with the Python pattern translated to an anchored Lucene regex (.* added "
             "where unanchored, . as [^\\n], \\d \\w \\s as ASCII classes, TO_LOWER for "
-            "case-insensitive); lookaround, backreferences and \\b are unsupported",
+            "case-insensitive); lookaround, backreferences and \\b are unsupported; approximate "
+            "on ECS array fields (RLIKE on a multi-value is null)",
         ),
         ir.Compare: _S(
-            "exact", "f > n on numeric fields; keyword fields through TO_DOUBLE (approximate)"
+            "exact",
+            "f > n on numeric fields; keyword fields through TO_DOUBLE (approximate); ECS array "
+            "fields as MV_MAX(f) > n / MV_MIN(f) < n (some value passes)",
         ),
         ir.Exists: _S("exact", "f IS NOT NULL / f IS NULL"),
         ir.Cidr: _S(
             "exact",
             "CIDR_MATCH(ip, networks) with host bits cleared; IPv6 networks covering "
-            "::ffff:0:0/96 are approximate (Elasticsearch stores mapped addresses as IPv4)",
+            "::ffff:0:0/96 are approximate (Elasticsearch stores mapped addresses as IPv4); "
+            "approximate on ECS array fields (CIDR_MATCH on a multi-value is null)",
         ),
         ir.InLookup: _S(
             "exact",
             "LOOKUP JOIN siemc-lookup-<name> ON lower-cased keys, then siemc_row IS NOT NULL; "
-            "approximate when several CSV rows share a key (LOOKUP JOIN repeats the event)",
+            "approximate when several CSV rows share a key (LOOKUP JOIN repeats the event) or "
+            "a key is an ECS array field (a multi-valued key matches no row)",
         ),
         ir.And: _S("exact", "AND (top-level conjuncts one per WHERE line)"),
         ir.Or: _S("exact", "OR; null operands read as false in a WHERE"),
@@ -156,7 +161,9 @@ class EsqlBackend(Backend):
         ir.Aggregate: _S(
             "exact",
             "tumbling: STATS ... BY window = BUCKET(@timestamp, size), keys (epoch-aligned); "
-            "sliding: approximated by tumbling buckets of the same size",
+            "sliding: approximated by tumbling buckets of the same size; a multi-valued key puts "
+            "the row in each value's group, as siemc; sum/avg/stdev/percentile of a multi-valued "
+            "keyword field are approximate (doc values are de-duplicated per document)",
         ),
         ir.FirstSeen: _S(
             "approximate",
@@ -335,6 +342,9 @@ class _Build:
             self.r.hoisted.clear()
             parts.append(f"{ident(self.ctx.field(name, e.span))} = {text}")
             self.r.types[name] = kind if kind != "null" else "keyword"
+            # A column computed from an array field keeps its values: test it as an array.
+            mv = self.r.mv_expr(e)
+            self.r.arrays = self.r.arrays | {name} if mv else self.r.arrays - {name}
             p.note(name)
         p.commands.append("EVAL " + ",\n    ".join(parts))
         if helpers:

@@ -139,6 +139,15 @@ class AggregateBuilder:
             raise self.ctx.unsupported(
                 f"{m.kind} of '{m.field}'", f"the field is of type {kind}", m.span, "use a number"
             )
+        duplicates_matter = m.kind in ("sum", "avg", "stdev", "percentile")
+        if duplicates_matter and m.field in self.r.arrays and kind in STRINGS:
+            self.ctx.approximate(
+                f"{m.kind} of a multi-valued field",
+                f"'{m.field}' is a multi-valued keyword field: ES|QL reads its doc values, "
+                "sorted and de-duplicated per document, so a value repeated within one "
+                "event counts once, where siemc counts every element",
+                m.span,
+            )
         if m.kind in ("sum", "min", "max"):
             self.r.types["\0measure:" + m.name] = (
                 "long" if kind in ("long", "integer") else "double"
@@ -194,6 +203,15 @@ class AggregateBuilder:
                 )
             if bl.keys != bl.current:
                 raise self.ctx.not_implemented(f"{name} baseline with renamed keys (as:)", bl.span)
+            for k in bl.keys:
+                if k in self.r.arrays:
+                    self.ctx.approximate(
+                        "baseline",
+                        f"'{k}' is multi-valued in ECS: ES|QL does not document which group's "
+                        "INLINE STATS result a row with several key values receives, where "
+                        "siemc records and looks up every value",
+                        bl.span,
+                    )
             keys = ", ".join(ident(self.ctx.field(k, bl.span)) for k in bl.keys)
             col = f"siemc_hist_{i}"
             since = f"{self.current} - {duration(bl.lookback_ms)}"

@@ -298,6 +298,8 @@ class Renderer:
         c = self.col(p.field, p.span)
         op = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}[p.op]
         kind = self.kind(p.field)
+        if p.field in self.arrays and (kind in NUMERIC or kind in STRINGS):
+            return self._compare_values(p, c, op, kind, neg)
         if kind in NUMERIC:
             text = f"{c} {op} {number(p.value)}"
         elif kind in STRINGS:
@@ -315,6 +317,46 @@ class Renderer:
             inv = {">": "<=", ">=": "<", "<": ">=", "<=": ">"}[op]
             return f"({c} IS NULL OR {text.replace(f' {op} ', f' {inv} ', 1)})"
         return text
+
+    def _compare_values(self, p: ir.Compare, c: str, op: str, kind: str, neg: bool) -> str:
+        """Some value of a multi-valued field passes the bound exactly when its largest (for
+        > and >=) or smallest (< <=) value does: MV_MAX / MV_MIN, because a comparison with a
+        multi-valued column is null (https://www.elastic.co/docs/reference/query-languages/
+        esql/esql-multivalued-fields). Negated: no value passes; MV_MAX of no value is null."""
+        x = c
+        if kind in STRINGS:
+            self.ctx.approximate(
+                "numeric comparison on a keyword field",
+                f"'{p.field}' is a keyword field: TO_DOUBLE parses its text as Java does "
+                "(also NaN and Infinity), where siemc accepts decimal literals only",
+                p.span,
+            )
+            x = f"TO_DOUBLE({c})"
+        pick = "MV_MAX" if op in (">", ">=") else "MV_MIN"
+        text = f"{pick}({x}) {op} {number(p.value)}"
+        return f"NOT COALESCE({text}, false)" if neg else text
+
+    def mv_expr(self, e: ir.Expr) -> bool:
+        """Whether an expression may hold several values: an ECS array field (or a column
+        derived from one) and TO_LOWER/TO_UPPER/COALESCE of one, which keep every value."""
+        if isinstance(e, ir.FieldRef):
+            return e.step is None and e.name in self.arrays
+        if isinstance(e, ir.Call) and e.func in ("lower", "upper", "coalesce"):
+            return any(self.mv_expr(a) for a in e.args)
+        return False
+
+    def _mv_operands(self, construct: str, operands: Sequence[ir.Expr], span: ir.Span) -> None:
+        for a in operands:
+            if self.mv_expr(a):
+                self.ctx.approximate(
+                    construct,
+                    "an operand is multi-valued in ECS: ES|QL evaluates it to null on several "
+                    "values and reads a one-value list as that value, where siemc maps string "
+                    "functions over every value, compares when some value does and treats any "
+                    "list as a non-number",
+                    span,
+                )
+                return
 
     def p_Cidr(self, p: ir.Cidr, neg: bool) -> str:
         self._mv(p.field, p.span, "CIDR match")
@@ -378,6 +420,7 @@ class Renderer:
         return ident(e.name), self.types.get("\0measure:" + e.name, "double")
 
     def e_UnaryOp(self, e: ir.UnaryOp) -> tuple[str, str]:
+        self._mv_operands(f"unary {e.op}", (e.operand,), e.span)
         text, kind = self.expr(e.operand)
         if e.op == "-":
             return (f"-({text})", kind) if kind in NUMERIC else ("null", "null")
@@ -394,6 +437,7 @@ class Renderer:
         return f"({text} IS NOT NULL)"
 
     def e_BinOp(self, e: ir.BinOp) -> tuple[str, str]:
+        self._mv_operands(f"operator {e.op}", (e.left, e.right), e.span)
         lt, lk = self.expr(e.left)
         rt, rk = self.expr(e.right)
         if e.op in ("and", "or"):
@@ -453,8 +497,10 @@ class Renderer:
         ]
 
     def e_Call(self, e: ir.Call) -> tuple[str, str]:
-        args = [self.expr(a) for a in e.args]
         f = e.func
+        if f not in ("lower", "upper", "coalesce"):  # these keep every value (TO_LOWER: 9.1+)
+            self._mv_operands(f"function {f}()", e.args, e.span)
+        args = [self.expr(a) for a in e.args]
         if f in ("lower", "upper"):
             t, k = args[0]
             return (f"TO_{f.upper()}({t})", "keyword") if k in STRINGS else (t, k)

@@ -584,3 +584,53 @@ def test_unsupported_aggregate_is_one_error_not_one_per_nested_expression() -> N
     msgs = [d.message for d in err.value.diagnostics]
     assert len(msgs) == 2, msgs
     assert "arithmetic/comparison" in msgs[0] and "window aggregation" in msgs[1], msgs
+
+
+# ---------------------------------------------------------------------------- multi-valued fields
+def test_filters_on_array_fields_stay_exact() -> None:
+    """Elasticsearch runs each test as a query over the field's values (some value passes; a
+    negated test: none does), which is siemc's rule (docs/semantics.md *Multi-valued fields*)."""
+    args = ir.Eq("process.args", ("-enc", "-nop"), quantifier="all")
+    art = compile_(match(ir.And((args, ir.Not(ir.Eq("dns.resolved_ip", ("10.0.0.1",)))))))
+    assert art.approximations == ()
+    assert art.query == ANY + (
+        '(process.args : "-enc" and process.args : "-nop") and '
+        '(dns.resolved_ip == null or not dns.resolved_ip == "10.0.0.1")\n'
+    )
+
+
+def _keyed_sequence(key_a: str, key_b: str) -> ir.Analytic:
+    p = stream("p", ir.TRUE, ir.LogSource("dns_query"))
+    n = stream("n", ir.TRUE, ir.LogSource("network_connection"))
+    seq = ir.Sequence(
+        (
+            ir.Step("a", "p", ("host.name", key_a), SPAN),
+            ir.Step("b", "n", ("host.name", key_b), SPAN),
+        ),
+        60_000,
+    )
+    return analytic(seq, p, n)
+
+
+def test_sequence_key_on_an_array_field_is_an_approximation() -> None:
+    a = _keyed_sequence("dns.resolved_ip", "destination.ip")
+    with pytest.raises(CompileError) as err:
+        compile_(a)
+    assert err.value.diagnostics[0].code == "E202"
+    art = compile_(a, approx=True)
+    assert [x.construct for x in art.approximations] == ["multi-valued correlation key"]
+    assert "one sequence state machine per value" in art.approximations[0].detail
+    assert "by dns.resolved_ip" in art.query
+    assert compile_(_keyed_sequence("source.ip", "destination.ip")).approximations == ()
+
+
+def test_enrichment_keyed_on_an_array_field_is_an_approximation() -> None:
+    enrich = (ir.Enrich("roles", (("host", "related.hosts"),), (("role", "labels.role"),), SPAN),)
+    a = analytic(
+        ir.Match("s", SPAN),
+        stream("s", ir.Eq("labels.role", ("web",)), enrich=enrich),
+        lookups=(ROLES,),
+    )
+    art = compile_(a, approx=True)
+    assert [x.construct for x in art.approximations] == ["lookup enrichment"]
+    assert "first row in CSV order" in art.approximations[0].detail

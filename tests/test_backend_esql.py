@@ -3,6 +3,7 @@ values."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 import pytest
@@ -10,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from backends import get_backend
-from backends.base import CompileError, Context
+from backends.base import Artifact, CompileError, Context
 from backends.elastic_esql import EsqlBackend
 from backends.elastic_esql_expr import Renderer, profile_arrays, profile_types
 from backends.elastic_esql_regex import lucene_regex
@@ -400,3 +401,57 @@ def test_hostile_lookup_cells(cells: list[str]) -> None:
     a = _analytic(ir.Not(ir.InLookup("allow", (("name", "process.name"),))), lookups=(lk,))
     art = BACKEND.compile(a, allow_approximate=True)
     validate(art.query, lookups_of(a))
+
+
+# ---------------------------------------------------------------- multi-valued fields
+def test_comparison_on_an_array_field_reads_its_extreme_value() -> None:
+    """A comparison with a multi-valued column is null in ES|QL: some value passes the bound
+    exactly when MV_MAX (> >=) or MV_MIN (< <=) does; negated, MV_MAX of no value is null."""
+    gt = ir.Compare("process.args", "gt", 5, span=SPAN)
+    assert _where(gt) == "MV_MAX(TO_DOUBLE(process.args)) > 5"
+    assert _where(ir.Not(gt)) == "NOT COALESCE(MV_MAX(TO_DOUBLE(process.args)) > 5, false)"
+    lte = ir.Compare("related.user", "lte", 1.5, span=SPAN)
+    assert _where(lte) == "MV_MIN(TO_DOUBLE(related.user)) <= 1.5"
+    for text in (_where(gt), _where(ir.Not(lte))):
+        validate(
+            f"FROM logs-* METADATA _id, _index, _version | WHERE {text} "
+            "| KEEP _id, _index, _version",
+            extra_fields={"process.args": "keyword", "related.user": "keyword"},
+        )
+
+
+def _compiled(a: ir.Analytic) -> Artifact:
+    return BACKEND.compile(a, allow_approximate=True)
+
+
+def test_a_column_derived_from_an_array_field_is_tested_as_an_array() -> None:
+    derive = (("labels.arg", ir.Call("lower", (ir.FieldRef("process.args"),))),)
+    art = _compiled(_analytic(EQ("labels.arg", ("-EncodedCommand",), span=SPAN), derive=derive))
+    assert 'MV_CONTAINS(TO_LOWER(labels.arg), "-encodedcommand")' in art.query
+    assert art.approximations == ()
+    art = _compiled(_analytic(SM("labels.arg", "contains", ("enc",), span=SPAN), derive=derive))
+    assert [a.construct for a in art.approximations] == ["'contains' match"]
+
+
+def test_functions_and_operators_over_array_fields_are_approximations() -> None:
+    for e in (
+        ir.Call("basename", (ir.FieldRef("process.args"),), SPAN),
+        ir.BinOp("==", ir.FieldRef("related.user"), ir.Literal_("root"), SPAN),
+        ir.Call("max", (ir.FieldRef("process.args"), ir.Literal_(1)), SPAN),
+    ):
+        art = _compiled(_analytic(EQ("labels.x", ("a",), span=SPAN), derive=(("labels.x", e),)))
+        assert len(art.approximations) == 1, e
+        assert "multi-valued in ECS" in art.approximations[0].detail
+    scalar = ir.Call("basename", (ir.FieldRef("process.executable"),), SPAN)
+    art = _compiled(_analytic(EQ("labels.x", ("a",), span=SPAN), derive=(("labels.x", scalar),)))
+    assert art.approximations == ()
+
+
+def test_baseline_keyed_on_an_array_field_declares_it() -> None:
+    count = (ir.Measure("n", "count", None),)
+    agg = ir.Aggregate("s", ir.Window("tumbling", 3_600_000), ("related.user",), count, (), None)
+    fs = ir.FirstSeen("s", ("related.user",), ("related.user",), 86_400_000, SPAN)
+    a = _analytic(ir.TRUE, detection=agg)
+    a = dataclasses.replace(a, baselines=(fs,))
+    art = _compiled(a)
+    assert any("INLINE STATS result" in x.detail for x in art.approximations)

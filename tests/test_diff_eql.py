@@ -92,6 +92,16 @@ EXPECTED: dict[tuple[str, str], Expected] = {
         "compiled as an EQL `sample`, which has no time window",
         extra=("D-EQL-10 {host.name='h1'} [None..None]",),
     ),
+    ("D-EQL-13", "two events sharing two addresses"): Expected(
+        "approximation",
+        "Elasticsearch keeps one sequence state machine per value of a multi-valued `by` key",
+        extra=(f"D-EQL-13 {{host.name='h1', related.ip='2.2.2.2'}} [{T0}..{T0 + 5000}]",),
+    ),
+    ("D-EQL-14", "first matching row decides, some value passes the derived test"): Expected(
+        "approximation",
+        "the inlined test holds when some value matches a row whose column passes it",
+        extra=(f"D-EQL-14 {{(no key)}} [{T0 + 3000}..{T0 + 3000}]",),
+    ),
     ("D-EQL-10", "two sets on one host"): Expected(
         "approximation",
         "each key yields at most max_samples_per_key samples rather than one alert per set",
@@ -180,11 +190,11 @@ def test_coverage_numbers() -> None:
     pairs = _pairs()
     compiled = {aid for aid, _ in pairs}
     assert compiled == {"SIEMC-0006", "SIEMC-0009", "SIEMC-0012"} | {
-        f"D-EQL-{i:02d}" for i in range(1, 12)
+        f"D-EQL-{i:02d}" for i in range(1, 16)
     }
-    assert len(pairs) == 24
+    assert len(pairs) == 29
     executed = len(pairs) - len(NOT_EXECUTED)
-    assert (executed, len(EXPECTED), len(NOT_EXECUTED)) == (22, 7, 2)
+    assert (executed, len(EXPECTED), len(NOT_EXECUTED)) == (27, 9, 2)
 
 
 def test_differential_fixtures_pass_the_evaluator() -> None:
@@ -245,3 +255,85 @@ def test_wrong_sequence_order_of_steps_is_caught(monkeypatch: pytest.MonkeyPatch
 
     monkeypatch.setattr(EqlBackend, "visit_Sequence", reversed_steps)
     assert _differs("D-EQL-09")
+
+
+# ------------------------------------------------------------------ the engine on arrays
+def _hits(query: str, docs: list[dict[str, object]], keys: tuple[str, ...] = ()) -> list[list[int]]:
+    from compiler.evaluator.model import Event
+
+    events = [Event(i, i, f"e{i}", {"event.category": "process", **d}) for i, d in enumerate(docs)]
+    return run_eql._Runner(events, keys).run(run_eql.parse(query))
+
+
+MV = {"f": ["b", None, "a"], "ip": ["1.1.1.1", "10.1.1.1"], "n": [1, 9]}
+
+
+@pytest.mark.parametrize(
+    ("cond", "hit"),
+    [
+        ('f : "a"', True),
+        ('f == "b"', True),
+        ('f in ("a", "z")', True),  # the engine used to crash hashing the list
+        ('f in~ ("A", "z")', True),
+        ('f : ("x*", "A*")', True),
+        ('f like "a*"', True),
+        ('f regex~ "A"', True),
+        ('f regex "a|b"', True),
+        ('stringContains~(f, "A")', True),
+        ('startsWith~(f, "b")', True),
+        ('endsWith(f, "c")', False),
+        ('cidrMatch(ip, "10.0.0.0/8")', True),
+        ('cidrMatch(ip, "192.168.0.0/16")', False),
+        ("n > 5", True),
+        ("n > 9", False),
+        ("f != null", True),
+        ("f == null", False),
+        ('not f : "a"', False),  # must_not: no value matches
+        ('f != "a"', False),
+        ('f != "c"', True),
+        ('not f in~ ("z", "A")', False),
+        ('not cidrMatch(ip, "10.0.0.0/8")', False),
+        ("e == null", True),  # [] and [null] have no value
+        ("en == null", True),
+        ("en != null", False),
+        ('(en == null or not en : "a")', True),  # as the backend guards negations
+    ],
+)
+def test_engine_models_elasticsearch_arrays(cond: str, hit: bool) -> None:
+    docs: list[dict[str, object]] = [{**MV, "e": [], "en": [None]}]
+    assert bool(_hits(f"process where {cond}", docs)) is hit
+
+
+def test_engine_category_matches_any_value_of_a_multi_valued_category() -> None:
+    docs: list[dict[str, object]] = [{"event.category": ["network", "file"]}, {}]
+    assert _hits("file where true", docs) == [[0]]
+    assert _hits("network where true", docs) == [[0]]
+    assert _hits("process where true", docs) == [[1]]
+
+
+def test_engine_sequence_keys_run_one_machine_per_value() -> None:
+    """elastic/elasticsearch#89965: each value of a multi-valued `by` key is a join key of its
+    own, so the same two events make one sequence per shared value."""
+    q = 'sequence by k [process where x == "a"] [process where x == "b"]'
+    docs: list[dict[str, object]] = [
+        {"x": "a", "k": ["1", "2", None]},
+        {"x": "b", "k": ["2", "1"]},
+        {"x": "b", "k": "3"},
+    ]
+    assert _hits(q, docs, ("k",)) == [[0, 1], [0, 1]]
+    assert _hits(q, [{"x": "a", "k": [None]}, {"x": "b", "k": [None]}], ("k",)) == [[0, 1]]
+
+
+def test_an_engine_blind_to_arrays_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without the array model the engine misses (or crashes on) list-valued fields."""
+    assert not _differs("D-EQL-11")
+
+    def plain() -> object:
+        import eql
+
+        return eql.PythonEngine({"print": False, "time_unit": 1000})
+
+    monkeypatch.setattr(run_eql, "_array_aware_engine", plain)
+    with pytest.raises(TypeError, match="unhashable"):
+        _differs("D-EQL-11")
+    assert _differs("D-EQL-12")

@@ -133,6 +133,37 @@ EXPECTED: dict[tuple[str, str], Expected] = {
             f"{T0 + 46800000}] {{starts=1.0}}",
         ),
     ),
+    (
+        "D-ESQL-08",
+        "a passing value among several, a single value, and no passing value",
+    ): Expected(
+        "approximation",
+        "'contains' match",
+        "LIKE, RLIKE and CIDR_MATCH are null on a multi-valued column and LOOKUP JOIN matches "
+        "no row for a multi-valued key (artifact: 'is multi-valued in ECS', also for "
+        "'startswith' match, regular expression, CIDR match and lookup membership); a single "
+        "value (w2, w6, w10) and MV_MAX (w7) agree",
+        missing=tuple(
+            f"D-ESQL-08 {{(no key)}} [{T0 + s * 1000}..{T0 + s * 1000}]" for s in (1, 3, 4, 5, 9)
+        ),
+    ),
+    ("D-ESQL-09", "values of several events and lists, one event in two groups"): Expected(
+        "approximation",
+        "sum of a multi-valued field",
+        "g2's process.args [4, 4, 8] is the doc values [4, 8] (artifact: 'a value repeated "
+        "within one event counts once'; also avg and stdev); min, max, distinct and the counts "
+        "agree",
+        missing=(
+            f"D-ESQL-09 {{related.user='alice'}} [{T0}..{T0 + 3600000}] {{events=3.0, high=8.0, "
+            "kinds=4.0, low=1.0, mean=3.8, spread=2.6832815729997477, total=19.0, "
+            "with_args=2.0}",
+        ),
+        extra=(
+            f"D-ESQL-09 {{related.user='alice'}} [{T0}..{T0 + 3600000}] {{events=3.0, high=8.0, "
+            "kinds=4.0, low=1.0, mean=3.75, spread=3.0956959368344514, total=15.0, "
+            "with_args=2.0}",
+        ),
+    ),
 }
 
 # NOW-anchored pairs whose missing alerts all appear when the query runs at their window's end
@@ -239,8 +270,8 @@ def test_coverage_numbers() -> None:
         "SIEMC-0010",
         "SIEMC-0011",
         "SIEMC-0012",
-    } | {f"D-ESQL-{i:02d}" for i in range(1, 8)}
-    assert (len(pairs), len(EXPECTED)) == (20, 5)
+    } | {f"D-ESQL-{i:02d}" for i in range(1, 11)}
+    assert (len(pairs), len(EXPECTED)) == (23, 7)
     assert [k for k, e in EXPECTED.items() if e.kind == "defect"] == []
 
 
@@ -316,3 +347,25 @@ def _without_null_guard(p_eq: Any) -> Any:
         return text.replace(f"({col} IS NULL OR ", "(", 1) if neg else text
 
     return run
+
+
+def test_comparison_on_an_array_without_mv_max_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bound written straight on a multi-valued column is null in ES|QL: D-ESQL-08's w7
+    (process.args ["22", "8080"] > 1000) would be lost."""
+    assert not _differs("D-ESQL-08")
+
+    def plain(self: Renderer, p: ir.Compare, c: str, op: str, kind: str, neg: bool) -> str:
+        return f"TO_DOUBLE({c}) {op} {p.value:g}"
+
+    monkeypatch.setattr(Renderer, "_compare_values", plain)
+    assert _differs("D-ESQL-08")
+
+
+def test_a_derived_array_column_tested_as_a_scalar_is_caught(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """lower(process.args) keeps every value: testing it with == (null on several values)
+    loses D-ESQL-07's v7."""
+    assert not _differs("D-ESQL-07")
+    monkeypatch.setattr(Renderer, "mv_expr", lambda self, e: False)
+    assert _differs("D-ESQL-07")

@@ -15,14 +15,21 @@ What the engine (eql 1.0.1) does differently from Elasticsearch, and how this ad
   a null key are dropped, which is exactly Elasticsearch's rule (a null-keyed event only ever
   meets other null-keyed events in the engine, so no other result depends on it);
 * missing-event sequences and ``sample`` are not run as the engine runs them (see
-  :data:`NOT_EXECUTABLE` and :func:`_run_sample`).
+  :data:`NOT_EXECUTABLE` and :func:`_run_sample`);
+* the engine has no notion of multi-valued (array) fields: its comparisons see the whole list
+  (``in`` even crashes hashing it). :class:`_ArrayAware` gives the engine Elasticsearch's array
+  semantics, described there; ``<category> where`` becomes ``any where event.category ==
+  "<category>" and ...``, the term filter Elasticsearch runs, so a multi-valued
+  ``event.category`` matches every category it lists.
 
 Never name this module ``eql_*``: the eql package imports such modules as plugins.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+import copy
+import itertools
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack
 from typing import Any
 
@@ -90,11 +97,22 @@ def _eql() -> Any:
 
 
 def parse(query: str) -> Any:
-    """Parse with the Elasticsearch dialect and the features newer stacks accept."""
+    """Parse with the Elasticsearch dialect and the features newer stacks accept, without the
+    library's optimizer: it folds ``not x > 5`` into ``x <= 5``, which is not the same test on
+    a multi-valued field, and Elasticsearch's optimizer leaves negations alone
+    (``EqlBooleanSimplification.maybeSimplifyNegatable`` returns null in
+    x-pack/plugin/eql/.../optimizer/Optimizer.java)."""
     eql = _eql()
     p = eql.parser
+    configs = (
+        p.elasticsearch_syntax,
+        p.allow_negation,
+        p.allow_sample,
+        p.allow_runs,
+        p.skip_optimizations,
+    )
     with ExitStack() as stack:
-        for cfg in (p.elasticsearch_syntax, p.allow_negation, p.allow_sample, p.allow_runs):
+        for cfg in configs:
             stack.enter_context(cfg)
         return eql.parse_query(query)
 
@@ -114,49 +132,244 @@ def nest(flat: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _category(fields: Mapping[str, Any]) -> str:
-    """Elasticsearch reads the event type of `process where` from event.category (its first
-    value when it is a list)."""
-    cat = fields.get("event.category")
-    if isinstance(cat, list):
-        cat = cat[0] if cat else None
-    return "" if cat is None else str(cat)
+# Every event enters the engine with one type; the category test is a condition (_any_category).
+_ENGINE_TYPE = "event"
+# Where an expanded copy of an event carries its key binding (no ECS field has this name).
+_BINDING = "\x00siemc_binding"
+# Functions the backend emits as tests of one field against constants (`:`/like~ are
+# `wildcard`, regex~ is `match`); Elasticsearch runs each as a query on the field's values.
+_FIELD_TESTS = frozenset(
+    {"wildcard", "match", "cidrMatch", "stringContains", "startsWith", "endsWith"}
+)
 
 
-def _value(event: Event, field_name: str) -> Any:
+def _dotted(field: Any) -> str:
+    return ".".join([str(field.base), *(str(p) for p in field.path)])
+
+
+def _any_category(query: Any, eql: Any) -> Any:
+    """``cat where c`` as ``any where event.category == "cat" and c``: Elasticsearch selects
+    the category with a term query on ``event.category``, which a multi-valued category
+    satisfies for each of its values (the engine's event type holds one)."""
+    query = copy.deepcopy(query)
+
+    def lift(q: Any) -> Any:
+        if q.event_type == "any":
+            return q
+        field = eql.ast.Field("event", ["category"])
+        cat = eql.ast.Comparison(field, "==", eql.ast.String(q.event_type))
+        return eql.ast.EventQuery("any", eql.ast.And([cat, q.query]))
+
+    first = query.first
+    if isinstance(first, eql.ast.EventQuery):
+        return eql.ast.PipedQuery(lift(first), query.pipes)
+    subs = [*first.queries, *([first.close] if getattr(first, "close", None) else [])]
+    for sub in subs:
+        sub.query = lift(sub.query)
+    return query
+
+
+_ENGINE_CLASS: list[Any] = []
+
+
+def _array_aware_engine() -> Any:
+    """A PythonEngine with Elasticsearch's semantics for multi-valued fields (class built once,
+    on first use, because eql is an optional dependency)."""
+    if not _ENGINE_CLASS:
+        _ENGINE_CLASS.append(_make_array_aware(_eql()))
+    return _ENGINE_CLASS[0]({"print": False, "time_unit": 1000})
+
+
+def _make_array_aware(eql: Any) -> Any:
+    Field = eql.ast.Field
+    Base = eql.PythonEngine
+
+    class ArrayAware(Base):  # type: ignore[misc, valid-type]
+        """Elasticsearch EQL on arrays, from its planner (x-pack/plugin/eql/.../planner/
+        QueryTranslator.java): a test of a field against constants becomes a term, terms,
+        wildcard, regexp, prefix or range query, or a script query rewritten by
+        ``Scripts.multiValueDocValuesRewrite`` to try every doc value; each matches a
+        document when **some** value matches. ``!=`` and ``not`` become a bool ``must_not``
+        around such a query: **no** value matches. ``== null`` / ``!= null`` are (not) an
+        ``exists`` query, which null elements do not satisfy. So each test here runs once per
+        distinct non-null value (bound in place of the list) and is combined with any (``!=``:
+        all); a field with no value is tested as null. ``by`` keys read the binding of the
+        event's copy (:func:`_key_bindings`)."""
+
+        def __init__(self, config: Any) -> None:
+            super().__init__(config)
+            self._bound: dict[str, Any] = {}
+            self._keying = False
+
+        def _convert_field(self, node: Any) -> Callable[[Any], Any]:
+            inner = super()._convert_field(node)
+            name = _dotted(node)
+            if self._keying:
+
+                def key(scope: Any) -> Any:
+                    binding = scope.event.data.get(_BINDING)
+                    if binding and name in binding:
+                        return binding[name]
+                    v = inner(scope)
+                    if isinstance(v, list):
+                        vals = _elements(v)
+                        return vals[0] if len(vals) == 1 else None
+                    return v
+
+                return key
+            bound = self._bound
+
+            def get(scope: Any) -> Any:
+                return bound[name] if name in bound else inner(scope)
+
+            return get
+
+        def _convert_key(self, args: Any, *rest: Any, **kw: Any) -> Any:
+            self._keying = True
+            try:
+                return super()._convert_key(args, *rest, **kw)
+            finally:
+                self._keying = False
+
+        def _per_value(self, field: Any, scalar: Any, negative: bool) -> Callable[[Any], Any]:
+            name = _dotted(field)
+            raw = Base._convert_field(self, field)
+            bound = self._bound
+
+            def test(scope: Any) -> Any:
+                value = raw(scope)
+                if not isinstance(value, list) or name in bound:
+                    return scalar(scope)
+                vals = _elements(value)
+                try:
+                    if not vals:
+                        bound[name] = None
+                        return scalar(scope)
+                    results = []
+                    for x in vals:
+                        bound[name] = x
+                        results.append(bool(scalar(scope)))
+                    return all(results) if negative else any(results)
+                finally:
+                    bound.pop(name, None)
+
+            return test
+
+        def _convert_comparison(self, node: Any) -> Any:
+            scalar = super()._convert_comparison(node)
+            for side in (node.left, node.right):
+                if isinstance(side, Field):
+                    return self._per_value(side, scalar, node.comparator == "!=")
+            return scalar
+
+        def _convert_in_set(self, node: Any) -> Any:
+            scalar = super()._convert_in_set(node)
+            if isinstance(node.expression, Field):
+                return self._per_value(node.expression, scalar, False)
+            return scalar
+
+        def _convert_function_call(self, node: Any) -> Any:
+            scalar = super()._convert_function_call(node)
+            args = node.arguments
+            if node.name in _FIELD_TESTS and args and isinstance(args[0], Field):
+                return self._per_value(args[0], scalar, False)
+            return scalar
+
+        def _convert_is_null(self, node: Any) -> Any:
+            scalar = super()._convert_is_null(node)
+            return (
+                self._per_value(node.expr, scalar, True) if isinstance(node.expr, Field) else scalar
+            )
+
+        def _convert_is_not_null(self, node: Any) -> Any:
+            scalar = super()._convert_is_not_null(node)
+            return (
+                self._per_value(node.expr, scalar, False)
+                if isinstance(node.expr, Field)
+                else scalar
+            )
+
+    return ArrayAware
+
+
+def _elements(value: Any) -> list[Any]:
+    """The distinct non-null values of a field, as Elasticsearch indexes an array (a scalar is a
+    one-value list; null, [] and [null] are no value)."""
+    items = value if isinstance(value, list) else [value]
+    out: list[Any] = []
+    for x in items:
+        if x is not None and x not in out:
+            out.append(x)
+    return out
+
+
+Binding = dict[str, Any]  # key field -> the one value an expanded copy of an event stands for
+
+
+def _key_bindings(fields: Mapping[str, Any], key_fields: Sequence[str]) -> list[Binding]:
+    """One binding per combination of the values of the event's multi-valued key fields: the
+    copies of the event Elasticsearch's per-key state machines see (PR elastic/elasticsearch
+    #89965: "each value is considered as a different join key, so the same record will be
+    considered multiple times"; several multi-valued keys: the cartesian product)."""
+    multi = [f for f in key_fields if isinstance(fields.get(f), list) and _elements(fields[f])]
+    if not multi:
+        return [{}]
+    return [
+        dict(zip(multi, combo, strict=True))
+        for combo in itertools.product(*(_elements(fields[f]) for f in multi))
+    ]
+
+
+def _value(event: Event, field_name: str, binding: Binding | None = None) -> Any:
+    if binding and field_name in binding:
+        return binding[field_name]
     v = event.fields.get(field_name)
-    if isinstance(v, list):  # EQL keys cannot be arrays: the backend says so; first element
-        return v[0] if v else None
+    if isinstance(v, list):  # a key with no (non-null) value is null
+        vals = _elements(v)
+        return vals[0] if vals else None
     return v
 
 
 class _Runner:
-    """One fixture loaded into engine events; runs queries and maps results to fixture events."""
+    """One fixture loaded into engine events; runs queries and maps results to fixture events.
 
-    def __init__(self, events: Sequence[Event]) -> None:
+    With ``key_fields``, an event whose key fields hold several values enters the engine once
+    per combination (:func:`_key_bindings`); every copy keeps the whole event for the filters,
+    and the binding only for the `by` keys."""
+
+    def __init__(self, events: Sequence[Event], key_fields: Sequence[str] = ()) -> None:
         eql = _eql()
         self.eql = eql
         self.events = list(events)
-        self.stream = [
-            eql.Event(_category(e.fields), e.ts, nest(ingested(e.fields))) for e in events
-        ]
-        self.index = {id(ev.data): i for i, ev in enumerate(self.stream)}
+        self.copies: list[tuple[int, Binding]] = []
+        self.stream = []
+        for i, e in enumerate(events):
+            data = nest(ingested(e.fields))
+            for binding in _key_bindings(e.fields, key_fields):
+                copy = {**data, _BINDING: binding} if binding else data
+                self.stream.append(eql.Event(_ENGINE_TYPE, e.ts, copy))
+                self.copies.append((i, binding))
+        self.index = {id(ev.data): n for n, ev in enumerate(self.stream)}
 
-    def run(self, query: Any) -> list[list[int]]:
-        """Indices (into the fixture's events) of each result's events, in output order."""
+    def run_copies(self, query: Any) -> list[list[int]]:
+        """Indices into :attr:`copies` of each result's events, in output order."""
         results: list[list[int]] = []
-        engine = self.eql.PythonEngine({"print": False, "time_unit": 1000})
-        engine.add_query(query)
+        engine = _array_aware_engine()
+        engine.add_query(_any_category(query, self.eql))
         engine.add_output_hook(
             lambda out: results.append([self.index[id(e.data)] for e in out.events])
         )
         engine.stream_events(self.stream)
         return results
 
+    def run(self, query: Any) -> list[list[int]]:
+        """Indices (into the fixture's events) of each result's events, in output order."""
+        return [[self.copies[c][0] for c in r] for r in self.run_copies(query)]
+
     def matching(self, event_query: Any) -> list[int]:
         """Indices of the events one `[category where cond]` filter matches."""
         piped = self.eql.ast.PipedQuery(event_query, [])
-        return [r[0] for r in self.run(piped)]
+        return list(dict.fromkeys(r[0] for r in self.run(piped)))
 
 
 def _detection_steps(analytic: ir.Analytic) -> tuple[ir.Step, ...]:
@@ -180,19 +393,25 @@ def run(loaded: Loaded, fixture: ir.Fixture, artifact: Artifact) -> list[Canonic
     eql = _eql()
     if isinstance(base, eql.ast.Sequence) and any(_negated(q) for q in base.queries):
         raise NotExecutable("missing-event sequence")
-    runner = _Runner(fixture_events(loaded, fixture))
     analytic = loaded.analytic
     profile = load_profile(artifact.profile)
     steps = _detection_steps(analytic)
+    events = fixture_events(loaded, fixture)
     if isinstance(base, eql.ast.EventQuery):
+        runner = _Runner(events)
         return [
             canonical.make(analytic.id, (), runner.events[r[0]].ts, runner.events[r[0]].ts)
             for r in runner.run(ast)
         ]
     if isinstance(base, eql.ast.Sequence):
-        return list(_sequence_alerts(analytic.id, steps, runner.run(ast), runner, profile))
+        det = analytic.detection
+        until = [det.until] if isinstance(det, ir.Sequence) and det.until is not None else []
+        key_fields = [f for s in [*steps, *until] for f in _mapped_keys(s, profile)]
+        runner = _Runner(events, list(dict.fromkeys(key_fields)))
+        results = runner.run_copies(ast)
+        return list(_sequence_alerts(analytic.id, steps, results, runner, profile))
     if isinstance(base, eql.ast.Sample):
-        return _run_sample(analytic.id, steps, base, runner, profile)
+        return _run_sample(analytic.id, steps, base, _Runner(events), profile)
     raise TypeError(f"unexpected EQL query kind {type(base).__name__}")
 
 
@@ -216,12 +435,18 @@ def _sequence_alerts(
     first and last event times (as the evaluator reports sequences)."""
     keyed = [_mapped_keys(s, profile) for s in steps]
     for result in results:
-        evs = [runner.events[i] for i in result]
-        if any(_value(e, f) is None for e, fields in zip(evs, keyed, strict=False) for f in fields):
+        evs = [(runner.events[i], b) for i, b in (runner.copies[c] for c in result)]
+        if any(
+            _value(e, f, b) is None
+            for (e, b), fields in zip(evs, keyed, strict=False)
+            for f in fields
+        ):
             continue  # Elasticsearch >= 7.16: null keys never join (the engine joins them)
-        first = evs[0]
-        pairs = [(k, _value(first, f)) for k, f in zip(steps[0].keys, keyed[0], strict=True)]
-        yield canonical.make(aid, pairs, min(e.ts for e in evs), max(e.ts for e in evs))
+        first, binding = evs[0]
+        pairs = [
+            (k, _value(first, f, binding)) for k, f in zip(steps[0].keys, keyed[0], strict=True)
+        ]
+        yield canonical.make(aid, pairs, min(e.ts for e, _ in evs), max(e.ts for e, _ in evs))
 
 
 def _run_sample(
@@ -237,17 +462,18 @@ def _run_sample(
     by_key: dict[tuple[Any, ...], list[list[int]]] = {}
     for pos, sub in enumerate(base.queries):
         for i in runner.matching(sub.query):
-            key = tuple(_value(runner.events[i], f) for f in keyed[pos])
-            if any(v is None for v in key):
-                continue
-            by_key.setdefault(key, [[] for _ in base.queries])[pos].append(i)
+            fields = runner.events[i].fields
+            # A multi-valued key puts the event under each of its values (_key_bindings).
+            for binding in _key_bindings(fields, keyed[pos]):
+                key = tuple(_value(runner.events[i], f, binding) for f in keyed[pos])
+                if any(v is None for v in key):
+                    continue
+                by_key.setdefault(key, [[] for _ in base.queries])[pos].append(i)
     alerts: list[CanonicalAlert] = []
-    for cands in by_key.values():
-        chosen = _distinct_choice(cands)
-        if chosen is None:
+    for key, cands in by_key.items():
+        if _distinct_choice(cands) is None:
             continue
-        first = runner.events[chosen[0]]
-        pairs = [(k, _value(first, f)) for k, f in zip(steps[0].keys, keyed[0], strict=True)]
+        pairs = list(zip(steps[0].keys, key, strict=True))
         alerts.append(canonical.make(aid, pairs, None, None))
     return alerts
 

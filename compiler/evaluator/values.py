@@ -16,7 +16,8 @@ and lists of those (multi-values). The rules below are the specification; backen
   compares existentially: the comparison holds when it holds for some element (an empty
   multi-value is null).
 * ``and``/``or``/``not`` are two-valued and short-circuit: a value is truthy when it is ``True``, a
-  non-zero number, a non-empty string or a non-empty list; null is falsy. They return booleans.
+  non-zero number, a non-empty string or a list with a non-null element; null is falsy. They
+  return booleans.
 """
 
 from __future__ import annotations
@@ -65,8 +66,11 @@ def truthy(v: Any) -> bool:
         return v
     if isinstance(v, int | float):
         return v != 0
-    if isinstance(v, str | list | tuple):
+    if isinstance(v, str):
         return len(v) > 0
+    if isinstance(v, list | tuple):
+        # A list of nulls is missing, as in filters (docs/semantics.md "Multi-valued fields").
+        return any(x is not None for x in v)
     return True
 
 
@@ -223,7 +227,8 @@ def extract_ips(v: Any) -> list[str] | None:
 
 
 def _is_null(v: Any) -> bool:
-    return v is None or (isinstance(v, list | tuple) and len(v) == 0)
+    """Null, an empty list or a list of nulls: what filters call a missing field."""
+    return v is None or (isinstance(v, list | tuple) and all(x is None for x in v))
 
 
 def call(func: str, args: list[Any]) -> Any:

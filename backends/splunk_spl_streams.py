@@ -8,9 +8,11 @@ from backends.profiles import logsource_keys
 from backends.splunk_spl_expr import (
     IPV4_REX,
     ExprRenderer,
+    NotACondition,
     PredicateRenderer,
     eval_str,
     field_ref,
+    is_boolean,
     number,
     seconds,
 )
@@ -210,16 +212,60 @@ class StreamBuilder:
 
     def derive_cmds(self, s: ir.Stream, cond: str | None) -> list[str]:
         out: list[str] = []
+        bools = set(self._input_booleans(s))
         for name, e in s.derive:
             dst = field_ref(self.names(name, s.span))
             if isinstance(e, ir.Call) and e.func == "extract_ips":
                 out += self._extract_ips(dst, e, cond)
+                bools.discard(name)
                 continue
-            text = self.exprs.render(e)
+            text = self.expr(e, frozenset(bools))
             out.append(
                 f"eval {dst}={text}" if cond is None else f"eval {dst}=if({cond}, {text}, {dst})"
             )
+            if is_boolean(e, frozenset(bools)):
+                bools.add(name)
+            else:
+                bools.discard(name)
         return out
+
+    def expr(self, e: ir.Expr, booleans: frozenset[str], condition: bool = False) -> str:
+        """eval text of ``e`` as a field value (or a condition), ``booleans`` naming the fields
+        that hold a derived boolean as text."""
+        self.exprs.booleans = booleans
+        try:
+            return self.exprs.cond(e) if condition else self.exprs.render(e)
+        except NotACondition as exc:
+            raise self.ctx.not_implemented(
+                "a non-boolean value read as a condition (Splunk conditions take comparisons, "
+                "and/or/not and fields derived from them)",
+                getattr(exc.expr, "span", ir.NO_SPAN),
+            ) from None
+
+    def _input_booleans(self, s: ir.Stream) -> frozenset[str]:
+        """The fields holding a derived boolean (as text) when ``s``'s derives start: its
+        source stream's, kept through the join only where the partner's are booleans too,
+        and dropped where a lookup enrichment writes them."""
+        out = set(self.booleans(s.source)) if isinstance(s.source, str) else set()
+        if s.join is not None:
+            partner = self.booleans(s.join.stream)
+            out -= {f for f in s.join.add if f not in partner}
+        for en in s.enrich:
+            out -= {f for _, f in en.add}
+        return frozenset(out)
+
+    def booleans(self, name: str) -> frozenset[str]:
+        """The fields of stream ``name``'s output that hold a derived boolean as text."""
+        s = self.analytic.stream(name)
+        out = set(self._input_booleans(s))
+        for n, e in s.derive:
+            if not (isinstance(e, ir.Call) and e.func == "extract_ips") and is_boolean(
+                e, frozenset(out)
+            ):
+                out.add(n)
+            else:
+                out.discard(n)
+        return frozenset(out)
 
     def _extract_ips(self, dst: str, e: ir.Call, cond: str | None) -> list[str]:
         arg = e.args[0]

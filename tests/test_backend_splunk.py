@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from backends import get_backend
 from backends.base import NODE_TYPES, CompileError
-from backends.splunk_spl_expr import ExprRenderer, PredicateRenderer
+from backends.splunk_spl_expr import ExprRenderer, NotACondition, PredicateRenderer
 from compiler import ir
 from compiler.discover import load_catalog
 from compiler.lower import load_file
@@ -196,12 +196,21 @@ EXPR_CASES: list[tuple[ir.Expr, str]] = [
     (ir.BinOp("/", ir.MeasureRef("o"), ir.MeasureRef("i")), "if(i==0, null(), o/i)"),
     (ir.BinOp("/", ir.MeasureRef("o"), ir.Literal_(1_000_000)), "(o/1000000)"),
     (ir.BinOp("+", ir.FieldRef("a"), ir.Literal_(1)), "(tonumber(a)+1)"),
-    (ir.BinOp("==", ir.FieldRef("a"), ir.Literal_("X")), '(lower(a)=="x")'),
-    (ir.BinOp("!=", ir.FieldRef("a"), ir.Literal_(None)), "false()"),
     (ir.Call("coalesce", (ir.FieldRef("a"), ir.Literal_(0))), "coalesce(a, 0)"),
     (ir.Call("max", (ir.FieldRef("a"), ir.MeasureRef("b"))), "max(tonumber(a), b)"),
     (ir.Call("basename", (ir.FieldRef("p"),)), 'replace(p, "^.*[\\\\\\\\/]", "")'),
-    (ir.UnaryOp("not", ir.FieldRef("a")), "(NOT a)"),
+    # eval cannot assign a boolean: a boolean value is stored as the text "true"/"false"
+    (ir.BinOp("==", ir.FieldRef("a"), ir.Literal_("X")), 'if((lower(a)=="x"), "true", "false")'),
+    (ir.BinOp("!=", ir.FieldRef("a"), ir.Literal_(None)), 'if(false(), "true", "false")'),
+    (ir.Literal_(True), '"true"'),
+    (
+        ir.BinOp("==", ir.FieldRef("a"), ir.FieldRef("b")),
+        'if((a==b OR lower(a)==lower(b)), "true", "false")',
+    ),
+    (
+        ir.UnaryOp("not", ir.BinOp(">", ir.FieldRef("a"), ir.Literal_(1))),
+        'if((if((tonumber(a)>1), 1, 0)==0), "true", "false")',
+    ),
 ]
 
 
@@ -210,6 +219,38 @@ def test_expression_table(expr: ir.Expr, text: str) -> None:
     out = ExprRenderer(lambda r: r.name).render(expr)
     assert out == text
     validate(f"search index=* | eval x={out}")
+
+
+COND_CASES: list[tuple[ir.Expr, frozenset[str], str]] = [
+    (ir.BinOp("==", ir.FieldRef("a"), ir.Literal_("X")), frozenset(), '(lower(a)=="x")'),
+    (ir.FieldRef("flag"), frozenset({"flag"}), '(flag=="true")'),
+    (
+        ir.UnaryOp("not", ir.FieldRef("flag")),
+        frozenset({"flag"}),
+        '(if((flag=="true"), 1, 0)==0)',
+    ),
+    (ir.BinOp("==", ir.FieldRef("flag"), ir.Literal_(True)), frozenset({"flag"}), '(flag=="true")'),
+    (ir.BinOp("==", ir.FieldRef("f"), ir.Literal_(False)), frozenset(), '(lower(f)=="false")'),
+    # a boolean never equals a string or a number
+    (ir.BinOp("==", ir.FieldRef("flag"), ir.Literal_("true")), frozenset({"flag"}), "false()"),
+    (ir.BinOp("!=", ir.FieldRef("flag"), ir.Literal_(1)), frozenset({"flag"}), "true()"),
+    (ir.BinOp("<", ir.MeasureRef("n"), ir.MeasureRef("m")), frozenset(), "(n<m)"),
+]
+
+
+@pytest.mark.parametrize(("expr", "bools", "text"), COND_CASES)
+def test_condition_table(expr: ir.Expr, bools: frozenset[str], text: str) -> None:
+    r = ExprRenderer(lambda r: r.name)
+    r.booleans = bools
+    out = r.cond(expr)
+    assert out == text
+    validate(f"search index=* | where {out}")
+
+
+def test_non_boolean_condition_is_not_implemented() -> None:
+    r = ExprRenderer(lambda r: r.name)
+    with pytest.raises(NotACondition):
+        r.cond(ir.UnaryOp("not", ir.FieldRef("a")))
 
 
 def test_registered_domain_is_valid_eval() -> None:
@@ -273,6 +314,8 @@ GOOD = [
     "search index=* | where x=1",  # = and == are both equality in eval expressions
     "search index=* | where x==1 AND NOT isnull(y)",
     "search index=* | eval a=if(b==\"c\", 1, null()), 'd.e'=lower(f)",
+    'search index=* | eval same=if(a==b, "true", "false") | where same=="true"',
+    'search index=* | where if(isnull(a), 1, 0)==0 AND (like(b, "x%") OR cidrmatch("::1/128", c))',
     "search index=* | stats count dc(a) AS b BY c d",
     "search index=* | bin span=5m _time | stats sum(x) AS y BY _time",
     "search index=* | streamstats current=f time_window=1h avg(x) AS m BY k",
@@ -306,6 +349,28 @@ BAD = [
     ("search index=* | multisearch [search a] [search b]", "must be the first command"),
     ("search index=* | streamstats time_window=1h BY k", "no statistical function"),
     ("search index=* | sort", "sort needs a field"),
+    # eval cannot store a Boolean (Eval reference, Usage), in any of its forms
+    ("search index=* | eval x=(a==b)", "cannot be assigned a boolean"),
+    ("search index=* | eval x=a!=1", "cannot be assigned a boolean"),
+    ("search index=* | eval x=(a<1 AND b>2)", "cannot be assigned a boolean"),
+    ("search index=* | eval x=a==1 OR b==2", "cannot be assigned a boolean"),
+    ("search index=* | eval x=a==1 XOR b==2", "cannot be assigned a boolean"),
+    ("search index=* | eval x=NOT a==1", "cannot be assigned a boolean"),
+    ('search index=* | eval x=like(a, "b%")', "cannot be assigned a boolean"),
+    ('search index=* | eval x=match(a, "b")', "cannot be assigned a boolean"),
+    ('search index=* | eval x=cidrmatch("10.0.0.0/8", a)', "cannot be assigned a boolean"),
+    ("search index=* | eval x=isnull(a)", "cannot be assigned a boolean"),
+    ("search index=* | eval x=isnotnull(a)", "cannot be assigned a boolean"),
+    ('search index=* | eval x=in(a, "b", "c")', "cannot be assigned a boolean"),
+    ('search index=* | eval x=searchmatch("a=b")', "cannot be assigned a boolean"),
+    ("search index=* | eval x=true()", "cannot be assigned a boolean"),
+    ("search index=* | eval y=1, x=if(a==1, true(), false())", "cannot be assigned a boolean"),
+    ("search index=* | eval x=coalesce(a==1, b)", "cannot be assigned a boolean"),
+    # and the places that need a Boolean do not take a value
+    ("search index=* | where a", "where needs a boolean expression"),
+    ("search index=* | where a AND b==1", "'AND' only takes boolean arguments"),
+    ("search index=* | where NOT a", "'NOT' only takes boolean arguments"),
+    ("search index=* | eval x=if(a, 1, 0)", "if() condition only takes boolean"),
 ]
 
 
@@ -374,3 +439,41 @@ def test_hostile_values_in_lookup_and_cased_match(value: str) -> None:
     )
     art = BACKEND.compile(_analytic(p))
     assert check(art.text) is None, art.query
+
+
+# ---------------------------------------------------------------------- boolean values
+def test_boolean_derive_is_stored_as_text_and_read_back_as_a_condition() -> None:
+    # issue 7: `labels.same_host: source.ip == destination.ip` emitted eval x=(a==b), which
+    # Splunk rejects ("Fields cannot be assigned a boolean result")
+    a = load_file(ROOT / "tests/differential/splunk/b_d01_boolean_derive.yml").analytic
+    q = BACKEND.compile(a).query
+    assert (
+        'eval labels_same_host=if((src_ip==dest_ip OR lower(src_ip)==lower(dest_ip)), "true", '
+        '"false")' in q
+    )
+    assert '(if((labels_same_host=="true"), 1, 0)==0)' in q  # `not` is two-valued
+    assert 'lower(labels_same_host)=="true"' in q  # the filter `labels.same_host: true`
+    validate(q)
+    b = load_file(ROOT / "tests/differential/splunk/b_d02_boolean_compute.yml").analytic
+    q2 = BACKEND.compile(b).query
+    assert 'eval busy=if((n>=2), "true", "false")' in q2
+    assert 'where ((busy=="true") AND (if((mixed=="true"), 1, 0)==0))' in q2
+    validate(q2)
+
+
+def test_a_value_read_as_a_condition_is_not_implemented() -> None:
+    span = ir.Span("t.yml", 4, 9)
+    s = ir.Stream(
+        "s",
+        ir.LogSource("process_creation"),
+        None,
+        (),
+        (("x", ir.UnaryOp("not", ir.FieldRef("process.name", span=span), span)),),
+        ir.TRUE,
+    )
+    a = ir.Analytic("T-1", "t.yml", META, (), (s,), ir.Match("s"), ())
+    with pytest.raises(CompileError) as info:
+        BACKEND.compile(a)
+    d = info.value.diagnostics[0]
+    assert (d.code, d.line, d.col) == ("E201", 4, 9)
+    assert "condition" in d.message

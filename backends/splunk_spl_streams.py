@@ -83,13 +83,33 @@ class StreamBuilder:
     def _field_value_mapped(self, name: str, span: ir.Span) -> str:
         return self.names(name, span)
 
-    def translate_values(self, p: ir.Predicate) -> ir.Predicate:
-        """Rewrite ECS values into the profile's vocabulary (see VALUE_MAP)."""
+    def translate_values(
+        self, p: ir.Predicate, booleans: frozenset[str] = frozenset()
+    ) -> ir.Predicate:
+        """Rewrite ECS values into the profile's vocabulary (see VALUE_MAP); on a field holding
+        a derived boolean as text, drop the values no boolean equals (strings, numbers)."""
         table = VALUE_MAP.get(self.ctx.profile.name, {})
+        false = ir.Or(())
         if isinstance(p, ir.And | ir.Or):
-            return type(p)(tuple(self.translate_values(x) for x in p.items), p.span)
+            items = [self.translate_values(x, booleans) for x in p.items]
+            unit, zero = (ir.TRUE, false) if isinstance(p, ir.And) else (false, ir.TRUE)
+            if zero in items:
+                return zero
+            return type(p)(tuple(x for x in items if x != unit), p.span)
         if isinstance(p, ir.Not):
-            return ir.Not(self.translate_values(p.item), p.span)
+            item = self.translate_values(p.item, booleans)
+            if item in (ir.TRUE, false):
+                return false if item == ir.TRUE else ir.TRUE
+            return ir.Not(item, p.span)
+        if isinstance(p, ir.Eq) and p.field in booleans:
+            # `f: "true"` is false on a derived boolean (docs/semantics.md, Equality), though
+            # the text Splunk holds it as would equal it
+            kept = tuple(v for v in p.values if v is None or isinstance(v, bool))
+            if kept == p.values:
+                return p
+            if not kept or p.quantifier == "all":
+                return false  # never equal
+            return ir.Eq(p.field, kept, p.cased, p.quantifier, p.span)
         if isinstance(p, ir.Eq) and p.field in table:
             m = table[p.field]
             vals = tuple(m.get(v.lower(), v) if isinstance(v, str) else v for v in p.values)
@@ -109,9 +129,11 @@ class StreamBuilder:
             out.append(f"lookup {p.lookup} {pairs} OUTPUT {col} AS {self._marker(p)}")
         return out
 
-    def filter_parts(self, p: ir.Predicate) -> tuple[str, str]:
+    def filter_parts(
+        self, p: ir.Predicate, booleans: frozenset[str] = frozenset()
+    ) -> tuple[str, str]:
         """(search-form text, where-form text) whose AND is the predicate."""
-        p = self.translate_values(p)
+        p = self.translate_values(p, booleans)
         pr = self.preds()
         items = p.items if isinstance(p, ir.And) else (p,)
         s = [x for x in items if pr.searchable(x)]
@@ -180,7 +202,7 @@ class StreamBuilder:
                 raise self.ctx.not_implemented("a join on a stream read through `from:`", s.span)
             cmds += self.enrich_cmds(s, cond)
             cmds += self.derive_cmds(s, cond)
-            stext, wtext = self.filter_parts(s.filter)
+            stext, wtext = self.filter_parts(s.filter, self.booleans(s.name))
             cmds += self.lookup_cmds(s.filter)
             if stext and not cmds and cond is None:
                 base += " " + stext
@@ -372,7 +394,7 @@ class StreamBuilder:
         cmds += self.enrich_cmds(s, cond)
         cmds += self.derive_cmds(s, cond)
         cmds += self.lookup_cmds(s.filter)
-        p = self.translate_values(s.filter)
+        p = self.translate_values(s.filter, self.booleans(s.name))
         if p != ir.TRUE:
             cmds.append(f"where {TAG}!={me} OR {self.preds().where(p)}")
         return cmds

@@ -467,6 +467,12 @@ def test_boolean_derive_is_stored_as_text_and_read_back_as_a_condition() -> None
     assert 'eval busy=if((n>=2), "true", "false")' in q2
     assert 'where ((busy=="true") AND (if((mixed=="true"), 1, 0)==0))' in q2
     validate(q2)
+    # a boolean never equals text, although Splunk holds it as text: `[true, "yes"]` keeps
+    # true, and `not: {labels.same_host: "true"}` is always true
+    c = load_file(ROOT / "tests/differential/splunk/b_d03_boolean_vs_text.yml").analytic
+    q3 = BACKEND.compile(c).query
+    assert q3.splitlines()[-1] == '| where lower(labels_same_host)=="true"'
+    assert "yes" not in q3
 
 
 def test_a_value_read_as_a_condition_is_not_implemented() -> None:

@@ -15,6 +15,7 @@ from typing import Any, ClassVar, Literal
 
 from backends.comment import one_line
 from backends.profiles import FieldProfile, UnmappedField, load_profile
+from backends.sources import check_sources
 from compiler import ir
 from compiler.diagnostics import Diagnostic
 
@@ -189,6 +190,10 @@ class Backend(ABC):
             )
         ctx = Context(self.target, analytic, load_profile(name), allow_approximate)
         self.check_support(analytic, ctx)
+        # A stream reading a field its data source never carries could not match real data.
+        lacking = check_sources(analytic, ctx.profile, self.target)
+        if lacking:
+            raise CompileError(lacking)
         query = self.render(analytic, ctx)
         return Artifact(
             self.target,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from backends import TARGETS, get_backend
 from backends.base import NODE_TYPES, construct_name_of_type
+from backends.profiles import load_profile, names
 
 _MARK = {
     "exact": "exact",
@@ -39,4 +40,34 @@ def markdown() -> str:
             out.append(
                 f"- **{construct_name_of_type(t)}** ({sup.level.replace('_', ' ')}): {sup.how}"
             )
-    return "\n".join(out) + "\n"
+    return "\n".join(out + _sources()) + "\n"
+
+
+def _sources() -> list[str]:
+    out = [
+        "",
+        "## Data sources and the fields they carry",
+        "",
+        "A field-mapping profile (`backends/profiles/<name>.yml`) names, under `sources`, the data",
+        "source of each logsource key (`category`, `product`, `product/service`, ...) and, with",
+        "`lacks: {<field or prefix.*>: <why>}`, the fields no event of that source carries. A",
+        "logsource is described by all its matching entries (its category's and its product's),",
+        "or by the most specific one alone where the profile says `source_lookup: most_specific`",
+        "(sigma). Every backend checks the fields a stream reads from its source (its filter,",
+        "derives, enrichment and join keys, and what `from:` streams, the detection and the",
+        "baselines read through it; a join's `add` fields come from the partner) against them:",
+        "a stream that reads a field its source lacks is error `E211` at the first read, naming",
+        "the logsources and profiles whose sources carry it. Such a query would be valid but",
+        "could never match real data.",
+        "",
+        "| profile | targets | source | lacks |",
+        "|---|---|---|---|",
+    ]
+    for name in names():
+        prof = load_profile(name)
+        for key, entry in prof.sources.items():
+            lacks = entry.get("lacks") or {}
+            if lacks:
+                fields = ", ".join(f"`{f}`" for f in lacks)
+                out.append(f"| {name} | {', '.join(prof.targets)} | `{key}` | {fields} |")
+    return out

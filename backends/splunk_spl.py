@@ -17,7 +17,7 @@ import jinja2
 
 from backends.base import Backend, Context, Support
 from backends.comment import one_line
-from backends.splunk_spl_expr import eval_str, field_ref, number, seconds
+from backends.splunk_spl_expr import eval_str, field_ref, is_boolean, number, seconds
 from backends.splunk_spl_streams import TAG, Names, StreamBuilder
 from compiler import ir
 
@@ -84,15 +84,22 @@ class SplunkBackend(Backend):
             "search NOT (matches events without the field, as siemc); in where, NOT is "
             "pushed to the leaves with isnull() guards",
         ),
-        ir.Literal_: Support("exact", 'eval literals: "text" (\\ and " escaped), null(), true()'),
+        ir.Literal_: Support(
+            "exact",
+            'eval literals: "text" (\\ and " escaped), null(); a boolean stored in a field is '
+            'the text "true"/"false" (eval cannot assign a boolean), true()/false() in conditions',
+        ),
         ir.FieldRef: Support("exact", "CIM field names from the cim profile"),
         ir.MeasureRef: Support("exact", "stats `AS` names"),
         ir.BinOp: Support(
             "exact",
             "eval operators; `/` is if(b==0, null(), a/b); string comparisons lower() both "
-            "sides; fields read as tonumber() in arithmetic",
+            "sides; fields read as tonumber() in arithmetic; a comparison or and/or stored in "
+            'a field is if(cond, "true", "false")',
         ),
-        ir.UnaryOp: Support("exact", "eval NOT / unary minus"),
+        ir.UnaryOp: Support(
+            "exact", "unary minus; `not c` is if(c, 1, 0)==0 (two-valued: NOT of null is null)"
+        ),
         ir.Call: Support(
             "exact",
             "eval lower/upper/coalesce/max/min/abs; basename via replace(); registered_domain "
@@ -247,11 +254,17 @@ class SplunkBackend(Backend):
                 f"streamstats time_window={seconds(d.window.size_ms)} {' '.join(aggs)} "
                 f"BY {' '.join(keys)}"
             )
+        # compute reads key fields (booleans derived upstream are held as text) and measures
+        bools = set(sb.booleans(d.stream) & set(d.keys))
         for name, e in d.compute:
-            cmds.append(f"eval {ctx.profile.local(name)}={sb.exprs.render(e)}")
+            cmds.append(f"eval {ctx.profile.local(name)}={sb.expr(e, frozenset(bools))}")
+            if is_boolean(e, frozenset(bools)):
+                bools.add(name)
+            else:
+                bools.discard(name)
         cmds += self._deviation(d, a, ctx, keys)
         if d.having is not None:
-            cmds.append(f"where {sb.exprs.render(d.having)}")
+            cmds.append(f"where {sb.expr(d.having, frozenset(bools), condition=True)}")
         cmds += self._baselines(a, ctx, sb, names)
         outs = [ctx.profile.local(m.name) for m in d.measures]
         outs += [ctx.profile.local(n) for n, _ in d.compute]

@@ -261,8 +261,42 @@ _BINOPS = {
 }
 
 
+_COMPARISONS = ("==", "!=", "<", "<=", ">", ">=")
+
+
+def is_boolean(e: ir.Expr, booleans: frozenset[str] = frozenset()) -> bool:
+    """Whether the evaluator gives ``e`` a boolean value: a comparison, and/or/not, a boolean
+    literal, a field or measure in ``booleans`` (computed as boolean), or a coalesce of those."""
+    if isinstance(e, ir.Literal_):
+        return isinstance(e.value, bool)
+    if isinstance(e, ir.BinOp):
+        return e.op in _COMPARISONS or e.op in ("and", "or")
+    if isinstance(e, ir.UnaryOp):
+        return e.op == "not"
+    if isinstance(e, ir.FieldRef | ir.MeasureRef):
+        return e.name in booleans
+    return e.func == "coalesce" and all(is_boolean(a, booleans) for a in e.args)
+
+
+class NotACondition(Exception):
+    """A non-boolean value read as a condition (and/or/not operand, having)."""
+
+    def __init__(self, expr: ir.Expr):
+        super().__init__(type(expr).__name__)
+        self.expr = expr
+
+
 class ExprRenderer:
-    """eval text of IR expressions. ``name`` resolves a FieldRef/MeasureRef to a field name."""
+    """eval text of IR expressions. ``name`` resolves a FieldRef/MeasureRef to a field name.
+
+    Splunk has two kinds of expression result: values, which fields hold, and booleans, which
+    only conditions take (where, if(), and/or/not): "the result of an eval expression cannot be
+    a Boolean" (https://docs.splunk.com/Documentation/Splunk/latest/SearchReference/Eval). So a
+    boolean the evaluator stores in a field (derive, compute) is held as the text "true" or
+    "false" -- the text Splunk gives JSON booleans in events, which the equality filter
+    ``f: true`` already compares with -- and ``booleans`` names the fields holding such text,
+    read back as conditions with ``f=="true"``.
+    """
 
     def __init__(
         self,
@@ -272,24 +306,50 @@ class ExprRenderer:
         self.name = name
         # Records an approximation in the compilation (None: standalone rendering in tests).
         self.approximate = approximate
+        self.booleans: frozenset[str] = frozenset()
 
     def render(self, e: ir.Expr) -> str:
+        """A value for a field (eval assignment, function argument): booleans as text."""
+        if is_boolean(e, self.booleans) and not isinstance(e, ir.FieldRef | ir.MeasureRef):
+            if isinstance(e, ir.Literal_):
+                return eval_str("true" if e.value else "false")
+            # if() takes its else branch on a null condition: false, as the evaluator's
+            # comparisons with null are.
+            return f'if({self.cond(e)}, "true", "false")'
+        return self._value(e)
+
+    def cond(self, e: ir.Expr) -> str:
+        """A condition (where, if()) true exactly when the evaluator's value is truthy; it may
+        be null where the evaluator says false, which where and if() treat alike."""
+        if isinstance(e, ir.Literal_) and isinstance(e.value, bool):
+            return "true()" if e.value else "false()"
+        if isinstance(e, ir.FieldRef | ir.MeasureRef) and e.name in self.booleans:
+            return f'({field_ref(self.name(e))}=="true")'
+        if isinstance(e, ir.UnaryOp) and e.op == "not":
+            # NOT of a null condition is null, but the evaluator's `not` is two-valued.
+            return f"(if({self.cond(e.operand)}, 1, 0)==0)"
+        if isinstance(e, ir.BinOp) and e.op in ("and", "or"):
+            return f"({self.cond(e.left)} {_BINOPS[e.op]} {self.cond(e.right)})"
+        if isinstance(e, ir.BinOp) and e.op in _COMPARISONS:
+            return self._compare(e)
+        if isinstance(e, ir.Call) and is_boolean(e, self.booleans):
+            return f'({self.render(e)}=="true")'
+        raise NotACondition(e)
+
+    def _value(self, e: ir.Expr) -> str:
         if isinstance(e, ir.Literal_):
             v = e.value
             if v is None:
                 return "null()"
-            if isinstance(v, bool):
-                return "true()" if v else "false()"
             if isinstance(v, int | float):
                 return number(v)
-            return eval_str(v)
+            return eval_str(str(v))
         if isinstance(e, ir.FieldRef | ir.MeasureRef):
             return field_ref(self.name(e))
         if isinstance(e, ir.UnaryOp):
-            inner = self.render(e.operand)
-            return f"(NOT {inner})" if e.op == "not" else f"(-{self._num(e.operand)})"
+            return f"(-{self._num(e.operand)})"
         if isinstance(e, ir.BinOp):
-            return self._binop(e)
+            return self._arith(e)
         assert isinstance(e, ir.Call)
         return self._call(e)
 
@@ -298,30 +358,49 @@ class ExprRenderer:
         text = self.render(e)
         return f"tonumber({text})" if isinstance(e, ir.FieldRef) else text
 
-    def _binop(self, e: ir.BinOp) -> str:
+    def _arith(self, e: ir.BinOp) -> str:
         if e.op == "/":
             a, b = self._num(e.left), self._num(e.right)
             r = e.right
             if isinstance(r, ir.Literal_) and _lit_kind(r) == "num" and r.value != 0:
                 return f"({a}/{b})"
             return f"if({b}==0, null(), {a}/{b})"  # a / 0 is null (docs/semantics.md)
-        if e.op in ("+", "-", "*"):
-            return f"({self._num(e.left)}{_BINOPS[e.op]}{self._num(e.right)})"
-        if e.op in ("and", "or"):
-            return f"({self.render(e.left)} {_BINOPS[e.op]} {self.render(e.right)})"
+        return f"({self._num(e.left)}{_BINOPS[e.op]}{self._num(e.right)})"
+
+    def _compare(self, e: ir.BinOp) -> str:
         # comparisons: null on either side is false; strings compare case-insensitively
         if _is_null(e.left) or _is_null(e.right):
             return "false()"
+        lb, rb = is_boolean(e.left, self.booleans), is_boolean(e.right, self.booleans)
         lt, rt = _lit_kind(e.left), _lit_kind(e.right)
+        op = _BINOPS[e.op]
+        if (lb and rt is not None) or (rb and lt is not None):
+            # a boolean never equals (nor orders with) a number or a string
+            return "true()" if e.op == "!=" else "false()"
+        if lb and rb:
+            # both held as lower-case text; "false" < "true" as False < True
+            return f"({self.render(e.left)}{op}{self.render(e.right)})"
+        if lb or rb:
+            # a boolean against a field that may hold one as text ("true"/"false", any case,
+            # as the equality filter reads it)
+            a = self.render(e.left) if lb else f"lower({self.render(e.left)})"
+            b = self.render(e.right) if rb else f"lower({self.render(e.right)})"
+            return f"({a}{op}{b})"
         if lt == "num" or rt == "num":
-            a, b = self._num(e.left), self._num(e.right)
-        elif lt == "str":
-            a, b = eval_str(str(e.left.value).lower()), f"lower({self.render(e.right)})"  # type: ignore[union-attr]
-        elif rt == "str":
-            a, b = f"lower({self.render(e.left)})", eval_str(str(e.right.value).lower())  # type: ignore[union-attr]
-        else:
-            a, b = self.render(e.left), self.render(e.right)
-        return f"({a}{_BINOPS[e.op]}{b})"
+            return f"({self._num(e.left)}{op}{self._num(e.right)})"
+        if lt == "str":
+            return f"({eval_str(str(e.left.value).lower())}{op}lower({self.render(e.right)}))"  # type: ignore[union-attr]
+        if rt == "str":
+            return f"(lower({self.render(e.left)}){op}{eval_str(str(e.right.value).lower())})"  # type: ignore[union-attr]
+        a, b = self.render(e.left), self.render(e.right)
+        if e.op in ("==", "!=") and not (_numeric(e.left) or _numeric(e.right)):
+            # Two values of unknown kind: eval compares numeric text as numbers ("443" ==
+            # "443.0") but other text case-sensitively, while the evaluator compares strings
+            # case-insensitively; either comparison holding means equal.
+            if e.op == "==":
+                return f"({a}=={b} OR lower({a})==lower({b}))"
+            return f"({a}!={b} AND lower({a})!=lower({b}))"
+        return f"({a}{op}{b})"
 
     def _call(self, e: ir.Call) -> str:
         args = [self.render(a) for a in e.args]
@@ -353,6 +432,17 @@ SPL_LABEL_CUT = LABEL_CUT % "SPL" + (
 )
 
 
+def _numeric(e: ir.Expr) -> bool:
+    """Known to be a number (or null): a measure, arithmetic, max/min/abs."""
+    if isinstance(e, ir.MeasureRef):
+        return True
+    if isinstance(e, ir.BinOp):
+        return e.op in ("+", "-", "*", "/")
+    if isinstance(e, ir.UnaryOp):
+        return e.op == "-"
+    return isinstance(e, ir.Call) and e.func in ("max", "min", "abs")
+
+
 def _is_null(e: ir.Expr) -> bool:
     return isinstance(e, ir.Literal_) and e.value is None
 
@@ -377,9 +467,11 @@ IPV4_REX = (
 __all__ = [
     "IPV4_REX",
     "ExprRenderer",
+    "NotACondition",
     "PredicateRenderer",
     "eval_str",
     "field_ref",
+    "is_boolean",
     "number",
     "regex_literal",
     "search_str",

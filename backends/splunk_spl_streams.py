@@ -8,9 +8,11 @@ from backends.profiles import logsource_keys
 from backends.splunk_spl_expr import (
     IPV4_REX,
     ExprRenderer,
+    NotACondition,
     PredicateRenderer,
     eval_str,
     field_ref,
+    is_boolean,
     number,
     seconds,
 )
@@ -82,13 +84,33 @@ class StreamBuilder:
     def _field_value_mapped(self, name: str, span: ir.Span) -> str:
         return self.names(name, span)
 
-    def translate_values(self, p: ir.Predicate) -> ir.Predicate:
-        """Rewrite ECS values into the profile's vocabulary (see VALUE_MAP)."""
+    def translate_values(
+        self, p: ir.Predicate, booleans: frozenset[str] = frozenset()
+    ) -> ir.Predicate:
+        """Rewrite ECS values into the profile's vocabulary (see VALUE_MAP); on a field holding
+        a derived boolean as text, drop the values no boolean equals (strings, numbers)."""
         table = VALUE_MAP.get(self.ctx.profile.name, {})
+        false = ir.Or(())
         if isinstance(p, ir.And | ir.Or):
-            return type(p)(tuple(self.translate_values(x) for x in p.items), p.span)
+            items = [self.translate_values(x, booleans) for x in p.items]
+            unit, zero = (ir.TRUE, false) if isinstance(p, ir.And) else (false, ir.TRUE)
+            if zero in items:
+                return zero
+            return type(p)(tuple(x for x in items if x != unit), p.span)
         if isinstance(p, ir.Not):
-            return ir.Not(self.translate_values(p.item), p.span)
+            item = self.translate_values(p.item, booleans)
+            if item in (ir.TRUE, false):
+                return false if item == ir.TRUE else ir.TRUE
+            return ir.Not(item, p.span)
+        if isinstance(p, ir.Eq) and p.field in booleans:
+            # `f: "true"` is false on a derived boolean (docs/semantics.md, Equality), though
+            # the text Splunk holds it as would equal it
+            kept = tuple(v for v in p.values if v is None or isinstance(v, bool))
+            if kept == p.values:
+                return p
+            if not kept or p.quantifier == "all":
+                return false  # never equal
+            return ir.Eq(p.field, kept, p.cased, p.quantifier, p.span)
         if isinstance(p, ir.Eq) and p.field in table:
             m = table[p.field]
             vals = tuple(m.get(v.lower(), v) if isinstance(v, str) else v for v in p.values)
@@ -108,9 +130,11 @@ class StreamBuilder:
             out.append(f"lookup {p.lookup} {pairs} OUTPUT {col} AS {self._marker(p)}")
         return out
 
-    def filter_parts(self, p: ir.Predicate) -> tuple[str, str]:
+    def filter_parts(
+        self, p: ir.Predicate, booleans: frozenset[str] = frozenset()
+    ) -> tuple[str, str]:
         """(search-form text, where-form text) whose AND is the predicate."""
-        p = self.translate_values(p)
+        p = self.translate_values(p, booleans)
         pr = self.preds()
         items = p.items if isinstance(p, ir.And) else (p,)
         s = [x for x in items if pr.searchable(x)]
@@ -179,7 +203,7 @@ class StreamBuilder:
                 raise self.ctx.not_implemented("a join on a stream read through `from:`", s.span)
             cmds += self.enrich_cmds(s, cond)
             cmds += self.derive_cmds(s, cond)
-            stext, wtext = self.filter_parts(s.filter)
+            stext, wtext = self.filter_parts(s.filter, self.booleans(s.name))
             cmds += self.lookup_cmds(s.filter)
             if stext and not cmds and cond is None:
                 base += " " + stext
@@ -211,16 +235,60 @@ class StreamBuilder:
 
     def derive_cmds(self, s: ir.Stream, cond: str | None) -> list[str]:
         out: list[str] = []
+        bools = set(self._input_booleans(s))
         for name, e in s.derive:
             dst = field_ref(self.names(name, s.span))
             if isinstance(e, ir.Call) and e.func == "extract_ips":
                 out += self._extract_ips(dst, e, cond)
+                bools.discard(name)
                 continue
-            text = self.exprs.render(e)
+            text = self.expr(e, frozenset(bools))
             out.append(
                 f"eval {dst}={text}" if cond is None else f"eval {dst}=if({cond}, {text}, {dst})"
             )
+            if is_boolean(e, frozenset(bools)):
+                bools.add(name)
+            else:
+                bools.discard(name)
         return out
+
+    def expr(self, e: ir.Expr, booleans: frozenset[str], condition: bool = False) -> str:
+        """eval text of ``e`` as a field value (or a condition), ``booleans`` naming the fields
+        that hold a derived boolean as text."""
+        self.exprs.booleans = booleans
+        try:
+            return self.exprs.cond(e) if condition else self.exprs.render(e)
+        except NotACondition as exc:
+            raise self.ctx.not_implemented(
+                "a non-boolean value read as a condition (Splunk conditions take comparisons, "
+                "and/or/not and fields derived from them)",
+                getattr(exc.expr, "span", ir.NO_SPAN),
+            ) from None
+
+    def _input_booleans(self, s: ir.Stream) -> frozenset[str]:
+        """The fields holding a derived boolean (as text) when ``s``'s derives start: its
+        source stream's, kept through the join only where the partner's are booleans too,
+        and dropped where a lookup enrichment writes them."""
+        out = set(self.booleans(s.source)) if isinstance(s.source, str) else set()
+        if s.join is not None:
+            partner = self.booleans(s.join.stream)
+            out -= {f for f in s.join.add if f not in partner}
+        for en in s.enrich:
+            out -= {f for _, f in en.add}
+        return frozenset(out)
+
+    def booleans(self, name: str) -> frozenset[str]:
+        """The fields of stream ``name``'s output that hold a derived boolean as text."""
+        s = self.analytic.stream(name)
+        out = set(self._input_booleans(s))
+        for n, e in s.derive:
+            if not (isinstance(e, ir.Call) and e.func == "extract_ips") and is_boolean(
+                e, frozenset(out)
+            ):
+                out.add(n)
+            else:
+                out.discard(n)
+        return frozenset(out)
 
     def _extract_ips(self, dst: str, e: ir.Call, cond: str | None) -> list[str]:
         arg = e.args[0]
@@ -327,7 +395,7 @@ class StreamBuilder:
         cmds += self.enrich_cmds(s, cond)
         cmds += self.derive_cmds(s, cond)
         cmds += self.lookup_cmds(s.filter)
-        p = self.translate_values(s.filter)
+        p = self.translate_values(s.filter, self.booleans(s.name))
         if p != ir.TRUE:
             cmds.append(f"where {TAG}!={me} OR {self.preds().where(p)}")
         return cmds

@@ -97,7 +97,7 @@ def _analytic(
     detection: ir.Detection | None = None,
 ) -> ir.Analytic:
     meta = ir.Metadata("t", "", (), (), (), "low", None, (), ())
-    s = ir.Stream("s", ir.LogSource(product="zeek"), None, enrich, derive, filt, span=SPAN)
+    s = ir.Stream("s", ir.LogSource(product="windows"), None, enrich, derive, filt, span=SPAN)
     return ir.Analytic(
         "T-1", "t.yml", meta, lookups, (s,), detection or ir.Match("s", span=SPAN), (), span=SPAN
     )

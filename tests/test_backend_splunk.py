@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from backends import get_backend
 from backends.base import NODE_TYPES, CompileError
-from backends.splunk_spl_expr import ExprRenderer, PredicateRenderer
+from backends.splunk_spl_expr import ExprRenderer, NotACondition, PredicateRenderer
 from compiler import ir
 from compiler.discover import load_catalog
 from compiler.lower import load_file
@@ -22,7 +22,10 @@ ROOT = Path(__file__).resolve().parent.parent
 BACKEND = get_backend("splunk")
 CATALOG = {x.analytic.id: x.analytic for x in load_catalog([ROOT / "analytics"]).loaded}
 
-COMPILED = {"AN1511", "SIEMC-0004", "SIEMC-0005", "SIEMC-0006", "SIEMC-0008", "SIEMC-0011"}
+COMPILED = {"SIEMC-0004", "SIEMC-0005", "SIEMC-0006", "SIEMC-0008", "SIEMC-0011"}
+# E211: the sources of a stream carry no such field in the CIM (AN1511: byte counts in the
+# Windows sourcetypes, the process in flow sources)
+UNSOURCED = {"AN1511"}
 UNMAPPED = {  # E210: fields the CIM has no name for (event.type, SNI, Zeek conn fields)
     "AN1190",
     "SIEMC-0003",
@@ -47,7 +50,8 @@ def test_catalog_outcomes() -> None:
         except CompileError as exc:
             errs[aid] = exc.diagnostics
     assert ok == COMPILED
-    assert set(errs) == UNMAPPED
+    assert set(errs) == UNMAPPED | UNSOURCED
+    assert {aid for aid, diags in errs.items() if {d.code for d in diags} == {"E211"}} == UNSOURCED
     for diags in errs.values():
         assert {d.code for d in diags} <= {"E200", "E201", "E210", "E211"}
         assert all("splunk" in d.message for d in diags)
@@ -104,6 +108,8 @@ def variants(tmp_path_factory: pytest.TempPathFactory) -> dict[str, ir.Analytic]
 def test_every_variant_compiles_and_passes(variants: dict[str, ir.Analytic]) -> None:
     assert set(variants) == set(CATALOG)
     for aid, a in variants.items():
+        if aid in UNSOURCED:
+            continue
         art = BACKEND.compile(a, allow_approximate=True)
         assert check(art.text) is None, (aid, check(art.text))
     # match + enrich + lookup: exact, but for registered_domain(), which SPL cuts to labels
@@ -124,7 +130,9 @@ def test_join_directions_and_baselines(variants: dict[str, ir.Analytic]) -> None
     assert "where isnull(siemc_base1) OR siemc_base1<3" in q10
     q9 = BACKEND.compile(variants["SIEMC-0009"], allow_approximate=True).query
     assert "streamstats current=f time_window=5m count(siemc_missing)" in q9
-    q1511 = BACKEND.compile(variants["AN1511"], allow_approximate=True)
+    # AN1511's measures over a source that counts bytes (Zeek conn)
+    flows = load_file(ROOT / "tests/differential/splunk/s_p1_flow_upload_percentile.yml")
+    q1511 = BACKEND.compile(flows.analytic, allow_approximate=True)
     assert "exactperc90(bytes_out) AS p90_out" in q1511.query
     assert "bin span=1h _time" in q1511.query
     assert "eval ratio=if(bytes_in==0, null(), bytes_out/bytes_in)" in q1511.query
@@ -198,12 +206,21 @@ EXPR_CASES: list[tuple[ir.Expr, str]] = [
     (ir.BinOp("/", ir.MeasureRef("o"), ir.MeasureRef("i")), "if(i==0, null(), o/i)"),
     (ir.BinOp("/", ir.MeasureRef("o"), ir.Literal_(1_000_000)), "(o/1000000)"),
     (ir.BinOp("+", ir.FieldRef("a"), ir.Literal_(1)), "(tonumber(a)+1)"),
-    (ir.BinOp("==", ir.FieldRef("a"), ir.Literal_("X")), '(lower(a)=="x")'),
-    (ir.BinOp("!=", ir.FieldRef("a"), ir.Literal_(None)), "false()"),
     (ir.Call("coalesce", (ir.FieldRef("a"), ir.Literal_(0))), "coalesce(a, 0)"),
     (ir.Call("max", (ir.FieldRef("a"), ir.MeasureRef("b"))), "max(tonumber(a), b)"),
     (ir.Call("basename", (ir.FieldRef("p"),)), 'replace(p, "^.*[\\\\\\\\/]", "")'),
-    (ir.UnaryOp("not", ir.FieldRef("a")), "(NOT a)"),
+    # eval cannot assign a boolean: a boolean value is stored as the text "true"/"false"
+    (ir.BinOp("==", ir.FieldRef("a"), ir.Literal_("X")), 'if((lower(a)=="x"), "true", "false")'),
+    (ir.BinOp("!=", ir.FieldRef("a"), ir.Literal_(None)), 'if(false(), "true", "false")'),
+    (ir.Literal_(True), '"true"'),
+    (
+        ir.BinOp("==", ir.FieldRef("a"), ir.FieldRef("b")),
+        'if((a==b OR lower(a)==lower(b)), "true", "false")',
+    ),
+    (
+        ir.UnaryOp("not", ir.BinOp(">", ir.FieldRef("a"), ir.Literal_(1))),
+        'if((if((tonumber(a)>1), 1, 0)==0), "true", "false")',
+    ),
 ]
 
 
@@ -212,6 +229,38 @@ def test_expression_table(expr: ir.Expr, text: str) -> None:
     out = ExprRenderer(lambda r: r.name).render(expr)
     assert out == text
     validate(f"search index=* | eval x={out}")
+
+
+COND_CASES: list[tuple[ir.Expr, frozenset[str], str]] = [
+    (ir.BinOp("==", ir.FieldRef("a"), ir.Literal_("X")), frozenset(), '(lower(a)=="x")'),
+    (ir.FieldRef("flag"), frozenset({"flag"}), '(flag=="true")'),
+    (
+        ir.UnaryOp("not", ir.FieldRef("flag")),
+        frozenset({"flag"}),
+        '(if((flag=="true"), 1, 0)==0)',
+    ),
+    (ir.BinOp("==", ir.FieldRef("flag"), ir.Literal_(True)), frozenset({"flag"}), '(flag=="true")'),
+    (ir.BinOp("==", ir.FieldRef("f"), ir.Literal_(False)), frozenset(), '(lower(f)=="false")'),
+    # a boolean never equals a string or a number
+    (ir.BinOp("==", ir.FieldRef("flag"), ir.Literal_("true")), frozenset({"flag"}), "false()"),
+    (ir.BinOp("!=", ir.FieldRef("flag"), ir.Literal_(1)), frozenset({"flag"}), "true()"),
+    (ir.BinOp("<", ir.MeasureRef("n"), ir.MeasureRef("m")), frozenset(), "(n<m)"),
+]
+
+
+@pytest.mark.parametrize(("expr", "bools", "text"), COND_CASES)
+def test_condition_table(expr: ir.Expr, bools: frozenset[str], text: str) -> None:
+    r = ExprRenderer(lambda r: r.name)
+    r.booleans = bools
+    out = r.cond(expr)
+    assert out == text
+    validate(f"search index=* | where {out}")
+
+
+def test_non_boolean_condition_is_not_implemented() -> None:
+    r = ExprRenderer(lambda r: r.name)
+    with pytest.raises(NotACondition):
+        r.cond(ir.UnaryOp("not", ir.FieldRef("a")))
 
 
 def test_registered_domain_is_valid_eval() -> None:
@@ -275,6 +324,8 @@ GOOD = [
     "search index=* | where x=1",  # = and == are both equality in eval expressions
     "search index=* | where x==1 AND NOT isnull(y)",
     "search index=* | eval a=if(b==\"c\", 1, null()), 'd.e'=lower(f)",
+    'search index=* | eval same=if(a==b, "true", "false") | where same=="true"',
+    'search index=* | where if(isnull(a), 1, 0)==0 AND (like(b, "x%") OR cidrmatch("::1/128", c))',
     "search index=* | stats count dc(a) AS b BY c d",
     "search index=* | bin span=5m _time | stats sum(x) AS y BY _time",
     "search index=* | streamstats current=f time_window=1h avg(x) AS m BY k",
@@ -308,6 +359,28 @@ BAD = [
     ("search index=* | multisearch [search a] [search b]", "must be the first command"),
     ("search index=* | streamstats time_window=1h BY k", "no statistical function"),
     ("search index=* | sort", "sort needs a field"),
+    # eval cannot store a Boolean (Eval reference, Usage), in any of its forms
+    ("search index=* | eval x=(a==b)", "cannot be assigned a boolean"),
+    ("search index=* | eval x=a!=1", "cannot be assigned a boolean"),
+    ("search index=* | eval x=(a<1 AND b>2)", "cannot be assigned a boolean"),
+    ("search index=* | eval x=a==1 OR b==2", "cannot be assigned a boolean"),
+    ("search index=* | eval x=a==1 XOR b==2", "cannot be assigned a boolean"),
+    ("search index=* | eval x=NOT a==1", "cannot be assigned a boolean"),
+    ('search index=* | eval x=like(a, "b%")', "cannot be assigned a boolean"),
+    ('search index=* | eval x=match(a, "b")', "cannot be assigned a boolean"),
+    ('search index=* | eval x=cidrmatch("10.0.0.0/8", a)', "cannot be assigned a boolean"),
+    ("search index=* | eval x=isnull(a)", "cannot be assigned a boolean"),
+    ("search index=* | eval x=isnotnull(a)", "cannot be assigned a boolean"),
+    ('search index=* | eval x=in(a, "b", "c")', "cannot be assigned a boolean"),
+    ('search index=* | eval x=searchmatch("a=b")', "cannot be assigned a boolean"),
+    ("search index=* | eval x=true()", "cannot be assigned a boolean"),
+    ("search index=* | eval y=1, x=if(a==1, true(), false())", "cannot be assigned a boolean"),
+    ("search index=* | eval x=coalesce(a==1, b)", "cannot be assigned a boolean"),
+    # and the places that need a Boolean do not take a value
+    ("search index=* | where a", "where needs a boolean expression"),
+    ("search index=* | where a AND b==1", "'AND' only takes boolean arguments"),
+    ("search index=* | where NOT a", "'NOT' only takes boolean arguments"),
+    ("search index=* | eval x=if(a, 1, 0)", "if() condition only takes boolean"),
 ]
 
 
@@ -376,3 +449,86 @@ def test_hostile_values_in_lookup_and_cased_match(value: str) -> None:
     )
     art = BACKEND.compile(_analytic(p))
     assert check(art.text) is None, art.query
+
+
+# ---------------------------------------------------------------------- boolean values
+def test_boolean_derive_is_stored_as_text_and_read_back_as_a_condition() -> None:
+    # issue 7: `labels.same_host: source.ip == destination.ip` emitted eval x=(a==b), which
+    # Splunk rejects ("Fields cannot be assigned a boolean result")
+    a = load_file(ROOT / "tests/differential/splunk/b_d01_boolean_derive.yml").analytic
+    q = BACKEND.compile(a).query
+    assert (
+        'eval labels_same_host=if((src_ip==dest_ip OR lower(src_ip)==lower(dest_ip)), "true", '
+        '"false")' in q
+    )
+    assert '(if((labels_same_host=="true"), 1, 0)==0)' in q  # `not` is two-valued
+    assert 'lower(labels_same_host)=="true"' in q  # the filter `labels.same_host: true`
+    validate(q)
+    b = load_file(ROOT / "tests/differential/splunk/b_d02_boolean_compute.yml").analytic
+    q2 = BACKEND.compile(b).query
+    assert 'eval busy=if((n>=2), "true", "false")' in q2
+    assert 'where ((busy=="true") AND (if((mixed=="true"), 1, 0)==0))' in q2
+    validate(q2)
+    # a boolean never equals text, although Splunk holds it as text: `[true, "yes"]` keeps
+    # true, and `not: {labels.same_host: "true"}` is always true
+    c = load_file(ROOT / "tests/differential/splunk/b_d03_boolean_vs_text.yml").analytic
+    q3 = BACKEND.compile(c).query
+    assert q3.splitlines()[-1] == '| where lower(labels_same_host)=="true"'
+    assert "yes" not in q3
+
+
+def test_a_value_read_as_a_condition_is_not_implemented() -> None:
+    span = ir.Span("t.yml", 4, 9)
+    s = ir.Stream(
+        "s",
+        ir.LogSource("process_creation"),
+        None,
+        (),
+        (("x", ir.UnaryOp("not", ir.FieldRef("process.name", span=span), span)),),
+        ir.TRUE,
+    )
+    a = ir.Analytic("T-1", "t.yml", META, (), (s,), ir.Match("s"), ())
+    with pytest.raises(CompileError) as info:
+        BACKEND.compile(a)
+    d = info.value.diagnostics[0]
+    assert (d.code, d.line, d.col) == ("E201", 4, 9)
+    assert "condition" in d.message
+
+
+# ---------------------------------------------------------------------- data sources
+def test_an1511_windows_flows_carry_no_bytes_in_the_cim() -> None:
+    """Issue 7: AN1511 searched Sysmon/Security sourcetypes for byte counts, which they never
+    carry, so on real data it could never return a row: now E211 at the reads, naming the
+    sources that carry the fields."""
+    with pytest.raises(CompileError) as info:
+        BACKEND.compile(CATALOG["AN1511"], allow_approximate=True)
+    diags = info.value.diagnostics
+    assert [d.code for d in diags] == ["E211", "E211"]
+    proc, counts = diags
+    # the process: no CIM flow source (Zeek, Stream, firewalls, NetFlow) names one
+    assert "process.executable, process.name, process.entity_id" in proc.message
+    assert "logsource 'network_flow'" in proc.message and "cim profile (splunk)" in proc.message
+    assert (proc.line, proc.col) == (35, 45)  # the first read: coalesce(process.executable, ..)
+    assert proc.help is not None and "the ecs profile (eql, esql)" in proc.help
+    # the byte counts: not in the Windows sourcetypes
+    assert "source.bytes, destination.bytes" in counts.message
+    assert "logsource 'windows'" in counts.message and "Sysmon EventCode 3" in counts.message
+    assert (counts.line, counts.col) == (61, 7)  # bytes_out: {sum: source.bytes}
+    assert counts.help is not None
+    assert "logsource {category: network_flow} (without process.executable" in counts.help
+    assert "logsource {category: network_flow, product: zeek}" in counts.help
+    assert "the asim profile (kql)" in counts.help
+
+
+def test_connections_without_bytes_still_compile() -> None:
+    """The Windows sourcetypes stay the source of connection events that read no counters."""
+    s = ir.Stream(
+        "s",
+        ir.LogSource("network_connection", "windows"),
+        None,
+        (),
+        (),
+        ir.Eq("destination.port", (443,)),
+    )
+    a = ir.Analytic("T-1", "t.yml", META, (), (s,), ir.Match("s"), ())
+    assert 'sourcetype="WinEventLog:Security"' in BACKEND.compile(a).query

@@ -8,7 +8,11 @@ import pytest
 from click.testing import CliRunner
 
 from backends import TARGETS, get_backend
-from backends.base import NODE_TYPES
+from backends.base import NODE_TYPES, CompileError
+from backends.profiles import load_profile
+from backends.profiles import names as profile_names
+from backends.sources import source_reads
+from compiler import ir
 from compiler.cli import main
 from compiler.discover import load_catalog
 
@@ -66,3 +70,121 @@ def test_failed_compile_leaves_output_untouched(tmp_path: Path) -> None:
     res = CliRunner().invoke(main, ["compile", str(bad), "--out", str(out)])
     assert res.exit_code == 2
     assert sorted(p.name for p in out.iterdir()) == ["keep.txt"]
+
+
+# ---------------------------------------------------------------------- data sources (E211)
+SPAN = ir.Span("t.yml", 7, 9)
+META = ir.Metadata("t", "", (), (), (), "low", None, (), ())
+
+
+def _reading(ls: ir.LogSource, field: str) -> ir.Analytic:
+    s = ir.Stream("s", ls, None, (), (), ir.Compare(field, "gt", 0, SPAN), span=SPAN)
+    return ir.Analytic("T-1", "t.yml", META, (), (s,), ir.Match("s"), ())
+
+
+# (target, profile, logsource, field read, the sources key that lacks it, a carrier named)
+LACKS = [
+    ("splunk", "cim", ir.LogSource("network_flow", "windows"), "source.bytes", "windows",
+     "logsource {category: network_flow}"),
+    ("splunk", "cim", ir.LogSource("network_connection", "sysmon"), "destination.bytes",
+     "sysmon", "logsource {category: network_connection, product: zeek}"),
+    # no profile has a traffic sensor that names the process: join it from endpoint events
+    ("splunk", "cim", ir.LogSource("network_flow", "zeek", "conn"), "process.pid", "zeek/conn",
+     "with a join"),
+    ("eql", "ecs", ir.LogSource("network_connection", "sysmon"), "source.bytes", "sysmon",
+     "logsource {category: network_connection}"),
+    ("esql", "ecs", ir.LogSource("network_flow", "zeek"), "process.pid", "zeek",
+     "logsource {category: network_flow}"),
+    ("kql", "mde", ir.LogSource("network_connection", "windows"), "source.bytes",
+     "network_connection", "the asim profile (kql)"),
+    ("kql", "asim", ir.LogSource("network_connection", "sysmon"), "destination.bytes", "sysmon",
+     "logsource {category: network_connection}"),
+    ("kql", "asim", ir.LogSource("network_flow", "zeek"), "process.pid", "zeek",
+     "logsource {category: network_flow}"),
+    ("sigma", "sigma", ir.LogSource("network_connection", "windows"), "source.bytes",
+     "network_connection/windows",
+     "logsource {category: network_connection, product: zeek, service: conn}"),
+    ("sigma", "sigma", ir.LogSource("network_flow", "zeek", "conn"), "process.pid", "zeek/conn",
+     "with a join"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("target", "profile", "ls", "field", "key", "carrier"), LACKS)
+def test_a_field_the_source_cannot_carry_is_e211(
+    target: str, profile: str, ls: ir.LogSource, field: str, key: str, carrier: str
+) -> None:
+    with pytest.raises(CompileError) as info:
+        get_backend(target).compile(_reading(ls, field), profile=profile, allow_approximate=True)
+    [d] = info.value.diagnostics
+    assert (d.code, d.path, d.line, d.col) == ("E211", "t.yml", 7, 9)
+    assert f"stream 's' reads {field}" in d.message
+    assert f"{profile} profile ({target})" in d.message and f"logsource '{key}'" in d.message
+    assert d.help is not None and carrier in d.help
+
+
+@pytest.mark.parametrize("name", profile_names())
+def test_profiles_name_their_targets_and_lacks_are_documented(name: str) -> None:
+    prof = load_profile(name)
+    assert {t for t in TARGETS if name in get_backend(t).profiles} == set(prof.targets)
+    for key, entry in prof.sources.items():
+        for field, why in (entry.get("lacks") or {}).items():
+            assert isinstance(why, str) and len(why) > 20, (key, field)
+
+
+def test_reads_follow_the_data_flow() -> None:
+    """Derived and enriched fields are the stream's own; a join's `add` fields and keys are read
+    from the partner; `from:` streams, the detection and baselines read through to the source."""
+    proc = ir.Stream("proc", ir.LogSource("process_creation"), None, (), (), ir.TRUE)
+    flow = ir.Stream(
+        "flow",
+        ir.LogSource("network_flow"),
+        None,
+        (),
+        (("process.name", ir.Call("lower", (ir.FieldRef("process.executable"),))),),
+        ir.Eq("destination.port", (443,)),
+    )
+    joined = ir.Stream(
+        "joined",
+        "flow",
+        ir.Join("proc", ("host.name",), 1000, "before", ("user.name",)),
+        (),
+        (("ratio", ir.BinOp("/", ir.FieldRef("source.bytes"), ir.Literal_(2))),),
+        ir.Exists("ratio"),
+    )
+    agg = ir.Aggregate(
+        "joined",
+        ir.Window("tumbling", 3_600_000),
+        ("process.name", "user.name"),
+        (ir.Measure("out", "sum", "destination.bytes"),),
+        (),
+        None,
+    )
+    a = ir.Analytic("T-1", "t.yml", META, (), (proc, flow, joined), agg, ())
+    reads = source_reads(a)
+    assert set(reads["flow"]) == {
+        "process.executable",  # process.name is derived from it
+        "destination.port",
+        "host.name",  # the join key
+        "source.bytes",
+        "destination.bytes",
+    }
+    assert set(reads["proc"]) == {"host.name", "user.name"}
+
+
+def test_lacks_apply_per_source_entry() -> None:
+    cim = load_profile("cim")
+    fields = ["source.bytes", "process.name", "destination.ip"]
+    assert cim.lacking(ir.LogSource("network_flow", "windows"), fields) == {
+        "source.bytes": ("windows", cim.lacking(ir.LogSource(None, "windows"), fields)[
+            "source.bytes"][1]),
+        "process.name": ("network_flow", cim.lacking(ir.LogSource("network_flow"), fields)[
+            "process.name"][1]),
+    }  # fmt: skip
+    assert cim.lacking(ir.LogSource("network_connection", "windows"), fields) == {
+        "source.bytes": cim.lacking(ir.LogSource(None, "windows"), fields)["source.bytes"]
+    }
+    assert not cim.lacking(ir.LogSource("process_creation"), fields)
+    sigma = load_profile("sigma")  # the most specific entry alone describes the logsource
+    assert not sigma.lacking(ir.LogSource("network_connection", "zeek", "conn"), fields[:1])
+    assert not sigma.has_source(ir.LogSource("network_flow", "windows"))  # no_source
+    assert not load_profile("mde").has_source(ir.LogSource("network_flow"))  # unavailable

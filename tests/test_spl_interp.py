@@ -117,6 +117,38 @@ def test_eval_cannot_store_a_boolean_and_unknown_functions_are_reported() -> Non
         run("search index=* | eval h=sha256(x)", [ev(1, x="a")])
 
 
+BOOLEAN_ASSIGNMENTS = [
+    "a==b",  # the derive `labels.same_host: source.ip == destination.ip` once emitted this
+    "(a==b)",
+    "a!=1 AND b<2",
+    "NOT a==b",
+    'like(a, "x%")',
+    'match(a, "x")',
+    'cidrmatch("10.0.0.0/8", a)',
+    "isnull(a)",
+    "isnotnull(a)",
+    "true()",
+    "if(a==b, true(), false())",
+    "coalesce(a==b, 1)",
+]
+
+
+@pytest.mark.parametrize("expr", BOOLEAN_ASSIGNMENTS)
+def test_eval_rejects_a_boolean_whatever_the_data(expr: str) -> None:
+    # a null operand makes a==b null, and no rows evaluate nothing: still a search error
+    for rows in ([ev(1)], [ev(1, a="x", b="x")], []):
+        with pytest.raises(SplRuntimeError, match="boolean"):
+            run(f"search index=* | eval x={expr}", rows)
+
+
+def test_eval_stores_a_condition_through_if() -> None:
+    rows = run(
+        'search index=* | eval s=if(a==b, "true", "false") | where s=="true"',
+        [ev(1, a="10.0.0.1", b="10.0.0.1"), ev(2, a="10.0.0.1", b="10.0.0.2"), ev(3, b="x")],
+    )
+    assert col(rows, "_time") == [1]
+
+
 # --------------------------------------------------------------------------- bin / stats
 def test_bin_aligns_to_the_epoch_and_a_window_end_starts_the_next_bin() -> None:
     rows = run("search index=* | bin span=1h _time", [ev(3599.999), ev(3600), ev(7300)])

@@ -2,6 +2,12 @@
 
 Profiles are data (``<name>.yml`` beside this module), so adding a data model needs no code. A
 field that a profile cannot map is an error naming the profile, never a guess.
+
+A profile also knows which fields its data sources carry: an entry of ``sources`` may declare
+``lacks: {<ECS field or prefix.*>: <why>}``, the fields that no event of that source has (Sysmon
+EID 3 and Windows 5156 carry no byte counts; Zeek sees no process). :meth:`FieldProfile.lacking`
+answers, for a logsource, which of those apply; the backends' base refuses a stream that reads
+one (E211, docs/diagnostics.md).
 """
 
 from __future__ import annotations
@@ -10,7 +16,7 @@ import functools
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 
@@ -32,6 +38,10 @@ class FieldProfile:
     unavailable: dict[str, str]  # ECS field -> why the data model lacks it / where it lives
     sources: dict[str, dict[str, Any]]  # logsource key -> target-specific source description
     local_style: str  # how query-local (derived) fields are named: "dotted" or "underscore"
+    # How a logsource finds its entries in `sources`: "all" (every matching key applies: the
+    # category's and the product's) or "most_specific" (the first matching key alone: sigma).
+    source_lookup: Literal["all", "most_specific"] = "all"
+    targets: tuple[str, ...] = ()  # the targets that compile with this profile
 
     def map_field(self, name: str) -> str:
         if name in self.unavailable:
@@ -56,6 +66,38 @@ class FieldProfile:
     def source(self, key: str) -> dict[str, Any] | None:
         return self.sources.get(key)
 
+    def source_entries(self, ls: Any) -> list[tuple[str, dict[str, Any]]]:
+        """The ``sources`` entries that describe logsource ``ls``, most specific first."""
+        found = [(k, self.sources[k]) for k in source_keys(ls) if k in self.sources]
+        return found[:1] if self.source_lookup == "most_specific" else found
+
+    def has_source(self, ls: Any) -> bool:
+        """Whether the profile names a data source for ``ls``: an entry for its category and
+        for its product (the identity profile selects products by ECS fields), none of them
+        saying the data does not exist."""
+        entries = self.source_entries(ls)
+        if any(_no_source(e) for _, e in entries):
+            return False
+        if self.source_lookup == "most_specific":
+            return bool(entries)  # the one entry stands for the whole logsource
+        for part in (ls.category, None if self.identity else ls.product):
+            if part and not any(
+                k == part or k.startswith(part + "/") or k.endswith("/" + part) for k, _ in entries
+            ):
+                return False
+        return bool(entries)
+
+    def lacking(self, ls: Any, fields: list[str]) -> dict[str, tuple[str, str]]:
+        """Of ``fields``, those that the sources of ``ls`` cannot carry: field -> (the
+        ``sources`` key that says so, why)."""
+        out: dict[str, tuple[str, str]] = {}
+        for key, entry in self.source_entries(ls):
+            for pattern, why in (entry.get("lacks") or {}).items():
+                for f in fields:
+                    if f not in out and _covers(str(pattern), f):
+                        out[f] = (key, " ".join(str(why).split()))
+        return out
+
 
 def names() -> list[str]:
     return sorted(p.stem for p in HERE.glob("*.yml"))
@@ -75,7 +117,39 @@ def load_profile(name: str) -> FieldProfile:
         unavailable=dict(doc.get("unavailable") or {}),
         sources={str(k): dict(v) for k, v in (doc.get("sources") or {}).items()},
         local_style=doc.get("local_style", "underscore"),
+        source_lookup=doc.get("source_lookup", "all"),
+        targets=tuple(doc.get("targets") or ()),
     )
+
+
+def _no_source(entry: dict[str, Any]) -> bool:
+    # kql profiles write `unavailable: <why>` on an entry, the sigma profile `no_source: <why>`
+    return isinstance(entry.get("unavailable"), str) or "no_source" in entry
+
+
+def _covers(pattern: str, name: str) -> bool:
+    if pattern.endswith(".*"):
+        return name.startswith(pattern[:-1])
+    return name == pattern
+
+
+def source_keys(ls: Any) -> list[str]:
+    """Every key a logsource may be described under, most specific first:
+    ``category/product/service``, ``product/service``, ``category/product``, ``category``,
+    ``product``."""
+    c, p, s = ls.category, ls.product, ls.service
+    keys = []
+    if c and p and s:
+        keys.append(f"{c}/{p}/{s}")
+    if p and s:
+        keys.append(f"{p}/{s}")
+    if c and p:
+        keys.append(f"{c}/{p}")
+    if c:
+        keys.append(c)
+    if p:
+        keys.append(p)
+    return keys
 
 
 def logsource_keys(ls: Any) -> list[str]:

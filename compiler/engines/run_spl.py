@@ -30,6 +30,7 @@ from typing import Any
 
 from backends.base import Artifact
 from backends.profiles import FieldProfile, load_profile
+from backends.splunk_spl_expr import is_boolean
 from compiler import canonical, engines, ir
 from compiler.canonical import CanonicalAlert
 from compiler.evaluator.model import Event
@@ -196,10 +197,15 @@ def to_alerts(
         names = [profile.local(m.name) for m in d.measures]
         names += [profile.local(n) for n, _ in d.compute]
         measures = [m.name for m in d.measures] + [n for n, _ in d.compute]
+        flags = _boolean_computes(d)
         for r in rows:
             t = _ms(r.get("_time"))
             key = [(k, r.get(c)) for k, c in zip(d.keys, cols, strict=True)]
-            ms = [(m, _num(r.get(c))) for m, c in zip(measures, names, strict=True) if c in r]
+            ms = [
+                (m, _flag(r.get(c)) if m in flags else _num(r.get(c)))
+                for m, c in zip(measures, names, strict=True)
+                if c in r
+            ]
             if d.window.kind == "tumbling":
                 out.append(
                     canonical.make(aid, key, t, None if t is None else t + d.window.size_ms, ms)
@@ -233,6 +239,20 @@ def to_alerts(
         else:
             out.append(canonical.make(aid, key, t, t))
     return out
+
+
+def _boolean_computes(d: ir.Aggregate) -> set[str]:
+    """Computed values the backend holds as the text "true"/"false" (eval cannot store a
+    boolean; backends.splunk_spl_expr)."""
+    out: set[str] = set()
+    for name, e in d.compute:
+        if is_boolean(e, frozenset(out)):
+            out.add(name)
+    return out
+
+
+def _flag(v: Any) -> Any:
+    return {"true": True, "false": False}.get(v, v) if isinstance(v, str) else v
 
 
 def _num(v: Any) -> Any:

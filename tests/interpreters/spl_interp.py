@@ -149,6 +149,9 @@ class Search:
         """Assignments left to right; a null result removes the field; a boolean cannot be
         stored in a field (https://docs.splunk.com/Documentation/Splunk/latest/SearchReference/Eval)."""
         assigns = ev.parse_assignments(args)
+        for name, node in assigns:
+            if ev.is_boolean(node):
+                raise SplRuntimeError(f"eval {name}: fields cannot be assigned a boolean result")
         out = []
         for r in rows:
             res = dict(r)

@@ -34,7 +34,7 @@ from tests.interpreters.spl_interp_values import (
     relative,
     text,
 )
-from tests.oracles.spl_grammar import Cursor, Tok, _string_value, lex
+from tests.oracles.spl_grammar import BOOL_FUNCS, Cursor, Tok, _string_value, lex
 
 
 # ---------------------------------------------------------------------- AST
@@ -193,6 +193,33 @@ def parse_assignments(text_: str) -> list[tuple[str, Node]]:
         if cur.done():
             return out
         cur.expect("COMMA")
+
+
+# ---------------------------------------------------------------------- kinds
+# Functions with a Boolean result (the grammar oracle's list, from the Search Reference).
+_BOOL_FUNCS = BOOL_FUNCS
+
+
+def is_boolean(node: Node) -> bool:
+    """Whether ``node``'s result is a Boolean, which Splunk decides from the expression alone:
+    "Fields cannot be assigned a boolean result" is a parse-time error of eval, whatever the
+    data (https://docs.splunk.com/Documentation/Splunk/latest/SearchReference/Eval, Usage)."""
+    if isinstance(node, Lit):
+        return isinstance(node.value, bool)
+    if isinstance(node, Unary):
+        return node.op == "NOT"
+    if isinstance(node, Bin):
+        return node.op in ("AND", "OR", "XOR", "==", "!=", "<", "<=", ">", ">=")
+    if isinstance(node, Call):
+        if node.name in _BOOL_FUNCS:
+            return True
+        if node.name == "if":
+            return any(is_boolean(a) for a in node.args[1:])
+        if node.name == "case":
+            return any(is_boolean(a) for a in node.args[1::2])
+        if node.name == "coalesce":
+            return any(is_boolean(a) for a in node.args)
+    return False
 
 
 # ---------------------------------------------------------------------- evaluation

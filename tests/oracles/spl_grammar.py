@@ -5,7 +5,9 @@ plus per-command argument rules written from the Splunk Search Reference, for ex
 commands and eval functions the splunk backend emits. It rejects what Splunk would reject in
 that subset: unbalanced quotes, brackets or parentheses, unterminated ``` comments, unknown
 commands, unknown eval/stats functions or wrong arities, ``BY`` without fields, bad spans,
-``==`` in a search expression, options a command does not take, invalid regexes in rex.
+``==`` in a search expression, options a command does not take, invalid regexes in rex, and
+Boolean/value confusion in eval expressions (an eval assigning a Boolean, a where or if()
+condition or an AND/OR/NOT operand that is not a Boolean).
 
 ``validate(query)`` raises :class:`SplError`; ``check(query)`` returns the error text or None.
 """
@@ -194,6 +196,11 @@ EVAL_FUNCS: dict[str, tuple[int, int | None]] = {
     "false": (0, 0),
     "floor": (1, 1),
     "if": (3, 3),
+    "in": (2, None),  # ConditionalFunctions#in: a field and one or more values
+    "isbool": (1, 1),
+    "isint": (1, 1),
+    "isnum": (1, 1),
+    "isstr": (1, 1),
     "isnotnull": (1, 1),
     "isnull": (1, 1),
     "len": (1, 1),
@@ -211,6 +218,7 @@ EVAL_FUNCS: dict[str, tuple[int, int | None]] = {
     "relative_time": (2, 2),
     "replace": (3, 3),
     "round": (1, 2),
+    "searchmatch": (1, 1),
     "strftime": (2, 2),
     "tonumber": (1, 2),
     "trim": (1, 2),
@@ -225,35 +233,56 @@ def _string_value(lit: str) -> str:
     return re.sub(r"\\(.)", r"\1", body)
 
 
+# Functions whose result is a Boolean (ConditionalFunctions: cidrmatch, in, like, match,
+# searchmatch, true, false; InformationalFunctions: isnull, isnotnull, isbool, isint, isnum,
+# isstr). The eval command cannot store a Boolean in a field ("Fields cannot be assigned a
+# boolean result. Instead, try if([bool expr], [expr], [expr])", DOCS + "Eval", Usage: "the
+# result of an eval expression cannot be a Boolean"), and where, if() and case() conditions and
+# the operands of AND/OR/XOR/NOT must be Booleans.
+BOOL_FUNCS = {
+    "cidrmatch", "false", "in", "isbool", "isint", "isnotnull", "isnull", "isnum", "isstr",
+    "like", "match", "searchmatch", "true",
+}  # fmt: skip
+BOOL, VALUE = "boolean", "value"
+
+
 class EvalParser:
     """Eval expression grammar (https://docs.splunk.com/Documentation/Splunk/latest/SearchReference/Eval,
     "Operators"): OR/XOR < AND < NOT < comparison (= and == are both equality) < + - . <
-    * / % < unary - < primary."""
+    * / % < unary - < primary. Each method returns the kind of its result: Boolean or value."""
 
     def __init__(self, cur: Cursor):
         self.c = cur
 
-    def expr(self) -> None:
-        self._and()
-        while self.c.at("WORD", "OR") or self.c.at("WORD", "XOR"):
-            self.c.next()
-            self._and()
+    def _need_bool(self, kind: str, what: str) -> None:
+        if kind != BOOL:
+            raise SplError(f"{self.c.where}: {what} only takes boolean arguments")
 
-    def _and(self) -> None:
-        self._not()
+    def expr(self) -> str:
+        kind = self._and()
+        while self.c.at("WORD", "OR") or self.c.at("WORD", "XOR"):
+            op = self.c.next().text
+            self._need_bool(kind, f"'{op}'")
+            self._need_bool(self._and(), f"'{op}'")
+        return kind
+
+    def _and(self) -> str:
+        kind = self._not()
         while self.c.at("WORD", "AND"):
             self.c.next()
-            self._not()
+            self._need_bool(kind, "'AND'")
+            self._need_bool(self._not(), "'AND'")
+        return kind
 
-    def _not(self) -> None:
+    def _not(self) -> str:
         if self.c.at("WORD", "NOT"):
             self.c.next()
-            self._not()
-            return
-        self._cmp()
+            self._need_bool(self._not(), "'NOT'")
+            return BOOL
+        return self._cmp()
 
-    def _cmp(self) -> None:
-        self._add()
+    def _cmp(self) -> str:
+        kind = self._add()
         t = self.c.peek()
         if t is not None and t.kind == "OP" and t.text in ("=", "==", "!=", "<", "<=", ">", ">="):
             self.c.next()
@@ -261,52 +290,60 @@ class EvalParser:
             t = self.c.peek()
             if t is not None and t.kind == "OP" and t.text in ("=", "==", "!=", "<", ">"):
                 raise SplError(f"{self.c.where}: chained comparison")
+            return BOOL
+        return kind
 
-    def _add(self) -> None:
-        self._mul()
+    def _add(self) -> str:
+        kind = self._mul()
         while self.c.peek() is not None and self.c.at("OP") and self.c.peek().text in "+-.":  # type: ignore[union-attr]
             self.c.next()
             self._mul()
+            kind = VALUE
+        return kind
 
-    def _mul(self) -> None:
-        self._unary()
+    def _mul(self) -> str:
+        kind = self._unary()
         while self.c.peek() is not None and self.c.at("OP") and self.c.peek().text in "*/%":  # type: ignore[union-attr]
             self.c.next()
             self._unary()
+            kind = VALUE
+        return kind
 
-    def _unary(self) -> None:
+    def _unary(self) -> str:
         if self.c.at("OP", "-"):
             self.c.next()
-        self._primary()
+            self._primary()
+            return VALUE
+        return self._primary()
 
-    def _primary(self) -> None:
+    def _primary(self) -> str:
         t = self.c.next()
         if t.kind in ("NUM", "STR", "QF"):
-            return
+            return VALUE
         if t.kind == "LP":
-            self.expr()
+            kind = self.expr()
             self.c.expect("RP")
-            return
+            return kind
         if t.kind == "WORD":
             if t.text in ("AND", "OR", "NOT", "XOR"):
                 raise SplError(f"{self.c.where}: operand expected before {t.text}")
             if self.c.at("LP"):
-                self._call(t.text)
-                return
+                return self._call(t.text)
             if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", t.text):
                 raise SplError(f"{self.c.where}: bad field name {t.text!r} (quote it with '')")
-            return
+            return VALUE  # a field: it can only hold values
         raise SplError(f"{self.c.where}: unexpected {t.text!r}")
 
-    def _call(self, name: str) -> None:
+    def _call(self, name: str) -> str:
         if name not in EVAL_FUNCS:
             raise SplError(f"{self.c.where}: unknown eval function {name}()")
         self.c.expect("LP")
         args: list[list[Tok]] = []
+        kinds: list[str] = []
         if not self.c.at("RP"):
             while True:
                 start = self.c.i
-                self.expr()
+                kinds.append(self.expr())
                 args.append(self.c.toks[start : self.c.i])
                 if self.c.at("COMMA"):
                     self.c.next()
@@ -321,6 +358,16 @@ class EvalParser:
         k = _REGEX_ARG.get(name)
         if k is not None and len(args[k]) == 1 and args[k][0].kind == "STR":
             _check_regex(_string_value(args[k][0].text), self.c.where)
+        if name in BOOL_FUNCS:
+            return BOOL
+        if name == "if":
+            self._need_bool(kinds[0], "if() condition")
+            return BOOL if BOOL in kinds[1:] else VALUE
+        if name == "case":
+            for cond in kinds[0::2]:
+                self._need_bool(cond, "case() condition")
+            return BOOL if BOOL in kinds[1::2] else VALUE
+        return BOOL if name == "coalesce" and BOOL in kinds else VALUE
 
 
 def _check_regex(pattern: str, where: str) -> None:
@@ -333,12 +380,14 @@ def _check_regex(pattern: str, where: str) -> None:
         raise SplError(f"{where}: invalid regular expression {pattern!r}: {exc}") from None
 
 
-def parse_eval_expr(text: str, where: str) -> None:
+def parse_eval_expr(text: str, where: str) -> str:
+    """Check an eval expression; returns the kind of its result (BOOL or VALUE)."""
     c = Cursor(lex(text, "eval"), where)
     if c.done():
         raise SplError(f"{where}: empty expression")
-    EvalParser(c).expr()
+    kind = EvalParser(c).expr()
     c.end()
+    return kind
 
 
 # ---------------------------------------------------------------------- search expressions
@@ -476,7 +525,10 @@ def cmd_search(text: str, where: str) -> None:
 
 
 def cmd_where(text: str, where: str) -> None:
-    parse_eval_expr(text, where)
+    """where <predicate-expression>: "an eval expression that evaluates to a Boolean value"
+    (DOCS + "Where")."""
+    if parse_eval_expr(text, where) != BOOL:
+        raise SplError(f"{where}: where needs a boolean expression")
 
 
 def cmd_eval(text: str, where: str) -> None:
@@ -495,7 +547,11 @@ def cmd_eval(text: str, where: str) -> None:
         sub = Cursor(c.toks[start : c.i], where)
         if sub.done():
             raise SplError(f"{where}: empty expression for {t.text}")
-        EvalParser(sub).expr()
+        if EvalParser(sub).expr() == BOOL:
+            raise SplError(
+                f"{where}: fields cannot be assigned a boolean result ({t.text}); "
+                "use if(<bool expr>, <expr>, <expr>)"
+            )
         sub.end()
         if c.done():
             return
@@ -659,7 +715,8 @@ def cmd_transaction(text: str, where: str) -> None:
                 j += 1
             if depth:
                 raise SplError(f"{where}: unbalanced {opt}=eval(")
-            parse_eval_expr(rest[m.end() : j - 1], where)
+            if parse_eval_expr(rest[m.end() : j - 1], where) != BOOL:
+                raise SplError(f"{where}: {opt}=eval() needs a boolean expression")
             rest = rest[: m.start()] + rest[j:]
     c = Cursor(lex(rest, "search"), where)
     n = 0

@@ -36,6 +36,13 @@ _SEQ_HOW = (
     "instances of one key overlap, and equal timestamps have no input order in KQL"
 )
 
+_PERIOD_HOW = (
+    "approximate when lookback + history join reach + detection period (at least 5m) exceed "
+    "the 14-day queryPeriod of a Sentinel scheduled rule (older history is unread: first-seen "
+    "and rarity fire on a superset); exact alternative: a watchlist or summary table of "
+    "first-seen keys"
+)
+
 
 class KqlBackend(KqlDetectMixin, KqlExprMixin, Backend):
     target = "kql"
@@ -124,19 +131,18 @@ class KqlBackend(KqlDetectMixin, KqlExprMixin, Backend):
         ir.FirstSeen: Support(
             "exact",
             "leftanti join against (candidates ⋈ history in "
-            "[start - lookback, start)); lookbacks past 14 days exceed "
-            "Sentinel's scheduled-rule queryPeriod (approximate)",
+            "[start - lookback, start)); " + _PERIOD_HOW,
         ),
         ir.Rarity: Support(
             "exact",
             "count_distinct of `across` (startofday for days) per "
-            "candidate over [start - lookback, start)",
+            "candidate over [start - lookback, start); " + _PERIOD_HOW,
         ),
         ir.Deviation: Support(
             "exact",
             "past windows of the same aggregate joined per group and "
             "summarized (avg, stdev, count) over [start - lookback, start); "
-            "percentile history is approximate",
+            "percentile history is approximate; " + _PERIOD_HOW,
         ),
     }
 

@@ -318,13 +318,13 @@ def test_match_baselines_key_history_on_the_candidate_keys_not_only_its_time(
     profile: str, kind: str
 ) -> None:
     # detect: {match: proc}; baseline: [{rarity|first_seen: {stream: proc, keys:
-    # [process.parent.name, process.name], across: host.name, max: 3, lookback: 14d}}]
+    # [process.parent.name, process.name], across: host.name, max: 3, lookback: 13d}}]
     keys = ("process.parent.name", "process.name")
     b: ir.Baseline
     if kind == "rarity":
-        b = ir.Rarity("s", keys, keys, "host.name", 3, 14 * 86_400_000, SPAN)
+        b = ir.Rarity("s", keys, keys, "host.name", 3, 13 * 86_400_000, SPAN)
     else:
-        b = ir.FirstSeen("s", keys, keys, 14 * 86_400_000, SPAN)
+        b = ir.FirstSeen("s", keys, keys, 13 * 86_400_000, SPAN)
     q = BACKEND.compile(analytic(ir.TRUE, baselines=(b,)), profile=profile).query
     parent, name = {
         "mde": ("InitiatingProcessFileName", "FileName"),
@@ -405,3 +405,84 @@ def test_no_source_help_names_only_profiles_that_have_one() -> None:
     with pytest.raises(CompileError) as ei:
         BACKEND.compile(a, profile="mde")
     assert "another profile (asim)" in (ei.value.diagnostics[0].help or "")
+
+
+# --------------------------------------------------------------------------- 14-day queryPeriod
+DAY = 86_400_000
+_KEYS = ("process.name",)
+
+
+def _period_case(kind: str, lookback_ms: int, detection: ir.Detection | None = None) -> ir.Analytic:
+    b: ir.Baseline
+    if kind == "first_seen":
+        b = ir.FirstSeen("s", _KEYS, _KEYS, lookback_ms, SPAN)
+    elif kind == "rarity":
+        b = ir.Rarity("s", _KEYS, _KEYS, "host.name", 3, lookback_ms, SPAN)
+    else:
+        b = ir.Deviation("n", lookback_ms, 3.0, None, 2, SPAN)
+    return analytic(ir.TRUE, baselines=(b,), detection=detection)
+
+
+_HOURLY = ir.Aggregate("s", ir.Window("tumbling", 3_600_000), ("process.name",),
+                       (ir.Measure("n", "count", None),), (), None)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("kind", "lookback_ms", "detection", "exact"),
+    [
+        ("first_seen", 13 * DAY, None, True),
+        # a rule runs at least every 5 minutes: a candidate needs 14d + 5m of data
+        ("first_seen", 14 * DAY, None, False),
+        ("first_seen", 14 * DAY - 300_000, None, True),
+        ("first_seen", 14 * DAY - 300_000, ir.Sequence(
+            (ir.Step("a", "s", ("process.name",)), ir.Step("b", "s", ("process.name",))),
+            600_000), False),
+        ("rarity", 13 * DAY, None, True),
+        ("rarity", 30 * DAY, None, False),
+        ("deviation", 13 * DAY, _HOURLY, True),
+        ("deviation", 14 * DAY - 3_600_000, _HOURLY, True),
+        ("deviation", 14 * DAY, _HOURLY, False),
+    ],
+)  # fmt: skip
+def test_baselines_past_the_14_day_query_period_are_declared(
+    kind: str, lookback_ms: int, detection: ir.Detection | None, exact: bool
+) -> None:
+    a = _period_case(kind, lookback_ms, detection)
+    art = BACKEND.compile(a, allow_approximate=True)
+    periods = [x for x in art.approximations if "queryPeriod" in x.detail]
+    assert not periods if exact else len(periods) == 1, periods
+    if exact:
+        BACKEND.compile(a)  # no E202: the baseline is exact
+        return
+    (x,) = periods
+    assert x.construct == {"first_seen": "first-seen baseline", "rarity": "rarity baseline",
+                           "deviation": "deviation baseline"}[kind]  # fmt: skip
+    assert (x.span.line, x.span.col) == (3, 5)
+    assert "watchlist" in x.detail and "summary" in x.detail
+    assert ("superset" if kind != "deviation" else "mixed") in x.detail
+    assert "APPROXIMATION (t.yml:3:5)" in art.text
+    with pytest.raises(CompileError) as ei:
+        BACKEND.compile(a)
+    assert [d.code for d in ei.value.diagnostics] == ["E202"]
+
+
+def test_history_join_reach_counts_toward_the_query_period() -> None:
+    # AN1190: a 14d first-seen over a history stream joined to process starts within 1d before
+    src = ir.Stream("p", ir.LogSource(category="process_creation"), None, (), (), ir.TRUE, SPAN)
+    join = ir.Join("p", ("host.name",), DAY, "before", (), SPAN)
+    hist = ir.Stream("s", "p", join, (), (), ir.TRUE, SPAN)
+    for lookback, exact in ((12 * DAY, True), (13 * DAY, False)):
+        b = ir.FirstSeen("s", _KEYS, _KEYS, lookback, SPAN)
+        a = ir.Analytic("T-1", "t.yml", META, (), (src, hist), ir.Match("p", SPAN), (b,), SPAN)
+        art = BACKEND.compile(a, allow_approximate=True)
+        details = [x.detail for x in art.approximations if "queryPeriod" in x.detail]
+        assert (details == []) == exact, details
+        if not exact:
+            assert "1d of history join reach" in details[0]
+
+
+def test_an1190_first_seen_is_declared_approximate_on_kql() -> None:
+    res = outcomes("asim")["AN1190"]
+    assert isinstance(res, Artifact)
+    (x,) = [x for x in res.approximations if x.construct == "first-seen baseline"]
+    assert "14d lookback" in x.detail and "superset" in x.detail

@@ -275,7 +275,9 @@ class KqlBackend(KqlDetectMixin, KqlExprMixin, Backend):
         on = ", ".join(f"$left.{t.ident(lc)} == $right.__jk{i}" for i, lc in enumerate(lkeys))
         w = t.timespan(j.within_ms)
         cond = {
-            "around": f"abs(__jt - {t_me}) <= {w}",
+            # `between` rather than abs() of a timespan: the same inclusive bound, and the form
+            # duckdb-kql (the differential engine) can run
+            "around": f"__jt between (({t_me} - {w}) .. ({t_me} + {w}))",
             "before": f"__jt between (({t_me} - {w}) .. {t_me})",
             "after": f"__jt between ({t_me} .. ({t_me} + {w}))",
         }[j.direction]

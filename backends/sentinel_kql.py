@@ -63,8 +63,13 @@ class KqlBackend(KqlDetectMixin, KqlExprMixin, Backend):
         ),
         ir.Regex: Support(
             "exact",
-            "`matches regex` with `(?i)` unless |cased; RE2 has no "
-            "look-around or back-references: those patterns are E200",
+            "`matches regex` (RE2) with `(?i)` unless |cased: the pattern is parsed by Python's "
+            "re and re-spelled for RE2 with the same meaning (`{,n}` as `{0,n}`, `\\Z` as "
+            "`\\z`, a final `$` as `\\n?\\z`, Unicode `\\d` `\\s` as explicit classes, "
+            "letters RE2 folds differently such as i/ı/İ as explicit classes), RE2 (google-re2) "
+            "deciding acceptance; Unicode `\\w` `\\b`, `\\B` and a `$` before more pattern are "
+            "approximate; look-around, back-references, atomic and possessive groups, "
+            "conditionals and patterns RE2 rejects are E200",
         ),
         ir.Compare: Support("exact", "`> >= < <=` (todouble on string columns)"),
         ir.Exists: Support(

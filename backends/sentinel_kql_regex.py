@@ -276,7 +276,7 @@ class _Writer:
                 raise Unsupported(f"the class item {op}")
         if single is not None:
             natural = _lit(single)
-        elif len(parts) == 1 and not neg and parts[0].startswith("\\"):
+        elif len(parts) == 1 and not neg and items[0][0] is not C.RANGE and parts[0][0] == "\\":
             natural = parts[0]
         else:
             natural = "[" + ("^" if neg else "") + "".join(parts) + "]"

@@ -519,6 +519,8 @@ _RE2_OPTS.log_errors = False
         ("whoami", False, "(?i)whoam(?-i:[Iiİı])"),
         # (?a) makes Python's folding ASCII-only; RE2's (?i) would add the Kelvin sign
         ("(?a)k", False, "(?i)(?-i:[Kk])"),
+        # a one-range class whose first bound is escaped keeps its brackets
+        (r"a[\x00-\x20]+", True, r"a[\x{0}- ]+"),
     ],
 )
 def test_regex_is_respelled_for_re2_with_the_same_meaning(

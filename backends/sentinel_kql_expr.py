@@ -180,7 +180,7 @@ class KqlExprMixin:
             except Unsupported as exc:
                 raise ctx.unsupported(
                     "this regular expression",
-                    f"KQL regular expressions are RE2, which has no equivalent of {exc}",
+                    f"KQL regular expressions are RE2: {exc}",
                     node.span,
                     "rewrite the pattern without it, or compile to splunk or eql (PCRE-like)",
                 ) from None

@@ -37,7 +37,7 @@ _MAXREPEAT: int = C.MAXREPEAT
 
 
 class Unsupported(Exception):
-    """RE2 has no construct with the pattern's meaning (the message names it)."""
+    """No RE2 pattern has the Python pattern's meaning (the message says why)."""
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,7 @@ def _to_re2(pattern: str, ignorecase: bool) -> Re2Pattern:
     try:
         tree = _parser.parse(pattern, re.IGNORECASE if ignorecase else 0)
     except re.error as exc:
-        raise Unsupported(f"an invalid pattern ({exc})") from None
+        raise Unsupported(f"the pattern is invalid ({exc})") from None
     flags = int(tree.state.flags)
     w = _Writer()
     body = w.seq(list(tree), flags, tail=True)
@@ -64,7 +64,7 @@ def _to_re2(pattern: str, ignorecase: bool) -> Re2Pattern:
     try:
         re2.compile(text, _RE2_OPTIONS)
     except re2.error as exc:
-        raise Unsupported(f"a pattern RE2 rejects ({_msg(exc)})") from None
+        raise Unsupported(f"RE2 rejects the pattern ({_msg(exc)})") from None
     return Re2Pattern(text, tuple(dict.fromkeys(w.notes)))
 
 
@@ -180,11 +180,11 @@ class _Writer:
 
     def node(self, op: Any, av: Any, flags: int, *, tail: bool) -> str:
         if op in _MISSING:
-            raise Unsupported(_MISSING[op])
+            raise Unsupported(f"RE2 has no {_MISSING[op]}")
         if op in (C.ASSERT, C.ASSERT_NOT):
             negative = "negative " if op is C.ASSERT_NOT else ""
             which = "look-ahead (?" if av[0] == 1 else "look-behind (?<"
-            raise Unsupported(f"{negative}{which}{'!' if negative else '='}...)")
+            raise Unsupported(f"RE2 has no {negative}{which}{'!' if negative else '='}...)")
         if op is C.LITERAL:
             return self.chars([(C.LITERAL, av)], False, flags, single=av)
         if op is C.NOT_LITERAL:
@@ -221,7 +221,7 @@ class _Writer:
                     else f"{{{lo},{hi}}}"
                 )
             return self.atom(list(sub), flags) + q + ("?" if op is C.MIN_REPEAT else "")
-        raise Unsupported(f"the construct {op}")
+        raise Unsupported(f"siemc cannot re-spell the construct {op} for RE2")
 
     def alternatives(self, av: Any, flags: int, tail: bool) -> str:
         return "|".join(self.seq(list(b), flags, tail=tail) for b in av[1])
@@ -256,7 +256,7 @@ class _Writer:
             if code is C.AT_NON_BOUNDARY:
                 self.notes.append("`\\B`: RE2's matches the empty text, Python's does not")
             return b
-        raise Unsupported(f"the anchor {code}")
+        raise Unsupported(f"siemc cannot re-spell the anchor {code} for RE2")
 
     # ------------------------------------------------------------------ characters and classes
     def chars(
@@ -273,7 +273,7 @@ class _Writer:
             elif op is C.CATEGORY:
                 parts.append(_ASCII_CLASS[av] if flags & re.ASCII else _UNICODE_CLASS[av][0])
             else:
-                raise Unsupported(f"the class item {op}")
+                raise Unsupported(f"siemc cannot re-spell the class item {op} for RE2")
         if single is not None:
             natural = _lit(single)
         elif len(parts) == 1 and not neg and items[0][0] is not C.RANGE and parts[0][0] == "\\":

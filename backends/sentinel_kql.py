@@ -38,9 +38,7 @@ _SEQ_HOW = (
 
 _PERIOD_HOW = (
     "approximate when lookback + history join reach + detection period (at least 5m) exceed "
-    "the 14-day queryPeriod of a Sentinel scheduled rule (older history is unread: first-seen "
-    "and rarity fire on a superset); exact alternative: a watchlist or summary table of "
-    "first-seen keys"
+    "the 14-day queryPeriod of a Sentinel scheduled rule (older history is unread"
 )
 
 
@@ -136,18 +134,21 @@ class KqlBackend(KqlDetectMixin, KqlExprMixin, Backend):
         ir.FirstSeen: Support(
             "exact",
             "leftanti join against (candidates ⋈ history in "
-            "[start - lookback, start)); " + _PERIOD_HOW,
+            "[start - lookback, start)); " + _PERIOD_HOW + ": fires on a superset); exact "
+            "alternative: a watchlist or summary table of first-seen keys",
         ),
         ir.Rarity: Support(
             "exact",
             "count_distinct of `across` (startofday for days) per "
-            "candidate over [start - lookback, start); " + _PERIOD_HOW,
+            "candidate over [start - lookback, start); " + _PERIOD_HOW + ": fires on a "
+            "superset); exact alternative: a watchlist or summary table of (key, across) pairs",
         ),
         ir.Deviation: Support(
             "exact",
             "past windows of the same aggregate joined per group and "
             "summarized (avg, stdev, count) over [start - lookback, start); "
-            "percentile history is approximate; " + _PERIOD_HOW,
+            "percentile history is approximate; " + _PERIOD_HOW + ": mixed); exact "
+            "alternative: a summary table of past window values",
         ),
     }
 

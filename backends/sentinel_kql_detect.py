@@ -19,6 +19,12 @@ from compiler import ir
 
 SENTINEL_MAX_PERIOD_MS = 14 * 86_400_000
 _MIN_FREQ_MS = 5 * 60_000  # the shortest queryFrequency of a scheduled rule
+# what a watchlist or summary table must keep for a baseline to read its whole lookback
+_KEPT = {
+    "first-seen baseline": "first-seen keys",
+    "rarity baseline": "(key, across value) pairs with the time last seen",
+    "deviation baseline": "past window values of the measure",
+}
 _MEASURE = {"sum": "sum", "avg": "avg", "min": "min", "max": "max", "stdev": "stdev"}
 
 
@@ -357,7 +363,7 @@ class KqlDetectMixin:
             what,
             f"{' + '.join(parts)} exceed the 14-day queryPeriod of a Sentinel scheduled rule: "
             f"history older than 14 days is not read; {effect}. To be exact, keep the history "
-            "in a watchlist or in a summary (custom) table of first-seen keys refreshed by a "
+            f"in a watchlist or in a summary (custom) table of {_KEPT[what]} refreshed by a "
             "Sentinel summary rule, and join that instead",
             span,
         )

@@ -463,6 +463,9 @@ def test_baselines_past_the_14_day_query_period_are_declared(
                            "deviation": "deviation baseline"}[kind]  # fmt: skip
     assert (x.span.line, x.span.col) == (3, 5)
     assert "watchlist" in x.detail and "summary" in x.detail
+    kept = {"first_seen": "first-seen keys", "rarity": "(key, across value) pairs",
+            "deviation": "past window values"}[kind]  # fmt: skip
+    assert kept in x.detail
     assert ("superset" if kind != "deviation" else "mixed") in x.detail
     assert "APPROXIMATION (t.yml:3:5)" in art.text
     with pytest.raises(CompileError) as ei:

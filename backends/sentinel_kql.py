@@ -36,6 +36,11 @@ _SEQ_HOW = (
     "instances of one key overlap, and equal timestamps have no input order in KQL"
 )
 
+_PERIOD_HOW = (
+    "approximate when lookback + history join reach + detection period (at least 5m) exceed "
+    "the 14-day queryPeriod of a Sentinel scheduled rule (older history is unread"
+)
+
 
 class KqlBackend(KqlDetectMixin, KqlExprMixin, Backend):
     target = "kql"
@@ -56,8 +61,13 @@ class KqlBackend(KqlDetectMixin, KqlExprMixin, Backend):
         ),
         ir.Regex: Support(
             "exact",
-            "`matches regex` with `(?i)` unless |cased; RE2 has no "
-            "look-around or back-references: those patterns are E200",
+            "`matches regex` (RE2) with `(?i)` unless |cased: the pattern is parsed by Python's "
+            "re and re-spelled for RE2 with the same meaning (`{,n}` as `{0,n}`, `\\Z` as "
+            "`\\z`, a final `$` as `\\n?\\z`, Unicode `\\d` `\\s` as explicit classes, "
+            "letters RE2 folds differently such as i/ı/İ as explicit classes), RE2 (google-re2) "
+            "deciding acceptance; Unicode `\\w` `\\b`, `\\B` and a `$` before more pattern are "
+            "approximate; look-around, back-references, atomic and possessive groups, "
+            "conditionals and patterns RE2 rejects are E200",
         ),
         ir.Compare: Support("exact", "`> >= < <=` (todouble on string columns)"),
         ir.Exists: Support(
@@ -124,19 +134,21 @@ class KqlBackend(KqlDetectMixin, KqlExprMixin, Backend):
         ir.FirstSeen: Support(
             "exact",
             "leftanti join against (candidates ⋈ history in "
-            "[start - lookback, start)); lookbacks past 14 days exceed "
-            "Sentinel's scheduled-rule queryPeriod (approximate)",
+            "[start - lookback, start)); " + _PERIOD_HOW + ": fires on a superset); exact "
+            "alternative: a watchlist or summary table of first-seen keys",
         ),
         ir.Rarity: Support(
             "exact",
             "count_distinct of `across` (startofday for days) per "
-            "candidate over [start - lookback, start)",
+            "candidate over [start - lookback, start); " + _PERIOD_HOW + ": fires on a "
+            "superset); exact alternative: a watchlist or summary table of (key, across) pairs",
         ),
         ir.Deviation: Support(
             "exact",
             "past windows of the same aggregate joined per group and "
             "summarized (avg, stdev, count) over [start - lookback, start); "
-            "percentile history is approximate",
+            "percentile history is approximate; " + _PERIOD_HOW + ": mixed); exact "
+            "alternative: a summary table of past window values",
         ),
     }
 
@@ -269,7 +281,9 @@ class KqlBackend(KqlDetectMixin, KqlExprMixin, Backend):
         on = ", ".join(f"$left.{t.ident(lc)} == $right.__jk{i}" for i, lc in enumerate(lkeys))
         w = t.timespan(j.within_ms)
         cond = {
-            "around": f"abs(__jt - {t_me}) <= {w}",
+            # `between` rather than abs() of a timespan: the same inclusive bound, and the form
+            # duckdb-kql (the differential engine) can run
+            "around": f"__jt between (({t_me} - {w}) .. ({t_me} + {w}))",
             "before": f"__jt between (({t_me} - {w}) .. {t_me})",
             "after": f"__jt between ({t_me} .. ({t_me} + {w}))",
         }[j.direction]

@@ -18,6 +18,13 @@ from backends.sentinel_kql_expr import Scope
 from compiler import ir
 
 SENTINEL_MAX_PERIOD_MS = 14 * 86_400_000
+_MIN_FREQ_MS = 5 * 60_000  # the shortest queryFrequency of a scheduled rule
+# what a watchlist or summary table must keep for a baseline to read its whole lookback
+_KEPT = {
+    "first-seen baseline": "first-seen keys",
+    "rarity baseline": "(key, across value) pairs with the time last seen",
+    "deviation baseline": "past window values of the measure",
+}
 _MEASURE = {"sum": "sum", "avg": "avg", "min": "min", "max": "max", "stdev": "stdev"}
 
 
@@ -326,16 +333,48 @@ class KqlDetectMixin:
         return Alerts(q, ["__start", *keys], self._corr_cand((d.first,), keys))
 
     # ------------------------------------------------------------------ baselines
-    def _period(self, lookback_ms: int, al: Alerts, span: ir.Span, what: str, ctx: Context) -> None:
-        if lookback_ms + al.window_ms > SENTINEL_MAX_PERIOD_MS:
-            ctx.approximate(
-                what,
-                f"a {t.timespan(lookback_ms)} lookback exceeds the 14-day queryPeriod of a "
-                "Sentinel scheduled rule: deployed as a rule, history older than 14 days is not "
-                "read, so keys last seen before that count as unseen; keep the baseline in a "
-                "watchlist or summary rule to be exact",
-                span,
-            )
+    def _period(
+        self, lookback_ms: int, history: str | None, span: ir.Span, what: str, ctx: Context
+    ) -> None:
+        """Declare the baseline approximate when a scheduled rule cannot read all it needs.
+
+        A Sentinel scheduled rule runs at most every 5 minutes and reads at most 14 days
+        (queryFrequency 5m..14d, queryPeriod <= 14d: "Create a scheduled analytics rule",
+        learn.microsoft.com/azure/sentinel/create-analytics-rules). A candidate of the run's
+        detection period needs the lookback before it, and so do the join partners of the history
+        events, so the rule must read lookback + history join reach + detection span."""
+        reach = self._reach(history) if history is not None else 0
+        need = lookback_ms + reach + max(_detection_span(ctx.analytic.detection), _MIN_FREQ_MS)
+        if need <= SENTINEL_MAX_PERIOD_MS:
+            return
+        effect = {
+            "first-seen baseline": "a key last seen only before that reads as new, so the rule "
+            "fires on a superset of the evaluator's alerts",
+            "rarity baseline": "values seen only before that are not counted, so the rule fires "
+            "on a superset of the evaluator's alerts",
+            "deviation baseline": "past windows before that are missing (fewer than min_history "
+            "suppresses alerts, a different mean/stdev moves the threshold either way: mixed)",
+        }[what]
+        parts = [f"a {t.timespan(lookback_ms)} lookback"]
+        if reach:
+            parts.append(f"{t.timespan(reach)} of history join reach")
+        parts.append("the detection period (at least the 5m minimum run frequency)")
+        ctx.approximate(
+            what,
+            f"{' + '.join(parts)} exceed the 14-day queryPeriod of a Sentinel scheduled rule: "
+            f"history older than 14 days is not read; {effect}. To be exact, keep the history "
+            f"in a watchlist or in a summary (custom) table of {_KEPT[what]} refreshed by a "
+            "Sentinel summary rule, and join that instead",
+            span,
+        )
+
+    def _reach(self, stream: str) -> int:
+        """How long before its own events a stream reads partners (its joins' `within`)."""
+        s = next(x for x in self._ctx_analytic.streams if x.name == stream)
+        out = self._reach(s.source) if isinstance(s.source, str) else 0
+        if s.join is not None and s.join.direction != "after":
+            out = max(out, s.join.within_ms + self._reach(s.join.stream))
+        return out
 
     def _history(
         self,
@@ -370,7 +409,7 @@ class KqlDetectMixin:
         return out
 
     def visit_FirstSeen(self, b: ir.FirstSeen, i: int, al: Alerts, ctx: Context) -> str:
-        self._period(b.lookback_ms, al, b.span, "first-seen baseline", ctx)
+        self._period(b.lookback_ms, b.stream, b.span, "first-seen baseline", ctx)
         hist = self._history(b.stream, b.keys, b.span, ctx)
         cc = self._cand_cols(b.current, al, b.span, ctx)
         on = ", ".join(f"$left.{c} == $right.__h{j}" for j, c in enumerate(cc))
@@ -382,7 +421,7 @@ class KqlDetectMixin:
         )
 
     def visit_Rarity(self, b: ir.Rarity, i: int, al: Alerts, ctx: Context) -> str:
-        self._period(b.lookback_ms, al, b.span, "rarity baseline", ctx)
+        self._period(b.lookback_ms, b.stream, b.span, "rarity baseline", ctx)
         hist = self._history(b.stream, b.keys, b.span, ctx, b.across)
         cc = self._cand_cols(b.current, al, b.span, ctx)
         on = ", ".join(f"$left.{c} == $right.__h{j}" for j, c in enumerate(cc))
@@ -404,7 +443,7 @@ class KqlDetectMixin:
             raise ctx.unsupported(
                 "deviation", "it needs a tumbling aggregate", b.span, "use a tumbling window"
             )
-        self._period(b.lookback_ms, al, b.span, "deviation baseline", ctx)
+        self._period(b.lookback_ms, al.agg.stream, b.span, "deviation baseline", ctx)
         keys = al.identity[1:]
         on = ", ".join(keys) if keys else "__one"
         lb = t.timespan(b.lookback_ms)
@@ -449,6 +488,19 @@ _SEQ_DETAIL = (
     "consumed by completed sequences) can pair differently when instances of one key overlap, "
     "and events with equal timestamps have no input order in KQL"
 )
+
+
+def _detection_span(d: ir.Detection) -> int:
+    """How far the events of one candidate spread in time."""
+    if isinstance(d, ir.Aggregate):
+        return d.window.size_ms
+    if isinstance(d, ir.Sequence):
+        return d.maxspan_ms
+    if isinstance(d, ir.Cooccurrence):
+        return d.window_ms
+    if isinstance(d, ir.Absence):
+        return d.within_ms
+    return 0
 
 
 def _identity(al: Alerts, cand_cols: list[str]) -> str:

@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 from backends import sentinel_kql_text as t
 from backends.base import Context
 from backends.registered_domain import LABEL_CUT
+from backends.sentinel_kql_regex import Unsupported, to_re2
 from compiler import ir
 
 NUMERIC = {"int", "long", "real", "decimal"}
@@ -175,18 +176,18 @@ class KqlExprMixin:
         c = self.col(node.field, node.span, ctx)
         parts = []
         for pat in node.patterns:
-            gap = t.re2_gap(pat)
-            if gap:
+            try:
+                rx = to_re2(pat, ignorecase=not node.cased)
+            except Unsupported as exc:
                 raise ctx.unsupported(
                     "this regular expression",
-                    f"KQL regular expressions are RE2, which has no {gap}",
+                    f"KQL regular expressions are RE2: {exc}",
                     node.span,
                     "rewrite the pattern without it, or compile to splunk or eql (PCRE-like)",
-                )
-            flags = "" if node.cased else "(?i)"
-            parts.append(
-                self._nullable(c, f"{self._text(c)} matches regex {t.string(flags + pat)}")
-            )
+                ) from None
+            for note in rx.approximations:
+                ctx.approximate("regular expression", f"pattern {pat!r}: {note}", node.span)
+            parts.append(self._nullable(c, f"{self._text(c)} matches regex {t.string(rx.text)}"))
         return self._join(parts, "or" if node.quantifier == "any" else "and")
 
     _CMP: ClassVar[dict[str, str]] = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}

@@ -1,8 +1,8 @@
 """Escaping and literal spelling for KQL (the kql backend's text layer).
 
 String literals follow the Kusto docs page "The string data type": double-quoted, with
-backslash escapes; regular expressions are RE2 ("RE2 syntax" page), which lacks look-around
-and back-references, so those constructs are reported rather than emitted.
+backslash escapes. Regular expressions are re-spelled for RE2 by
+:mod:`backends.sentinel_kql_regex`.
 """
 
 from __future__ import annotations
@@ -52,29 +52,6 @@ def timespan(ms: int) -> str:
         if ms % size == 0 and ms != 0:
             return f"{ms // size}{unit}"
     return f"{ms}ms"
-
-
-# Python `re` constructs RE2 does not have (https://github.com/google/re2/wiki/Syntax).
-RE2_MISSING: tuple[tuple[str, str], ...] = (
-    (r"\(\?=", "look-ahead (?=...)"),
-    (r"\(\?!", "negative look-ahead (?!...)"),
-    (r"\(\?<=", "look-behind (?<=...)"),
-    (r"\(\?<!", "negative look-behind (?<!...)"),
-    (r"\(\?P=", "named back-reference (?P=name)"),
-    (r"(?<!\\)\\[1-9]", "back-reference \\N"),
-    (r"(?<!\\)\\Z", "\\Z (RE2 spells it \\z)"),
-    (r"\(\?\(", "conditional group (?(...)...)"),
-    (r"\(\?>", "atomic group (?>...)"),
-    (r"[*+?}][+]", "possessive quantifier"),
-)
-
-
-def re2_gap(pattern: str) -> str | None:
-    """The first construct of a Python pattern that RE2 lacks, or None."""
-    for probe, what in RE2_MISSING:
-        if re.search(probe, pattern):
-            return what
-    return None
 
 
 def ident(name: str) -> str:

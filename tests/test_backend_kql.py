@@ -4,13 +4,16 @@
 from __future__ import annotations
 
 import functools
+import re
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+import re2  # type: ignore[import-untyped]
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from backends import get_backend
 from backends.base import NODE_TYPES, Artifact, CompileError
+from backends.sentinel_kql_regex import Unsupported, to_re2
 from compiler import ir
 from compiler.discover import load_catalog
 from tests.oracles.kql_oracle import require_oracle, validate
@@ -172,8 +175,9 @@ CASES: list[tuple[ir.Predicate, str]] = [
     (ir.StrMatch("process.command_line", "contains", ("a", "b"), quantifier="all"),
      '(ProcessCommandLine contains "a" and ProcessCommandLine contains "b")'),
     (ir.StrMatch("process.pid", "startswith", ("4",)), 'tostring(ProcessId) startswith "4"'),
-    (ir.Regex("process.name", (r"^a\d$",)), 'FileName matches regex "(?i)^a\\\\d$"'),
-    (ir.Regex("process.name", ("^a$",), cased=True), 'FileName matches regex "^a$"'),
+    (ir.Regex("process.name", (r"^a\.exe$",)),
+     'FileName matches regex "(?i)^a\\\\.exe\\\\n?\\\\z"'),
+    (ir.Regex("process.name", ("^a$",), cased=True), 'FileName matches regex "^a\\\\n?\\\\z"'),
     (ir.Compare("process.pid", "gte", 10), "ProcessId >= 10"),
     (ir.Compare("process.name", "lt", 1.5), "todouble(FileName) < 1.5"),
     (ir.Exists("process.name"), "isnotempty(FileName)"),
@@ -318,13 +322,13 @@ def test_match_baselines_key_history_on_the_candidate_keys_not_only_its_time(
     profile: str, kind: str
 ) -> None:
     # detect: {match: proc}; baseline: [{rarity|first_seen: {stream: proc, keys:
-    # [process.parent.name, process.name], across: host.name, max: 3, lookback: 14d}}]
+    # [process.parent.name, process.name], across: host.name, max: 3, lookback: 13d}}]
     keys = ("process.parent.name", "process.name")
     b: ir.Baseline
     if kind == "rarity":
-        b = ir.Rarity("s", keys, keys, "host.name", 3, 14 * 86_400_000, SPAN)
+        b = ir.Rarity("s", keys, keys, "host.name", 3, 13 * 86_400_000, SPAN)
     else:
-        b = ir.FirstSeen("s", keys, keys, 14 * 86_400_000, SPAN)
+        b = ir.FirstSeen("s", keys, keys, 13 * 86_400_000, SPAN)
     q = BACKEND.compile(analytic(ir.TRUE, baselines=(b,)), profile=profile).query
     parent, name = {
         "mde": ("InitiatingProcessFileName", "FileName"),
@@ -405,3 +409,241 @@ def test_no_source_help_names_only_profiles_that_have_one() -> None:
     with pytest.raises(CompileError) as ei:
         BACKEND.compile(a, profile="mde")
     assert "another profile (asim)" in (ei.value.diagnostics[0].help or "")
+
+
+# --------------------------------------------------------------------------- 14-day queryPeriod
+DAY = 86_400_000
+_KEYS = ("process.name",)
+
+
+def _period_case(kind: str, lookback_ms: int, detection: ir.Detection | None = None) -> ir.Analytic:
+    b: ir.Baseline
+    if kind == "first_seen":
+        b = ir.FirstSeen("s", _KEYS, _KEYS, lookback_ms, SPAN)
+    elif kind == "rarity":
+        b = ir.Rarity("s", _KEYS, _KEYS, "host.name", 3, lookback_ms, SPAN)
+    else:
+        b = ir.Deviation("n", lookback_ms, 3.0, None, 2, SPAN)
+    return analytic(ir.TRUE, baselines=(b,), detection=detection)
+
+
+_HOURLY = ir.Aggregate("s", ir.Window("tumbling", 3_600_000), ("process.name",),
+                       (ir.Measure("n", "count", None),), (), None)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("kind", "lookback_ms", "detection", "exact"),
+    [
+        ("first_seen", 13 * DAY, None, True),
+        # a rule runs at least every 5 minutes: a candidate needs 14d + 5m of data
+        ("first_seen", 14 * DAY, None, False),
+        ("first_seen", 14 * DAY - 300_000, None, True),
+        ("first_seen", 14 * DAY - 300_000, ir.Sequence(
+            (ir.Step("a", "s", ("process.name",)), ir.Step("b", "s", ("process.name",))),
+            600_000), False),
+        ("rarity", 13 * DAY, None, True),
+        ("rarity", 30 * DAY, None, False),
+        ("deviation", 13 * DAY, _HOURLY, True),
+        ("deviation", 14 * DAY - 3_600_000, _HOURLY, True),
+        ("deviation", 14 * DAY, _HOURLY, False),
+    ],
+)  # fmt: skip
+def test_baselines_past_the_14_day_query_period_are_declared(
+    kind: str, lookback_ms: int, detection: ir.Detection | None, exact: bool
+) -> None:
+    a = _period_case(kind, lookback_ms, detection)
+    art = BACKEND.compile(a, allow_approximate=True)
+    periods = [x for x in art.approximations if "queryPeriod" in x.detail]
+    assert not periods if exact else len(periods) == 1, periods
+    if exact:
+        BACKEND.compile(a)  # no E202: the baseline is exact
+        return
+    (x,) = periods
+    assert x.construct == {"first_seen": "first-seen baseline", "rarity": "rarity baseline",
+                           "deviation": "deviation baseline"}[kind]  # fmt: skip
+    assert (x.span.line, x.span.col) == (3, 5)
+    assert "watchlist" in x.detail and "summary" in x.detail
+    kept = {"first_seen": "first-seen keys", "rarity": "(key, across value) pairs",
+            "deviation": "past window values"}[kind]  # fmt: skip
+    assert kept in x.detail
+    assert ("superset" if kind != "deviation" else "mixed") in x.detail
+    assert "APPROXIMATION (t.yml:3:5)" in art.text
+    with pytest.raises(CompileError) as ei:
+        BACKEND.compile(a)
+    assert [d.code for d in ei.value.diagnostics] == ["E202"]
+
+
+def test_history_join_reach_counts_toward_the_query_period() -> None:
+    # AN1190: a 14d first-seen over a history stream joined to process starts within 1d before
+    src = ir.Stream("p", ir.LogSource(category="process_creation"), None, (), (), ir.TRUE, SPAN)
+    join = ir.Join("p", ("host.name",), DAY, "before", (), SPAN)
+    hist = ir.Stream("s", "p", join, (), (), ir.TRUE, SPAN)
+    for lookback, exact in ((12 * DAY, True), (13 * DAY, False)):
+        b = ir.FirstSeen("s", _KEYS, _KEYS, lookback, SPAN)
+        a = ir.Analytic("T-1", "t.yml", META, (), (src, hist), ir.Match("p", SPAN), (b,), SPAN)
+        art = BACKEND.compile(a, allow_approximate=True)
+        details = [x.detail for x in art.approximations if "queryPeriod" in x.detail]
+        assert (details == []) == exact, details
+        if not exact:
+            assert "1d of history join reach" in details[0]
+
+
+def test_an1190_first_seen_is_declared_approximate_on_kql() -> None:
+    res = outcomes("asim")["AN1190"]
+    assert isinstance(res, Artifact)
+    (x,) = [x for x in res.approximations if x.construct == "first-seen baseline"]
+    assert "14d lookback" in x.detail and "superset" in x.detail
+
+
+# --------------------------------------------------------------------------- regex: RE2 decides
+def _re2_search(text: str, s: str) -> bool:
+    return re2.compile(text, _RE2_OPTS).search(s) is not None
+
+
+_RE2_OPTS = re2.Options()
+_RE2_OPTS.log_errors = False
+
+
+@pytest.mark.parametrize(
+    ("pattern", "cased", "re2_text"),
+    [
+        # RE2 rejects these spellings, whose meaning is plain: re-spelled
+        ("(?x) a b  # spaced", True, "ab"),
+        ("(?#note)ab", True, "ab"),
+        (r"\N{DIGIT ONE}x", True, "1x"),
+        (r"a\Z", True, r"a\z"),
+        (r"(?a)\w+\s", True, "[[:word:]]+[[:space:]]"),  # RE2's \s lacks \v: POSIX space
+        # RE2 reads `{,3}` as literal text, Python as 0 to 3 repetitions
+        (r"x.{,3}y", True, "x.{0,3}y"),
+        # `$` at the end: Python's also matches before a final newline
+        ("ab$", True, r"ab\n?\z"),
+        ("(?m)^ab$", True, "(?m:^)ab(?m:$)"),
+        # Python folds i with dotless ı and dotted İ, RE2 does not
+        ("whoami", False, "(?i)whoam(?-i:[Iiİı])"),
+        # (?a) makes Python's folding ASCII-only; RE2's (?i) would add the Kelvin sign
+        ("(?a)k", False, "(?i)(?-i:[Kk])"),
+        # a one-range class whose first bound is escaped keeps its brackets
+        (r"a[\x00-\x20]+", True, r"a[\x{0}- ]+"),
+        # a negated ASCII class under (?i): RE2 folds the long s to s and rejects it
+        (r"(?a)a\Wa", False, "(?i)a(?-i:[[:^word:]])a"),
+    ],
+)
+def test_regex_is_respelled_for_re2_with_the_same_meaning(
+    pattern: str, cased: bool, re2_text: str
+) -> None:
+    rx = to_re2(pattern, ignorecase=not cased)
+    assert (rx.text, rx.approximations) == (re2_text, ())
+    flags = 0 if cased else re.IGNORECASE
+    for s in ["ab", "a b", "1x", "a", "a\n", "ab\n", "abc", "x..y", "xy", "x....y", "whoamİ",
+              "WHOAMı", "\u212a", "k", "K", "word\v", "word ", "ab\nc", "a\u017fa", "asa"]:  # fmt: skip
+        assert (re.search(pattern, s, flags) is not None) == _re2_search(rx.text, s), s
+
+
+def test_python_syntax_re2_rejects_used_to_compile_as_exact() -> None:
+    for pat in ["(?x) a", "(?#c)a", r"(?a)\w", r"\N{DIGIT ONE}", "a{,3}"]:
+        q = BACKEND.compile(analytic(ir.Regex("process.name", (pat,), span=SPAN))).query
+        text = q.split('matches regex "')[1].split('"')[0].encode().decode("unicode_escape")
+        re2.compile(text, _RE2_OPTS)  # RE2 accepts what is emitted
+        assert "{," not in text and "(?x" not in text and "(?#" not in text
+
+
+@pytest.mark.parametrize(
+    ("pattern", "note"),
+    [
+        (r"\bcmd\b", "word boundary"),
+        (r"\w+", "word characters"),
+        (r"a$b?", "final newline"),
+        (r"a\Bb", "empty text"),
+        (r"(?i)[\x00-\uffff]x", "too large"),
+    ],
+)
+def test_regex_meaning_re2_cannot_match_is_a_declared_approximation(
+    pattern: str, note: str
+) -> None:
+    a = analytic(ir.Regex("process.name", (pattern,), span=SPAN))
+    with pytest.raises(CompileError) as ei:
+        BACKEND.compile(a)
+    assert [d.code for d in ei.value.diagnostics] == ["E202"]
+    art = BACKEND.compile(a, allow_approximate=True)
+    assert any(note in x.detail and x.span == SPAN for x in art.approximations), art.approximations
+
+
+@pytest.mark.parametrize(
+    ("pattern", "what"),
+    [("a(?<=b)", "look-behind"), (r"(a)\1", "back-reference"), ("a{2,1001}", "RE2 rejects"),
+     ("(?>ab)", "atomic"), ("a*+", "possessive"), ("(a)?(?(1)b|c)", "conditional")],
+)  # fmt: skip
+def test_regex_re2_cannot_express_is_e200(pattern: str, what: str) -> None:
+    with pytest.raises(CompileError) as ei:
+        BACKEND.compile(analytic(ir.Regex("process.name", (pattern,), span=SPAN)))
+    (d,) = ei.value.diagnostics
+    assert d.code == "E200" and what in d.message and (d.line, d.col) == (3, 5)
+
+
+_CHARS = ["a", "b", "i", "I", "k", "K", "s", "ı", "İ", "\u212a", "ſ", "ß", "ẞ", "é", "É", "1",
+          "٣", "_", " ", "\n", "\v", "\x85", ".", "-", "{", ",", "}"]  # fmt: skip
+_ATOMS = ["a", "b", "i", "I", "k", "s", "ı", "İ", "ß", "é", "1", r"\.", r"\-", " ", r"\n",
+          ".", r"\d", r"\D", r"\s", r"\S", r"\w", r"\W", r"\b", r"\B", "^", "$", r"\A", r"\Z",
+          "[a-k]", "[^i]", r"[\d_]", r"[^\sa]", "[ı-İ]", "[A-Z]", r"[\w.]",
+          r"\N{LATIN SMALL LETTER I}", "{", "}", ",", r"[\x00-\x20]", "[.-/]",
+          r"[\x85]"]  # fmt: skip
+_VARIANTS = {"i": ["i", "I", "ı", "İ"], "I": ["I", "i", "ı", "İ"], "k": ["k", "K", "\u212a"],
+             "s": ["s", "S", "ſ"], "ß": ["ß", "ẞ"], "é": ["é", "É"], "1": ["1", "٣"],
+             "a": ["a", "A"], "b": ["b", "B"], "d": ["1", "٣", "d"],
+             "w": ["é", "_", "w"]}  # fmt: skip
+_QUANTS = ["", "", "", "*", "+", "?", "{,2}", "{1,2}", "{2}", "{2,}", "*?", "{,}"]
+
+
+def _patterns() -> st.SearchStrategy[str]:
+    atom = st.sampled_from(_ATOMS)
+    leaf = st.builds(lambda a, q: a + q, atom, st.sampled_from(_QUANTS))
+
+    def extend(inner: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
+        seq = st.lists(inner, min_size=1, max_size=4).map("".join)
+        group = st.builds(
+            lambda o, body, q: f"{o}{body}){q}",
+            st.sampled_from(["(", "(?:", "(?i:", "(?-i:", "(?s:", "(?m:", "(?a:"]),
+            seq,
+            st.sampled_from(_QUANTS),
+        )
+        alt = st.lists(seq, min_size=2, max_size=3).map("|".join)
+        return st.one_of(seq, group, alt)
+
+    body = st.recursive(leaf, extend, max_leaves=8)
+    return st.builds(
+        lambda f, b, end: f + b + end,
+        st.sampled_from(["", "", "(?a)", "(?s)", "(?m)", "(?x)"]),
+        body,
+        st.sampled_from(["", "", "$", r"\Z", "a$|b"]),
+    )
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
+@given(pattern=_patterns(), cased=st.booleans(), data=st.data())
+def test_exact_regex_means_the_same_in_python_re_and_re2(
+    pattern: str, cased: bool, data: st.DataObject
+) -> None:
+    """Whenever the backend calls a pattern exact, Python re (the evaluator) and RE2 (KQL)
+    agree on match / no match."""
+    flags = 0 if cased else re.IGNORECASE
+    try:
+        py = re.compile(pattern, flags)
+    except re.error:
+        assume(False)
+        return
+    try:
+        rx = to_re2(pattern, ignorecase=not cased)
+    except Unsupported:
+        assume(False)
+        return
+    assume(not rx.approximations)
+    texts = data.draw(st.lists(st.lists(st.sampled_from(_CHARS), max_size=6).map("".join),
+                               min_size=1, max_size=8))  # fmt: skip
+    # the pattern's own letters, each replaced by a case variant either engine may fold to it,
+    # with an optional trailing newline: texts that come close to matching
+    letters = [c for c in pattern if c.isalnum() or c in " ._-"]
+    for _ in range(4):
+        v = "".join(data.draw(st.sampled_from(_VARIANTS.get(c, [c]))) for c in letters)
+        texts.append(v + data.draw(st.sampled_from(["", "\n", "\n\n", "x"])))
+    for s in texts:
+        assert (py.search(s) is not None) == _re2_search(rx.text, s), (pattern, rx.text, s)

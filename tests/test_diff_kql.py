@@ -23,12 +23,14 @@ from typing import Literal
 import pytest
 
 from backends.base import Artifact
+from backends.profiles import load_profile
 from backends.sentinel_kql_expr import KqlExprMixin
 from compiler import canonical, ir
 from compiler.build import compile_pair
 from compiler.discover import load_catalog
 from compiler.engines import run_kql
 from compiler.lower import Loaded
+from compiler.testing import fixture_events
 from tests.differential_support import evaluator_alerts, find_fixture
 from tests.oracles.kql_oracle import require_oracle, validate
 
@@ -167,8 +169,8 @@ def test_tables_name_existing_triples() -> None:
 def test_coverage_numbers() -> None:
     """The size of the comparison, so that a change in coverage is visible."""
     triples = _triples()
-    assert len(triples) == 41
-    assert len({(a, p) for a, p, _ in triples}) == 19
+    assert len(triples) == 47
+    assert len({(a, p) for a, p, _ in triples}) == 25
     assert sum(e.kind == "defect" for e in EXPECTED.values()) == 0
     assert sum(e.kind == "approximation" for e in EXPECTED.values()) == 6
 
@@ -206,6 +208,55 @@ def test_dropped_group_key_is_caught() -> None:
     )
     d = _compare(loaded, fx, wrong)
     assert not d.equal and d.missing and d.extra
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_around_join_runs_and_a_narrower_tolerance_is_caught(profile: str) -> None:
+    """duckdb-kql could not run the `abs(timespan)` an around join used to emit; the join now
+    runs, and the partners exactly one minute before and after are what it must keep."""
+    _engine()
+    loaded, fx = _lookup(
+        "D-KQL-05",
+        "partner before and after at the tolerance, one just past it, an equal-distance tie",
+    )
+    art = _artifact("D-KQL-05", profile)
+    assert art is not None
+    assert _compare(loaded, fx, art).equal
+    t = "Timestamp" if profile == "mde" else "TimeGenerated"
+    bound = f"__jt between (({t} - 1m) .. ({t} + 1m))"
+    assert bound in art.query
+    narrow = bound.replace("1m", "59s")
+    wrong = Artifact(**{**art.__dict__, "query": art.query.replace(bound, narrow)})
+    d = _compare(loaded, fx, wrong)
+    assert sorted(a.start or 0 for a in d.missing) == [T0 + 60_000, T0 + 120_000]
+    assert not d.extra
+
+
+@pytest.mark.parametrize(
+    ("profile", "table", "column", "values"),
+    [
+        (
+            "mde",
+            "DeviceLogonEvents",
+            "ActionType",
+            ["LogonFailed", "LogonSuccess", "LogonAttempted"],
+        ),
+        ("asim", "_Im_Authentication", "EventResult", ["Failure", "Success", "NA"]),
+    ],
+)
+def test_authentication_events_fill_the_logon_tables(
+    profile: str, table: str, column: str, values: list[str]
+) -> None:
+    loaded, fx = _lookup(
+        "D-KQL-06",
+        "failures, a success, an unknown outcome, an internal source, a service account, "
+        "a process start",
+    )
+    events = fixture_events(loaded, fx)
+    tables = run_kql.Tables(load_profile(profile), events, loaded.analytic)
+    rows = tables.rows[table]
+    assert len(rows) == 7  # every authentication event, not the process start
+    assert [r[column] for r in rows[:3]] == values
 
 
 def test_engine_gaps_are_bridged_with_kusto_semantics() -> None:

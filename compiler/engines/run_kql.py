@@ -7,11 +7,13 @@ reference evaluator (``compiler.canonical.diff``).
 **Tables.** Each event is reverse-mapped (ECS -> columns, ``backends/profiles/<profile>.yml``)
 into every table whose logsource it belongs to, with the column types of
 ``tests/oracles/kusto/schemas.json``: MDE ``DeviceProcessEvents`` (``ActionType`` ProcessCreated),
-``DeviceNetworkEvents``, ``DeviceEvents`` (``DnsQueryResponse``, answers in ``AdditionalFields``)
-and ``DeviceInfo`` (one row per device and ``OSPlatform``); ASIM tables behind the parser functions
-``_Im_ProcessCreate`` / ``_Im_ProcessTerminate`` / ``_Im_NetworkSession`` / ``_Im_Dns``. A column
+``DeviceNetworkEvents``, ``DeviceEvents`` (``DnsQueryResponse``, answers in ``AdditionalFields``),
+``DeviceLogonEvents`` (``event.category: authentication``) and ``DeviceInfo`` (one row per device
+and ``OSPlatform``); ASIM tables behind the parser functions ``_Im_ProcessCreate`` /
+``_Im_ProcessTerminate`` / ``_Im_NetworkSession`` / ``_Im_Dns`` / ``_Im_Authentication``. A column
 the profile computes is filled so that the profile's expression gives the ECS value back
-(``NetworkDirection`` from ``ActionType``, ``SrcProcessFilename`` from ``SrcProcessName``, ...).
+(``NetworkDirection`` from ``ActionType``, ``SrcProcessFilename`` from ``SrcProcessName``, a logon's
+``EventOutcome`` from MDE ``ActionType`` / ASIM ``EventResult``, ...).
 MDE has no process GUID: a process is ``DeviceId|ProcessId|ProcessCreationTime``, so every
 ``process.entity_id`` gets a creation time of its own and the engine's id strings are mapped back
 to the fixture's entity ids in the results; every row of an entity id carries that entity's pid
@@ -171,11 +173,13 @@ _IS_START = LOGSOURCE_CATEGORIES["process_creation"]
 _IS_END = ir.And((ir.Eq("event.category", ("process",)), ir.Eq("event.type", ("end",))))
 _IS_NET = ir.Or((LOGSOURCE_CATEGORIES["network_connection"], LOGSOURCE_CATEGORIES["network_flow"]))
 _IS_DNS = LOGSOURCE_CATEGORIES["dns_query"]
+_IS_AUTH = ir.Eq("event.category", ("authentication",))
 ROUTES: dict[str, list[tuple[str, str, ir.Predicate, dict[str, Any]]]] = {
     "mde": [
         ("DeviceProcessEvents", "process_creation", _IS_START, {"ActionType": "ProcessCreated"}),
         ("DeviceNetworkEvents", "network_connection", _IS_NET, {}),
         ("DeviceEvents", "dns_query", _IS_DNS, {"ActionType": "DnsQueryResponse"}),
+        ("DeviceLogonEvents", "event.category=authentication", _IS_AUTH, {}),
     ],
     "asim": [
         ("_Im_ProcessCreate", "process_creation", _IS_START, {"EventType": "ProcessCreated"}),
@@ -183,6 +187,7 @@ ROUTES: dict[str, list[tuple[str, str, ir.Predicate, dict[str, Any]]]] = {
          {"EventType": "ProcessTerminated"}),
         ("_Im_NetworkSession", "network_connection", _IS_NET, {}),
         ("_Im_Dns", "dns_query", _IS_DNS, {}),
+        ("_Im_Authentication", "event.category=authentication", _IS_AUTH, {}),
     ],
 }  # fmt: skip
 _OS = {"mde": {"windows": "Windows10", "linux": "Linux", "macos": "macOS"},
@@ -190,6 +195,10 @@ _OS = {"mde": {"windows": "Windows10", "linux": "Linux", "macos": "macOS"},
 _PRODUCT = {"zeek": "Zeek", "sysmon": "Sysmon"}
 _MDE_DIRECTION = {"ingress": "InboundConnectionAccepted", "egress": "ConnectionSuccess"}
 _ASIM_DIRECTION = {"egress": "Outbound", "ingress": "Inbound", "internal": "Local"}
+# event.outcome -> the logon result column the profiles compute it from (an unknown outcome is
+# MDE's LogonAttempted, ASIM's NA)
+_MDE_OUTCOME = {"success": "LogonSuccess", "failure": "LogonFailed"}
+_ASIM_OUTCOME = {"success": "Success", "failure": "Failure"}
 # MDE process identities: unique-id column -> (pid column, creation-time column)
 _MDE_IDS = {
     "ProcessUniqueId": ("ProcessId", "ProcessCreationTime"),
@@ -315,6 +324,9 @@ class Tables:
             if "NetworkDirection" in back:
                 d = str(back["NetworkDirection"] or "").lower()
                 row["ActionType"] = _MDE_DIRECTION.get(d, "ListeningConnectionCreated")
+            if "EventOutcome" in back:
+                o = str(back["EventOutcome"] or "").lower()
+                row["ActionType"] = _MDE_OUTCOME.get(o, "LogonAttempted")
             extra = {c: back[c] for c in ("DnsQueryString", "DnsQueryResult") if back.get(c)}
             if extra:
                 row["AdditionalFields"] = extra
@@ -329,6 +341,9 @@ class Tables:
             if "NetworkDirectionEcs" in back:
                 d = str(back["NetworkDirectionEcs"] or "").lower()
                 row["NetworkDirection"] = _ASIM_DIRECTION.get(d, "NA")
+            if "EventOutcome" in back:
+                o = str(back["EventOutcome"] or "").lower()
+                row["EventResult"] = _ASIM_OUTCOME.get(o, "NA")
         return row
 
     def create(self, con: Any) -> dict[str, str]:

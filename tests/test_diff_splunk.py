@@ -151,8 +151,8 @@ def test_tables_name_existing_pairs() -> None:
 def test_coverage_numbers() -> None:
     """The size of the comparison, so that a change in coverage is visible."""
     pairs = _pairs()
-    assert len(pairs) == 38
-    assert len({a for a, _ in pairs}) == 22
+    assert len(pairs) == 43
+    assert len({a for a, _ in pairs}) == 27
     assert sum(e.kind == "approximation" for e in EXPECTED.values()) == 3
     assert sum(e.kind == "defect" for e in EXPECTED.values()) == 0
     assert not NOT_EXECUTABLE
@@ -190,6 +190,42 @@ def test_dropped_group_key_is_caught() -> None:
     wrong = Artifact(**{**art.__dict__, "query": art.query.replace(by, "BY _time dvc")})
     d = _compare(loaded, fx, wrong)
     assert not d.equal and d.missing and d.extra
+
+
+_MV = "answers with one, two and three addresses, and none"
+
+
+def test_scalar_forms_on_a_multivalue_are_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without the mvfilter() forms the where leaves compare a multivalue field with `==`,
+    `like()` or `cidrmatch()`, whose per-value meaning Splunk does not document: the
+    interpreter refuses them instead of agreeing by accident."""
+    _engine()
+    for aid in ("D-SPL-MV01", "D-SPL-MV02", "D-SPL-MV03"):
+        loaded, fx = _lookup(aid, _MV)
+        monkeypatch.setattr("backends.splunk_spl_streams.multi_valued", lambda a: frozenset[str]())
+        art = compile_pair(loaded, "splunk", profile="cim", allow_approximate=True).artifact
+        monkeypatch.undo()
+        assert art is not None and "mvfilter" not in art.query
+        with pytest.raises(run_spl.NotExecutable, match="on a multivalue field"):
+            _compare(loaded, fx, art)
+
+
+def test_multivalue_key_forms_are_needed() -> None:
+    """count(X) counts the values of a multivalue field and streamstats groups by its whole
+    value: dropping the helper count or the mvexpand changes the alerts."""
+    _engine()
+    loaded, fx = _lookup("D-SPL-MV04", _MV)
+    art = _artifact("D-SPL-MV04")
+    assert art is not None and _compare(loaded, fx, art).equal
+    q = art.query.replace("count(siemc_has_1)", "count(dns_answer_ips)")
+    assert q != art.query
+    assert not _compare(loaded, fx, Artifact(**{**art.__dict__, "query": q})).equal
+    loaded, fx = _lookup("D-SPL-MV05", _MV)
+    art = _artifact("D-SPL-MV05")
+    assert art is not None and _compare(loaded, fx, art).equal
+    q = art.query.replace("| mvexpand dns_answer_ips\n", "")
+    assert q != art.query
+    assert not _compare(loaded, fx, Artifact(**{**art.__dict__, "query": q})).equal
 
 
 def test_unknown_command_is_reported() -> None:

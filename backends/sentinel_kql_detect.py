@@ -92,6 +92,13 @@ class KqlDetectMixin:
             )
             q = t.ident(c) if c else ""
             name = t.ident(m.name)
+            if c is not None and m.kind != "count" and self.ctype(c) == "dynamic":
+                raise ctx.not_implemented(
+                    f"{m.kind} measure '{m.name}' of the multi-valued (dynamic) column '{c}' "
+                    "(each element is a value: KQL needs mv-expand without changing the "
+                    "event counts)",
+                    m.span,
+                )
             if m.kind == "count":
                 aggs.append(
                     f"{name} = count()" if c is None else f"{name} = countif({self._present(c)})"
@@ -124,6 +131,11 @@ class KqlDetectMixin:
             sc.cols[k] = c
         size = t.timespan(agg.window.size_ms)
         lines = [t.ident(agg.stream)]
+        for c in dict.fromkeys(keys):
+            if self.ctype(c) == "dynamic":
+                # a multi-valued key puts the event in the group of each element
+                lines.append(f"| mv-expand {t.ident(c)} to typeof(string)")
+                sc.types[c] = "string"
         if keys:
             lines.append("| where " + " and ".join(self._present(c) for c in keys))
         by = ", ".join(t.ident(k) for k in keys)
@@ -348,6 +360,14 @@ class KqlDetectMixin:
         self._use(stream)
         tcol = self.col("@timestamp", span, ctx)
         cols = [self.col(k, span, ctx) for k in keys]
+        if across not in (None, "@days"):
+            cols_checked = [*cols, self.col(across, span, ctx)]
+        else:
+            cols_checked = cols
+        if any(self.ctype(c) == "dynamic" for c in cols_checked):
+            raise ctx.not_implemented(
+                "a baseline history keyed on a multi-valued (dynamic) column", span
+            )
         proj = [f"__ht = {tcol}", *[f"__h{i} = {t.ident(c)}" for i, c in enumerate(cols)]]
         pres = [self._present(c) for c in cols]
         if across == "@days":
@@ -364,6 +384,10 @@ class KqlDetectMixin:
         out = []
         for c in current:
             if c in al.cand:
+                if any(sc.types.get(al.cand[c]) == "dynamic" for sc in self.scopes.values()):
+                    raise ctx.not_implemented(
+                        f"a baseline on the multi-valued (dynamic) candidate field '{c}'", span
+                    )
                 out.append(al.cand[c])
             else:
                 raise ctx.not_implemented(f"baseline on candidate field '{c}'", span)

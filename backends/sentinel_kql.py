@@ -120,7 +120,8 @@ class KqlBackend(KqlDetectMixin, KqlExprMixin, Backend):
             "exact",
             "tumbling: `summarize ... by bin(t, size)` (bin_at "
             "1970-01-01 when the size does not divide a day), sum of no values "
-            "null; a multi-valued (dynamic) key is mv-expanded (one group per element); sliding (approximate): self-join of each event with its "
+            "null; a multi-valued (dynamic) key is mv-expanded (one group per element); "
+            "sliding (approximate): self-join of each event with its "
             "group's events in [t - size, t], no consumption; percentile is "
             "approximate (T-Digest)",
         ),

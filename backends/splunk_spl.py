@@ -380,6 +380,7 @@ class SplunkBackend(Backend):
             "listed twice needs only one event",
             d.span,
         )
+        _multi_keys(list(d.members), sb, ctx, "co-occurrence", "completes a set")
         cmds, knames = self._keyed_pool(list(d.members), a, ctx, sb, names)
         count = len({m.stream for m in d.members})
         cmds.append("sort 0 _time")
@@ -401,6 +402,7 @@ class SplunkBackend(Backend):
             "when `first` and `missing` are one stream a row never counts as the other",
             d.span,
         )
+        _multi_keys([d.first], sb, ctx, "absence", "has no `missing` event")
         cmds, knames = self._keyed_pool([d.first, d.missing], a, ctx, sb, names)
         miss = eval_str(d.missing.stream)
         cmds.append(f"eval siemc_missing=if({TAG}=={miss}, 1, null())")
@@ -483,6 +485,21 @@ class SplunkBackend(Backend):
         if rest and head in aliases:
             return ctx.profile.local(name)
         return names(name, span)
+
+
+def _multi_keys(
+    steps: list[ir.Step], sb: StreamBuilder, ctx: Context, what: str, fires: str
+) -> None:
+    """mvexpand makes one row per value of a multi-valued key, and each row is judged alone."""
+    for s in steps:
+        for k in s.keys:
+            if k in sb.multi:
+                ctx.approximate(
+                    f"{what} keyed on the multi-valued field {k}",
+                    f"mvexpand gives one row per value: an event alerts once for each value "
+                    f"that {fires}, where siemc judges the event once (any value may match)",
+                    s.span,
+                )
 
 
 def _aliases(a: ir.Analytic) -> set[str]:

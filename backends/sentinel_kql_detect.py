@@ -44,6 +44,7 @@ class KqlDetectMixin:
         def expr(self, e: ir.Expr, ctx: Context) -> str: ...
         def _present(self, c: str) -> str: ...
         def ctype(self, column: str) -> str: ...
+        def _dynamic(self, c: str, what: str, span: ir.Span, ctx: Context) -> None: ...
 
     def dispatch_detection(self, d: ir.Detection, ctx: Context) -> Alerts:
         return getattr(self, f"visit_{type(d).__name__}")(d, ctx)  # type: ignore[no-any-return]
@@ -207,6 +208,14 @@ class KqlDetectMixin:
                 # a multi-valued key matches on any element: one row per element
                 lines.append(f"| mv-expand {t.ident(c)} to typeof(string)")
                 self.scope.types[c] = "string"
+                ctx.approximate(
+                    f"correlation keyed on the multi-valued column {c}",
+                    "mv-expand gives one row per element and each row is judged alone: an "
+                    "event can alert once per element (absence: per element no `missing` "
+                    "event matched; sequence: per shared element), where siemc uses an event "
+                    "once (any element may match)",
+                    step.span,
+                )
         lines.append("| where " + " and ".join(self._present(c) for c in kcols))
         proj = [f"{step.alias}__t = {tcol}"]
         proj += [f"{kn} = {t.ident(c)}" for kn, c in zip(key_names, kcols, strict=True)]
@@ -287,6 +296,8 @@ class KqlDetectMixin:
         parts = []
         for i, m in enumerate(d.members):
             tcol, kcols = self._step_cols(m, ctx)
+            for c in kcols:
+                self._dynamic(c, "a co-occurrence key", m.span, ctx)
             proj = ", ".join(
                 [
                     f"__t = {tcol}",

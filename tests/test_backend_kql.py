@@ -488,3 +488,16 @@ def test_multi_valued_group_key_is_expanded() -> None:
     assert (
         "s\n| mv-expand dns_answer_ips to typeof(string)\n| where isnotempty(dns_answer_ips)" in q
     )
+
+
+def test_multi_valued_cooccurrence_key_is_e201() -> None:
+    co = ir.Cooccurrence(
+        (
+            ir.Step("a", "s", ("dns.answer_ips",), SPAN),
+            ir.Step("b", "s", ("dns.answer_ips",), SPAN),
+        ),
+        60_000,
+        SPAN,
+    )
+    with pytest.raises(CompileError, match="a co-occurrence key on the multi-valued"):
+        BACKEND.compile(_on_answers(ir.TRUE, detection=co), allow_approximate=True)

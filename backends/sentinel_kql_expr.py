@@ -11,8 +11,10 @@ Multi-valued columns are ``dynamic`` arrays (the query makes them: ``extract_all
 ``extract_ips``). A leaf holds when some element satisfies it. String equality and substrings
 read the elements joined by newlines (``strcat_array``, "Converts dynamic array to string
 concatenated with a delimiter") with a multi-line RE2 pattern whose ``^``/``$`` are element
-bounds; that is exact while no element holds a newline, which extract_all's IPv4 addresses never
-do. Leaves the backend cannot yet test per element (regex, cidr, comparisons, lookups, numeric
+bounds; that is exact while the elements are ASCII without line breaks (RE2's ``(?i)`` then
+folds case as ``lower()`` does), which extract_all's IPv4 addresses always are. The profiles map
+no ECS array field to a dynamic column: MDE and ASIM carry lists only in bags such as
+AdditionalFields, which the profiles read as scalar text. Leaves the backend cannot yet test per element (regex, cidr, comparisons, lookups, numeric
 equality) are E201: KQL has ``mv-apply`` for them.
 """
 

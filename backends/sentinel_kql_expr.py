@@ -14,8 +14,9 @@ concatenated with a delimiter") with a multi-line RE2 pattern whose ``^``/``$`` 
 bounds; that is exact while the elements are ASCII without line breaks (RE2's ``(?i)`` then
 folds case as ``lower()`` does), which extract_all's IPv4 addresses always are. The profiles map
 no ECS array field to a dynamic column: MDE and ASIM carry lists only in bags such as
-AdditionalFields, which the profiles read as scalar text. Leaves the backend cannot yet test per element (regex, cidr, comparisons, lookups, numeric
-equality) are E201: KQL has ``mv-apply`` for them.
+AdditionalFields, which the profiles read as scalar text. Leaves the backend cannot yet test per
+element (regex, cidr, comparisons, lookups, numeric equality) are E201: KQL has ``mv-apply`` for
+them.
 """
 
 from __future__ import annotations

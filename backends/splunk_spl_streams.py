@@ -75,6 +75,19 @@ def multi_valued(a: ir.Analytic) -> frozenset[str]:
     return frozenset(out)
 
 
+def _elementwise(e: ir.Expr, multi: frozenset[str]) -> str | None:
+    """The multi-valued field that ``lower``/``upper``/``basename`` maps value by value."""
+    if (
+        isinstance(e, ir.Call)
+        and e.func in ("lower", "upper", "basename")
+        and isinstance(e.args[0], ir.FieldRef)
+        and e.args[0].step is None
+        and e.args[0].name in multi
+    ):
+        return e.args[0].name
+    return None
+
+
 def _reads(e: ir.Expr, fields: frozenset[str]) -> bool:
     if isinstance(e, ir.FieldRef):
         return e.name in fields
@@ -251,11 +264,23 @@ class StreamBuilder:
         out: list[str] = []
         for name, e in s.derive:
             dst = field_ref(self.names(name, s.span))
+            mapped = _elementwise(e, self.multi)
+            if mapped is not None:
+                # mvmap(<mv>, <expression>) evaluates the expression once per value, the field
+                # name standing for the value (MultivalueEvalFunctions#mvmap, Splunk 8.0+)
+                src = field_ref(self.names(mapped, s.span))
+                text = f"mvmap({src}, {self.exprs.render(e)})"
+                out.append(
+                    f"eval {dst}={text}"
+                    if cond is None
+                    else f"eval {dst}=if({cond}, {text}, {dst})"
+                )
+                continue
             if _reads(e, self.multi):
-                # mvmap() would apply the expression to each value; siemc does not emit it yet
                 raise self.ctx.not_implemented(
                     f"derived field '{name}' computed from a multi-valued field "
-                    "(Splunk eval functions other than the mv* ones read one value)",
+                    "(Splunk eval functions other than the mv* ones read one value; siemc maps "
+                    "lower/upper/basename of a field with mvmap only)",
                     e.span,
                 )
             if isinstance(e, ir.Call) and e.func == "extract_ips":

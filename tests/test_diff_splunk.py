@@ -157,8 +157,8 @@ def test_tables_name_existing_pairs() -> None:
 def test_coverage_numbers() -> None:
     """The size of the comparison, so that a change in coverage is visible."""
     pairs = _pairs()
-    assert len(pairs) == 45
-    assert len({a for a, _ in pairs}) == 29
+    assert len(pairs) == 46
+    assert len({a for a, _ in pairs}) == 30
     assert sum(e.kind == "approximation" for e in EXPECTED.values()) == 4
     assert sum(e.kind == "defect" for e in EXPECTED.values()) == 0
     assert not NOT_EXECUTABLE
@@ -214,6 +214,18 @@ def test_scalar_forms_on_a_multivalue_are_caught(monkeypatch: pytest.MonkeyPatch
         assert art is not None and "mvfilter" not in art.query
         with pytest.raises(run_spl.NotExecutable, match="on a multivalue field"):
             _compare(loaded, fx, art)
+
+
+def test_elementwise_derivation_is_needed() -> None:
+    """lower() of a multivalue field has no documented per-value meaning: mvmap() is needed."""
+    _engine()
+    loaded, fx = _lookup("D-SPL-MV08", "the value is not the first element")
+    art = _artifact("D-SPL-MV08")
+    assert art is not None and _compare(loaded, fx, art).equal
+    q = art.query.replace("mvmap(tag, lower(tag))", "lower(tag)")
+    assert q != art.query
+    with pytest.raises(run_spl.NotExecutable, match="on a multivalue field"):
+        _compare(loaded, fx, Artifact(**{**art.__dict__, "query": q}))
 
 
 def test_multivalue_key_forms_are_needed() -> None:

@@ -421,10 +421,20 @@ def _mvfilter(row: Row, env: Env, args: tuple[Node, ...]) -> Any:
     return norm(kept)
 
 
+def _mvmap(row: Row, env: Env, args: tuple[Node, ...]) -> Any:
+    """``mvmap(<mv>, <expression>)``: the expression evaluated once per value of the field, the
+    field's name standing for that value (Multivalue eval functions, mvmap)."""
+    if len(args) != 2 or not isinstance(args[0], Field):
+        raise SplRuntimeError("mvmap() takes a field and an expression")
+    name = args[0].name
+    return norm([evaluate(args[1], {**row, name: v}, env) for v in mv(row.get(name))])
+
+
 _LAZY: dict[str, Callable[[Row, Env, tuple[Node, ...]], Any]] = {
     "case": _case,
     "if": _if,
     "mvfilter": _mvfilter,
+    "mvmap": _mvmap,
 }
 
 # name -> (arity check, implementation over evaluated arguments)

@@ -96,7 +96,9 @@ class SplunkBackend(Backend):
         ir.Call: Support(
             "exact",
             "eval lower/upper/coalesce/max/min/abs; basename and registered_domain via "
-            "replace(); extract_ips via rex max_match=0 (approximate: IPv4 only)",
+            "replace(); extract_ips via rex max_match=0 (approximate: IPv4 only); "
+            "lower/upper/basename of a multi-valued field via mvmap(), any other function of "
+            "one is E201",
         ),
         ir.Enrich: Support(
             "exact",

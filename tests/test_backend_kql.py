@@ -501,3 +501,24 @@ def test_multi_valued_cooccurrence_key_is_e201() -> None:
     )
     with pytest.raises(CompileError, match="a co-occurrence key on the multi-valued"):
         BACKEND.compile(_on_answers(ir.TRUE, detection=co), allow_approximate=True)
+
+
+def test_multi_valued_join_key_is_e201() -> None:
+    peer = ir.Call("extract_ips", (ir.FieldRef("winlog.event_data.QueryResults"),))
+    streams = (
+        ir.Stream("dns", ir.LogSource("dns_query"), None, (), (("labels.peer", peer),), ir.TRUE),
+        ir.Stream(
+            "conn",
+            ir.LogSource("network_connection"),
+            None,
+            (),
+            (("labels.peer", ir.FieldRef("destination.ip")),),
+            ir.TRUE,
+        ),
+        ir.Stream(
+            "paired", "dns", ir.Join("conn", ("labels.peer",), 60_000, "after", ()), (), (), ir.TRUE
+        ),
+    )
+    a = ir.Analytic("T-1", "t.yml", META, (), streams, ir.Match("paired", SPAN), (), SPAN)
+    with pytest.raises(CompileError, match="a join key on the multi-valued"):
+        BACKEND.compile(a, allow_approximate=True)

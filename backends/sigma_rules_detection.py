@@ -340,9 +340,10 @@ class FilterTranslator:
         return map_field(self.ctx.profile, self.src, name, span)
 
     def translate(self, p: ir.Predicate) -> Node:
-        name = getattr(p, "field", None)
-        if name in ecs_array_fields() and not isinstance(p, ir.Exists):
-            multi_valued(self.ctx, "filter", str(name), p.span)
+        names = [f for _, f in p.match] if isinstance(p, ir.InLookup) else [getattr(p, "field", "")]
+        for name in names:
+            if name in ecs_array_fields() and not isinstance(p, ir.Exists):
+                multi_valued(self.ctx, "filter", name, p.span)
         method = getattr(self, f"visit_{type(p).__name__}")
         node: Node = method(p)
         return node

@@ -626,6 +626,9 @@ def test_tests_keys_and_measures_on_array_fields_are_declared() -> None:
         BACKEND.compile(analytic([s]), allow_approximate=False)
     constructs = {a.construct for a in compile_(analytic([s])).approximations}
     assert constructs == {"filter on the multi-valued field dns.resolved_ip"}
+    listed = stream("s", ir.InLookup("approved", (("domain", "dns.resolved_ip"),)), ZEEK_DNS)
+    constructs = {a.construct for a in compile_(analytic([listed])).approximations}
+    assert constructs == {"filter on the multi-valued field dns.resolved_ip"}
     present = stream("s", ir.Exists("dns.resolved_ip"), ZEEK_DNS)
     assert compile_(analytic([present]), approx=False).approximations == ()
     agg = ir.Aggregate(

@@ -57,7 +57,10 @@ class KqlBackend(KqlDetectMixin, KqlExprMixin, Backend):
         ir.StrMatch: Support(
             "exact",
             "`contains` / `startswith` / `endswith` (case-insensitive), "
-            "`*_cs` variants with |cased; never the term-based `has`",
+            "`*_cs` variants with |cased; never the term-based `has`; on a multi-valued "
+            "(dynamic) column, as text equality, a multi-line `matches regex` over "
+            '`strcat_array(c, "\\n")` (some element); regex, cidr, comparisons and lookups '
+            "on a dynamic column are E201 (mv-apply not emitted yet)",
         ),
         ir.Regex: Support(
             "exact",
@@ -127,7 +130,8 @@ class KqlBackend(KqlDetectMixin, KqlExprMixin, Backend):
             "exact",
             "tumbling: `summarize ... by bin(t, size)` (bin_at "
             "1970-01-01 when the size does not divide a day), sum of no values "
-            "null; sliding (approximate): self-join of each event with its "
+            "null; a multi-valued (dynamic) key is mv-expanded (one group per element); "
+            "sliding (approximate): self-join of each event with its "
             "group's events in [t - size, t], no consumption; percentile is "
             "approximate (T-Digest)",
         ),
@@ -231,6 +235,7 @@ class KqlBackend(KqlDetectMixin, KqlExprMixin, Backend):
         lefts, rights, proj = [], [], []
         for i, (column, fld) in enumerate(en.match):
             c = self.col(fld, en.span, ctx)
+            self._dynamic(c, "a lookup enrichment", en.span, ctx)
             lefts.append(f"__lk{i} = tolower(tostring({t.ident(c)}))")
             rights.append(f"__lk{i} = tolower(tostring({t.ident(column)}))")
         for column, _ in en.add:
@@ -274,7 +279,11 @@ class KqlBackend(KqlDetectMixin, KqlExprMixin, Backend):
         t_other = self.col("@timestamp", j.span, ctx)
         rkeys = [self.col(f, j.span, ctx) for f in j.on]
         radd = [(f, self.col(f, j.span, ctx)) for f in j.add]
+        for c in rkeys:
+            self._dynamic(c, "a join key", j.span, ctx)
         self.scope = mine
+        for c in lkeys:
+            self._dynamic(c, "a join key", j.span, ctx)
         proj = [f"__jt = {t.ident(t_other)}"]
         proj += [f"__jk{i} = {t.ident(c)}" for i, c in enumerate(rkeys)]
         proj += [f"__ja{i} = {t.ident(c)}" for i, (_, c) in enumerate(radd)]

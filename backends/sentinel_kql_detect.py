@@ -51,6 +51,7 @@ class KqlDetectMixin:
         def expr(self, e: ir.Expr, ctx: Context) -> str: ...
         def _present(self, c: str) -> str: ...
         def ctype(self, column: str) -> str: ...
+        def _dynamic(self, c: str, what: str, span: ir.Span, ctx: Context) -> None: ...
 
     def dispatch_detection(self, d: ir.Detection, ctx: Context) -> Alerts:
         return getattr(self, f"visit_{type(d).__name__}")(d, ctx)  # type: ignore[no-any-return]
@@ -99,6 +100,13 @@ class KqlDetectMixin:
             )
             q = t.ident(c) if c else ""
             name = t.ident(m.name)
+            if c is not None and m.kind != "count" and self.ctype(c) == "dynamic":
+                raise ctx.not_implemented(
+                    f"{m.kind} measure '{m.name}' of the multi-valued (dynamic) column '{c}' "
+                    "(each element is a value: KQL needs mv-expand without changing the "
+                    "event counts)",
+                    m.span,
+                )
             if m.kind == "count":
                 aggs.append(
                     f"{name} = count()" if c is None else f"{name} = countif({self._present(c)})"
@@ -131,6 +139,11 @@ class KqlDetectMixin:
             sc.cols[k] = c
         size = t.timespan(agg.window.size_ms)
         lines = [t.ident(agg.stream)]
+        for c in dict.fromkeys(keys):
+            if self.ctype(c) == "dynamic":
+                # a multi-valued key puts the event in the group of each element
+                lines.append(f"| mv-expand {t.ident(c)} to typeof(string)")
+                sc.types[c] = "string"
         if keys:
             lines.append("| where " + " and ".join(self._present(c) for c in keys))
         by = ", ".join(t.ident(k) for k in keys)
@@ -202,6 +215,14 @@ class KqlDetectMixin:
                 # a multi-valued key matches on any element: one row per element
                 lines.append(f"| mv-expand {t.ident(c)} to typeof(string)")
                 self.scope.types[c] = "string"
+                ctx.approximate(
+                    f"correlation keyed on the multi-valued column {c}",
+                    "mv-expand gives one row per element and each row is judged alone: an "
+                    "event can alert once per element (absence: per element no `missing` "
+                    "event matched; sequence: per shared element), where siemc uses an event "
+                    "once (any element may match)",
+                    step.span,
+                )
         lines.append("| where " + " and ".join(self._present(c) for c in kcols))
         proj = [f"{step.alias}__t = {tcol}"]
         proj += [f"{kn} = {t.ident(c)}" for kn, c in zip(key_names, kcols, strict=True)]
@@ -282,6 +303,8 @@ class KqlDetectMixin:
         parts = []
         for i, m in enumerate(d.members):
             tcol, kcols = self._step_cols(m, ctx)
+            for c in kcols:
+                self._dynamic(c, "a co-occurrence key", m.span, ctx)
             proj = ", ".join(
                 [
                     f"__t = {tcol}",
@@ -387,6 +410,14 @@ class KqlDetectMixin:
         self._use(stream)
         tcol = self.col("@timestamp", span, ctx)
         cols = [self.col(k, span, ctx) for k in keys]
+        if across not in (None, "@days"):
+            cols_checked = [*cols, self.col(across, span, ctx)]
+        else:
+            cols_checked = cols
+        if any(self.ctype(c) == "dynamic" for c in cols_checked):
+            raise ctx.not_implemented(
+                "a baseline history keyed on a multi-valued (dynamic) column", span
+            )
         proj = [f"__ht = {tcol}", *[f"__h{i} = {t.ident(c)}" for i, c in enumerate(cols)]]
         pres = [self._present(c) for c in cols]
         if across == "@days":
@@ -403,6 +434,10 @@ class KqlDetectMixin:
         out = []
         for c in current:
             if c in al.cand:
+                if any(sc.types.get(al.cand[c]) == "dynamic" for sc in self.scopes.values()):
+                    raise ctx.not_implemented(
+                        f"a baseline on the multi-valued (dynamic) candidate field '{c}'", span
+                    )
                 out.append(al.cand[c])
             else:
                 raise ctx.not_implemented(f"baseline on candidate field '{c}'", span)

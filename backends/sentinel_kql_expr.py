@@ -6,6 +6,17 @@ type" / "Null values"), so on string columns "missing" is ``isempty``. Other typ
 and a comparison with null is null, which ``where`` drops; under ``not`` that would drop the rows
 the evaluator keeps (``not: {port: 443}`` holds when the port is missing), so negated leaves on
 nullable columns are made two-valued with ``isnotnull(c) and ...``.
+
+Multi-valued columns are ``dynamic`` arrays (the query makes them: ``extract_all`` for
+``extract_ips``). A leaf holds when some element satisfies it. String equality and substrings
+read the elements joined by newlines (``strcat_array``, "Converts dynamic array to string
+concatenated with a delimiter") with a multi-line RE2 pattern whose ``^``/``$`` are element
+bounds; that is exact while the elements are ASCII without line breaks (RE2's ``(?i)`` then
+folds case as ``lower()`` does), which extract_all's IPv4 addresses always are. The profiles map
+no ECS array field to a dynamic column: MDE and ASIM carry lists only in bags such as
+AdditionalFields, which the profiles read as scalar text. Leaves the backend cannot yet test per
+element (regex, cidr, comparisons, lookups, numeric equality) are E201: KQL has ``mv-apply`` for
+them.
 """
 
 from __future__ import annotations
@@ -46,6 +57,13 @@ class Scope:
 
     def clone(self) -> Scope:
         return copy.deepcopy(self)
+
+
+def _re2_literal(text: str) -> str:
+    """RE2 text matching ``text`` literally (every ASCII punctuation character escaped)."""
+    return "".join(
+        "\\" + ch if ch.isascii() and not ch.isalnum() and ch != " " else ch for ch in text
+    )
 
 
 def _num(v: ir.Scalar) -> float | None:
@@ -139,9 +157,45 @@ class KqlExprMixin:
             text = f"({text} or todouble({q}) == {t.number(n)})"
         return text
 
+    # ------------------------------------------------------------------ multi-valued columns
+    def _dynamic(self, c: str, what: str, span: ir.Span, ctx: Context) -> None:
+        """E201 for a leaf on a dynamic (multi-valued) column that has no per-element form."""
+        if self.ctype(c) == "dynamic":
+            raise ctx.not_implemented(
+                f"{what} on the multi-valued (dynamic) column '{c}' (KQL tests each element "
+                "with mv-apply, which siemc does not emit yet)",
+                span,
+            )
+
+    def _some_element(self, c: str, patterns: list[str], cased: bool, quantifier: str) -> str:
+        """Some element of the dynamic column matches each (``all``) or any of the RE2
+        ``patterns``, anchored per element (see module docstring)."""
+        joined = f'strcat_array({t.ident(c)}, "\\n")'
+        flags = "(?m)" if cased else "(?im)"
+        parts = [f"{joined} matches regex {t.string(flags + pat)}" for pat in patterns]
+        # array_length of a null (no array) is null: coalesce keeps the leaf two-valued for not
+        present = f"coalesce(array_length({t.ident(c)}), 0) > 0"
+        return f"({present} and {self._join(parts, 'or' if quantifier == 'any' else 'and')})"
+
+    def _element_text(self, values: list[str], span: ir.Span, ctx: Context) -> list[str]:
+        for v in values:
+            if "\n" in v or "\r" in v:
+                raise ctx.not_implemented(
+                    "a value holding a line break on a multi-valued (dynamic) column", span
+                )
+        return [_re2_literal(v) for v in values]
+
     def visit_Eq(self, node: ir.Eq, ctx: Context) -> str:
         c = self.col(node.field, node.span, ctx)
         q, ty = t.ident(c), self.ctype(c)
+        if ty == "dynamic":
+            if any(v is None for v in node.values):
+                raise ctx.not_implemented("`field: null` on a multi-valued column", node.span)
+            texts = [v for v in node.values if isinstance(v, str) and v and _num(v) is None]
+            if len(texts) != len(node.values):
+                self._dynamic(c, "equality with a number, boolean or empty text", node.span, ctx)
+            lits = self._element_text(texts, node.span, ctx)
+            return self._some_element(c, [f"^{x}$" for x in lits], node.cased, node.quantifier)
         strs = [v for v in node.values if isinstance(v, str) and _num(v) is None]
         if node.quantifier == "any" and ty == "string" and len(strs) == len(node.values) > 1:
             op = "in" if node.cased else "in~"
@@ -168,12 +222,19 @@ class KqlExprMixin:
 
     def visit_StrMatch(self, node: ir.StrMatch, ctx: Context) -> str:
         c = self.col(node.field, node.span, ctx)
+        if self.ctype(c) == "dynamic":
+            lits = self._element_text(list(node.values), node.span, ctx)
+            shape = {"contains": "{}", "startswith": "^{}", "endswith": "{}$"}[node.op]
+            # an empty value is in every element: "^" matches once there is one
+            pats = [shape.format(x) if x else "^" for x in lits]
+            return self._some_element(c, pats, node.cased, node.quantifier)
         op = self._STROPS[(node.op, node.cased)]
         parts = [self._nullable(c, f"{self._text(c)} {op} {t.string(v)}") for v in node.values]
         return self._join(parts, "or" if node.quantifier == "any" else "and")
 
     def visit_Regex(self, node: ir.Regex, ctx: Context) -> str:
         c = self.col(node.field, node.span, ctx)
+        self._dynamic(c, "a regular expression", node.span, ctx)
         parts = []
         for pat in node.patterns:
             try:
@@ -194,6 +255,7 @@ class KqlExprMixin:
 
     def visit_Compare(self, node: ir.Compare, ctx: Context) -> str:
         c = self.col(node.field, node.span, ctx)
+        self._dynamic(c, "a numeric comparison", node.span, ctx)
         q = t.ident(c) if self.ctype(c) in NUMERIC else f"todouble({t.ident(c)})"
         text = f"{q} {self._CMP[node.op]} {t.number(node.value)}"
         if self.scope.neg:
@@ -206,7 +268,7 @@ class KqlExprMixin:
         if ty == "string":
             test = f"isnotempty({q})"
         elif ty == "dynamic":
-            test = f"array_length({q}) > 0"
+            test = f"coalesce(array_length({q}), 0) > 0"
         else:
             test = f"isnotnull({q})"
         if node.present:
@@ -217,6 +279,7 @@ class KqlExprMixin:
 
     def visit_Cidr(self, node: ir.Cidr, ctx: Context) -> str:
         c = self.col(node.field, node.span, ctx)
+        self._dynamic(c, "a cidr test", node.span, ctx)
         q = f"trim(@'\\s', {self._text(c)})"
         v4 = [n for n in node.networks if ":" not in n]
         v6 = [n for n in node.networks if ":" in n]
@@ -242,6 +305,8 @@ class KqlExprMixin:
 
     def visit_InLookup(self, node: ir.InLookup, ctx: Context) -> str:
         cols = [self.col(f, node.span, ctx) for _, f in node.match]
+        for c in cols:
+            self._dynamic(c, "a lookup", node.span, ctx)
         present = [
             f"isnotempty({t.ident(c)})" if self.ctype(c) == "string" else f"isnotnull({t.ident(c)})"
             for c in cols
@@ -292,7 +357,17 @@ class KqlExprMixin:
     def _is_str(self, e: ir.Expr) -> bool:
         return isinstance(e, ir.Literal_) and isinstance(e.value, str)
 
+    def _scalar_args(self, args: tuple[ir.Expr, ...], what: str, ctx: Context) -> None:
+        for a in args:
+            if self.expr_type(a) == "dynamic":
+                raise ctx.not_implemented(
+                    f"{what} of a multi-valued (dynamic) value (KQL would need mv-apply or "
+                    "array functions per element)",
+                    a.span,
+                )
+
     def visit_BinOp(self, node: ir.BinOp, ctx: Context) -> str:
+        self._scalar_args((node.left, node.right), f"operator {node.op}", ctx)
         a, b = self.expr(node.left, ctx), self.expr(node.right, ctx)
         if node.op == "/" and isinstance(node.right, ir.Literal_) and _num(node.right.value):
             return f"(todouble({a}) / {b})"
@@ -314,6 +389,7 @@ class KqlExprMixin:
         return f"(-{x})" if node.op == "-" else f"not({x})"
 
     def visit_Call(self, node: ir.Call, ctx: Context) -> str:
+        self._scalar_args(node.args, f"function {node.func}()", ctx)
         args = [self.expr(a, ctx) for a in node.args]
         f = node.func
         if f == "lower":

@@ -71,7 +71,8 @@ class SigmaBackend(CorrelationMixin, Backend):
             "siemc, `|cased` when cased; `*`, `?` and `\\` escaped; null -> `Field: null`; "
             "process.name -> `Image|endswith: '\\name'`; approximate with a number (or numeric "
             "string) value: Sigma backends compare the stored type, siemc reads numeric strings "
-            "as numbers",
+            "as numbers; approximate on ECS array fields (dns.resolved_ip, ...), as every "
+            "filter, group-by key and measure on them: Sigma leaves list matching to the backend",
         ),
         ir.StrMatch: Support(
             "exact",

@@ -19,11 +19,13 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from backends.base import CompileError, Context
+from backends.profiles import ecs_array_fields
 from backends.sigma_rules_detection import (
     Cond,
     Node,
     SourceMap,
     map_field,
+    multi_valued,
     sigma_number,
     source_map,
 )
@@ -150,6 +152,8 @@ class CorrelationMixin(ABC):
                 f"pySigma's sqlite backend, as in siemc); " + CONSUMPTION + "; " + KEY_CASE,
                 window.span,
             )
+        if measure.field is not None and measure.field in ecs_array_fields():
+            multi_valued(ctx, f"{measure.kind} measure", measure.field, measure.span)
         if measure.field is not None and measure.kind == "count":
             # `count: field` counts events that have the field: only those reach the rule
             member.extra.append(Cond(f"{self._measure_field(ctx, det, measure)}|exists", (True,)))
@@ -213,6 +217,8 @@ class CorrelationMixin(ABC):
                 except CompileError as exc:
                     errors += exc.diagnostics
                     continue
+                if k in ecs_array_fields():
+                    multi_valued(ctx, "group-by key", k, m.span)
                 if f.basename is not None:
                     ctx.approximate(
                         f"key {k}",

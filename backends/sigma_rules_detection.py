@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from backends.base import E_NO_SOURCE, E_UNMAPPED, CompileError, Context, _diag
-from backends.profiles import FieldProfile
+from backends.profiles import FieldProfile, ecs_array_fields
 from compiler import ir
 from compiler.evaluator.values import to_number
 
@@ -314,6 +314,19 @@ class DetectionRenderer:
         return f"({text})" if " and " in text or " or " in text else text
 
 
+MULTI_VALUED = (
+    "the Sigma specification does not say how a value matches a list-valued field: "
+    "Elasticsearch backends match any element, SQL backends (pySigma's SQLite backend stores a "
+    "list as its JSON text) compare the whole stored value, so a test that siemc holds when "
+    "some element satisfies it may miss (or, for substrings, match across elements)"
+)
+
+
+def multi_valued(ctx: Context, what: str, name: str, span: ir.Span) -> None:
+    """Declare a test, key or measure on an ECS array field (see MULTI_VALUED)."""
+    ctx.approximate(f"{what} on the multi-valued field {name}", MULTI_VALUED, span)
+
+
 # ---------------------------------------------------------------------- predicates
 class FilterTranslator:
     """IR predicates of one stream -> a :data:`Node` tree, with its logsource's field names."""
@@ -327,6 +340,10 @@ class FilterTranslator:
         return map_field(self.ctx.profile, self.src, name, span)
 
     def translate(self, p: ir.Predicate) -> Node:
+        names = [f for _, f in p.match] if isinstance(p, ir.InLookup) else [getattr(p, "field", "")]
+        for name in names:
+            if name in ecs_array_fields() and not isinstance(p, ir.Exists):
+                multi_valued(self.ctx, "filter", name, p.span)
         method = getattr(self, f"visit_{type(p).__name__}")
         node: Node = method(p)
         return node

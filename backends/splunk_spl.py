@@ -82,7 +82,8 @@ class SplunkBackend(Backend):
         ir.Not: Support(
             "exact",
             "search NOT (matches events without the field, as siemc); in where, NOT is "
-            "pushed to the leaves with isnull() guards",
+            "pushed to the leaves with isnull() guards; a where leaf on a multi-valued field "
+            "(ECS array fields, extract_ips results) is `isnotnull(mvfilter(test))` per value",
         ),
         ir.Literal_: Support(
             "exact",
@@ -105,7 +106,8 @@ class SplunkBackend(Backend):
             "eval lower/upper/coalesce/max/min/abs; basename via replace(); registered_domain "
             "as the last two labels via replace() (approximate: no Public Suffix List in SPL "
             "without the URL Toolbox app); extract_ips via rex max_match=0 (approximate: IPv4 "
-            "only)",
+            "only); lower/upper/basename of a multi-valued field via mvmap(), any other "
+            "function of one is E201",
         ),
         ir.Enrich: Support(
             "exact",
@@ -137,8 +139,9 @@ class SplunkBackend(Backend):
         ir.Aggregate: Support(
             "exact",
             "tumbling: bin _time span (epoch-aligned below one day) + stats by _time and keys "
-            "+ eval + where; sliding (approximate): streamstats time_window without "
-            "consumption; percentile (approximate): exactperc",
+            "+ eval + where (a multi-valued key: one group per value); sliding "
+            "(approximate): streamstats time_window without consumption, mvexpand of "
+            "multi-valued keys; percentile (approximate): exactperc",
         ),
         ir.FirstSeen: Support(
             "approximate",
@@ -213,7 +216,7 @@ class SplunkBackend(Backend):
     ) -> list[str]:
         cmds = self._single(sb, d.stream)
         keys = [names(k, d.span) for k in d.keys]
-        aggs = []
+        aggs: list[str] = []
         for m in d.measures:
             out = ctx.profile.local(m.name)
             if m.kind == "percentile":
@@ -227,6 +230,13 @@ class SplunkBackend(Backend):
             else:
                 fn = STATS_FN[m.kind]
             arg = "" if m.field is None else f"({names(m.field, m.span)})"
+            if m.kind == "count" and m.field is not None and m.field in sb.multi:
+                # count(X) counts the values of a multivalue field; siemc counts the events
+                # that have one (https://docs.splunk.com/Documentation/Splunk/latest/SearchReference/Aggregatefunctions#count)
+                has = f"siemc_has_{len(aggs)}"
+                src = field_ref(names(m.field, m.span))
+                cmds.append(f"eval {has}=if(isnotnull({src}), 1, null())")
+                arg = f"({has})"
             aggs.append(f"{fn}{arg} AS {out}")
         if d.window.kind == "tumbling":
             if d.window.size_ms >= _DAY_MS:
@@ -249,6 +259,13 @@ class SplunkBackend(Backend):
                 d.window.span,
             )
             cmds.append("where " + " AND ".join(f"isnotnull({field_ref(k)})" for k in keys))
+            # streamstats groups by a multivalue field's whole value; siemc puts the event in
+            # the group of each value (as stats BY does): one row per value
+            # (https://docs.splunk.com/Documentation/Splunk/latest/SearchReference/Mvexpand)
+            for k, name in zip(d.keys, keys, strict=True):
+                if k in sb.multi:
+                    cmds.append(f"eval {field_ref(name)}=mvdedup({field_ref(name)})")
+                    cmds.append(f"mvexpand {name}")
             cmds.append("sort 0 _time")
             cmds.append(
                 f"streamstats time_window={seconds(d.window.size_ms)} {' '.join(aggs)} "
@@ -381,6 +398,7 @@ class SplunkBackend(Backend):
             "listed twice needs only one event",
             d.span,
         )
+        _multi_keys(list(d.members), sb, ctx, "co-occurrence", "completes a set")
         cmds, knames = self._keyed_pool(list(d.members), a, ctx, sb, names)
         count = len({m.stream for m in d.members})
         cmds.append("sort 0 _time")
@@ -402,6 +420,7 @@ class SplunkBackend(Backend):
             "when `first` and `missing` are one stream a row never counts as the other",
             d.span,
         )
+        _multi_keys([d.first], sb, ctx, "absence", "has no `missing` event")
         cmds, knames = self._keyed_pool([d.first, d.missing], a, ctx, sb, names)
         miss = eval_str(d.missing.stream)
         cmds.append(f"eval siemc_missing=if({TAG}=={miss}, 1, null())")
@@ -435,6 +454,17 @@ class SplunkBackend(Backend):
             sub = sb.pipeline([b.stream], earliest=look)
             if sub[0].startswith("| multisearch"):
                 sub.append(f"where {TAG}=={eval_str(b.stream)}")
+            for c in b.current:
+                head, _, rest = c.partition(".")
+                field = rest if rest and head in _aliases(a) else c
+                if field in sb.multi and not (
+                    isinstance(a.detection, ir.Aggregate) and field in a.detection.keys
+                ):
+                    # join matches a multivalue field's values only as a whole
+                    raise ctx.not_implemented(
+                        f"a baseline reading the multi-valued field '{field}' of the candidate",
+                        b.span,
+                    )
             hist = [names(k, b.span) for k in b.keys]
             cand = [self._candidate(c, ctx, names, b.span) for c in b.current]
             out = f"siemc_base{i}"
@@ -473,6 +503,21 @@ class SplunkBackend(Backend):
         if rest and head in aliases:
             return ctx.profile.local(name)
         return names(name, span)
+
+
+def _multi_keys(
+    steps: list[ir.Step], sb: StreamBuilder, ctx: Context, what: str, fires: str
+) -> None:
+    """mvexpand makes one row per value of a multi-valued key, and each row is judged alone."""
+    for s in steps:
+        for k in s.keys:
+            if k in sb.multi:
+                ctx.approximate(
+                    f"{what} keyed on the multi-valued field {k}",
+                    f"mvexpand gives one row per value: an event alerts once for each value "
+                    f"that {fires}, where siemc judges the event once (any value may match)",
+                    s.span,
+                )
 
 
 def _aliases(a: ir.Analytic) -> set[str]:

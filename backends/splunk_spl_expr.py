@@ -12,6 +12,14 @@ Two languages live inside SPL and they disagree on case and nulls:
 
 A predicate goes to the search form when every leaf is safe there; otherwise to the where form,
 where negation is pushed to the leaves and each negated leaf is guarded with ``isnull()``.
+
+Multivalue fields: a search-command ``field=value`` matches when any value does (Search,
+"Multivalue fields"), which is siemc's rule. The eval comparison and string functions do not
+document a per-value meaning on a multivalue field, so where-form leaves on a field that may hold
+several values wrap each test in ``mvfilter()``, which evaluates its predicate on every value and
+returns those that pass, null when none does
+(https://docs.splunk.com/Documentation/Splunk/latest/SearchReference/MultivalueEvalFunctions#mvfilter.28.26lt.3Bpredicate.26gt.3B.29):
+``isnotnull(mvfilter(test))`` is "some value passes", and two-valued under ``NOT``.
 """
 
 from __future__ import annotations
@@ -106,9 +114,15 @@ def _search_safe(v: object) -> bool:
 class PredicateRenderer:
     """Renders IR predicates for one stream, given how to name fields and lookup markers."""
 
-    def __init__(self, field: FieldFn, lookup_marker: Callable[[ir.InLookup], str]):
+    def __init__(
+        self,
+        field: FieldFn,
+        lookup_marker: Callable[[ir.InLookup], str],
+        multi: Callable[[str], bool] = lambda _: False,
+    ):
         self.field = field
         self.lookup_marker = lookup_marker
+        self.multi = multi  # ECS name -> whether the field may hold several values
 
     # --------------------------------------------------------------- search form
     def searchable(self, p: ir.Predicate) -> bool:
@@ -183,6 +197,8 @@ class PredicateRenderer:
         if isinstance(p, ir.InLookup):
             return f"isnotnull({self.lookup_marker(p)})", []
         f = field_ref(self.field(p.field, p.span))  # type: ignore[union-attr]
+        if self.multi(p.field) and not (isinstance(p, ir.Eq) and None in p.values):  # type: ignore[union-attr]
+            return self._some_value(p, f), []
         if isinstance(p, ir.Eq):
             if any(v is None for v in p.values):
                 others = ir.Eq(p.field, tuple(v for v in p.values if v is not None), p.cased)
@@ -208,6 +224,29 @@ class PredicateRenderer:
             terms = [f"cidrmatch({eval_str(n)}, {ip})" for n in nets]
             return _join(terms, p.quantifier), [f]
         raise TypeError(type(p).__name__)
+
+    def _some_value(self, p: ir.Predicate, f: str) -> str:
+        """One ``mvfilter`` per listed value: with ``|all`` each value may be matched by a
+        different element (docs/semantics.md, "Multi-values")."""
+        assert isinstance(p, ir.Eq | ir.StrMatch | ir.Regex | ir.Compare | ir.Cidr)
+        if isinstance(p, ir.Eq):
+            items: list[ir.Predicate] = [
+                ir.Eq(p.field, (v,), p.cased, "any", p.span) for v in p.values
+            ]
+        elif isinstance(p, ir.StrMatch):
+            items = [ir.StrMatch(p.field, p.op, (v,), p.cased, "any", p.span) for v in p.values]
+        elif isinstance(p, ir.Regex):
+            items = [ir.Regex(p.field, (x,), p.cased, "any", p.span) for x in p.patterns]
+        elif isinstance(p, ir.Cidr):
+            items = [ir.Cidr(p.field, (n,), "any", p.span) for n in p.networks]
+        else:
+            items = [p]
+        multi, self.multi = self.multi, lambda _: False
+        try:
+            terms = [f"isnotnull(mvfilter({self.leaf(x)[0]}))" for x in items]
+        finally:
+            self.multi = multi
+        return _join(terms, getattr(p, "quantifier", "any"))
 
     @staticmethod
     def _eq(f: str, v: ir.Scalar, cased: bool) -> str:

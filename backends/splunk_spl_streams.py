@@ -4,7 +4,7 @@ multisearch pool with stream joins that correlations read."""
 from __future__ import annotations
 
 from backends.base import E_NO_SOURCE, CompileError, Context, _diag
-from backends.profiles import logsource_keys
+from backends.profiles import ecs_array_fields, logsource_keys
 from backends.splunk_spl_expr import (
     IPV4_REX,
     ExprRenderer,
@@ -59,12 +59,64 @@ class Names:
         return self.ctx.field(name, span)
 
 
+def multi_valued(a: ir.Analytic) -> frozenset[str]:
+    """The fields of the analytic that may hold several values: ECS array fields, and fields
+    derived from one (extract_ips, elementwise functions) or joined from one."""
+    out = set(ecs_array_fields())
+    changed = True
+    while changed:
+        changed = False
+        for s in a.streams:
+            made = [n for n, e in s.derive if _multi_expr(e, out)]
+            if s.join is not None:
+                made += [f for f in s.join.add if f in out]
+            for n in made:
+                if n not in out:
+                    out.add(n)
+                    changed = True
+    return frozenset(out)
+
+
+def _elementwise(e: ir.Expr, multi: frozenset[str]) -> str | None:
+    """The multi-valued field that ``lower``/``upper``/``basename`` maps value by value."""
+    if (
+        isinstance(e, ir.Call)
+        and e.func in ("lower", "upper", "basename")
+        and isinstance(e.args[0], ir.FieldRef)
+        and e.args[0].step is None
+        and e.args[0].name in multi
+    ):
+        return e.args[0].name
+    return None
+
+
+def _reads(e: ir.Expr, fields: frozenset[str]) -> bool:
+    if isinstance(e, ir.FieldRef):
+        return e.name in fields
+    if isinstance(e, ir.BinOp):
+        return _reads(e.left, fields) or _reads(e.right, fields)
+    if isinstance(e, ir.UnaryOp):
+        return _reads(e.operand, fields)
+    if isinstance(e, ir.Call):
+        return any(_reads(x, fields) for x in e.args)
+    return False
+
+
+def _multi_expr(e: ir.Expr, multi: set[str]) -> bool:
+    if isinstance(e, ir.FieldRef):
+        return e.name in multi
+    if isinstance(e, ir.Call):
+        return e.func == "extract_ips" or any(_multi_expr(x, multi) for x in e.args)
+    return False
+
+
 class StreamBuilder:
     def __init__(self, analytic: ir.Analytic, ctx: Context, names: Names):
         self.analytic = analytic
         self.ctx = ctx
         self.names = names
         self.markers: dict[ir.InLookup, str] = {}
+        self.multi = multi_valued(analytic)
         self.exprs = ExprRenderer(
             lambda r: (
                 ctx.profile.local(r.name) if isinstance(r, ir.MeasureRef) else names(r.name, r.span)
@@ -79,7 +131,7 @@ class StreamBuilder:
         return self.markers[p]
 
     def preds(self) -> PredicateRenderer:
-        return PredicateRenderer(self._field_value_mapped, self._marker)
+        return PredicateRenderer(self._field_value_mapped, self._marker, self.multi.__contains__)
 
     def _field_value_mapped(self, name: str, span: ir.Span) -> str:
         return self.names(name, span)
@@ -238,6 +290,25 @@ class StreamBuilder:
         bools = set(self._input_booleans(s))
         for name, e in s.derive:
             dst = field_ref(self.names(name, s.span))
+            mapped = _elementwise(e, self.multi)
+            if mapped is not None:
+                # mvmap(<mv>, <expression>) evaluates the expression once per value, the field
+                # name standing for the value (MultivalueEvalFunctions#mvmap, Splunk 8.0+)
+                src = field_ref(self.names(mapped, s.span))
+                text = f"mvmap({src}, {self.exprs.render(e)})"
+                out.append(
+                    f"eval {dst}={text}"
+                    if cond is None
+                    else f"eval {dst}=if({cond}, {text}, {dst})"
+                )
+                continue
+            if _reads(e, self.multi):
+                raise self.ctx.not_implemented(
+                    f"derived field '{name}' computed from a multi-valued field "
+                    "(Splunk eval functions other than the mv* ones read one value; siemc maps "
+                    "lower/upper/basename of a field with mvmap only)",
+                    e.span,
+                )
             if isinstance(e, ir.Call) and e.func == "extract_ips":
                 out += self._extract_ips(dst, e, cond)
                 bools.discard(name)

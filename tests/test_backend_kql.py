@@ -535,7 +535,8 @@ def test_regex_is_respelled_for_re2_with_the_same_meaning(
     assert (rx.text, rx.approximations) == (re2_text, ())
     flags = 0 if cased else re.IGNORECASE
     for s in ["ab", "a b", "1x", "a", "a\n", "ab\n", "abc", "x..y", "xy", "x....y", "whoamİ",
-              "WHOAMı", "\u212a", "k", "K", "word\v", "word ", "ab\nc", "a\u017fa", "asa"]:  # fmt: skip
+              "WHOAMı", "\u212a", "k", "K", "word\v", "word ", "ab\nc", "a\u017fa",
+              "asa"]:  # fmt: skip
         assert (re.search(pattern, s, flags) is not None) == _re2_search(rx.text, s), s
 
 
@@ -647,3 +648,120 @@ def test_exact_regex_means_the_same_in_python_re_and_re2(
         texts.append(v + data.draw(st.sampled_from(["", "\n", "\n\n", "x"])))
     for s in texts:
         assert (py.search(s) is not None) == _re2_search(rx.text, s), (pattern, rx.text, s)
+
+
+# --------------------------------------------------------------------------- multi-valued columns
+_IPS = (
+    (
+        "dns.answer_ips",
+        ir.Call("extract_ips", (ir.FieldRef("winlog.event_data.QueryResults"),)),
+    ),
+)
+
+
+def _on_answers(pred: ir.Predicate, **kw: object) -> ir.Analytic:
+    return analytic(pred, "dns_query", derive=_IPS, **kw)  # type: ignore[arg-type]
+
+
+def test_multi_valued_string_leaves_test_each_element() -> None:
+    """Equality and substrings on a dynamic array hold when some element matches: the elements
+    joined by newlines, matched per line (multi-line RE2), never `=~` on the whole array."""
+    pred = ir.And(
+        (
+            ir.Eq("dns.answer_ips", ("10.0.0.5", "8.8.8.8"), quantifier="all"),
+            ir.Not(ir.StrMatch("dns.answer_ips", "endswith", (".9",), cased=True)),
+        )
+    )
+    q = BACKEND.compile(_on_answers(pred), allow_approximate=True).query
+    joined = 'strcat_array(dns_answer_ips, "\\n") matches regex'
+    assert f'{joined} "(?im)^10\\\\.0\\\\.0\\\\.5$" and {joined} "(?im)^8\\\\.8\\\\.8\\\\.8$"' in q
+    assert f'not((coalesce(array_length(dns_answer_ips), 0) > 0 and {joined} "(?m)\\\\.9$"))' in q
+    assert "=~" not in q.split("extract_all")[1]
+    require_oracle()
+    assert validate([q]) == [[]]
+
+
+@pytest.mark.parametrize(
+    ("pred", "what"),
+    [
+        (ir.Regex("dns.answer_ips", ("^10\\.",)), "a regular expression"),
+        (ir.Cidr("dns.answer_ips", ("10.0.0.0/8",)), "a cidr test"),
+        (ir.Compare("dns.answer_ips", "gt", 5), "a numeric comparison"),
+        (ir.Eq("dns.answer_ips", (443,)), "equality with a number"),
+        (ir.InLookup("inventory", (("host", "dns.answer_ips"),)), "a lookup"),
+    ],
+)
+def test_multi_valued_leaves_without_an_element_form_are_e201(
+    pred: ir.Predicate, what: str
+) -> None:
+    with pytest.raises(CompileError) as e:
+        BACKEND.compile(_on_answers(pred), allow_approximate=True)
+    (d,) = e.value.diagnostics
+    assert d.code == "E201" and what in d.message and "dynamic" in d.message
+
+
+def test_multi_valued_derivations_and_measures_are_e201() -> None:
+    lowered = (*_IPS, ("x.low", ir.Call("lower", (ir.FieldRef("dns.answer_ips"),))))
+    with pytest.raises(CompileError, match="function lower\\(\\) of a multi-valued"):
+        BACKEND.compile(analytic(ir.TRUE, "dns_query", derive=lowered), allow_approximate=True)
+    agg = ir.Aggregate(
+        "s",
+        ir.Window("tumbling", 600_000),
+        ("host.name",),
+        (ir.Measure("n", "distinct", "dns.answer_ips"),),
+        (),
+        None,
+        span=SPAN,
+    )
+    with pytest.raises(CompileError, match="distinct measure 'n' of the multi-valued"):
+        BACKEND.compile(_on_answers(ir.TRUE, detection=agg), allow_approximate=True)
+
+
+def test_multi_valued_group_key_is_expanded() -> None:
+    agg = ir.Aggregate(
+        "s",
+        ir.Window("tumbling", 600_000),
+        ("dns.answer_ips",),
+        (ir.Measure("n", "count", None),),
+        (),
+        None,
+        span=SPAN,
+    )
+    q = BACKEND.compile(_on_answers(ir.TRUE, detection=agg), allow_approximate=True).query
+    assert (
+        "s\n| mv-expand dns_answer_ips to typeof(string)\n| where isnotempty(dns_answer_ips)" in q
+    )
+
+
+def test_multi_valued_cooccurrence_key_is_e201() -> None:
+    co = ir.Cooccurrence(
+        (
+            ir.Step("a", "s", ("dns.answer_ips",), SPAN),
+            ir.Step("b", "s", ("dns.answer_ips",), SPAN),
+        ),
+        60_000,
+        SPAN,
+    )
+    with pytest.raises(CompileError, match="a co-occurrence key on the multi-valued"):
+        BACKEND.compile(_on_answers(ir.TRUE, detection=co), allow_approximate=True)
+
+
+def test_multi_valued_join_key_is_e201() -> None:
+    peer = ir.Call("extract_ips", (ir.FieldRef("winlog.event_data.QueryResults"),))
+    streams = (
+        ir.Stream("dns", ir.LogSource("dns_query"), None, (), (("labels.peer", peer),), ir.TRUE),
+        ir.Stream(
+            "conn",
+            ir.LogSource("network_connection"),
+            None,
+            (),
+            (("labels.peer", ir.FieldRef("destination.ip")),),
+            ir.TRUE,
+        ),
+        ir.Stream(
+            "paired", "dns", ir.Join("conn", ("labels.peer",), 60_000, "after", ()), (), (), ir.TRUE
+        ),
+    )
+    a = ir.Analytic("T-1", "t.yml", META, (), streams, ir.Match("paired", SPAN), (), SPAN)
+    with pytest.raises(CompileError, match="a join key on the multi-valued"):
+        BACKEND.compile(a, allow_approximate=True)

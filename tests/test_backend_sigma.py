@@ -612,3 +612,37 @@ def test_comparisons_with_numbers_declare_the_stored_type_approximation(
 def test_equality_with_strings_only_stays_exact() -> None:
     art = compile_(analytic([stream("s", ir.Eq("destination.domain", ("a.example", "b1")), NET)]))
     assert art.approximations == ()
+
+
+# --------------------------------------------------------------------------- multi-valued fields
+ZEEK_DNS = ir.LogSource(None, "zeek", "dns")
+
+
+def test_tests_keys_and_measures_on_array_fields_are_declared() -> None:
+    """Sigma leaves list matching to the backend: every filter, key and measure on an ECS array
+    field is a declared approximation; exists is not (an empty list is missing everywhere)."""
+    s = stream("s", ir.Eq("dns.resolved_ip", ("10.0.0.5",)), ZEEK_DNS)
+    with pytest.raises(CompileError, match="approximat"):
+        BACKEND.compile(analytic([s]), allow_approximate=False)
+    constructs = {a.construct for a in compile_(analytic([s])).approximations}
+    assert constructs == {"filter on the multi-valued field dns.resolved_ip"}
+    listed = stream("s", ir.InLookup("approved", (("domain", "dns.resolved_ip"),)), ZEEK_DNS)
+    constructs = {a.construct for a in compile_(analytic([listed])).approximations}
+    assert constructs == {"filter on the multi-valued field dns.resolved_ip"}
+    present = stream("s", ir.Exists("dns.resolved_ip"), ZEEK_DNS)
+    assert compile_(analytic([present]), approx=False).approximations == ()
+    agg = ir.Aggregate(
+        "s",
+        ir.Window("sliding", 60_000),
+        ("dns.resolved_ip",),
+        (ir.Measure("n", "distinct", "dns.resolved_ip"),),
+        (),
+        ir.BinOp(">=", ir.MeasureRef("n"), ir.Literal_(2)),
+        origin="value_count",
+        span=SPAN,
+    )
+    got = {a.construct for a in compile_(analytic([stream("s", ls=ZEEK_DNS)], agg)).approximations}
+    assert {
+        "group-by key on the multi-valued field dns.resolved_ip",
+        "distinct measure on the multi-valued field dns.resolved_ip",
+    } <= got

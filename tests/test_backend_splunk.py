@@ -532,3 +532,31 @@ def test_connections_without_bytes_still_compile() -> None:
     )
     a = ir.Analytic("T-1", "t.yml", META, (), (s,), ir.Match("s"), ())
     assert 'sourcetype="WinEventLog:Security"' in BACKEND.compile(a).query
+
+
+# --------------------------------------------------------------------------- multi-valued fields
+def _answers(derive: tuple[tuple[str, ir.Expr], ...], filter: ir.Predicate) -> ir.Analytic:
+    ips = (
+        "dns.answer_ips",
+        ir.Call("extract_ips", (ir.FieldRef("winlog.event_data.QueryResults"),)),
+    )
+    s = ir.Stream("s", ir.LogSource("dns_query"), None, (), (ips, *derive), filter)
+    return ir.Analytic("T-1", "t.yml", META, (), (s,), ir.Match("s"), ())
+
+
+def test_where_leaves_on_a_multi_valued_field_use_mvfilter() -> None:
+    pred = ir.Not(ir.Cidr("dns.answer_ips", ("10.0.0.0/8", "192.168.0.0/16"), "all"))
+    q = BACKEND.compile(_answers((), pred), allow_approximate=True).query
+    where = q.strip().splitlines()[-1]
+    assert where.startswith('| where NOT (isnotnull(mvfilter(cidrmatch("10.0.0.0/8"')
+    assert ' AND isnotnull(mvfilter(cidrmatch("192.168.0.0/16"' in where
+    assert "isnull(dns_answer_ips) OR" not in where  # mvfilter is two-valued already
+
+
+@pytest.mark.parametrize("func", ["registered_domain", "coalesce"])
+def test_other_derivations_of_a_multi_valued_field_are_e201(func: str) -> None:
+    derive = (("labels.x", ir.Call(func, (ir.FieldRef("dns.answer_ips"),))),)
+    with pytest.raises(CompileError) as e:
+        BACKEND.compile(_answers(derive, ir.TRUE), allow_approximate=True)
+    (d,) = e.value.diagnostics
+    assert d.code == "E201" and "computed from a multi-valued field" in d.message

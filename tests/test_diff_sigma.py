@@ -95,6 +95,14 @@ DECLARED: dict[tuple[str, str], Declared] = {
         "is 200",
         extra=("DSIG-A5 {source.ip='10.0.0.2'} [1704070800000..1704070860000] {p50=300.0}",),
     ),
+    ("DSIG-A7", "two answer lists sharing 10.0.0.5, and two equal lists"): Declared(
+        "group-by key on the multi-valued field dns.resolved_ip",
+        "the engine groups the answers' JSON text: [10.0.0.5, 8.8.8.8] and [10.0.0.5] are two "
+        "groups (the equal lists of g3 and g4 still meet)",
+        missing=(
+            "DSIG-A7 {dns.resolved_ip='10.0.0.5'} [1704067201000..1704067202000] {event_count=2.0}",
+        ),
+    ),
     ("DSIG-C1", "burst of four connections after one process start"): Declared(
         "unordered co-occurrence",
         CONSUMPTION + ": each later connection completes the pair again with the same process",
@@ -115,6 +123,16 @@ DECLARED: dict[tuple[str, str], Declared] = {
         missing=(
             "DSIG-M2 {(no key)} [1704067204000..1704067204000]",
             "DSIG-M2 {(no key)} [1704067207000..1704067207000]",
+        ),
+    ),
+    ("DSIG-M3", "answer lists of one, two and three addresses, and none"): Declared(
+        "filter on the multi-valued field dns.resolved_ip",
+        "the engine compares the answers' JSON text: z1 ['10.0.0.5', '8.8.8.8'] is not "
+        "10.0.0.5, z3 holds neither 8.8.8.8 nor 8.8.4.4 as a whole, z4 does not start with '192.'",
+        missing=(
+            "DSIG-M3 {(no key)} [1704067201000..1704067201000]",
+            "DSIG-M3 {(no key)} [1704067203000..1704067203000]",
+            "DSIG-M3 {(no key)} [1704067204000..1704067204000]",
         ),
     ),
     ("DSIG-S1", "equal timestamps, shell first in input order"): Declared(

@@ -87,6 +87,12 @@ EXPECTED: dict[tuple[str, str], Expected] = {
         "approximation", "does not consume the events of a window that fired",
         extra=(f"D-SPL-K04 {{host.name='h1'}} [None..{T0 + 30000}] {{event_count=4.0}}",),
     ),
+    # q1 answered 10.0.0.5 and 8.8.8.8; the connection to 8.8.8.8 suppresses only that row
+    ("D-SPL-MV07", "a connection to one of two answers, to none, and to the only answer"):
+        Expected(
+            "approximation", "an event alerts once for each value that has no `missing` event",
+            extra=(f"D-SPL-MV07 {{labels.peer='10.0.0.5'}} [{T0 + 1000}..{T0 + 1000}]",),
+        ),
 }  # fmt: skip
 
 # (analytic, fixture) -> command the interpreter does not implement (none at present)
@@ -163,9 +169,9 @@ def test_tables_name_existing_pairs() -> None:
 def test_coverage_numbers() -> None:
     """The size of the comparison, so that a change in coverage is visible."""
     pairs = _pairs()
-    assert len(pairs) == 41
-    assert len({a for a, _ in pairs}) == 25
-    assert sum(e.kind == "approximation" for e in EXPECTED.values()) == 4
+    assert len(pairs) == 49
+    assert len({a for a, _ in pairs}) == 33
+    assert sum(e.kind == "approximation" for e in EXPECTED.values()) == 5
     assert sum(e.kind == "defect" for e in EXPECTED.values()) == 0
     assert not NOT_EXECUTABLE
 
@@ -202,6 +208,54 @@ def test_dropped_group_key_is_caught() -> None:
     wrong = Artifact(**{**art.__dict__, "query": art.query.replace(by, "BY _time dvc")})
     d = _compare(loaded, fx, wrong)
     assert not d.equal and d.missing and d.extra
+
+
+_MV = "answers with one, two and three addresses, and none"
+
+
+def test_scalar_forms_on_a_multivalue_are_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without the mvfilter() forms the where leaves compare a multivalue field with `==`,
+    `like()` or `cidrmatch()`, whose per-value meaning Splunk does not document: the
+    interpreter refuses them instead of agreeing by accident."""
+    _engine()
+    for aid in ("D-SPL-MV01", "D-SPL-MV02", "D-SPL-MV03"):
+        loaded, fx = _lookup(aid, _MV)
+        monkeypatch.setattr("backends.splunk_spl_streams.multi_valued", lambda a: frozenset[str]())
+        art = compile_pair(loaded, "splunk", profile="cim", allow_approximate=True).artifact
+        monkeypatch.undo()
+        assert art is not None and "mvfilter" not in art.query
+        with pytest.raises(run_spl.NotExecutable, match="on a multivalue field"):
+            _compare(loaded, fx, art)
+
+
+def test_elementwise_derivation_is_needed() -> None:
+    """lower() of a multivalue field has no documented per-value meaning: mvmap() is needed."""
+    _engine()
+    loaded, fx = _lookup("D-SPL-MV08", "the value is not the first element")
+    art = _artifact("D-SPL-MV08")
+    assert art is not None and _compare(loaded, fx, art).equal
+    q = art.query.replace("mvmap(tag, lower(tag))", "lower(tag)")
+    assert q != art.query
+    with pytest.raises(run_spl.NotExecutable, match="on a multivalue field"):
+        _compare(loaded, fx, Artifact(**{**art.__dict__, "query": q}))
+
+
+def test_multivalue_key_forms_are_needed() -> None:
+    """count(X) counts the values of a multivalue field and streamstats groups by its whole
+    value: dropping the helper count or the mvexpand changes the alerts."""
+    _engine()
+    loaded, fx = _lookup("D-SPL-MV04", _MV)
+    art = _artifact("D-SPL-MV04")
+    assert art is not None and _compare(loaded, fx, art).equal
+    q = art.query.replace("count(siemc_has_1)", "count(dns_answer_ips)")
+    assert q != art.query
+    assert not _compare(loaded, fx, Artifact(**{**art.__dict__, "query": q})).equal
+    loaded, fx = _lookup("D-SPL-MV05", _MV)
+    art = _artifact("D-SPL-MV05")
+    assert art is not None and _compare(loaded, fx, art).equal
+    q = art.query.replace("| mvexpand dns_answer_ips\n", "")
+    assert q != art.query
+    assert not _compare(loaded, fx, Artifact(**{**art.__dict__, "query": q})).equal
 
 
 def test_unknown_command_is_reported() -> None:

@@ -82,13 +82,31 @@ def test_eval_arithmetic_concatenation_and_division_by_zero() -> None:
     assert col(rows, "e") == [12, 18]  # later assignments see earlier ones
 
 
+def test_multivalue_eval() -> None:
+    """mvfilter() tests every value of its one field; operators and functions whose per-value
+    meaning Splunk does not document refuse a multivalue instead of guessing one."""
+    e = ev(10, m=["10.1.2.3", "8.8.8.8", "x"], n=["5", "50"])
+    q = (
+        'search index=* | eval a=mvfilter(cidrmatch("10.0.0.0/8", m)), '
+        'b=mvfilter(tonumber(n)>=10), c=mvfilter(m=="none"), '
+        'd=if(isnull(mvfilter(m=="x")), 1, 0)'
+    )
+    (r,) = run(q, [e])
+    assert r["a"] == "10.1.2.3" and r["b"] == "50" and "c" not in r and r["d"] == 0
+    # tests are read through if(), since eval cannot store a boolean
+    tests = ['m=="x"', 'like(m, "x%")', 'match(m, "x")', 'cidrmatch("10.0.0.0/8", m)']
+    for expr in [*(f"if({t}, 1, 0)" for t in tests), "lower(m)", "tonumber(n)"]:
+        with pytest.raises(NotExecutable, match="multivalue"):
+            run(f"search index=* | eval z={expr}", [e])
+
+
 def test_eval_functions() -> None:
     e = ev(
         10, p="C:\\Windows\\PowerShell.EXE", h="Sub.Example.COM", ip=" ::ffff:10.1.2.3 ",
         m=["a", "b", "a"], x="5", y="notnum",
     )  # fmt: skip
     q = (
-        'search index=* | eval base=replace(p, "^.*[\\\\\\\\/]", ""), low=lower(m), '
+        'search index=* | eval base=replace(p, "^.*[\\\\\\\\/]", ""), low=lower(y), '
         'rd=replace(lower(h), "^(?:.*\\\\.)?([^.]+\\\\.[^.]+)\\\\.?$", "\\\\1"), '
         'v4=replace(trim(ip), "(?i)^::ffff:(\\\\d+\\\\.\\\\d+\\\\.\\\\d+\\\\.\\\\d+)$", "\\\\1"), '
         'inside=if(cidrmatch("10.0.0.0/8", v4), 1, 0), '
@@ -99,7 +117,7 @@ def test_eval_functions() -> None:
     )
     (r,) = run(q, [e])
     assert r["base"] == "PowerShell.EXE"
-    assert r["low"] == ["a", "b", "a"]
+    assert r["low"] == "notnum"
     assert r["rd"] == "example.com"
     assert r["inside"] == 1
     assert r["lk"] == 1 and r["mt"] == 1

@@ -165,3 +165,11 @@ def logsource_keys(ls: Any) -> list[str]:
     if ls.product:
         keys.append(ls.product)
     return keys
+
+
+@functools.cache
+def ecs_array_fields() -> frozenset[str]:
+    """ECS fields whose values are arrays by definition (``array_fields`` of ecs.yml): every
+    backend treats them as multi-valued, whatever column its profile maps them to."""
+    doc = yaml.safe_load((HERE / "ecs.yml").read_text(encoding="utf-8"))
+    return frozenset(str(x) for x in doc.get("array_fields") or [])

@@ -263,12 +263,24 @@ def _logic(op: str, a: Any, b: Any) -> Any:
     return None if a is None or b is None else truth(a) != truth(b)  # XOR
 
 
+def _single(v: Any, what: str) -> Any:
+    """The value an eval operator or function reads, refusing a multivalue: the Search Reference
+    documents per-value evaluation only for the multivalue functions (mvfilter, mvfind, mvmap,
+    mvcount, ..., "Multivalue eval functions") and for the search command's ``field=value``
+    ("Multivalue fields" in Search), never for ``==``, ``like()``, ``match()``, ``lower()`` or
+    ``cidrmatch()`` on a multivalue field, so a query relying on that is not executable here
+    rather than given a guessed meaning."""
+    if isinstance(v, list):
+        raise NotExecutable(f"{what} on a multivalue field (per-value meaning undocumented)")
+    return v
+
+
 def compare(op: str, a: Any, b: Any) -> bool | None:
-    """A comparison of two values; null when either side is null; any value of a multivalue."""
+    """A comparison of two single values; null when either side is null."""
     if a is None or b is None:
         return None
-    if isinstance(a, list) or isinstance(b, list):
-        return any(compare(op, x, y) for x in mv(a) for y in mv(b))
+    _single(a, f"eval {op}")
+    _single(b, f"eval {op}")
     if isinstance(a, bool) or isinstance(b, bool):
         x_, y_ = truth(a), truth(b)
         return {"==": x_ == y_, "!=": x_ != y_}.get(op, False)
@@ -320,7 +332,7 @@ def _binary(node: Bin, row: Row, env: Env) -> Any:
 
 # ---------------------------------------------------------------------- functions
 def _each(v: Any, fn: Callable[[Any], Any]) -> Any:
-    return norm([fn(x) for x in mv(v)])
+    return norm([fn(x) for x in mv(_single(v, "a text function"))])
 
 
 def _cidrmatch(cidr: Any, ip: Any) -> bool | None:
@@ -330,7 +342,7 @@ def _cidrmatch(cidr: Any, ip: Any) -> bool | None:
         net = ipaddress.ip_network(text(cidr), strict=False)
     except ValueError:
         return False
-    for value in mv(ip):
+    for value in mv(_single(ip, "cidrmatch()")):
         try:
             if ipaddress.ip_address(text(value)) in net:
                 return True
@@ -343,7 +355,7 @@ def _like(s: Any, pattern: Any) -> bool | None:
     if s is None or pattern is None:
         return None
     rx = "".join(".*" if c == "%" else "." if c == "_" else re.escape(c) for c in text(pattern))
-    return any(re.fullmatch(rx, text(v), re.DOTALL) is not None for v in mv(s))
+    return any(re.fullmatch(rx, text(v), re.DOTALL) is not None for v in mv(_single(s, "like()")))
 
 
 def _extreme(values: list[Any], biggest: bool) -> Any:
@@ -386,7 +398,7 @@ def _round(x: Any, digits: Any = 0) -> Any:
 
 
 def _tonumber(v: Any, base: Any = None) -> Any:
-    if v is None or isinstance(v, list):
+    if _single(v, "tonumber()") is None:
         return None
     if base is not None and num(base) != 10:
         try:
@@ -410,7 +422,47 @@ def _if(row: Row, env: Env, args: tuple[Node, ...]) -> Any:
     return evaluate(args[1] if truth(cond) else args[2], row, env)
 
 
-_LAZY: dict[str, Callable[[Row, Env, tuple[Node, ...]], Any]] = {"case": _case, "if": _if}
+def _fields(node: Node) -> set[str]:
+    if isinstance(node, Field):
+        return {node.name}
+    if isinstance(node, Bin):
+        return _fields(node.left) | _fields(node.right)
+    if isinstance(node, Unary):
+        return _fields(node.operand)
+    if isinstance(node, Call):
+        return set().union(*(_fields(a) for a in node.args)) if node.args else set()
+    return set()
+
+
+def _mvfilter(row: Row, env: Env, args: tuple[Node, ...]) -> Any:
+    """``mvfilter(<predicate>)``: the values of the one field the predicate references for which
+    it is true, null when none is (Multivalue eval functions, mvfilter: "can reference only one
+    field")."""
+    if len(args) != 1:
+        raise SplRuntimeError("mvfilter() takes one predicate")
+    names = _fields(args[0])
+    if len(names) != 1:
+        raise SplRuntimeError("mvfilter() must reference exactly one field")
+    (name,) = names
+    kept = [v for v in mv(row.get(name)) if truth(evaluate(args[0], {**row, name: v}, env))]
+    return norm(kept)
+
+
+def _mvmap(row: Row, env: Env, args: tuple[Node, ...]) -> Any:
+    """``mvmap(<mv>, <expression>)``: the expression evaluated once per value of the field, the
+    field's name standing for that value (Multivalue eval functions, mvmap)."""
+    if len(args) != 2 or not isinstance(args[0], Field):
+        raise SplRuntimeError("mvmap() takes a field and an expression")
+    name = args[0].name
+    return norm([evaluate(args[1], {**row, name: v}, env) for v in mv(row.get(name))])
+
+
+_LAZY: dict[str, Callable[[Row, Env, tuple[Node, ...]], Any]] = {
+    "case": _case,
+    "if": _if,
+    "mvfilter": _mvfilter,
+    "mvmap": _mvmap,
+}
 
 # name -> (arity check, implementation over evaluated arguments)
 _FUNCS: dict[str, Callable[..., Any]] = {
@@ -426,7 +478,9 @@ _FUNCS: dict[str, Callable[..., Any]] = {
     "lower": lambda s: _each(s, lambda v: text(v).lower()),
     "upper": lambda s: _each(s, lambda v: text(v).upper()),
     "match": lambda s, rx: (
-        None if s is None else any(pcre(text(rx)).search(text(v)) for v in mv(s))
+        None
+        if s is None
+        else any(pcre(text(rx)).search(text(v)) for v in mv(_single(s, "match()")))
     ),
     "max": lambda *a: _extreme(list(a), True),
     "min": lambda *a: _extreme(list(a), False),

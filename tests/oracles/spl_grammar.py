@@ -211,7 +211,9 @@ EVAL_FUNCS: dict[str, tuple[int, int | None]] = {
     "min": (1, None),
     "mvcount": (1, 1),
     "mvdedup": (1, 1),
+    "mvfilter": (1, 1),  # MultivalueEvalFunctions#mvfilter: one predicate over one field
     "mvfind": (2, 2),
+    "mvmap": (2, 2),  # MultivalueEvalFunctions#mvmap: the field, an expression of its value
     "mvindex": (2, 3),
     "now": (0, 0),
     "null": (0, 0),

@@ -69,14 +69,35 @@ def compile_pair(
 ) -> PairResult:
     backend = get_backend(target)
     res = PairResult(loaded.analytic.id, target, source=loaded.doc.text)
-    use = profile if profile in backend.profiles else None
     try:
         res.artifact = backend.compile(
-            loaded.analytic, profile=use, allow_approximate=allow_approximate
+            loaded.analytic, profile=profile, allow_approximate=allow_approximate
         )
     except CompileError as exc:
         res.diagnostics = exc.diagnostics
     return res
+
+
+def profile_problem(profile: str | None, targets: Iterable[str]) -> str | None:
+    """Why ``profile`` cannot be used for every one of ``targets`` (None when it can). A profile
+    is never dropped for a target it does not fit: that would compile against another data model
+    than the one asked for, without a word."""
+    if profile is None:
+        return None
+    targets = list(targets)
+    per_target = {t: get_backend(t).profiles for t in ALL_TARGETS}
+    known = sorted({p for ps in per_target.values() for p in ps})
+    listing = "; ".join(f"{t}: {', '.join(ps)}" for t, ps in per_target.items())
+    if profile not in known:
+        return f"unknown profile '{profile}'; profiles by target: {listing}"
+    misfit = [t for t in targets if profile not in per_target[t]]
+    if not misfit:
+        return None
+    fits = [t for t, ps in per_target.items() if profile in ps]
+    return (
+        f"profile '{profile}' does not apply to {', '.join(misfit)} (it is a profile of "
+        f"{', '.join(fits)}); choose the target with -t, or a profile of each target: {listing}"
+    )
 
 
 def compile_all(

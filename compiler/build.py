@@ -140,8 +140,14 @@ def render_err(r: PairResult) -> str:
     return "\n\n".join(d.render(r.source) for d in r.diagnostics) + "\n"
 
 
+# Written into every output root so that discovery never reads siemc's own outputs (the Sigma
+# rules are YAML) as analytics when the folder lies under an analytics path.
+OUTPUT_MARKER = ".siemc-output"
+
+
 def write_outputs(out_dir: Path, results: Sequence[PairResult]) -> None:
-    """Write every artifact (or ``.err``) and ``fidelity.json`` into ``out_dir``.
+    """Write every artifact (or ``.err``), ``fidelity.json`` and the output marker into
+    ``out_dir``.
 
     Everything is rendered into a temporary folder beside ``out_dir`` first; only then is each
     entry siemc owns (``<target>/`` and ``fidelity.json``) swapped in by rename. A failure leaves
@@ -159,6 +165,9 @@ def write_outputs(out_dir: Path, results: Sequence[PairResult]) -> None:
                 name, text = f"{r.analytic}.err", render_err(r)
             (d / name).write_text(text, encoding="utf-8")
         (tmp / "fidelity.json").write_text(fidelity_json(results), encoding="utf-8")
+        (tmp / OUTPUT_MARKER).write_text(
+            "written by siemc: analytic discovery skips this folder\n", encoding="utf-8"
+        )
         for entry in sorted(tmp.iterdir()):
             dest = out_dir / entry.name
             if dest.is_dir():

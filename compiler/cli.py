@@ -17,6 +17,7 @@ import click
 
 from compiler.build import (
     ALL_TARGETS,
+    OUTPUT_MARKER,
     PairResult,
     compile_all,
     profile_problem,
@@ -61,6 +62,11 @@ def _no_files(paths: tuple[str, ...]) -> None:
     for p in paths:
         if not Path(p).exists():
             raise click.UsageError(f"no such file or folder: {p}")
+    for p in paths:
+        if (Path(p) / OUTPUT_MARKER).exists():
+            raise click.UsageError(
+                f"{p} is a folder siemc wrote its outputs into, not analytics ({OUTPUT_MARKER})"
+            )
     if not find_analytics(paths):
         raise click.UsageError(f"no analytic files (*.yml, *.yaml) under: {' '.join(paths)}")
 

@@ -75,7 +75,7 @@ class _Siemc(click.Group):
     """Exits with EXIT_USAGE on every usage error (click's own, such as an unknown option, and
     siemc's click.UsageError), instead of click's 2."""
 
-    def main(  # type: ignore[override]
+    def main(
         self,
         args: Sequence[str] | None = None,
         prog_name: str | None = None,

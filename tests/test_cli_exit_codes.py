@@ -211,3 +211,13 @@ def test_installed_command_exits_64_on_usage() -> None:
     )
     assert proc.returncode == EXIT_USAGE, proc.stderr
     assert "No such option '--bogus'" in proc.stderr
+
+
+def test_every_exit_code_is_documented() -> None:
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "diagnostics.md").read_text()
+    from compiler import cli
+
+    codes = {v for k, v in vars(cli).items() if k.startswith("EXIT_")}
+    assert codes == {0, 1, 2, 64, 69, 70}
+    for code in codes:
+        assert f"| `{code}` |" in doc, code

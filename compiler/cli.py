@@ -202,11 +202,9 @@ def test(
     engine_results = _run_engines(cat, targets, profile, verbose) if targets else []
     if junit:
         write_junit(Path(junit), results, cat.diagnostics, engine_results)
-    if cat.errors:
-        sys.exit(EXIT_INVALID)
-    code = _tests_exit(results)
-    if code == EXIT_OK and any(r.status == "error" for r in engine_results):
-        code = EXIT_ENGINE_ERROR
+    code = EXIT_INVALID if cat.errors else _tests_exit(results)
+    if code != EXIT_INVALID and any(r.status == "error" for r in engine_results):
+        code = EXIT_ENGINE_ERROR  # results are missing: worse news than a failed comparison
     elif code == EXIT_OK and any(r.status == "failed" for r in engine_results):
         code = EXIT_TESTS
     sys.exit(code)

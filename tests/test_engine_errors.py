@@ -144,6 +144,19 @@ def test_a_real_input_the_eql_engine_chokes_on(tmp_path: Path) -> None:
     assert "eql: 1 equal, 1 error" in res.output
 
 
+def test_an_engine_error_outranks_a_failing_fixture(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def run(loaded: Any, fixture: Any, artifact: Any) -> Any:
+        raise RuntimeError("down")
+
+    monkeypatch.setattr(load_engine("esql"), "run", run)
+    text = ANALYTIC.replace("evidence: [e1]", "evidence: [e2]")
+    res = CliRunner().invoke(main, ["test", str(_write(tmp_path, text)), "--engines", "esql"])
+    assert "FAIL  positive/synthetic" in res.output and "ERROR esql" in res.output
+    assert res.exit_code == EXIT_ENGINE_ERROR
+
+
 def test_an_engine_error_outranks_a_failure(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -35,16 +35,28 @@ def split_data_root(file: str) -> tuple[str, str] | None:
     return name, rest
 
 
-def data_root(name: str, analytic_path: str | FsPath) -> FsPath | None:
-    """The folder ``$name`` stands for, or None when it is absent on this machine."""
+def data_root(name: str, folder: FsPath) -> FsPath | None:
+    """The folder ``$name`` stands for, seen from an analytic in ``folder``; None when it is
+    absent on this machine."""
     env = os.environ.get(DATA_ROOTS[name])
     if env:
         return FsPath(env) if FsPath(env).is_dir() else None
-    for parent in FsPath(analytic_path).resolve().parents:
+    folder = folder.resolve()
+    for parent in (folder, *folder.parents):
         cand = parent / "shared" / "data" / name.lower()
         if cand.is_dir():
             return cand
     return None
+
+
+def absent_root_message(name: str) -> str:
+    var = DATA_ROOTS[name]
+    if os.environ.get(var):
+        return f"data root ${name} not found: {var}={os.environ[var]} is not a folder"
+    return (
+        f"data root ${name} not found (set {var}, or place shared/data/{name.lower()} beside "
+        "an ancestor folder of the analytic)"
+    )
 
 
 def _check_input(ctx: _Context, file: str, where: Path, folder: FsPath) -> None:
@@ -70,7 +82,7 @@ def _check_input(ctx: _Context, file: str, where: Path, folder: FsPath) -> None:
             + "; other paths are relative to the analytic's folder",
         )
         return
-    root = data_root(name, folder / "_")
+    root = data_root(name, folder)
     if root is not None and not (root / rest).is_file():
         ctx.err(
             "E160",

@@ -15,7 +15,7 @@ from compiler.evaluator import Alert, Event, evaluate, make_events, merge_events
 from compiler.evaluator.values import to_number
 from compiler.inputs import read_events
 from compiler.lower import Loaded
-from compiler.lower_fixtures import DATA_ROOTS, data_root, split_data_root
+from compiler.lower_fixtures import DATA_ROOTS, absent_root_message, data_root, split_data_root
 from compiler.timeutil import format_timestamp
 
 Status = Literal["passed", "failed", "skipped", "error"]
@@ -41,17 +41,17 @@ class FixtureInputError(Exception):
 
 
 def resolve_input(file: str, analytic_path: str) -> Path:
+    folder = Path(analytic_path).parent
     rooted = split_data_root(file)
     if rooted is None:
-        p = Path(analytic_path).parent / file
+        p = folder / file
     else:
         name, rest = rooted
-        base = data_root(name, analytic_path) if name in DATA_ROOTS else None
+        if name not in DATA_ROOTS:  # loading reports it; only a caller that skipped it gets here
+            raise FixtureInputError(f"unknown data root ${name}")
+        base = data_root(name, folder)
         if base is None:
-            raise MissingData(
-                f"data root ${name} not found (set {DATA_ROOTS.get(name, 'its variable')}, or "
-                f"place shared/data/{name.lower()} beside an ancestor folder of the analytic)"
-            )
+            raise MissingData(absent_root_message(name))
         p = base / rest
     # loading checked it; it can only have gone since
     if not p.is_file():

@@ -78,7 +78,14 @@ def test_an_absent_data_root_skips_outside_ci_only(
     monkeypatch.delenv("CI", raising=False)
     res = CliRunner().invoke(main, ["test", str(a)])
     assert res.exit_code == EXIT_OK and "SKIP" in res.output, res.output
-    assert "data root $OTRF not found (set SIEMC_OTRF_DIR" in res.output
+    assert f"data root $OTRF not found: SIEMC_OTRF_DIR={tmp_path}/absent is not a folder" in (
+        res.output
+    )
+    monkeypatch.delenv("SIEMC_OTRF_DIR")
+    res = CliRunner().invoke(main, ["test", str(a)])
+    assert res.exit_code == EXIT_OK and "SKIP" in res.output, res.output
+    assert "data root $OTRF not found (set SIEMC_OTRF_DIR, or place shared/data/otrf" in res.output
+    monkeypatch.setenv("SIEMC_OTRF_DIR", str(tmp_path / "absent"))
     monkeypatch.setenv("CI", "true")
     res = CliRunner().invoke(main, ["test", str(a)])
     assert res.exit_code == EXIT_INVALID, res.output

@@ -2,7 +2,8 @@
 
 Exit codes (the table in docs/diagnostics.md): 0 success; 1 a check did not pass (a fixture's or
 an engine's alerts differ, a pair that was asked for did not compile); 2 invalid input; 64 usage
-error; 69 an engine is not installed; 70 an engine raised on a case (the other cases ran).
+error; 69 an engine is not installed; 70 an engine raised on a case (the other cases ran);
+130 interrupted.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ EXIT_OK, EXIT_TESTS, EXIT_INVALID = 0, 1, 2
 # click exits 2 on a usage error, which would be indistinguishable from invalid input: siemc
 # uses the sysexits.h codes for the problems that are not about the analytics.
 EXIT_USAGE, EXIT_UNAVAILABLE, EXIT_ENGINE_ERROR = 64, 69, 70
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it: not a failed check
 
 _MARK = {"passed": "PASS", "failed": "FAIL", "skipped": "SKIP", "error": "ERR "}
 _COLOR = {"passed": "green", "failed": "red", "skipped": "yellow", "error": "red"}
@@ -93,9 +95,9 @@ class _Siemc(click.Group):
         except click.ClickException as exc:
             exc.show()
             sys.exit(exc.exit_code)
-        except click.Abort:
+        except click.Abort:  # Ctrl-C
             click.echo("Aborted!", err=True)
-            sys.exit(1)
+            sys.exit(EXIT_INTERRUPTED)
         # without standalone mode click returns --help's and --version's exit code (an int),
         # or the command's return value (None: every command that fails exits itself)
         sys.exit(rv if isinstance(rv, int) else EXIT_OK)

@@ -186,6 +186,17 @@ def test_fidelity_and_help_codes() -> None:
     assert _invoke("nosuchcommand").exit_code == EXIT_USAGE
 
 
+def test_interrupt_is_130(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from compiler import cli
+
+    def interrupted(*args: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "load_catalog", interrupted)
+    res = _invoke("check", str(_analytic(tmp_path)))
+    assert res.exit_code == cli.EXIT_INTERRUPTED == 130 and "Aborted!" in res.output
+
+
 def test_run_codes(tmp_path: Path) -> None:
     a = str(_analytic(tmp_path))
     logs = tmp_path / "logs.jsonl"
@@ -218,6 +229,6 @@ def test_every_exit_code_is_documented() -> None:
     from compiler import cli
 
     codes = {v for k, v in vars(cli).items() if k.startswith("EXIT_")}
-    assert codes == {0, 1, 2, 64, 69, 70}
+    assert codes == {0, 1, 2, 64, 69, 70, 130}
     for code in codes:
         assert f"| `{code}` |" in doc, code

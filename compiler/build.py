@@ -69,14 +69,35 @@ def compile_pair(
 ) -> PairResult:
     backend = get_backend(target)
     res = PairResult(loaded.analytic.id, target, source=loaded.doc.text)
-    use = profile if profile in backend.profiles else None
     try:
         res.artifact = backend.compile(
-            loaded.analytic, profile=use, allow_approximate=allow_approximate
+            loaded.analytic, profile=profile, allow_approximate=allow_approximate
         )
     except CompileError as exc:
         res.diagnostics = exc.diagnostics
     return res
+
+
+def profile_problem(profile: str | None, targets: Iterable[str]) -> str | None:
+    """Why ``profile`` cannot be used for every one of ``targets`` (None when it can). A profile
+    is never dropped for a target it does not fit: that would compile against another data model
+    than the one asked for, without a word."""
+    if profile is None:
+        return None
+    targets = list(targets)
+    per_target = {t: get_backend(t).profiles for t in ALL_TARGETS}
+    known = sorted({p for ps in per_target.values() for p in ps})
+    listing = "; ".join(f"{t}: {', '.join(ps)}" for t, ps in per_target.items())
+    if profile not in known:
+        return f"unknown profile '{profile}'; profiles by target: {listing}"
+    misfit = [t for t in targets if profile not in per_target[t]]
+    if not misfit:
+        return None
+    fits = [t for t, ps in per_target.items() if profile in ps]
+    return (
+        f"profile '{profile}' does not apply to {', '.join(misfit)} (it is a profile of "
+        f"{', '.join(fits)}); choose the target with -t, or a profile of each target: {listing}"
+    )
 
 
 def compile_all(
@@ -119,8 +140,14 @@ def render_err(r: PairResult) -> str:
     return "\n\n".join(d.render(r.source) for d in r.diagnostics) + "\n"
 
 
+# Written into every output root so that discovery never reads siemc's own outputs (the Sigma
+# rules are YAML) as analytics when the folder lies under an analytics path.
+OUTPUT_MARKER = ".siemc-output"
+
+
 def write_outputs(out_dir: Path, results: Sequence[PairResult]) -> None:
-    """Write every artifact (or ``.err``) and ``fidelity.json`` into ``out_dir``.
+    """Write every artifact (or ``.err``), ``fidelity.json`` and the output marker into
+    ``out_dir``.
 
     Everything is rendered into a temporary folder beside ``out_dir`` first; only then is each
     entry siemc owns (``<target>/`` and ``fidelity.json``) swapped in by rename. A failure leaves
@@ -138,6 +165,9 @@ def write_outputs(out_dir: Path, results: Sequence[PairResult]) -> None:
                 name, text = f"{r.analytic}.err", render_err(r)
             (d / name).write_text(text, encoding="utf-8")
         (tmp / "fidelity.json").write_text(fidelity_json(results), encoding="utf-8")
+        (tmp / OUTPUT_MARKER).write_text(
+            "written by siemc: analytic discovery skips this folder\n", encoding="utf-8"
+        )
         for entry in sorted(tmp.iterdir()):
             dest = out_dir / entry.name
             if dest.is_dir():

@@ -1,17 +1,30 @@
 """The ``siemc`` command line.
 
-Exit codes: 0 success, 1 failing tests, 2 invalid input (an analytic or fixture that does not load).
+Exit codes (the table in docs/diagnostics.md): 0 success; 1 a check did not pass (a fixture's or
+an engine's alerts differ, a pair that was asked for did not compile); 2 invalid input; 64 usage
+error; 69 an engine is not installed; 70 an engine raised on a case (the other cases ran);
+130 interrupted.
 """
 
 from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import click
 
-from compiler.build import ALL_TARGETS, PairResult, compile_all, render_err, write_outputs
+from compiler.build import (
+    ALL_TARGETS,
+    OUTPUT_MARKER,
+    PairResult,
+    compile_all,
+    profile_problem,
+    render_err,
+    write_outputs,
+)
 from compiler.discover import Catalog, find_analytics, load_catalog
 from compiler.engine_check import (
     EngineResult,
@@ -29,6 +42,10 @@ from compiler.testing import FixtureResult, describe_alert, run_all
 from compiler.timeutil import parse_timestamp
 
 EXIT_OK, EXIT_TESTS, EXIT_INVALID = 0, 1, 2
+# click exits 2 on a usage error, which would be indistinguishable from invalid input: siemc
+# uses the sysexits.h codes for the problems that are not about the analytics.
+EXIT_USAGE, EXIT_UNAVAILABLE, EXIT_ENGINE_ERROR = 64, 69, 70
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it: not a failed check
 
 _MARK = {"passed": "PASS", "failed": "FAIL", "skipped": "SKIP", "error": "ERR "}
 _COLOR = {"passed": "green", "failed": "red", "skipped": "yellow", "error": "red"}
@@ -47,11 +64,46 @@ def _no_files(paths: tuple[str, ...]) -> None:
     for p in paths:
         if not Path(p).exists():
             raise click.UsageError(f"no such file or folder: {p}")
+    for p in paths:
+        if (Path(p) / OUTPUT_MARKER).exists():
+            raise click.UsageError(
+                f"{p} is a folder siemc wrote its outputs into, not analytics ({OUTPUT_MARKER})"
+            )
     if not find_analytics(paths):
         raise click.UsageError(f"no analytic files (*.yml, *.yaml) under: {' '.join(paths)}")
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Siemc(click.Group):
+    """Exits with EXIT_USAGE on every usage error (click's own, such as an unknown option, and
+    siemc's click.UsageError), instead of click's 2."""
+
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, False, **extra)
+        try:
+            rv = super().main(args, prog_name, complete_var, False, **extra)
+        except click.UsageError as exc:
+            exc.show()
+            sys.exit(EXIT_USAGE)
+        except click.ClickException as exc:
+            exc.show()
+            sys.exit(exc.exit_code)
+        except click.Abort:  # Ctrl-C
+            click.echo("Aborted!", err=True)
+            sys.exit(EXIT_INTERRUPTED)
+        # without standalone mode click returns --help's and --version's exit code (an int),
+        # or the command's return value (None: every command that fails exits itself)
+        sys.exit(rv if isinstance(rv, int) else EXIT_OK)
+
+
+@click.group(cls=_Siemc, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="siemc")
 def main() -> None:
     """siemc: write a behavioural analytic once, test it, compile it to every SIEM."""
@@ -143,18 +195,27 @@ def test(
     through the targets' engines)."""
     _no_files(paths)
     targets = _engine_targets(engines)
+    if profile is not None and not targets:
+        raise click.UsageError("--profile selects the field-mapping profile of --engines")
+    _check_profile(profile, targets)
     cat = load_catalog(paths)
     _report_invalid(cat)
     results = _run_tests(cat, verbose)
     engine_results = _run_engines(cat, targets, profile, verbose) if targets else []
     if junit:
         write_junit(Path(junit), results, cat.diagnostics, engine_results)
-    if cat.errors:
-        sys.exit(EXIT_INVALID)
-    code = _tests_exit(results)
-    if code == EXIT_OK and any(r.status == "failed" for r in engine_results):
+    code = EXIT_INVALID if cat.errors else _tests_exit(results)
+    if code != EXIT_INVALID and any(r.status == "error" for r in engine_results):
+        code = EXIT_ENGINE_ERROR  # results are missing: worse news than a failed comparison
+    elif code == EXIT_OK and any(r.status == "failed" for r in engine_results):
         code = EXIT_TESTS
     sys.exit(code)
+
+
+def _check_profile(profile: str | None, targets: Sequence[str]) -> None:
+    problem = profile_problem(profile, targets)
+    if problem:
+        raise click.UsageError(f"--profile: {problem}")
 
 
 def _engine_targets(spec: str | None) -> list[str]:
@@ -175,8 +236,9 @@ _ENGINE_MARK = {
     "equal": ("PASS", "green"),
     "approximate": ("APPX", "yellow"),
     "failed": ("FAIL", "red"),
-    "not_executable": ("N/A ", "yellow"),
-    "not_compiled": ("--  ", "white"),
+    "not_executable": ("N/A", "yellow"),
+    "not_compiled": ("--", "white"),
+    "error": ("ERROR", "red"),
 }
 
 
@@ -191,7 +253,7 @@ def _run_engines(
                 rs = check_fixture(loaded, fx, targets, profile)
             except EngineUnavailable as exc:
                 click.secho(f"error: {exc}", fg="red", err=True)
-                sys.exit(EXIT_INVALID)
+                sys.exit(EXIT_UNAVAILABLE)
             except (MissingData, FixtureInputError):
                 continue  # reported by the evaluator run above
             for r in rs:
@@ -199,9 +261,9 @@ def _run_engines(
                 if r.status == "not_compiled" and not verbose:
                     continue  # counted in the summary; `siemc compile` explains why
                 mark, color = _ENGINE_MARK[r.status]
-                click.secho(f"  {mark}", fg=color, nl=False)
-                click.echo(f"  {r.target:<7} {loaded.analytic.id}: {fx.name}  ({r.message})")
-                if r.status == "failed":
+                click.secho(f"  {mark:<5}", fg=color, nl=False)
+                click.echo(f" {r.target:<7} {loaded.analytic.id}: {fx.name}  ({r.message})")
+                if r.query and (r.status == "failed" or (r.status == "error" and verbose)):
                     click.echo(f"        query:\n{_indent(r.query, 10)}")
                 if r.detail:
                     click.echo(_indent(r.detail, 8))
@@ -209,7 +271,7 @@ def _run_engines(
         mine = [r for r in out if r.target == t]
         counts = {k: sum(1 for r in mine if r.status == k) for k in _ENGINE_MARK}
         summary = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in counts.items() if n)
-        color = "red" if counts["failed"] else "green"
+        color = "red" if counts["failed"] or counts["error"] else "green"
         click.secho(f"{t}: {summary or 'nothing to run'}", fg=color, bold=True)
     return out
 
@@ -330,11 +392,12 @@ def compile_cmd(
     """Compile analytics to SIEM queries: OUT/<target>/<id>.<ext>, .err where a target cannot
     express the analytic, and OUT/fidelity.json."""
     _no_files(paths)
+    targets = list(ALL_TARGETS) if target == "all" else [target]
+    _check_profile(profile, targets)
     cat = load_catalog(paths)
     _report_invalid(cat)
     if cat.errors:
         sys.exit(EXIT_INVALID)
-    targets = list(ALL_TARGETS) if target == "all" else [target]
     results = compile_all(cat.loaded, targets, profile=profile, allow_approximate=allow_approximate)
     _warn(results)
     if out is None:
@@ -352,6 +415,9 @@ def compile_cmd(
         sys.exit(EXIT_TESTS if failed else EXIT_OK)
     write_outputs(Path(out), results)
     click.echo(_summary(results) + f"; written to {out}")
+    # every pair was asked for: one that is refused (including an approximation that was not
+    # allowed) is a failure CI must see, although its .err was written
+    sys.exit(EXIT_TESTS if any(r.artifact is None for r in results) else EXIT_OK)
 
 
 @main.command()

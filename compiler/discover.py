@@ -2,27 +2,43 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from compiler.build import OUTPUT_MARKER
 from compiler.diagnostics import Diagnostic, DiagnosticError
 from compiler.lower import Loaded, load_file
 
-# Folders that hold an analytic's supporting files rather than analytics.
-SUPPORT_DIRS = {"fixtures", "lookups"}
+# Folders that hold an analytic's supporting files, or other tools' trees, rather than analytics.
+# Hidden folders (.git, .venv, ...) are skipped too, and so is every folder siemc wrote its
+# outputs into (it holds OUTPUT_MARKER): their Sigma rules are YAML, not analytics.
+SKIP_DIRS = {"fixtures", "lookups", "node_modules", "venv", "__pycache__"}
+SUFFIXES = (".yml", ".yaml")
+
+
+def _skipped_dir(d: Path) -> bool:
+    return d.name in SKIP_DIRS or d.name.startswith(".") or (d / OUTPUT_MARKER).exists()
 
 
 def find_analytics(paths: Iterable[str | Path]) -> list[Path]:
+    """Analytic files under ``paths``, in a stable order. A file named explicitly is always
+    taken; a folder named explicitly is searched even if discovery would skip it as a
+    sub-folder, except a siemc output folder."""
     found: list[Path] = []
     for p in map(Path, paths):
-        if p.is_dir():
-            for f in sorted(p.rglob("*")):
-                rel = f.relative_to(p).parts
-                if f.suffix in (".yml", ".yaml") and not SUPPORT_DIRS.intersection(rel[:-1]):
-                    found.append(f)
-        else:
+        if not p.is_dir():
             found.append(p)
+            continue
+        if (p / OUTPUT_MARKER).exists():
+            continue
+        mine: list[Path] = []
+        for root, dirs, files in os.walk(p):
+            here = Path(root)
+            dirs[:] = [d for d in dirs if not _skipped_dir(here / d)]
+            mine += [here / f for f in files if f.endswith(SUFFIXES) and not f.startswith(".")]
+        found += sorted(mine)
     return found
 
 

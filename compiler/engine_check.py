@@ -17,8 +17,9 @@ from compiler.testing import FixtureInputError, MissingData, fixture_events
 
 # equal: same alerts; approximate: differs, and the artifact declares approximations (listed);
 # failed: differs although the translation claims to be exact; not_executable: the engine
-# cannot run this query faithfully; not_compiled: the target cannot express the analytic.
-EngineStatus = Literal["equal", "approximate", "failed", "not_executable", "not_compiled"]
+# cannot run this query faithfully; not_compiled: the target cannot express the analytic;
+# error: compiling or running the case raised (a defect of siemc, its adapter or the engine).
+EngineStatus = Literal["equal", "approximate", "failed", "not_executable", "not_compiled", "error"]
 
 
 @dataclass
@@ -40,42 +41,67 @@ def check_fixture(
 ) -> list[EngineResult]:
     """Compare every target's engine with the evaluator on one fixture. Raises
     :class:`EngineUnavailable` (naming what to install), :class:`MissingData` and
-    :class:`FixtureInputError` (the fixture's data cannot be read)."""
+    :class:`FixtureInputError` (the fixture's data cannot be read, or the evaluator rejects it:
+    the evaluator's own run reports that). Any other exception while one target's case is
+    compiled or run becomes that case's ``error`` result: the other cases still run."""
     events = fixture_events(loaded, fx)
-    expected = [from_evaluator(a) for a in evaluate(loaded.analytic, events, fx.now_ms)]
+    try:
+        alerts = evaluate(loaded.analytic, events, fx.now_ms)
+    except ValueError as exc:
+        raise FixtureInputError(str(exc)) from None
+    expected = [from_evaluator(a) for a in alerts]
     out = []
     for target in targets:
-        t0 = time.perf_counter()
         res = EngineResult(loaded.analytic.id, fx, target, "equal")
-        pair = compile_pair(loaded, target, profile=profile, allow_approximate=True)
-        if pair.artifact is None:
-            res.status = "not_compiled"
-            res.message = pair.diagnostics[0].message if pair.diagnostics else ""
-            out.append(res)
-            continue
-        art = pair.artifact
-        res.query = art.query
-        engine = load_engine(target)
+        t0 = time.perf_counter()
         try:
-            actual = engine.run(loaded, fx, art)
-        except NotExecutable as exc:
-            res.status, res.message = "not_executable", str(exc)
-            out.append(res)
-            continue
-        res.expected, res.actual = expected, actual
-        d = diff(expected, actual)
-        if not d.equal:
-            declared = "; ".join(f"{a.construct}: {a.detail}" for a in art.approximations)
-            res.status = "approximate" if art.approximations else "failed"
-            res.message = f"{len(d.missing)} evaluator alert(s) missing, {len(d.extra)} extra" + (
-                " (the target declared approximations)" if art.approximations else ""
-            )
-            res.detail = d.render() + (f"\n  declared: {declared}" if declared else "")
-        else:
-            res.message = f"{len(actual)} alert(s), equal"
+            _check_target(res, loaded, fx, expected, profile)
+        except EngineUnavailable:
+            raise
+        except Exception as exc:
+            res.status, res.message = "error", describe_exception(exc)
         res.seconds = time.perf_counter() - t0
         out.append(res)
     return out
+
+
+def describe_exception(exc: BaseException) -> str:
+    """The exception's type and message on one line (engines' messages span lines)."""
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _check_target(
+    res: EngineResult,
+    loaded: Loaded,
+    fx: ir.Fixture,
+    expected: list[CanonicalAlert],
+    profile: str | None,
+) -> None:
+    pair = compile_pair(loaded, res.target, profile=profile, allow_approximate=True)
+    if pair.artifact is None:
+        res.status = "not_compiled"
+        res.message = pair.diagnostics[0].message if pair.diagnostics else ""
+        return
+    art = pair.artifact
+    res.query = art.query
+    engine = load_engine(res.target)
+    try:
+        actual = engine.run(loaded, fx, art)
+    except NotExecutable as exc:
+        res.status, res.message = "not_executable", str(exc)
+        return
+    res.expected, res.actual = expected, actual
+    d = diff(expected, actual)
+    if d.equal:
+        res.message = f"{len(actual)} alert(s), equal"
+        return
+    declared = "; ".join(f"{a.construct}: {a.detail}" for a in art.approximations)
+    res.status = "approximate" if art.approximations else "failed"
+    res.message = f"{len(d.missing)} evaluator alert(s) missing, {len(d.extra)} extra" + (
+        " (the target declared approximations)" if art.approximations else ""
+    )
+    res.detail = d.render() + (f"\n  declared: {declared}" if declared else "")
 
 
 __all__ = [
@@ -84,4 +110,5 @@ __all__ = [
     "FixtureInputError",
     "MissingData",
     "check_fixture",
+    "describe_exception",
 ]

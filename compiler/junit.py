@@ -67,6 +67,12 @@ def write_junit(
             f = ET.SubElement(case, "failure", message=eng.message, type="EngineMismatch")
             f.text = f"query:\n{eng.query}\n{eng.detail}"
             counts["failures"] += 1
+        elif eng.status == "error":
+            # the engine run itself broke: an error, not a failure of the translation
+            kind = eng.message.partition(":")[0] or "EngineError"
+            e = ET.SubElement(case, "error", message=eng.message, type=kind)
+            e.text = f"{eng.message}\nquery:\n{eng.query}" if eng.query else eng.message
+            counts["errors"] += 1
         elif eng.status in ("not_executable", "not_compiled"):
             ET.SubElement(case, "skipped", message=eng.message)
             counts["skipped"] += 1

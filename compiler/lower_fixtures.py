@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path as FsPath
 from typing import Protocol
 
@@ -20,6 +21,83 @@ class _Context(Protocol):
     ) -> None: ...
 
     def span(self, path: Path, *, key: bool = False) -> ir.Span: ...
+
+
+# Data roots a fixture input may start with ($OTRF/file): a data set too big or too foreign to
+# ship beside the analytic, found through an environment variable or, for OTRF, the nearest
+# shared/data/otrf beside an ancestor folder of the analytic.
+DATA_ROOTS = {"OTRF": "SIEMC_OTRF_DIR"}
+
+
+def split_data_root(file: str) -> tuple[str, str] | None:
+    """``("OTRF", "x.jsonl")`` for ``$OTRF/x.jsonl``; None for a path beside the analytic."""
+    if not file.startswith("$"):
+        return None
+    name, _, rest = file[1:].partition("/")
+    return name, rest
+
+
+def data_root(name: str, folder: FsPath) -> FsPath | None:
+    """The folder ``$name`` stands for, seen from an analytic in ``folder``; None when it is
+    absent on this machine."""
+    env = os.environ.get(DATA_ROOTS[name])
+    if env:
+        return FsPath(env) if FsPath(env).is_dir() else None
+    folder = folder.resolve()
+    for parent in (folder, *folder.parents):
+        cand = parent / "shared" / "data" / name.lower()
+        if cand.is_dir():
+            return cand
+    return None
+
+
+def absent_root_message(name: str) -> str:
+    var = DATA_ROOTS[name]
+    if os.environ.get(var):
+        return f"data root ${name} not found: {var}={os.environ[var]} is not a folder"
+    return (
+        f"data root ${name} not found (set {var}, or place shared/data/{name.lower()} beside "
+        "an ancestor folder of the analytic)"
+    )
+
+
+def _check_input(ctx: _Context, file: str, where: Path, folder: FsPath) -> None:
+    """A fixture file that is not there is an error at its ``file:``; only a data root that
+    is absent on this machine waits for the run (skipped there, an error under CI=true)."""
+    rooted = split_data_root(file)
+    if rooted is None:
+        if not (folder / file).is_file():
+            ctx.err(
+                "E160",
+                f"fixture file not found: {folder / file}",
+                where,
+                help="paths are relative to the analytic's folder",
+            )
+        return
+    name, rest = rooted
+    if name not in DATA_ROOTS:
+        ctx.err(
+            "E160",
+            f"unknown data root '${name}'",
+            where,
+            help=known("data roots", (f"${n}" for n in DATA_ROOTS))
+            + "; other paths are relative to the analytic's folder",
+        )
+        return
+    root = data_root(name, folder)
+    if root is not None and not (root / rest).is_file():
+        ctx.err(
+            "E160",
+            f"fixture file not found: {root / rest} (${name} is {root})",
+            where,
+            help=f"files in ${name}: " + _listing(root),
+        )
+
+
+def _listing(root: FsPath) -> str:
+    names = sorted(p.name for p in root.iterdir() if p.is_file() and not p.name.startswith("."))
+    shown = ", ".join(names[:8])
+    return (shown + (f", ... ({len(names)} files)" if len(names) > 8 else "")) or "(none)"
 
 
 def lower_fixture(
@@ -65,15 +143,7 @@ def lower_fixture(
             )
         )
     for k, inp in enumerate(t.inputs):
-        # $OTRF data may legitimately be absent (skipped locally); a fixture file beside the
-        # analytic must exist.
-        if not inp.file.startswith("$") and not (folder / inp.file).is_file():
-            ctx.err(
-                "E160",
-                f"fixture file not found: {folder / inp.file}",
-                (*base, "inputs", k, "file"),
-                help="paths are relative to the analytic's folder",
-            )
+        _check_input(ctx, inp.file, (*base, "inputs", k, "file"), folder)
     inputs = tuple(
         ir.FixtureInput(inp.file, inp.format, ctx.span((*base, "inputs", k)))
         for k, inp in enumerate(t.inputs)

@@ -15,6 +15,7 @@ from compiler.evaluator import Alert, Event, evaluate, make_events, merge_events
 from compiler.evaluator.values import to_number
 from compiler.inputs import read_events
 from compiler.lower import Loaded
+from compiler.lower_fixtures import DATA_ROOTS, absent_root_message, data_root, split_data_root
 from compiler.timeutil import format_timestamp
 
 Status = Literal["passed", "failed", "skipped", "error"]
@@ -39,31 +40,21 @@ class FixtureInputError(Exception):
     pass
 
 
-def otrf_dir(analytic_path: str) -> Path | None:
-    env = os.environ.get("SIEMC_OTRF_DIR")
-    if env:
-        return Path(env)
-    for parent in Path(analytic_path).resolve().parents:
-        cand = parent / "shared" / "data" / "otrf"
-        if cand.is_dir():
-            return cand
-    return None
-
-
 def resolve_input(file: str, analytic_path: str) -> Path:
-    if file.startswith("$OTRF/") or file == "$OTRF":
-        base = otrf_dir(analytic_path)
-        if base is None or not base.is_dir():
-            raise MissingData(
-                "OTRF data folder not found (set SIEMC_OTRF_DIR, or place shared/data/otrf "
-                "beside an ancestor folder of the analytic)"
-            )
-        p = base / file[len("$OTRF/") :]
-        if not p.exists():
-            raise MissingData(f"{p} does not exist")
-        return p
-    p = Path(analytic_path).parent / file
-    if not p.exists():
+    folder = Path(analytic_path).parent
+    rooted = split_data_root(file)
+    if rooted is None:
+        p = folder / file
+    else:
+        name, rest = rooted
+        if name not in DATA_ROOTS:  # loading reports it; only a caller that skipped it gets here
+            raise FixtureInputError(f"unknown data root ${name}")
+        base = data_root(name, folder)
+        if base is None:
+            raise MissingData(absent_root_message(name))
+        p = base / rest
+    # loading checked it; it can only have gone since
+    if not p.is_file():
         raise FixtureInputError(f"fixture file not found: {p}")
     return p
 
@@ -73,11 +64,17 @@ def fixture_events(loaded: Loaded, fx: ir.Fixture) -> list[Event]:
     order: inputs as listed, then inline events)."""
     groups: list[list[Event]] = []
     for inp in fx.inputs:
-        path = resolve_input(inp.file, loaded.analytic.path)
+        at = f"{inp.span.path}:{inp.span.line}:{inp.span.col}"
+        try:
+            path = resolve_input(inp.file, loaded.analytic.path)
+        except MissingData as exc:
+            raise MissingData(f"{at}: {exc}") from None
+        except FixtureInputError as exc:
+            raise FixtureInputError(f"{at}: {exc}") from None
         try:
             groups.append(make_events(read_events(path, inp.format), path.name))
         except ValueError as exc:
-            raise FixtureInputError(str(exc)) from None
+            raise FixtureInputError(f"{at}: {exc}") from None
     if fx.events:
         try:
             groups.append(make_events(fx.events, "inline"))

@@ -9,7 +9,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def otrf_dir() -> Path:
-    return Path(os.environ.get("SIEMC_OTRF_DIR", ROOT.parent / "shared" / "data" / "otrf"))
+    """The OTRF extracts: those bundled with the analytics, unless SIEMC_OTRF_DIR names others."""
+    return Path(os.environ.get("SIEMC_OTRF_DIR", ROOT / "analytics" / "fixtures" / "otrf"))
 
 
 @pytest.fixture

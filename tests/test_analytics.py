@@ -54,7 +54,7 @@ def test_real_data_used() -> None:
         "otrf_excel_dcom_sysmon_1_3_22.jsonl",
         "otrf_log4shell_linux_sysmon_syslog.jsonl",
     ):
-        assert f"$OTRF/{name}" in files, name
+        assert f"fixtures/otrf/{name}" in files, name
 
 
 CASES = [(x, f) for x in CATALOG.loaded for f in x.fixtures]

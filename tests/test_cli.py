@@ -93,7 +93,7 @@ def test_duplicate_ids_across_files(tmp_path: Path) -> None:
 
 def test_missing_path_is_usage_error(tmp_path: Path) -> None:
     res = CliRunner().invoke(main, ["test", str(tmp_path / "nope")])
-    assert res.exit_code == 2
+    assert res.exit_code == 64
     assert "no such file or folder" in res.output
 
 
@@ -156,7 +156,7 @@ def test_run_over_user_logs(tmp_path: Path) -> None:
 def test_run_rejects_missing_input(tmp_path: Path) -> None:
     write(tmp_path, "a.yml", ANALYTIC)
     res = CliRunner().invoke(main, ["run", str(tmp_path), "-i", "sysmon:/nonexistent.jsonl"])
-    assert res.exit_code == 2 and "no such input file: /nonexistent.jsonl" in res.output
+    assert res.exit_code == 64 and "no such input file: /nonexistent.jsonl" in res.output
 
 
 def test_fixture_that_does_not_load_exits_2(tmp_path: Path) -> None:
@@ -179,7 +179,7 @@ def test_failure_header_when_counts_match(tmp_path: Path) -> None:
 def test_run_unknown_input_format(tmp_path: Path) -> None:
     write(tmp_path, "a.yml", ANALYTIC)
     res = CliRunner().invoke(main, ["run", str(tmp_path), "-i", "foo:conn.log"])
-    assert res.exit_code == 2 and "unknown input format 'foo'" in res.output
+    assert res.exit_code == 64 and "unknown input format 'foo'" in res.output
 
 
 def test_engines_compare_compiled_queries_with_the_evaluator(tmp_path: Path) -> None:
@@ -217,7 +217,7 @@ def test_engines_catch_a_wrong_translation(tmp_path: Path, monkeypatch) -> None:
 def test_unknown_engine_is_a_usage_error(tmp_path: Path) -> None:
     write(tmp_path, "a.yml", ANALYTIC)
     res = CliRunner().invoke(main, ["test", str(tmp_path), "--engines", "qradar"])
-    assert res.exit_code == 2 and "unknown engine(s): qradar" in res.output
+    assert res.exit_code == 64 and "unknown engine(s): qradar" in res.output
 
 
 def test_bundled_analytics_pass_every_engine(tmp_path: Path) -> None:

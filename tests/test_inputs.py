@@ -1,7 +1,7 @@
 """Input profiles over the real OTRF telemetry plus synthetic edge cases.
 
 The OTRF folder comes from the ``otrf`` fixture (tests/conftest.py): ``SIEMC_OTRF_DIR`` or
-``<repo>/../shared/data/otrf``; skipped when absent, a failure when ``CI=true``.
+``analytics/fixtures/otrf`` (bundled); skipped when absent, a failure when ``CI=true``.
 """
 
 from __future__ import annotations

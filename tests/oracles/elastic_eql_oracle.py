@@ -75,11 +75,12 @@ def _nest(flat: Mapping[str, Any]) -> dict[str, Any]:
 def run(query: str, events: Iterable[tuple[int, Mapping[str, Any]]]) -> list[list[str]]:
     """Execute ``query`` over ``(ts_ms, flat ECS fields)`` events (in time order); returns the
     ``event.id`` lists of the results, in the engine's output order."""
-    if "![" in query:
+    ast = parse(query)
+    # from the tree, not the text: `![` may stand inside a string literal
+    if _has_missing_event(ast):
         raise OracleRefused(
             "the eql Python engine does not run missing-event (![...]) steps as Elasticsearch does"
         )
-    ast = parse(query)
     results: list[list[str]] = []
     # time_unit: ticks per second of Event.time (the default is Windows FILETIME, 10**7).
     engine = eql.PythonEngine({"print": False, "time_unit": 1000})
@@ -95,3 +96,14 @@ def run(query: str, events: Iterable[tuple[int, Mapping[str, Any]]]) -> list[lis
         stream.append(eql.Event(str(category) if category is not None else "", ts, _nest(fields)))
     engine.stream_events(stream)
     return results
+
+
+def _has_missing_event(ast: Any) -> bool:
+    import eql
+
+    for node in ast:
+        if isinstance(node, eql.ast.SubqueryBy):
+            flag = node.params.kv.get("is_negated") if node.params else None
+            if flag is not None and flag.value:
+                return True
+    return False

@@ -31,6 +31,7 @@ from compiler.export.common import (
     stable_uuid,
     why_not,
 )
+from compiler.export.render import readme
 from compiler.export.severity import severity
 from compiler.lower import Loaded
 
@@ -332,4 +333,16 @@ def package(req: Request) -> Package:
     )
     for _, lk in sorted(lookups.items()):
         pkg.files.update(lookup_files(lk))
+    lines = [
+        f"{r['meta']['siemc']['analytic']}: {r['type']} rule every {r['interval']} from "
+        f"{r['from']}" + (" (building block)" if "building_block_type" in r else "")
+        for r in rules
+    ]
+    pkg.files["README.md"] = readme(
+        pkg,
+        "siemc detection rules for Elastic Security",
+        "Import rules.ndjson with Kibana's rule import API (rules arrive disabled); create each "
+        "lookups/<index> with its mapping, then load its rows with the bulk API.",
+        lines,
+    )
     return pkg

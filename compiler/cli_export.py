@@ -26,9 +26,7 @@ EXIT_OK, EXIT_INVALID, EXIT_IO = 0, 2, 3
     show_default=True,
     help="the SIEM to package for",
 )
-@click.option(
-    "-o", "--out", required=True, type=click.Path(file_okay=False), help="output folder"
-)
+@click.option("-o", "--out", required=True, type=click.Path(file_okay=False), help="output folder")
 @click.option(
     "--allow-approximate", is_flag=True, help="also export pairs the target only approximates"
 )
@@ -55,9 +53,9 @@ def export_cmd(
 ) -> None:
     """Package analytics as scheduled rules: a Splunk app, Elastic rule NDJSON, Sentinel
     analytic rules (YAML and ARM) and Sigma rule files, into OUT/<target>/."""
-    for p in paths:
-        if not Path(p).exists():
-            raise click.UsageError(f"no such file or folder: {p}")
+    for path in paths:
+        if not Path(path).exists():
+            raise click.UsageError(f"no such file or folder: {path}")
     if not find_analytics(paths):
         raise click.UsageError(f"no analytic files (*.yml, *.yaml) under: {' '.join(paths)}")
     try:

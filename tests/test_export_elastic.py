@@ -35,7 +35,9 @@ def schema_view(rule: dict[str, Any]) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("version", ["8.19", "master"])
-@pytest.mark.parametrize("rule", RULES, ids=[f"{r['meta']['siemc']['analytic']}-{r['type']}" for r in RULES])
+@pytest.mark.parametrize(
+    "rule", RULES, ids=[f"{r['meta']['siemc']['analytic']}-{r['type']}" for r in RULES]
+)
 def test_rule_validates_against_kibana_schema(rule: dict[str, Any], version: str) -> None:
     folder = vendor_schemas() / "elastic"
     schema = json.loads((folder / f"{version}.{rule['type']}.json").read_text())

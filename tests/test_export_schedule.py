@@ -80,7 +80,11 @@ def test_scheduled_runs_give_the_evaluators_alerts(loaded: Loaded, fx: ir.Fixtur
 def test_a_shorter_lookback_misses_alerts() -> None:
     """The check above can fail: without the span in the lookback, a run every minute cannot see
     the three behaviours that lie 2 minutes apart, and the alert is lost."""
-    lo, fx = next((lo, fx) for lo, fx in CASES if lo.analytic.id == "SIEMC-0006" and fx.kind == "positive" and fx.data == "synthetic")
+    lo, fx = next(
+        (lo, fx)
+        for lo, fx in CASES
+        if lo.analytic.id == "SIEMC-0006" and fx.kind == "positive" and fx.data == "synthetic"
+    )
     events = events_or_skip(lo, fx)
     s = sch.derive(lo.analytic, sch.parse_every("1m"))
     short = sch.Schedule(s.frequency_ms, s.delay_ms, 0, s.history_ms, s.align_ms, s.reason)
@@ -103,7 +107,11 @@ def test_every_must_run_on_a_clock() -> None:
     with pytest.raises(sch.ScheduleError, match="not a frequency"):
         sch.parse_every("15 minutes")
     s = sch.derive(lo.analytic, sch.parse_every("15m"))
-    assert (s.frequency_ms, s.span_ms, s.lookback_ms) == (15 * sch.MINUTE, 2 * sch.MINUTE, 17 * sch.MINUTE)
+    assert (s.frequency_ms, s.span_ms, s.lookback_ms) == (
+        15 * sch.MINUTE,
+        2 * sch.MINUTE,
+        17 * sch.MINUTE,
+    )
 
 
 def test_lookback_adds_join_lateness_and_history() -> None:
@@ -112,4 +120,8 @@ def test_lookback_adds_join_lateness_and_history() -> None:
     assert (s.delay_ms, s.span_ms, s.history_ms) == (sch.DAY, sch.HOUR + sch.DAY, 0)
     an = next(lo for lo in CATALOG if lo.analytic.id == "AN1511")  # before join, 30d first_seen
     s = sch.derive(an.analytic)
-    assert (s.delay_ms, s.history_ms, s.lookback_ms) == (0, 30 * sch.DAY, 2 * sch.HOUR + 12 * sch.HOUR + 30 * sch.DAY)
+    assert (s.delay_ms, s.history_ms, s.lookback_ms) == (
+        0,
+        30 * sch.DAY,
+        2 * sch.HOUR + 12 * sch.HOUR + 30 * sch.DAY,
+    )

@@ -50,7 +50,14 @@ def _valid() -> dict[str, Any]:
         ({"tactics": ["Command and Control"]}, "not an ATT&CK tactic name"),
         ({"id": "SIEMC-0006"}, "id"),
         (
-            {"entityMappings": [{"entityType": "Host", "fieldMappings": [{"identifier": "Address", "columnName": "x"}]}]},
+            {
+                "entityMappings": [
+                    {
+                        "entityType": "Host",
+                        "fieldMappings": [{"identifier": "Address", "columnName": "x"}],
+                    }
+                ]
+            },
             "not an identifier of Host",
         ),
         ({"entityMappings": []}, "entityMappings"),
@@ -67,9 +74,16 @@ def test_schedule_tactics_and_entities() -> None:
     doc = _valid()
     assert (doc["queryFrequency"], doc["queryPeriod"]) == ("5m", "7m")
     assert doc["tactics"] == ["Execution", "Discovery"]
-    assert doc["requiredDataConnectors"][0]["dataTypes"] == ["DeviceInfo", "DeviceNetworkEvents", "DeviceProcessEvents"]
+    assert doc["requiredDataConnectors"][0]["dataTypes"] == [
+        "DeviceInfo",
+        "DeviceNetworkEvents",
+        "DeviceProcessEvents",
+    ]
     assert doc["entityMappings"] == [
-        {"entityType": "Host", "fieldMappings": [{"identifier": "HostName", "columnName": "__k_DeviceName"}]}
+        {
+            "entityType": "Host",
+            "fieldMappings": [{"identifier": "HostName", "columnName": "__k_DeviceName"}],
+        }
     ]
     assert "__k_DeviceName" in doc["query"].split(";")[-1]
     arm = json.loads(PKG.files["ARM/SIEMC-0006.json"])["resources"][0]["properties"]
@@ -87,7 +101,11 @@ def test_periods_past_14_days_are_skipped_with_the_reason() -> None:
 
 
 def test_watchlists(tmp_path: Path) -> None:
-    (tmp_path / "a.yml").write_text(LOOKUP_ANALYTIC.replace("category: process_creation", "category: process_creation, product: windows"))
+    (tmp_path / "a.yml").write_text(
+        LOOKUP_ANALYTIC.replace(
+            "category: process_creation", "category: process_creation, product: windows"
+        )
+    )
     (tmp_path / "inventory.csv").write_text("host,role\nweb01,web-server\n")
     cat = load_catalog([tmp_path])
     pkg = sentinel.package(Request(tuple(cat.loaded), False, None))
@@ -95,4 +113,7 @@ def test_watchlists(tmp_path: Path) -> None:
     assert pkg.files["Watchlists/inventory/inventory.csv"] == "host,role\nweb01,web-server\n"
     wl = json.loads(pkg.files["Watchlists/inventory/watchlist.json"])["resources"][0]["properties"]
     assert (wl["watchlistAlias"], wl["itemsSearchKey"]) == ("inventory", "host")
-    assert '_GetWatchlist("inventory")' in yaml.safe_load(pkg.files["AnalyticRules/TEST-LOOKUP.yaml"])["query"]
+    assert (
+        '_GetWatchlist("inventory")'
+        in yaml.safe_load(pkg.files["AnalyticRules/TEST-LOOKUP.yaml"])["query"]
+    )

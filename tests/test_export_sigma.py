@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sigma.backends.sqlite import sqliteBackend
+from sigma.backends.sqlite import sqliteBackend  # type: ignore[attr-defined]
 from sigma.collection import SigmaCollection
 from sigma.correlations import SigmaCorrelationRule
 from sigma.data import mitre_attack
@@ -35,7 +35,9 @@ def attack_data(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     ]
     for short, t in tab["tactics"].items():
         ref = [{"source_name": "mitre-attack", "external_id": t["id"]}]
-        objs.append({"type": "x-mitre-tactic", "x_mitre_shortname": short, "external_references": ref})
+        objs.append(
+            {"type": "x-mitre-tactic", "x_mitre_shortname": short, "external_references": ref}
+        )
     for tid, t in tab["techniques"].items():
         phases = [{"kill_chain_name": "mitre-attack", "phase_name": p} for p in t["tactics"]]
         objs.append(
@@ -66,7 +68,7 @@ def _load(path: str) -> SigmaCollection:
 @pytest.mark.parametrize("path", FILES)
 def test_rules_pass_pysigma_validators(path: str, attack_data: None) -> None:
     col = _load(path)
-    issues = SigmaValidator(set(OFFLINE.values())).validate_rules(iter(col.rules))
+    issues = SigmaValidator(set(OFFLINE.values())).validate_rules(iter(col.rules))  # type: ignore[arg-type]
     assert issues == []
 
 
@@ -79,7 +81,7 @@ def test_rules_convert_with_sqlite_backend(path: str) -> None:
 def test_validators_catch_a_bad_tag(attack_data: None) -> None:
     text = PKG.files["rules/SIEMC-0007.yml"].replace("attack.t1046", "attack.t9999")
     col = SigmaCollection.from_yaml(text)
-    issues = SigmaValidator(set(OFFLINE.values())).validate_rules(iter(col.rules))
+    issues = SigmaValidator(set(OFFLINE.values())).validate_rules(iter(col.rules))  # type: ignore[arg-type]
     assert any("t9999" in str(i) for i in issues)
 
 

@@ -17,14 +17,15 @@ import pytest
 from compiler import ir
 from compiler.discover import load_catalog
 from compiler.export import splunk
-from compiler.export.common import compile_target
-from compiler.export.common import Request
+from compiler.export.common import Request, compile_target
 from tests.export_support import CATALOG, request
 
 BOOL = re.compile(r"^(0|1|true|false)$")
 CRON = re.compile(r"^(\*|\*/\d+|\d+)( (\*|\*/\d+|\d+)){4}$")
 # time modifiers: -<n><unit>[@<snap>], @<snap>, now (Search Reference, "Time modifiers")
-REL_TIME = re.compile(r"^(now|-\d+(s|m|h|d|w|mon|y)(@(s|m|h|d|w\d?|mon|y))?|@(s|m|h|d|w\d?|mon|y))$")
+REL_TIME = re.compile(
+    r"^(now|-\d+(s|m|h|d|w|mon|y)(@(s|m|h|d|w\d?|mon|y))?|@(s|m|h|d|w\d?|mon|y))$"
+)
 INT = re.compile(r"^\d+$")
 PERIOD = re.compile(r"^\d+[smhd]$")
 ANY = re.compile(r"^\S.*$")
@@ -52,7 +53,9 @@ SAVEDSEARCHES: Spec = {
     "action.notable.param.rule_title": ANY,
     "action.notable.param.rule_description": ANY,
     "action.notable.param.severity": re.compile(r"^(informational|low|medium|high|critical)$"),
-    "action.notable.param.security_domain": re.compile(r"^(access|endpoint|network|threat|identity|audit)$"),
+    "action.notable.param.security_domain": re.compile(
+        r"^(access|endpoint|network|threat|identity|audit)$"
+    ),
     "action.risk": BOOL,
     "action.risk.param._risk_score": INT,
     "action.risk.param._risk_message": ANY,
@@ -77,7 +80,10 @@ APP_CONF: Spec = {
     "id": re.compile(r"^[A-Za-z0-9_-]+$"),
     "check_for_updates": BOOL,
 }
-META: Spec = {"access": re.compile(r"^read : \[ .+ \], write : \[ .+ \]$"), "export": re.compile(r"^(system|none)$")}
+META: Spec = {
+    "access": re.compile(r"^read : \[ .+ \], write : \[ .+ \]$"),
+    "export": re.compile(r"^(system|none)$"),
+}
 
 
 def parse_conf(text: str) -> dict[str, dict[str, str]]:
@@ -213,7 +219,9 @@ def test_transforms_and_csv_for_exported_lookups(tmp_path: Path) -> None:
             "max_matches": "1",
         }
     }
-    assert pkg.files[APPDIR + "lookups/inventory.csv"] == "host,role\nweb01,web-server\nWEB01,other\n"
+    assert (
+        pkg.files[APPDIR + "lookups/inventory.csv"] == "host,role\nweb01,web-server\nWEB01,other\n"
+    )
     search = parse_conf(pkg.files[APPDIR + "default/savedsearches.conf"])
     only = next(iter(search.values()))
     assert "lookup inventory host AS dvc OUTPUT role AS" in only["search"]

@@ -145,9 +145,7 @@ def read_fields(analytic: ir.Analytic) -> list[str]:
         if isinstance(b, ir.FirstSeen | ir.Rarity):
             out += list(b.keys)
     made = computed_fields(analytic)
-    derived_from_self = {
-        n for s in analytic.streams for n, e in s.derive if n in _expr_names(e)
-    }
+    derived_from_self = {n for s in analytic.streams for n, e in s.derive if n in _expr_names(e)}
     return sorted({f for f in out if f not in made or f in derived_from_self})
 
 

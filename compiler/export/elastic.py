@@ -40,9 +40,41 @@ MAX_SIGNALS = 100  # Kibana's default per run
 # ECS field sets (https://www.elastic.co/guide/en/ecs/current/ecs-field-reference.html): a field
 # in one of them is an ECS field for required_fields; others (zeek.*, winlog.*) are not.
 ECS_SETS = frozenset(
-    "agent client cloud container destination dns ecs error event file group host http labels "
-    "log network observer orchestrator organization package process registry related rule "
-    "server service source threat tls url user user_agent vulnerability".split()
+    [
+        "agent",
+        "client",
+        "cloud",
+        "container",
+        "destination",
+        "dns",
+        "ecs",
+        "error",
+        "event",
+        "file",
+        "group",
+        "host",
+        "http",
+        "labels",
+        "log",
+        "network",
+        "observer",
+        "orchestrator",
+        "organization",
+        "package",
+        "process",
+        "registry",
+        "related",
+        "rule",
+        "server",
+        "service",
+        "source",
+        "threat",
+        "tls",
+        "url",
+        "user",
+        "user_agent",
+        "vulnerability",
+    ]
 )
 
 
@@ -61,9 +93,7 @@ def threat(techniques: tuple[str, ...]) -> list[dict[str, Any]]:
             if tac.shortname not in t.tactics:
                 continue
             p = attack.technique(t.parent)
-            entry = parents.setdefault(
-                p.id, {"id": p.id, "name": p.name, "reference": p.reference}
-            )
+            entry = parents.setdefault(p.id, {"id": p.id, "name": p.name, "reference": p.reference})
             if t.id != p.id:
                 entry.setdefault("subtechnique", []).append(
                     {"id": t.id, "name": t.name, "reference": t.reference}
@@ -173,9 +203,7 @@ def _detection_only(a: ir.Analytic) -> ir.Analytic:
     """The analytic without baselines and without the streams only they read."""
     used: set[str] = set()
     d = a.detection
-    if isinstance(d, ir.Match):
-        want = [d.stream]
-    elif isinstance(d, ir.Aggregate):
+    if isinstance(d, ir.Match | ir.Aggregate):
         want = [d.stream]
     elif isinstance(d, ir.Sequence):
         want = [st.stream for st in d.steps] + ([d.until.stream] if d.until else [])

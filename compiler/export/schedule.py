@@ -61,7 +61,9 @@ def parse_every(text: str) -> int:
     """``15m``, ``1h``, ``1d`` -> milliseconds (whole minutes: the schedulers' resolution)."""
     m = re.fullmatch(r"\s*(\d+)\s*([mhd])\s*", text)
     if not m or int(m.group(1)) == 0:
-        raise ScheduleError(f"'{text}' is not a frequency: write minutes, hours or days (15m, 1h, 1d)")
+        raise ScheduleError(
+            f"'{text}' is not a frequency: write minutes, hours or days (15m, 1h, 1d)"
+        )
     return int(m.group(1)) * _UNITS[m.group(2)]
 
 

@@ -201,7 +201,8 @@ def watchlist_files(lk: ir.Lookup, search_key: str) -> dict[str, str]:
         "parameters": {"workspace": {"type": "String"}},
         "resources": [
             {
-                "name": f"[concat(parameters('workspace'), '/Microsoft.SecurityInsights/{lk.name}')]",
+                "name": "[concat(parameters('workspace'), "
+                f"'/Microsoft.SecurityInsights/{lk.name}')]",
                 "type": "Microsoft.OperationalInsights/workspaces/providers/Watchlists",
                 "kind": "",
                 "apiVersion": "2023-02-01",

@@ -19,12 +19,34 @@ Severity = Literal["Informational", "Low", "Medium", "High"]
 # Identifiers per entity type (Microsoft Sentinel entity types reference).
 ENTITY_IDENTIFIERS: dict[str, frozenset[str]] = {
     "Account": frozenset(
-        "Name FullName NTDomain DnsDomain UPNSuffix Sid AadTenantId AadUserId PUID "
-        "IsDomainJoined DisplayName ObjectGuid".split()
+        [
+            "Name",
+            "FullName",
+            "NTDomain",
+            "DnsDomain",
+            "UPNSuffix",
+            "Sid",
+            "AadTenantId",
+            "AadUserId",
+            "PUID",
+            "IsDomainJoined",
+            "DisplayName",
+            "ObjectGuid",
+        ]
     ),
     "Host": frozenset(
-        "DnsDomain NTDomain HostName FullName NetBiosName AzureID OMSAgentID OSFamily "
-        "OSVersion IsDomainJoined".split()
+        [
+            "DnsDomain",
+            "NTDomain",
+            "HostName",
+            "FullName",
+            "NetBiosName",
+            "AzureID",
+            "OMSAgentID",
+            "OSFamily",
+            "OSVersion",
+            "IsDomainJoined",
+        ]
     ),
     "IP": frozenset({"Address"}),
     "Process": frozenset({"ProcessId", "CommandLine", "ElevationToken", "CreationTimeUtc"}),

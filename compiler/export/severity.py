@@ -22,7 +22,9 @@ class VendorSeverity:
 
 
 SEVERITY: dict[str, VendorSeverity] = {
-    "informational": VendorSeverity("informational", 10, "low", 10, "Informational", "informational"),
+    "informational": VendorSeverity(
+        "informational", 10, "low", 10, "Informational", "informational"
+    ),
     "low": VendorSeverity("low", 21, "low", 21, "Low", "low"),
     "medium": VendorSeverity("medium", 47, "medium", 47, "Medium", "medium"),
     "high": VendorSeverity("high", 73, "high", 73, "High", "high"),

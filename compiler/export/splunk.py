@@ -57,6 +57,11 @@ def relative(ms: int) -> str:
     return f"-{-(-ms // sch.MINUTE)}m@m"
 
 
+def _alternation(texts: dict[str, str]) -> str:
+    """A regex alternation of the texts, longest first (a source search may extend another)."""
+    return "|".join(re.escape(x) for x in sorted(texts, key=len, reverse=True))
+
+
 def _macro_name(key: str) -> str:
     return "siemc_" + re.sub(r"[^a-z0-9_]", "_", key.lower())
 
@@ -73,13 +78,13 @@ class BaseSearches:
         self.products = {
             str(v["search"]): k for k, v in prof.sources.items() if "index=" not in str(v["search"])
         }
-        alt = lambda xs: "|".join(re.escape(x) for x in sorted(xs, key=len, reverse=True))  # noqa: E731
         # A base search opens the query or a subsearch (`[search ...`), after an optional
         # `earliest=` of a baseline subsearch: only there, never inside a filter value.
+        cats, prods = _alternation(self.categories), _alternation(self.products)
         self.pattern = re.compile(
             r"(?P<pre>(?:^|\[)search (?:earliest=\S+ )?)"
-            rf"(?:(?P<cat>{alt(self.categories)})(?: (?P<prod>{alt(self.products)}))?"
-            rf"|index=\* (?P<prod2>{alt(self.products)}))"
+            rf"(?:(?P<cat>{cats})(?: (?P<prod>{prods}))?"
+            rf"|index=\* (?P<prod2>{prods}))"
         )
         self.used: dict[str, str] = {}
 

@@ -12,7 +12,8 @@ import pytest
 
 from compiler.export import elastic
 from compiler.export.common import stable_uuid
-from tests.export_support import request, vendor_schemas
+from tests.export_support import CATALOG, request, vendor_schemas
+from tests.oracles import elastic_eql_oracle, esql_oracle
 
 PKG = elastic.package(request())
 RULES = [json.loads(line) for line in PKG.files["rules.ndjson"].splitlines()]
@@ -107,3 +108,18 @@ def test_skipped_pairs_say_why() -> None:
     reasons = {s.analytic: s.reason for s in PKG.skipped}
     assert "stream join" in reasons["SIEMC-0003"]
     assert set(PKG.exported).isdisjoint(reasons)
+
+
+@pytest.mark.parametrize(
+    "rule", RULES, ids=[f"{r['meta']['siemc']['analytic']}-{r['type']}" for r in RULES]
+)
+def test_queries_pass_elastics_parsers(rule: dict[str, Any]) -> None:
+    """The exported query (with the window frame export adds to ES|QL aggregates) still passes
+    Elastic's ES|QL parser, feature check and analyzer, or the eql parser."""
+    lo = next(x for x in CATALOG if x.analytic.id == rule["meta"]["siemc"]["analytic"])
+    if rule["type"] == "esql":
+        esql_oracle.validate(rule["query"], esql_oracle.lookups_of(lo.analytic))
+    elif rule["type"] == "eql":
+        assert elastic_eql_oracle.validate(rule["query"]) is None
+    else:
+        assert rule["query"].startswith("kibana.alert.rule.rule_id: ")

@@ -15,7 +15,9 @@ from compiler.discover import load_catalog
 from compiler.export import sentinel
 from compiler.export.common import Request, stable_uuid
 from compiler.export.sentinel_model import AnalyticRule, ArmTemplate
-from tests.export_support import request
+from compiler.export import schedule as sch
+from tests.export_support import CATALOG, request
+from tests.oracles.kql_oracle import require_oracle, validate
 from tests.test_export_splunk import LOOKUP_ANALYTIC
 
 PKG = sentinel.package(request())
@@ -117,3 +119,32 @@ def test_watchlists(tmp_path: Path) -> None:
         '_GetWatchlist("inventory")'
         in yaml.safe_load(pkg.files["AnalyticRules/TEST-LOOKUP.yaml"])["query"]
     )
+
+
+@pytest.mark.parametrize("path", RULES)
+def test_queries_with_decision_filter_pass_kusto_language(path: str) -> None:
+    """The exported query (the backend's plus the decision filter) resolves in Microsoft's
+    Kusto.Language against the Sentinel schemas, and the filter is its last line."""
+    require_oracle()
+    query = yaml.safe_load(PKG.files[path])["query"]
+    assert query.rstrip().splitlines()[-1].startswith("| where ")
+    assert "bin_at(now(), 5m, datetime(1970-01-01))" in query.splitlines()[-1]
+    assert validate([query]) == [[]]
+
+
+def test_decision_filter_per_detection() -> None:
+    lo = next(x for x in CATALOG if x.analytic.id == "SIEMC-0005")
+    s = sch.derive(lo.analytic)
+    assert sentinel.decision_filter(lo.analytic, s) == (
+        "| where __end >= bin_at(now(), 5m, datetime(1970-01-01)) - 5m"
+        " and __end < bin_at(now(), 5m, datetime(1970-01-01))"
+    )
+    hourly = next(x for x in CATALOG if x.analytic.id == "SIEMC-0011")
+    f = sentinel.decision_filter(hourly.analytic, sch.derive(hourly.analytic))
+    assert f.startswith("| where __end > bin_at(now(), 1h, datetime(1970-01-01)) - 1h")
+    joined = next(x for x in CATALOG if x.analytic.id == "SIEMC-0003")  # around join, 1d
+    f = sentinel.decision_filter(joined.analytic, sch.derive(joined.analytic))
+    assert "bin_at(now() - 1d, 1h, datetime(1970-01-01))" in f
+    absent = next(x for x in CATALOG if x.analytic.id == "SIEMC-0009")
+    f = sentinel.decision_filter(absent.analytic, sch.derive(absent.analytic))
+    assert f.startswith("| where (__start + 5m) >= ")

@@ -122,6 +122,36 @@ def rule_yaml(doc: dict[str, Any]) -> str:
     return yaml.dump(doc, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=1000)
 
 
+def _timespan(ms: int) -> str:
+    return sch.fmt_duration(ms) if ms else "0m"
+
+
+def decision_filter(a: ir.Analytic, s: sch.Schedule) -> str:
+    """Keep the alerts this run decides (docs/export.md, *Schedules*): those whose decision time
+    lies in the slice ``[end - frequency, end)``, ``end`` being the run time less the join delay,
+    rounded down to the frequency on the epoch grid. Sentinel runs every queryFrequency with some
+    jitter; slices on the grid still tile time as long as the jitter stays under the frequency.
+    The KQL backend names its alert bounds ``__start`` and ``__end``."""
+    d = a.detection
+    run = f"now() - {sch.fmt_duration(s.delay_ms)}" if s.delay_ms else "now()"
+    end = f"bin_at({run}, {_timespan(s.frequency_ms)}, datetime(1970-01-01))"
+    if isinstance(d, ir.Match):
+        t = "__start"
+    elif isinstance(d, ir.Absence):
+        t = f"(__start + {_timespan(d.within_ms)})"
+    elif isinstance(d, ir.Aggregate) and d.window.kind == "tumbling":
+        # a window [start, end) is decided by its last instant: end - 1 tick in the slice
+        return f"| where __end > {end} - {_timespan(s.frequency_ms)} and __end <= {end}"
+    else:
+        t = "__end"
+    return f"| where {t} >= {end} - {_timespan(s.frequency_ms)} and {t} < {end}"
+
+
+def sliced(a: ir.Analytic, query: str, s: sch.Schedule) -> str:
+    """The backend's query with the decision filter after its final statement."""
+    return query.rstrip().rstrip(";").rstrip() + "\n" + decision_filter(a, s)
+
+
 def build_rule(lo_a: ir.Analytic, query: str, s: sch.Schedule) -> dict[str, Any]:
     m = lo_a.meta
     techniques = list(m.attack_techniques)
@@ -160,8 +190,8 @@ def build_arm(doc: dict[str, Any], s: sch.Schedule) -> dict[str, Any]:
         "queryPeriod": _iso(s.lookback_ms),
         "triggerOperator": "GreaterThan",
         "triggerThreshold": 0,
-        # Runs overlap by the span: a result row is decided by the run whose last frequency
-        # holds its decision time; suppression is left off so no other alert is hidden.
+        # Runs overlap by the span, but the query's decision filter reports each result in
+        # one run only: suppression would hide other alerts, so it stays off.
         "suppressionDuration": _iso(s.frequency_ms),
         "suppressionEnabled": False,
         "tactics": doc["tactics"],
@@ -256,7 +286,7 @@ def package(req: Request) -> Package:
         if res.artifact is None:
             pkg.skip(a.id, f"kql: {why_not(res)}")
             continue
-        doc = build_rule(a, res.artifact.query, s)
+        doc = build_rule(a, sliced(a, res.artifact.query, s), s)
         arm = build_arm(doc, s)
         try:
             AnalyticRule.model_validate(doc)

@@ -12,10 +12,10 @@ import yaml
 from pydantic import ValidationError
 
 from compiler.discover import load_catalog
+from compiler.export import schedule as sch
 from compiler.export import sentinel
 from compiler.export.common import Request, stable_uuid
 from compiler.export.sentinel_model import AnalyticRule, ArmTemplate
-from compiler.export import schedule as sch
 from tests.export_support import CATALOG, request
 from tests.oracles.kql_oracle import require_oracle, validate
 from tests.test_export_splunk import LOOKUP_ANALYTIC

@@ -109,3 +109,11 @@ def test_unknown_technique_is_a_positioned_error(tmp_path: Path) -> None:
     code, out = run(str(tmp_path / "a.yml"), "-o", str(tmp_path / "o"))
     assert code == 2
     assert "a.yml:4:23: error[E400]: technique T1059.999 is not in ATT&CK 18.1" in out
+
+
+def test_splunk_actions_option(tmp_path: Path) -> None:
+    out = tmp_path / "o"
+    code, text = run(ANALYTICS, "-o", str(out), "-t", "splunk", "--splunk-action", "notable")
+    assert code == 0, text
+    conf = (out / "splunk" / "siemc_detections" / "default" / "savedsearches.conf").read_text()
+    assert "action.notable = 1" in conf and "action.risk" not in conf

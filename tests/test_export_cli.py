@@ -113,7 +113,16 @@ def test_unknown_technique_is_a_positioned_error(tmp_path: Path) -> None:
 
 def test_splunk_actions_option(tmp_path: Path) -> None:
     out = tmp_path / "o"
-    code, text = run(ANALYTICS, "-o", str(out), "-t", "splunk", "--splunk-action", "notable")
+    code, text = run(
+        ANALYTICS,
+        "-o",
+        str(out),
+        "-t",
+        "splunk",
+        "--splunk-action",
+        "notable",
+        "--allow-approximate",
+    )
     assert code == 0, text
     conf = (out / "splunk" / "siemc_detections" / "default" / "savedsearches.conf").read_text()
     assert "action.notable = 1" in conf and "action.risk" not in conf

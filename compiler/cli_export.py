@@ -1,0 +1,92 @@
+"""``siemc export``: scheduled-rule packages (registered on the main group by compiler.cli)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from compiler.discover import find_analytics, load_catalog
+from compiler.export import VENDORS, ExportIOError, check, export, tree, write
+from compiler.export import schedule as sch
+from compiler.export.common import Request
+from compiler.export.splunk import Options
+
+EXIT_OK, EXIT_INVALID, EXIT_IO = 0, 2, 3
+
+
+@click.command("export")
+@click.argument("paths", nargs=-1, required=True)
+@click.option(
+    "-t",
+    "--target",
+    type=click.Choice([*VENDORS, "all"]),
+    default="all",
+    show_default=True,
+    help="the SIEM to package for",
+)
+@click.option("-o", "--out", required=True, type=click.Path(file_okay=False), help="output folder")
+@click.option(
+    "--allow-approximate", is_flag=True, help="also export pairs the target only approximates"
+)
+@click.option(
+    "--every",
+    metavar="DURATION",
+    help="run every rule this often (15m, 1h, 1d) instead of the derived schedule; refused "
+    "where it would cut windows",
+)
+@click.option(
+    "--splunk-action",
+    "splunk_actions",
+    type=click.Choice(["notable", "risk"]),
+    multiple=True,
+    help="add an Enterprise Security alert action to every Splunk search (repeatable)",
+)
+def export_cmd(
+    paths: tuple[str, ...],
+    target: str,
+    out: str,
+    allow_approximate: bool,
+    every: str | None,
+    splunk_actions: tuple[str, ...],
+) -> None:
+    """Package analytics as scheduled rules: a Splunk app, Elastic rule NDJSON, Sentinel
+    analytic rules (YAML and ARM) and Sigma rule files, into OUT/<target>/."""
+    for path in paths:
+        if not Path(path).exists():
+            raise click.UsageError(f"no such file or folder: {path}")
+    if not find_analytics(paths):
+        raise click.UsageError(f"no analytic files (*.yml, *.yaml) under: {' '.join(paths)}")
+    try:
+        every_ms = sch.parse_every(every) if every else None
+    except sch.ScheduleError as exc:
+        raise click.UsageError(f"--every: {exc}") from None
+    cat = load_catalog(paths)
+    for err in cat.errors:
+        click.echo(err.render() + "\n", err=True)
+    catalog = tuple(sorted(cat.loaded, key=lambda x: x.analytic.id))
+    sources = {lo.doc.path: lo.doc.text for lo in catalog}
+    problems = check(catalog, every_ms)
+    for d in problems:
+        click.echo(d.render(sources.get(d.path)) + "\n", err=True)
+    errors = [d for d in problems if d.severity == "error"]
+    if cat.errors or errors:
+        n = len(cat.diagnostics) + len(errors)
+        click.secho(f"{n} error{'s' * (n != 1)}: nothing exported", fg="red", err=True)
+        sys.exit(EXIT_INVALID)
+    req = Request(catalog, allow_approximate, every_ms)
+    vendors = list(VENDORS) if target == "all" else [target]
+    opts = Options(notable="notable" in splunk_actions, risk="risk" in splunk_actions)
+    packages = export(req, vendors, opts)
+    try:
+        write(Path(out), tree(packages, req))
+    except ExportIOError as exc:
+        click.secho(f"error: {exc}", fg="red", err=True)
+        sys.exit(EXIT_IO)
+    for p in packages:
+        for s in p.skipped:
+            click.echo(f"  skip  {p.vendor:<8} {s.analytic}: {s.reason}", err=True)
+        click.echo(f"{p.vendor}: {len(p.exported)} exported, {len(p.skipped)} skipped")
+    click.echo(f"written to {out}/ (skipped pairs and why: {out}/export.json)")
+    sys.exit(EXIT_OK)

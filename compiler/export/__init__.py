@@ -1,0 +1,158 @@
+"""``siemc export``: scheduled-rule packages for Splunk, Elastic, Sentinel and Sigma.
+
+:func:`check` reports analytic problems the export finds (unknown ATT&CK techniques, an
+``--every`` that would cut windows) as positioned diagnostics; :func:`export` builds every
+vendor's :class:`~compiler.export.common.Package`; :func:`write` writes them atomically.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from compiler import ir
+from compiler.diagnostics import Diagnostic
+from compiler.export import attack, elastic, sentinel, sigma, splunk
+from compiler.export import schedule as sch
+from compiler.export.common import Package, Request
+from compiler.lower import Loaded
+
+VENDORS = ("splunk", "elastic", "sentinel", "sigma")
+SUMMARY = "export.json"  # marks a folder siemc export wrote (and may replace)
+
+E_ATTACK = "E400"  # a technique id missing from the ATT&CK table
+E_SCHEDULE = "E401"  # --every that would miss or repeat decisions
+W_DEPRECATED = "W400"  # a deprecated or revoked technique
+
+
+class ExportIOError(Exception):
+    """The output folder could not be written (the message names the path and the reason)."""
+
+
+def _detection_path(a: ir.Analytic) -> tuple[str | int, ...]:
+    d = a.detection
+    kind = {
+        ir.Match: "match",
+        ir.Sequence: "sequence",
+        ir.Cooccurrence: "cooccurrence",
+        ir.Absence: "absence",
+    }.get(type(d), "aggregate")
+    if isinstance(d, ir.Aggregate) and d.origin != "aggregate":
+        kind = "threshold"
+    return ("detect", kind)
+
+
+def check(catalog: Sequence[Loaded], every_ms: int | None) -> list[Diagnostic]:
+    out: list[Diagnostic] = []
+    for lo in catalog:
+        a = lo.analytic
+        for i, tid in enumerate(a.meta.attack_techniques):
+            path = ("attack", "techniques", i)
+            try:
+                t = attack.technique(tid)
+            except attack.UnknownTechnique as exc:
+                out.append(lo.doc.diag(E_ATTACK, str(exc), path))
+                continue
+            if t.deprecated:
+                d = lo.doc.diag(
+                    W_DEPRECATED,
+                    f"{tid} ({t.name}) is deprecated or revoked in ATT&CK "
+                    f"{attack.attack_version()}",
+                    path,
+                    help="name the technique that replaced it",
+                )
+                out.append(Diagnostic(**{**d.__dict__, "severity": "warning"}))
+        try:
+            sch.derive(a, every_ms)
+        except sch.ScheduleError as exc:
+            out.append(
+                lo.doc.diag(
+                    E_SCHEDULE,
+                    f"--every: {exc}",
+                    _detection_path(a),
+                    key=True,
+                    help="omit --every to use the schedule siemc derives from the analytic",
+                )
+            )
+    return out
+
+
+def export(
+    req: Request, vendors: Sequence[str], splunk_options: splunk.Options | None = None
+) -> list[Package]:
+    out: list[Package] = []
+    for v in vendors:
+        if v == "splunk":
+            out.append(splunk.package(req, splunk_options or splunk.Options()))
+        elif v == "elastic":
+            out.append(elastic.package(req))
+        elif v == "sentinel":
+            out.append(sentinel.package(req))
+        elif v == "sigma":
+            out.append(sigma.package(req))
+        else:
+            raise ValueError(f"unknown export target '{v}'; targets: {', '.join(VENDORS)}")
+    return out
+
+
+def summary(packages: Sequence[Package], req: Request) -> str:
+    doc = {
+        "attack_version": attack.attack_version(),
+        "allow_approximate": req.allow_approximate,
+        "every": sch.fmt_duration(req.every_ms) if req.every_ms else None,
+        "targets": {
+            p.vendor: {
+                "exported": p.exported,
+                "skipped": {s.analytic: s.reason for s in p.skipped},
+            }
+            for p in packages
+        },
+    }
+    return json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def tree(packages: Sequence[Package], req: Request) -> dict[str, str]:
+    files = {f"{p.vendor}/{name}": text for p in packages for name, text in p.files.items()}
+    files[SUMMARY] = summary(packages, req)
+    return dict(sorted(files.items()))
+
+
+def write(out: Path, files: dict[str, str]) -> None:
+    """Write ``files`` as the folder ``out``: into a temporary sibling first, then swapped in by
+    rename, so ``out`` is never half-written. An existing ``out`` is replaced only if it is
+    empty or a previous export (it holds ``export.json``), never another folder."""
+    out = out.absolute()
+    try:
+        if out.exists():
+            if not out.is_dir():
+                raise ExportIOError(f"{out} exists and is not a folder")
+            if any(out.iterdir()) and not (out / SUMMARY).is_file():
+                raise ExportIOError(
+                    f"{out} is not empty and was not written by siemc export (no {SUMMARY}): "
+                    "choose a new or empty folder"
+                )
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    except OSError as exc:
+        raise ExportIOError(f"cannot create {out}: {exc.strerror or exc}") from None
+    old: Path | None = None
+    try:
+        for name, text in files.items():
+            p = tmp / name
+            p.parent.mkdir(parents=True, exist_ok=True)
+            p.write_text(text, encoding="utf-8", newline="\n")
+        if out.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+            out.replace(old / "previous")
+        tmp.replace(out)
+    except OSError as exc:
+        if old is not None and (old / "previous").exists() and not out.exists():
+            (old / "previous").replace(out)  # put the previous export back
+        raise ExportIOError(f"cannot write {out}: {exc.strerror or exc}") from None
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)

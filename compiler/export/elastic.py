@@ -1,0 +1,376 @@
+"""Elastic Security package: one NDJSON of detection rules for Kibana's rule import API, plus
+lookup indices (mapping with ``index.mode: lookup`` and bulk NDJSON of the rows).
+
+Rule type per analytic (docs/export.md): ``eql`` when the EQL backend compiles it (match,
+sequence, co-occurrence as ``sample``, absence as a missing-event sequence); ``esql`` when the
+ES|QL backend does (aggregates, baselines); otherwise, for a correlation with one first-seen
+baseline on at most 3 plain event fields, a chain: an EQL building-block rule and a
+``new_terms`` rule over its alerts in ``.alerts-security.alerts-*`` (an approximation: the
+history is the building block's earlier alerts, not the history stream).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any
+
+from backends.elastic_esql import lookup_index, lookup_key
+from backends.profiles import load_profile, logsource_keys
+from compiler import ir
+from compiler.build import PairResult
+from compiler.export import attack
+from compiler.export import schedule as sch
+from compiler.export.common import (
+    Package,
+    Request,
+    approximations_text,
+    compile_target,
+    read_fields,
+    schedule_or_skip,
+    stable_uuid,
+    why_not,
+)
+from compiler.export.render import readme
+from compiler.export.severity import severity
+from compiler.lower import Loaded
+
+ALERTS_INDEX = ".alerts-security.alerts-*"
+MAX_SIGNALS = 100  # Kibana's default per run
+# ECS field sets (https://www.elastic.co/guide/en/ecs/current/ecs-field-reference.html): a field
+# in one of them is an ECS field for required_fields; others (zeek.*, winlog.*) are not.
+ECS_SETS = frozenset(
+    [
+        "agent",
+        "client",
+        "cloud",
+        "container",
+        "destination",
+        "dns",
+        "ecs",
+        "error",
+        "event",
+        "file",
+        "group",
+        "host",
+        "http",
+        "labels",
+        "log",
+        "network",
+        "observer",
+        "orchestrator",
+        "organization",
+        "package",
+        "process",
+        "registry",
+        "related",
+        "rule",
+        "server",
+        "service",
+        "source",
+        "threat",
+        "tls",
+        "url",
+        "user",
+        "user_agent",
+        "vulnerability",
+    ]
+)
+
+
+def _date_math(ms: int) -> str:
+    """A lookback as Kibana date math, rounded up to whole seconds (``now-3660s``)."""
+    return f"now-{sch.fmt_duration(-(-ms // 1000) * 1000)}"
+
+
+def threat(techniques: tuple[str, ...]) -> list[dict[str, Any]]:
+    """Kibana's ``threat``: one entry per tactic, its techniques with their sub-techniques."""
+    out: list[dict[str, Any]] = []
+    techs = [attack.technique(t) for t in techniques]
+    for tac in attack.tactics_for(techniques):
+        parents: dict[str, dict[str, Any]] = {}
+        for t in techs:
+            if tac.shortname not in t.tactics:
+                continue
+            p = attack.technique(t.parent)
+            entry = parents.setdefault(p.id, {"id": p.id, "name": p.name, "reference": p.reference})
+            if t.id != p.id:
+                entry.setdefault("subtechnique", []).append(
+                    {"id": t.id, "name": t.name, "reference": t.reference}
+                )
+        out.append(
+            {
+                "framework": "MITRE ATT&CK",
+                "tactic": {"id": tac.id, "name": tac.name, "reference": tac.reference + "/"},
+                "technique": list(parents.values()),
+            }
+        )
+    return out
+
+
+def _indices(analytic: ir.Analytic) -> list[str]:
+    """The index patterns the ecs profile names for the analytic's logsources (as ES|QL's FROM)."""
+    prof = load_profile("ecs")
+    out: set[str] = set()
+    for s in analytic.streams:
+        if not isinstance(s.source, ir.LogSource):
+            continue
+        index = "logs-*"
+        for k in logsource_keys(s.source):
+            src = prof.source(k)
+            if src and src.get("index"):
+                index = str(src["index"])
+                break
+        out.add(index)
+    return sorted(out)
+
+
+def _base_rule(lo: Loaded, role: str, s: sch.Schedule, lookback_ms: int) -> dict[str, Any]:
+    a = lo.analytic
+    m = a.meta
+    sev = severity(m.severity)
+    rule: dict[str, Any] = {
+        "rule_id": stable_uuid(a.id, "elastic", role),
+        "name": m.title,
+        "description": m.description.strip(),
+        "author": [m.owner or "siemc"],
+        "severity": sev.elastic,
+        "risk_score": sev.elastic_risk,
+        "interval": sch.fmt_duration(s.frequency_ms),
+        "from": _date_math(lookback_ms),
+        "to": "now",
+        "max_signals": MAX_SIGNALS,
+        "enabled": False,  # imported disabled: check index patterns and lookups first
+        "version": 1,
+        "tags": ["siemc", f"siemc:{a.id}", *(f"OS: {p.capitalize()}" for p in m.platforms)],
+        "threat": threat(m.attack_techniques),
+        "required_fields": [
+            {"name": f, "ecs": f.split(".")[0] in ECS_SETS} for f in read_fields(a)
+        ],
+        "meta": {"siemc": {"analytic": a.id, "schedule": s.reason}},
+    }
+    if m.references:
+        rule["references"] = list(m.references)
+    if m.false_positives:
+        rule["false_positives"] = [fp.strip() for fp in m.false_positives]
+    return rule
+
+
+def _note(art_lines: list[str], s: sch.Schedule, extra: list[str]) -> str:
+    lines = [
+        "## siemc",
+        "",
+        f"Schedule: every {sch.fmt_duration(s.frequency_ms)}; {s.reason}.",
+    ]
+    lines += [f"- {x}" for x in extra]
+    if art_lines:
+        lines += ["", "Approximations:"] + [f"- {x}" for x in art_lines]
+    return "\n".join(lines) + "\n"
+
+
+def _esql_query(a: ir.Analytic, query: str, s: sch.Schedule) -> str:
+    """Frame an aggregate query on whole epoch-aligned windows: the run decides the windows
+    that ended in its last ``frequency``. Queries with a baseline already frame themselves
+    on the latest complete window (NOW-anchored)."""
+    d = a.detection
+    if not isinstance(d, ir.Aggregate) or "NOW()" in query:
+        return query
+    size = _esql_duration(d.window.size_ms)
+    freq = _esql_duration(s.frequency_ms)
+    head, _, rest = query.partition("\n")
+    frame = (
+        f"| WHERE @timestamp >= DATE_TRUNC({size}, NOW()) - {freq}\n"
+        f"    AND @timestamp < DATE_TRUNC({size}, NOW())"
+    )
+    return f"{head}\n{frame}\n{rest}"
+
+
+def _esql_duration(ms: int) -> str:
+    for unit, size in (("day", sch.DAY), ("hour", sch.HOUR), ("minute", sch.MINUTE)):
+        if ms % size == 0:
+            n = ms // size
+            return f"{n} {unit}{'s' * (n != 1)}"
+    return f"{ms // 1000} seconds"
+
+
+def _eql_rule(lo: Loaded, art_query: str, s: sch.Schedule, role: str) -> dict[str, Any]:
+    r = _base_rule(lo, role, s, s.detection_lookback_ms)
+    r.update(type="eql", language="eql", query=art_query, index=_indices(lo.analytic))
+    return r
+
+
+def _detection_only(a: ir.Analytic) -> ir.Analytic:
+    """The analytic without baselines and without the streams only they read."""
+    used: set[str] = set()
+    d = a.detection
+    if isinstance(d, ir.Match | ir.Aggregate):
+        want = [d.stream]
+    elif isinstance(d, ir.Sequence):
+        want = [st.stream for st in d.steps] + ([d.until.stream] if d.until else [])
+    elif isinstance(d, ir.Cooccurrence):
+        want = [st.stream for st in d.members]
+    else:
+        want = [d.first.stream, d.missing.stream]
+    while want:
+        n = want.pop()
+        if n in used:
+            continue
+        used.add(n)
+        st = a.stream(n)
+        if isinstance(st.source, str):
+            want.append(st.source)
+        if st.join is not None:
+            want.append(st.join.stream)
+    streams = tuple(x for x in a.streams if x.name in used)
+    return dataclasses.replace(a, baselines=(), streams=streams)
+
+
+def _chain(
+    pkg: Package, lo: Loaded, req: Request, s: sch.Schedule, reasons: list[str]
+) -> list[dict[str, Any]] | None:
+    a = lo.analytic
+    if len(a.baselines) != 1 or not isinstance(a.baselines[0], ir.FirstSeen):
+        return None
+    if isinstance(a.detection, ir.Aggregate):
+        return None
+    fs = a.baselines[0]
+    fields = [c.split(".", 1)[1] if c.split(".")[0] in _aliases(a) else c for c in fs.current]
+    if len(fields) > 3:
+        reasons.append("new_terms takes at most 3 fields")
+        return None
+    part = _detection_only(a)
+    res = compile_target(lo, "eql", req.allow_approximate, analytic=part)
+    if res.artifact is None:
+        reasons.append(f"eql (without the baseline): {why_not(res)}")
+        return None
+    detail = (
+        "first_seen as a new_terms rule over the building block's alerts: the history is "
+        "the building block's earlier alerts, not the history stream"
+    )
+    if not req.allow_approximate:
+        reasons.append(f"elastic chain needs --allow-approximate ({detail})")
+        return None
+    s = sch.derive(part, req.every_ms)  # the building block reads no history stream
+    bb = _eql_rule(lo, res.artifact.query, s, "building-block")
+    bb["building_block_type"] = "default"
+    bb["name"] = f"{a.meta.title} (siemc building block)"
+    bb["note"] = _note(approximations_text(res.artifact), s, [detail])
+    nt = _base_rule(lo, "rule", s, s.frequency_ms + sch.MINUTE)
+    nt.update(
+        type="new_terms",
+        language="kuery",
+        index=[ALERTS_INDEX],
+        query=f'kibana.alert.rule.rule_id: "{bb["rule_id"]}"',
+        new_terms_fields=fields,
+        history_window_start=_date_math(fs.lookback_ms),
+        note=_note(approximations_text(res.artifact), s, [detail]),
+    )
+    return [bb, nt]
+
+
+def _aliases(a: ir.Analytic) -> set[str]:
+    d = a.detection
+    if isinstance(d, ir.Sequence):
+        return {st.alias for st in d.steps}
+    if isinstance(d, ir.Cooccurrence):
+        return {st.alias for st in d.members}
+    if isinstance(d, ir.Absence):
+        return {d.first.alias, d.missing.alias}
+    return set()
+
+
+def rules_for(pkg: Package, lo: Loaded, req: Request) -> list[dict[str, Any]]:
+    a = lo.analytic
+    d = a.detection
+    if a.baselines and isinstance(d, ir.Aggregate) and req.every_ms is None:
+        # ES|QL baseline queries decide the latest complete window per run (NOW-anchored):
+        # one run per window.
+        req = dataclasses.replace(req, every_ms=d.window.size_ms)
+    s = schedule_or_skip(pkg, lo, req)
+    if s is None:
+        return []
+    reasons: list[str] = []
+    tries: list[tuple[str, PairResult]] = []
+    if not a.baselines:
+        tries.append(("eql", compile_target(lo, "eql", req.allow_approximate)))
+    tries.append(("esql", compile_target(lo, "esql", req.allow_approximate)))
+    for target, res in tries:
+        art = res.artifact
+        if art is None:
+            reasons.append(f"{target}: {why_not(res)}")
+            continue
+        if target == "eql":
+            r = _eql_rule(lo, art.query, s, "rule")
+        else:
+            if a.baselines and isinstance(d, ir.Aggregate) and s.frequency_ms != d.window.size_ms:
+                reasons.append(
+                    "esql: the query decides only the latest complete window per run "
+                    "(NOW-anchored baseline): it must run once per window"
+                )
+                continue
+            r = _base_rule(lo, "rule", s, s.lookback_ms)
+            r.update(type="esql", language="esql", query=_esql_query(a, art.query, s))
+        r["note"] = _note(approximations_text(art), s, [f"compiled by the {target} backend"])
+        return [r]
+    chain = _chain(pkg, lo, req, s, reasons)
+    if chain is not None:
+        return chain
+    pkg.skip(a.id, "; ".join(reasons))
+    return []
+
+
+def lookup_files(lk: ir.Lookup) -> dict[str, str]:
+    """``lookups/<index>.mapping.json`` and ``lookups/<index>.bulk.ndjson`` for a lookup, with
+    the fields the ES|QL backend joins on (docs: backends/elastic_esql.py)."""
+    name = lookup_index(lk.name)
+    props: dict[str, Any] = {"siemc_row": {"type": "integer"}}
+    for c in lk.columns:
+        props[c] = {"type": "keyword"}
+        props[lookup_key(c)] = {"type": "keyword"}
+    mapping = {"settings": {"index": {"mode": "lookup"}}, "mappings": {"properties": props}}
+    lines: list[str] = []
+    for n, row in enumerate(lk.rows, 1):
+        doc: dict[str, Any] = {}
+        for c, v in zip(lk.columns, row, strict=True):
+            if v != "":  # empty cells are left out: siemc reads them as absent
+                doc[c] = v
+                doc[lookup_key(c)] = v.lower()
+        doc["siemc_row"] = n
+        lines.append(json.dumps({"index": {"_index": name, "_id": str(n)}}, sort_keys=True))
+        lines.append(json.dumps(doc, sort_keys=True, ensure_ascii=False))
+    return {
+        f"lookups/{name}.mapping.json": json.dumps(mapping, indent=2, sort_keys=True) + "\n",
+        f"lookups/{name}.bulk.ndjson": "\n".join(lines) + "\n",
+    }
+
+
+def package(req: Request) -> Package:
+    pkg = Package("elastic")
+    rules: list[dict[str, Any]] = []
+    lookups: dict[str, ir.Lookup] = {}
+    for lo in req.catalog:
+        got = rules_for(pkg, lo, req)
+        if got:
+            pkg.exported.append(lo.analytic.id)
+            rules += got
+            if any(r["type"] == "esql" for r in got):
+                for lk in lo.analytic.lookups:
+                    lookups.setdefault(lookup_index(lk.name), lk)
+    pkg.files["rules.ndjson"] = "".join(
+        json.dumps(r, sort_keys=True, ensure_ascii=False) + "\n" for r in rules
+    )
+    for _, lk in sorted(lookups.items()):
+        pkg.files.update(lookup_files(lk))
+    lines = [
+        f"{r['meta']['siemc']['analytic']}: {r['type']} rule every {r['interval']} from "
+        f"{r['from']}" + (" (building block)" if "building_block_type" in r else "")
+        for r in rules
+    ]
+    pkg.files["README.md"] = readme(
+        pkg,
+        "siemc detection rules for Elastic Security",
+        "Import rules.ndjson with Kibana's rule import API (rules arrive disabled); create each "
+        "lookups/<index> with its mapping, then load its rows with the bulk API.",
+        lines,
+    )
+    return pkg

@@ -1,0 +1,334 @@
+"""Splunk package: an app folder (``siemc_detections``) with one scheduled search per analytic.
+
+``default/savedsearches.conf`` (schedule, time range, suppression of re-alerts from overlapping
+runs, optional Enterprise Security notable and risk actions), ``default/macros.conf`` (one base
+search macro per data source, so indexes are set once), ``default/transforms.conf`` and
+``lookups/*.csv`` (every lookup, with the match settings the SPL backend relies on),
+``default/app.conf`` and ``metadata/default.meta``. Keys follow Splunk's .conf specs
+(savedsearches.conf.spec, macros.conf.spec, transforms.conf.spec, app.conf.spec).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from dataclasses import dataclass
+
+from backends.profiles import load_profile
+from compiler import ir
+from compiler.export import schedule as sch
+from compiler.export.common import (
+    Package,
+    Request,
+    approximations_text,
+    compile_target,
+    schedule_or_skip,
+    why_not,
+)
+from compiler.export.render import conf, readme
+from compiler.export.severity import severity
+
+APP = "siemc_detections"
+ANY_INDEX_MACRO = "siemc_any_index"
+
+
+@dataclass(frozen=True)
+class Options:
+    notable: bool = False  # Enterprise Security notable event action
+    risk: bool = False  # Enterprise Security risk action
+
+
+def cron(freq_ms: int) -> str:
+    """A cron expression running every ``freq_ms`` on the clock (schedule.cron_ok holds)."""
+    if freq_ms < sch.HOUR:
+        m = freq_ms // sch.MINUTE
+        return "* * * * *" if m == 1 else f"*/{m} * * * *"
+    if freq_ms < sch.DAY:
+        h = freq_ms // sch.HOUR
+        return "0 * * * *" if h == 1 else f"0 */{h} * * *"
+    return "0 0 * * *"
+
+
+def relative(ms: int) -> str:
+    """``-<n>m@m``: whole minutes back from the run's minute (cron runs start on a minute),
+    rounded up so the range always covers the lookback."""
+    return f"-{-(-ms // sch.MINUTE)}m@m"
+
+
+def _alternation(texts: dict[str, str]) -> str:
+    """A regex alternation of the texts, longest first (a source search may extend another)."""
+    return "|".join(re.escape(x) for x in sorted(texts, key=len, reverse=True))
+
+
+def _macro_name(key: str) -> str:
+    return "siemc_" + re.sub(r"[^a-z0-9_]", "_", key.lower())
+
+
+class BaseSearches:
+    """Rewrites the base searches the SPL backend emits (the cim profile's ``sources``) into
+    macro calls, and defines those macros."""
+
+    def __init__(self) -> None:
+        prof = load_profile("cim")
+        self.categories = {
+            str(v["search"]): k for k, v in prof.sources.items() if "index=" in str(v["search"])
+        }
+        self.products = {
+            str(v["search"]): k for k, v in prof.sources.items() if "index=" not in str(v["search"])
+        }
+        # A base search opens the query or a subsearch (`[search ...`), after an optional
+        # `earliest=` of a baseline subsearch: only there, never inside a filter value.
+        cats, prods = _alternation(self.categories), _alternation(self.products)
+        self.pattern = re.compile(
+            r"(?P<pre>(?:^|\[)search (?:earliest=\S+ )?)"
+            rf"(?:(?P<cat>{cats})(?: (?P<prod>{prods}))?"
+            rf"|index=\* (?P<prod2>{prods}))"
+        )
+        self.used: dict[str, str] = {}
+
+    def _call(self, search: str, key: str) -> str:
+        name = _macro_name(key)
+        self.used[name] = search
+        return f"`{name}`"
+
+    def rewrite(self, query: str) -> str:
+        def sub(m: re.Match[str]) -> str:
+            if m.group("cat"):
+                out = self._call(m.group("cat"), self.categories[m.group("cat")])
+                if m.group("prod"):
+                    out += " " + self._call(m.group("prod"), self.products[m.group("prod")])
+            else:
+                self.used[ANY_INDEX_MACRO] = "index=*"
+                out = f"`{ANY_INDEX_MACRO}` " + self._call(
+                    m.group("prod2"), self.products[m.group("prod2")]
+                )
+            return m.group("pre") + out
+
+        return self.pattern.sub(sub, query)
+
+    def expand(self, text: str) -> str:
+        for name, definition in self.used.items():
+            text = text.replace(f"`{name}`", definition)
+        return text
+
+
+def _one_line(query: str) -> str:
+    """Pipeline lines joined by a space: SPL reads a newline between commands as a space, and a
+    .conf value is one line. A line break inside a quoted string would change the value, so
+    every line must close its quotes."""
+    lines = query.strip("\n").splitlines()
+    for line in lines:
+        if len(re.findall(r'(?<!\\)"', line.replace("\\\\", ""))) % 2:
+            raise ValueError("a quoted string spans lines")
+    return " ".join(x.strip() for x in lines)
+
+
+def _conf_value(text: str) -> str:
+    """A single-line .conf value: whitespace collapsed, no trailing backslash (a line
+    continuation in .conf files)."""
+    return " ".join(text.split()).rstrip("\\")
+
+
+def _suppress_fields(query: str) -> list[str]:
+    """The columns of the final ``table`` command: one result row is one alert."""
+    last = query.strip().splitlines()[-1].strip()
+    if last.startswith("| table "):
+        return last[len("| table ") :].split()
+    return []
+
+
+def _security_domain(a: ir.Analytic) -> str:
+    cats = {s.source.category for s in a.streams if isinstance(s.source, ir.LogSource)}
+    return "endpoint" if cats <= {"process_creation", None} else "network"
+
+
+def _search_keys(
+    lo_a: ir.Analytic,
+    query: str,
+    fields: list[str],
+    s: sch.Schedule,
+    opts: Options,
+    notes: list[str],
+) -> list[tuple[str, str]]:
+    m = lo_a.meta
+    lookback = s.detection_lookback_ms
+    keys = [
+        ("search", query),
+        ("description", _conf_value(m.description)),
+        ("enableSched", "1"),
+        ("cron_schedule", cron(s.frequency_ms)),
+        ("dispatch.earliest_time", relative(lookback)),
+        ("dispatch.latest_time", "@m"),
+        ("schedule_window", "0"),  # run on time: the ranges of consecutive runs must tile
+        ("counttype", "number of events"),
+        ("relation", "greater than"),
+        ("quantity", "0"),
+        ("alert.track", "1"),
+    ]
+    if lookback > s.frequency_ms and fields:
+        # Consecutive runs overlap by the span: the same result row (same window or first
+        # event time and keys) is reported once.
+        keys += [
+            ("alert.suppress", "1"),
+            ("alert.suppress.fields", ",".join(fields)),
+            ("alert.suppress.period", f"{-(-lookback // 1000)}s"),
+        ]
+    else:
+        keys.append(("alert.suppress", "0"))
+    sev = severity(m.severity)
+    if opts.notable or opts.risk:
+        keys += [
+            ("action.correlationsearch.enabled", "1"),
+            ("action.correlationsearch.label", _conf_value(f"{lo_a.id} - {m.title}")),
+            (
+                "action.correlationsearch.annotations",
+                json.dumps({"mitre_attack": list(m.attack_techniques)}, sort_keys=True),
+            ),
+        ]
+    if opts.notable:
+        keys += [
+            ("action.notable", "1"),
+            ("action.notable.param.rule_title", _conf_value(m.title)),
+            ("action.notable.param.rule_description", _conf_value(m.description)),
+            ("action.notable.param.severity", sev.splunk),
+            ("action.notable.param.security_domain", _security_domain(lo_a)),
+        ]
+    if opts.risk:
+        obj = _risk_object(fields)
+        keys += [
+            ("action.risk", "1"),
+            ("action.risk.param._risk_score", str(sev.splunk_risk)),
+            ("action.risk.param._risk_message", _conf_value(f"{lo_a.id}: {m.title}")),
+        ]
+        if obj:
+            keys.append(
+                (
+                    "action.risk.param._risk",
+                    json.dumps(
+                        [
+                            {
+                                "risk_object_field": obj[0],
+                                "risk_object_type": obj[1],
+                                "risk_score": sev.splunk_risk,
+                            }
+                        ],
+                        sort_keys=True,
+                    ),
+                )
+            )
+        else:
+            notes.append(f"{lo_a.id}: no host or user key in the results: risk without object")
+    return keys
+
+
+# CIM result fields that identify a risk object, in order of preference.
+_RISK_OBJECTS = (("dvc", "system"), ("dest", "system"), ("src_ip", "system"), ("user", "user"))
+
+
+def _risk_object(fields: list[str]) -> tuple[str, str] | None:
+    for f, kind in _RISK_OBJECTS:
+        if f in fields:
+            return f, kind
+    return None
+
+
+def lookup_csv(lk: ir.Lookup) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(lk.columns)
+    w.writerows(lk.rows)
+    return buf.getvalue()
+
+
+def package(req: Request, opts: Options = Options()) -> Package:
+    pkg = Package("splunk")
+    bases = BaseSearches()
+    searches: list[tuple[str, list[tuple[str, str]]]] = []
+    lookups: dict[str, ir.Lookup] = {}
+    exported: list[str] = []
+    for lo in req.catalog:
+        a = lo.analytic
+        s = schedule_or_skip(pkg, lo, req)
+        if s is None:
+            continue
+        res = compile_target(lo, "splunk", req.allow_approximate)
+        if res.artifact is None:
+            pkg.skip(a.id, f"splunk: {why_not(res)}")
+            continue
+        clash = [lk.name for lk in a.lookups if lk.name in lookups and lookups[lk.name] != lk]
+        if clash:
+            pkg.skip(a.id, f"lookup name {clash[0]!r} is defined differently by another analytic")
+            continue
+        try:
+            query = _one_line(res.artifact.query)
+        except ValueError as exc:
+            pkg.skip(a.id, f"splunk: the query cannot be written on one .conf line: {exc}")
+            continue
+        rewritten = bases.rewrite(query)
+        assert bases.expand(rewritten) == query  # the macros are exactly the base searches
+        for lk in a.lookups:
+            lookups[lk.name] = lk
+        fields = _suppress_fields(res.artifact.query)
+        keys = _search_keys(a, rewritten, fields, s, opts, pkg.notes)
+        searches.append((f"siemc - {a.id} - {_conf_value(a.meta.title)}", keys))
+        pkg.exported.append(a.id)
+        approx = approximations_text(res.artifact)
+        exported.append(
+            f"{a.id}: every {sch.fmt_duration(s.frequency_ms)} over "
+            f"{relative(s.detection_lookback_ms)} ({s.reason})"
+            + "".join(f"; APPROXIMATION {x}" for x in approx)
+        )
+    root = f"{APP}/"
+    pkg.files[root + "default/savedsearches.conf"] = conf(
+        "one scheduled search per analytic (savedsearches.conf.spec)", searches
+    )
+    pkg.files[root + "default/macros.conf"] = conf(
+        "base searches per data source: set your indexes here (macros.conf.spec)",
+        [(name, [("definition", bases.used[name])]) for name in sorted(bases.used)],
+    )
+    pkg.files[root + "default/transforms.conf"] = conf(
+        "lookups: siemc matches case-insensitively and enrichment takes the first matching row "
+        "(transforms.conf.spec)",
+        [
+            (
+                name,
+                [
+                    ("filename", f"{name}.csv"),
+                    ("case_sensitive_match", "false"),
+                    ("max_matches", "1"),
+                ],
+            )
+            for name in sorted(lookups)
+        ],
+    )
+    for name, lk in sorted(lookups.items()):
+        pkg.files[root + f"lookups/{name}.csv"] = lookup_csv(lk)
+    pkg.files[root + "default/app.conf"] = conf(
+        "app metadata (app.conf.spec)",
+        [
+            ("install", [("is_configured", "false")]),
+            ("ui", [("is_visible", "false"), ("label", "siemc detections")]),
+            (
+                "launcher",
+                [
+                    ("author", "siemc"),
+                    ("description", "Scheduled searches exported by siemc"),
+                    ("version", "1.0.0"),
+                ],
+            ),
+            ("package", [("id", APP), ("check_for_updates", "false")]),
+        ],
+    )
+    pkg.files[root + "metadata/default.meta"] = conf(
+        "share the app's objects with every app (default.meta.conf.spec)",
+        [("", [("access", "read : [ * ], write : [ admin ]"), ("export", "system")])],
+    )
+    pkg.files[root + "README.md"] = readme(
+        pkg,
+        "siemc detections for Splunk",
+        "Install the folder as an app; set the indexes in default/macros.conf.",
+        exported,
+    )
+    return pkg

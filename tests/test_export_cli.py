@@ -1,0 +1,128 @@
+"""``siemc export``: the command, deterministic output, atomic folder replacement, clear errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from compiler.cli import main
+from compiler.cli_export import export_cmd
+from tests.export_support import ROOT
+from tests.test_export_splunk import LOOKUP_ANALYTIC
+
+main.add_command(export_cmd)
+ANALYTICS = str(ROOT / "analytics")
+
+
+def run(*args: str) -> tuple[int, str]:
+    r = CliRunner().invoke(main, ["export", *args])
+    assert r.exception is None or isinstance(r.exception, SystemExit), r.exception
+    return r.exit_code, r.output
+
+
+def files(d: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(d)): p.read_bytes() for p in sorted(d.rglob("*")) if p.is_file()}
+
+
+def test_export_all_is_deterministic(tmp_path: Path) -> None:
+    code, out = run(ANALYTICS, "-o", str(tmp_path / "a"), "--allow-approximate")
+    assert code == 0, out
+    assert "splunk: 6 exported, 6 skipped" in out
+    code, _ = run(ANALYTICS, "-o", str(tmp_path / "b"), "--allow-approximate")
+    a, b = files(tmp_path / "a"), files(tmp_path / "b")
+    assert a == b
+    assert {k.split("/")[0] for k in a} == {"splunk", "elastic", "sentinel", "sigma", "export.json"}
+    summary = json.loads(a["export.json"])
+    assert summary["attack_version"] == "18.1"
+    assert "SIEMC-0004" in summary["targets"]["sentinel"]["skipped"]
+
+
+def test_one_target_and_approximations_refused_by_default(tmp_path: Path) -> None:
+    code, out = run(ANALYTICS, "-o", str(tmp_path / "o"), "-t", "sigma")
+    assert code == 0, out
+    assert set(files(tmp_path / "o")) == {"export.json", "sigma/README.md"}
+    summary = json.loads((tmp_path / "o" / "export.json").read_text())
+    assert "can only approximate" in summary["targets"]["sigma"]["skipped"]["SIEMC-0006"]
+
+
+def test_reexport_replaces_the_previous_export(tmp_path: Path) -> None:
+    out = tmp_path / "o"
+    assert run(ANALYTICS, "-o", str(out), "--allow-approximate")[0] == 0
+    (out / "stale.txt").write_text("x")
+    assert run(ANALYTICS, "-o", str(out), "-t", "sigma", "--allow-approximate")[0] == 0
+    assert not (out / "stale.txt").exists() and not (out / "splunk").exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["o"]  # no temporary folder left
+
+
+def test_refuses_to_replace_a_foreign_folder(tmp_path: Path) -> None:
+    (tmp_path / "mine.txt").write_text("keep")
+    code, out = run(ANALYTICS, "-o", str(tmp_path))
+    assert code == 3
+    assert "was not written by siemc export" in out and "Traceback" not in out
+    assert (tmp_path / "mine.txt").read_text() == "keep"
+
+
+def test_io_error_is_a_message(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("")
+    code, out = run(ANALYTICS, "-o", str(tmp_path / "file" / "sub"))
+    assert code == 3 and out.startswith("error: cannot create") and "Traceback" not in out
+
+
+def test_failure_while_writing_keeps_the_previous_export(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "o"
+    assert run(ANALYTICS, "-o", str(out), "-t", "sigma", "--allow-approximate")[0] == 0
+    before = files(out)
+    calls = {"n": 0}
+    real = Path.write_text
+
+    def flaky(self: Path, *a: object, **k: object) -> int:
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise OSError(28, "No space left on device")
+        return real(self, *a, **k)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Path, "write_text", flaky)
+    code, text = run(ANALYTICS, "-o", str(out), "--allow-approximate")
+    assert code == 3 and "No space left on device" in text
+    assert files(out) == before
+    assert [p.name for p in tmp_path.iterdir()] == ["o"]
+
+
+def test_every_that_cuts_windows_is_a_positioned_error(tmp_path: Path) -> None:
+    code, out = run(ANALYTICS, "-o", str(tmp_path / "o"), "--every", "30m")
+    assert code == 2
+    assert "siemc0011_host_hourly_egress_deviation.yml:28:3: error[E401]" in out
+    assert "would cut 1h tumbling windows" in out and not (tmp_path / "o").exists()
+    code, out = run(ANALYTICS, "-o", str(tmp_path / "o"), "--every", "soon")
+    assert code == 2 and "not a frequency" in out
+
+
+def test_unknown_technique_is_a_positioned_error(tmp_path: Path) -> None:
+    text = LOOKUP_ANALYTIC.replace("T1059.004", "T1059.999")
+    (tmp_path / "a.yml").write_text(text)
+    (tmp_path / "inventory.csv").write_text("host,role\n")
+    code, out = run(str(tmp_path / "a.yml"), "-o", str(tmp_path / "o"))
+    assert code == 2
+    assert "a.yml:4:23: error[E400]: technique T1059.999 is not in ATT&CK 18.1" in out
+
+
+def test_splunk_actions_option(tmp_path: Path) -> None:
+    out = tmp_path / "o"
+    code, text = run(
+        ANALYTICS,
+        "-o",
+        str(out),
+        "-t",
+        "splunk",
+        "--splunk-action",
+        "notable",
+        "--allow-approximate",
+    )
+    assert code == 0, text
+    conf = (out / "splunk" / "siemc_detections" / "default" / "savedsearches.conf").read_text()
+    assert "action.notable = 1" in conf and "action.risk" not in conf

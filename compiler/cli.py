@@ -3,7 +3,7 @@
 Exit codes (the table in docs/diagnostics.md): 0 success; 1 a check did not pass (a fixture's or
 an engine's alerts differ, a pair that was asked for did not compile); 2 invalid input; 64 usage
 error; 69 an engine is not installed; 70 an engine raised on a case (the other cases ran);
-130 interrupted.
+73 the output cannot be written (export); 130 interrupted.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from compiler.build import (
     render_err,
     write_outputs,
 )
+from compiler.cli_export import export_cmd
 from compiler.discover import Catalog, find_analytics, load_catalog
 from compiler.engine_check import (
     EngineResult,
@@ -34,6 +35,11 @@ from compiler.engine_check import (
     check_fixture,
 )
 from compiler.engines import ENGINES
+from compiler.export import VENDORS, ExportIOError, export
+from compiler.export import check as export_check
+from compiler.export import tree as export_tree
+from compiler.export import write as write_export
+from compiler.export.common import Request
 from compiler.inputs import FORMATS
 from compiler.junit import write_junit
 from compiler.runner import alert_json, load_sorted, parse_input_spec, run, stream_sorted
@@ -44,7 +50,7 @@ from compiler.timeutil import parse_timestamp
 EXIT_OK, EXIT_TESTS, EXIT_INVALID = 0, 1, 2
 # click exits 2 on a usage error, which would be indistinguishable from invalid input: siemc
 # uses the sysexits.h codes for the problems that are not about the analytics.
-EXIT_USAGE, EXIT_UNAVAILABLE, EXIT_ENGINE_ERROR = 64, 69, 70
+EXIT_USAGE, EXIT_UNAVAILABLE, EXIT_ENGINE_ERROR, EXIT_CANTCREAT = 64, 69, 70, 73
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it: not a failed check
 
 _MARK = {"passed": "PASS", "failed": "FAIL", "skipped": "SKIP", "error": "ERR "}
@@ -434,17 +440,34 @@ def fidelity() -> None:
 @click.option("--strict", is_flag=True, help="refuse approximations (default: allow and report)")
 def build(paths: tuple[str, ...], out: str, strict: bool) -> None:
     """The main job: validate, test (fixtures through the evaluator) and compile the analytics
-    (default: analytics/) to every target into OUT, with OUT/junit.xml and OUT/fidelity.json."""
+    (default: analytics/) to every target into OUT, with OUT/junit.xml and OUT/fidelity.json,
+    and package them as scheduled rules for each SIEM into OUT/export/ (as `siemc export`)."""
     paths = paths or ("analytics",)
     _no_files(paths)
     cat = load_catalog(paths)
     _report_invalid(cat)
     if cat.errors:
         sys.exit(EXIT_INVALID)
+    catalog = tuple(sorted(cat.loaded, key=lambda x: x.analytic.id))
+    problems = export_check(catalog, None)
+    sources = {lo.doc.path: lo.doc.text for lo in catalog}
+    for d in problems:
+        click.echo(d.render(sources.get(d.path)) + "\n", err=True)
+    if any(d.severity == "error" for d in problems):
+        sys.exit(EXIT_INVALID)
     results = _run_tests(cat, verbose=False)
     pairs = compile_all(cat.loaded, ALL_TARGETS, allow_approximate=not strict)
     _warn(pairs)
     write_outputs(Path(out), pairs)
     write_junit(Path(out) / "junit.xml", results)
-    click.echo(_summary(pairs) + f"; written to {out}/")
+    req = Request(catalog, not strict, None)
+    try:
+        write_export(Path(out) / "export", export_tree(export(req, VENDORS), req))
+    except ExportIOError as exc:
+        click.secho(f"error: {exc}", fg="red", err=True)
+        sys.exit(EXIT_CANTCREAT)
+    click.echo(_summary(pairs) + f"; rule packages in {out}/export/; written to {out}/")
     sys.exit(_tests_exit(results))
+
+
+main.add_command(export_cmd)

@@ -13,7 +13,8 @@ from compiler.export import schedule as sch
 from compiler.export.common import Request
 from compiler.export.splunk import Options
 
-EXIT_OK, EXIT_INVALID, EXIT_IO = 0, 2, 3
+# the table of docs/diagnostics.md: 73 is sysexits' EX_CANTCREAT (the output cannot be written)
+EXIT_OK, EXIT_INVALID, EXIT_IO = 0, 2, 73
 
 
 @click.command("export")

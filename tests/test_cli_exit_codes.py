@@ -229,6 +229,6 @@ def test_every_exit_code_is_documented() -> None:
     from compiler import cli
 
     codes = {v for k, v in vars(cli).items() if k.startswith("EXIT_")}
-    assert codes == {0, 1, 2, 64, 69, 70, 130}
+    assert codes == {0, 1, 2, 64, 69, 70, 73, 130}
     for code in codes:
         assert f"| `{code}` |" in doc, code

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from compiler import ir
+from compiler.build import OUTPUT_MARKER
 from compiler.diagnostics import Diagnostic
 from compiler.export import attack, elastic, sentinel, sigma, splunk
 from compiler.export import schedule as sch
@@ -117,6 +118,8 @@ def summary(packages: Sequence[Package], req: Request) -> str:
 def tree(packages: Sequence[Package], req: Request) -> dict[str, str]:
     files = {f"{p.vendor}/{name}": text for p in packages for name, text in p.files.items()}
     files[SUMMARY] = summary(packages, req)
+    # analytic discovery skips the folder, so an export under the analytics path is not reread
+    files[OUTPUT_MARKER] = "written by siemc export: analytic discovery skips this folder\n"
     return dict(sorted(files.items()))
 
 

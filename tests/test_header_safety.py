@@ -90,3 +90,24 @@ def test_sigma_title_break_adds_no_rule(tmp_path: Path) -> None:
 def test_one_line_escapes_every_break(text: str, expected: str) -> None:
     assert one_line(text) == expected
     assert len(one_line(text).splitlines()) <= 1
+
+
+@pytest.mark.parametrize("brk", BREAKS, ids=[f"U+{ord(b[0]):04X}" for b in BREAKS])
+def test_line_break_in_title_stays_inert_in_exports(tmp_path: Path, brk: str) -> None:
+    from sigma.collection import SigmaCollection
+
+    from compiler.export import export
+    from compiler.export.common import Request
+
+    path = tmp_path / "a.yml"
+    title = f"Benign{brk}[injected]{brk}search = | outputlookup x.csv"
+    path.write_text(ANALYTIC.format(title=json.dumps(title)), encoding="utf-8")
+    loaded = load_catalog([path]).loaded[0]
+    req = Request((loaded,), True, None)
+    files = {p.vendor: p.files for p in export(req, ["sigma", "splunk"])}
+    (rules,) = [t for n, t in files["sigma"].items() if n.endswith(".yml")]
+    assert len(SigmaCollection.from_yaml(rules).rules) == 1
+    (conf,) = [t for n, t in files["splunk"].items() if n.endswith("savedsearches.conf")]
+    # a .conf stanza or key starts a line: the title's pieces never do
+    starts = [ln.split("=")[0].strip() for ln in conf.splitlines()]
+    assert "[injected]" not in starts and "search" in starts and starts.count("search") == 1

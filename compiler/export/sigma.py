@@ -14,6 +14,7 @@ from sigma.collection import SigmaCollection
 from sigma.correlations import SigmaCorrelationRule
 from sigma.rule import SigmaLevel, SigmaRule, SigmaRuleTag
 
+from backends.comment import one_line
 from compiler.export import attack
 from compiler.export.common import Package, Request, approximations_text, compile_target, why_not
 from compiler.export.render import readme
@@ -52,7 +53,7 @@ def build(text: str, techniques: tuple[str, ...], level: str) -> list[dict[str, 
 
 def rule_file(docs: list[dict[str, Any]], header: list[str]) -> str:
     body = yaml.safe_dump_all(docs, sort_keys=False, allow_unicode=True, width=1000)
-    return "".join(f"# {line}\n" for line in header) + body
+    return "".join(f"# {one_line(line)}\n" for line in header) + body
 
 
 def package(req: Request) -> Package:

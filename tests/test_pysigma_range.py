@@ -80,3 +80,19 @@ def test_the_check_rejects_a_broken_rule(end: str, rules: list[Path], tmp_path: 
     broken.write_text(text.replace("type: ", "type: no_such_", 1), encoding="utf-8")
     result = _check(_python(end), [broken])
     assert result["files"]["broken.yml"]["problems"]
+
+
+def test_the_runtime_requirement_admits_both_ends() -> None:
+    """siemc's own requirement on pySigma (export uses its object model) must not exclude the
+    1.x that sigma-cli 3.1 and the released backends pin, nor 2.x."""
+    import tomllib
+
+    from packaging.requirements import Requirement
+
+    meta = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    (req,) = [
+        Requirement(r) for r in meta["project"]["dependencies"] if r.lower().startswith("pysigma")
+    ]
+    for version in ("1.5.1", "1.9.0", "2.0.1", "2.3.0"):
+        assert req.specifier.contains(version), (str(req), version)
+    assert not req.specifier.contains("1.4.0")

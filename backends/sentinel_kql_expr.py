@@ -281,13 +281,18 @@ class KqlExprMixin:
         c = self.col(node.field, node.span, ctx)
         self._dynamic(c, "a cidr test", node.span, ctx)
         q = f"trim(@'\\s', {self._text(c)})"
+        # an IPv4-mapped IPv6 address (::ffff:10.0.0.1) is its IPv4 address (docs/semantics.md,
+        # cidr), which ipv4_is_in_any_range reads only without the prefix
+        q4 = f"replace_regex({q}, @'^(?i)::ffff:', '')"
         v4 = [n for n in node.networks if ":" not in n]
         v6 = [n for n in node.networks if ":" in n]
 
         def call(fn: str, nets: list[str]) -> str:
             # the ipv*_is_in_any_range functions return null for text that is no address;
             # coalesce keeps the predicate two-valued for `not`
-            return f"coalesce({fn}({q}, dynamic([{', '.join(t.string(n) for n in nets)}])), false)"
+            subject = q4 if fn == "ipv4_is_in_any_range" else q
+            listed = ", ".join(t.string(n) for n in nets)
+            return f"coalesce({fn}({subject}, dynamic([{listed}])), false)"
 
         if node.quantifier == "all":
             parts = [
@@ -377,12 +382,23 @@ class KqlExprMixin:
         if node.op in ("and", "or"):
             return f"({a} {node.op} {b})"
         strs = self._is_str(node.left) or self._is_str(node.right)
+        if node.op in ("==", "!=") and not strs and self._text_pair(node):
+            # Two text values (source.ip == destination.ip) are equal case-insensitively, or as
+            # numbers when both spell one ("443" == "443.0"): docs/semantics.md, Equality.
+            # todouble() is null for other text, hence the coalesce.
+            same = f"({a} =~ {b} or coalesce(todouble({a}) == todouble({b}), false))"
+            if node.op == "==":
+                return same
+            return f"(isnotnull({a}) and isnotnull({b}) and not{same})"
         if node.op in ("==", "!="):
             op = {"==": "=~", "!=": "!~"}[node.op] if strs else node.op
             return f"({a} {op} {b})"
         if strs:
             a, b = f"tolower({a})", f"tolower({b})"
         return f"({a} {self._ARITH[node.op]} {b})"
+
+    def _text_pair(self, node: ir.BinOp) -> bool:
+        return self.expr_type(node.left) == "string" and self.expr_type(node.right) == "string"
 
     def visit_UnaryOp(self, node: ir.UnaryOp, ctx: Context) -> str:
         x = self.expr(node.operand, ctx)

@@ -196,7 +196,9 @@ CASES: list[tuple[ir.Predicate, str]] = [
 
 NET_CASES: list[tuple[ir.Predicate, str]] = [
     (ir.Cidr("destination.ip", ("10.0.0.0/8",)),
-     "coalesce(ipv4_is_in_any_range(trim(@'\\s', RemoteIP), dynamic([\"10.0.0.0/8\"])), false)"),
+     # an IPv4-mapped address (::ffff:10.1.2.3) is read as its IPv4 address
+     "coalesce(ipv4_is_in_any_range(replace_regex(trim(@'\\s', RemoteIP), @'^(?i)::ffff:', ''), "
+     "dynamic([\"10.0.0.0/8\"])), false)"),
     (ir.Eq("destination.port", (443,)), "RemotePort == 443"),
     (ir.Eq("network.direction", ("egress",)), 'NetworkDirection =~ "egress"'),
 ]  # fmt: skip
@@ -766,3 +768,15 @@ def test_multi_valued_join_key_is_e201() -> None:
     a = ir.Analytic("T-1", "t.yml", META, (), streams, ir.Match("paired", SPAN), (), SPAN)
     with pytest.raises(CompileError, match="a join key on the multi-valued"):
         BACKEND.compile(a, allow_approximate=True)
+
+
+def test_text_fields_compare_case_insensitively_or_as_numbers() -> None:
+    """`source.ip == destination.ip` is the evaluator's equality: case-insensitive text
+    ("FE80::1" == "fe80::1"), or numbers when both spell one; KQL's == is case-sensitive."""
+    same = ir.BinOp("==", ir.FieldRef("source.ip"), ir.FieldRef("destination.ip"))
+    stream = ir.Stream(
+        "s", ir.LogSource("network_connection"), None, (), (("labels.same", same),), ir.TRUE
+    )
+    a = ir.Analytic("T-1", "t.yml", META, (), (stream,), ir.Match("s"), ())
+    q = BACKEND.compile(a).query
+    assert "(LocalIP =~ RemoteIP or coalesce(todouble(LocalIP) == todouble(RemoteIP), false))" in q

@@ -27,8 +27,8 @@ from typing import Any, ClassVar
 
 from backends import sentinel_kql_text as t
 from backends.base import Context
+from backends.regex_re2 import Unsupported, to_re2
 from backends.registered_domain import LABEL_CUT
-from backends.sentinel_kql_regex import Unsupported, to_re2
 from compiler import ir
 
 NUMERIC = {"int", "long", "real", "decimal"}

@@ -2,7 +2,7 @@
 
 String literals follow the Kusto docs page "The string data type": double-quoted, with
 backslash escapes. Regular expressions are re-spelled for RE2 by
-:mod:`backends.sentinel_kql_regex`.
+:mod:`backends.regex_re2`.
 """
 
 from __future__ import annotations

@@ -63,8 +63,10 @@ class SplunkBackend(Backend):
         ),
         ir.Regex: Support(
             "exact",
-            'where `match(f, "(?i)…")` (PCRE); Python `re` and PCRE share the syntax used; '
-            "\\d \\w \\s are ASCII-only in PCRE",
+            'where `match(f, "(?i)…")` (PCRE): the pattern re-spelled with its Python meaning '
+            "in the syntax RE2 and PCRE share (\\p{Nd} for \\d, {0,n} for {,n}, explicit case "
+            "families where the folding differs); Unicode \\w \\b and patterns RE2 cannot "
+            "spell (look-around, back-references) are declared approximations",
         ),
         ir.Compare: Support("exact", "where `tonumber(f) > n` (non-numeric text is false)"),
         ir.Exists: Support("exact", "search `f=*` / `NOT f=*`, where `isnotnull(f)`"),

@@ -28,6 +28,7 @@ import ipaddress
 import re
 from collections.abc import Callable
 
+from backends.regex_re2 import Unsupported, to_re2
 from backends.registered_domain import LABEL_CUT
 from compiler import ir
 
@@ -66,6 +67,14 @@ def regex_literal(text: str) -> str:
         else:
             out.append(ch)
     return "".join(out)
+
+
+PCRE_NATIVE = (
+    "PCRE runs the Python pattern as written (it has look-around and back-references, which "
+    "RE2 lacks, so siemc cannot re-spell it): PCRE's \\d \\w \\s \\b are ASCII-only and "
+    "its case folding is Unicode's, where Python's classes take every script's digits and "
+    "letters and its folding also pairs i with ı and İ. Direction: mixed"
+)
 
 
 def regex_pattern(pattern: str) -> str:
@@ -119,10 +128,13 @@ class PredicateRenderer:
         field: FieldFn,
         lookup_marker: Callable[[ir.InLookup], str],
         multi: Callable[[str], bool] = lambda _: False,
+        approximate: Callable[[str, str, ir.Span], None] | None = None,
     ):
         self.field = field
         self.lookup_marker = lookup_marker
         self.multi = multi  # ECS name -> whether the field may hold several values
+        # Records an approximation in the compilation (None: standalone rendering in tests).
+        self.approximate = approximate
 
     # --------------------------------------------------------------- search form
     def searchable(self, p: ir.Predicate) -> bool:
@@ -210,8 +222,7 @@ class PredicateRenderer:
         if isinstance(p, ir.StrMatch):
             return _join([self._strmatch(f, p.op, v, p.cased) for v in p.values], p.quantifier), [f]
         if isinstance(p, ir.Regex):
-            flag = "" if p.cased else "(?i)"
-            terms = [f"match({f}, {eval_str(flag + regex_pattern(x))})" for x in p.patterns]
+            terms = [f"match({f}, {eval_str(self._pcre(x, p))})" for x in p.patterns]
             return _join(terms, p.quantifier), [f]
         if isinstance(p, ir.Compare):
             op = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}[p.op]
@@ -258,6 +269,24 @@ class PredicateRenderer:
         if cased:
             return f"{f}=={eval_str(v)}"
         return f"lower({f})=={eval_str(v.lower())}"
+
+    def _pcre(self, pattern: str, p: ir.Regex) -> str:
+        """The pattern for PCRE: its RE2 spelling, which PCRE reads with the same meaning (the
+        Unicode classes and case folding Python applies, spelled out); where RE2 has no
+        spelling (look-around, back-references), the Python text, which PCRE shares, with
+        ASCII classes and its own case folding declared."""
+        try:
+            rx = to_re2(pattern, ignorecase=not p.cased)
+        except Unsupported:
+            self._approx(p, PCRE_NATIVE)
+            return ("" if p.cased else "(?i)") + regex_pattern(pattern)
+        for note in rx.approximations:
+            self._approx(p, note)
+        return rx.text.replace("`", "\\x60")
+
+    def _approx(self, p: ir.Regex, detail: str) -> None:
+        if self.approximate is not None:
+            self.approximate("regular expression", detail, p.span)
 
     @staticmethod
     def _strmatch(f: str, op: str, v: str, cased: bool) -> str:

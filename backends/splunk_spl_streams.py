@@ -131,7 +131,12 @@ class StreamBuilder:
         return self.markers[p]
 
     def preds(self) -> PredicateRenderer:
-        return PredicateRenderer(self._field_value_mapped, self._marker, self.multi.__contains__)
+        return PredicateRenderer(
+            self._field_value_mapped,
+            self._marker,
+            self.multi.__contains__,
+            lambda construct, detail, span: self.ctx.approximate(construct, detail, span),
+        )
 
     def _field_value_mapped(self, name: str, span: ir.Span) -> str:
         return self.names(name, span)

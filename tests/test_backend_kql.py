@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from backends import get_backend
 from backends.base import NODE_TYPES, Artifact, CompileError
-from backends.sentinel_kql_regex import Unsupported, to_re2
+from backends.regex_re2 import Unsupported, to_re2
 from compiler import ir
 from compiler.discover import load_catalog
 from tests.oracles.kql_oracle import require_oracle, validate
@@ -780,3 +780,17 @@ def test_text_fields_compare_case_insensitively_or_as_numbers() -> None:
     a = ir.Analytic("T-1", "t.yml", META, (), (stream,), ir.Match("s"), ())
     q = BACKEND.compile(a).query
     assert "(LocalIP =~ RemoteIP or coalesce(todouble(LocalIP) == todouble(RemoteIP), false))" in q
+
+
+def test_unicode_digit_class_is_nd_in_re2_as_in_python() -> None:
+    """Python's str \\d is spelled \\p{Nd}: RE2's table must hold exactly Python's digits (a
+    Unicode version between them would show here)."""
+    assert to_re2(r"x\d\D", ignorecase=False).text == r"x\p{Nd}\P{Nd}"
+    nd, py = re2.compile(r"\p{Nd}", _RE2_OPTS), re.compile(r"\d")
+    differ = [
+        c
+        for c in range(0x110000)
+        if not 0xD800 <= c <= 0xDFFF
+        and (nd.fullmatch(chr(c)) is not None) != (py.fullmatch(chr(c)) is not None)
+    ]
+    assert differ == []

@@ -162,7 +162,10 @@ PRED_CASES: list[tuple[ir.Predicate, str, str]] = [
         '(a="*x*" AND a="*y*")',
         '(like(lower(a), "%x%") AND like(lower(a), "%y%"))',
     ),
-    (ir.Regex("a", ("^x\\d",)), "", 'match(a, "(?i)^x\\\\d")'),
+    # Python's \d is Unicode: PCRE's \d is ASCII-only, \p{Nd} is Python's
+    (ir.Regex("a", ("^x\\d",)), "", 'match(a, "(?i)^x\\\\p{Nd}")'),
+    # syntax PCRE reads otherwise is re-spelled: {,3} (PCRE2 before 10.43: literal text), \N{}
+    (ir.Regex("a", ("^x.{,3}\\N{DIGIT ONE}",), True), "", 'match(a, "^x.{0,3}1")'),
     (ir.Regex("a", ("^x",), cased=True), "", 'match(a, "^x")'),
     (ir.Compare("a", "gte", 10.0), "", "tonumber(a)>=10"),
     (ir.Not(ir.Compare("a", "gt", 1.5)), "", "(isnull(tonumber(a)) OR NOT tonumber(a)>1.5)"),

@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import math
 import re
+import unicodedata
 from typing import Any
 
 NUMERIC = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
@@ -81,12 +82,79 @@ def wildcard(pattern: str, flags: int = re.IGNORECASE) -> re.Pattern[str]:
     return re.compile("^" + ".*".join(parts) + "$", flags | re.DOTALL)
 
 
+_POSIX = {
+    "[:word:]": "\\w",
+    "[:^word:]": "\\W",
+    "[:digit:]": "\\d",
+    "[:^digit:]": "\\D",
+    "[:space:]": "\\s",
+    "[:^space:]": "\\S",
+}
+
+
+@functools.cache
+def _nd_ranges() -> str:
+    """The Unicode category Nd (PCRE's \\p{Nd}) as the body of a Python character class."""
+    out, start, prev = [], -2, -2
+    for c in range(0x110000):
+        if unicodedata.category(chr(c)) == "Nd":
+            if c != prev + 1:
+                if start >= 0:
+                    out.append((start, prev))
+                start = c
+            prev = c
+    out.append((start, prev))
+    return "".join(f"\\U{a:08x}-\\U{b:08x}" for a, b in out)
+
+
+def _unicode_digits(py: str) -> str:
+    """PCRE's \\p{Nd} / \\P{Nd} (pcre2pattern, "Unicode character properties") in Python
+    syntax; the pattern is compiled in ASCII mode, where \\d is only 0-9."""
+    out, i, in_class = [], 0, False
+    while i < len(py):
+        ch = py[i]
+        if ch == "\\" and py.startswith(("\\p{Nd}", "\\P{Nd}"), i):
+            neg = py[i + 1] == "P"
+            if in_class and neg:
+                raise SplRuntimeError("\\P{Nd} inside a class is not modelled")
+            body = _nd_ranges()
+            out.append(body if in_class else f"[{'^' if neg else ''}{body}]")
+            i += 6
+            continue
+        if ch == "\\":
+            out.append(py[i : i + 2])
+            i += 2
+            continue
+        if ch == "[" and not in_class:
+            in_class = True
+            out.append(ch)
+            # a ] right after [ or [^ is a literal member
+            for lead in ("^]", "]", "^"):
+                if py.startswith(lead, i + 1):
+                    out.append(lead)
+                    i += len(lead)
+                    break
+        elif ch == "]" and in_class:
+            in_class = False
+            out.append(ch)
+        else:
+            out.append(ch)
+        i += 1
+    return "".join(out)
+
+
 @functools.cache
 def pcre(pattern: str) -> re.Pattern[str]:
     """A PCRE pattern (as Splunk's eval/rex take it) compiled with Python's ``re``: named groups
     ``(?<n>`` become ``(?P<n>``, ``\\z`` is ``\\Z``; ``\\d \\w \\s`` are ASCII-only as in PCRE
     without UCP."""
     py = re.sub(r"\(\?<([A-Za-z_]\w*)>", r"(?P<\1>", pattern).replace("\\z", "\\Z")
+    # PCRE's \x{hhh} code points and POSIX classes (pcre2pattern: "Non-printing characters",
+    # "Posix character classes"); in ASCII mode the Python classes are the POSIX ones
+    py = re.sub(r"\\x\{([0-9A-Fa-f]{1,6})\}", lambda m: f"\\U{int(m.group(1), 16):08x}", py)
+    for posix, cls in _POSIX.items():
+        py = py.replace(posix, cls)
+    py = _unicode_digits(py)
     try:
         return re.compile(py, re.ASCII)
     except re.error as exc:

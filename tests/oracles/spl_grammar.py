@@ -373,13 +373,14 @@ class EvalParser:
 
 
 def _check_regex(pattern: str, where: str) -> None:
-    """PCRE syntax, checked with Python's re after mapping the PCRE-only spellings used."""
-    py = pattern.replace("(?<", "(?P<").replace("(?P<=", "(?<=").replace("(?P<!", "(?<!")
-    py = py.replace("\\z", "\\Z")
+    """PCRE syntax, checked with Python's re after mapping the PCRE-only spellings used (named
+    groups, \\z, \\x{h}, POSIX classes, \\p{Nd}: the interpreter's mapping)."""
+    from tests.interpreters.spl_interp_values import SplRuntimeError, pcre
+
     try:
-        re.compile(py)
-    except re.error as exc:
-        raise SplError(f"{where}: invalid regular expression {pattern!r}: {exc}") from None
+        pcre(pattern)
+    except SplRuntimeError as exc:
+        raise SplError(f"{where}: {exc}") from None
 
 
 def parse_eval_expr(text: str, where: str) -> str:

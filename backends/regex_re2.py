@@ -1,4 +1,5 @@
-"""Python ``re`` patterns as RE2 patterns of the same meaning, for KQL ``matches regex``.
+"""Python ``re`` patterns as RE2 patterns of the same meaning: KQL ``matches regex`` runs them,
+and SPL ``match()`` (PCRE, which reads RE2's syntax the same way) takes them too.
 
 The evaluator matches with Python ``re.search`` (``re.IGNORECASE`` unless ``|cased``); Kusto's
 ``matches regex`` is RE2 ("RE2 syntax", learn.microsoft.com/kusto/query/re2). Passing the
@@ -91,6 +92,7 @@ _UNICODE_CLASS = {
     C.CATEGORY_NOT_SPACE: ("\\S", "\\s"),
 }
 _PY_CATEGORY = {k: v[0] for k, v in _UNICODE_CLASS.items()}
+_UNICODE_DIGIT = {C.CATEGORY_DIGIT: "\\p{Nd}", C.CATEGORY_NOT_DIGIT: "\\P{Nd}"}
 _ASCII_MEMBERS = {
     C.CATEGORY_DIGIT: "0123456789",
     C.CATEGORY_WORD: "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_",
@@ -277,7 +279,10 @@ class _Writer:
                 lo, hi = _lit(av[0], True), _lit(av[1], True)
                 parts.append(lo if av[0] == av[1] else f"{lo}-{hi}")
             elif op is C.CATEGORY:
-                parts.append(_ASCII_CLASS[av] if flags & re.ASCII else _UNICODE_CLASS[av][0])
+                if flags & re.ASCII:
+                    parts.append(_ASCII_CLASS[av])
+                else:
+                    parts.append(_UNICODE_DIGIT.get(av, _UNICODE_CLASS[av][0]))
             else:
                 raise Unsupported(f"siemc cannot re-spell the class item {op} for RE2")
         if single is not None:
@@ -303,6 +308,10 @@ class _Writer:
                 out.append((op, av))
                 continue
             text, what = _UNICODE_CLASS[av]
+            if av in _UNICODE_DIGIT:
+                # Python's str \d is the Unicode category Nd, which RE2 and PCRE name \p{Nd}
+                out.append((op, av))
+                continue
             if what == "\\w":
                 self.notes.append(
                     f"`{text}`: Python's word characters are Unicode letters and digits of every "

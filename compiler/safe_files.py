@@ -39,7 +39,13 @@ class RefusedPath(Exception):
 def confine(path: Path, root: Path, what: str = "the analytics root") -> Path:
     """``path`` with symlinks resolved; RefusedPath when it leaves ``root`` or lies in a
     pseudo file system. ``path`` need not exist (the caller reports a missing file)."""
-    real = path.resolve()
+    try:
+        real = path.resolve()
+    except (RuntimeError, OSError, ValueError):
+        # RuntimeError: a symlink loop (Python < 3.13); ValueError: a NUL in the name
+        raise RefusedPath(
+            "E004", f"{str(path)!r} cannot be resolved (a symlink loop or an invalid name)"
+        ) from None
     for special in SPECIAL_TREES:
         if real.is_relative_to(special):
             raise RefusedPath(

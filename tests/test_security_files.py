@@ -8,6 +8,7 @@ import os
 import signal
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -340,3 +341,21 @@ def test_an_input_swapped_for_a_symlink_after_loading_is_refused_at_run_time(
     (tree / "in.jsonl").symlink_to(tree.parent / "events.jsonl")
     res = run_fixture(loaded, loaded.fixtures[0])
     assert res.status == "error" and "outside the analytics root" in res.message
+
+
+def test_a_symlink_loop_is_a_positioned_error(tree: Path) -> None:
+    (tree / "loop.csv").symlink_to("loop.csv")
+    a, (line, col) = _lookup(tree, "loop.csv")
+    code, out = _invoke("check", str(a))
+    assert code == EXIT_INVALID and f"{a}:{line}:{col}: error[E004]" in out, out
+    (tree / "in.jsonl").symlink_to("in.jsonl")
+    a, (line, col) = _fixture(tree, "in.jsonl")
+    code, out = _invoke("check", str(a))
+    assert code == EXIT_INVALID and f"{a}:{line}:{col}: error[E004]" in out, out
+
+
+@pytest.mark.parametrize("make", [_lookup, _fixture])
+def test_a_nul_in_a_file_name_is_a_positioned_error(tree: Path, make: Any) -> None:
+    a, (line, col) = make(tree, '"x\\0.csv"')
+    code, out = _invoke("check", str(a))
+    assert code == EXIT_INVALID and f"{a}:{line}:{col}: error[E004]" in out, out

@@ -359,3 +359,34 @@ def test_a_nul_in_a_file_name_is_a_positioned_error(tree: Path, make: Any) -> No
     a, (line, col) = make(tree, '"x\\0.csv"')
     code, out = _invoke("check", str(a))
     assert code == EXIT_INVALID and f"{a}:{line}:{col}: error[E004]" in out, out
+
+
+@pytest.mark.parametrize(
+    "cmd",
+    [
+        ["check"],
+        ["test"],
+        ["compile"],
+        ["build", "-o", "OUT"],
+        ["export", "-o", "OUT"],
+        ["run", "-i", "EVENTS"],
+    ],
+)
+def test_a_path_outside_root_is_a_usage_error_on_every_command(tree: Path, cmd: list[str]) -> None:
+    elsewhere = tree.parent / "elsewhere"
+    elsewhere.mkdir()
+    (tree.parent / "hosts.csv").write_text("host\nh1\n")
+    a, _ = _lookup(elsewhere, "../hosts.csv")
+    args = [
+        str(tree.parent / "out")
+        if x == "OUT"
+        else str(tree.parent / "events.jsonl")
+        if x == "EVENTS"
+        else x
+        for x in cmd
+    ]
+    code, out = _invoke(*args, str(a), "--root", str(tree))
+    assert code == EXIT_USAGE and "is not inside --root" in out, out
+    # and the root that holds both the analytic and its lookup lets it load
+    code, out = _invoke(*args, str(a), "--root", str(tree.parent))
+    assert code not in (EXIT_USAGE, EXIT_INVALID), out

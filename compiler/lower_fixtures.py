@@ -62,20 +62,24 @@ def absent_root_message(name: str) -> str:
     )
 
 
+class UnknownDataRoot(Exception):
+    """A ``$NAME/...`` fixture input whose NAME is not in DATA_ROOTS."""
+
+
 def input_path(file: str, folder: FsPath, root: FsPath) -> FsPath | None:
     """The checked, resolved path of the fixture input ``file`` of an analytic in ``folder``:
     inside the analytics ``root``, or inside the data root for ``$OTRF/...`` (a root the user
     chose through the environment, so the one place a fixture may read outside ``root``).
     None when that data root is absent on this machine. Raises RefusedPath (outside its root,
-    not a regular file, over FIXTURE_MAX_BYTES), FileNotFoundError, or KeyError for an unknown
-    data root."""
+    not a regular file, over FIXTURE_MAX_BYTES), FileNotFoundError, other OSErrors, or
+    UnknownDataRoot."""
     rooted = split_data_root(file)
     if rooted is None:
         base, where, p = root, "the analytics root", folder / file
     else:
         name, rest = rooted
         if name not in DATA_ROOTS:
-            raise KeyError(name)
+            raise UnknownDataRoot(name)
         found = data_root(name, folder)
         if found is None:
             return None
@@ -97,7 +101,7 @@ def _check_input(ctx: _Context, file: str, where: Path, folder: FsPath, root: Fs
         input_path(file, folder, root)
     except RefusedPath as exc:
         ctx.err(exc.code, f"fixture file refused: {exc.message}", where, help=exc.help)
-    except KeyError:
+    except UnknownDataRoot:
         assert rooted is not None
         ctx.err(
             "E160",

@@ -15,7 +15,12 @@ from compiler.evaluator import Alert, Event, evaluate, make_events, merge_events
 from compiler.evaluator.values import to_number
 from compiler.inputs import read_events
 from compiler.lower import Loaded
-from compiler.lower_fixtures import absent_root_message, input_path, split_data_root
+from compiler.lower_fixtures import (
+    UnknownDataRoot,
+    absent_root_message,
+    input_path,
+    split_data_root,
+)
 from compiler.safe_files import RefusedPath
 from compiler.timeutil import format_timestamp
 
@@ -48,7 +53,7 @@ def resolve_input(file: str, analytic_path: str, root: Path | None = None) -> Pa
     folder = Path(analytic_path).parent
     try:
         p = input_path(file, folder, root if root is not None else folder)
-    except KeyError as exc:  # loading reports it; only a caller that skipped it gets here
+    except UnknownDataRoot as exc:  # loading reports it; only a caller that skipped it gets here
         raise FixtureInputError(f"unknown data root ${exc.args[0]}") from None
     except RefusedPath as exc:
         raise FixtureInputError(f"fixture file refused: {exc.message}") from None

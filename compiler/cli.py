@@ -25,7 +25,7 @@ from compiler.build import (
     render_err,
     write_outputs,
 )
-from compiler.cli_export import export_cmd
+from compiler.cli_export import check_root, export_cmd, root_option
 from compiler.discover import Catalog, find_analytics, load_catalog
 from compiler.engine_check import (
     EngineResult,
@@ -66,7 +66,7 @@ def _report_invalid(cat: Catalog) -> None:
         click.secho(f"{n} error{'s' * (n != 1)} in {len(cat.errors)} file(s)", fg="red", err=True)
 
 
-def _no_files(paths: tuple[str, ...]) -> None:
+def _no_files(paths: tuple[str, ...], root: str | None) -> None:
     for p in paths:
         if not Path(p).exists():
             raise click.UsageError(f"no such file or folder: {p}")
@@ -77,6 +77,7 @@ def _no_files(paths: tuple[str, ...]) -> None:
             )
     if not find_analytics(paths):
         raise click.UsageError(f"no analytic files (*.yml, *.yaml) under: {' '.join(paths)}")
+    check_root(paths, root)
 
 
 class _Siemc(click.Group):
@@ -128,10 +129,11 @@ def schema(output: str | None) -> None:
 
 @main.command()
 @click.argument("paths", nargs=-1, required=True)
-def check(paths: tuple[str, ...]) -> None:
+@root_option
+def check(paths: tuple[str, ...], root: str | None) -> None:
     """Validate analytics: report every problem at file:line:col."""
-    _no_files(paths)
-    cat = load_catalog(paths)
+    _no_files(paths, root)
+    cat = load_catalog(paths, root)
     _report_invalid(cat)
     if cat.errors:
         sys.exit(EXIT_INVALID)
@@ -190,21 +192,23 @@ def _tests_exit(results: list[FixtureResult]) -> int:
     "comma-separated from eql, sigma, kql, esql, splunk, or all",
 )
 @click.option("--profile", help="field-mapping profile for the engines (e.g. asim for kql)")
+@root_option
 def test(
     paths: tuple[str, ...],
     junit: str | None,
     verbose: bool,
     engines: str | None,
     profile: str | None,
+    root: str | None,
 ) -> None:
     """Run every analytic's fixtures through the reference evaluator (and, with --engines,
     through the targets' engines)."""
-    _no_files(paths)
+    _no_files(paths, root)
     targets = _engine_targets(engines)
     if profile is not None and not targets:
         raise click.UsageError("--profile selects the field-mapping profile of --engines")
     _check_profile(profile, targets)
-    cat = load_catalog(paths)
+    cat = load_catalog(paths, root)
     _report_invalid(cat)
     results = _run_tests(cat, verbose)
     engine_results = _run_engines(cat, targets, profile, verbose) if targets else []
@@ -313,6 +317,7 @@ def _indent(text: str, n: int) -> str:
     "loading and sorting",
 )
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="write alerts here")
+@root_option
 def run_cmd(
     paths: tuple[str, ...],
     inputs: tuple[str, ...],
@@ -320,10 +325,11 @@ def run_cmd(
     now: str | None,
     presorted: bool,
     output: str | None,
+    root: str | None,
 ) -> None:
     """Evaluate analytics over log files; print one JSON alert per line."""
-    _no_files(paths)
-    cat = load_catalog(paths)
+    _no_files(paths, root)
+    cat = load_catalog(paths, root)
     _report_invalid(cat)
     if cat.errors:
         sys.exit(EXIT_INVALID)
@@ -388,19 +394,21 @@ def _summary(results: list[PairResult]) -> str:
     is_flag=True,
     help="compile constructs a target can only approximate (each one is reported)",
 )
+@root_option
 def compile_cmd(
     paths: tuple[str, ...],
     target: str,
     out: str | None,
     profile: str | None,
     allow_approximate: bool,
+    root: str | None,
 ) -> None:
     """Compile analytics to SIEM queries: OUT/<target>/<id>.<ext>, .err where a target cannot
     express the analytic, and OUT/fidelity.json."""
-    _no_files(paths)
+    _no_files(paths, root)
     targets = list(ALL_TARGETS) if target == "all" else [target]
     _check_profile(profile, targets)
-    cat = load_catalog(paths)
+    cat = load_catalog(paths, root)
     _report_invalid(cat)
     if cat.errors:
         sys.exit(EXIT_INVALID)
@@ -438,13 +446,14 @@ def fidelity() -> None:
 @click.argument("paths", nargs=-1)
 @click.option("-o", "--out", default="build", show_default=True, type=click.Path(file_okay=False))
 @click.option("--strict", is_flag=True, help="refuse approximations (default: allow and report)")
-def build(paths: tuple[str, ...], out: str, strict: bool) -> None:
+@root_option
+def build(paths: tuple[str, ...], out: str, strict: bool, root: str | None) -> None:
     """The main job: validate, test (fixtures through the evaluator) and compile the analytics
     (default: analytics/) to every target into OUT, with OUT/junit.xml and OUT/fidelity.json,
     and package them as scheduled rules for each SIEM into OUT/export/ (as `siemc export`)."""
     paths = paths or ("analytics",)
-    _no_files(paths)
-    cat = load_catalog(paths)
+    _no_files(paths, root)
+    cat = load_catalog(paths, root)
     _report_invalid(cat)
     if cat.errors:
         sys.exit(EXIT_INVALID)

@@ -12,6 +12,8 @@ CODES: dict[str, str] = {
     "E001": "YAML syntax error",
     "E002": "duplicate key",
     "E003": "file cannot be read",
+    "E004": "a referenced file outside its root, or not a regular file",
+    "E005": "a referenced file over its size limit",
     "E100": "unknown key",
     "E101": "missing required key",
     "E102": "wrong type or invalid value",

@@ -9,7 +9,8 @@ from pathlib import Path
 
 from compiler.build import OUTPUT_MARKER
 from compiler.diagnostics import Diagnostic, DiagnosticError
-from compiler.lower import Loaded, load_file
+from compiler.lower import Loaded, load_text
+from compiler.source import read_source
 
 # Folders that hold an analytic's supporting files, or other tools' trees, rather than analytics.
 # Hidden folders (.git, .venv, ...) are skipped too, and so is every folder siemc wrote its
@@ -58,7 +59,8 @@ def load_catalog(paths: Iterable[str | Path]) -> Catalog:
     files = find_analytics(paths)
     for f in files:
         try:
-            loaded = load_file(f)
+            # read_source stops at the size limit: a huge file is refused without reading it
+            loaded = load_text(str(f), read_source(str(f)))
         except DiagnosticError as exc:
             cat.errors.append(exc)
             continue

@@ -4,6 +4,7 @@ compiled, tested, built and exported (issue 8, items 4 and 6)."""
 
 from __future__ import annotations
 
+import json
 import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -200,12 +201,79 @@ def test_an_expression_at_the_limit_loads() -> None:
     load_text("a.yml", COUNTING.replace("HAVING", chain + " > 1"))
 
 
-# ------------------------------------------------------------------ CLI
+# ------------------------------------------------------------------ a catalog with one bad file
+HOSTILE = {
+    "bomb": (BOMB, "E005"),
+    "deep": ("a: " + "[" * 5000 + "]" * 5000, "E006"),
+    "nul": (ANALYTIC.replace("id: CLI-1", 'id: "CLI-\\0"'), "E007"),
+    "surrogate": (ANALYTIC.replace("excel.exe", '"excel\\ud800.exe"'), "E007"),
+    "list": (filter_analytic(", ".join(f"p{i}" for i in range(MAX_LIST_ITEMS + 1))), "E008"),
+    "expr": (COUNTING.replace("HAVING", "(" * 500 + "n" + ")" * 500), "E130"),
+    "big": ("id: x\n#" + "x" * MAX_FILE_BYTES, "E004"),
+}
+
+
+def catalog(tmp_path: Path, hostile: str) -> Path:
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "good.yml").write_text(ANALYTIC)
+    (src / "bad.yml").write_text(HOSTILE[hostile][0], encoding="utf-8")
+    return src
+
+
 def invoke(*args: str) -> Result:
     res = CliRunner().invoke(main, list(args))
     assert res.exception is None or isinstance(res.exception, SystemExit), res.exception
     assert "Traceback" not in res.output
     return res
+
+
+@pytest.mark.parametrize("hostile", list(HOSTILE))
+def test_one_hostile_analytic_never_stops_the_others(tmp_path: Path, hostile: str) -> None:
+    src = catalog(tmp_path, hostile)
+    code = HOSTILE[hostile][1]
+    where = f"{src / 'bad.yml'}:"
+
+    res = invoke("check", str(src))
+    assert res.exit_code == 2 and where in res.output and f"error[{code}]" in res.output
+
+    junit = tmp_path / "junit.xml"
+    res = invoke("test", str(src), "--junit", str(junit))
+    assert res.exit_code == 2 and f"error[{code}]" in res.output
+    assert "2 fixture(s): 2 passed" in res.output  # the good analytic's fixtures ran
+    assert {e.get("type") for e in ET.parse(junit).getroot().iter("error")} == {code}
+
+    out = tmp_path / "compiled"
+    res = invoke("compile", str(src), "-t", "kql", "-o", str(out))
+    assert res.exit_code == 2 and f"error[{code}]" in res.output
+    assert (out / "kql" / "CLI-1.kql").is_file()
+
+    res = invoke("export", str(src), "-t", "sigma", "-o", str(tmp_path / "rules"))
+    assert res.exit_code == 2 and f"error[{code}]" in res.output
+    assert "1 invalid analytic file(s) not exported" in res.output
+    summary = json.loads((tmp_path / "rules" / "export.json").read_text())
+    assert summary["targets"]["sigma"]["exported"] == ["CLI-1"]
+
+
+def test_build_with_one_hostile_analytic_builds_the_others(tmp_path: Path) -> None:
+    src = catalog(tmp_path, "bomb")
+    out = tmp_path / "build"
+    res = invoke("build", str(src), "--out", str(out))
+    assert res.exit_code == 2 and "error[E005]" in res.output
+    assert (out / "kql" / "CLI-1.kql").is_file() and (out / "export" / "export.json").is_file()
+    errors = ET.parse(out / "junit.xml").getroot().findall(".//error")
+    assert [e.get("type") for e in errors] == ["E005"]
+
+
+def test_export_leaves_out_an_unknown_technique_and_exports_the_rest(tmp_path: Path) -> None:
+    src = catalog(tmp_path, "bomb")
+    (src / "bad.yml").write_text(
+        ANALYTIC.replace("id: CLI-1", "id: CLI-7").replace("T1059.001", "T1059.999")
+    )
+    res = invoke("export", str(src), "-t", "sigma", "-o", str(tmp_path / "rules"))
+    assert res.exit_code == 2 and "error[E400]" in res.output
+    summary = json.loads((tmp_path / "rules" / "export.json").read_text())
+    assert summary["targets"]["sigma"]["exported"] == ["CLI-1"]
 
 
 # ------------------------------------------------------------------ item 6

@@ -415,7 +415,11 @@ def load_yaml(path: str, text: str) -> SourceDoc:
         # and the builder below recurse once per level and build every alias in full.
         try:
             check_shape(yaml.parse(text, Loader=_LOADER))
-            node = yaml.compose(text, Loader=_LOADER)
+            node = (
+                _compose_python(text)
+                if _LOADER is yaml.SafeLoader
+                else yaml.compose(text, Loader=_LOADER)
+            )
         except yaml.YAMLError as c_exc:
             if isinstance(c_exc, yaml.MarkedYAMLError) and "nesting depth" in str(c_exc.problem):
                 # libyaml scans ahead and stops at its own limit (1000 levels) before it hands
@@ -431,7 +435,7 @@ def load_yaml(path: str, text: str) -> SourceDoc:
             check_shape(yaml.parse(text, Loader=yaml.SafeLoader))
             node = _compose_python(text)
     except _Limit as lim:
-        line, col = lim.mark.line + 1, lim.mark.column + 1
+        line, col = (lim.mark.line + 1, lim.mark.column + 1) if lim.mark else (1, 1)
         raise DiagnosticError(
             [Diagnostic(lim.code, lim.message, path, line, col, 1, lim.help)], {path: text}
         ) from None

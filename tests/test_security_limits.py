@@ -84,6 +84,23 @@ def test_nesting_at_the_limit_loads() -> None:
     assert isinstance(doc.data["a"], list)
 
 
+def test_without_libyaml_the_limit_depth_still_loads(monkeypatch: pytest.MonkeyPatch) -> None:
+    # PyYAML built without libyaml composes in Python, two frames per level: at the depth
+    # limit, called from deep in a stack, that must not be a RecursionError
+    import yaml
+
+    from compiler import source
+
+    monkeypatch.setattr(source, "_LOADER", yaml.SafeLoader)
+    n = MAX_DEPTH - 1
+
+    def nested(k: int) -> object:
+        return nested(k - 1) if k else load_yaml("a.yml", "a: " + "[" * n + "]" * n).data
+
+    assert isinstance(nested(200), dict)
+    assert one_error("a: " + "[" * (n + 2) + "]" * (n + 2)).code == "E006"
+
+
 def test_aliases_count_for_the_depth_too() -> None:
     # two anchors of 250 levels, one placed inside the other: 500 levels once expanded
     deep = "[" * 250 + "]" * 250

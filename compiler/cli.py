@@ -3,19 +3,21 @@
 Exit codes (the table in docs/diagnostics.md): 0 success; 1 a check did not pass (a fixture's or
 an engine's alerts differ, a pair that was asked for did not compile); 2 invalid input; 64 usage
 error; 69 an engine is not installed; 70 an engine raised on a case (the other cases ran);
-73 the output cannot be written (export); 130 interrupted.
+73 the output cannot be written (compile --out, build, export); 130 interrupted (143: SIGTERM
+while an output folder is written).
 """
 
 from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import click
 
+from compiler.atomic import Interrupted, OutputError
 from compiler.build import (
     ALL_TARGETS,
     OUTPUT_MARKER,
@@ -35,13 +37,12 @@ from compiler.engine_check import (
     check_fixture,
 )
 from compiler.engines import ENGINES
-from compiler.export import VENDORS, ExportIOError, export
+from compiler.export import VENDORS, export
 from compiler.export import check as export_check
 from compiler.export import tree as export_tree
-from compiler.export import write as write_export
 from compiler.export.common import Request
 from compiler.inputs import FORMATS
-from compiler.junit import write_junit
+from compiler.junit import junit_xml, write_junit
 from compiler.runner import alert_json, load_sorted, parse_input_spec, run, stream_sorted
 from compiler.surface import json_schema
 from compiler.testing import FixtureResult, describe_alert, run_all
@@ -102,9 +103,10 @@ class _Siemc(click.Group):
         except click.ClickException as exc:
             exc.show()
             sys.exit(exc.exit_code)
-        except click.Abort:  # Ctrl-C
+        except click.Abort as exc:  # Ctrl-C, or SIGTERM while an output folder was written
             click.echo("Aborted!", err=True)
-            sys.exit(EXIT_INTERRUPTED)
+            cause = exc.__cause__ or exc.__context__
+            sys.exit(128 + cause.signum if isinstance(cause, Interrupted) else EXIT_INTERRUPTED)
         # without standalone mode click returns --help's and --version's exit code (an int),
         # or the command's return value (None: every command that fails exits itself)
         sys.exit(rv if isinstance(rv, int) else EXIT_OK)
@@ -363,6 +365,16 @@ def run_cmd(
     click.echo(f"{len(alerts)} alert(s) from {len(analytics)} analytic(s)", err=True)
 
 
+def _write_or_exit(write: Callable[[], None]) -> None:
+    """Run ``write`` (an atomic folder write); an I/O error is a message and exit 73, the
+    previous output left as it was."""
+    try:
+        write()
+    except OutputError as exc:
+        click.secho(f"error: {exc}", fg="red", err=True)
+        sys.exit(EXIT_CANTCREAT)
+
+
 def _warn(results: list[PairResult]) -> None:
     for r in results:
         for w in r.warnings():
@@ -410,7 +422,7 @@ def compile_cmd(
     _check_profile(profile, targets)
     cat = load_catalog(paths, root)
     _report_invalid(cat)
-    if cat.errors:
+    if not cat.loaded or (out is None and cat.errors):
         sys.exit(EXIT_INVALID)
     results = compile_all(cat.loaded, targets, profile=profile, allow_approximate=allow_approximate)
     _warn(results)
@@ -427,8 +439,11 @@ def compile_cmd(
                 failed = True
                 click.echo(render_err(r), err=True, nl=False)
         sys.exit(EXIT_TESTS if failed else EXIT_OK)
-    write_outputs(Path(out), results)
+    _write_or_exit(lambda: write_outputs(Path(out), results))
     click.echo(_summary(results) + f"; written to {out}")
+    if cat.errors:
+        # one invalid analytic does not stop the others from compiling, but the run failed
+        sys.exit(EXIT_INVALID)
     # every pair was asked for: one that is refused (including an approximation that was not
     # allowed) is a failure CI must see, although its .err was written
     sys.exit(EXIT_TESTS if any(r.artifact is None for r in results) else EXIT_OK)
@@ -455,27 +470,29 @@ def build(paths: tuple[str, ...], out: str, strict: bool, root: str | None) -> N
     _no_files(paths, root)
     cat = load_catalog(paths, root)
     _report_invalid(cat)
-    if cat.errors:
+    if not cat.loaded:
         sys.exit(EXIT_INVALID)
+    # An invalid analytic is reported (and the exit code says so) while every other one is
+    # still tested, compiled and exported: one bad file never aborts the rest of a catalog.
     catalog = tuple(sorted(cat.loaded, key=lambda x: x.analytic.id))
     problems = export_check(catalog, None)
     sources = {lo.doc.path: lo.doc.text for lo in catalog}
     for d in problems:
         click.echo(d.render(sources.get(d.path)) + "\n", err=True)
-    if any(d.severity == "error" for d in problems):
-        sys.exit(EXIT_INVALID)
+    refused = {d.path for d in problems if d.severity == "error"}
+    exportable = tuple(lo for lo in catalog if lo.doc.path not in refused)
     results = _run_tests(cat, verbose=False)
     pairs = compile_all(cat.loaded, ALL_TARGETS, allow_approximate=not strict)
     _warn(pairs)
-    write_outputs(Path(out), pairs)
-    write_junit(Path(out) / "junit.xml", results)
-    req = Request(catalog, not strict, None)
-    try:
-        write_export(Path(out) / "export", export_tree(export(req, VENDORS), req))
-    except ExportIOError as exc:
-        click.secho(f"error: {exc}", fg="red", err=True)
-        sys.exit(EXIT_CANTCREAT)
+    req = Request(exportable, not strict, None)
+    extra = {"junit.xml": junit_xml(results, cat.diagnostics)}
+    extra |= {f"export/{k}": v for k, v in export_tree(export(req, VENDORS), req).items()}
+    # one atomic write: the folder holds this build's outputs, junit.xml and export/ together
+    # or the previous build's, never a mix of the two
+    _write_or_exit(lambda: write_outputs(Path(out), pairs, extra))
     click.echo(_summary(pairs) + f"; rule packages in {out}/export/; written to {out}/")
+    if cat.errors or refused:
+        sys.exit(EXIT_INVALID)
     sys.exit(_tests_exit(results))
 
 

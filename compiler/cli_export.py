@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from compiler.discover import find_analytics, load_catalog
-from compiler.export import VENDORS, ExportIOError, check, export, tree, write
+from compiler.export import E_SCHEDULE, VENDORS, ExportIOError, check, export, tree, write
 from compiler.export import schedule as sch
 from compiler.export.common import Request
 from compiler.export.splunk import Options
@@ -94,7 +94,13 @@ def export_cmd(
     for d in problems:
         click.echo(d.render(sources.get(d.path)) + "\n", err=True)
     errors = [d for d in problems if d.severity == "error"]
-    if cat.errors or errors:
+    # An --every that cuts some analytic's windows is a wrong option for this run: nothing is
+    # exported. An analytic that does not load, or names an unknown technique, is its own
+    # problem: it is left out and every other analytic is exported (exit 2 all the same).
+    refused = {d.path for d in errors}
+    left_out = len(cat.errors) + len(refused)
+    catalog = tuple(lo for lo in catalog if lo.doc.path not in refused)
+    if any(d.code == E_SCHEDULE for d in errors) or not catalog:
         n = len(cat.diagnostics) + len(errors)
         click.secho(f"{n} error{'s' * (n != 1)}: nothing exported", fg="red", err=True)
         sys.exit(EXIT_INVALID)
@@ -112,4 +118,12 @@ def export_cmd(
             click.echo(f"  skip  {p.vendor:<8} {s.analytic}: {s.reason}", err=True)
         click.echo(f"{p.vendor}: {len(p.exported)} exported, {len(p.skipped)} skipped")
     click.echo(f"written to {out}/ (skipped pairs and why: {out}/export.json)")
+    if left_out:
+        n = len(cat.diagnostics) + len(errors)
+        click.secho(
+            f"{n} error{'s' * (n != 1)}: {left_out} invalid analytic file(s) not exported",
+            fg="red",
+            err=True,
+        )
+        sys.exit(EXIT_INVALID)
     sys.exit(EXIT_OK)

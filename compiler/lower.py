@@ -22,7 +22,7 @@ from compiler.expr import ExprError, SpanFn, parse_expr
 from compiler.filters import FilterLowering, known
 from compiler.lower_fixtures import lower_fixture
 from compiler.safe_files import LOOKUP_MAX_BYTES, RefusedPath, confine, read_bounded
-from compiler.source import Path, SourceDoc, load_yaml
+from compiler.source import Path, SourceDoc, load_yaml, read_source
 from compiler.timeutil import parse_duration
 from compiler.validation import pydantic_diagnostics
 
@@ -41,11 +41,8 @@ def load_file(path: str | FsPath, root: str | FsPath | None = None) -> Loaded:
     """Read, validate and lower one analytic file; raise DiagnosticError with every problem.
     ``root``: the analytics root referenced files must stay in (default: the file's folder)."""
     p = str(path)
-    try:
-        text = FsPath(p).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DiagnosticError([Diagnostic("E003", f"cannot read file: {exc}", p, 1, 1)]) from None
-    return load_text(p, text, root)
+    # read_source stops at the size limit: a huge file is refused without reading it
+    return load_text(p, read_source(p), root)
 
 
 def load_text(path: str, text: str, root: str | FsPath | None = None) -> Loaded:

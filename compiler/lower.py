@@ -182,6 +182,17 @@ class _Lowering:
             self.err("E121", f"lookup '{lk.file}' needs a header row of column names", path)
             return
         header = tuple(c.strip() for c in rows[0])
+        # Column names reach queries (SPL `lookup ... OUTPUT`, ES|QL LOOKUP JOIN, KQL, Sigma):
+        # they follow the identifier grammar of plain names (compiler.surface).
+        bad = [p for c in header if (p := s.plain_name_problem(c, "lookup column")) is not None]
+        if bad:
+            self.err(
+                "E128",
+                f"lookup '{lk.file}': {bad[0]}"
+                + (f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""),
+                path,
+            )
+            return
         body = []
         for n, row in enumerate(rows[1:], start=2):
             if not row:
@@ -328,7 +339,7 @@ class _Lowering:
         except ExprError as exc:
             self.errors.append(
                 Diagnostic(
-                    "E131" if "function" in exc.message else "E130",
+                    exc.code or ("E131" if "function" in exc.message else "E130"),
                     exc.message,
                     self.doc.path,
                     pos.line,

@@ -68,7 +68,60 @@ Duration = Annotated[
     Field(json_schema_extra={"pattern": DURATION_RE}),
 ]
 Name = Annotated[str, Field(min_length=1)]
-FieldName = Annotated[str, Field(min_length=1, pattern=r"^[^\s|]+$")]
+
+# The identifier grammar (docs/language.md, "Names"). Every name an analytic introduces or
+# references reaches a query of every target, so it is held to what all five can write without
+# changing the query's structure: a field name is ECS-style dotted segments of ASCII letters,
+# digits and `_` (no segment starts with a digit; the first may start with `@`, as in
+# `@timestamp`); a stream, lookup, lookup CSV column, measure, compute or step name is one such
+# segment without `@` (a column has no dots: ES|QL joins on a derived key column per column).
+# Not allowed, because some target gives them a meaning in a name: `*` (a wildcard in ES|QL
+# KEEP/DROP and SPL `fields`), `|` (a pipe in SPL, ES|QL and KQL), quotes and backticks (the
+# quoting characters of KQL `['..']`, ES|QL and EQL `` `..` ``, SPL eval `'..'`), whitespace and
+# control characters (they end a token or a line), and `-` (SPL's `lookup` and `search` commands
+# have no quoting that Splunk documents for it in a field name).
+FIELD_RE = r"^@?[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*$"
+NAME_RE = r"^[A-Za-z_][A-Za-z0-9_]*$"
+FIELD_CHARS = (
+    "ASCII letters, digits and '_' in segments joined by '.', no segment starting with a digit, "
+    "'@' allowed only as the first character (e.g. process.name, @timestamp)"
+)
+NAME_CHARS = "ASCII letters, digits and '_', not starting with a digit (e.g. proc_start)"
+_FIELD_RX = re.compile(FIELD_RE)
+_NAME_RX = re.compile(NAME_RE)
+
+
+def field_name_problem(name: str) -> str | None:
+    """Why ``name`` is not a field name of the identifier grammar, or None when it is one."""
+    if _FIELD_RX.match(name):
+        return None
+    return f"invalid field name {name!r}: use {FIELD_CHARS}"
+
+
+def plain_name_problem(name: str, what: str) -> str | None:
+    if _NAME_RX.match(name):
+        return None
+    return f"invalid {what} name {name!r}: use {NAME_CHARS}"
+
+
+def _identifier(kind: str) -> Any:
+    def check(v: str) -> str:
+        problem = field_name_problem(v) if kind == "field" else plain_name_problem(v, kind)
+        if problem is not None:
+            raise PydanticCustomError("identifier", "{msg}", {"msg": problem})
+        return v
+
+    return AfterValidator(check)
+
+
+_FIELD_SCHEMA = Field(min_length=1, json_schema_extra={"pattern": FIELD_RE})
+_NAME_SCHEMA = Field(min_length=1, json_schema_extra={"pattern": NAME_RE})
+FieldName = Annotated[str, _FIELD_SCHEMA, _identifier("field")]
+ColumnName = Annotated[str, _NAME_SCHEMA, _identifier("lookup column")]
+StreamName = Annotated[str, _NAME_SCHEMA, _identifier("stream")]
+LookupName = Annotated[str, _NAME_SCHEMA, _identifier("lookup")]
+MeasureName = Annotated[str, _NAME_SCHEMA, _identifier("measure")]
+AliasName = Annotated[str, _NAME_SCHEMA, _identifier("step alias")]
 Scalar = str | int | float | bool | None
 
 
@@ -106,8 +159,8 @@ class LookupM(Strict):
 
 class EnrichM(Strict):
     lookup: Name
-    match: dict[str, FieldName] = Field(min_length=1)
-    add: dict[str, FieldName] = Field(min_length=1)
+    match: dict[ColumnName, FieldName] = Field(min_length=1)
+    add: dict[ColumnName, FieldName] = Field(min_length=1)
 
 
 class JoinM(Strict):
@@ -138,9 +191,7 @@ class StreamM(Strict):
 # --------------------------------------------------------------------------- detections
 class StepM(Strict):
     stream: Name
-    as_: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")] | None = Field(
-        default=None, alias="as"
-    )
+    as_: AliasName | None = Field(default=None, alias="as")
     by: list[FieldName] | None = None
 
 
@@ -241,10 +292,8 @@ class AggregateM(Strict):
     stream: Name
     window: WindowM
     by: list[FieldName] = []
-    measures: dict[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")], MeasureM] = Field(
-        min_length=1
-    )
-    compute: dict[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")], str] = {}
+    measures: dict[MeasureName, MeasureM] = Field(min_length=1)
+    compute: dict[MeasureName, str] = {}
     having: str | None = None
 
 
@@ -414,10 +463,8 @@ class AnalyticM(Strict):
     owner: str | None = None
     references: list[str] = []
     false_positives: list[str] = []
-    lookups: dict[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")], LookupM] = {}
-    streams: dict[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")], StreamM] = Field(
-        min_length=1
-    )
+    lookups: dict[LookupName, LookupM] = {}
+    streams: dict[StreamName, StreamM] = Field(min_length=1)
     detect: DetectM
     baseline: list[BaselineM] = []
     tests: list[TestM] = []

@@ -32,9 +32,19 @@ def quote(value: str) -> str:
     return '"' + "".join(_STRING_ESCAPES.get(ch, ch) for ch in value) + '"'
 
 
+# EQL's keywords (the eql.g grammar of eql 1.0.1 and the Elasticsearch EQL syntax reference): a
+# segment spelled like one would be read as the keyword, so the name is back-quoted.
+_KEYWORD_TEXT = """
+    and any as by const false fork in join like macro maxspan not null of or regex runs sample
+    sequence true until where with
+    """
+KEYWORDS = frozenset(_KEYWORD_TEXT.split())
+
+
 def field(name: str) -> str:
-    """A field name; names with a hyphen, a space or a leading digit need backticks."""
-    if _PLAIN_FIELD.fullmatch(name):
+    """A field name; names with a hyphen, a space, a leading digit or a keyword segment are
+    written in backticks (Elasticsearch EQL syntax reference, "Escape a field name")."""
+    if _PLAIN_FIELD.fullmatch(name) and not any(p in KEYWORDS for p in name.split(".")):
         return name
     if "`" in name:
         raise ValueError(f"field name {name!r} cannot be written in EQL (backtick)")

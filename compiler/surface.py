@@ -91,17 +91,53 @@ _FIELD_RX = re.compile(FIELD_RE)
 _NAME_RX = re.compile(NAME_RE)
 
 
+# Prefixes of the columns, lets and temporaries siemc's queries make (SPL and ES|QL `siemc_*`,
+# KQL `__*`): a name of the analytic spelled like one would be overwritten by them or overwrite
+# them, so they are reserved.
+RESERVED_PREFIXES = ("siemc_", "__")
+# A measure is a column beside the window start of its row (ES|QL `window`, SPL `_time`, and
+# Splunk's other `_` fields).
+RESERVED_MEASURES = ("window",)
+
+
+# The clause words of SPL's `lookup` (AS, OUTPUT, OUTPUTNEW) and `stats` (AS, BY, OVER) commands,
+# read in any case wherever a field name stands there; the Search Reference documents no quoting
+# of a field name in these commands, so a name spelled like one cannot be made safe.
+SPL_CLAUSE_WORDS = ("as", "by", "over", "output", "outputnew")
+
+
+def _reserved(name: str) -> str | None:
+    if name.lower() in SPL_CLAUSE_WORDS:
+        return f"'{name}' is a clause word of Splunk's lookup and stats commands"
+    head = name.split(".")[0].lstrip("@").lower()
+    for prefix in RESERVED_PREFIXES:
+        if head.startswith(prefix):
+            return (
+                f"names starting with '{prefix}' are reserved for the columns siemc's queries make"
+            )
+    return None
+
+
 def field_name_problem(name: str) -> str | None:
     """Why ``name`` is not a field name of the identifier grammar, or None when it is one."""
-    if _FIELD_RX.match(name):
-        return None
-    return f"invalid field name {name!r}: use {FIELD_CHARS}"
+    if not _FIELD_RX.match(name):
+        return f"invalid field name {name!r}: use {FIELD_CHARS}"
+    reserved = _reserved(name)
+    return f"invalid field name {name!r}: {reserved}" if reserved else None
 
 
 def plain_name_problem(name: str, what: str) -> str | None:
-    if _NAME_RX.match(name):
-        return None
-    return f"invalid {what} name {name!r}: use {NAME_CHARS}"
+    """Why ``name`` is not a plain name (stream, lookup, column, measure, alias), or None."""
+    if not _NAME_RX.match(name):
+        return f"invalid {what} name {name!r}: use {NAME_CHARS}"
+    reserved = _reserved(name)
+    if reserved is None and what == "measure" and (name in RESERVED_MEASURES or name[0] == "_"):
+        reserved = "'window' and names starting with '_' name the window columns of targets"
+    if reserved is None and what == "lookup column" and name[0] == "_":
+        # Elasticsearch keeps names starting with `_` for metadata fields: ES|QL's LOOKUP JOIN
+        # does not add such a column of the lookup index to the rows.
+        reserved = "a lookup column cannot start with '_' (Elasticsearch metadata names)"
+    return f"invalid {what} name {name!r}: {reserved}" if reserved else None
 
 
 def _identifier(kind: str) -> Any:

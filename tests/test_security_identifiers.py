@@ -372,3 +372,68 @@ def test_names_from_the_whole_grammar_compile_to_queries_every_parser_accepts(
     _check_every_target(write(tmp_path, text=COUNT, **names), {"splunk", "esql", "kql", "sigma"})
     assume(measure.lower() != "b")
     _check_every_target(write(tmp_path, text=SEQUENCE, **names), {"eql"})
+
+
+# --------------------------------------------------------------------------- reserved names
+@pytest.mark.parametrize(
+    ("placeholder", "value", "where"),
+    [
+        ("COLUMN", "OUTPUT", (14, 17)),  # `lookup allow OUTPUT AS ... OUTPUT ...`
+        ("COLUMN", "as", (14, 17)),
+        ("COLUMN", "_hidden", (14, 17)),  # LOOKUP JOIN does not add `_` columns
+        ("COLUMN", "siemc_row", (14, 17)),  # ES|QL's own column of the lookup index
+        ("MEASURE", "window", (24, 7)),  # ES|QL's window column
+        ("MEASURE", "_time", (24, 7)),  # SPL's window column
+        ("MEASURE", "by", (24, 7)),  # `stats count AS by BY ...`
+        ("STREAM", "__alerts", (10, 3)),  # KQL's own let
+        ("FIELD", "siemc_tmp_0", (15, 21)),
+        ("FIELD", "__lk0", (15, 21)),
+    ],
+)
+def test_names_siemc_or_a_target_reserves_are_e128(
+    tmp_path: Path, placeholder: str, value: str, where: tuple[int, int]
+) -> None:
+    text = BASE.replace("    having: MEASURE >= 1\n", "")
+    got = errors(write(tmp_path, text=text, **{placeholder: value}))
+    assert ("E128", *where) in [(c, ln, col) for c, ln, col, _ in got], got
+
+
+@pytest.mark.parametrize("column", ["OUTPUT", "outputnew", "_hidden", "siemc_row", "__lk0"])
+def test_reserved_csv_columns_are_e128_at_the_file(tmp_path: Path, column: str) -> None:
+    got = errors(write(tmp_path, header=f"cmd,role,{column}"))
+    assert [(c, ln, col) for c, ln, col, _ in got] == [("E128", 8, 17)]
+
+
+# --------------------------------------------------------------------------- quoting
+def _compiled(tmp_path: Path, target: str, text: str = AGGREGATE, **names: str) -> Artifact:
+    analytic = load_file(write(tmp_path, text=text, **names)).analytic
+    art = get_backend(target).compile(analytic, allow_approximate=True)
+    assert _oracle_problem(target, art, analytic) is None, art.query
+    return art
+
+
+def test_kql_brackets_a_measure_named_like_a_kusto_keyword(tmp_path: Path) -> None:
+    require_kql()
+    q = _compiled(tmp_path, "kql", MEASURE="queries", STREAM="where", COLUMN="project").query
+    assert "summarize ['queries'] = count()" in q
+    assert "let ['where'] = " in q and "tostring(['project'])" in q
+    assert "['TRUE']" in _compiled(tmp_path, "kql", MEASURE="TRUE").query
+
+
+def test_esql_backquotes_keyword_segments(tmp_path: Path) -> None:
+    q = _compiled(tmp_path, "esql", MEASURE="on", FIELD="labels.on", COLUMN="where").query
+    assert "STATS `on` = COUNT(*)" in q
+    assert "`labels.on` = role" in q and "ON siemc_lc_where" in q and "DROP `where`" in q
+
+
+def test_eql_backquotes_keyword_segments(tmp_path: Path) -> None:
+    text = SEQUENCE.replace('    derive:\n      "FIELD": lower(process.name)\n', "")
+    text = text.replace("by: [host.name]", 'by: ["FIELD"]')
+    q = _compiled(tmp_path, "eql", text=text, FIELD="labels.sequence").query
+    assert "sequence by `labels.sequence`" in q and "`labels.sequence` : " in q
+
+
+def test_spl_quotes_eval_keywords_and_keeps_them_out_of_search(tmp_path: Path) -> None:
+    q = _compiled(tmp_path, "splunk", MEASURE="AND", FIELD="NOT").query
+    assert "'AND'>=1" in q
+    assert "search NOT=" not in q and "'NOT'" in q

@@ -25,7 +25,7 @@ _STRING_ESCAPES: dict[str, str] = {
 # holding them go through ``in~`` or the literal string functions instead.
 WILDCARDS = frozenset("*?")
 
-_PLAIN_FIELD = re.compile(r"[A-Za-z_@][A-Za-z0-9_@.]*")
+_PLAIN_SEGMENT = re.compile(r"[A-Za-z_@][A-Za-z0-9_@]*")
 
 
 def quote(value: str) -> str:
@@ -42,13 +42,16 @@ KEYWORDS = frozenset(_KEYWORD_TEXT.split())
 
 
 def field(name: str) -> str:
-    """A field name; names with a hyphen, a space, a leading digit or a keyword segment are
-    written in backticks (Elasticsearch EQL syntax reference, "Escape a field name")."""
-    if _PLAIN_FIELD.fullmatch(name) and not any(p in KEYWORDS for p in name.split(".")):
-        return name
+    """A field name. A segment with a hyphen, a space, a leading digit, or spelled like a keyword
+    is written in backticks, segment by segment: eql.g reads a field as ``name ("." name)*`` with
+    ``ESCAPED_NAME`` a name, so `` `labels.by` `` would be one key named "labels.by", where
+    ``labels.`by` `` is the path (Elasticsearch EQL syntax reference, "Escape a field name")."""
     if "`" in name:
         raise ValueError(f"field name {name!r} cannot be written in EQL (backtick)")
-    return f"`{name}`"
+    parts = name.split(".")
+    return ".".join(
+        p if _PLAIN_SEGMENT.fullmatch(p) and p not in KEYWORDS else f"`{p}`" for p in parts
+    )
 
 
 def number(value: float) -> str:

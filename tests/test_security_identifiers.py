@@ -18,6 +18,7 @@ from compiler import ir
 from compiler.diagnostics import DiagnosticError
 from compiler.lower import load_file
 from compiler.surface import SPL_CLAUSE_WORDS
+from tests.oracles.elastic_eql_oracle import run as eql_run
 from tests.oracles.elastic_eql_oracle import validate as eql_validate
 from tests.oracles.esql_oracle import lookups_of as esql_lookups_of
 from tests.oracles.esql_oracle import validate as esql_validate
@@ -430,10 +431,25 @@ def test_eql_backquotes_keyword_segments(tmp_path: Path) -> None:
     text = SEQUENCE.replace('    derive:\n      "FIELD": lower(process.name)\n', "")
     text = text.replace("by: [host.name]", 'by: ["FIELD"]')
     q = _compiled(tmp_path, "eql", text=text, FIELD="labels.sequence").query
-    assert "sequence by `labels.sequence`" in q and "`labels.sequence` : " in q
+    assert "sequence by labels.`sequence`" in q and "labels.`sequence` : " in q
 
 
 def test_spl_quotes_eval_keywords_and_keeps_them_out_of_search(tmp_path: Path) -> None:
     q = _compiled(tmp_path, "splunk", MEASURE="AND", FIELD="NOT").query
     assert "'AND'>=1" in q
     assert "search NOT=" not in q and "'NOT'" in q
+
+
+def test_eql_engine_finds_the_event_through_a_keyword_field(tmp_path: Path) -> None:
+    """The quoted name still names the field: eql's engine pairs the two events by it."""
+    text = SEQUENCE.replace('    derive:\n      "FIELD": lower(process.name)\n', "")
+    text = text.replace("by: [host.name]", 'by: ["FIELD"]')
+    q = _compiled(tmp_path, "eql", text=text, FIELD="labels.sequence").query
+    base = {"event.category": "process", "event.type": "start", "host.os.type": "windows",
+            "process.command_line": "x", "labels.sequence": "a.exe"}  # fmt: skip
+    events = [
+        (1000, {**base, "event.id": "e1", "process.name": "a.exe"}),
+        (2000, {**base, "event.id": "e2", "process.name": "b.exe"}),
+        (3000, {**base, "event.id": "e3", "labels.sequence": "other"}),
+    ]
+    assert eql_run(q, events) == [["e1", "e2"]]

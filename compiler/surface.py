@@ -332,6 +332,19 @@ class AggregateM(Strict):
     compute: dict[MeasureName, str] = {}
     having: str | None = None
 
+    @model_validator(mode="after")
+    def _names_apart(self) -> AggregateM:
+        # Every target puts group-by keys and measures side by side in one row (ES|QL STATS,
+        # KQL summarize, SPL stats): a measure named like a key would be one column.
+        clash = [n for n in (*self.measures, *self.compute) if n in self.by]
+        if clash:
+            raise PydanticCustomError(
+                "identifier",
+                "measure '{name}' has the name of a 'by' key: keys and measures share one row",
+                {"name": clash[0]},
+            )
+        return self
+
 
 class CountCond(Strict):
     gte: int | None = Field(default=None, ge=1)

@@ -365,7 +365,7 @@ def test_names_from_the_whole_grammar_compile_to_queries_every_parser_accepts(
     # analytic reads is a refusal of ES|QL (LOOKUP JOIN would overwrite the field), not a bug.
     assume(stream != "other" and column not in ("role", field))
     assume(field not in ("any", "all", "not", "lookup"))  # filter combinators, not field names
-    assume(measure != field)  # a measure named like a group-by key: one column (left to do)
+    assume(measure != field)  # E128: a measure named like a `by` key (tested below)
     names = {"STREAM": stream, "LOOKUP": lookup, "COLUMN": column, "MEASURE": measure,
              "FIELD": field}  # fmt: skip
     aggregate = write(tmp_path, text=AGGREGATE, **names)
@@ -403,6 +403,13 @@ def test_names_siemc_or_a_target_reserves_are_e128(
 def test_reserved_csv_columns_are_e128_at_the_file(tmp_path: Path, column: str) -> None:
     got = errors(write(tmp_path, header=f"cmd,role,{column}"))
     assert [(c, ln, col) for c, ln, col, _ in got] == [("E128", 8, 17)]
+
+
+def test_a_measure_named_like_a_by_key_is_e128(tmp_path: Path) -> None:
+    text = BASE.replace("by: [host.name]", "by: [host.name, hits]")
+    got = errors(write(tmp_path, text=text))
+    assert [(c, ln, col) for c, ln, col, _ in got] == [("E128", 20, 5)], got
+    assert "'hits' has the name of a 'by' key" in got[0][3]
 
 
 # --------------------------------------------------------------------------- quoting

@@ -18,6 +18,7 @@ from pydantic import (
     Discriminator,
     Field,
     Tag,
+    field_validator,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
@@ -517,6 +518,23 @@ class AnalyticM(Strict):
     detect: DetectM
     baseline: list[BaselineM] = []
     tests: list[TestM] = []
+
+    @field_validator("lookups")
+    @classmethod
+    def _lookups_apart(cls, v: dict[str, LookupM]) -> dict[str, LookupM]:
+        # ES|QL lookup indices (lower-case names) and Sentinel watchlist aliases do not tell
+        # case apart: two lookups whose names differ only in case would read one table.
+        seen: dict[str, str] = {}
+        for name in v:
+            other = seen.setdefault(name.lower(), name)
+            if other != name:
+                raise PydanticCustomError(
+                    "identifier",
+                    "lookups '{a}' and '{b}' differ only in case, which ES|QL index names and "
+                    "Sentinel watchlist aliases do not tell apart",
+                    {"a": other, "b": name},
+                )
+        return v
 
 
 def json_schema() -> dict[str, Any]:

@@ -412,6 +412,14 @@ def test_a_measure_named_like_a_by_key_is_e128(tmp_path: Path) -> None:
     assert "'hits' has the name of a 'by' key" in got[0][3]
 
 
+def test_lookups_differing_only_in_case_are_e128(tmp_path: Path) -> None:
+    text = BASE.replace(
+        "  LOOKUP: {file: lk.csv}\n", "  LOOKUP: {file: lk.csv}\n  Allow: {file: lk.csv}\n"
+    )
+    got = errors(write(tmp_path, text=text))
+    assert [(c, ln, col) for c, ln, col, _ in got] == [("E128", 8, 3)], got
+
+
 # --------------------------------------------------------------------------- quoting
 def _compiled(tmp_path: Path, target: str, text: str = AGGREGATE, **names: str) -> Artifact:
     analytic = load_file(write(tmp_path, text=text, **names)).analytic

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from backends.base import E_NO_SOURCE, E_UNMAPPED, CompileError, Context, _diag
-from backends.profiles import FieldProfile, ecs_array_fields
+from backends.profiles import FieldProfile, describe, ecs_array_fields, source_keys
 from compiler import ir
 from compiler.evaluator.values import to_number
 
@@ -67,35 +67,10 @@ class SourceMap:
     unavailable: dict[str, str]
 
 
-def _lookup_keys(ls: ir.LogSource) -> list[str]:
-    # Most specific first; product/service beats category/product because a Zeek log's field
-    # names depend on the service, not on the category the analytic files it under.
-    c, p, s = ls.category, ls.product, ls.service
-    keys = []
-    if c and p and s:
-        keys.append(f"{c}/{p}/{s}")
-    if p and s:
-        keys.append(f"{p}/{s}")
-    if c and p:
-        keys.append(f"{c}/{p}")
-    if c:
-        keys.append(c)
-    if p:
-        keys.append(p)
-    return keys
-
-
-def describe(ls: ir.LogSource) -> str:
-    parts = [
-        f"{k}: {v}"
-        for k, v in (("category", ls.category), ("product", ls.product), ("service", ls.service))
-        if v
-    ]
-    return "{" + ", ".join(parts) + "}"
-
-
 def source_map(profile: FieldProfile, ls: ir.LogSource, span: ir.Span) -> SourceMap:
-    for key in _lookup_keys(ls):
+    # product/service beats category/product: a Zeek log's field names depend on the service,
+    # not on the category the analytic files it under
+    for key in source_keys(ls):
         entry = profile.source(key)
         if entry is None:
             continue

@@ -15,7 +15,7 @@ it computes itself (derive, enrich ``add``); a join's ``add`` fields are read fr
 
 from __future__ import annotations
 
-from backends.profiles import FieldProfile, load_profile, names
+from backends.profiles import FieldProfile, describe, load_profile, names
 from compiler import ir
 from compiler.diagnostics import Diagnostic
 from compiler.evaluator.streams import LOGSOURCE_CATEGORIES
@@ -117,15 +117,6 @@ def source_reads(a: ir.Analytic) -> dict[str, Reads]:
 def _first(spans: list[ir.Span]) -> ir.Span:
     real = [sp for sp in spans if sp.line > 0] or spans
     return min(real, key=lambda sp: (sp.path, sp.line, sp.col))
-
-
-def describe(ls: ir.LogSource) -> str:
-    parts = [
-        f"{k}: {v}"
-        for k, v in (("category", ls.category), ("product", ls.product), ("service", ls.service))
-        if v
-    ]
-    return "{" + ", ".join(parts) + "}"
 
 
 def _products(prof: FieldProfile) -> list[tuple[str | None, str | None]]:

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +18,7 @@ from backends.base import (
     Artifact,
     CompileError,
 )
+from compiler.atomic import write_tree
 from compiler.diagnostics import Diagnostic
 from compiler.lower import Loaded
 
@@ -145,36 +144,29 @@ def render_err(r: PairResult) -> str:
 OUTPUT_MARKER = ".siemc-output"
 
 
-def write_outputs(out_dir: Path, results: Sequence[PairResult]) -> None:
-    """Write every artifact (or ``.err``), ``fidelity.json`` and the output marker into
-    ``out_dir``.
+def output_files(results: Sequence[PairResult]) -> dict[str, str]:
+    """Every artifact (or ``.err``) as ``<target>/<id>.<ext>``, ``fidelity.json`` and the
+    output marker: the files of a compile output folder, by relative path."""
+    files: dict[str, str] = {}
+    for r in results:
+        if r.artifact is not None:
+            files[f"{r.target}/{r.analytic}{r.artifact.extension}"] = r.artifact.text
+        else:
+            files[f"{r.target}/{r.analytic}.err"] = render_err(r)
+    files["fidelity.json"] = fidelity_json(results)
+    files[OUTPUT_MARKER] = "written by siemc: analytic discovery skips this folder\n"
+    return files
 
-    Everything is rendered into a temporary folder beside ``out_dir`` first; only then is each
-    entry siemc owns (``<target>/`` and ``fidelity.json``) swapped in by rename. A failure leaves
-    the previous contents, never a half-written folder; other files in ``out_dir`` are kept."""
-    out_dir = out_dir.resolve()
-    out_dir.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".siemc-", dir=out_dir))
-    try:
-        for r in results:
-            d = tmp / r.target
-            d.mkdir(exist_ok=True)
-            if r.artifact is not None:
-                name, text = f"{r.analytic}{r.artifact.extension}", r.artifact.text
-            else:
-                name, text = f"{r.analytic}.err", render_err(r)
-            (d / name).write_text(text, encoding="utf-8")
-        (tmp / "fidelity.json").write_text(fidelity_json(results), encoding="utf-8")
-        (tmp / OUTPUT_MARKER).write_text(
-            "written by siemc: analytic discovery skips this folder\n", encoding="utf-8"
-        )
-        for entry in sorted(tmp.iterdir()):
-            dest = out_dir / entry.name
-            if dest.is_dir():
-                shutil.rmtree(dest)
-            entry.replace(dest)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+
+def write_outputs(
+    out_dir: Path, results: Sequence[PairResult], extra: Mapping[str, str] | None = None
+) -> None:
+    """Write the compile output of ``results`` (and ``extra`` files: build's junit.xml and
+    export/) as the folder ``out_dir``, atomically: it then holds exactly the new output, or
+    still the previous one when writing fails (:class:`compiler.atomic.OutputError`) or is
+    interrupted. A folder that is not empty and not a previous siemc output is never replaced.
+    """
+    write_tree(out_dir, {**output_files(results), **(extra or {})}, owned_by=(OUTPUT_MARKER,))
 
 
 ALL_TARGETS = tuple(TARGETS)

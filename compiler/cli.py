@@ -3,19 +3,21 @@
 Exit codes (the table in docs/diagnostics.md): 0 success; 1 a check did not pass (a fixture's or
 an engine's alerts differ, a pair that was asked for did not compile); 2 invalid input; 64 usage
 error; 69 an engine is not installed; 70 an engine raised on a case (the other cases ran);
-73 the output cannot be written (export); 130 interrupted.
+73 the output cannot be written (compile --out, build, export); 130 interrupted (143: SIGTERM
+while an output folder is written).
 """
 
 from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import click
 
+from compiler.atomic import Interrupted, OutputError
 from compiler.build import (
     ALL_TARGETS,
     OUTPUT_MARKER,
@@ -25,7 +27,7 @@ from compiler.build import (
     render_err,
     write_outputs,
 )
-from compiler.cli_export import export_cmd
+from compiler.cli_export import check_root, export_cmd, root_option
 from compiler.discover import Catalog, find_analytics, load_catalog
 from compiler.engine_check import (
     EngineResult,
@@ -35,13 +37,12 @@ from compiler.engine_check import (
     check_fixture,
 )
 from compiler.engines import ENGINES
-from compiler.export import VENDORS, ExportIOError, export
+from compiler.export import VENDORS, export
 from compiler.export import check as export_check
 from compiler.export import tree as export_tree
-from compiler.export import write as write_export
 from compiler.export.common import Request
 from compiler.inputs import FORMATS
-from compiler.junit import write_junit
+from compiler.junit import junit_xml, write_junit
 from compiler.runner import alert_json, load_sorted, parse_input_spec, run, stream_sorted
 from compiler.surface import json_schema
 from compiler.testing import FixtureResult, describe_alert, run_all
@@ -66,7 +67,7 @@ def _report_invalid(cat: Catalog) -> None:
         click.secho(f"{n} error{'s' * (n != 1)} in {len(cat.errors)} file(s)", fg="red", err=True)
 
 
-def _no_files(paths: tuple[str, ...]) -> None:
+def _no_files(paths: tuple[str, ...], root: str | None) -> None:
     for p in paths:
         if not Path(p).exists():
             raise click.UsageError(f"no such file or folder: {p}")
@@ -77,6 +78,7 @@ def _no_files(paths: tuple[str, ...]) -> None:
             )
     if not find_analytics(paths):
         raise click.UsageError(f"no analytic files (*.yml, *.yaml) under: {' '.join(paths)}")
+    check_root(paths, root)
 
 
 class _Siemc(click.Group):
@@ -101,9 +103,10 @@ class _Siemc(click.Group):
         except click.ClickException as exc:
             exc.show()
             sys.exit(exc.exit_code)
-        except click.Abort:  # Ctrl-C
+        except click.Abort as exc:  # Ctrl-C, or SIGTERM while an output folder was written
             click.echo("Aborted!", err=True)
-            sys.exit(EXIT_INTERRUPTED)
+            cause = exc.__cause__ or exc.__context__
+            sys.exit(128 + cause.signum if isinstance(cause, Interrupted) else EXIT_INTERRUPTED)
         # without standalone mode click returns --help's and --version's exit code (an int),
         # or the command's return value (None: every command that fails exits itself)
         sys.exit(rv if isinstance(rv, int) else EXIT_OK)
@@ -128,10 +131,11 @@ def schema(output: str | None) -> None:
 
 @main.command()
 @click.argument("paths", nargs=-1, required=True)
-def check(paths: tuple[str, ...]) -> None:
+@root_option
+def check(paths: tuple[str, ...], root: str | None) -> None:
     """Validate analytics: report every problem at file:line:col."""
-    _no_files(paths)
-    cat = load_catalog(paths)
+    _no_files(paths, root)
+    cat = load_catalog(paths, root)
     _report_invalid(cat)
     if cat.errors:
         sys.exit(EXIT_INVALID)
@@ -190,21 +194,23 @@ def _tests_exit(results: list[FixtureResult]) -> int:
     "comma-separated from eql, sigma, kql, esql, splunk, or all",
 )
 @click.option("--profile", help="field-mapping profile for the engines (e.g. asim for kql)")
+@root_option
 def test(
     paths: tuple[str, ...],
     junit: str | None,
     verbose: bool,
     engines: str | None,
     profile: str | None,
+    root: str | None,
 ) -> None:
     """Run every analytic's fixtures through the reference evaluator (and, with --engines,
     through the targets' engines)."""
-    _no_files(paths)
+    _no_files(paths, root)
     targets = _engine_targets(engines)
     if profile is not None and not targets:
         raise click.UsageError("--profile selects the field-mapping profile of --engines")
     _check_profile(profile, targets)
-    cat = load_catalog(paths)
+    cat = load_catalog(paths, root)
     _report_invalid(cat)
     results = _run_tests(cat, verbose)
     engine_results = _run_engines(cat, targets, profile, verbose) if targets else []
@@ -313,6 +319,7 @@ def _indent(text: str, n: int) -> str:
     "loading and sorting",
 )
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="write alerts here")
+@root_option
 def run_cmd(
     paths: tuple[str, ...],
     inputs: tuple[str, ...],
@@ -320,10 +327,11 @@ def run_cmd(
     now: str | None,
     presorted: bool,
     output: str | None,
+    root: str | None,
 ) -> None:
     """Evaluate analytics over log files; print one JSON alert per line."""
-    _no_files(paths)
-    cat = load_catalog(paths)
+    _no_files(paths, root)
+    cat = load_catalog(paths, root)
     _report_invalid(cat)
     if cat.errors:
         sys.exit(EXIT_INVALID)
@@ -357,6 +365,16 @@ def run_cmd(
     click.echo(f"{len(alerts)} alert(s) from {len(analytics)} analytic(s)", err=True)
 
 
+def _write_or_exit(write: Callable[[], None]) -> None:
+    """Run ``write`` (an atomic folder write); an I/O error is a message and exit 73, the
+    previous output left as it was."""
+    try:
+        write()
+    except OutputError as exc:
+        click.secho(f"error: {exc}", fg="red", err=True)
+        sys.exit(EXIT_CANTCREAT)
+
+
 def _warn(results: list[PairResult]) -> None:
     for r in results:
         for w in r.warnings():
@@ -388,21 +406,23 @@ def _summary(results: list[PairResult]) -> str:
     is_flag=True,
     help="compile constructs a target can only approximate (each one is reported)",
 )
+@root_option
 def compile_cmd(
     paths: tuple[str, ...],
     target: str,
     out: str | None,
     profile: str | None,
     allow_approximate: bool,
+    root: str | None,
 ) -> None:
     """Compile analytics to SIEM queries: OUT/<target>/<id>.<ext>, .err where a target cannot
     express the analytic, and OUT/fidelity.json."""
-    _no_files(paths)
+    _no_files(paths, root)
     targets = list(ALL_TARGETS) if target == "all" else [target]
     _check_profile(profile, targets)
-    cat = load_catalog(paths)
+    cat = load_catalog(paths, root)
     _report_invalid(cat)
-    if cat.errors:
+    if not cat.loaded or (out is None and cat.errors):
         sys.exit(EXIT_INVALID)
     results = compile_all(cat.loaded, targets, profile=profile, allow_approximate=allow_approximate)
     _warn(results)
@@ -419,8 +439,11 @@ def compile_cmd(
                 failed = True
                 click.echo(render_err(r), err=True, nl=False)
         sys.exit(EXIT_TESTS if failed else EXIT_OK)
-    write_outputs(Path(out), results)
+    _write_or_exit(lambda: write_outputs(Path(out), results))
     click.echo(_summary(results) + f"; written to {out}")
+    if cat.errors:
+        # one invalid analytic does not stop the others from compiling, but the run failed
+        sys.exit(EXIT_INVALID)
     # every pair was asked for: one that is refused (including an approximation that was not
     # allowed) is a failure CI must see, although its .err was written
     sys.exit(EXIT_TESTS if any(r.artifact is None for r in results) else EXIT_OK)
@@ -438,35 +461,38 @@ def fidelity() -> None:
 @click.argument("paths", nargs=-1)
 @click.option("-o", "--out", default="build", show_default=True, type=click.Path(file_okay=False))
 @click.option("--strict", is_flag=True, help="refuse approximations (default: allow and report)")
-def build(paths: tuple[str, ...], out: str, strict: bool) -> None:
+@root_option
+def build(paths: tuple[str, ...], out: str, strict: bool, root: str | None) -> None:
     """The main job: validate, test (fixtures through the evaluator) and compile the analytics
     (default: analytics/) to every target into OUT, with OUT/junit.xml and OUT/fidelity.json,
     and package them as scheduled rules for each SIEM into OUT/export/ (as `siemc export`)."""
     paths = paths or ("analytics",)
-    _no_files(paths)
-    cat = load_catalog(paths)
+    _no_files(paths, root)
+    cat = load_catalog(paths, root)
     _report_invalid(cat)
-    if cat.errors:
+    if not cat.loaded:
         sys.exit(EXIT_INVALID)
+    # An invalid analytic is reported (and the exit code says so) while every other one is
+    # still tested, compiled and exported: one bad file never aborts the rest of a catalog.
     catalog = tuple(sorted(cat.loaded, key=lambda x: x.analytic.id))
     problems = export_check(catalog, None)
     sources = {lo.doc.path: lo.doc.text for lo in catalog}
     for d in problems:
         click.echo(d.render(sources.get(d.path)) + "\n", err=True)
-    if any(d.severity == "error" for d in problems):
-        sys.exit(EXIT_INVALID)
+    refused = {d.path for d in problems if d.severity == "error"}
+    exportable = tuple(lo for lo in catalog if lo.doc.path not in refused)
     results = _run_tests(cat, verbose=False)
     pairs = compile_all(cat.loaded, ALL_TARGETS, allow_approximate=not strict)
     _warn(pairs)
-    write_outputs(Path(out), pairs)
-    write_junit(Path(out) / "junit.xml", results)
-    req = Request(catalog, not strict, None)
-    try:
-        write_export(Path(out) / "export", export_tree(export(req, VENDORS), req))
-    except ExportIOError as exc:
-        click.secho(f"error: {exc}", fg="red", err=True)
-        sys.exit(EXIT_CANTCREAT)
+    req = Request(exportable, not strict, None)
+    extra = {"junit.xml": junit_xml(results, cat.diagnostics)}
+    extra |= {f"export/{k}": v for k, v in export_tree(export(req, VENDORS), req).items()}
+    # one atomic write: the folder holds this build's outputs, junit.xml and export/ together
+    # or the previous build's, never a mix of the two
+    _write_or_exit(lambda: write_outputs(Path(out), pairs, extra))
     click.echo(_summary(pairs) + f"; rule packages in {out}/export/; written to {out}/")
+    if cat.errors or refused:
+        sys.exit(EXIT_INVALID)
     sys.exit(_tests_exit(results))
 
 

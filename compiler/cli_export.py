@@ -8,13 +8,32 @@ from pathlib import Path
 import click
 
 from compiler.discover import find_analytics, load_catalog
-from compiler.export import VENDORS, ExportIOError, check, export, tree, write
+from compiler.export import E_SCHEDULE, VENDORS, ExportIOError, check, export, tree, write
 from compiler.export import schedule as sch
 from compiler.export.common import Request
 from compiler.export.splunk import Options
 
 # the table of docs/diagnostics.md: 73 is sysexits' EX_CANTCREAT (the output cannot be written)
 EXIT_OK, EXIT_INVALID, EXIT_IO = 0, 2, 73
+
+# Shared by every command that loads analytics (check, test, compile, build, run, export).
+root_option = click.option(
+    "--root",
+    type=click.Path(exists=True, file_okay=False),
+    help="the analytics root: lookups and fixture inputs must resolve inside it (default: "
+    "each PATH, or the folder of a PATH that is a file; docs/security.md)",
+)
+
+
+def check_root(paths: tuple[str, ...], root: str | None) -> None:
+    """A usage error for a PATH outside ``--root``: its analytics could not refer to their own
+    lookups, and silently taking its folder instead would make --root mean nothing."""
+    if root is None:
+        return
+    real = Path(root).resolve()
+    for p in paths:
+        if not Path(p).resolve().is_relative_to(real):
+            raise click.UsageError(f"{p} is not inside --root {root}")
 
 
 @click.command("export")
@@ -37,6 +56,7 @@ EXIT_OK, EXIT_INVALID, EXIT_IO = 0, 2, 73
     help="run every rule this often (15m, 1h, 1d) instead of the derived schedule; refused "
     "where it would cut windows",
 )
+@root_option
 @click.option(
     "--splunk-action",
     "splunk_actions",
@@ -51,6 +71,7 @@ def export_cmd(
     allow_approximate: bool,
     every: str | None,
     splunk_actions: tuple[str, ...],
+    root: str | None,
 ) -> None:
     """Package analytics as scheduled rules: a Splunk app, Elastic rule NDJSON, Sentinel
     analytic rules (YAML and ARM) and Sigma rule files, into OUT/<target>/."""
@@ -59,11 +80,12 @@ def export_cmd(
             raise click.UsageError(f"no such file or folder: {path}")
     if not find_analytics(paths):
         raise click.UsageError(f"no analytic files (*.yml, *.yaml) under: {' '.join(paths)}")
+    check_root(paths, root)
     try:
         every_ms = sch.parse_every(every) if every else None
     except sch.ScheduleError as exc:
         raise click.UsageError(f"--every: {exc}") from None
-    cat = load_catalog(paths)
+    cat = load_catalog(paths, root)
     for err in cat.errors:
         click.echo(err.render() + "\n", err=True)
     catalog = tuple(sorted(cat.loaded, key=lambda x: x.analytic.id))
@@ -72,7 +94,13 @@ def export_cmd(
     for d in problems:
         click.echo(d.render(sources.get(d.path)) + "\n", err=True)
     errors = [d for d in problems if d.severity == "error"]
-    if cat.errors or errors:
+    # An --every that cuts some analytic's windows is a wrong option for this run: nothing is
+    # exported. An analytic that does not load, or names an unknown technique, is its own
+    # problem: it is left out and every other analytic is exported (exit 2 all the same).
+    refused = {d.path for d in errors}
+    left_out = len(cat.errors) + len(refused)
+    catalog = tuple(lo for lo in catalog if lo.doc.path not in refused)
+    if any(d.code == E_SCHEDULE for d in errors) or not catalog:
         n = len(cat.diagnostics) + len(errors)
         click.secho(f"{n} error{'s' * (n != 1)}: nothing exported", fg="red", err=True)
         sys.exit(EXIT_INVALID)
@@ -90,4 +118,12 @@ def export_cmd(
             click.echo(f"  skip  {p.vendor:<8} {s.analytic}: {s.reason}", err=True)
         click.echo(f"{p.vendor}: {len(p.exported)} exported, {len(p.skipped)} skipped")
     click.echo(f"written to {out}/ (skipped pairs and why: {out}/export.json)")
+    if left_out:
+        n = len(cat.diagnostics) + len(errors)
+        click.secho(
+            f"{n} error{'s' * (n != 1)}: {left_out} invalid analytic file(s) not exported",
+            fg="red",
+            err=True,
+        )
+        sys.exit(EXIT_INVALID)
     sys.exit(EXIT_OK)

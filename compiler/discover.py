@@ -10,6 +10,7 @@ from pathlib import Path
 from compiler.build import OUTPUT_MARKER
 from compiler.diagnostics import Diagnostic, DiagnosticError
 from compiler.lower import Loaded, load_file
+from compiler.safe_files import RefusedPath, check_regular, confine
 
 # Folders that hold an analytic's supporting files, or other tools' trees, rather than analytics.
 # Hidden folders (.git, .venv, ...) are skipped too, and so is every folder siemc wrote its
@@ -52,13 +53,48 @@ class Catalog:
         return [d for e in self.errors for d in e.diagnostics]
 
 
-def load_catalog(paths: Iterable[str | Path]) -> Catalog:
+def analytics_root(path: str | Path) -> Path:
+    """The analytics root of a path named on the command line (docs/security.md): the folder
+    itself, or the folder holding a file. Lookups and fixture inputs must stay inside it."""
+    p = Path(path)
+    return p if p.is_dir() else p.parent
+
+
+def find_rooted(paths: Iterable[str | Path], root: str | Path | None) -> list[tuple[Path, Path]]:
+    """``(analytic file, its analytics root)`` for every analytic under ``paths``: ``root``
+    when given (``--root``), else the root of the path it was found under."""
+    out: list[tuple[Path, Path]] = []
+    for p in paths:
+        r = Path(root) if root is not None else analytics_root(p)
+        out += [(f, r) for f in find_analytics([p])]
+    return out
+
+
+def _refused(f: Path, root: Path) -> DiagnosticError | None:
+    """Why the analytic file ``f`` itself is not read: a symlink out of its root (the root
+    would mean nothing if the analytic could be any file), or not a regular file (a FIFO
+    named x.yml would block the read forever)."""
+    try:
+        check_regular(confine(f, root), None)
+    except RefusedPath as exc:
+        return DiagnosticError([Diagnostic(exc.code, exc.message, str(f), 1, 1, help=exc.help)])
+    except OSError:
+        return None  # load_file reports it with its reason
+    return None
+
+
+def load_catalog(paths: Iterable[str | Path], root: str | Path | None = None) -> Catalog:
+    """Load every analytic under ``paths``; ``root`` overrides the analytics root of each path
+    (see :func:`analytics_root`)."""
     cat = Catalog()
     seen: dict[str, Loaded] = {}
-    files = find_analytics(paths)
-    for f in files:
+    for f, r in find_rooted(paths, root):
+        refused = _refused(f, r)
+        if refused is not None:
+            cat.errors.append(refused)
+            continue
         try:
-            loaded = load_file(f)
+            loaded = load_file(f, r)
         except DiagnosticError as exc:
             cat.errors.append(exc)
             continue

@@ -27,6 +27,13 @@ _TOKEN = re.compile(
 )
 
 _KEYWORDS = {"and", "or", "not", "null", "true", "false"}
+
+# Expressions nest at most this deep, counting both the parser's nesting (parentheses, call
+# arguments, `not`, unary `-`: about eight Python frames each) and the height of the tree it
+# builds (`a + a + ... + a` is a chain as deep as it is long). Every consumer (name resolution,
+# the evaluator, five backends) recurses over the tree; the bound keeps a hostile expression an
+# E130 here instead of a RecursionError anywhere downstream, and is far above real analytics.
+MAX_EXPR_DEPTH = 64
 _CMP = {"==", "!=", "<", "<=", ">", ">="}
 
 
@@ -108,6 +115,36 @@ class _Parser:
         self.toks = tokenize(text)
         self.i = 0
         self.span_of = span_of
+        self.nesting = 0  # parentheses, call arguments, `not` and unary `-` open now
+        self.heights: dict[int, int] = {}  # id(node) -> height, for every node built
+
+    def _too_deep(self, offset: int) -> ExprError:
+        return ExprError(
+            f"expression nested more than {MAX_EXPR_DEPTH} levels deep",
+            offset,
+            1,
+            "split it: derive an intermediate field, or compute an intermediate measure",
+        )
+
+    def _enter(self, tok: Tok) -> None:
+        self.nesting += 1
+        if self.nesting > MAX_EXPR_DEPTH:
+            raise self._too_deep(tok.offset)
+
+    def _node(self, e: ir.Expr, offset: int) -> ir.Expr:
+        """Record the height of ``e`` (built at ``offset``); refuse it past the limit."""
+        kids: tuple[ir.Expr, ...] = ()
+        if isinstance(e, ir.BinOp):
+            kids = (e.left, e.right)
+        elif isinstance(e, ir.UnaryOp):
+            kids = (e.operand,)
+        elif isinstance(e, ir.Call):
+            kids = e.args
+        height = 1 + max((self.heights.get(id(k), 1) for k in kids), default=0)
+        if height > MAX_EXPR_DEPTH:
+            raise self._too_deep(offset)
+        self.heights[id(e)] = height
+        return e
 
     @property
     def tok(self) -> Tok:
@@ -150,20 +187,23 @@ class _Parser:
         left = self.and_()
         while self.tok.kind == "kw" and self.tok.text == "or":
             t = self.take()
-            left = ir.BinOp("or", left, self.and_(), self.span_of(t.offset))
+            left = self._node(ir.BinOp("or", left, self.and_(), self.span_of(t.offset)), t.offset)
         return left
 
     def and_(self) -> ir.Expr:
         left = self.not_()
         while self.tok.kind == "kw" and self.tok.text == "and":
             t = self.take()
-            left = ir.BinOp("and", left, self.not_(), self.span_of(t.offset))
+            left = self._node(ir.BinOp("and", left, self.not_(), self.span_of(t.offset)), t.offset)
         return left
 
     def not_(self) -> ir.Expr:
         if self.tok.kind == "kw" and self.tok.text == "not":
             t = self.take()
-            return ir.UnaryOp("not", self.not_(), self.span_of(t.offset))
+            self._enter(t)
+            operand = self.not_()
+            self.nesting -= 1
+            return self._node(ir.UnaryOp("not", operand, self.span_of(t.offset)), t.offset)
         return self.cmp()
 
     def cmp(self) -> ir.Expr:
@@ -171,7 +211,10 @@ class _Parser:
         if self.tok.kind == "op" and self.tok.text in _CMP:
             t = self.take()
             right = self.add()
-            left = ir.BinOp(t.text, left, right, self.span_of(t.offset))  # type: ignore[arg-type]
+            left = self._node(
+                ir.BinOp(t.text, left, right, self.span_of(t.offset)),  # type: ignore[arg-type]
+                t.offset,
+            )
             if self.tok.kind == "op" and self.tok.text in _CMP:
                 raise ExprError(
                     "comparisons cannot be chained",
@@ -185,20 +228,31 @@ class _Parser:
         left = self.mul()
         while self.tok.kind == "op" and self.tok.text in ("+", "-"):
             t = self.take()
-            left = ir.BinOp(t.text, left, self.mul(), self.span_of(t.offset))  # type: ignore[arg-type]
+            right = self.mul()
+            left = self._node(
+                ir.BinOp(t.text, left, right, self.span_of(t.offset)),  # type: ignore[arg-type]
+                t.offset,
+            )
         return left
 
     def mul(self) -> ir.Expr:
         left = self.unary()
         while self.tok.kind == "op" and self.tok.text in ("*", "/"):
             t = self.take()
-            left = ir.BinOp(t.text, left, self.unary(), self.span_of(t.offset))  # type: ignore[arg-type]
+            right = self.unary()
+            left = self._node(
+                ir.BinOp(t.text, left, right, self.span_of(t.offset)),  # type: ignore[arg-type]
+                t.offset,
+            )
         return left
 
     def unary(self) -> ir.Expr:
         if self.tok.kind == "op" and self.tok.text == "-":
             t = self.take()
-            return ir.UnaryOp("-", self.unary(), self.span_of(t.offset))
+            self._enter(t)
+            operand = self.unary()
+            self.nesting -= 1
+            return self._node(ir.UnaryOp("-", operand, self.span_of(t.offset)), t.offset)
         return self.atom()
 
     def atom(self) -> ir.Expr:
@@ -216,7 +270,9 @@ class _Parser:
             return ir.Literal_(value, self.span_of(t.offset))
         if t.kind == "op" and t.text == "(":
             self.take()
+            self._enter(t)
             e = self.or_()
+            self.nesting -= 1
             self.expect(")")
             return e
         if t.kind == "name":
@@ -228,13 +284,14 @@ class _Parser:
         raise ExprError(f"expected a value, found {self._desc(t)}", t.offset, len(t.text) or 1)
 
     def call(self, name: Tok) -> ir.Expr:
-        self.expect("(")
+        self._enter(self.expect("("))
         args: list[ir.Expr] = []
         if not (self.tok.kind == "op" and self.tok.text == ")"):
             args.append(self.or_())
             while self.tok.kind == "op" and self.tok.text == ",":
                 self.take()
                 args.append(self.or_())
+        self.nesting -= 1
         self.expect(")")
         arity = ir.FUNCTIONS.get(name.text)
         if arity is None:
@@ -252,7 +309,7 @@ class _Parser:
                 name.offset,
                 len(name.text),
             )
-        return ir.Call(name.text, tuple(args), self.span_of(name.offset))
+        return self._node(ir.Call(name.text, tuple(args), self.span_of(name.offset)), name.offset)
 
 
 class SpanFn:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from pathlib import Path
@@ -10,6 +11,27 @@ from compiler.diagnostics import Diagnostic
 from compiler.engine_check import EngineResult
 from compiler.testing import FixtureResult
 
+# XML 1.0 cannot hold these characters at all, not even as character references
+# (https://www.w3.org/TR/xml/#charsets): C0 controls but tab, line feed and carriage return,
+# lone surrogates, U+FFFE and U+FFFF. A test name or message holding one (a control character in
+# a fixture name) would make the whole report unreadable to CI; each is written as its code
+# point instead, so the name stays recognisable.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def xml_safe(text: str) -> str:
+    return _NOT_XML.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+def _sanitize(elem: ET.Element) -> None:
+    for e in elem.iter():
+        if e.text:
+            e.text = xml_safe(e.text)
+        if e.tail:
+            e.tail = xml_safe(e.tail)
+        for k, v in e.attrib.items():
+            e.set(k, xml_safe(v))
+
 
 def write_junit(
     path: Path,
@@ -17,6 +39,18 @@ def write_junit(
     invalid: Sequence[Diagnostic] = (),
     engines: Sequence[EngineResult] = (),
 ) -> None:
+    text = junit_xml(results, invalid, engines)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+
+
+def junit_xml(
+    results: Sequence[FixtureResult],
+    invalid: Sequence[Diagnostic] = (),
+    engines: Sequence[EngineResult] = (),
+) -> str:
     suites = ET.Element("testsuites", name="siemc")
     suite = ET.SubElement(suites, "testsuite", name="siemc test")
     counts = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
@@ -82,8 +116,7 @@ def write_junit(
     for k, v in counts.items():
         suite.set(k, str(v))
     suite.set("time", f"{total:.3f}")
+    _sanitize(suites)
     ET.indent(suites)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    ET.ElementTree(suites).write(tmp, encoding="utf-8", xml_declaration=True)
-    tmp.replace(path)
+    body = ET.tostring(suites, encoding="unicode")
+    return "<?xml version='1.0' encoding='utf-8'?>\n" + body + "\n"

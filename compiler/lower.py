@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import difflib
+import io
 from dataclasses import dataclass
 from pathlib import Path as FsPath
 from typing import Any
@@ -20,7 +21,8 @@ from compiler.evaluator.streams import LOGSOURCE_CATEGORIES
 from compiler.expr import ExprError, SpanFn, parse_expr
 from compiler.filters import FilterLowering, known
 from compiler.lower_fixtures import lower_fixture
-from compiler.source import Path, SourceDoc, load_yaml
+from compiler.safe_files import LOOKUP_MAX_BYTES, RefusedPath, confine, read_bounded
+from compiler.source import Path, SourceDoc, load_yaml, read_source
 from compiler.timeutil import parse_duration
 from compiler.validation import pydantic_diagnostics
 
@@ -30,19 +32,20 @@ class Loaded:
     analytic: ir.Analytic
     fixtures: tuple[ir.Fixture, ...]
     doc: SourceDoc
+    # the analytics root its lookups and fixture inputs were confined to (docs/security.md);
+    # running a fixture re-checks its inputs against it
+    root: FsPath = FsPath(".")
 
 
-def load_file(path: str | FsPath) -> Loaded:
-    """Read, validate and lower one analytic file; raise DiagnosticError with every problem."""
+def load_file(path: str | FsPath, root: str | FsPath | None = None) -> Loaded:
+    """Read, validate and lower one analytic file; raise DiagnosticError with every problem.
+    ``root``: the analytics root referenced files must stay in (default: the file's folder)."""
     p = str(path)
-    try:
-        text = FsPath(p).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DiagnosticError([Diagnostic("E003", f"cannot read file: {exc}", p, 1, 1)]) from None
-    return load_text(p, text)
+    # read_source stops at the size limit: a huge file is refused without reading it
+    return load_text(p, read_source(p), root)
 
 
-def load_text(path: str, text: str) -> Loaded:
+def load_text(path: str, text: str, root: str | FsPath | None = None) -> Loaded:
     doc = load_yaml(path, text)
     if not isinstance(doc.data, dict):
         raise DiagnosticError(
@@ -53,7 +56,8 @@ def load_text(path: str, text: str) -> Loaded:
         model = s.AnalyticM.model_validate(doc.data)
     except ValidationError as exc:
         raise DiagnosticError(pydantic_diagnostics(exc, doc), {path: text}) from None
-    lowering = _Lowering(doc, model)
+    # The safe default for a caller that names no root: only the analytic's own folder.
+    lowering = _Lowering(doc, model, FsPath(root) if root is not None else FsPath(path).parent)
     loaded = lowering.run()
     if lowering.errors:
         raise DiagnosticError(sorted(lowering.errors, key=sort_key), {path: text})
@@ -104,9 +108,10 @@ def candidate_field_problem(det: ir.Detection | None, name: str) -> tuple[str, s
 
 
 class _Lowering:
-    def __init__(self, doc: SourceDoc, model: s.AnalyticM):
+    def __init__(self, doc: SourceDoc, model: s.AnalyticM, root: FsPath):
         self.doc = doc
         self.m = model
+        self.root = root
         self.errors: list[Diagnostic] = []
         self.lookups: dict[str, ir.Lookup] = {}
 
@@ -137,7 +142,7 @@ class _Lowering:
         detection, span_ms = self.detection()
         baselines = self.baselines(detection, span_ms)
         fixtures = tuple(
-            lower_fixture(self, t, ("tests", i), detection, FsPath(self.doc.path).parent)
+            lower_fixture(self, t, ("tests", i), detection, FsPath(self.doc.path).parent, self.root)
             for i, t in enumerate(m.tests)
         )
         if self.errors or detection is None:
@@ -163,36 +168,45 @@ class _Lowering:
             baselines=baselines,
             span=self.span(("id",)),
         )
-        return Loaded(analytic, fixtures, self.doc)
+        return Loaded(analytic, fixtures, self.doc, self.root)
 
     # ------------------------------------------------------------------ lookups
     def lookup(self, name: str, lk: s.LookupM) -> None:
         path = ("lookups", name, "file")
         f = FsPath(self.doc.path).parent / lk.file
+        # Nothing of the file is quoted in a diagnostic until it has proved to be a CSV table
+        # (the name says so, it decodes, every row has the header's width): only then may a
+        # later "its columns are" help show its header. A private key or /proc/self/environ
+        # would otherwise reach the CI log through that help line.
+        if not lk.file.lower().endswith(".csv"):
+            self.err("E121", f"lookup file {lk.file} is not a .csv file", path)
+            return
+        try:
+            real = confine(f, self.root)
+            data = read_bounded(real, LOOKUP_MAX_BYTES)
+        except RefusedPath as exc:
+            self.err(exc.code, f"lookup file refused: {exc.message}", path, help=exc.help)
+            return
+        except OSError as exc:
+            self.err("E003", f"cannot read lookup file {f}: {exc.strerror or exc}", path)
+            return
         try:
             # utf-8-sig: Excel and PowerShell's Export-Csv save UTF-8 with a byte order mark,
             # which plain utf-8 would glue to the first column name.
-            with f.open(newline="", encoding="utf-8-sig") as fh:
-                rows = list(csv.reader(fh))
-        except (OSError, UnicodeDecodeError) as exc:
-            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-            self.err("E003", f"cannot read lookup file {f}: {reason}", path)
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            # the position only: the codec's own message quotes the offending byte
+            self.err("E003", f"lookup file {f} is not UTF-8 (byte {exc.start})", path)
+            return
+        try:
+            rows = list(csv.reader(io.StringIO(text, newline="")))
+        except csv.Error as exc:
+            self.err("E121", f"lookup file {lk.file} is not a valid CSV file: {exc}", path)
             return
         if not rows or not all(c.strip() for c in rows[0]):
             self.err("E121", f"lookup '{lk.file}' needs a header row of column names", path)
             return
-        header = tuple(c.strip() for c in rows[0])
-        # Column names reach queries (SPL `lookup ... OUTPUT`, ES|QL LOOKUP JOIN, KQL, Sigma):
-        # they follow the identifier grammar of plain names (compiler.surface).
-        bad = [p for c in header if (p := s.plain_name_problem(c, "lookup column")) is not None]
-        if bad:
-            self.err(
-                "E128",
-                f"lookup '{lk.file}': {bad[0]}"
-                + (f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""),
-                path,
-            )
-            return
+        header = tuple(rows[0])
         body = []
         for n, row in enumerate(rows[1:], start=2):
             if not row:
@@ -204,8 +218,34 @@ class _Lowering:
                     path,
                 )
                 return
-            body.append(tuple(c.strip() for c in row))
-        self.lookups[name] = ir.Lookup(name, str(f.resolve()), header, tuple(body), self.span(path))
+            # Cells are kept as written: the SIEMs that read the CSV itself (a Splunk lookup,
+            # a Sentinel watchlist, an ES|QL lookup index) match " x" as " x", so trimming
+            # here would make the evaluator and the inlined EQL/KQL rows disagree with them.
+            body.append(tuple(row))
+        for i, col in enumerate(header, start=1):
+            if col != col.strip():
+                # refused rather than trimmed, for the same reason as cells
+                self.err(
+                    "E121",
+                    f"lookup '{lk.file}': column {i} of the header has leading or trailing spaces",
+                    path,
+                    help="remove the spaces around the column name (cells are used as written)",
+                )
+                return
+        # Column names reach queries (SPL `lookup ... OUTPUT`, ES|QL LOOKUP JOIN, KQL, Sigma):
+        # they follow the identifier grammar of plain names (compiler.surface). Checked once the
+        # file has read as a CSV table, the first point where a diagnostic may quote it
+        # (docs/security.md, "No file contents in diagnostics"); the name is shown by repr().
+        bad = [p for c in header if (p := s.plain_name_problem(c, "lookup column")) is not None]
+        if bad:
+            self.err(
+                "E128",
+                f"lookup '{lk.file}': {bad[0]}"
+                + (f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""),
+                path,
+            )
+            return
+        self.lookups[name] = ir.Lookup(name, str(real), header, tuple(body), self.span(path))
 
     # ------------------------------------------------------------------ streams
     def streams(self) -> tuple[ir.Stream, ...]:

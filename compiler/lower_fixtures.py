@@ -9,6 +9,7 @@ from typing import Protocol
 from compiler import ir
 from compiler import surface as s
 from compiler.filters import known, number_with_unit
+from compiler.safe_files import FIXTURE_MAX_BYTES, RefusedPath, check_regular, confine
 from compiler.source import Path, SourceDoc
 from compiler.timeutil import parse_timestamp
 
@@ -61,37 +62,74 @@ def absent_root_message(name: str) -> str:
     )
 
 
-def _check_input(ctx: _Context, file: str, where: Path, folder: FsPath) -> None:
-    """A fixture file that is not there is an error at its ``file:``; only a data root that
-    is absent on this machine waits for the run (skipped there, an error under CI=true)."""
+class UnknownDataRoot(Exception):
+    """A ``$NAME/...`` fixture input whose NAME is not in DATA_ROOTS."""
+
+
+def input_path(file: str, folder: FsPath, root: FsPath) -> FsPath | None:
+    """The checked, resolved path of the fixture input ``file`` of an analytic in ``folder``:
+    inside the analytics ``root``, or inside the data root for ``$OTRF/...`` (a root the user
+    chose through the environment, so the one place a fixture may read outside ``root``).
+    None when that data root is absent on this machine. Raises RefusedPath (outside its root,
+    not a regular file, over FIXTURE_MAX_BYTES), FileNotFoundError, other OSErrors, or
+    UnknownDataRoot."""
     rooted = split_data_root(file)
     if rooted is None:
-        if not (folder / file).is_file():
+        base, where, p = root, "the analytics root", folder / file
+    else:
+        name, rest = rooted
+        if name not in DATA_ROOTS:
+            raise UnknownDataRoot(name)
+        found = data_root(name, folder)
+        if found is None:
+            return None
+        base, where, p = found, f"the data root ${name}", found / rest
+    real = confine(p, base, where)
+    try:
+        check_regular(real, FIXTURE_MAX_BYTES)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"fixture file not found: {p}") from None
+    return real
+
+
+def _check_input(ctx: _Context, file: str, where: Path, folder: FsPath, root: FsPath) -> None:
+    """A fixture file that is not there, or that siemc refuses to read, is an error at its
+    ``file:``; only a data root that is absent on this machine waits for the run (skipped
+    there, an error under CI=true)."""
+    rooted = split_data_root(file)
+    try:
+        input_path(file, folder, root)
+    except RefusedPath as exc:
+        ctx.err(exc.code, f"fixture file refused: {exc.message}", where, help=exc.help)
+    except UnknownDataRoot:
+        assert rooted is not None
+        ctx.err(
+            "E160",
+            f"unknown data root '${rooted[0]}'",
+            where,
+            help=known("data roots", (f"${n}" for n in DATA_ROOTS))
+            + "; other paths are relative to the analytic's folder",
+        )
+    except FileNotFoundError:
+        if rooted is None:
             ctx.err(
                 "E160",
                 f"fixture file not found: {folder / file}",
                 where,
                 help="paths are relative to the analytic's folder",
             )
-        return
-    name, rest = rooted
-    if name not in DATA_ROOTS:
+            return
+        name, rest = rooted
+        found = data_root(name, folder)
+        assert found is not None
         ctx.err(
             "E160",
-            f"unknown data root '${name}'",
+            f"fixture file not found: {found / rest} (${name} is {found})",
             where,
-            help=known("data roots", (f"${n}" for n in DATA_ROOTS))
-            + "; other paths are relative to the analytic's folder",
+            help=f"files in ${name}: " + _listing(found),
         )
-        return
-    root = data_root(name, folder)
-    if root is not None and not (root / rest).is_file():
-        ctx.err(
-            "E160",
-            f"fixture file not found: {root / rest} (${name} is {root})",
-            where,
-            help=f"files in ${name}: " + _listing(root),
-        )
+    except OSError as exc:
+        ctx.err("E003", f"cannot read fixture file {file}: {exc.strerror or exc}", where)
 
 
 def _listing(root: FsPath) -> str:
@@ -101,7 +139,12 @@ def _listing(root: FsPath) -> str:
 
 
 def lower_fixture(
-    ctx: _Context, t: s.TestM, base: Path, det: ir.Detection | None, folder: FsPath
+    ctx: _Context,
+    t: s.TestM,
+    base: Path,
+    det: ir.Detection | None,
+    folder: FsPath,
+    root: FsPath,
 ) -> ir.Fixture:
     """Lower one fixture; problems go to ``ctx.err`` with their positions."""
     now = None
@@ -143,7 +186,7 @@ def lower_fixture(
             )
         )
     for k, inp in enumerate(t.inputs):
-        _check_input(ctx, inp.file, (*base, "inputs", k, "file"), folder)
+        _check_input(ctx, inp.file, (*base, "inputs", k, "file"), folder, root)
     inputs = tuple(
         ir.FixtureInput(inp.file, inp.format, ctx.span((*base, "inputs", k)))
         for k, inp in enumerate(t.inputs)

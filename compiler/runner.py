@@ -33,8 +33,18 @@ def stream_sorted(inputs: list[tuple[Path, str]]) -> Iterator[Event]:
     """Merge inputs that are each already in time order, lazily: memory stays constant."""
 
     def one(i: int, path: Path, fmt: str) -> Iterator[tuple[int, int, Event]]:
+        prev: int | None = None
         for n, doc in enumerate(read_events(path, fmt), 1):
             ev = to_event(doc, n, path.name)
+            # Checked here, per file, where the file and record are known: once merged, the
+            # evaluator could only name the event.
+            if prev is not None and ev.ts < prev:
+                raise ValueError(
+                    f"{path}: record {n} is out of order: its time "
+                    f"{format_timestamp(ev.ts)} is earlier than record {n - 1}'s "
+                    f"({format_timestamp(prev)}); --presorted needs each input in time order"
+                )
+            prev = ev.ts
             yield ev.ts, i, ev
 
     merged = heapq.merge(*(one(i, p, f) for i, (p, f) in enumerate(inputs)))

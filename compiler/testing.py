@@ -15,7 +15,13 @@ from compiler.evaluator import Alert, Event, evaluate, make_events, merge_events
 from compiler.evaluator.values import to_number
 from compiler.inputs import read_events
 from compiler.lower import Loaded
-from compiler.lower_fixtures import DATA_ROOTS, absent_root_message, data_root, split_data_root
+from compiler.lower_fixtures import (
+    UnknownDataRoot,
+    absent_root_message,
+    input_path,
+    split_data_root,
+)
+from compiler.safe_files import RefusedPath
 from compiler.timeutil import format_timestamp
 
 Status = Literal["passed", "failed", "skipped", "error"]
@@ -40,22 +46,24 @@ class FixtureInputError(Exception):
     pass
 
 
-def resolve_input(file: str, analytic_path: str) -> Path:
+def resolve_input(file: str, analytic_path: str, root: Path | None = None) -> Path:
+    """The fixture input's path, checked again at run time (confined to its root, a regular
+    file within the size limit): loading checked it, but the run may come much later.
+    ``root``: the analytics root (default: the analytic's folder)."""
     folder = Path(analytic_path).parent
-    rooted = split_data_root(file)
-    if rooted is None:
-        p = folder / file
-    else:
-        name, rest = rooted
-        if name not in DATA_ROOTS:  # loading reports it; only a caller that skipped it gets here
-            raise FixtureInputError(f"unknown data root ${name}")
-        base = data_root(name, folder)
-        if base is None:
-            raise MissingData(absent_root_message(name))
-        p = base / rest
-    # loading checked it; it can only have gone since
-    if not p.is_file():
-        raise FixtureInputError(f"fixture file not found: {p}")
+    try:
+        p = input_path(file, folder, root if root is not None else folder)
+    except UnknownDataRoot as exc:  # loading reports it; only a caller that skipped it gets here
+        raise FixtureInputError(f"unknown data root ${exc.args[0]}") from None
+    except RefusedPath as exc:
+        raise FixtureInputError(f"fixture file refused: {exc.message}") from None
+    except OSError as exc:  # FileNotFoundError names the path; others give their reason
+        reason = str(exc) if exc.strerror is None else f"{file}: {exc.strerror}"
+        raise FixtureInputError(reason) from None
+    if p is None:
+        name = split_data_root(file)
+        assert name is not None
+        raise MissingData(absent_root_message(name[0]))
     return p
 
 
@@ -66,7 +74,7 @@ def fixture_events(loaded: Loaded, fx: ir.Fixture) -> list[Event]:
     for inp in fx.inputs:
         at = f"{inp.span.path}:{inp.span.line}:{inp.span.col}"
         try:
-            path = resolve_input(inp.file, loaded.analytic.path)
+            path = resolve_input(inp.file, loaded.analytic.path, loaded.root)
         except MissingData as exc:
             raise MissingData(f"{at}: {exc}") from None
         except FixtureInputError as exc:

@@ -5,6 +5,8 @@ name that passes the check can never change a query's structure."""
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 from pathlib import Path
 
@@ -78,7 +80,9 @@ def write(tmp: Path, header: str | None = None, text: str | None = None, **names
     body = re.sub("|".join(values), lambda m: values[m.group()], text if text is not None else BASE)
     column = names.get("COLUMN", DEFAULTS["COLUMN"]).strip('"')
     csv_header = header if header is not None else f"{column},role"
-    (tmp / "lk.csv").write_text(f"{csv_header}\na.exe,admin\n", newline="")
+    width = len(next(csv.reader(io.StringIO(csv_header))))
+    row = ",".join(["a.exe", "admin", *[""] * (width - 2)][:width])
+    (tmp / "lk.csv").write_text(f"{csv_header}\n{row}\n", newline="")
     path = tmp / "an.yml"
     path.write_text(body)
     return path

@@ -152,6 +152,16 @@ def source_keys(ls: Any) -> list[str]:
     return keys
 
 
+def describe(ls: Any) -> str:
+    """``{category: x, product: y}``: a logsource as an analytic writes it."""
+    parts = [
+        f"{k}: {v}"
+        for k, v in (("category", ls.category), ("product", ls.product), ("service", ls.service))
+        if v
+    ]
+    return "{" + ", ".join(parts) + "}"
+
+
 def logsource_keys(ls: Any) -> list[str]:
     """Keys to look a logsource up in a profile's ``sources``, most specific first:
     ``category/product``, ``category``, ``product/service``, ``product``."""

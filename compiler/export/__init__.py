@@ -8,12 +8,11 @@ vendor's :class:`~compiler.export.common.Package`; :func:`write` writes them ato
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 from compiler import ir
+from compiler.atomic import OutputError, write_tree
 from compiler.build import OUTPUT_MARKER
 from compiler.diagnostics import Diagnostic
 from compiler.export import attack, elastic, sentinel, sigma, splunk
@@ -29,8 +28,8 @@ E_SCHEDULE = "E401"  # --every that would miss or repeat decisions
 W_DEPRECATED = "W400"  # a deprecated or revoked technique
 
 
-class ExportIOError(Exception):
-    """The output folder could not be written (the message names the path and the reason)."""
+# The output folder could not be written (the message names the path and the reason).
+ExportIOError = OutputError
 
 
 def _detection_path(a: ir.Analytic) -> tuple[str | int, ...]:
@@ -124,38 +123,8 @@ def tree(packages: Sequence[Package], req: Request) -> dict[str, str]:
 
 
 def write(out: Path, files: dict[str, str]) -> None:
-    """Write ``files`` as the folder ``out``: into a temporary sibling first, then swapped in by
-    rename, so ``out`` is never half-written. An existing ``out`` is replaced only if it is
-    empty or a previous export (it holds ``export.json``), never another folder."""
-    out = out.absolute()
-    try:
-        if out.exists():
-            if not out.is_dir():
-                raise ExportIOError(f"{out} exists and is not a folder")
-            if any(out.iterdir()) and not (out / SUMMARY).is_file():
-                raise ExportIOError(
-                    f"{out} is not empty and was not written by siemc export (no {SUMMARY}): "
-                    "choose a new or empty folder"
-                )
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    except OSError as exc:
-        raise ExportIOError(f"cannot create {out}: {exc.strerror or exc}") from None
-    old: Path | None = None
-    try:
-        for name, text in files.items():
-            p = tmp / name
-            p.parent.mkdir(parents=True, exist_ok=True)
-            p.write_text(text, encoding="utf-8", newline="\n")
-        if out.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
-            out.replace(old / "previous")
-        tmp.replace(out)
-    except OSError as exc:
-        if old is not None and (old / "previous").exists() and not out.exists():
-            (old / "previous").replace(out)  # put the previous export back
-        raise ExportIOError(f"cannot write {out}: {exc.strerror or exc}") from None
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+    """Write ``files`` as the folder ``out`` atomically (:func:`compiler.atomic.write_tree`):
+    ``out`` holds the previous export or the new one, never a mix. An existing ``out`` is
+    replaced only if it is empty or a previous export (it holds ``export.json``), never another
+    folder."""
+    write_tree(out, files, owned_by=(SUMMARY,), who="siemc export")

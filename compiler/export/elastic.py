@@ -19,6 +19,8 @@ from backends.elastic_esql import lookup_index, lookup_key
 from backends.profiles import load_profile, logsource_keys
 from compiler import ir
 from compiler.build import PairResult
+from compiler.evaluator.engine import detection_streams
+from compiler.evaluator.streams import required_streams
 from compiler.export import attack
 from compiler.export import schedule as sch
 from compiler.export.common import (
@@ -201,26 +203,7 @@ def _eql_rule(lo: Loaded, art_query: str, s: sch.Schedule, role: str) -> dict[st
 
 def _detection_only(a: ir.Analytic) -> ir.Analytic:
     """The analytic without baselines and without the streams only they read."""
-    used: set[str] = set()
-    d = a.detection
-    if isinstance(d, ir.Match | ir.Aggregate):
-        want = [d.stream]
-    elif isinstance(d, ir.Sequence):
-        want = [st.stream for st in d.steps] + ([d.until.stream] if d.until else [])
-    elif isinstance(d, ir.Cooccurrence):
-        want = [st.stream for st in d.members]
-    else:
-        want = [d.first.stream, d.missing.stream]
-    while want:
-        n = want.pop()
-        if n in used:
-            continue
-        used.add(n)
-        st = a.stream(n)
-        if isinstance(st.source, str):
-            want.append(st.source)
-        if st.join is not None:
-            want.append(st.join.stream)
+    used = required_streams(a, detection_streams(a.detection))
     streams = tuple(x for x in a.streams if x.name in used)
     return dataclasses.replace(a, baselines=(), streams=streams)
 

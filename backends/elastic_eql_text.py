@@ -25,20 +25,33 @@ _STRING_ESCAPES: dict[str, str] = {
 # holding them go through ``in~`` or the literal string functions instead.
 WILDCARDS = frozenset("*?")
 
-_PLAIN_FIELD = re.compile(r"[A-Za-z_@][A-Za-z0-9_@.]*")
+_PLAIN_SEGMENT = re.compile(r"[A-Za-z_@][A-Za-z0-9_@]*")
 
 
 def quote(value: str) -> str:
     return '"' + "".join(_STRING_ESCAPES.get(ch, ch) for ch in value) + '"'
 
 
+# EQL's keywords (the eql.g grammar of eql 1.0.1 and the Elasticsearch EQL syntax reference): a
+# segment spelled like one would be read as the keyword, so the name is back-quoted.
+_KEYWORD_TEXT = """
+    and any as by const false fork in join like macro maxspan not null of or regex runs sample
+    sequence true until where with
+    """
+KEYWORDS = frozenset(_KEYWORD_TEXT.split())
+
+
 def field(name: str) -> str:
-    """A field name; names with a hyphen, a space or a leading digit need backticks."""
-    if _PLAIN_FIELD.fullmatch(name):
-        return name
+    """A field name. A segment with a hyphen, a space, a leading digit, or spelled like a keyword
+    is written in backticks, segment by segment: eql.g reads a field as ``name ("." name)*`` with
+    ``ESCAPED_NAME`` a name, so `` `labels.by` `` would be one key named "labels.by", where
+    ``labels.`by` `` is the path (Elasticsearch EQL syntax reference, "Escape a field name")."""
     if "`" in name:
         raise ValueError(f"field name {name!r} cannot be written in EQL (backtick)")
-    return f"`{name}`"
+    parts = name.split(".")
+    return ".".join(
+        p if _PLAIN_SEGMENT.fullmatch(p) and p not in KEYWORDS else f"`{p}`" for p in parts
+    )
 
 
 def number(value: float) -> str:

@@ -39,10 +39,25 @@ def string(value: str) -> str:
     return '"' + "".join(_STRING_ESCAPES.get(c, c) for c in value) + '"'
 
 
+# The words ES|QL's lexer reads as keywords inside commands' expressions, case-insensitively
+# (found by parsing `EVAL w = 1 | WHERE w >= 1 AND a.w IS NULL | STATS w = COUNT(*) BY w | SORT w
+# | KEEP w | DROP w` for every literal word of detection-rules-esql-py's EsqlBaseLexer, stacks 8.19
+# to 9.5; command names such as `registered_domain` are keywords only where a command starts),
+# plus AS (RENAME): a field or measure segment spelled like one is back-quoted.
+_KEYWORD_TEXT = """
+    and as asc by desc false first in is last like not null nulls on or rlike true where with
+    """
+KEYWORDS = frozenset(_KEYWORD_TEXT.split())
+
+
 def ident(name: str) -> str:
-    """A column name; dotted ECS names are plain identifiers, other segments are back-quoted."""
+    """A column name: dotted ECS names of plain, non-keyword segments are written bare; any other
+    name is back-quoted whole with backticks doubled, ES|QL's quoting of identifiers
+    (https://www.elastic.co/docs/reference/query-languages/esql/esql-syntax#esql-identifiers;
+    `` `a.b` `` names the same column as ``a.b``). A `*` inside backticks is still a wildcard in
+    KEEP/DROP patterns, which is why the identifier grammar of `siemc check` has no `*`."""
     parts = name.split(".")
-    if all(_IDENT.match(p) for p in parts):
+    if all(_IDENT.match(p) and p.lower() not in KEYWORDS for p in parts):
         return name
     return "`" + name.replace("`", "``") + "`"
 

@@ -54,8 +54,55 @@ def timespan(ms: int) -> str:
     return f"{ms}ms"
 
 
+# The words Kusto.Language lexes as keywords (SyntaxFacts.IsKeyword over every SyntaxKind of
+# @kusto/language-service-next 12.4.1, plus the literals true/false). A bare keyword is not a name
+# in every position (a measure named `queries` broke `summarize queries = count()`), and the
+# Kusto docs ("Identifier naming rules", https://learn.microsoft.com/kusto/query/schema-entities/
+# entity-names) say a name that is a keyword, or is not an identifier, is written ['name'].
+_KEYWORD_TEXT = """
+    __contextual_datatable __crossCluster __crossDB __executeAndCache __id __isFuzzy
+    __noWithSource __packedColumn __partitionby __projectAway __sourceColumnIndex access
+    accumulate alias and anomalychart areachart as asc bagexpansion barchart best_effort
+    between bin bin_legacy bool boolean by byte cachingpolicy callout cancel card char
+    columnchart consume contains contains_cs containscs count cycles database dataexport
+    dataformat datascope datatable date datetime datetime_pattern decimal declare decodeblocks
+    default desc distinct double dynamic earliest edges encodingpolicy endswith endswith_cs
+    entity_group evaluate expandoutput extend extent_tags_retention external_data externaldata
+    facet false filter find first flags float force_remote fork from getschema graph guid
+    harddelete hardretention has has_all has_any has_cs hasprefix hasprefix_cs hassuffix
+    hassuffix_cs hotcache id in inline_external_table int int16 int32 int64 int8 invoke
+    isfuzzy join journal kind ladderchart last latest let like likecs limit linechart long
+    lookup materialize mdm missing mvapply mvexpand nodes nooptimization notcontains
+    notcontainscs notlike notlikecs null nulls of on optional or order others output pack
+    parse partition pathformat pattern piechart pivotchart plotly print project queries
+    query_parameters query_results range real reduce regex relaxed render restrict
+    restricted_view_access row_level_security rowstore rowstore_references rowstore_sealinfo
+    rowstorepolicy rowstores sample scan scatterchart seal seals search serialize set shards
+    simple softdelete softretention sort sql stackedareachart startswith startswith_cs
+    statistics step storedqueryresultcontainers string summarize tablepurge take time
+    timechart timeline timepivot timespan title to top toscalar totable treemap true typeof
+    uint uint16 uint32 uint64 uint8 ulong union uniqueid unrestrictedviewers uuid verbose view
+    viewers views where with with_itemindex with_match_id with_node_id with_source
+    with_step_name withsource writeaheadlog
+    """
+KEYWORDS = frozenset(_KEYWORD_TEXT.split())
+
+_PLAIN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
 def ident(name: str) -> str:
-    """A column name as KQL accepts it: bare when an identifier, else ['quoted']."""
-    if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+    """A column or let name as KQL accepts it: bare when an identifier that is not a keyword,
+    else ['quoted'] (backslash escapes, as in a single-quoted string literal)."""
+    # Keywords are case-sensitive, but the bool literals are read in any case (TRUE, False:
+    # "The bool data type", https://learn.microsoft.com/kusto/query/scalar-data-types/bool).
+    if _PLAIN.fullmatch(name) and name not in KEYWORDS and name.lower() not in ("true", "false"):
         return name
-    return "['" + name.replace("\\", "\\\\").replace("'", "\\'") + "']"
+    out = []
+    for ch in name:
+        if ch in ("\\", "'"):
+            out.append("\\" + ch)
+        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
+            out.append(f"\\u{ord(ch):04x}")
+        else:
+            out.append(ch)
+    return "['" + "".join(out) + "']"

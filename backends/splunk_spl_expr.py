@@ -28,11 +28,14 @@ import ipaddress
 import re
 from collections.abc import Callable
 
+from backends.base import CompileError
 from backends.regex_re2 import Unsupported, to_re2
 from backends.registered_domain import LABEL_CUT
 from compiler import ir
 
 IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# A field name search reads whole before `=`: the dotted names of the identifier grammar.
+SEARCH_FIELD = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*$")
 _TICKS = "```"  # SPL inline comment delimiter: must never appear inside emitted query text
 
 FieldFn = Callable[[str, ir.Span], str]
@@ -83,9 +86,31 @@ def regex_pattern(pattern: str) -> str:
     return pattern.replace("\\Z", "\\z").replace("`", "\\x60")
 
 
+# Words eval and where read as operators or literals (Search Reference, "eval", Operators:
+# AND OR NOT XOR LIKE IN; true/false/null as words), in any case. A field spelled like one is
+# written in single quotes, eval's quoting of field names.
+EVAL_KEYWORDS = frozenset({"and", "or", "not", "xor", "like", "in", "true", "false", "null"})
+# Words the search command reads as operators (Search Reference, "search": the Boolean operators
+# are upper case; IN and the TERM()/CASE() directives): a comparison on a field spelled like one
+# is not written in search form but in where form, where the name is quoted.
+SEARCH_KEYWORDS = frozenset({"AND", "OR", "NOT", "IN", "TERM", "CASE"})
+
+
 def field_ref(name: str) -> str:
-    """A field name inside eval: names that are not identifiers take single quotes."""
-    return name if IDENT.match(name) else "'" + name.replace("'", "") + "'"
+    """A field name inside eval/where: names that are not identifiers, or are spelled like an
+    eval keyword, take single quotes (Search Reference, "eval": "If the expression references a
+    field name that contains non-alphanumeric characters, ... surround it with single quotes").
+    The identifier grammar of `siemc check` admits no quote, so none has to be escaped."""
+    if IDENT.match(name) and name.lower() not in EVAL_KEYWORDS:
+        return name
+    if "'" in name:
+        raise ValueError(f"field name {name!r} cannot be written in SPL (single quote)")
+    return "'" + name + "'"
+
+
+def search_field_ok(name: str) -> bool:
+    """Whether ``name`` can stand bare before ``=`` in the search command."""
+    return bool(SEARCH_FIELD.match(name)) and name.upper() not in SEARCH_KEYWORDS
 
 
 def number(v: float | int) -> str:
@@ -142,11 +167,18 @@ class PredicateRenderer:
             return all(self.searchable(x) for x in p.items)
         if isinstance(p, ir.Not):
             return self.searchable(p.item)
-        if isinstance(p, ir.Eq):
-            return not p.cased and all(_search_safe(v) for v in p.values)
-        if isinstance(p, ir.StrMatch):
-            return not p.cased and all(_search_safe(v) for v in p.values)
-        return isinstance(p, ir.Exists)
+        if isinstance(p, ir.Eq | ir.StrMatch):
+            ok = not p.cased and all(_search_safe(v) for v in p.values)
+        else:
+            ok = isinstance(p, ir.Exists)
+        if not ok:
+            return False
+        assert isinstance(p, ir.Eq | ir.StrMatch | ir.Exists)
+        try:
+            name = self.field(p.field, p.span)
+        except CompileError:
+            return True  # rendering reports the unmapped field, in the order it always did
+        return search_field_ok(name)
 
     def search(self, p: ir.Predicate, top: bool = True) -> str:
         if isinstance(p, ir.And):

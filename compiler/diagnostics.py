@@ -33,6 +33,7 @@ CODES: dict[str, str] = {
     "E125": "invalid CIDR network",
     "E126": "invalid filter value",
     "E127": "filter nested too deeply",
+    "E128": "invalid name (field, lookup column, stream, lookup, measure or step alias)",
     "E130": "expression syntax error",
     "E131": "unknown function or wrong number of arguments",
     "E132": "unknown measure",

@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 
 from compiler import ir
+from compiler.surface import field_name_problem
 from compiler.timeutil import parse_duration, parse_size
 
 _TOKEN = re.compile(
@@ -37,12 +38,20 @@ _CMP = {"==", "!=", "<", "<=", ">", ">="}
 
 
 class ExprError(Exception):
-    def __init__(self, message: str, offset: int, length: int = 1, help: str | None = None):
+    def __init__(
+        self,
+        message: str,
+        offset: int,
+        length: int = 1,
+        help: str | None = None,
+        code: str | None = None,
+    ):
         super().__init__(message)
         self.message = message
         self.offset = offset
         self.length = length
         self.help = help
+        self.code = code  # None: E130/E131, chosen by the caller
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +83,12 @@ def tokenize(text: str) -> list[Tok]:
             kind = "kw"
         if kind == "bq":
             kind, val = "name", val[1:-1]
+        if kind == "name":
+            # A name reaches every target's query as a field or measure name: it must fit the
+            # identifier grammar (compiler.surface), also when written in backticks.
+            problem = field_name_problem(val)
+            if problem is not None:
+                raise ExprError(problem, i, len(m.group()), code="E128")
         if kind != "ws":
             toks.append(Tok(kind, val, i))
         i = m.end()

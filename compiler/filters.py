@@ -10,6 +10,7 @@ from typing import Any
 from compiler import ir
 from compiler.diagnostics import Diagnostic
 from compiler.source import Path, SourceDoc
+from compiler.surface import field_name_problem, plain_name_problem
 from compiler.timeutil import parse_duration, parse_size
 
 STRING_OPS = ("contains", "startswith", "endswith")
@@ -147,7 +148,10 @@ class FilterLowering:
         cols = self.lookups[name]
         pairs: list[tuple[str, str]] = []
         for col, fld in match.items():
-            if col not in cols:
+            col_problem = plain_name_problem(str(col), "lookup column")
+            if col_problem is not None:
+                self.err("E128", col_problem, (*path, "match", col), key=True)
+            elif col not in cols:
                 self.err(
                     "E121",
                     f"lookup '{name}' has no column '{col}'",
@@ -157,6 +161,8 @@ class FilterLowering:
                 )
             elif not isinstance(fld, str):
                 self.err("E102", "expected a field name", (*path, "match", col))
+            elif (problem := field_name_problem(fld)) is not None:
+                self.err("E128", problem, (*path, "match", col))
             else:
                 pairs.append((col, fld))
         return ir.InLookup(name, tuple(pairs), self.span(path, key=True))
@@ -166,6 +172,9 @@ class FilterLowering:
         span = self.span(path, key=True)
         if not field:
             self.err("E123", "missing field name before '|'", path, key=True)
+            return ir.TRUE
+        if (problem := field_name_problem(field)) is not None:
+            self.err("E128", problem, path, key=True)
             return ir.TRUE
         ops = [m for m in mods if m in OPERATORS]
         for m in mods:

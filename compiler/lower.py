@@ -232,6 +232,19 @@ class _Lowering:
                     help="remove the spaces around the column name (cells are used as written)",
                 )
                 return
+        # Column names reach queries (SPL `lookup ... OUTPUT`, ES|QL LOOKUP JOIN, KQL, Sigma):
+        # they follow the identifier grammar of plain names (compiler.surface). Checked once the
+        # file has read as a CSV table, the first point where a diagnostic may quote it
+        # (docs/security.md, "No file contents in diagnostics"); the name is shown by repr().
+        bad = [p for c in header if (p := s.plain_name_problem(c, "lookup column")) is not None]
+        if bad:
+            self.err(
+                "E128",
+                f"lookup '{lk.file}': {bad[0]}"
+                + (f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""),
+                path,
+            )
+            return
         self.lookups[name] = ir.Lookup(name, str(real), header, tuple(body), self.span(path))
 
     # ------------------------------------------------------------------ streams
@@ -366,7 +379,7 @@ class _Lowering:
         except ExprError as exc:
             self.errors.append(
                 Diagnostic(
-                    "E131" if "function" in exc.message else "E130",
+                    exc.code or ("E131" if "function" in exc.message else "E130"),
                     exc.message,
                     self.doc.path,
                     pos.line,

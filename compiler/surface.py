@@ -18,6 +18,7 @@ from pydantic import (
     Discriminator,
     Field,
     Tag,
+    field_validator,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
@@ -68,7 +69,96 @@ Duration = Annotated[
     Field(json_schema_extra={"pattern": DURATION_RE}),
 ]
 Name = Annotated[str, Field(min_length=1)]
-FieldName = Annotated[str, Field(min_length=1, pattern=r"^[^\s|]+$")]
+
+# The identifier grammar (docs/language.md, "Names"). Every name an analytic introduces or
+# references reaches a query of every target, so it is held to what all five can write without
+# changing the query's structure: a field name is ECS-style dotted segments of ASCII letters,
+# digits and `_` (no segment starts with a digit; the first may start with `@`, as in
+# `@timestamp`); a stream, lookup, lookup CSV column, measure, compute or step name is one such
+# segment without `@` (a column has no dots: ES|QL joins on a derived key column per column).
+# Not allowed, because some target gives them a meaning in a name: `*` (a wildcard in ES|QL
+# KEEP/DROP and SPL `fields`), `|` (a pipe in SPL, ES|QL and KQL), quotes and backticks (the
+# quoting characters of KQL `['..']`, ES|QL and EQL `` `..` ``, SPL eval `'..'`), whitespace and
+# control characters (they end a token or a line), and `-` (SPL's `lookup` and `search` commands
+# have no quoting that Splunk documents for it in a field name).
+FIELD_RE = r"^@?[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*$"
+NAME_RE = r"^[A-Za-z_][A-Za-z0-9_]*$"
+FIELD_CHARS = (
+    "ASCII letters, digits and '_' in segments joined by '.', no segment starting with a digit, "
+    "'@' allowed only as the first character (e.g. process.name, @timestamp)"
+)
+NAME_CHARS = "ASCII letters, digits and '_', not starting with a digit (e.g. proc_start)"
+_FIELD_RX = re.compile(FIELD_RE)
+_NAME_RX = re.compile(NAME_RE)
+
+
+# Prefixes of the columns, lets and temporaries siemc's queries make (SPL and ES|QL `siemc_*`,
+# KQL `__*`): a name of the analytic spelled like one would be overwritten by them or overwrite
+# them, so they are reserved.
+RESERVED_PREFIXES = ("siemc_", "__")
+# A measure is a column beside the window start of its row (ES|QL `window`, SPL `_time`, and
+# Splunk's other `_` fields).
+RESERVED_MEASURES = ("window",)
+
+
+# The clause words of SPL's `lookup` (AS, OUTPUT, OUTPUTNEW) and `stats` (AS, BY, OVER) commands,
+# read in any case wherever a field name stands there; the Search Reference documents no quoting
+# of a field name in these commands, so a name spelled like one cannot be made safe.
+SPL_CLAUSE_WORDS = ("as", "by", "over", "output", "outputnew")
+
+
+def _reserved(name: str) -> str | None:
+    if name.lower() in SPL_CLAUSE_WORDS:
+        return f"'{name}' is a clause word of Splunk's lookup and stats commands"
+    head = name.split(".")[0].lstrip("@").lower()
+    for prefix in RESERVED_PREFIXES:
+        if head.startswith(prefix):
+            return (
+                f"names starting with '{prefix}' are reserved for the columns siemc's queries make"
+            )
+    return None
+
+
+def field_name_problem(name: str) -> str | None:
+    """Why ``name`` is not a field name of the identifier grammar, or None when it is one."""
+    if not _FIELD_RX.match(name):
+        return f"invalid field name {name!r}: use {FIELD_CHARS}"
+    reserved = _reserved(name)
+    return f"invalid field name {name!r}: {reserved}" if reserved else None
+
+
+def plain_name_problem(name: str, what: str) -> str | None:
+    """Why ``name`` is not a plain name (stream, lookup, column, measure, alias), or None."""
+    if not _NAME_RX.match(name):
+        return f"invalid {what} name {name!r}: use {NAME_CHARS}"
+    reserved = _reserved(name)
+    if reserved is None and what == "measure" and (name in RESERVED_MEASURES or name[0] == "_"):
+        reserved = "'window' and names starting with '_' name the window columns of targets"
+    if reserved is None and what == "lookup column" and name[0] == "_":
+        # Elasticsearch keeps names starting with `_` for metadata fields: ES|QL's LOOKUP JOIN
+        # does not add such a column of the lookup index to the rows.
+        reserved = "a lookup column cannot start with '_' (Elasticsearch metadata names)"
+    return f"invalid {what} name {name!r}: {reserved}" if reserved else None
+
+
+def _identifier(kind: str) -> Any:
+    def check(v: str) -> str:
+        problem = field_name_problem(v) if kind == "field" else plain_name_problem(v, kind)
+        if problem is not None:
+            raise PydanticCustomError("identifier", "{msg}", {"msg": problem})
+        return v
+
+    return AfterValidator(check)
+
+
+_FIELD_SCHEMA = Field(min_length=1, json_schema_extra={"pattern": FIELD_RE})
+_NAME_SCHEMA = Field(min_length=1, json_schema_extra={"pattern": NAME_RE})
+FieldName = Annotated[str, _FIELD_SCHEMA, _identifier("field")]
+ColumnName = Annotated[str, _NAME_SCHEMA, _identifier("lookup column")]
+StreamName = Annotated[str, _NAME_SCHEMA, _identifier("stream")]
+LookupName = Annotated[str, _NAME_SCHEMA, _identifier("lookup")]
+MeasureName = Annotated[str, _NAME_SCHEMA, _identifier("measure")]
+AliasName = Annotated[str, _NAME_SCHEMA, _identifier("step alias")]
 Scalar = str | int | float | bool | None
 
 
@@ -106,8 +196,8 @@ class LookupM(Strict):
 
 class EnrichM(Strict):
     lookup: Name
-    match: dict[str, FieldName] = Field(min_length=1)
-    add: dict[str, FieldName] = Field(min_length=1)
+    match: dict[ColumnName, FieldName] = Field(min_length=1)
+    add: dict[ColumnName, FieldName] = Field(min_length=1)
 
 
 class JoinM(Strict):
@@ -138,9 +228,7 @@ class StreamM(Strict):
 # --------------------------------------------------------------------------- detections
 class StepM(Strict):
     stream: Name
-    as_: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")] | None = Field(
-        default=None, alias="as"
-    )
+    as_: AliasName | None = Field(default=None, alias="as")
     by: list[FieldName] | None = None
 
 
@@ -241,11 +329,22 @@ class AggregateM(Strict):
     stream: Name
     window: WindowM
     by: list[FieldName] = []
-    measures: dict[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")], MeasureM] = Field(
-        min_length=1
-    )
-    compute: dict[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")], str] = {}
+    measures: dict[MeasureName, MeasureM] = Field(min_length=1)
+    compute: dict[MeasureName, str] = {}
     having: str | None = None
+
+    @model_validator(mode="after")
+    def _names_apart(self) -> AggregateM:
+        # Every target puts group-by keys and measures side by side in one row (ES|QL STATS,
+        # KQL summarize, SPL stats): a measure named like a key would be one column.
+        clash = [n for n in (*self.measures, *self.compute) if n in self.by]
+        if clash:
+            raise PydanticCustomError(
+                "identifier",
+                "measure '{name}' has the name of a 'by' key: keys and measures share one row",
+                {"name": clash[0]},
+            )
+        return self
 
 
 class CountCond(Strict):
@@ -414,13 +513,28 @@ class AnalyticM(Strict):
     owner: str | None = None
     references: list[str] = []
     false_positives: list[str] = []
-    lookups: dict[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")], LookupM] = {}
-    streams: dict[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")], StreamM] = Field(
-        min_length=1
-    )
+    lookups: dict[LookupName, LookupM] = {}
+    streams: dict[StreamName, StreamM] = Field(min_length=1)
     detect: DetectM
     baseline: list[BaselineM] = []
     tests: list[TestM] = []
+
+    @field_validator("lookups")
+    @classmethod
+    def _lookups_apart(cls, v: dict[str, LookupM]) -> dict[str, LookupM]:
+        # ES|QL lookup indices (lower-case names) and Sentinel watchlist aliases do not tell
+        # case apart: two lookups whose names differ only in case would read one table.
+        seen: dict[str, str] = {}
+        for name in v:
+            other = seen.setdefault(name.lower(), name)
+            if other != name:
+                raise PydanticCustomError(
+                    "identifier",
+                    "lookups '{a}' and '{b}' differ only in case, which ES|QL index names and "
+                    "Sentinel watchlist aliases do not tell apart",
+                    {"a": other, "b": name},
+                )
+        return v
 
 
 def json_schema() -> dict[str, Any]:

@@ -53,6 +53,7 @@ _CODES = {
     "union_tag_invalid": "E104",
     "union_tag_not_found": "E104",
     "fixture": "E160",
+    "identifier": "E128",
 }
 
 

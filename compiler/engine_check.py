@@ -3,6 +3,7 @@ and compare the alerts with the reference evaluator's, in canonical form."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from typing import Literal
@@ -87,7 +88,9 @@ def _check_target(
     res.query = art.query
     engine = load_engine(res.target)
     try:
-        actual = engine.run(loaded, fx, art)
+        # the engine runs the file as written, header included: a comment that could end early
+        # (a line break in a title) must show up here, not only in the file
+        actual = engine.run(loaded, fx, dataclasses.replace(art, query=art.text))
     except NotExecutable as exc:
         res.status, res.message = "not_executable", str(exc)
         return

@@ -111,3 +111,39 @@ def test_line_break_in_title_stays_inert_in_exports(tmp_path: Path, brk: str) ->
     # a .conf stanza or key starts a line: the title's pieces never do
     starts = [ln.split("=")[0].strip() for ln in conf.splitlines()]
     assert "[injected]" not in starts and "search" in starts and starts.count("search") == 1
+
+
+def test_engines_run_the_artifact_file_as_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`siemc test --engines` hands each engine the bytes of the artifact file, header
+    included: a header that ended early would change what the engine runs."""
+    from types import SimpleNamespace
+
+    from backends.base import Artifact
+    from compiler import engine_check
+
+    path = tmp_path / "a.yml"
+    text = ANALYTIC.format(title=json.dumps("Benign")) + (
+        "tests:\n  - name: one\n    kind: negative\n    data: synthetic\n    events:\n"
+        '      - {"@timestamp": "2024-01-01T00:00:01Z", event.category: process, '
+        "event.type: start, process.name: x.exe}\n"
+    )
+    path.write_text(text, encoding="utf-8")
+    loaded = load_catalog([path]).loaded[0]
+    seen: dict[str, str] = {}
+
+    def fake(target: str) -> SimpleNamespace:
+        def run(lo: object, fx: object, art: Artifact) -> list[object]:
+            seen[target] = art.query
+            return []
+
+        return SimpleNamespace(run=run)
+
+    monkeypatch.setattr(engine_check, "load_engine", fake)
+    engine_check.check_fixture(loaded, loaded.fixtures[0], list(TARGETS))
+    for target in TARGETS:
+        pair = compile_pair(loaded, target, profile=None, allow_approximate=True)
+        assert pair.artifact is not None
+        assert seen[target] == pair.artifact.text, target
+        assert seen[target].startswith(("//", "#", "```"))

@@ -243,8 +243,7 @@ class Backend(ABC):
             f"target: {self.target}, profile: {ctx.profile.name}",
         ]
         for a in ctx.approximations:
-            where = f"{a.span.path}:{a.span.line}:{a.span.col}"
-            lines.append(f"APPROXIMATION ({where}) {a.construct}: {a.detail}")
+            lines.append(f"APPROXIMATION ({a.span.at()}) {a.construct}: {a.detail}")
         header = "".join(f"{c} {one_line(ln)}\n" for ln in lines)
         return header + query.rstrip("\n") + "\n"
 

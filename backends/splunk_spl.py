@@ -178,8 +178,7 @@ class SplunkBackend(Backend):
             f"target: {self.target}, profile: {ctx.profile.name}",
         ]
         for a in ctx.approximations:
-            where = f"{a.span.path}:{a.span.line}:{a.span.col}"
-            lines.append(f"APPROXIMATION ({where}) {a.construct}: {a.detail}")
+            lines.append(f"APPROXIMATION ({a.span.at()}) {a.construct}: {a.detail}")
         for lk in analytic.lookups:
             lines.append(
                 f"lookup definition {lk.name}: transforms.conf [{lk.name}] "

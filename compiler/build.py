@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
 from backends import TARGETS, get_backend
@@ -125,18 +126,24 @@ def fidelity_json(results: Sequence[PairResult]) -> str:
                 {
                     "construct": a.construct,
                     "detail": a.detail,
-                    "at": f"{a.span.path}:{a.span.line}:{a.span.col}",
+                    "at": a.span.at(),
                 }
                 for a in r.artifact.approximations
             ]
         else:
-            entry["diagnostics"] = [d.headline() for d in r.diagnostics]
+            entry["diagnostics"] = [d.headline() for d in by_file_name(r.diagnostics)]
         doc.setdefault(r.analytic, {})[r.target] = entry
     return json.dumps(doc, indent=2, sort_keys=True) + "\n"
 
 
+def by_file_name(diags: Sequence[Diagnostic]) -> list[Diagnostic]:
+    """Diagnostics citing the file's name only: written outputs must not depend on the working
+    directory or on the path the catalog was given by."""
+    return [dataclasses.replace(d, path=PurePath(d.path).name) for d in diags]
+
+
 def render_err(r: PairResult) -> str:
-    return "\n\n".join(d.render(r.source) for d in r.diagnostics) + "\n"
+    return "\n\n".join(d.render(r.source) for d in by_file_name(r.diagnostics)) + "\n"
 
 
 # Written into every output root so that discovery never reads siemc's own outputs (the Sigma

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from pathlib import PurePath
 from typing import Any, Literal
 
 Scalar = str | int | float | bool | None
@@ -20,6 +21,11 @@ class Span:
     path: str
     line: int  # 1-based
     col: int  # 1-based
+
+    def at(self) -> str:
+        """``file.yml:line:col`` with the file's name only: what written outputs cite, so that
+        they do not depend on the working directory or the path the catalog was given by."""
+        return f"{PurePath(self.path).name}:{self.line}:{self.col}"
 
 
 NO_SPAN = Span("<unknown>", 0, 0)

@@ -189,3 +189,36 @@ def test_lacks_apply_per_source_entry() -> None:
     assert not sigma.lacking(ir.LogSource("network_connection", "zeek", "conn"), fields[:1])
     assert not sigma.has_source(ir.LogSource("network_flow", "windows"))  # no_source
     assert not load_profile("mde").has_source(ir.LogSource("network_flow"))  # unavailable
+
+
+def test_outputs_do_not_depend_on_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Artifacts, .err files and fidelity.json cite `file.yml:line:col`, never the path the
+    catalog was given by: the same catalog from two folders gives byte-identical outputs."""
+    runner = CliRunner()
+    args = ["compile", "--target", "all", "--allow-approximate"]
+    monkeypatch.chdir(ROOT)
+    r1 = runner.invoke(main, [*args, "analytics", "--out", str(tmp_path / "rel")])
+    monkeypatch.chdir(tmp_path)
+    r2 = runner.invoke(main, [*args, str(ROOT / "analytics"), "--out", str(tmp_path / "abs")])
+    assert r1.exit_code == r2.exit_code == 1, (r1.output, r2.output)
+    rel, absolute = tmp_path / "rel", tmp_path / "abs"
+    files = sorted(p.relative_to(rel) for p in rel.rglob("*") if p.is_file())
+    assert files == sorted(p.relative_to(absolute) for p in absolute.rglob("*") if p.is_file())
+    for f in files:
+        text = (absolute / f).read_text()
+        assert str(ROOT) not in text and "analytics/" not in text, f
+        assert text == (rel / f).read_text(), f
+    # the export packages too
+    exp = ["export", "--allow-approximate", "--out"]
+    monkeypatch.chdir(ROOT)
+    assert runner.invoke(main, [*exp, str(tmp_path / "erel"), "analytics"]).exit_code == 0
+    monkeypatch.chdir(tmp_path)
+    e2 = runner.invoke(main, [*exp, str(tmp_path / "eabs"), str(ROOT / "analytics")])
+    assert e2.exit_code == 0, e2.output
+    for f in (tmp_path / "eabs").rglob("*"):
+        if f.is_file():
+            text = f.read_text()
+            assert str(ROOT) not in text, f
+            assert text == (tmp_path / "erel" / f.relative_to(tmp_path / "eabs")).read_text(), f

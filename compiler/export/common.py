@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from backends.base import Artifact
 from compiler import ir
-from compiler.build import PairResult, compile_pair
+from compiler.build import PairResult, by_file_name, compile_pair
 from compiler.export import schedule as sch
 from compiler.lower import Loaded
 
@@ -65,16 +65,13 @@ def compile_target(
 
 def why_not(res: PairResult) -> str:
     """One line on why a pair did not compile (the first diagnostic's headline)."""
-    heads = [d.headline() for d in res.diagnostics]
+    heads = [d.headline() for d in by_file_name(res.diagnostics)]
     more = f" (+{len(heads) - 1} more)" if len(heads) > 1 else ""
     return (heads[0] if heads else res.status) + more
 
 
 def approximations_text(art: Artifact) -> list[str]:
-    return [
-        f"{a.construct}: {a.detail} ({a.span.path}:{a.span.line}:{a.span.col})"
-        for a in art.approximations
-    ]
+    return [f"{a.construct}: {a.detail} ({a.span.at()})" for a in art.approximations]
 
 
 def schedule_or_skip(pkg: Package, loaded: Loaded, req: Request) -> sch.Schedule | None:

@@ -16,6 +16,7 @@ from backends import sentinel_kql_text as t
 from backends.base import Context
 from backends.sentinel_kql_expr import Scope
 from compiler import ir
+from compiler.evaluator.engine import detection_span
 
 SENTINEL_MAX_PERIOD_MS = 14 * 86_400_000
 _MIN_FREQ_MS = 5 * 60_000  # the shortest queryFrequency of a scheduled rule
@@ -367,7 +368,7 @@ class KqlDetectMixin:
         detection period needs the lookback before it, and so do the join partners of the history
         events, so the rule must read lookback + history join reach + detection span."""
         reach = self._reach(history) if history is not None else 0
-        need = lookback_ms + reach + max(_detection_span(ctx.analytic.detection), _MIN_FREQ_MS)
+        need = lookback_ms + reach + max(detection_span(ctx.analytic.detection), _MIN_FREQ_MS)
         if need <= SENTINEL_MAX_PERIOD_MS:
             return
         effect = {
@@ -523,19 +524,6 @@ _SEQ_DETAIL = (
     "consumed by completed sequences) can pair differently when instances of one key overlap, "
     "and events with equal timestamps have no input order in KQL"
 )
-
-
-def _detection_span(d: ir.Detection) -> int:
-    """How far the events of one candidate spread in time."""
-    if isinstance(d, ir.Aggregate):
-        return d.window.size_ms
-    if isinstance(d, ir.Sequence):
-        return d.maxspan_ms
-    if isinstance(d, ir.Cooccurrence):
-        return d.window_ms
-    if isinstance(d, ir.Absence):
-        return d.within_ms
-    return 0
 
 
 def _identity(al: Alerts, cand_cols: list[str]) -> str:

@@ -6,6 +6,8 @@ from pathlib import Path
 import pytest
 from hypothesis import settings
 
+from tests.ci_support import skip_unless_ci
+
 # CI runs the property tests on the same examples every time (a red CI must mean a change broke
 # something, not that the search wandered somewhere new); developers' runs keep exploring and
 # keep their failures in .hypothesis/ to replay.
@@ -25,7 +27,5 @@ def otrf_dir() -> Path:
 def otrf() -> Path:
     d = otrf_dir()
     if not d.is_dir():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"OTRF data folder missing under CI: {d}")
-        pytest.skip(f"OTRF data folder not found: {d}")
+        skip_unless_ci(f"OTRF data folder not found: {d}")
     return d

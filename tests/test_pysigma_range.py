@@ -5,7 +5,6 @@ sigma-cli and the released Splunk, Elasticsearch and Kusto backends still need p
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +14,7 @@ import pytest
 
 from compiler.build import compile_all
 from compiler.discover import load_catalog
+from tests.ci_support import skip_unless_ci
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "tests" / "pysigma_check.py"
@@ -44,9 +44,7 @@ def _python(end: str) -> str:
         return sys.executable
     if not OLD_PYTHON.exists():
         msg = f"{OLD_PYTHON} is missing: run scripts/dev setup"
-        if os.environ.get("CI") == "true":
-            pytest.fail(msg)
-        pytest.skip(msg)
+        skip_unless_ci(msg)
     return str(OLD_PYTHON)
 
 

@@ -457,7 +457,7 @@ class SplunkBackend(Backend):
                 sub.append(f"where {TAG}=={eval_str(b.stream)}")
             for c in b.current:
                 head, _, rest = c.partition(".")
-                field = rest if rest and head in _aliases(a) else c
+                field = rest if rest and head in a.step_aliases() else c
                 if field in sb.multi and not (
                     isinstance(a.detection, ir.Aggregate) and field in a.detection.keys
                 ):
@@ -500,7 +500,7 @@ class SplunkBackend(Backend):
     @staticmethod
     def _candidate(name: str, ctx: Context, names: Names, span: ir.Span) -> str:
         head, _, rest = name.partition(".")
-        aliases = _aliases(ctx.analytic)
+        aliases = ctx.analytic.step_aliases()
         if rest and head in aliases:
             return ctx.profile.local(name)
         return names(name, span)
@@ -521,20 +521,9 @@ def _multi_keys(
                 )
 
 
-def _aliases(a: ir.Analytic) -> set[str]:
-    d = a.detection
-    if isinstance(d, ir.Sequence):
-        return {s.alias for s in d.steps}
-    if isinstance(d, ir.Cooccurrence):
-        return {s.alias for s in d.members}
-    if isinstance(d, ir.Absence):
-        return {d.first.alias, d.missing.alias}
-    return set()
-
-
 def _step_fields(a: ir.Analytic) -> list[tuple[str, str]]:
     """(alias, field) pairs the baselines read from correlation steps, in a stable order."""
-    aliases = _aliases(a)
+    aliases = a.step_aliases()
     out: list[tuple[str, str]] = []
     for b in a.baselines:
         for c in getattr(b, "current", ()):

@@ -388,6 +388,17 @@ class Analytic:
                 return s
         raise KeyError(name)
 
+    def step_aliases(self) -> set[str]:
+        """The aliases of the detection's steps (``start`` in ``start.process.name``)."""
+        d = self.detection
+        if isinstance(d, Sequence):
+            return {st.alias for st in d.steps}
+        if isinstance(d, Cooccurrence):
+            return {st.alias for st in d.members}
+        if isinstance(d, Absence):
+            return {d.first.alias, d.missing.alias}
+        return set()
+
     def lookup(self, name: str) -> Lookup:
         for lk in self.lookups:
             if lk.name == name:

@@ -217,7 +217,7 @@ def _chain(
     if isinstance(a.detection, ir.Aggregate):
         return None
     fs = a.baselines[0]
-    fields = [c.split(".", 1)[1] if c.split(".")[0] in _aliases(a) else c for c in fs.current]
+    fields = [c.split(".", 1)[1] if c.split(".")[0] in a.step_aliases() else c for c in fs.current]
     if len(fields) > 3:
         reasons.append("new_terms takes at most 3 fields")
         return None
@@ -249,17 +249,6 @@ def _chain(
         note=_note(approximations_text(res.artifact), s, [detail]),
     )
     return [bb, nt]
-
-
-def _aliases(a: ir.Analytic) -> set[str]:
-    d = a.detection
-    if isinstance(d, ir.Sequence):
-        return {st.alias for st in d.steps}
-    if isinstance(d, ir.Cooccurrence):
-        return {st.alias for st in d.members}
-    if isinstance(d, ir.Absence):
-        return {d.first.alias, d.missing.alias}
-    return set()
 
 
 def rules_for(pkg: Package, lo: Loaded, req: Request) -> list[dict[str, Any]]:

@@ -10,6 +10,7 @@ user allows them, and each one is reported (diagnostic + a comment in the artifa
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
@@ -20,6 +21,12 @@ from compiler import ir
 from compiler.diagnostics import Diagnostic
 
 Level = Literal["exact", "approximate", "unsupported", "not_implemented"]
+
+# Which way an approximation errs, against the evaluator's alerts on the same events:
+# superset: the target fires on every evaluator alert and maybe more (sound for detection);
+# subset: every target alert is an evaluator alert, some may be missed; mixed: both ways.
+Direction = Literal["superset", "subset", "mixed"]
+DIRECTIONS: tuple[Direction, ...] = ("superset", "subset", "mixed")
 
 # Diagnostic codes of the compile stage (docs/diagnostics.md).
 E_UNSUPPORTED = "E200"  # the target cannot express this
@@ -72,6 +79,16 @@ class Approximation:
     construct: str
     detail: str
     span: ir.Span
+    direction: Direction = "mixed"
+
+
+def overall_direction(approximations: Iterable[Approximation]) -> Direction | None:
+    """The direction of a query carrying all of ``approximations`` (None: it is exact). Two
+    supersets compose to a superset and two subsets to a subset; anything else is mixed."""
+    dirs = {a.direction for a in approximations}
+    if not dirs:
+        return None
+    return dirs.pop() if len(dirs) == 1 else "mixed"
 
 
 class CompileError(Exception):
@@ -109,6 +126,8 @@ class Context:
     allow_approximate: bool
     approximations: list[Approximation] = field(default_factory=list)
     errors: list[Diagnostic] = field(default_factory=list)
+    # with allow_approximate False: still accept approximations that only add alerts
+    allow_superset: bool = False
 
     def field(self, name: str, span: ir.Span) -> str:
         try:
@@ -126,19 +145,30 @@ class Context:
                 ]
             ) from None
 
-    def approximate(self, construct: str, detail: str, span: ir.Span) -> None:
-        if not self.allow_approximate:
+    def approximate(
+        self, construct: str, detail: str, span: ir.Span, *, direction: Direction = "mixed"
+    ) -> None:
+        """Record an approximation, or refuse it (E202) when the user did not allow it.
+        ``direction`` says which way the target's alerts differ from the evaluator's; a
+        backend that cannot tell says "mixed", which claims nothing."""
+        allowed = self.allow_approximate or (self.allow_superset and direction == "superset")
+        if not allowed:
+            hint = (
+                "pass --allow-approximate to accept this approximation"
+                if direction != "superset"
+                else "pass --allow-superset (or --allow-approximate) to accept this superset"
+            )
             raise CompileError(
                 [
                     _diag(
                         E_APPROXIMATE,
-                        f"{self.target} can only approximate {construct}: {detail}",
+                        f"{self.target} can only approximate {construct} ({direction}): {detail}",
                         span,
-                        "pass --allow-approximate to accept this approximation",
+                        hint,
                     )
                 ]
             )
-        a = Approximation(construct, detail, span)
+        a = Approximation(construct, detail, span, direction)
         # A stream rendered twice (e.g. also inside a baseline subquery) reports once.
         if a not in self.approximations:
             self.approximations.append(a)
@@ -180,7 +210,12 @@ class Backend(ABC):
     SUPPORT: ClassVar[dict[type, Support]]
 
     def compile(
-        self, analytic: ir.Analytic, *, profile: str | None = None, allow_approximate: bool = False
+        self,
+        analytic: ir.Analytic,
+        *,
+        profile: str | None = None,
+        allow_approximate: bool = False,
+        allow_superset: bool = False,
     ) -> Artifact:
         name = profile or self.profiles[0]
         if name not in self.profiles:
@@ -188,7 +223,13 @@ class Backend(ABC):
                 f"profile '{name}' does not apply to {self.target}; use one of: "
                 + ", ".join(self.profiles)
             )
-        ctx = Context(self.target, analytic, load_profile(name), allow_approximate)
+        ctx = Context(
+            self.target,
+            analytic,
+            load_profile(name),
+            allow_approximate,
+            allow_superset=allow_superset,
+        )
         self.check_support(analytic, ctx)
         # A stream reading a field its data source never carries could not match real data.
         lacking = check_sources(analytic, ctx.profile, self.target)
@@ -243,7 +284,7 @@ class Backend(ABC):
             f"target: {self.target}, profile: {ctx.profile.name}",
         ]
         for a in ctx.approximations:
-            lines.append(f"APPROXIMATION ({a.span.at()}) {a.construct}: {a.detail}")
+            lines.append(f"APPROXIMATION, {a.direction} ({a.span.at()}) {a.construct}: {a.detail}")
         header = "".join(f"{c} {one_line(ln)}\n" for ln in lines)
         return header + query.rstrip("\n") + "\n"
 

@@ -18,6 +18,7 @@ from backends.base import (
     W_APPROXIMATE,
     Artifact,
     CompileError,
+    overall_direction,
 )
 from compiler.atomic import write_tree
 from compiler.diagnostics import Diagnostic
@@ -46,13 +47,18 @@ class PairResult:
             return "unmapped"
         return "approximation_not_allowed"
 
+    @property
+    def direction(self) -> str | None:
+        """superset / subset / mixed for an approximate pair (None otherwise)."""
+        return None if self.artifact is None else overall_direction(self.artifact.approximations)
+
     def warnings(self) -> list[Diagnostic]:
         if self.artifact is None:
             return []
         return [
             Diagnostic(
                 W_APPROXIMATE,
-                f"{self.target} approximates {a.construct}: {a.detail}",
+                f"{self.target} approximates {a.construct} ({a.direction}): {a.detail}",
                 a.span.path,
                 a.span.line,
                 a.span.col,
@@ -65,17 +71,45 @@ class PairResult:
 
 
 def compile_pair(
-    loaded: Loaded, target: str, *, profile: str | None, allow_approximate: bool
+    loaded: Loaded,
+    target: str,
+    *,
+    profile: str | None,
+    allow_approximate: bool,
+    allow_superset: bool = False,
 ) -> PairResult:
+    """Compile one analytic for one target. Without ``profile``, every profile of the target is
+    tried and the best result is kept (exact, then superset, subset, mixed; among refusals the
+    default profile's), so a catalog deploys on whichever data model carries it."""
     backend = get_backend(target)
-    res = PairResult(loaded.analytic.id, target, source=loaded.doc.text)
-    try:
-        res.artifact = backend.compile(
-            loaded.analytic, profile=profile, allow_approximate=allow_approximate
-        )
-    except CompileError as exc:
-        res.diagnostics = exc.diagnostics
-    return res
+    names = [profile] if profile is not None else list(backend.profiles)
+    best: PairResult | None = None
+    for name in names:
+        res = PairResult(loaded.analytic.id, target, source=loaded.doc.text)
+        try:
+            res.artifact = backend.compile(
+                loaded.analytic,
+                profile=name,
+                allow_approximate=allow_approximate,
+                allow_superset=allow_superset,
+            )
+        except CompileError as exc:
+            res.diagnostics = exc.diagnostics
+        if best is None or _rank(res) < _rank(best):
+            best = res
+        if res.status == "exact":
+            break
+    assert best is not None
+    return best
+
+
+_RANK = {"exact": 0, "superset": 1, "subset": 2, "mixed": 3}
+
+
+def _rank(r: PairResult) -> int:
+    if r.artifact is None:
+        return 9
+    return _RANK[r.direction or "exact"]
 
 
 def profile_problem(profile: str | None, targets: Iterable[str]) -> str | None:
@@ -106,12 +140,19 @@ def compile_all(
     *,
     profile: str | None = None,
     allow_approximate: bool = False,
+    allow_superset: bool = False,
 ) -> list[PairResult]:
     out = []
     for loaded in sorted(catalog, key=lambda x: x.analytic.id):
         for t in targets:
             out.append(
-                compile_pair(loaded, t, profile=profile, allow_approximate=allow_approximate)
+                compile_pair(
+                    loaded,
+                    t,
+                    profile=profile,
+                    allow_approximate=allow_approximate,
+                    allow_superset=allow_superset,
+                )
             )
     return out
 
@@ -122,10 +163,13 @@ def fidelity_json(results: Sequence[PairResult]) -> str:
         entry: dict[str, Any] = {"status": r.status}
         if r.artifact is not None:
             entry["profile"] = r.artifact.profile
+            if r.direction is not None:
+                entry["direction"] = r.direction
             entry["approximations"] = [
                 {
                     "construct": a.construct,
                     "detail": a.detail,
+                    "direction": a.direction,
                     "at": a.span.at(),
                 }
                 for a in r.artifact.approximations

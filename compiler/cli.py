@@ -384,7 +384,8 @@ def _warn(results: list[PairResult]) -> None:
 def _summary(results: list[PairResult]) -> str:
     counts: dict[str, int] = {}
     for r in results:
-        counts[r.status] = counts.get(r.status, 0) + 1
+        label = f"{r.direction} approximation" if r.direction else r.status
+        counts[label] = counts.get(label, 0) + 1
     parts = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in sorted(counts.items()))
     return f"{len(results)} (analytic, target) pair(s): {parts}"
 
@@ -406,6 +407,11 @@ def _summary(results: list[PairResult]) -> str:
     is_flag=True,
     help="compile constructs a target can only approximate (each one is reported)",
 )
+@click.option(
+    "--allow-superset",
+    is_flag=True,
+    help="compile approximations that only add alerts (supersets: nothing is missed)",
+)
 @root_option
 def compile_cmd(
     paths: tuple[str, ...],
@@ -413,6 +419,7 @@ def compile_cmd(
     out: str | None,
     profile: str | None,
     allow_approximate: bool,
+    allow_superset: bool,
     root: str | None,
 ) -> None:
     """Compile analytics to SIEM queries: OUT/<target>/<id>.<ext>, .err where a target cannot
@@ -424,7 +431,13 @@ def compile_cmd(
     _report_invalid(cat)
     if not cat.loaded or (out is None and cat.errors):
         sys.exit(EXIT_INVALID)
-    results = compile_all(cat.loaded, targets, profile=profile, allow_approximate=allow_approximate)
+    results = compile_all(
+        cat.loaded,
+        targets,
+        profile=profile,
+        allow_approximate=allow_approximate,
+        allow_superset=allow_superset,
+    )
     _warn(results)
     if out is None:
         if len(cat.loaded) != 1:
@@ -461,8 +474,15 @@ def fidelity() -> None:
 @click.argument("paths", nargs=-1)
 @click.option("-o", "--out", default="build", show_default=True, type=click.Path(file_okay=False))
 @click.option("--strict", is_flag=True, help="refuse approximations (default: allow and report)")
+@click.option(
+    "--allow-superset",
+    is_flag=True,
+    help="with --strict: still accept approximations that only add alerts (supersets)",
+)
 @root_option
-def build(paths: tuple[str, ...], out: str, strict: bool, root: str | None) -> None:
+def build(
+    paths: tuple[str, ...], out: str, strict: bool, allow_superset: bool, root: str | None
+) -> None:
     """The main job: validate, test (fixtures through the evaluator) and compile the analytics
     (default: analytics/) to every target into OUT, with OUT/junit.xml and OUT/fidelity.json,
     and package them as scheduled rules for each SIEM into OUT/export/ (as `siemc export`)."""
@@ -482,7 +502,9 @@ def build(paths: tuple[str, ...], out: str, strict: bool, root: str | None) -> N
     refused = {d.path for d in problems if d.severity == "error"}
     exportable = tuple(lo for lo in catalog if lo.doc.path not in refused)
     results = _run_tests(cat, verbose=False)
-    pairs = compile_all(cat.loaded, ALL_TARGETS, allow_approximate=not strict)
+    pairs = compile_all(
+        cat.loaded, ALL_TARGETS, allow_approximate=not strict, allow_superset=allow_superset
+    )
     _warn(pairs)
     req = Request(exportable, not strict, None)
     extra = {"junit.xml": junit_xml(results, cat.diagnostics)}

@@ -99,12 +99,20 @@ def _check_target(
     if d.equal:
         res.message = f"{len(actual)} alert(s), equal"
         return
-    declared = "; ".join(f"{a.construct}: {a.detail}" for a in art.approximations)
-    res.status = "approximate" if art.approximations else "failed"
-    res.message = f"{len(d.missing)} evaluator alert(s) missing, {len(d.extra)} extra" + (
-        " (the target declared approximations)" if art.approximations else ""
-    )
+    declared = "; ".join(f"{a.construct} ({a.direction}): {a.detail}" for a in art.approximations)
+    direction = pair.direction
     res.detail = d.render() + (f"\n  declared: {declared}" if declared else "")
+    counts = f"{len(d.missing)} evaluator alert(s) missing, {len(d.extra)} extra"
+    if direction is None:
+        res.status, res.message = "failed", counts
+    elif direction == "superset" and d.missing:
+        # a declared superset promises that nothing is missed
+        res.status, res.message = "failed", f"{counts}, although declared a superset"
+    elif direction == "subset" and d.extra:
+        res.status, res.message = "failed", f"{counts}, although declared a subset"
+    else:
+        res.status = "approximate"
+        res.message = f"{counts} (the target declared a {direction} approximation)"
 
 
 __all__ = [

@@ -469,7 +469,7 @@ def test_baselines_past_the_14_day_query_period_are_declared(
             "deviation": "past window values"}[kind]  # fmt: skip
     assert kept in x.detail
     assert ("superset" if kind != "deviation" else "mixed") in x.detail
-    assert "APPROXIMATION (t.yml:3:5)" in art.text
+    assert "APPROXIMATION, mixed (t.yml:3:5)" in art.text
     with pytest.raises(CompileError) as ei:
         BACKEND.compile(a)
     assert [d.code for d in ei.value.diagnostics] == ["E202"]

@@ -606,7 +606,7 @@ def test_comparisons_with_numbers_declare_the_stored_type_approximation(
     (ap,) = art.approximations
     assert ap.construct == NUMERIC_COMPARISON
     assert "destination.port (DestinationPort)" in ap.detail and "'1050'" in ap.detail
-    assert f"# APPROXIMATION (t.yml:3:5) {NUMERIC_COMPARISON}: " in art.text
+    assert f"# APPROXIMATION, mixed (t.yml:3:5) {NUMERIC_COMPARISON}: " in art.text
 
 
 def test_equality_with_strings_only_stays_exact() -> None:

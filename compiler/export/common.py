@@ -71,7 +71,9 @@ def why_not(res: PairResult) -> str:
 
 
 def approximations_text(art: Artifact) -> list[str]:
-    return [f"{a.construct} ({a.direction}): {a.detail} ({a.span.at()})" for a in art.approximations]
+    return [
+        f"{a.construct} ({a.direction}): {a.detail} ({a.span.at()})" for a in art.approximations
+    ]
 
 
 def schedule_or_skip(pkg: Package, loaded: Loaded, req: Request) -> sch.Schedule | None:

@@ -10,7 +10,7 @@ user allows them, and each one is reported (diagnostic + a comment in the artifa
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
@@ -128,6 +128,8 @@ class Context:
     errors: list[Diagnostic] = field(default_factory=list)
     # with allow_approximate False: still accept approximations that only add alerts
     allow_superset: bool = False
+    # backend options (e.g. esql's target stack version), only those the backend declares
+    options: Mapping[str, str] = field(default_factory=dict)
 
     def field(self, name: str, span: ir.Span) -> str:
         try:
@@ -208,6 +210,7 @@ class Backend(ABC):
     comment: ClassVar[str]  # line comment prefix of the target language
     profiles: ClassVar[tuple[str, ...]]  # the first is the default
     SUPPORT: ClassVar[dict[type, Support]]
+    OPTIONS: ClassVar[frozenset[str]] = frozenset()  # option names the backend reads
 
     def compile(
         self,
@@ -216,6 +219,7 @@ class Backend(ABC):
         profile: str | None = None,
         allow_approximate: bool = False,
         allow_superset: bool = False,
+        options: Mapping[str, str] | None = None,
     ) -> Artifact:
         name = profile or self.profiles[0]
         if name not in self.profiles:
@@ -229,6 +233,7 @@ class Backend(ABC):
             load_profile(name),
             allow_approximate,
             allow_superset=allow_superset,
+            options={k: v for k, v in (options or {}).items() if k in self.OPTIONS},
         )
         self.check_support(analytic, ctx)
         # A stream reading a field its data source never carries could not match real data.

@@ -16,7 +16,7 @@ import jinja2
 from backends.base import Backend, CompileError, Context, Support, construct_name
 from backends.elastic_eql_predicates import Env, PredicateRenderer, join
 from backends.elastic_eql_text import duration, field
-from backends.elastic_esql_expr import profile_arrays
+from backends.elastic_esql.expr import profile_arrays
 from backends.registered_domain import REQUIREMENT, requirements
 from compiler import ir
 from compiler.evaluator.streams import LOGSOURCE_CATEGORIES, logsource_predicate

@@ -77,6 +77,7 @@ def compile_pair(
     profile: str | None,
     allow_approximate: bool,
     allow_superset: bool = False,
+    options: Mapping[str, str] | None = None,
 ) -> PairResult:
     """Compile one analytic for one target. Without ``profile``, every profile of the target is
     tried and the best result is kept (exact, then superset, subset, mixed; among refusals the
@@ -92,6 +93,7 @@ def compile_pair(
                 profile=name,
                 allow_approximate=allow_approximate,
                 allow_superset=allow_superset,
+                options=options,
             )
         except CompileError as exc:
             res.diagnostics = exc.diagnostics
@@ -141,6 +143,7 @@ def compile_all(
     profile: str | None = None,
     allow_approximate: bool = False,
     allow_superset: bool = False,
+    options: Mapping[str, str] | None = None,
 ) -> list[PairResult]:
     out = []
     for loaded in sorted(catalog, key=lambda x: x.analytic.id):
@@ -152,6 +155,7 @@ def compile_all(
                     profile=profile,
                     allow_approximate=allow_approximate,
                     allow_superset=allow_superset,
+                    options=options,
                 )
             )
     return out

@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 from backends import get_backend
 from backends.base import Artifact, CompileError, Context
 from backends.elastic_esql import EsqlBackend
-from backends.elastic_esql_expr import Renderer, profile_arrays, profile_types
-from backends.elastic_esql_regex import lucene_regex
+from backends.elastic_esql.expr import Renderer, profile_arrays, profile_types
+from backends.elastic_esql.regex import lucene_regex
 from backends.profiles import load_profile
 from compiler import ir
 from compiler.discover import load_catalog

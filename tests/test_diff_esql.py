@@ -28,8 +28,8 @@ import pytest
 
 from backends.base import Artifact
 from backends.elastic_esql import EsqlBackend
-from backends.elastic_esql_agg import AggregateBuilder
-from backends.elastic_esql_expr import Renderer
+from backends.elastic_esql.aggregate import AggregateBuilder
+from backends.elastic_esql.expr import Renderer
 from compiler import canonical, ir
 from compiler.build import compile_pair
 from compiler.discover import load_catalog

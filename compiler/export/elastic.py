@@ -293,7 +293,7 @@ def rules_for(pkg: Package, lo: Loaded, req: Request) -> list[dict[str, Any]]:
 
 def lookup_files(lk: ir.Lookup) -> dict[str, str]:
     """``lookups/<index>.mapping.json`` and ``lookups/<index>.bulk.ndjson`` for a lookup, with
-    the fields the ES|QL backend joins on (docs: backends/elastic_esql.py)."""
+    the fields the ES|QL backend joins on (docs: backends/elastic_esql/__init__.py)."""
     name = lookup_index(lk.name)
     props: dict[str, Any] = {"siemc_row": {"type": "integer"}}
     for c in lk.columns:

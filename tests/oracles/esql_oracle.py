@@ -18,7 +18,7 @@ from pathlib import Path
 import esql
 import yaml
 
-from backends.elastic_esql import MIN_STACK, lookup_index, lookup_key
+from backends.elastic_esql import DEFAULT_STACK, lookup_index, lookup_key
 from compiler import ir
 
 SCHEMA_FILE = Path(__file__).resolve().parent / "esql_ecs_schema.yml"

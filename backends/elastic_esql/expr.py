@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 from backends.base import CompileError, Context
-from backends.elastic_esql_regex import RegexError, lucene_regex
+from backends.elastic_esql.regex import RegexError, lucene_regex
 from backends.profiles import HERE as PROFILES_DIR
 from backends.registered_domain import ECS_REGISTERED_DOMAIN, LABEL_CUT, ingest_source
 from compiler import ir
@@ -115,6 +115,7 @@ class Renderer:
     arrays: frozenset[str]
     lookup_columns: dict[int, str] = field(default_factory=dict)  # id(InLookup) -> bool column
     hoisted: list[tuple[str, str]] = field(default_factory=list)  # helper EVAL assignments
+    mv_contains: bool = True  # the stack has MV_CONTAINS (9.2+)
     _counter: int = 0
 
     # ------------------------------------------------------------------ fields
@@ -212,7 +213,15 @@ class Renderer:
         any_ = p.quantifier == "any"
 
         def tests(lhs: str, lits: list[str]) -> list[tuple[str, str]]:
-            if array:
+            if array and not self.mv_contains:
+                self.ctx.approximate(
+                    "equality on an array field",
+                    f"'{p.field}' is multi-valued in ECS and this stack has no MV_CONTAINS "
+                    "(9.2+): == and != on a multi-valued column are null, so an event whose "
+                    "array holds several values passes neither the test nor its negation",
+                    p.span,
+                )
+            elif array:
                 return [(f"MV_CONTAINS({lhs}, {x})", f"NOT MV_CONTAINS({lhs}, {x})") for x in lits]
             if len(lits) > 1 and any_:
                 joined = ", ".join(lits)

@@ -3,40 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
-from backends.elastic_esql_expr import NUMERIC, STRINGS, ident, number
+from backends.elastic_esql import baselines as bl_mod
+from backends.elastic_esql.build import QueryBuild
+from backends.elastic_esql.common import duration
+from backends.elastic_esql.expr import NUMERIC, STRINGS, ident, number
+from backends.elastic_esql.streams import MultiRead
 from compiler import ir
-
-if TYPE_CHECKING:
-    from backends.elastic_esql import _Build
 
 # COUNT_DISTINCT's largest precision_threshold: HyperLogLog++ counts below it are exact up to
 # hash collisions (https://www.elastic.co/docs/reference/query-languages/esql/functions-operators/aggregation-functions#esql-count_distinct).
 PRECISION = 40000
 
-_UNITS = (
-    (86_400_000, "day", "days"),
-    (3_600_000, "hour", "hours"),
-    (60_000, "minute", "minutes"),
-    (1_000, "second", "seconds"),
-    (1, "millisecond", "milliseconds"),
-)
-
-
-def duration(ms: int) -> str:
-    """An ES|QL time-duration literal. Weeks are avoided: a calendar week starts on Monday,
-    not on the epoch's Thursday, so `1 week` buckets would not be epoch-aligned."""
-    for size, one, many in _UNITS:
-        if ms % size == 0:
-            n = ms // size
-            return f"{n} {one if n == 1 else many}"
-    raise AssertionError(ms)
-
-
 class AggregateBuilder:
-    def __init__(self, build: _Build, agg: ir.Aggregate):
+    def __init__(self, build: QueryBuild, agg: ir.Aggregate):
         self.b = build
+        self.cols: dict[str, str] = {}  # field -> column, where a multi-stream read renamed it
         self.r = build.r
         self.ctx = build.ctx
         self.agg = agg
@@ -51,6 +33,16 @@ class AggregateBuilder:
     # ------------------------------------------------------------------ assembly
     def commands(self) -> list[str]:
         agg = self.agg
+        bls = self.b.analytic.baselines
+        joined = self._joined(agg.stream)
+        per_candidate = (
+            bool(bls)
+            and all(isinstance(x, ir.FirstSeen) for x in bls)
+            and agg.window.kind == "tumbling"
+            and self.b.stack.inline_stats
+        )
+        if joined or per_candidate:
+            return self._one_read()
         if agg.window.kind == "sliding":
             self.ctx.approximate(
                 "sliding window aggregation",
@@ -78,6 +70,8 @@ class AggregateBuilder:
                 f"    AND @timestamp < {self.current} + {self.size}",
             )
         if rarity:
+            if not self.b.stack.inline_stats:
+                raise self.b.needs_inline_stats("a baseline", rarity[0].span)
             cmds += self._history(rarity, hist_cols)
         if keys:
             cmds.append("WHERE " + " AND ".join(f"{ident(k)} IS NOT NULL" for k in keys))
@@ -99,6 +93,78 @@ class AggregateBuilder:
         cmds.append("KEEP " + ", ".join(keep))
         return cmds
 
+    def _joined(self, name: str) -> bool:
+        cur: str | None = name
+        while cur is not None:
+            s = self.b.analytic.stream(cur)
+            if s.join is not None:
+                return True
+            cur = s.source if isinstance(s.source, str) else None
+        return False
+
+    def _one_read(self) -> list[str]:
+        """The aggregate over a stream join and/or with first-seen baselines decided per
+        candidate window: every stream in one read (backends/elastic_esql/streams.py)."""
+        agg = self.agg
+        if agg.window.kind == "sliding":
+            raise self.ctx.not_implemented("sliding aggregate over a stream join", agg.window.span)
+        bls = list(self.b.analytic.baselines)
+        first_seen: list[ir.FirstSeen] = []
+        for x in bls:
+            if not isinstance(x, ir.FirstSeen):
+                raise self.ctx.not_implemented(
+                    f"{type(x).__name__} baseline on an aggregate over a stream join", x.span
+                )
+            if any(c not in agg.keys for c in x.current):
+                raise self.ctx.not_implemented(
+                    "first_seen candidate that is not a group key", x.span
+                )
+            first_seen.append(x)
+        consumers = [(agg.stream, k) for k in agg.keys]
+        consumers += [(agg.stream, m.field) for m in agg.measures if m.field]
+        for x in first_seen:
+            consumers += [(x.stream, k) for k in x.keys] + [(agg.stream, c) for c in x.current]
+        m = MultiRead(self.b, [agg.stream, *(x.stream for x in first_seen)], consumers)
+        cmds = list(m.build().commands)
+        self.cols = m.cols[agg.stream]
+        flag = m.flag[agg.stream]
+        cand = bl_mod.Candidates(
+            flag, "window", [[self.cols.get(c, c) for c in x.current] for x in first_seen]
+        )
+        if first_seen:
+            size = agg.window.size_ms
+            exact_trunc = all(x.lookback_ms % size == 0 for x in first_seen)
+            cmds += bl_mod.history(m, first_seen, cand, size if exact_trunc else None)
+        keys = list(agg.keys)
+        cols = [self.cols.get(k, k) for k in keys]
+        rows = [flag] if cand.role is None else [f'{cand.role} == "c"', flag]
+        rows += [f"{ident(c)} IS NOT NULL" for c in cols]
+        cmds.append("WHERE " + "\n    AND ".join(rows))
+        aggs = [self.measure(x) for x in agg.measures]
+        aggs += [f"{h} = VALUES({h})" for h in cand.lists]
+        by = [f"window = BUCKET(@timestamp, {self.size})"]
+        by += [ident(k) if k == c else f"{ident(k)} = {ident(c)}" for k, c in zip(keys, cols, strict=True)]
+        cmds.append("STATS " + ",\n    ".join(aggs) + "\n    BY " + ", ".join(by))
+        cmds += self._finish_measures()
+        if agg.having is not None:
+            text, kind = self.r.expr(agg.having)
+            cmds.append("WHERE " + (text if kind == "boolean" else self.r.truthy(text, kind)))
+        keep = ["window", *(ident(k) for k in keys), *self.outputs]
+        if first_seen:
+            cmds += bl_mod.decide(cand, first_seen, all_rows=True)
+            seen = [f"siemc_seen_{i}" for i in range(1, len(first_seen) + 1)]
+            carry = [f"{s} = COUNT(*) WHERE {s}" for s in seen]
+            carry += [f"{o} = MAX({o})" for o in self.outputs]
+            cmds.append(
+                "STATS "
+                + ",\n    ".join(carry)
+                + "\n    BY "
+                + ", ".join(["window", *(ident(k) for k in keys)])
+            )
+            cmds.append("WHERE " + " AND ".join(f"{s} == 0" for s in seen))
+        cmds.append("KEEP " + ", ".join(keep))
+        return cmds
+
     def _anchor(self, span: ir.Span) -> None:
         self.ctx.approximate(
             "baseline",
@@ -117,12 +183,13 @@ class AggregateBuilder:
         if m.field is None:
             self.r.types["\0measure:" + m.name] = "long"
             return f"{name} = COUNT(*)"
-        f = ident(self.ctx.field(m.field, m.span))
-        kind = self.r.kind(m.field)
+        fld = self.cols.get(m.field, m.field)
+        f = ident(self.ctx.field(fld, m.span))
+        kind = self.r.kind(fld)
         num = f if kind in NUMERIC else f"TO_DOUBLE({f})"
         if m.kind == "count":
             self.r.types["\0measure:" + m.name] = "long"
-            if m.field in self.r.arrays:
+            if fld in self.r.arrays:
                 # COUNT(field) counts values; siemc counts events that have the field
                 return f"{name} = COUNT(*) WHERE {f} IS NOT NULL"
             return f"{name} = COUNT({f})"
@@ -140,7 +207,7 @@ class AggregateBuilder:
                 f"{m.kind} of '{m.field}'", f"the field is of type {kind}", m.span, "use a number"
             )
         duplicates_matter = m.kind in ("sum", "avg", "stdev", "percentile")
-        if duplicates_matter and m.field in self.r.arrays and kind in STRINGS:
+        if duplicates_matter and fld in self.r.arrays and kind in STRINGS:
             self.ctx.approximate(
                 f"{m.kind} of a multi-valued field",
                 f"'{m.field}' is a multi-valued keyword field: ES|QL reads its doc values, "

@@ -23,18 +23,24 @@ from tests.oracles.esql_oracle import ecs_types, lookups_of, validate
 CATALOG = {x.analytic.id: x.analytic for x in load_catalog(["analytics"]).loaded}
 BACKEND = get_backend("esql")
 
-COMPILED = {"SIEMC-0007", "SIEMC-0008", "SIEMC-0010", "SIEMC-0011", "SIEMC-0012"}
-UNSUPPORTED = {
+COMPILED = {
     "AN1190",
     "AN1511",
     "SIEMC-0003",
+    "SIEMC-0007",
+    "SIEMC-0008",
+    "SIEMC-0010",
+    "SIEMC-0011",
+    "SIEMC-0012",
+}
+UNSUPPORTED = {
     "SIEMC-0004",
     "SIEMC-0005",
     "SIEMC-0006",
     "SIEMC-0009",
 }
 # exact without --allow-approximate
-EXACT: set[str] = set()  # every bundled pair that compiles has an approximation
+EXACT = {"AN1190"}
 
 
 def test_catalog_categories() -> None:
@@ -72,8 +78,9 @@ def test_approximations_need_permission(aid: str) -> None:
 
 def test_support_levels_match_behaviour() -> None:
     assert isinstance(BACKEND, EsqlBackend)
-    assert BACKEND.SUPPORT[ir.Join].level == "unsupported"
-    assert BACKEND.SUPPORT[ir.Sequence].level == "unsupported"
+    assert BACKEND.SUPPORT[ir.Join].level == "exact"
+    assert BACKEND.SUPPORT[ir.Sequence].level == "exact"
+    assert BACKEND.SUPPORT[ir.Cooccurrence].level == "unsupported"
 
 
 def test_profile_types_agree_with_the_oracle_schema() -> None:

@@ -117,23 +117,6 @@ EXPECTED: dict[tuple[str, str], Expected] = {
         ),
     ),
     (
-        "D-ESQL-06",
-        "new pair, pair seen exactly one day before, pair seen one day and 1 ms before, "
-        "case-distinct name",
-    ): Expected(
-        "approximation",
-        BASELINE,
-        _NOW + ": the three earlier hours alert in siemc only",
-        missing=(
-            f"D-ESQL-06 {{host.name='h1', process.name='older'}} [{T0 - 3600000}..{T0}] "
-            "{starts=1.0}",
-            f"D-ESQL-06 {{host.name='h1', process.name='old'}} [{T0}..{T0 + 3600000}] "
-            "{starts=1.0}",
-            f"D-ESQL-06 {{host.name='h1', process.name='Tool'}} [{T0 + 43200000}.."
-            f"{T0 + 46800000}] {{starts=1.0}}",
-        ),
-    ),
-    (
         "D-ESQL-08",
         "a passing value among several, a single value, and no passing value",
     ): Expected(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from fractions import Fraction
 
 from backends.elastic_esql import baselines as bl_mod
 from backends.elastic_esql.build import QueryBuild
@@ -19,6 +20,7 @@ class AggregateBuilder:
     def __init__(self, build: QueryBuild, agg: ir.Aggregate):
         self.b = build
         self.cols: dict[str, str] = {}  # field -> column, where a multi-stream read renamed it
+        self.exact_pct: dict[str, str] = {}  # percentile measure -> its per-row column
         self.r = build.r
         self.ctx = build.ctx
         self.agg = agg
@@ -75,6 +77,7 @@ class AggregateBuilder:
             cmds += self._history(rarity, hist_cols)
         if keys:
             cmds.append("WHERE " + " AND ".join(f"{ident(k)} IS NOT NULL" for k in keys))
+        cmds += self._percentiles([ident(k) for k in keys])
         aggs = [self.measure(m) for m in agg.measures]
         aggs += [f"{c} = MAX({c})" for c, _ in hist_cols]
         by = [f"window = BUCKET(@timestamp, {self.size})", *(ident(k) for k in keys)]
@@ -140,6 +143,7 @@ class AggregateBuilder:
         rows = [flag] if cand.role is None else [f'{cand.role} == "c"', flag]
         rows += [f"{ident(c)} IS NOT NULL" for c in cols]
         cmds.append("WHERE " + "\n    AND ".join(rows))
+        cmds += self._percentiles([ident(c) for c in cols])
         aggs = [self.measure(x) for x in agg.measures]
         aggs += [f"{h} = VALUES({h})" for h in cand.lists]
         by = [f"window = BUCKET(@timestamp, {self.size})"]
@@ -234,6 +238,9 @@ class AggregateBuilder:
             )
             return f"{ident(n)} = COUNT({f}), {ident(sd)} = STD_DEV({num})"
         assert m.kind == "percentile" and m.p is not None
+        if m.name in self.exact_pct:
+            self.r.types["\0measure:" + m.name] = kind if kind in NUMERIC else "double"
+            return f"{name} = MAX({self.exact_pct[m.name]})"
         self.r.types["\0measure:" + m.name] = "double"
         self.ctx.approximate(
             "percentile",
@@ -242,6 +249,54 @@ class AggregateBuilder:
             m.span,
         )
         return f"{name} = PERCENTILE({num}, {number(m.p)})"
+
+    def _percentiles(self, group: list[str]) -> list[str]:
+        """Nearest-rank percentiles, exactly (docs/semantics.md, "Aggregates"): the smallest
+        value v of the group with at least k = max(1, ceil(P/100 * n)) values <= v. Each row
+        is paired with every distinct value of its group (INLINE STATS VALUES, MV_EXPAND), the
+        rank of each candidate counted (INLINE STATS SUM BY candidate), the smallest candidate
+        reaching k kept, and each row restored once (its copy whose candidate is the group's
+        smallest value). Multi-valued fields keep PERCENTILE (a comparison with a multi-value
+        is null), as approximate."""
+        cmds: list[str] = []
+        todo = [
+            m
+            for m in self.agg.measures
+            if m.kind == "percentile"
+            and m.field is not None
+            and m.p is not None
+            and self.cols.get(m.field, m.field) not in self.r.arrays
+            and self.r.kind(self.cols.get(m.field, m.field)) in NUMERIC
+        ]
+        if not todo:
+            return cmds
+        cmds.append(f"EVAL siemc_window = DATE_TRUNC({self.size}, @timestamp)")
+        by = ", ".join(["siemc_window", *group])
+        for i, m in enumerate(todo, 1):
+            assert m.field is not None and m.p is not None
+            x = ident(self.cols.get(m.field, m.field))
+            frac = Fraction(repr(m.p))
+            num, den = frac.numerator, frac.denominator * 100
+            vals, first, rank, out = (
+                f"siemc_pct_{i}_v",
+                f"siemc_pct_{i}_min",
+                f"siemc_pct_{i}_rank",
+                f"siemc_pct_{i}",
+            )
+            cmds += [
+                f"INLINE STATS siemc_pct_{i}_n = COUNT({x}), {vals} = VALUES({x})\n    BY {by}",
+                # the group's smallest value marks the one copy of each row kept; a group
+                # without values gets 0 (expanded once, ranks nothing)
+                f"EVAL {vals} = COALESCE({vals}, 0), {first} = MV_MIN({vals})",
+                f"MV_EXPAND {vals}",
+                f"INLINE STATS {rank} = SUM(CASE({x} <= {vals}, 1, 0))\n    BY {by}, {vals}",
+                # k = ceil(num / den * n) in integer arithmetic, at least 1
+                f"INLINE STATS {out} = MIN({vals}) WHERE {rank} >= GREATEST(1, "
+                f"(siemc_pct_{i}_n * {num} + {den - 1}) / {den})\n    BY {by}",
+                f"WHERE {vals} == {first}",
+            ]
+            self.exact_pct[m.name] = out
+        return cmds
 
     def _finish_measures(self) -> list[str]:
         parts = list(self._fixups)

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from backends.elastic_esql.common import duration
 from backends.elastic_esql.expr import ident
-from backends.elastic_esql.streams import MultiRead
+from backends.elastic_esql.streams import MultiRead, check_keys
 from compiler import ir
 
 
@@ -47,6 +47,7 @@ def history(
     cmds: list[str] = []
     for i, (bl, ccols) in enumerate(zip(baselines, cand.columns, strict=True), 1):
         hcols = [m.cols[bl.stream].get(k, k) for k in bl.keys]
+        check_keys(m, sorted(set(hcols) | set(ccols)), "baseline", bl.span)
         hflag = m.flag[bl.stream]
         keys = []
         role = None

@@ -23,7 +23,7 @@ from backends.elastic_esql import baselines as bl_mod
 from backends.elastic_esql.build import QueryBuild
 from backends.elastic_esql.common import duration
 from backends.elastic_esql.expr import ident
-from backends.elastic_esql.streams import ENTITY, MultiRead
+from backends.elastic_esql.streams import ENTITY, MultiRead, check_keys
 from backends.identity import sequence_process_key
 from compiler import ir
 
@@ -78,6 +78,7 @@ class SequenceBuilder:
             if cols1.get(f, f) != cols2.get(f, f):
                 raise self.ctx.not_implemented(f"sequence key '{f}' computed by one step", seq.span)
             by.append(ident(cols1.get(f, f)))
+        check_keys(m, [cols1.get(f, f) for f in group], "ordered sequence", seq.span)
         nonnull = [f"{ident(cols1.get(k, k))} IS NOT NULL" for k in first.keys]
         nonnull += [f"{k} IS NOT NULL" for k in by]
         c1 = " AND ".join([m.flag[first.stream], *dict.fromkeys(nonnull)])

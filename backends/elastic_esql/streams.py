@@ -29,6 +29,20 @@ from compiler import ir
 ENTITY = "process.entity_id"
 
 
+def check_keys(m: MultiRead, columns: list[str], construct: str, span: ir.Span) -> None:
+    """INLINE STATS by a multi-valued key is not documented (which group's result does the row
+    get?): declare it where a key is an ECS array field."""
+    for c in columns:
+        if c in m.r.arrays:
+            m.ctx.approximate(
+                construct,
+                f"'{c}' is multi-valued in ECS: ES|QL does not document which group's INLINE "
+                "STATS result a row with several key values receives, where siemc matches when "
+                "any value does",
+                span,
+            )
+
+
 class MultiRead:
     """The flags and columns of ``streams`` (and every stream they read) in one pipeline.
     ``consumers`` are the (stream, field) reads of the detection and baselines, which decide
@@ -201,6 +215,7 @@ class MultiRead:
             keys.append(ident(mine))
         if not self.b.stack.inline_stats:
             raise self.b.needs_inline_stats("stream join", j.span)
+        check_keys(self, [cols.get(f, f) for f in j.on], "stream join", j.span)
         if not self.identity(j.on, j.stream):
             self.ctx.approximate(
                 "stream join",

@@ -248,13 +248,16 @@ def test_coverage_numbers() -> None:
     """The size of the comparison, so that a change in coverage is visible."""
     pairs = _pairs()
     assert {aid for aid, _ in pairs} == {
+        "AN1190",
+        "AN1511",
+        "SIEMC-0003",
         "SIEMC-0007",
         "SIEMC-0008",
         "SIEMC-0010",
         "SIEMC-0011",
         "SIEMC-0012",
-    } | {f"D-ESQL-{i:02d}" for i in range(1, 11)}
-    assert (len(pairs), len(EXPECTED)) == (23, 7)
+    } | {f"D-ESQL-{i:02d}" for i in range(1, 15)}
+    assert (len(pairs), len(EXPECTED)) == (37, 6)
     assert [k for k, e in EXPECTED.items() if e.kind == "defect"] == []
 
 
@@ -342,6 +345,57 @@ def test_comparison_on_an_array_without_mv_max_is_caught(monkeypatch: pytest.Mon
 
     monkeypatch.setattr(Renderer, "_compare_values", plain)
     assert _differs("D-ESQL-08")
+
+
+def _replace_in_query(monkeypatch: pytest.MonkeyPatch, old: str, new: str) -> None:
+    """Make every compiled query say ``new`` where it said ``old``."""
+    render = EsqlBackend.render
+
+    def wrong(self: EsqlBackend, analytic: ir.Analytic, ctx: Any) -> str:
+        text: str = render(self, analytic, ctx)
+        assert old in text, old
+        return text.replace(old, new)
+
+    monkeypatch.setattr(EsqlBackend, "render", wrong)
+
+
+def test_exclusive_maxspan_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    """D-ESQL-11's p2 connects exactly at maxspan, p1 at the start's own millisecond."""
+    assert not _differs("D-ESQL-11")
+    _replace_in_query(monkeypatch, "@timestamp <= siemc_seq_start +", "@timestamp < siemc_seq_start +")
+    assert _differs("D-ESQL-11")
+
+
+def test_strict_order_at_equal_timestamps_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert not _differs("D-ESQL-11")
+    _replace_in_query(monkeypatch, "@timestamp >= siemc_seq_start", "@timestamp > siemc_seq_start")
+    assert _differs("D-ESQL-11")
+
+
+def test_history_interval_edges_are_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    """[start - lookback, start): D-ESQL-14 has history at exactly the lower edge and 1 ms
+    below it; D-ESQL-13 a connection at the candidate's own start."""
+    assert not _differs("D-ESQL-14") and not _differs("D-ESQL-13")
+    _replace_in_query(monkeypatch, "siemc_hist_1 >= window", "siemc_hist_1 > window")
+    assert _differs("D-ESQL-14")
+    monkeypatch.undo()
+    _replace_in_query(monkeypatch, "siemc_hist_1 < @timestamp", "siemc_hist_1 <= @timestamp")
+    assert _differs("D-ESQL-13")
+
+
+def test_join_time_bound_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    """D-ESQL-12 joins a flow at its start's own timestamp and one exactly an hour later."""
+    assert not _differs("D-ESQL-12")
+    _replace_in_query(monkeypatch, "@timestamp <= siemc_flow_proc_partner_ts + 1 hour", "@timestamp < siemc_flow_proc_partner_ts + 1 hour")
+    assert _differs("D-ESQL-12")
+
+
+def test_percentile_rank_off_by_one_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nearest rank is the ceiling of P/100 * n: D-ESQL-12's values 10, 30, 30, 40, 20 (and a
+    flow without bytes: n = 5) have the median 30 (the 3rd), not 20 (the 2nd)."""
+    assert not _differs("D-ESQL-12")
+    _replace_in_query(monkeypatch, "_n * 50 + 99) / 100", "_n * 50) / 100")
+    assert _differs("D-ESQL-12")
 
 
 def test_a_derived_array_column_tested_as_a_scalar_is_caught(

@@ -40,7 +40,7 @@ UNSUPPORTED = {
     "SIEMC-0009",
 }
 # exact without --allow-approximate
-EXACT = {"AN1190"}
+EXACT = {"AN1190", "AN1511"}
 
 
 def test_catalog_categories() -> None:

@@ -2,7 +2,7 @@
 
 The target stack is the backend option ``stack`` (``--stack``, default 9.3,
 backends/elastic_esql/stack.py): correlations and per-candidate baselines need INLINE STATS
-(9.2+), lookups on several columns a multi-field LOOKUP JOIN (9.2+), ECS array equality
+(9.3), lookups on several columns a multi-field LOOKUP JOIN (9.3), ECS array equality
 MV_CONTAINS (9.2+).
 """
 
@@ -103,7 +103,7 @@ class EsqlBackend(Backend):
         ir.Join: _S(
             "exact",
             "one read of both streams (FROM idx | EVAL per-stream flags), INLINE STATS of the "
-            "partner's time and added fields BY the join keys (9.2+), the time bound on each "
+            "partner's time and added fields BY the join keys (9.3+), the time bound on each "
             "row; exact on a process identity (host and process.entity_id, partner a process "
             "start: one partner per key), approximate on other keys (the latest partner of the "
             "key, not the nearest in time)",
@@ -113,7 +113,7 @@ class EsqlBackend(Backend):
             "exact",
             "two steps on one process (by host and process.pid until the process ends, first "
             "step a process start): keyed on process.entity_id, one read of both streams, "
-            "INLINE STATS MIN(@timestamp) of the start BY the key (9.2+), then STATS of the "
+            "INLINE STATS MIN(@timestamp) of the start BY the key (9.3+; before: STATS VALUES + MV_EXPAND), then STATS of the "
             "earliest second-step event within maxspan; other sequences are unsupported "
             "(compile to eql, kql or sigma)",
         ),

@@ -24,7 +24,7 @@ from compiler.diagnostics import Diagnostic
 
 E_NO_INLINE_STATS = "E230"  # the correlation needs INLINE STATS, which the target stack lacks
 E_UNKNOWN_STACK = "E231"  # --stack names a version siemc does not know
-E_MULTI_KEY_LOOKUP = "E232"  # LOOKUP JOIN on several fields before 9.2
+E_MULTI_KEY_LOOKUP = "E232"  # LOOKUP JOIN on several fields before 9.3
 
 
 class QueryBuild:
@@ -55,12 +55,12 @@ class QueryBuild:
                 Diagnostic(
                     E_NO_INLINE_STATS,
                     f"esql on Elastic Stack {self.stack.name} cannot express {construct}: it "
-                    "needs INLINE STATS (tech preview 9.2, GA 9.3)",
+                    "needs INLINE STATS (GA 9.3)",
                     span.path,
                     span.line,
                     span.col,
                     1,
-                    "compile with --stack 9.3 (or 9.2)",
+                    "compile with --stack 9.3",
                     "error",
                 )
             ]
@@ -206,12 +206,12 @@ class QueryBuild:
                         E_MULTI_KEY_LOOKUP,
                         f"esql on Elastic Stack {self.stack.name} cannot join lookup "
                         f"'{lk.name}' on {len(match)} columns: LOOKUP JOIN takes several "
-                        "fields from 9.2",
+                        "fields from 9.3 (Elastic's rule validator)",
                         span.path,
                         span.line,
                         span.col,
                         1,
-                        "compile with --stack 9.2 or later",
+                        "compile with --stack 9.3",
                         "error",
                     )
                 ]

@@ -48,9 +48,9 @@ class SequenceBuilder:
                 "compile to eql (sequence), kql or sigma",
             )
         first, second = seq.steps
-        if not self.b.stack.inline_stats:
-            raise self.b.needs_inline_stats("a sequence", seq.span)
         bls = list(self.analytic.baselines)
+        if not self.b.stack.inline_stats and bls:
+            raise self.b.needs_inline_stats("a sequence with a baseline", bls[0].span)
         for x in bls:
             if not isinstance(x, ir.FirstSeen):
                 raise self.ctx.not_implemented(f"{type(x).__name__} baseline on a sequence", x.span)
@@ -85,6 +85,8 @@ class SequenceBuilder:
         nonnull2 = [f"{ident(cols2.get(k, k))} IS NOT NULL" for k in second.keys]
         c2 = " AND ".join([m.flag[second.stream], *nonnull2])
         cmds.append(f"EVAL siemc_step_1 = COALESCE({c1}, false), siemc_step_2 = COALESCE({c2}, false)")
+        if not self.b.stack.inline_stats:
+            return cmds + self._without_inline_stats(first, cols1, by)
         cmds.append(
             "INLINE STATS siemc_seq_start = MIN(@timestamp) WHERE siemc_step_1\n    BY "
             + ", ".join(by)
@@ -124,6 +126,46 @@ class SequenceBuilder:
         )
         cmds.append("KEEP " + ", ".join(dict.fromkeys([*out, *by])))
         return cmds
+
+    def _without_inline_stats(
+        self, first: ir.Step, cols1: dict[str, str], by: list[str]
+    ) -> list[str]:
+        """Before 9.3: STATS by the key collects the start's time and every second-step time
+        (VALUES), MV_EXPAND pairs them, and a second STATS keeps the earliest within maxspan
+        (docs/research/target-idioms.md section 1.3, the flagged STATS idiom)."""
+        span = duration(self.seq.maxspan_ms)
+        aggs = [
+            "start = MIN(@timestamp) WHERE siemc_step_1",
+            "siemc_next = VALUES(@timestamp) WHERE siemc_step_2 AND NOT siemc_step_1",
+        ]
+        carry = ["start = MIN(start)"]
+        out = ["start", "end"]
+        for k in first.keys:
+            col = cols1.get(k, k)
+            out.append(ident(k))
+            if ident(col) in by and col == k:
+                continue
+            aggs.append(f"{ident(k)} = VALUES({ident(col)}) WHERE siemc_step_1")
+            carry.append(f"{ident(k)} = VALUES({ident(k)})")
+        return [
+            "WHERE siemc_step_1 OR siemc_step_2",
+            "STATS " + ",\n    ".join(aggs) + "\n    BY " + ", ".join(by),
+            # a key without second-step events keeps one row (its own start) and no end
+            "WHERE start IS NOT NULL",
+            "EVAL siemc_next = COALESCE(siemc_next, start - 1 millisecond)",
+            "MV_EXPAND siemc_next",
+            "STATS "
+            + ",\n    ".join(
+                [
+                    *carry,
+                    f"end = MIN(siemc_next) WHERE siemc_next >= start AND siemc_next <= start + {span}",
+                ]
+            )
+            + "\n    BY "
+            + ", ".join(by),
+            "WHERE end IS NOT NULL",
+            "KEEP " + ", ".join(dict.fromkeys([*out, *by])),
+        ]
 
     def _candidate(self, name: str) -> tuple[str, str]:
         """The (stream, field) a baseline's candidate value reads: ``alias.field`` reads that

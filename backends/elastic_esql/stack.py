@@ -4,8 +4,12 @@ Versions come from the ``applies_to`` blocks of Elastic's ES|QL reference pages
 (https://www.elastic.co/docs/reference/query-languages/esql/commands/inlinestats-by:
 ``stack: preview 9.2.0, ga 9.3.0``; .../commands/lookup-join: ``ga 9.1``, ``ON a, b`` ``ga 9.2``;
 .../functions-operators/mv-functions#esql-mv_contains: ``preview 9.2.0``), summarised in
-docs/research/target-idioms.md section 1.8. 9.3 is the default: the first stack where every
-idiom the backend uses is generally available except MV_CONTAINS (tech preview since 9.2).
+docs/research/target-idioms.md section 1.8, and from Elastic's own rule validator
+(detection-rules-esql-py, the oracle of the tests): it parses 9.2 with the 8.19 grammar and
+accepts INLINE STATS and multi-field LOOKUP JOIN from 9.3 (detection-rules sets
+``min_stack_version = "9.3.0"`` on its INLINE STATS rules), so this backend uses both from 9.3,
+never a tech preview. 9.3 is the default: the first stack where every idiom the backend uses is
+generally available except MV_CONTAINS (tech preview since 9.2).
 """
 
 from __future__ import annotations
@@ -35,11 +39,11 @@ class Stack:
 
     @property
     def inline_stats(self) -> bool:
-        return self.at_least(9, 2)
+        return self.at_least(9, 3)
 
     @property
     def multi_field_lookup_join(self) -> bool:
-        return self.at_least(9, 2)
+        return self.at_least(9, 3)
 
     @property
     def mv_contains(self) -> bool:
@@ -48,10 +52,11 @@ class Stack:
     def previews(self) -> list[str]:
         """The tech-preview features a query on this stack may rely on (named in the header)."""
         out = []
-        if self.name == "9.2":
-            out.append("INLINE STATS")
         if self.name == "9.0":
             out.append("LOOKUP JOIN")
+        if self.mv_contains:
+            out.append("MV_CONTAINS")
+        out.append("MV_EXPAND")  # tech preview since its introduction (commands/mv_expand)
         return out
 
 

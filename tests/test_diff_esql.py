@@ -362,7 +362,9 @@ def _replace_in_query(monkeypatch: pytest.MonkeyPatch, old: str, new: str) -> No
 def test_exclusive_maxspan_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
     """D-ESQL-11's p2 connects exactly at maxspan, p1 at the start's own millisecond."""
     assert not _differs("D-ESQL-11")
-    _replace_in_query(monkeypatch, "@timestamp <= siemc_seq_start +", "@timestamp < siemc_seq_start +")
+    _replace_in_query(
+        monkeypatch, "@timestamp <= siemc_seq_start +", "@timestamp < siemc_seq_start +"
+    )
     assert _differs("D-ESQL-11")
 
 
@@ -386,7 +388,11 @@ def test_history_interval_edges_are_caught(monkeypatch: pytest.MonkeyPatch) -> N
 def test_join_time_bound_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
     """D-ESQL-12 joins a flow at its start's own timestamp and one exactly an hour later."""
     assert not _differs("D-ESQL-12")
-    _replace_in_query(monkeypatch, "@timestamp <= siemc_flow_proc_partner_ts + 1 hour", "@timestamp < siemc_flow_proc_partner_ts + 1 hour")
+    _replace_in_query(
+        monkeypatch,
+        "@timestamp <= siemc_flow_proc_partner_ts + 1 hour",
+        "@timestamp < siemc_flow_proc_partner_ts + 1 hour",
+    )
     assert _differs("D-ESQL-12")
 
 

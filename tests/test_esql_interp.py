@@ -300,7 +300,12 @@ def test_inline_stats_appends_the_group_aggregate_to_every_row() -> None:
         {"id": 4, "k": "b", "t": None, "f": True},
     ]
     rows = q("FROM logs-* | INLINE STATS m = MIN(t) WHERE f, n = COUNT(t) BY k", docs)
-    assert [(r["id"], r["m"], r["n"]) for r in rows] == [(1, 5, 2), (2, 5, 2), (3, None, 1), (4, None, 1)]
+    assert [(r["id"], r["m"], r["n"]) for r in rows] == [
+        (1, 5, 2),
+        (2, 5, 2),
+        (3, None, 1),
+        (4, None, 1),
+    ]
 
 
 def test_inline_stats_null_key_is_its_own_group() -> None:

@@ -16,6 +16,7 @@ from compiler import ir
 # hash collisions (https://www.elastic.co/docs/reference/query-languages/esql/functions-operators/aggregation-functions#esql-count_distinct).
 PRECISION = 40000
 
+
 class AggregateBuilder:
     def __init__(self, build: QueryBuild, agg: ir.Aggregate):
         self.b = build
@@ -147,7 +148,10 @@ class AggregateBuilder:
         aggs = [self.measure(x) for x in agg.measures]
         aggs += [f"{h} = VALUES({h})" for h in cand.lists]
         by = [f"window = BUCKET(@timestamp, {self.size})"]
-        by += [ident(k) if k == c else f"{ident(k)} = {ident(c)}" for k, c in zip(keys, cols, strict=True)]
+        by += [
+            ident(k) if k == c else f"{ident(k)} = {ident(c)}"
+            for k, c in zip(keys, cols, strict=True)
+        ]
         cmds.append("STATS " + ",\n    ".join(aggs) + "\n    BY " + ", ".join(by))
         cmds += self._finish_measures()
         if agg.having is not None:

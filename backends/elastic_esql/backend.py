@@ -113,7 +113,8 @@ class EsqlBackend(Backend):
             "exact",
             "two steps on one process (by host and process.pid until the process ends, first "
             "step a process start): keyed on process.entity_id, one read of both streams, "
-            "INLINE STATS MIN(@timestamp) of the start BY the key (9.3+; before: STATS VALUES + MV_EXPAND), then STATS of the "
+            "INLINE STATS MIN(@timestamp) of the start BY the key (9.3+; before: STATS "
+            "VALUES + MV_EXPAND), then STATS of the "
             "earliest second-step event within maxspan; other sequences are unsupported "
             "(compile to eql, kql or sigma)",
         ),
@@ -166,7 +167,10 @@ class EsqlBackend(Backend):
             commands = SequenceBuilder(build, d).commands()
         else:
             raise ctx.unsupported(
-                type(d).__name__, "not expressible in one ES|QL query", d.span, "compile to eql or kql"
+                type(d).__name__,
+                "not expressible in one ES|QL query",
+                d.span,
+                "compile to eql or kql",
             )
         return TEMPLATES.get_template("query.esql.j2").render(commands=commands)
 

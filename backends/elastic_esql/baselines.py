@@ -54,7 +54,7 @@ def history(
         if ccols != hcols:
             role = f"siemc_role_{i}"
             cmds.append(
-                f"EVAL {role} = CASE({cand.cond} AND {hflag}, MV_APPEND(\"c\", \"h\"), "
+                f'EVAL {role} = CASE({cand.cond} AND {hflag}, MV_APPEND("c", "h"), '
                 f'{cand.cond}, "c", "h")'
             )
             cmds.append(f"MV_EXPAND {role}")
@@ -75,7 +75,11 @@ def history(
         # a history event with a null key records nothing: it must not reach the null group,
         # where candidates with a null key (never seen) land
         notnull = " AND ".join(f"{k} IS NOT NULL" for k in keys)
-        t = "@timestamp" if truncate_ms is None else f"DATE_TRUNC({duration(truncate_ms)}, @timestamp)"
+        t = (
+            "@timestamp"
+            if truncate_ms is None
+            else f"DATE_TRUNC({duration(truncate_ms)}, @timestamp)"
+        )
         col = f"siemc_hist_{i}"
         cmds.append(
             f"INLINE STATS {col} = VALUES({t}) WHERE {is_hist} AND {notnull}\n    BY "

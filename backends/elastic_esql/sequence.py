@@ -60,7 +60,9 @@ class SequenceBuilder:
         for x in first_seen:
             consumers += [(x.stream, k) for k in x.keys]
             consumers += [self._candidate(c) for c in x.current]
-        m = MultiRead(self.b, [first.stream, second.stream, *(x.stream for x in first_seen)], consumers)
+        m = MultiRead(
+            self.b, [first.stream, second.stream, *(x.stream for x in first_seen)], consumers
+        )
         if not m.identity([*pk.host, ENTITY], first.stream):
             raise self.ctx.unsupported(
                 "ordered sequence",
@@ -84,7 +86,9 @@ class SequenceBuilder:
         c1 = " AND ".join([m.flag[first.stream], *dict.fromkeys(nonnull)])
         nonnull2 = [f"{ident(cols2.get(k, k))} IS NOT NULL" for k in second.keys]
         c2 = " AND ".join([m.flag[second.stream], *nonnull2])
-        cmds.append(f"EVAL siemc_step_1 = COALESCE({c1}, false), siemc_step_2 = COALESCE({c2}, false)")
+        cmds.append(
+            f"EVAL siemc_step_1 = COALESCE({c1}, false), siemc_step_2 = COALESCE({c2}, false)"
+        )
         if not self.b.stack.inline_stats:
             return cmds + self._without_inline_stats(first, cols1, by)
         cmds.append(
@@ -121,9 +125,7 @@ class SequenceBuilder:
         aggs += [f"{s} = COUNT(*) WHERE {s}" for s in seen]
         cmds.append("WHERE siemc_step_1 OR siemc_step_2")
         cmds.append("STATS " + ",\n    ".join(aggs) + "\n    BY " + ", ".join(by))
-        cmds.append(
-            "WHERE " + "\n    AND ".join(["end IS NOT NULL", *(f"{s} == 0" for s in seen)])
-        )
+        cmds.append("WHERE " + "\n    AND ".join(["end IS NOT NULL", *(f"{s} == 0" for s in seen)]))
         cmds.append("KEEP " + ", ".join(dict.fromkeys([*out, *by])))
         return cmds
 
@@ -134,6 +136,7 @@ class SequenceBuilder:
         (VALUES), MV_EXPAND pairs them, and a second STATS keeps the earliest within maxspan
         (docs/research/target-idioms.md section 1.3, the flagged STATS idiom)."""
         span = duration(self.seq.maxspan_ms)
+        within = f"siemc_next >= start AND siemc_next <= start + {span}"
         aggs = [
             "start = MIN(@timestamp) WHERE siemc_step_1",
             "siemc_next = VALUES(@timestamp) WHERE siemc_step_2 AND NOT siemc_step_1",
@@ -158,7 +161,7 @@ class SequenceBuilder:
             + ",\n    ".join(
                 [
                     *carry,
-                    f"end = MIN(siemc_next) WHERE siemc_next >= start AND siemc_next <= start + {span}",
+                    f"end = MIN(siemc_next) WHERE {within}",
                 ]
             )
             + "\n    BY "

@@ -247,7 +247,9 @@ class MultiRead:
         assigns = []
         for f in j.add:
             col = self._column(name, f)
-            assigns.append(f"{ident(col)} = COALESCE({ident(partner_cols[f])}, {ident(cols.get(f, f))})")
+            assigns.append(
+                f"{ident(col)} = COALESCE({ident(partner_cols[f])}, {ident(cols.get(f, f))})"
+            )
             self.r.types[col] = self.r.kind(cols.get(f, f))
             cols[f] = col
         if assigns:

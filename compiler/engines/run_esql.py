@@ -233,9 +233,8 @@ def to_alerts(
     if isinstance(d, ir.Sequence):
         # one row per alert: `start`/`end` are the first and last step's times, the key the
         # first step's key fields (backends/elastic_esql/sequence.py)
-        keys = d.steps[0].keys
         for r in rows:
-            key = [(k, plain(r.get(k))) for k in keys]
+            key = [(k, plain(r.get(k))) for k in d.steps[0].keys]
             out.append(canonical.make(analytic.id, key, plain(r["start"]), plain(r["end"])))
         return out
     for r in rows:

@@ -29,8 +29,9 @@ It executes the syntax tree of Elastic's own parser (``detection-rules-esql-py``
 
 Aggregates: COUNT(*) counts rows, COUNT(x) the values of x (each value of a multi-value);
 COUNT_DISTINCT is exact (Elasticsearch's HyperLogLog++ is exact below its precision threshold,
-barring hash collisions); VALUES (the distinct values as a multi-value); SUM, AVG, MIN, MAX, STD_DEV (population), MEDIAN and PERCENTILE
-(t-digest, interpolated between values: exact for the few values of a fixture).
+barring hash collisions); VALUES (the distinct values as a multi-value); SUM, AVG, MIN, MAX,
+STD_DEV (population), MEDIAN and PERCENTILE (t-digest, interpolated between values: exact for
+the few values of a fixture).
 
 ``execute(query, indices, lookups, now_ms)`` returns the result rows as dicts (every output
 column, ``None`` for null). Documents are dicts, nested or with dotted keys, whose values are

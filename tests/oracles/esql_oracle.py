@@ -2,9 +2,10 @@
 ``esql``). No Elasticsearch runs offline, so queries are checked, not executed.
 
 ``validate(query, lookups, stack=...)`` parses the query with the grammar of the target stack
-(the backend's ``--stack``, default 9.3), rejects features newer than that version (``verify_features``), analyses it against
-the ECS schema of ``esql_ecs_schema.yml`` plus the lookup indices (unknown fields and functions,
-type errors, columns dropped by STATS/KEEP/DROP) and checks the shape detection rules need
+(the backend's ``--stack``, default 9.3), rejects features newer than that version
+(``verify_features``), analyses it against the ECS schema of ``esql_ecs_schema.yml`` plus the
+lookup indices (unknown fields and functions, type errors, columns dropped by STATS/KEEP/DROP)
+and checks the shape detection rules need
 (``validate_detection_rule_query``: METADATA _id, _index, _version and KEEP). It raises the
 library's ``EsqlError`` on the first problem.
 """

@@ -462,3 +462,73 @@ def test_baseline_keyed_on_an_array_field_declares_it() -> None:
     a = dataclasses.replace(a, baselines=(fs,))
     art = _compiled(a)
     assert any("INLINE STATS result" in x.detail for x in art.approximations)
+
+
+# ------------------------------------------------------------------ target stack (--stack)
+DIFF = {x.analytic.id: x.analytic for x in load_catalog(["tests/differential/esql"]).loaded}
+
+
+def _codes(a: ir.Analytic, stack: str) -> set[str]:
+    with pytest.raises(CompileError) as exc:
+        BACKEND.compile(a, allow_approximate=True, options={"stack": stack})
+    return {d.code for d in exc.value.diagnostics}
+
+
+def test_unknown_stack_is_a_positioned_error() -> None:
+    assert _codes(CATALOG["AN1190"], "7.17") == {"E231"}
+    art = BACKEND.compile(CATALOG["AN1190"], options={"stack": "9.3.0"})
+    assert "// requires Elasticsearch >= 9.3.0" in art.text
+
+
+def test_correlations_need_inline_stats_before_9_3() -> None:
+    for stack in ("8.19", "9.0", "9.1", "9.2"):
+        assert _codes(CATALOG["AN1190"], stack) == {"E230"}  # sequence with a baseline
+        assert _codes(CATALOG["AN1511"], stack) == {"E230"}  # aggregate over a stream join
+
+
+def test_multi_field_lookup_join_needs_9_3() -> None:
+    assert _codes(CATALOG["SIEMC-0012"], "9.2") == {"E232"}
+
+
+@pytest.mark.parametrize("stack", ["8.19", "9.0", "9.1", "9.2", "9.3"])
+def test_a_process_sequence_compiles_for_every_stack_and_passes_its_validator(stack: str) -> None:
+    a = DIFF["D-ESQL-11"]
+    art = BACKEND.compile(a, allow_approximate=True, options={"stack": stack})
+    validate(art.query, lookups_of(a), stack=stack)
+    assert ("INLINE STATS" in art.query) == (stack == "9.3")
+    assert f"// requires Elasticsearch >= {stack}.0" in art.text
+    # before 9.2 ECS array equality has no MV_CONTAINS: declared, never silently exact
+    arrays = [x for x in art.approximations if x.construct == "equality on an array field"]
+    assert bool(arrays) == (stack in ("8.19", "9.0", "9.1"))
+
+
+def test_other_backends_ignore_the_stack_option() -> None:
+    kql = get_backend("kql")
+    art = kql.compile(CATALOG["SIEMC-0007"], allow_approximate=True, options={"stack": "bogus"})
+    assert art.query == kql.compile(CATALOG["SIEMC-0007"], allow_approximate=True).query
+
+
+# ------------------------------------------------------------------ correlations
+def test_a_sequence_not_keyed_on_one_process_is_refused() -> None:
+    a = CATALOG["AN1190"]
+    seq = a.detection
+    assert isinstance(seq, ir.Sequence)
+    no_until = dataclasses.replace(a, detection=dataclasses.replace(seq, until=None))
+    assert _codes(no_until, "9.3") == {"E200"}
+
+
+def test_a_join_off_the_process_identity_declares_it() -> None:
+    art = BACKEND.compile(CATALOG["SIEMC-0003"], allow_approximate=True)
+    joins = [x for x in art.approximations if x.construct == "stream join"]
+    assert joins and "nearest in time" in joins[0].detail
+    assert "INLINE STATS" in art.query
+
+
+def test_the_process_sequence_is_one_read_grouped_by_the_identity() -> None:
+    art = BACKEND.compile(CATALOG["AN1190"])
+    q = art.query
+    assert q.count("FROM ") == 1
+    assert "INLINE STATS siemc_seq_start = MIN(@timestamp) WHERE siemc_step_1" in q
+    assert "BY host.name, process.entity_id" in q
+    assert "proc_end" not in q  # the identity needs no end events
+    assert art.approximations == ()

@@ -504,8 +504,9 @@ def test_a_process_sequence_compiles_for_every_stack_and_passes_its_validator(st
 
 def test_other_backends_ignore_the_stack_option() -> None:
     kql = get_backend("kql")
-    art = kql.compile(CATALOG["SIEMC-0011"], allow_approximate=True, options={"stack": "bogus"})
-    assert art.query == kql.compile(CATALOG["SIEMC-0011"], allow_approximate=True).query
+    a = CATALOG["SIEMC-0011"]
+    art = kql.compile(a, profile="asim", allow_approximate=True, options={"stack": "bogus"})
+    assert art.query == kql.compile(a, profile="asim", allow_approximate=True).query
 
 
 # ------------------------------------------------------------------ correlations

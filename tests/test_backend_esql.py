@@ -29,6 +29,7 @@ COMPILED = {
     "SIEMC-0003",
     "SIEMC-0007",
     "SIEMC-0008",
+    "SIEMC-0009",
     "SIEMC-0010",
     "SIEMC-0011",
     "SIEMC-0012",
@@ -37,7 +38,6 @@ UNSUPPORTED = {
     "SIEMC-0004",
     "SIEMC-0005",
     "SIEMC-0006",
-    "SIEMC-0009",
 }
 # exact without --allow-approximate
 EXACT = {"AN1190", "AN1511"}

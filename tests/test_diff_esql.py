@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 import pytest
 
-from backends.base import Artifact
+from backends.base import Artifact, overall_direction
 from backends.elastic_esql import EsqlBackend
 from backends.elastic_esql.aggregate import AggregateBuilder
 from backends.elastic_esql.expr import Renderer
@@ -67,7 +67,33 @@ _NOW = (
     "one window per run'); siemc decides every window of the data"
 )
 
+_TIE = (
+    "a missing event at the first event's own millisecond never suppresses it (artifact: "
+    "'ES|QL has no input order'), a declared superset"
+)
+
 EXPECTED: dict[tuple[str, str], Expected] = {
+    (
+        "SIEMC-0009",
+        "restart exactly at 5m, restart at the same timestamp, window open at now, not an agent",
+    ): Expected(
+        "approximation",
+        "absence",
+        _TIE + ": osqueryd restarts on web02 at its stop's millisecond",
+        extra=(
+            "SIEMC-0009 {host.name='web02', process.name='osqueryd'} "
+            "[1725361800000..1725361800000]",
+        ),
+    ),
+    (
+        "D-ESQL-15",
+        "restart exactly at 5m, a restart after the stop at the same millisecond",
+    ): Expected(
+        "approximation",
+        "absence",
+        _TIE + ": g2 restarts db at g1's millisecond",
+        extra=(f"D-ESQL-15 {{host.name='h1', process.name='db'}} [{T0 + 600000}..{T0 + 600000}]",),
+    ),
     ("SIEMC-0007", "20th distinct port exactly one minute after the first"): Expected(
         "approximation",
         SLIDING,
@@ -253,11 +279,12 @@ def test_coverage_numbers() -> None:
         "SIEMC-0003",
         "SIEMC-0007",
         "SIEMC-0008",
+        "SIEMC-0009",
         "SIEMC-0010",
         "SIEMC-0011",
         "SIEMC-0012",
-    } | {f"D-ESQL-{i:02d}" for i in range(1, 15)}
-    assert (len(pairs), len(EXPECTED)) == (37, 6)
+    } | {f"D-ESQL-{i:02d}" for i in range(1, 16)}
+    assert (len(pairs), len(EXPECTED)) == (41, 8)
     assert [k for k, e in EXPECTED.items() if e.kind == "defect"] == []
 
 
@@ -402,6 +429,25 @@ def test_percentile_rank_off_by_one_is_caught(monkeypatch: pytest.MonkeyPatch) -
     assert not _differs("D-ESQL-12")
     _replace_in_query(monkeypatch, "_n * 50 + 99) / 100", "_n * 50) / 100")
     assert _differs("D-ESQL-12")
+
+
+def test_a_superset_absence_never_misses_an_evaluator_alert() -> None:
+    """The declared direction holds: every evaluator alert of an absence is found."""
+    for aid in ("SIEMC-0009", "D-ESQL-15"):
+        lo = next(x for x in _catalog() if x.analytic.id == aid)
+        art = _artifact(aid)
+        assert art is not None and overall_direction(art.approximations) == "superset"
+        for fx in lo.fixtures:
+            assert not _compare(lo, fx, art).missing
+
+
+def test_absence_window_end_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    """D-ESQL-15's f2 restarts exactly 5 minutes after f1's stop: inside the window."""
+    assert not _differs("D-ESQL-15")
+    _replace_in_query(
+        monkeypatch, "siemc_next <= @timestamp + 5 minutes", "siemc_next < @timestamp + 5 minutes"
+    )
+    assert _differs("D-ESQL-15")
 
 
 def test_a_derived_array_column_tested_as_a_scalar_is_caught(

@@ -13,6 +13,7 @@ from typing import ClassVar
 
 from backends.base import Backend, CompileError, Context, Support
 from backends.comment import one_line
+from backends.elastic_esql.absence import AbsenceBuilder
 from backends.elastic_esql.aggregate import AggregateBuilder
 from backends.elastic_esql.build import E_UNKNOWN_STACK, QueryBuild
 from backends.elastic_esql.common import TEMPLATES, lookup_index
@@ -124,8 +125,11 @@ class EsqlBackend(Backend):
             "sigma (temporal)",
         ),
         ir.Absence: _S(
-            "unsupported",
-            "ES|QL cannot test that no event followed another; compile to eql, kql or splunk",
+            "approximate",
+            "a forward window (9.3+): INLINE STATS VALUES(@timestamp) of the missing events BY "
+            "the keys, MV_EXPAND, a count of those in (t, t + within] per first event; superset: "
+            "a missing event at the first event's own millisecond never suppresses (no input "
+            "order), decided once NOW() reaches t + within",
         ),
         ir.Aggregate: _S(
             "exact",
@@ -165,6 +169,8 @@ class EsqlBackend(Backend):
             commands = AggregateBuilder(build, d).commands()
         elif isinstance(d, ir.Sequence):
             commands = SequenceBuilder(build, d).commands()
+        elif isinstance(d, ir.Absence):
+            commands = AbsenceBuilder(build, d).commands()
         else:
             raise ctx.unsupported(
                 type(d).__name__,

@@ -126,7 +126,11 @@ class MultiRead:
         self.p.commands.append(
             self.b.from_command_for(indices[0] if len(indices) == 1 else ", ".join(indices))
         )
-        either = ir.Or(tuple(conds.values())) if len(conds) > 1 else next(iter(conds.values()))
+        distinct: dict[str, ir.Predicate] = {}
+        for c in conds.values():  # streams of one logsource read the same rows once
+            distinct.setdefault(" AND ".join(self.r.where(c)), c)
+        alts = tuple(distinct.values())
+        either = ir.Or(alts) if len(alts) > 1 else alts[0]
         self.p.commands += self.b.where(either)
         shared = self._shared_enrich(roots)
         for en in shared:

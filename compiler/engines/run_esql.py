@@ -237,6 +237,12 @@ def to_alerts(
             key = [(k, plain(r.get(k))) for k in d.steps[0].keys]
             out.append(canonical.make(analytic.id, key, plain(r["start"]), plain(r["end"])))
         return out
+    if isinstance(d, ir.Absence):
+        for r in rows:
+            ts = plain(r.get("@timestamp"))
+            key = [(k, plain(r.get(k))) for k in d.first.keys]
+            out.append(canonical.make(analytic.id, key, ts, ts))
+        return out
     for r in rows:
         ts = plain(r.get("@timestamp"))
         out.append(canonical.make(analytic.id, (), ts, ts))

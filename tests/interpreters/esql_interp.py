@@ -233,7 +233,7 @@ def _mv_expand(cmd: ast.MvExpandCommand, table: _Table) -> None:
     The page does not say what a null column gives; Elasticsearch's MvExpandOperator emits
     the row once with null, which this follows (the backend never relies on it)."""
     name = cmd.field
-    if not table.has(name):
+    if name is None or not table.has(name):
         raise EsqlError(f"Unknown column [{name}]")
     rows: list[dict[str, Any]] = []
     for r in table.rows:

@@ -187,10 +187,10 @@ class EsqlBackend(Backend):
         second, _, body = rest.partition("\n")
         stack = stack_of(ctx)
         notes = [f"{self.comment} requires Elasticsearch >= {stack.full}"]
-        if stack.previews():
+        if stack.previews(query):
             notes.append(
                 f"{self.comment} uses tech-preview features on {stack.name}: "
-                + ", ".join(stack.previews())
+                + ", ".join(stack.previews(query))
             )
         if ctx.profile.name == "ecs":
             for reg, src in requirements(analytic):

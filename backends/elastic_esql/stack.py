@@ -49,14 +49,15 @@ class Stack:
     def mv_contains(self) -> bool:
         return self.at_least(9, 2)
 
-    def previews(self) -> list[str]:
-        """The tech-preview features a query on this stack may rely on (named in the header)."""
+    def previews(self, query: str) -> list[str]:
+        """The tech-preview features ``query`` uses on this stack (named in its header)."""
         out = []
-        if self.name == "9.0":
+        if self.name == "9.0" and "LOOKUP JOIN " in query:
             out.append("LOOKUP JOIN")
-        if self.mv_contains:
+        if "MV_CONTAINS(" in query:
             out.append("MV_CONTAINS")
-        out.append("MV_EXPAND")  # tech preview since its introduction (commands/mv_expand)
+        if "MV_EXPAND " in query:  # tech preview since its introduction (commands/mv_expand)
+            out.append("MV_EXPAND")
         return out
 
 

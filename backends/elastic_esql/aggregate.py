@@ -46,6 +46,12 @@ class AggregateBuilder:
         )
         if joined or per_candidate:
             return self._one_read()
+        every_window = (
+            bool(bls)
+            and all(isinstance(x, ir.Deviation) and x.percentile is None for x in bls)
+            and agg.window.kind == "tumbling"
+            and self.b.stack.inline_stats
+        )
         if agg.window.kind == "sliding":
             self.ctx.approximate(
                 "sliding window aggregation",
@@ -61,7 +67,7 @@ class AggregateBuilder:
         rarity = [x for x in self.b.analytic.baselines if not isinstance(x, ir.Deviation)]
         deviation = [x for x in self.b.analytic.baselines if isinstance(x, ir.Deviation)]
         hist_cols: list[tuple[str, str]] = []  # (column, condition on it)
-        if self.b.analytic.baselines:
+        if self.b.analytic.baselines and not every_window:
             self._anchor(agg.span)
             lookback = max(x.lookback_ms for x in self.b.analytic.baselines)
             if deviation:
@@ -85,7 +91,9 @@ class AggregateBuilder:
         cmds.append("STATS " + ",\n    ".join(aggs) + "\n    BY " + ", ".join(by))
         cmds += self._finish_measures()
         conds: list[str] = []
-        if deviation:
+        if every_window:
+            cmds += self._deviation_per_window(deviation, keys, conds)
+        elif deviation:
             cmds += self._deviation(deviation, keys, conds, [c for c, _ in hist_cols])
         if agg.having is not None:
             text, kind = self.r.expr(agg.having)
@@ -361,6 +369,36 @@ class AggregateBuilder:
             cmds.append(f"INLINE STATS {col} = {stat} WHERE {window} BY {keys}")
         cmds.append("WHERE siemc_current")
         return cmds
+
+    def _deviation_per_window(
+        self, devs: list[ir.Deviation], keys: list[str], conds: list[str]
+    ) -> list[str]:
+        """Every window decided against its own past (docs/semantics.md, "Baselines"): each
+        group window is paired with every window of its group (INLINE STATS VALUES(window),
+        MV_EXPAND); it is history of the paired window when it starts within the lookback and
+        ends by that window's start; a STATS per (paired window, group) gives the current
+        values and the history's count, mean and deviation."""
+        by = ", ".join(["siemc_window", *map(ident, keys)])
+        carry = [f"{c} = MAX({c}) WHERE window == siemc_window" for c in ["window", *self.outputs]]
+        hist: list[str] = []
+        for i, d in enumerate(devs, 1):
+            m = ident(d.measure)
+            past = "WHERE siemc_past"
+            n, avg, sd = f"siemc_dev_n_{i}", f"siemc_dev_avg_{i}", f"siemc_dev_sd_{i}"
+            hist += [f"{n} = COUNT({m}) {past}"]
+            conds.append(f"{n} >= {max(d.min_history, 1)}")
+            assert d.k is not None
+            hist += [f"{avg} = AVG({m}) {past}", f"{sd} = STD_DEV({m}) {past}"]
+            sample_sd = f"{sd} * SQRT(TO_DOUBLE({n}) / ({n} - 1))"  # STD_DEV: population
+            conds.append(f"{n} >= 2 AND {m} > {avg} + {number(d.k)} * {sample_sd}")
+        lookback = duration(max(d.lookback_ms for d in devs))
+        group = f"\n    BY {', '.join(map(ident, keys))}" if keys else ""
+        return [
+            f"INLINE STATS siemc_window = VALUES(window){group}",
+            "MV_EXPAND siemc_window",
+            f"EVAL siemc_past = window < siemc_window AND window >= siemc_window - {lookback}",
+            "STATS " + ",\n    ".join(carry + hist) + f"\n    BY {by}",
+        ]
 
     def _deviation(
         self, devs: list[ir.Deviation], keys: list[str], conds: list[str], extra: list[str]

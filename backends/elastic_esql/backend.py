@@ -152,10 +152,12 @@ class EsqlBackend(Backend):
             "keys over [W - lookback, W) for the latest complete window W (NOW-anchored)",
         ),
         ir.Deviation: _S(
-            "approximate",
-            "a second STATS over the group's past windows (mean + k * sample stdev from "
-            "STD_DEV, percentile from PERCENTILE's t-digest) for the latest complete window "
-            "(NOW-anchored: one window per run)",
+            "exact",
+            "mean + k * sample stdev: every window decided against its own past (9.3+: "
+            "INLINE STATS VALUES(window) BY the group, MV_EXPAND, a STATS of the past windows "
+            "within the lookback per window); approximate with a percentile (PERCENTILE's "
+            "t-digest) or before 9.3: a second STATS over the past windows for the latest "
+            "complete window (NOW-anchored: one window per run)",
         ),
     }
 

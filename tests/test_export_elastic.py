@@ -10,8 +10,8 @@ from typing import Any
 import jsonschema
 import pytest
 
-from compiler.export import elastic
-from compiler.export.common import stable_uuid
+from compiler.export import elastic, schedule
+from compiler.export.common import Package, stable_uuid
 from tests.export_support import CATALOG, request, vendor_schemas
 from tests.oracles import elastic_eql_oracle, esql_oracle
 
@@ -88,9 +88,9 @@ def test_sequence_with_first_seen_chain_without_esql() -> None:
     """Where ES|QL cannot say it, a sequence with a first-seen baseline is a building block
     and a new_terms rule over its alerts."""
     lo = next(x for x in CATALOG if x.analytic.id == "AN1190")
-    pkg = elastic.Package("elastic")
+    pkg = Package("elastic")
     reasons: list[str] = []
-    s = elastic.sch.derive(lo.analytic, None)
+    s = schedule.derive(lo.analytic, None)
     chain = elastic._chain(pkg, lo, request(), s, reasons)
     assert chain is not None, reasons
     bb, nt = chain

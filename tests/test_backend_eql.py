@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from backends import get_backend
 from backends.base import NODE_TYPES, Artifact, CompileError
 from backends.elastic_eql import EqlBackend
-from backends.elastic_eql_text import duration, lucene_regex, quote
+from backends.elastic_eql.text import duration, lucene_regex, quote
 from compiler import ir
 from compiler.discover import load_catalog
 from tests.oracles.elastic_eql_oracle import OracleRefused, run, validate

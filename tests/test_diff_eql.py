@@ -21,7 +21,7 @@ import pytest
 
 from backends.base import Artifact
 from backends.elastic_eql import EqlBackend
-from backends.elastic_eql_predicates import PredicateRenderer
+from backends.elastic_eql.predicates import PredicateRenderer
 from compiler import canonical, ir
 from compiler.build import compile_pair
 from compiler.discover import load_catalog

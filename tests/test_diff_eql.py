@@ -265,7 +265,13 @@ def _hits(query: str, docs: list[dict[str, object]], keys: tuple[str, ...] = ())
     return run_eql._Runner(events, keys).run(run_eql.parse(query))
 
 
-MV = {"f": ["b", None, "a"], "ip": ["1.1.1.1", "10.1.1.1"], "n": [1, 9]}
+MV = {
+    "f": ["b", None, "a"],
+    "ip": ["1.1.1.1", "10.1.1.1"],
+    "n": [1, 9],
+    "bad": "not an ip",
+    "mixed": ["localhost", "10.1.1.1"],
+}
 
 
 @pytest.mark.parametrize(
@@ -293,6 +299,11 @@ MV = {"f": ["b", None, "a"], "ip": ["1.1.1.1", "10.1.1.1"], "n": [1, 9]}
         ('f != "c"', True),
         ('not f in~ ("z", "A")', False),
         ('not cidrMatch(ip, "10.0.0.0/8")', False),
+        # an ip field holds no value that is not an address: no range matches (eql raised)
+        ('cidrMatch(bad, "10.0.0.0/8")', False),
+        ('not cidrMatch(bad, "10.0.0.0/8")', True),
+        ('cidrMatch(mixed, "10.0.0.0/8")', True),
+        ('not cidrMatch(mixed, "0.0.0.0/0", "::/0")', False),
         ("e == null", True),  # [] and [null] have no value
         ("en == null", True),
         ("en != null", False),

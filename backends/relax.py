@@ -96,7 +96,7 @@ def _baseline_dropped(b: ir.Baseline) -> Dropped:
         return Dropped("first-seen baseline", what, b.span)
     if isinstance(b, ir.Rarity):
         what = (
-            f"candidates alert although ({', '.join(b.keys)}) was seen across more than {b.max} "
+            f"candidates alert although ({', '.join(b.keys)}) was seen across {b.max} or more "
             f"{'days' if b.across == '@days' else b.across + ' values'} in '{b.stream}' during "
             f"the {format_duration(b.lookback_ms)} lookback"
         )

@@ -9,6 +9,7 @@ and null handling, never case sensitivity; the case rules are pinned by the expe
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +18,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from backends import get_backend
-from backends.base import NODE_TYPES, Artifact, CompileError, overall_direction
-from backends.elastic_eql import EqlBackend
+from backends.base import NODE_TYPES, Approximation, Artifact, CompileError, overall_direction
+from backends.elastic_eql import EqlBackend, relaxation
 from backends.elastic_eql.text import duration, lucene_regex, quote
 from compiler import ir
 from compiler.discover import load_catalog
@@ -301,7 +302,8 @@ def test_regex_digits_are_the_unicode_digits_python_matches() -> None:
 
     art = compile_(match(ir.Regex(pn, ("^(python|pypy)[23](\\.\\d+)?$",), span=SPAN)))
     assert art.approximations == ()
-    assert art.query.startswith(ANY + 'process.name regex~ "(python|pypy)[23](\\\\.[0-9\u0660-\u0669')
+    head = 'process.name regex~ "(python|pypy)[23](\\\\.[0-9\u0660-\u0669'
+    assert art.query.startswith(ANY + head)
     for pattern in ("^\\d+$", "^[x\\d]+$"):
         lucene = lucene_regex(pattern, cased=True)
         assert lucene.approximations == ()
@@ -663,3 +665,48 @@ def test_enrichment_keyed_on_an_array_field_is_an_approximation() -> None:
     art = compile_(a, approx=True)
     assert [x.construct for x in art.approximations] == ["lookup enrichment"]
     assert "first row in CSV order" in art.approximations[0].detail
+
+
+# ---------------------------------------------------------------------------- baselines dropped
+def _with_baseline(detection: ir.Detection, baseline: ir.Baseline) -> ir.Analytic:
+    s = stream("s", ir.Eq(pn, ("curl",)))
+    a = analytic(detection, s)
+    return dataclasses.replace(a, baselines=(baseline,))
+
+
+def _dropped(a: ir.Analytic) -> Approximation:
+    with pytest.raises(CompileError) as err:
+        BACKEND.compile(a)
+    assert [d.code for d in err.value.diagnostics] == ["E202"]
+    art = BACKEND.compile(a, allow_superset=True)
+    assert art.query == 'any where process.name : "curl"\n'
+    (approx,) = art.approximations
+    assert approx.direction == "superset"
+    return approx
+
+
+def test_first_seen_names_new_terms_or_a_chain() -> None:
+    fs = ir.FirstSeen("s", ("host.name", pn), ("host.name", pn), 86_400_000, SPAN)
+    approx = _dropped(_with_baseline(ir.Match("s", SPAN), fs))
+    assert "a new_terms rule on host.name, process.name with a 1d history window" in approx.detail
+    assert "its query this query's filter written in KQL" in approx.detail
+    wide = dataclasses.replace(fs, keys=("a", "b", "c", "d"), current=("a", "b", "c", "d"))
+    approx = _dropped(_with_baseline(ir.Match("s", SPAN), wide))
+    assert "building-block chain" in approx.detail and "at most 3 fields" in approx.detail
+
+
+def test_rarity_and_deviation_name_their_elastic_answer() -> None:
+    rare = ir.Rarity("s", ("host.name",), ("host.name",), "@days", 3, 7 * 86_400_000, SPAN)
+    approx = _dropped(_with_baseline(ir.Match("s", SPAN), rare))
+    assert "3 or more days" in approx.detail and "building-block chain" in approx.detail
+    a = analytic(ir.Match("s", SPAN), stream("s"))
+    dev = ir.Deviation("m", 86_400_000, 3.0, None, 3, SPAN)
+    assert "ES|QL" in relaxation.elastic_answer(a, dev)
+
+
+def test_a_baseline_over_an_aggregate_leaves_only_the_aggregate_refused() -> None:
+    by_id = {a.id: a for a in _catalog()}
+    with pytest.raises(CompileError) as err:
+        BACKEND.compile(by_id["SIEMC-0010"], allow_approximate=True)
+    assert [d.line for d in err.value.diagnostics] == [40]
+    assert "aggregation" in err.value.diagnostics[0].message

@@ -131,9 +131,7 @@ def test_a_compiler_that_raises_is_an_error_of_that_target_only(
 
 
 def test_a_real_input_the_eql_engine_chokes_on(tmp_path: Path) -> None:
-    res = CliRunner().invoke(
-        main, ["test", str(_write(tmp_path, AN_OBJECT)), "--engines", "all"]
-    )
+    res = CliRunner().invoke(main, ["test", str(_write(tmp_path, AN_OBJECT)), "--engines", "all"])
     assert res.exit_code == EXIT_ENGINE_ERROR, res.output
     assert _lines(res.output, "ERROR") == [
         "  ERROR eql     CLI-OBJ: a port that is an object  (TypeError: unhashable type: 'dict')"

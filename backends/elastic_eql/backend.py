@@ -13,8 +13,8 @@ from typing import ClassVar
 
 import jinja2
 
-from backends.comment import one_line
 from backends.base import Backend, CompileError, Context, Support, construct_name
+from backends.comment import one_line
 from backends.elastic_eql import process, relaxation
 from backends.elastic_eql.predicates import Env, PredicateRenderer, join
 from backends.elastic_eql.support import SUPPORT

@@ -30,9 +30,10 @@ def relaxed(analytic: ir.Analytic) -> tuple[ir.Analytic, tuple[tuple[ir.Baseline
 def declare(analytic: ir.Analytic, ctx: Context) -> None:
     """Record every baseline of ``analytic`` as a dropped construct (superset)."""
     for baseline, d in relaxed(analytic)[1]:
+        answer = elastic_answer(analytic, baseline)
         ctx.approximate(
             d.construct,
-            f"dropped, EQL has no history (a superset: {d.what}); {elastic_answer(analytic, baseline)}",
+            f"dropped, EQL has no history (a superset: {d.what}); {answer}",
             d.span,
             direction="superset",
         )
@@ -51,7 +52,7 @@ def elastic_answer(analytic: ir.Analytic, b: ir.Baseline) -> str:
                 f"has {len(fields)}); {_EXPORT}"
             )
         where = (
-            "with this query's filter"
+            "its query this query's filter written in KQL"
             if isinstance(analytic.detection, ir.Match) and analytic.detection.stream == b.stream
             else "over the alerts of this query deployed as a building-block rule (a "
             "building-block chain)"

@@ -116,6 +116,8 @@ _SHORTHAND = {"d": "", "w": "A-Za-z0-9_", "s": " \t\n\r\f\v"}  # "d": _digit_cla
 
 def _shorthand(ch: str) -> str:
     return _digit_class() if ch == "d" else _SHORTHAND[ch]
+
+
 _SHORTHAND_NOTE = {
     "w": "\\w matches ASCII word characters only in Lucene (Python also matches Unicode letters)",
     "s": "\\s matches ASCII blanks only in Lucene (Python also matches Unicode spaces)",

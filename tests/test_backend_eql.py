@@ -710,3 +710,21 @@ def test_a_baseline_over_an_aggregate_leaves_only_the_aggregate_refused() -> Non
         BACKEND.compile(by_id["SIEMC-0010"], allow_approximate=True)
     assert [d.line for d in err.value.diagnostics] == [40]
     assert "aggregation" in err.value.diagnostics[0].message
+
+
+def test_count_thresholds_name_the_elastic_threshold_rule() -> None:
+    by_id = {a.id: a for a in _catalog()}
+    with pytest.raises(CompileError) as err:
+        BACKEND.compile(by_id["SIEMC-0007"], allow_approximate=True)
+    (d,) = err.value.diagnostics
+    assert d.help is not None and d.help.startswith(
+        "the Elastic answer is a threshold rule (group by source.ip, destination.ip; "
+        "threshold.value 1; cardinality of destination.port >= 20;"
+    )
+    with pytest.raises(CompileError) as err:
+        BACKEND.compile(by_id["SIEMC-0008"], allow_approximate=True)
+    assert "threshold.value 30;" in (err.value.diagnostics[0].help or "")
+    # sums and ratios are no threshold rule
+    with pytest.raises(CompileError) as err:
+        BACKEND.compile(by_id["SIEMC-0003"], allow_approximate=True)
+    assert all("threshold rule (" not in (x.help or "") for x in err.value.diagnostics)

@@ -7,6 +7,7 @@ case-insensitive, ``==``/``in``/``like``/``regex`` are case-sensitive, wildcards
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 from typing import ClassVar
@@ -19,6 +20,7 @@ from backends.elastic_eql import process, relaxation
 from backends.elastic_eql.predicates import Env, PredicateRenderer, join
 from backends.elastic_eql.support import SUPPORT
 from backends.elastic_eql.text import duration, field
+from backends.elastic_eql.threshold import threshold_rule
 from backends.elastic_esql_expr import profile_arrays
 from backends.registered_domain import REQUIREMENT, requirements
 from compiler import ir
@@ -47,8 +49,26 @@ class EqlBackend(Backend):
 
     # ------------------------------------------------------------------ entry point
     def check_support(self, analytic: ir.Analytic, ctx: Context) -> None:
-        """Baselines are dropped (:mod:`relaxation`), so only the rest must be expressible."""
-        super().check_support(relaxation.relaxed(analytic)[0], ctx)
+        """Baselines are dropped (:mod:`relaxation`), so only the rest must be expressible; a
+        refused aggregate that is a count or distinct-count threshold names the Elastic
+        threshold rule that says it."""
+        relaxed = relaxation.relaxed(analytic)[0]
+        try:
+            super().check_support(relaxed, ctx)
+        except CompileError as exc:
+            d = relaxed.detection
+            rule = threshold_rule(d) if isinstance(d, ir.Aggregate) else None
+            if rule is None:
+                raise
+            at = (d.span.line, d.span.col)
+            raise CompileError(
+                [
+                    dataclasses.replace(x, help=f"{rule}; or {x.help}")
+                    if (x.line, x.col) == at
+                    else x
+                    for x in exc.diagnostics
+                ]
+            ) from None
 
     def render(self, analytic: ir.Analytic, ctx: Context) -> str:
         relaxation.declare(analytic, ctx)

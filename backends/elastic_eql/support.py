@@ -117,9 +117,9 @@ SUPPORT: dict[type, Support] = {
     ir.Aggregate: _s(
         "unsupported",
         "EQL has no aggregation (no stats, windows or thresholds); compile to esql, kql or "
-        "splunk. An Elastic threshold rule (a query, group-by fields, a count and "
-        "optionally a distinct count, over one rule execution's look-back) covers a count "
-        "or distinct-count threshold with no other measures and no sliding window",
+        "splunk. A count or distinct-count threshold is named as the Elastic threshold rule "
+        "that approximates it (group-by fields, a count, a distinct count, over one rule "
+        "execution's look-back)",
     ),
     ir.FirstSeen: _s(
         "approximate",

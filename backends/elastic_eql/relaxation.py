@@ -17,7 +17,7 @@ from compiler.lower import format_duration
 
 # new_terms rules take at most three fields (Elastic Security, "Create a new terms rule").
 NEW_TERMS_MAX_FIELDS = 3
-_EXPORT = "the Elastic export is to emit it (issue 9 names it; the export issue builds it)"
+_LATER = "siemc does not emit it yet (the export issue)"
 
 
 def relaxed(analytic: ir.Analytic) -> tuple[ir.Analytic, tuple[tuple[ir.Baseline, Dropped], ...]]:
@@ -40,7 +40,9 @@ def declare(analytic: ir.Analytic, ctx: Context) -> None:
 
 
 def elastic_answer(analytic: ir.Analytic, b: ir.Baseline) -> str:
-    """How an Elastic deployment decides the baseline this query cannot."""
+    """How an Elastic deployment decides the baseline this query cannot, and whether
+    ``siemc export`` emits it (compiler/export/elastic.py: a chain for one first-seen baseline
+    on at most three fields over a correlation or match)."""
     lookback = format_duration(b.lookback_ms)
     if isinstance(b, ir.FirstSeen):
         fields = [_history_name(analytic, c) for c in b.current]
@@ -49,7 +51,7 @@ def elastic_answer(analytic: ir.Analytic, b: ir.Baseline) -> str:
                 f"the Elastic answer is a building-block chain: this query as a building-block "
                 f"rule and first-seen decided over its alerts by an ES|QL rule "
                 f"(a new_terms rule takes at most {NEW_TERMS_MAX_FIELDS} fields, this baseline "
-                f"has {len(fields)}); {_EXPORT}"
+                f"has {len(fields)}); {_LATER}"
             )
         where = (
             "its query this query's filter written in KQL"
@@ -57,15 +59,21 @@ def elastic_answer(analytic: ir.Analytic, b: ir.Baseline) -> str:
             else "over the alerts of this query deployed as a building-block rule (a "
             "building-block chain)"
         )
+        emitted = (
+            "`siemc export -t elastic --allow-approximate` emits it as a building-block chain "
+            "(the new_terms history is then the building block's earlier alerts)"
+            if len(analytic.baselines) == 1
+            else _LATER
+        )
         return (
             f"the Elastic answer is a new_terms rule on {', '.join(fields)} with a {lookback} "
-            f"history window, {where}; {_EXPORT}"
+            f"history window, {where}; {emitted}"
         )
     if isinstance(b, ir.Rarity):
         return (
             "the Elastic answer is a building-block chain: this query as a building-block rule "
             f"and an ES|QL rule counting ({', '.join(b.keys)}) over the {lookback} lookback; "
-            f"{_EXPORT}"
+            f"{_LATER}"
         )
     return (
         "the Elastic answer is an ES|QL rule (compile to esql) or a machine learning anomaly "

@@ -51,7 +51,7 @@ class EqlBackend(Backend):
     def check_support(self, analytic: ir.Analytic, ctx: Context) -> None:
         """Baselines are dropped (:mod:`relaxation`), so only the rest must be expressible; a
         refused aggregate that is a count or distinct-count threshold names the Elastic
-        threshold rule that says it."""
+        threshold rule that approximates it."""
         relaxed = relaxation.relaxed(analytic)[0]
         try:
             super().check_support(relaxed, ctx)

@@ -171,3 +171,12 @@ def test_unknown_tactic_is_a_positioned_error(tmp_path: Path) -> None:
     code, out = run(str(tmp_path / "a.yml"), "-o", str(tmp_path / "o"))
     assert code == 2
     assert "a.yml:4:45: error[E400]: tactic TA0099 is not in ATT&CK 18.1" in out
+
+
+def test_deprecated_technique_is_a_positioned_warning(tmp_path: Path) -> None:
+    text = LOOKUP_ANALYTIC.replace("T1059.004", "T1086")
+    (tmp_path / "a.yml").write_text(text)
+    (tmp_path / "inventory.csv").write_text("host,role\n")
+    code, out = run(str(tmp_path / "a.yml"), "-o", str(tmp_path / "o"), "--allow-approximate")
+    assert code == 0, out
+    assert "a.yml:4:23: warning[W400]: T1086 (PowerShell) is deprecated or revoked" in out

@@ -19,8 +19,8 @@ from hypothesis import strategies as st
 
 from backends import get_backend
 from backends.base import NODE_TYPES, Artifact, CompileError
-from backends.sigma_rules import SigmaBackend
-from backends.sigma_rules_detection import NUMERIC_COMPARISON, placeholder_name, sigma_string
+from backends.sigma import SigmaBackend
+from backends.sigma.fields import NUMERIC_COMPARISON, placeholder_name, sigma_string
 from compiler import ir
 from compiler.discover import load_catalog
 from tests.oracles.sigma_oracle import load, run, to_sqlite, validate

@@ -19,8 +19,10 @@ from typing import Any
 
 import pytest
 
-from backends.sigma_rules import SigmaBackend
-from backends.sigma_rules_detection import NUMERIC_COMPARISON, Cond, FilterTranslator
+from backends.sigma import SigmaBackend
+from backends.sigma.fields import NUMERIC_COMPARISON
+from backends.sigma.filters import FilterTranslator
+from backends.sigma.tree import Cond
 from compiler import canonical, ir
 from compiler.build import compile_pair
 from compiler.discover import load_catalog
@@ -34,7 +36,7 @@ pytest.importorskip("sigma.backends.sqlite")
 
 DIRS = ["analytics", "tests/differential/sigma"]
 
-# The reasons, quoted from what the approximations declare (backends/sigma_rules_correlation.py).
+# The reasons, quoted from what the approximations declare (backends/sigma/correlation.py).
 CONSUMPTION = (
     "no consumption: the engine reports every qualifying window of a group, siemc consumes the "
     "events of an alert"

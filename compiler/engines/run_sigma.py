@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from backends.profiles import load_profile
-from backends.sigma_rules_detection import (
+from backends.sigma.fields import (
     SourceMap,
     placeholder_name,
     sigma_string,
@@ -48,6 +48,7 @@ from compiler.canonical import CanonicalAlert
 from compiler.evaluator import Event
 from compiler.evaluator.predicates import compile_predicate
 from compiler.evaluator.streams import logsource_predicate
+from compiler.evaluator.values import to_number
 from compiler.lower import Loaded
 from compiler.testing import fixture_events
 
@@ -128,6 +129,11 @@ def sigma_row(fields: Mapping[str, Any], src: SourceMap) -> dict[str, Any]:
                 name = repl + ecs[len(prefix) :]
                 if value is not None and name not in row:
                     row[name] = value
+    for name in src.numeric:
+        # the source's schema logs these as numbers (sigma profile `numeric`): a fixture that
+        # spells one as a numeric string is logged as its number, as the source would write it
+        if isinstance(row.get(name), str) and (n := to_number(row[name])) is not None:
+            row[name] = int(n) if float(n).is_integer() else n
     return row
 
 
@@ -275,7 +281,12 @@ def _key_fields(det: ir.Detection) -> list[list[str]]:
     """Per key position, the ECS field of each step (the first step names the key)."""
     if isinstance(det, ir.Aggregate):
         return [[k] for k in det.keys]
-    steps = det.steps if isinstance(det, ir.Sequence) else getattr(det, "members", ())
+    if isinstance(det, ir.Absence):
+        steps: tuple[ir.Step, ...] = (det.first, det.missing)
+    elif isinstance(det, ir.Sequence):
+        steps = det.steps
+    else:
+        steps = getattr(det, "members", ())
     if not steps:
         return []
     return [[s.keys[i] for s in steps] for i in range(len(steps[0].keys))]
@@ -332,17 +343,23 @@ def to_alerts(
         measures: list[tuple[str, Any]] = []
         start: int | None
         end: int | None
+        kind = str(converted.correlation.type.name).lower()
         if isinstance(det, ir.Aggregate):
-            measures = [(det.measures[0].name, r["metric_value"])]
             if det.window.kind == "tumbling":
-                start = end = None  # sliding windows: no bucket bounds to report
+                # the rule's window slides: neither bucket bounds nor the bucket's metric exist
+                # in its output (the metric is its own window's)
+                start = end = None
             else:
+                measures = [(det.measures[0].name, r["metric_value"])]
                 start, end = (times[0] if times else None), _ms(r["window_end"])
-        elif isinstance(det, ir.Sequence):
+        elif isinstance(det, ir.Absence):
+            # extended `first and not missing`: the window opens at the first event
+            start = end = _ms(r["window_start"])
+        elif kind == "temporal_ordered":
             start, end = (times[0], times[-1]) if times else (None, None)
         else:
             # temporal: the evidence is every member event in the window, not the events the
-            # evaluator picks; the window end is the event that completed the co-occurrence
+            # evaluator picks; the window end is the event that completed the correlation
             start, end = None, _ms(r["window_end"])
         out.append(canonical.make(aid, key, start, end, measures))
     return out

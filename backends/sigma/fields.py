@@ -1,0 +1,177 @@
+"""Sigma field names and values: per-logsource field mapping (the ``sigma`` profile) and the
+escaping of literal values (sigma-specification, "Escaping")."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from backends.base import E_NO_SOURCE, E_UNMAPPED, CompileError, Context, _diag
+from backends.profiles import FieldProfile, describe, source_keys
+from compiler import ir
+
+# Sigma string values treat `*` and `?` as wildcards and `\` as their escape character
+# (sigma-specification, "Escaping"): `\*`, `\?` and `\\` are the literal characters, while a
+# backslash before anything else is itself (so Windows paths stay readable: `\cmd.exe`).
+SIGMA_ESCAPES: dict[str, str] = {"*": "\\*", "?": "\\?"}
+_ESCAPE_RE = re.compile(r"\\(?=[\\*?])|[*?]")
+
+
+def sigma_string(value: str) -> str:
+    """A literal string as a Sigma value (no wildcard left)."""
+    return _ESCAPE_RE.sub(lambda m: SIGMA_ESCAPES.get(m.group(0), "\\\\"), value)
+
+
+def scalar_text(value: ir.Scalar) -> str:
+    """The text a substring operator reads from a scalar (docs/semantics.md)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+# The approximation every comparison with a number records (an Eq with a numeric value, a Compare).
+NUMERIC_COMPARISON = "numeric comparison on a field that may be logged as a string"
+
+
+def sigma_number(value: float) -> int | float:
+    return int(value) if float(value).is_integer() else float(value)
+
+
+# ---------------------------------------------------------------------- field mapping
+@dataclass(frozen=True)
+class SigmaField:
+    name: str
+    basename: str | None = None  # separators: the ECS field is the text after the last one
+    bare: bool = False  # the Sigma field may hold the name with no separator at all
+    values: dict[str, str] | None = None  # ECS value -> Sigma value
+
+
+@dataclass(frozen=True)
+class SourceMap:
+    """One logsource's Sigma form and field names."""
+
+    key: str
+    logsource: dict[str, str]
+    fields: dict[str, Any]
+    prefixes: dict[str, str]
+    unavailable: dict[str, str]
+    # Sigma fields the source's schema logs as numbers: numeric tests on them compare numbers
+    numeric: frozenset[str] = frozenset()
+
+    def shared(self, name: str) -> list[str]:
+        """The other ECS fields mapped to the same Sigma field as ``name`` (one Sigma field
+        holding a path and its last part, e.g. process.executable and process.name in Image)."""
+        target = _target(self.fields.get(name))
+        return [k for k, v in self.fields.items() if k != name and _target(v) == target]
+
+
+def _target(spec: Any) -> str | None:
+    if spec is None:
+        return None
+    return spec if isinstance(spec, str) else str(spec["field"])
+
+
+def source_map(profile: FieldProfile, ls: ir.LogSource, span: ir.Span) -> SourceMap:
+    # product/service beats category/product: a Zeek log's field names depend on the service,
+    # not on the category the analytic files it under
+    for key in source_keys(ls):
+        entry = profile.source(key)
+        if entry is None:
+            continue
+        if "no_source" in entry:
+            raise CompileError(
+                [
+                    _diag(
+                        E_NO_SOURCE,
+                        f"the {profile.name} profile has no Sigma log source for logsource "
+                        f"{describe(ls)} (sigma)",
+                        span,
+                        str(entry["no_source"]),
+                    )
+                ]
+            )
+        logsource: dict[str, str] = {
+            k: v for k in ("category", "product", "service") if (v := getattr(ls, k))
+        }
+        for k, v in (entry.get("logsource") or {}).items():
+            if v is None:
+                logsource.pop(k, None)
+            else:
+                logsource[k] = v
+        return SourceMap(
+            key,
+            {k: logsource[k] for k in ("category", "product", "service") if k in logsource},
+            dict(entry.get("fields") or {}),
+            dict(entry.get("prefixes") or {}),
+            dict(entry.get("unavailable") or {}),
+            frozenset(entry.get("numeric") or ()),
+        )
+    raise CompileError(
+        [
+            _diag(
+                E_NO_SOURCE,
+                f"the {profile.name} profile has no Sigma log source for logsource "
+                f"{describe(ls)} (sigma)",
+                span,
+                "add an entry to backends/profiles/sigma.yml `sources`, or use a logsource "
+                "category (process_creation, network_connection, dns_query) or a Zeek "
+                "product/service",
+            )
+        ]
+    )
+
+
+def map_field(profile: FieldProfile, src: SourceMap, name: str, span: ir.Span) -> SigmaField:
+    where = f"logsource {src.key}"
+    reason = src.unavailable.get(name) or profile.unavailable.get(name)
+    spec: Any = src.fields.get(name)
+    if spec is None and reason is None:
+        for prefix, repl in src.prefixes.items():
+            if name.startswith(prefix) and len(name) > len(prefix):
+                spec = repl + name[len(prefix) :]
+                break
+    if reason is not None and name not in src.fields:
+        help = reason
+    elif spec is not None:
+        if isinstance(spec, str):
+            return SigmaField(spec)
+        return SigmaField(
+            str(spec["field"]),
+            spec.get("basename"),
+            bool(spec.get("bare", False)),
+            {str(k): str(v) for k, v in spec["values"].items()} if spec.get("values") else None,
+        )
+    else:
+        near = sorted(k for k in src.fields if k.split(".")[0] == name.split(".")[0])[:6]
+        hint = f"mapped fields near it: {', '.join(near)}" if near else "no similar fields"
+        help = f"add it to backends/profiles/{profile.name}.yml under {src.key} ({hint})"
+    raise CompileError(
+        [
+            _diag(
+                E_UNMAPPED,
+                f"field '{name}' has no mapping in the {profile.name} profile for {where} (sigma)",
+                span,
+                help,
+            )
+        ]
+    )
+
+
+MULTI_VALUED = (
+    "the Sigma specification does not say how a value matches a list-valued field: "
+    "Elasticsearch backends match any element, SQL backends (pySigma's SQLite backend stores a "
+    "list as its JSON text) compare the whole stored value, so a test that siemc holds when "
+    "some element satisfies it may miss (or, for substrings, match across elements)"
+)
+
+
+def multi_valued(ctx: Context, what: str, name: str, span: ir.Span) -> None:
+    """Declare a test, key or measure on an ECS array field (see MULTI_VALUED)."""
+    ctx.approximate(f"{what} on the multi-valued field {name}", MULTI_VALUED, span)
+
+
+def placeholder_name(lookup: str, column: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_]", "_", f"{lookup}_{column}")

@@ -202,18 +202,22 @@ class SigmaBackend(Backend):
         env = Env()
         for s in streams:
             env = env.enriched(s.enrich).derived(s.derive)
-        return source_map(ctx.profile, root.source, root.span), env
+        return source_map(ctx.profile, root.source, root.span, root.filter), env
 
     def _rule(self, analytic: ir.Analytic, ctx: Context, m: Member, *, metadata: bool) -> str:
         streams = chain(analytic, m.stream)
         root = streams[0]
         assert isinstance(root.source, ir.LogSource)
-        src = source_map(ctx.profile, root.source, root.span)
+        src = source_map(ctx.profile, root.source, root.span, root.filter)
         env = Env()
         preds: list[ir.Predicate] = []
         for s in streams:
             env = env.enriched(s.enrich).derived(s.derive)
-            preds.append(Inliner(ctx, env, src).pred(s.filter))
+            where = s.filter
+            if s is root and src.implied and isinstance(where, ir.And):
+                # the tests that picked the logsource are what the logsource means
+                where = ir.And(tuple(x for x in where.items if x not in src.implied), where.span)
+            preds.append(Inliner(ctx, env, src).pred(where))
         if FALSE in preds:
             raise ctx.unsupported(
                 f"stream '{m.stream}'",

@@ -60,6 +60,8 @@ class SourceMap:
     unavailable: dict[str, str]
     # Sigma fields the source's schema logs as numbers: numeric tests on them compare numbers
     numeric: frozenset[str] = frozenset()
+    # conjuncts of the stream's filter the logsource implies (they picked it: `select`)
+    implied: tuple[ir.Predicate, ...] = ()
 
     def shared(self, name: str) -> list[str]:
         """The other ECS fields mapped to the same Sigma field as ``name`` (one Sigma field
@@ -74,13 +76,24 @@ def _target(spec: Any) -> str | None:
     return spec if isinstance(spec, str) else str(spec["field"])
 
 
-def source_map(profile: FieldProfile, ls: ir.LogSource, span: ir.Span) -> SourceMap:
+def source_map(
+    profile: FieldProfile, ls: ir.LogSource, span: ir.Span, where: ir.Predicate | None = None
+) -> SourceMap:
+    """The Sigma logsource of ``ls``; a product-only entry with ``select`` picks it by the
+    stream's own event.category/event.type conjuncts (``where``: the stream's filter)."""
     # product/service beats category/product: a Zeek log's field names depend on the service,
     # not on the category the analytic files it under
     for key in source_keys(ls):
         entry = profile.source(key)
         if entry is None:
             continue
+        implied: tuple[ir.Predicate, ...] = ()
+        if "select" in entry:
+            picked = selected_source(entry, where)
+            if picked is None:
+                break
+            key, implied = picked
+            entry = profile.source(key) or {}
         if "no_source" in entry:
             raise CompileError(
                 [
@@ -108,6 +121,7 @@ def source_map(profile: FieldProfile, ls: ir.LogSource, span: ir.Span) -> Source
             dict(entry.get("prefixes") or {}),
             dict(entry.get("unavailable") or {}),
             frozenset(entry.get("numeric") or ()),
+            implied,
         )
     raise CompileError(
         [
@@ -118,10 +132,39 @@ def source_map(profile: FieldProfile, ls: ir.LogSource, span: ir.Span) -> Source
                 span,
                 "add an entry to backends/profiles/sigma.yml `sources`, or use a logsource "
                 "category (process_creation, network_connection, dns_query) or a Zeek "
-                "product/service",
+                "product/service; a product-only stream needs an event.category/event.type "
+                "test the profile's `select` knows",
             )
         ]
     )
+
+
+def selected_source(
+    entry: dict[str, Any], where: ir.Predicate | None
+) -> tuple[str, tuple[ir.Predicate, ...]] | None:
+    """The source a product-only entry's ``select`` picks for a filter, and the filter's
+    conjuncts that picked it (``field: value`` tests)."""
+    conjuncts = where.items if isinstance(where, ir.And) else (() if where is None else (where,))
+    for option in entry["select"]:
+        used: list[ir.Predicate] = []
+        for name, value in option["when"].items():
+            hit = next(
+                (
+                    c
+                    for c in conjuncts
+                    if isinstance(c, ir.Eq)
+                    and c.field == name
+                    and c.values == (value,)
+                    and not c.cased
+                ),
+                None,
+            )
+            if hit is None:
+                break
+            used.append(hit)
+        else:
+            return str(option["source"]), tuple(used)
+    return None
 
 
 def map_field(profile: FieldProfile, src: SourceMap, name: str, span: ir.Span) -> SigmaField:

@@ -264,9 +264,9 @@ class Inliner:
                     neg,
                 )
             alt = "|".join(re.escape(d) for d in domains)
-            # the labels before the domain are non-empty: a name with an empty label has no
-            # registered domain
-            pattern = rf"^\s*(?:[^.\s][^.]*\.)*(?:{alt})\.*\s*$"
+            # registered_domain() strips blanks and trailing dots; the labels before the domain
+            # are non-empty (a name with an empty label has none), the first after the blanks
+            pattern = rf"^\s*(?:[^.\s][^.]*\.(?:[^.]+\.)*)?(?:{alt})\.*\s*$"
             tests.append(self.leaf(ir.Regex(p.field, (pattern,), False, "any", p.span), arg, neg))
         return disj(tests, p.span)
 

@@ -137,6 +137,18 @@ def sigma_row(fields: Mapping[str, Any], src: SourceMap) -> dict[str, Any]:
     return row
 
 
+def _ecs_condition(profile: Any, src: SourceMap, ls: ir.LogSource) -> ir.Predicate:
+    """The ECS events a Sigma logsource holds: the evaluator's logsource condition, or, for a
+    Sigma category siemc's language has no name for (process_termination), the profile's `ecs`
+    tests with the product's condition."""
+    entry = profile.source(src.key) or {}
+    if "ecs" not in entry:
+        return logsource_predicate(ls)
+    product = logsource_predicate(ir.LogSource(None, ls.product, ls.service))
+    tests = tuple(ir.Eq(str(k), (v,)) for k, v in entry["ecs"].items())
+    return ir.And((product, *tests))
+
+
 @dataclass
 class Tables:
     """The SQLite tables of one run: rows per logsource table."""
@@ -156,7 +168,7 @@ def build_tables(
         name = table_name(ls)
         ir_ls = ir.LogSource(*ls)
         src = source_map(profile, ir_ls, ir.NO_SPAN)
-        member = compile_predicate(logsource_predicate(ir_ls), lookups)
+        member = compile_predicate(_ecs_condition(profile, src, ir_ls), lookups)
         rows = []
         for i, e in enumerate(events):
             if member(e.fields):

@@ -36,7 +36,7 @@ from backends.sigma.correlation import Member
 from backends.sigma.fields import SourceMap, source_map
 from backends.sigma.filters import FilterTranslator
 from backends.sigma.inline import FALSE, TRUE, Env, Inliner
-from backends.sigma.streams import chain, relaxed
+from backends.sigma.streams import IDENTITY_NOTE, chain, relaxed
 from backends.sigma.support import SUPPORT
 from backends.sigma.tree import Cond, DetectionRenderer, conj
 from backends.sigma.writer import block, scalar
@@ -70,6 +70,7 @@ class SigmaBackend(Backend):
     def __init__(self) -> None:
         self._notes: list[str] = []
         self._dropped: tuple[Dropped, ...] = ()
+        self._identity = False
 
     def compile(
         self,
@@ -80,7 +81,7 @@ class SigmaBackend(Backend):
         allow_superset: bool = False,
     ) -> Artifact:
         # what Sigma cannot check but can drop soundly goes first; render() declares it
-        loose, self._dropped = relaxed(analytic)
+        loose, self._dropped, self._identity = relaxed(analytic)
         return super().compile(
             loose,
             profile=profile,
@@ -107,7 +108,7 @@ class SigmaBackend(Backend):
 
     # ------------------------------------------------------------------ rendering
     def render(self, analytic: ir.Analytic, ctx: Context) -> str:
-        self._notes = []
+        self._notes = [IDENTITY_NOTE] if self._identity else []
         for d in self._dropped:
             ctx.approximate(d.construct, d.what, d.span, direction="superset")
         det = analytic.detection

@@ -348,8 +348,10 @@ def to_alerts(
         evidence = [events[i] for i in ids]
         keys_json = json.loads(r["group_keys"])
         key = []
-        for i, name in enumerate(group_by):
-            fields = positions[i] if i < len(positions) else [name]
+        for i, name in enumerate(group_by[: len(positions)]):
+            # a group-by beyond the analytic's keys (the process identity standing in for a
+            # process end) narrows the group but is not part of the alert's key
+            fields = positions[i]
             key.append((fields[0], _restore(keys_json.get(name), evidence, fields)))
         times = sorted(e.ts for e in evidence)
         measures: list[tuple[str, Any]] = []

@@ -219,11 +219,13 @@ class Inliner:
         # coalesce() takes the first argument that is present: the test reads that one
         alts: list[ir.Predicate] = []
         nulls: list[ir.Predicate] = []
+        on_missing = holds(p, None)
         for a in args:
-            present = self.leaf(ir.Exists(p.field, True, p.span), a, neg)
-            alts.append(conj([*nulls, present, self.leaf(p, a, neg)], p.span))
+            # a test false on a missing value needs no presence guard of its own
+            present = [self.leaf(ir.Exists(p.field, True, p.span), a, neg)] if on_missing else []
+            alts.append(conj([*nulls, *present, self.leaf(p, a, neg)], p.span))
             nulls.append(self.leaf(ir.Exists(p.field, False, p.span), a, neg))
-        if holds(p, None):
+        if on_missing:
             alts.append(conj(nulls, p.span))
         return disj(alts, p.span)
 

@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from backends.base import overall_direction
 from backends.sigma import correlation, support
 from backends.sigma.filters import FilterTranslator
 from backends.sigma.tree import Cond
@@ -176,6 +177,31 @@ DECLARED: dict[tuple[str, str], Declared] = {
             "[1725359400000..1725359400000]",
         ),
     ),
+    (
+        "DSIG-N1",
+        "start at the stop's timestamp before and after it, two stops at one time, open window",
+    ): Declared(
+        "absence",
+        "ws5: the engine counts a start at the stop's own timestamp although it came first in "
+        "input order; ws7: the two stops at one timestamp are one window, one alert",
+        missing=(
+            "DSIG-N1 {host.name='ws5'} [1704070800000..1704070800000]",
+            "DSIG-N1 {host.name='ws7'} [1704072000000..1704072000000]",
+        ),
+    ),
+    ("DSIG-R1", "ratio and bytes, bytes only, no inbound bytes, across a boundary, just under"): (
+        Declared(
+            "having condition",
+            "the ratio is dropped: 10.0.0.2 (ratio 1.5) and 10.0.0.3 (no inbound bytes) alert on "
+            "their bytes alone, 10.0.0.4 across the 00:20 boundary (tumbling window "
+            "aggregation); 10.0.0.5 stays under 1000",
+            extra=(
+                "DSIG-R1 {source.ip='10.0.0.2'} [None..None]",
+                "DSIG-R1 {source.ip='10.0.0.3'} [None..None]",
+                "DSIG-R1 {source.ip='10.0.0.4'} [None..None]",
+            ),
+        )
+    ),
 }
 
 
@@ -212,6 +238,11 @@ def test_pairs_cover_the_backend() -> None:
     ids = set(COMPILED)
     assert {"SIEMC-0006", "SIEMC-0007"} <= ids
     kinds = {type(COMPILED[a][0].analytic.detection).__name__ for a in ids}
+    directions = {
+        COMPILED[a][1].approximations and overall_direction(COMPILED[a][1].approximations)
+        for a in ids
+    }
+    assert {"superset", "mixed", ()} <= directions  # exact pairs have no approximations
     assert kinds == {"Match", "Sequence", "Cooccurrence", "Aggregate", "Absence"}
     measures = {
         m.kind
@@ -221,6 +252,7 @@ def test_pairs_cover_the_backend() -> None:
     }
     assert measures == set(support.CORRELATION_TYPES)
     assert set(DECLARED) <= set(PAIRS), set(DECLARED) - set(PAIRS)
+    assert {"DSIG-L1", "DSIG-N1", "DSIG-R1", "DSIG-W1"} <= ids
 
 
 @pytest.mark.parametrize("aid", sorted(a for a in COMPILED if a.startswith("DSIG-")))

@@ -36,8 +36,9 @@ from backends.sigma.correlation import Member
 from backends.sigma.fields import SourceMap, source_map
 from backends.sigma.filters import FilterTranslator
 from backends.sigma.inline import FALSE, TRUE, Env, Inliner
+from backends.sigma.joins import SUPERSET, joined
 from backends.sigma.streams import IDENTITY_NOTE, chain, relaxed
-from backends.sigma.support import SUPPORT
+from backends.sigma.support import SUPPORT, timespan_text
 from backends.sigma.tree import Cond, DetectionRenderer, conj
 from backends.sigma.writer import block, scalar
 from compiler import ir
@@ -143,7 +144,10 @@ class SigmaBackend(Backend):
         rules: list[str] = []
         for m in members:
             try:
-                rules.append(self._rule(analytic, ctx, m, metadata=False))
+                if (j := joined(analytic, m.stream)) is not None:
+                    rules.append(self._chained(analytic, ctx, m, j))
+                else:
+                    rules.append(self._rule(analytic, ctx, m, metadata=False))
             except CompileError as exc:
                 errors += exc.diagnostics
         if errors:
@@ -172,6 +176,51 @@ class SigmaBackend(Backend):
         head, _, body = text.partition("\n---\n")
         notes = "".join(f"{self.comment} NOTE {one_line(n)}\n" for n in self._notes)
         return f"{head}\n{notes}---\n{body}"
+
+    def _chained(self, analytic: ir.Analytic, ctx: Context, m: Member, s: ir.Stream) -> str:
+        """The rules of a step over a join and the temporal correlation pairing them, named as
+        the step (backends.sigma.joins); the step's keys added by the join read the partner."""
+        j = s.join
+        assert j is not None
+        ctx.approximate(
+            "stream join",
+            SUPERSET.format(keys=", ".join(j.on), within=timespan_text(j.within_ms)),
+            j.span,
+            direction="superset",
+        )
+        event = Member(f"{m.name}_event", m.stream, f"{m.key}/event", j.on, j.span)
+        partner = Member(
+            f"{m.name}_{slug(j.stream)}", j.stream, f"{m.key}/{j.stream}", j.on, j.span
+        )
+        sources = {}
+        envs = {}
+        for x in (event, partner):
+            sources[x.name], envs[x.name] = self._source(analytic, ctx, x.stream)
+        for k in m.keys:
+            if k in j.add:
+                m.key_sources[k] = (sources[partner.name], envs[partner.name])
+        pair = correlation.group_by(ctx, [event, partner], sources, envs)
+        meta = {k: None for k in self._metadata(analytic)} | {
+            "title": f"{analytic.id} {m.key}: {s.name} joined to {j.stream}",
+            "description": f"Stream '{s.name}': a {j.stream} event before it with the same "
+            f"{', '.join(j.on)}, correlated by {slug(analytic.id)}_correlation",
+        }
+        doc = _ENV.get_template("correlation.yml.j2").render(
+            **meta,
+            id=uuid.uuid5(ID_NAMESPACE, f"{analytic.id}/{m.key}/join"),
+            name=m.name,
+            type="temporal",
+            rules=[event.name, partner.name],
+            group_by=pair["group_by"],
+            aliases=pair["aliases"],
+            timespan=correlation.timespan(ctx, j.within_ms, j.span),
+            condition=None,
+        )
+        return (
+            self._rule(analytic, ctx, event, metadata=False)
+            + self._rule(analytic, ctx, partner, metadata=False)
+            + doc
+        )
 
     def _members(self, analytic: ir.Analytic, det: ir.Detection, prefix: str) -> list[Member]:
         if isinstance(det, ir.Aggregate):

@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 
-from backends.sigma.streams import chain, detection_streams
+from backends.sigma.joins import join_errors
 from backends.sigma.support import CORRELATION_TYPES, having_condition
 from compiler import ir
 from compiler.diagnostics import Diagnostic
@@ -18,15 +18,7 @@ _ALT = "compile to esql, kql or splunk"
 
 
 def support_errors(analytic: ir.Analytic, reject: Reject) -> list[Diagnostic]:
-    errors: list[Diagnostic] = []
-    used: list[ir.Stream] = []
-    for name in detection_streams(analytic.detection):
-        for s in chain(analytic, name):
-            if s not in used:
-                used.append(s)
-    for s in used:
-        if s.join is not None:
-            errors += reject(s.join, None, None, None)
+    errors: list[Diagnostic] = join_errors(analytic, reject)
     det = analytic.detection
     if isinstance(det, ir.Aggregate):
         errors += _aggregate_errors(det, reject)

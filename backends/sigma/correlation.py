@@ -37,6 +37,8 @@ class Member:
     keys: tuple[str, ...]
     span: ir.Span
     extra: list[Node] = field(default_factory=list)  # conditions only this rule adds
+    # keys read from another rule's source (a chained join: the partner's fields)
+    key_sources: dict[str, tuple[SourceMap, Env]] = field(default_factory=dict)
 
 
 NO_CONSUMPTION = (
@@ -221,7 +223,8 @@ def group_by(
     for m in members:
         row = []
         for k in m.keys:
-            stored = stored_field(envs[m.name], k)
+            src, env = m.key_sources.get(k, (sources[m.name], envs[m.name]))
+            stored = stored_field(env, k)
             if stored is None:
                 errors += ctx.unsupported(
                     f"the computed key {k}",
@@ -231,7 +234,7 @@ def group_by(
                 ).diagnostics
                 continue
             try:
-                f = map_field(ctx.profile, sources[m.name], stored, m.span)
+                f = map_field(ctx.profile, src, stored, m.span)
             except CompileError as exc:
                 errors += exc.diagnostics
                 continue

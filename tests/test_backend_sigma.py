@@ -10,10 +10,12 @@ expected texts (`|cased`, `|re|i`).
 from __future__ import annotations
 
 import dataclasses
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
+import re2  # type: ignore[import-untyped]
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -23,8 +25,10 @@ from backends.base import NODE_TYPES, Artifact, CompileError, overall_direction
 from backends.sigma import SigmaBackend
 from backends.sigma.fields import NUMERIC_COMPARISON, placeholder_name, sigma_string
 from backends.sigma.inline import LOOKUP_ROW_LIMIT
+from backends.sigma.regex import basename_exact, sigma_regex
 from compiler import ir
 from compiler.discover import load_catalog
+from compiler.evaluator.values import call
 from tests.oracles.sigma_oracle import load, run, to_sqlite, validate
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,6 +41,8 @@ COMPILED = {
     # lookups, enrichment and registered_domain() inlined; baseline and until dropped; the
     # sequence as temporal: a superset
     "AN1190": "superset",
+    # the join as a temporal pair the detection's correlation references (chained)
+    "SIEMC-0005": "superset",
     "SIEMC-0006": "superset",  # co-occurrence -> temporal
     "SIEMC-0007": "mixed",  # distinct-count threshold -> value_count
     "SIEMC-0009": "mixed",  # absence -> temporal with pySigma's `not`; keyed by path
@@ -47,7 +53,6 @@ UNSUPPORTED = {
     "AN1511",  # no Windows flow source with bytes; join; computed keys
     "SIEMC-0003",  # join, coalesce derive, min/max/stdev, ratio
     "SIEMC-0004",  # extract_ips derive
-    "SIEMC-0005",  # join
     "SIEMC-0008",  # registered_domain key
     "SIEMC-0010",  # enriched and registered_domain keys
 }
@@ -110,6 +115,7 @@ def test_errors_name_the_construct_span_and_alternative() -> None:
         BACKEND.compile(by_id["AN1511"], allow_approximate=True)
     join = [d for d in exc.value.diagnostics if "stream join" in d.message]
     assert join and join[0].line == 46
+    assert "only a sequence or co-occurrence step over a join" in join[0].message
     assert "kql" in (join[0].help or "")
 
 
@@ -368,8 +374,8 @@ def test_logsource_and_metadata() -> None:
 
 def test_big_lookup_is_a_placeholder_with_note_and_sqlite_binding() -> None:
     where = ir.InLookup("approved", (("domain", "destination.domain"),))
-    rows = (("a*b.com",),) + tuple((f"d{i}.example",) for i in range(LOOKUP_ROW_LIMIT))
-    big = ir.Lookup("approved", "/x/lookups/approved.csv", ("domain",), rows)
+    cells = (("a*b.com",), *((f"d{i}.example",) for i in range(LOOKUP_ROW_LIMIT)))
+    big = ir.Lookup("approved", "/x/lookups/approved.csv", ("domain",), cells)
     art = compile_(dataclasses.replace(analytic([stream("s", where, NET)]), lookups=(big,)))
     assert "# NOTE placeholder %approved_domain%" in art.text
     rows = [
@@ -714,3 +720,139 @@ def test_tests_keys_and_measures_on_array_fields_are_declared() -> None:
         "group-by key on the multi-valued field dns.resolved_ip",
         "distinct measure on the multi-valued field dns.resolved_ip",
     } <= got
+
+
+# --------------------------------------------------------------------------- joins (chained)
+def _joined(direction: str = "before", where: ir.Predicate = ir.TRUE) -> ir.Analytic:
+    linux = ir.LogSource("process_creation", "linux")
+    shell = stream("shell", ir.Eq("process.name", ("bash",)), linux)
+    proc = stream("proc", ls=linux)
+    conn = stream("conn", ls=ir.LogSource("network_connection", "linux"))
+    join = ir.Join(
+        "proc",
+        ("host.name", "process.entity_id"),
+        3_600_000,
+        direction,  # type: ignore[arg-type]
+        ("process.parent.entity_id",),
+        SPAN,
+    )
+    child = ir.Stream("child", "conn", join, (), (), where, SPAN)
+    seq = ir.Sequence(
+        (
+            ir.Step("s", "shell", ("host.name", "process.entity_id"), SPAN),
+            ir.Step("c", "child", ("host.name", "process.parent.entity_id"), SPAN),
+        ),
+        60_000,
+        None,
+        SPAN,
+    )
+    return analytic([shell, proc, conn, child], seq)
+
+
+def test_a_step_over_a_join_is_a_chained_correlation() -> None:
+    art = compile_(_joined())
+    docs = list(yaml.safe_load_all(art.text))
+    inner = next(d for d in docs if d.get("name") == "t_1_child")
+    assert inner["correlation"]["type"] == "temporal"
+    assert inner["correlation"]["rules"] == ["t_1_child_event", "t_1_child_proc"]
+    assert inner["correlation"]["timespan"] == "1h"
+    outer = docs[-1]["correlation"]
+    assert outer["rules"] == ["t_1_shell", "t_1_child"]
+    # the joined key is read from the partner's rule (ParentProcessGuid of the process start)
+    assert outer["aliases"] == {
+        "process_entity_id": {"t_1_shell": "ProcessGuid", "t_1_child": "ParentProcessGuid"}
+    }
+    assert "stream join" in {a.construct for a in art.approximations}
+    assert overall_direction(art.approximations) == "superset"
+    assert to_sqlite(art.text)
+
+
+def test_joins_the_chain_cannot_say_are_refused() -> None:
+    [(code, msg)] = errors(_joined("after"))
+    assert code == "E200" and "direction after" in msg
+    on_added = ir.Eq("process.parent.entity_id", ("x",))
+    [(code, msg)] = errors(_joined(where=on_added))
+    assert code == "E200" and "a test on a joined field (process.parent.entity_id)" in msg
+
+
+# --------------------------------------------------------------------------- inlining
+DOMAIN_TEXT = st.text(st.sampled_from(list("ab.- \t\nLIVEcom")), max_size=6)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    DOMAIN_TEXT,
+    st.sampled_from(["live.com", "LIVE.com", "x.live.com", "live.net", ""]),
+    DOMAIN_TEXT,
+)
+def test_inlined_registered_domain_test_agrees_with_the_evaluator(
+    before: str, name: str, after: str
+) -> None:
+    """registered_domain(lower(x)) == 'live.com' inlined as a regular expression on x: the same
+    answer as the evaluator's Public Suffix List on blanks, dots, case and empty labels."""
+    value = before + name + after
+    where = ir.Eq("destination.registered_domain", ("live.com",))
+    derive = (
+        (
+            "destination.registered_domain",
+            ir.Call("registered_domain", (ir.Call("lower", (ir.FieldRef("destination.domain"),)),)),
+        ),
+    )
+    art = compile_(analytic([stream("s", where, NET, derive)]), approx=False)
+    [pattern] = [v for k, v in next(yaml.safe_load_all(art.text))["detection"]["selection"].items()]
+    want = call("registered_domain", [value]) == "live.com"
+    assert (re.search(pattern, value, re.IGNORECASE) is not None) == want, (value, pattern)
+
+
+def test_registered_domain_under_a_public_suffix_is_a_declared_superset() -> None:
+    where = ir.Eq("destination.registered_domain", ("fastly.net",))
+    derive = (
+        (
+            "destination.registered_domain",
+            ir.Call("registered_domain", (ir.FieldRef("destination.domain"),)),
+        ),
+    )
+    art = compile_(analytic([stream("s", where, NET, derive)]))
+    [ap] = art.approximations
+    assert ap.direction == "superset" and "a.prod.fastly.net" in ap.detail
+    negated = compile_(analytic([stream("s", ir.Not(where), NET, derive)]))
+    assert [a.direction for a in negated.approximations] == ["subset"]
+
+
+def test_enriched_field_is_inlined_over_the_rows_first_row_wins() -> None:
+    roles = ir.Lookup(
+        "roles", "/x/roles.csv", ("host", "role"), (("h1", "db"), ("H1", "web"), ("h2", "web"))
+    )
+    enrich = ir.Enrich("roles", (("host", "host.name"),), (("role", "labels.role"),), SPAN)
+    s = ir.Stream("s", PROC, None, (enrich,), (), ir.Eq("labels.role", ("web",)), SPAN)
+    a = dataclasses.replace(analytic([s]), lookups=(roles,))
+    art = compile_(a, approx=False)
+    assert next(yaml.safe_load_all(art.text))["detection"] == {
+        "selection": {"Computer": "h2"},
+        "condition": "selection",
+    }
+
+
+@pytest.mark.parametrize(
+    ("pattern", "exact"),
+    [
+        (r"^(python|pypy)[23](\.\d+)?$", True),
+        (r"^py.*$", False),  # `.` crosses a separator
+        (r"^a[^x]$", False),
+        (r"^a|b$", False),  # the anchors bind to one alternative each
+        (r"^ab", False),  # unanchored at the end: a directory may match
+    ],
+)
+def test_basename_regex_exactness(pattern: str, exact: bool) -> None:
+    assert basename_exact(pattern, "/") is exact
+
+
+def test_regexes_re2_rejects_are_respelled_for_both_engines() -> None:
+    r = sigma_regex(r"(?x) ^ a b \d+ $", cased=False)
+    assert r.text == r"^ab(?:\d)+$"
+    assert re.compile(r.text) and re2.compile(r.text)
+    assert any("\\d is ASCII" in n for n in r.notes)
+    kept = sigma_regex(r"^(python|pypy)[23](\.\d+)?$", cased=False)
+    assert kept.text == r"^(python|pypy)[23](\.\d+)?$" and kept.notes == ()
+    art = compile_(analytic([stream("s", ir.Regex("process.command_line", (r"(?x) a  b",)))]))
+    assert "CommandLine|re|i: ab" in art.text

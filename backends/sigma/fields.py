@@ -106,23 +106,7 @@ def source_map(
                     )
                 ]
             )
-        logsource: dict[str, str] = {
-            k: v for k in ("category", "product", "service") if (v := getattr(ls, k))
-        }
-        for k, v in (entry.get("logsource") or {}).items():
-            if v is None:
-                logsource.pop(k, None)
-            else:
-                logsource[k] = v
-        return SourceMap(
-            key,
-            {k: logsource[k] for k in ("category", "product", "service") if k in logsource},
-            dict(entry.get("fields") or {}),
-            dict(entry.get("prefixes") or {}),
-            dict(entry.get("unavailable") or {}),
-            frozenset(entry.get("numeric") or ()),
-            implied,
-        )
+        return _source(key, entry, ls, implied)
     raise CompileError(
         [
             _diag(
@@ -137,6 +121,43 @@ def source_map(
             )
         ]
     )
+
+
+def _source(
+    key: str, entry: dict[str, Any], ls: ir.LogSource, implied: tuple[ir.Predicate, ...] = ()
+) -> SourceMap:
+    logsource: dict[str, str] = {
+        k: v for k in ("category", "product", "service") if (v := getattr(ls, k))
+    }
+    for k, v in (entry.get("logsource") or {}).items():
+        if v is None:
+            logsource.pop(k, None)
+        else:
+            logsource[k] = v
+    return SourceMap(
+        key,
+        {k: logsource[k] for k in ("category", "product", "service") if k in logsource},
+        dict(entry.get("fields") or {}),
+        dict(entry.get("prefixes") or {}),
+        dict(entry.get("unavailable") or {}),
+        frozenset(entry.get("numeric") or ()),
+        implied,
+    )
+
+
+def sigma_source(profile: FieldProfile, ls: ir.LogSource) -> SourceMap:
+    """The profile's source whose Sigma logsource is ``ls`` (as a rule names it): the engine
+    harness fills a table per Sigma logsource, including categories only `select` reaches."""
+    try:
+        return source_map(profile, ls, ir.NO_SPAN)
+    except CompileError:
+        for key, entry in profile.sources.items():
+            if "logsource" in entry:
+                src = _source(key, entry, ls)
+                want = {k: v for k in ("category", "product", "service") if (v := getattr(ls, k))}
+                if src.logsource == want and entry["logsource"].get("category") == ls.category:
+                    return src
+        raise
 
 
 def selected_source(

@@ -162,7 +162,10 @@ class Inliner:
     def leaf(self, p: Leaf, subject: ir.Expr, neg: bool) -> ir.Predicate:
         if isinstance(subject, ir.FieldRef) and subject.step is None:
             if isinstance(p, ir.Exists):
-                self.shared_exists(subject.name, p, neg)
+                self.shared_exists(subject.name, p, neg, p.present)
+            elif isinstance(p, ir.Eq) and None in p.values:
+                # `Field: null` is the missing test of the shared field
+                self.shared_exists(subject.name, p, neg, False)
             return p if subject.name == p.field else dataclasses.replace(p, field=subject.name)
         if isinstance(subject, ir.Literal_):
             return TRUE if holds(p, subject.value) else FALSE
@@ -192,7 +195,7 @@ class Inliner:
             _DERIVE_ALT,
         )
 
-    def shared_exists(self, name: str, p: ir.Exists, neg: bool) -> None:
+    def shared_exists(self, name: str, p: Leaf, neg: bool, present: bool) -> None:
         others = self.src.shared(name) if self.src is not None else []
         if not others:
             return
@@ -205,7 +208,7 @@ class Inliner:
             f"part), so {sigma}|exists also holds on an event that logs only "
             f"{', '.join(others)}",
             p.span,
-            "superset" if p.present else "subset",
+            "superset" if present else "subset",
             neg,
         )
 

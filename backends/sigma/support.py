@@ -88,9 +88,12 @@ SUPPORT: dict[type, Support] = {
         "the rows whose column passes it (the first matching row wins, as in siemc)",
     ),
     ir.Join: Support(
-        "unsupported",
-        "Sigma correlations group events by equal fields within a timespan but cannot "
-        "join one event to another and copy fields (compile to kql or splunk)",
+        "approximate",
+        "a sequence or co-occurrence step over a join (direction before) becomes a chained "
+        "correlation: a temporal pair of the event and its partner within `within`, which the "
+        "detection's correlation references and groups by the joined fields (a declared "
+        "superset: any partner in the window, either order); filters on joined fields, and "
+        "joins under a single-event match or an aggregate, cannot be expressed",
     ),
     ir.Match: Support("exact", "the Sigma rule itself (level, ATT&CK tags)"),
     ir.Sequence: Support(

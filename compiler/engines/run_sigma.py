@@ -40,8 +40,8 @@ from backends.profiles import load_profile
 from backends.sigma.fields import (
     SourceMap,
     placeholder_name,
+    sigma_source,
     sigma_string,
-    source_map,
 )
 from compiler import canonical, engines, ir
 from compiler.canonical import CanonicalAlert
@@ -167,7 +167,7 @@ def build_tables(
     for ls in logsources:
         name = table_name(ls)
         ir_ls = ir.LogSource(*ls)
-        src = source_map(profile, ir_ls, ir.NO_SPAN)
+        src = sigma_source(profile, ir_ls)
         member = compile_predicate(_ecs_condition(profile, src, ir_ls), lookups)
         rows = []
         for i, e in enumerate(events):

@@ -100,7 +100,14 @@ def test_skips_say_why() -> None:
     assert "sigma cannot express stream join" in reasons["SIEMC-0003"]
     assert "SIEMC-0003: sigma: " in PKG.files["README.md"]
     assert [Path(f).stem for f in FILES] == PKG.exported
-    assert PKG.exported == ["AN1190", "SIEMC-0006", "SIEMC-0007", "SIEMC-0009", "SIEMC-0012"]
+    assert PKG.exported == [
+        "AN1190",
+        "SIEMC-0005",
+        "SIEMC-0006",
+        "SIEMC-0007",
+        "SIEMC-0009",
+        "SIEMC-0012",
+    ]
 
 
 def test_absence_rule_says_its_condition_is_a_pysigma_extension() -> None:

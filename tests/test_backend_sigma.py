@@ -856,3 +856,16 @@ def test_regexes_re2_rejects_are_respelled_for_both_engines() -> None:
     assert kept.text == r"^(python|pypy)[23](\.\d+)?$" and kept.notes == ()
     art = compile_(analytic([stream("s", ir.Regex("process.command_line", (r"(?x) a  b",)))]))
     assert "CommandLine|re|i: ab" in art.text
+
+
+def test_a_null_test_of_registered_domain_is_refused() -> None:
+    """registered_domain() is also null for a public suffix or a single label: no Sigma test."""
+    derive = (
+        (
+            "destination.registered_domain",
+            ir.Call("registered_domain", (ir.FieldRef("destination.domain"),)),
+        ),
+    )
+    where = ir.Eq("destination.registered_domain", (None,), span=SPAN)
+    [(code, msg)] = errors(analytic([stream("s", where, NET, derive)]))
+    assert code == "E200" and "public suffix" in msg

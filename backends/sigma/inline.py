@@ -241,7 +241,7 @@ class Inliner:
         domains: list[str] = []
         for v in p.values:
             if v is None:
-                continue
+                continue  # refused below
             text = str(v).strip().rstrip(".").lower()
             if not text or ":" in text or text[-1].isdigit():
                 raise self.ctx.unsupported(
@@ -253,9 +253,15 @@ class Inliner:
             # a value that is no registered domain (a public suffix, a subdomain) equals none
             if call("registered_domain", [text]) == text:
                 domains.append(text)
-        tests: list[ir.Predicate] = []
         if None in p.values:
-            tests.append(self.leaf(ir.Exists(p.field, False, p.span), arg, neg))
+            raise self.ctx.unsupported(
+                f"a null test on derived field '{p.field}'",
+                "a name has no registered domain also when it is a public suffix or a single "
+                "label, which Sigma cannot tell without the Public Suffix List",
+                p.span,
+                _DERIVE_ALT,
+            )
+        tests: list[ir.Predicate] = []
         if domains:
             below = sorted({s for d in domains for s in suffixes_below(d)})
             if below:

@@ -369,6 +369,9 @@ class Metadata:
     owner: str | None
     references: tuple[str, ...]
     false_positives: tuple[str, ...]
+    author: str | None = None
+    license: str | None = None
+    tags: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,7 +23,7 @@ from sigma.correlations import (
 from sigma.rule import SigmaRule
 
 from compiler.importers import rules as R
-from compiler.importers.detection import Converter
+from compiler.importers.detection import Converter, merge
 from compiler.importers.refusal import Refusal
 from compiler.importers.sigma_source import RuleDoc
 from compiler.lower import format_duration
@@ -105,7 +105,9 @@ def correlation(doc: RuleDoc, resolve: Resolve) -> tuple[dict[str, Any], list[st
     else:
         streams, stream = _one_stream(c, bases, names, streams, keys)
         detect = _aggregate(c, bases, stream, keys[0], window)
-    platforms = sorted({p for b in bases if isinstance(b.rule, SigmaRule) for p in R.platforms_of(b.rule)})
+    platforms = sorted(
+        {p for b in bases if isinstance(b.rule, SigmaRule) for p in R.platforms_of(b.rule)}
+    )
     analytic = {**R.metadata(doc, platforms), "streams": streams, "detect": detect}
     return analytic, shared.lookups, bases
 
@@ -217,7 +219,7 @@ def _one_stream(
     merged: dict[str, Any] = {"logsource": first["logsource"]}
     if derive:
         merged["derive"] = derive
-    merged["where"] = {"any": [streams[n]["where"] for n in names]}
+    merged["where"] = merge("any", [streams[n]["where"] for n in names])
     return {"events": merged}, "events"
 
 
@@ -235,7 +237,9 @@ def _aggregate(
                 "the condition names no single field",
                 ("correlation", "condition"),
             )
-        fields = {R.field_mapper(b)(str(refs[0]), ("correlation", "condition", "field")) for b in bases}
+        fields = {
+            R.field_mapper(b)(str(refs[0]), ("correlation", "condition", "field")) for b in bases
+        }
         if len(fields) != 1:
             raise Refusal(
                 "condition-field",
@@ -245,10 +249,18 @@ def _aggregate(
         field = fields.pop()
     n = cond.count
     counting = c.type in (SigmaCorrelationType.EVENT_COUNT, SigmaCorrelationType.VALUE_COUNT)
-    if counting and op in (">=", ">") and float(n).is_integer() and int(n) >= (1 if op == ">=" else 0):
+    if (
+        counting
+        and op in (">=", ">")
+        and float(n).is_integer()
+        and int(n) >= (1 if op == ">=" else 0)
+    ):
         bound = {"gte" if op == ">=" else "gt": int(n)}
-        measure: dict[str, Any] = {"count": bound} if field is None else {"distinct": {"field": field, **bound}}
+        measure: dict[str, Any] = (
+            {"count": bound} if field is None else {"distinct": {"field": field, **bound}}
+        )
         return {"threshold": {"stream": stream, "by": by, "window": window, **measure}}
+    m: dict[str, Any]
     if c.type == SigmaCorrelationType.EVENT_COUNT:
         name, m = "event_count", {"count": True}
     elif c.type == SigmaCorrelationType.VALUE_COUNT:
@@ -258,7 +270,11 @@ def _aggregate(
         name, m = c.type.name.lower(), {kind: field}
         if kind == "percentile":
             if cond.percentile is None:
-                raise Refusal("percentile", "value_percentile without 'percentile'", ("correlation", "condition"))
+                raise Refusal(
+                    "percentile",
+                    "value_percentile without 'percentile'",
+                    ("correlation", "condition"),
+                )
             m["p"] = cond.percentile
     agg = {
         "stream": stream,

@@ -87,7 +87,7 @@ class Converter:
                 sub = self.convert(arg)
                 # (a and (b and c)) is (a and b and c): one level reads better
                 items.extend(sub[kind] if list(sub) == [kind] else [sub])
-            return _merge(kind, items)
+            return merge(kind, items)
         if isinstance(node, ConditionNOT):
             return {"not": self.convert(node.args[0])}
         if isinstance(node, ConditionFieldEqualsValueExpression):
@@ -119,7 +119,7 @@ class Converter:
             return self.locate(ident, sigma_field, word)
 
         if isinstance(v, SigmaExpansion):
-            return _merge("any", [self.value(field, x, sigma_field, ident) for x in v.values])
+            return merge("any", [self.value(field, x, sigma_field, ident) for x in v.values])
         if isinstance(v, SigmaString):
             return self.string(field, v, isinstance(v, SigmaCasedString), here)
         if isinstance(v, SigmaBool):
@@ -145,7 +145,9 @@ class Converter:
         construct = "timestamp-part" if "Timestamp" in name else f"value-{name}"
         raise Refusal(construct, f"the value type {name} has no equivalent", here())
 
-    def string(self, field: str, s: SigmaString, cased: bool, here: Callable[..., DocPath]) -> Filter:
+    def string(
+        self, field: str, s: SigmaString, cased: bool, here: Callable[..., DocPath]
+    ) -> Filter:
         parts = list(s.s)
         if any(isinstance(p, Placeholder) for p in parts):
             return self.placeholder(field, parts, here)
@@ -231,7 +233,7 @@ def _key_op(key: str) -> tuple[str, str, list[str]]:
     return field, (ops[0] if ops else "eq"), mods
 
 
-def _merge(kind: str, items: list[Filter]) -> Filter:
+def merge(kind: str, items: list[Filter]) -> Filter:
     """AND/OR of filters, written compactly: entries on distinct keys share one mapping (AND),
     values of one key share one list (OR, or AND with `|all`)."""
     if len(items) == 1:

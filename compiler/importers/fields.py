@@ -62,9 +62,7 @@ class Mapped:
     problem: str | None = None
 
 
-def map_field(
-    name: str, category: str | None, product: str | None, service: str | None
-) -> Mapped:
+def map_field(name: str, category: str | None, product: str | None, service: str | None) -> Mapped:
     """The ECS field for Sigma field ``name`` under a logsource: the table's entry, or the
     name under the logsource's namespace (see the data file's ``fallback``)."""
     t = table()

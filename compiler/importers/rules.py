@@ -77,7 +77,11 @@ def logsource(doc: RuleDoc) -> dict[str, str]:
         if v
     }
     if not out:
-        raise Refusal("logsource-empty", "the rule's logsource names no category, product or service", ("logsource",))
+        raise Refusal(
+            "logsource-empty",
+            "the rule's logsource names no category, product or service",
+            ("logsource",),
+        )
     if ls.category and ls.category not in LOGSOURCE_CATEGORIES:
         raise Refusal(
             f"logsource-category:{ls.category}",

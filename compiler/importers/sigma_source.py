@@ -20,7 +20,6 @@ from sigma.rule import SigmaRule
 from compiler.diagnostics import Diagnostic
 from compiler.importers.refusal import DocPath
 
-
 # libyaml when PyYAML has it (as pySigma's own safe_load would): the corpus is 3,600 files
 _LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -75,7 +74,9 @@ class RuleDoc:
         found: list[DocPath] = []
         for name in names:
             body = det[name]
-            maps = [((name,), body)] if isinstance(body, dict) else []
+            maps: list[tuple[tuple[Any, ...], Any]] = []
+            if isinstance(body, dict):
+                maps = [((name,), body)]
             if isinstance(body, list):
                 maps = [((name, i), m) for i, m in enumerate(body) if isinstance(m, dict)]
             for prefix, m in maps:

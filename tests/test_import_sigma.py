@@ -120,7 +120,10 @@ def test_cidr(tmp_path: Path) -> None:
     ls = "{category: network_connection, product: windows}"
     a = analytic(tmp_path, rule(det, ls))
     net = {"event.category": "network", "event.type": "connection", "host.os.type": "windows"}
-    got = [bool(alerts(a, [{**net, "destination.ip": ip}])) for ip in ("10.1.2.3", "fd00::1", "11.0.0.1")]
+    got = [
+        bool(alerts(a, [{**net, "destination.ip": ip}]))
+        for ip in ("10.1.2.3", "fd00::1", "11.0.0.1")
+    ]
     assert got == [True, True, False]
 
 
@@ -159,7 +162,10 @@ def test_numeric_comparisons_exists_and_null(tmp_path: Path) -> None:
         ({"winlog.event_data.LogonType": 10, **user}, False),
         ({"winlog.event_data.LogonType": 2, **user}, False),
         ({"winlog.event_data.LogonType": 3}, False),
-        ({"winlog.event_data.LogonType": 3, **user, "winlog.event_data.IpAddress": "1.2.3.4"}, False),
+        (
+            {"winlog.event_data.LogonType": 3, **user, "winlog.event_data.IpAddress": "1.2.3.4"},
+            False,
+        ),
     ]
     assert [bool(alerts(a, [{**base, **e}])) for e, _ in cases] == [x for _, x in cases]
 

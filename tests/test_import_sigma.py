@@ -156,7 +156,7 @@ def test_numeric_comparisons_exists_and_null(tmp_path: Path) -> None:
     a = analytic(tmp_path, rule(det, ls))
     base = {"host.os.type": "windows", "event.dataset": "windows.security"}
     user = {"winlog.event_data.TargetUserName": "bob"}
-    cases = [
+    cases: list[tuple[dict[str, object], bool]] = [
         ({"winlog.event_data.LogonType": 3, **user}, True),
         ({"winlog.event_data.LogonType": "9", **user}, True),
         ({"winlog.event_data.LogonType": 10, **user}, False),
@@ -261,6 +261,7 @@ def test_unmappable_field_refused(tmp_path: Path) -> None:
 
 def test_output_is_deterministic(tmp_path: Path) -> None:
     text = rule("sel: {CommandLine|windash|contains: ' -x '}\ncondition: sel")
-    a = run(tmp_path / "a" if (tmp_path / "a").mkdir() is None else tmp_path, text)
-    b = run(tmp_path / "b" if (tmp_path / "b").mkdir() is None else tmp_path, text)
-    assert a.files() == b.files()
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    a, b = run(tmp_path / "a", text), run(tmp_path / "b", text)
+    assert a.files() == b.files() and a.imported

@@ -1,4 +1,4 @@
-"""`siemc import sigma` on the command line: outputs, report and exit codes (docs/diagnostics.md)."""
+"""`siemc import sigma` on the command line: outputs, report, exit codes (docs/diagnostics.md)."""
 
 from __future__ import annotations
 

@@ -52,6 +52,8 @@ CODES: dict[str, str] = {
     "E400": "a technique id missing from the bundled ATT&CK table (export)",
     "E401": "an export schedule (--every) that would miss or repeat window decisions",
     "W400": "a deprecated or revoked ATT&CK technique (export)",
+    "E500": "a Sigma construct the language cannot say (import sigma)",
+    "E501": "not a valid Sigma rule (import sigma)",
 }
 
 

@@ -265,3 +265,11 @@ def test_output_is_deterministic(tmp_path: Path) -> None:
     (tmp_path / "b").mkdir()
     a, b = run(tmp_path / "a", text), run(tmp_path / "b", text)
     assert a.files() == b.files() and a.imported
+
+
+def test_duplicate_id_refused(tmp_path: Path) -> None:
+    text = rule("sel: {Image: a}\ncondition: sel")
+    res = run(tmp_path, text, text)
+    assert len(res.imported) == 1
+    (r,) = res.refused
+    assert (r.construct, r.diagnostic.line) == ("duplicate-id", 12)

@@ -98,12 +98,22 @@ def import_sigma(paths: Iterable[str | Path]) -> Result:
                 if base is not None and not isinstance(base.rule, SigmaCorrelationRule):
                     silent.setdefault(id(base), R.analytic_id(c))
     names: set[str] = set()
+    ids: dict[str, RuleDoc] = {}
     for d in loaded.docs:
         rid = R.analytic_id(d.rule)
         if id(d) in silent:
             res.consumed.append((d.path, rid, silent[id(d)]))
             continue
         try:
+            first = ids.setdefault(rid, d)
+            if first is not d:
+                raise Refusal(
+                    "duplicate-id",
+                    f"id {rid} is also the id of a rule of {PurePath(first.path).name}: analytic "
+                    "ids are unique in a catalog",
+                    ("id",),
+                    key=False,
+                )
             analytic, lookups = _convert(d, index)
             fname = _file_name(d, names)
             text = _emit(d, analytic)

@@ -17,8 +17,9 @@ from sigma.correlations import SigmaCorrelationRule
 from sigma.exceptions import SigmaRuleLocation
 from sigma.rule import SigmaRule
 
-from compiler.diagnostics import Diagnostic
+from compiler.diagnostics import Diagnostic, DiagnosticError
 from compiler.importers.refusal import DocPath
+from compiler.source import read_source
 
 # libyaml when PyYAML has it (as pySigma's own safe_load would): the corpus is 3,600 files
 _LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -101,9 +102,10 @@ def read_rules(files: list[Path]) -> Loaded:
     for f in files:
         p = str(f)
         try:
-            text = f.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            out.invalid.append(Diagnostic("E003", f"cannot read Sigma rule file: {exc}", p, 1, 1))
+            # at most 1 MiB, as an analytic file: a Sigma rule is a few KiB
+            text = read_source(p)
+        except DiagnosticError as exc:
+            out.invalid.extend(exc.diagnostics)
             continue
         out.sources[p] = text
         try:

@@ -152,6 +152,7 @@ class _Lowering:
             description=m.description,
             attack_analytics=tuple(m.attack.analytics),
             attack_techniques=tuple(m.attack.techniques),
+            attack_tactics=tuple(m.attack.tactics),
             platforms=tuple(m.platforms),
             severity=m.severity,
             owner=m.owner,

@@ -28,6 +28,7 @@ from compiler.timeutil import parse_duration
 ID_RE = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 ANALYTIC_RE = r"^AN\d{4}$"
 TECHNIQUE_RE = r"^T\d{4}(\.\d{3})?$"
+TACTIC_RE = r"^(TA\d{4}|[a-z]+(-[a-z]+)*)$"
 DURATION_RE = r"^[0-9]+(ms|s|m|h|d|w)$"
 
 
@@ -173,6 +174,11 @@ class Attack(Strict):
     # technique in one rule of eight of the SigmaHQ corpus
     techniques: list[
         Annotated[str, _attack(TECHNIQUE_RE, "ATT&CK technique id (T1234 or T1234.001)")]
+    ] = []
+    # Exports derive tactics from the techniques; naming them here chooses among a technique's
+    # tactics (T1071 is command-and-control only, but an analytic may file it as exfiltration).
+    tactics: list[
+        Annotated[str, _attack(TACTIC_RE, "ATT&CK tactic id or short name (TA0010, exfiltration)")]
     ] = []
 
 

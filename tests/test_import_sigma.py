@@ -22,15 +22,20 @@ def test_metadata_kept(tmp_path: Path) -> None:
     text = rule("sel: {Image|endswith: '\\\\cmd.exe'}\ncondition: sel").replace(
         "level: high",
         "level: critical\nlicense: DRL-1.1\nreferences: [https://example.com/a]\n"
-        "falsepositives: [Admins]\ntags: [attack.execution, attack.t1059.003, car.2013-05-002]",
+        "falsepositives: [Admins]\n"
+        "tags: [attack.execution, attack.defense_evasion, attack.t1059.003, attack.g0016, "
+        "car.2013-05-002]",
     )
     d = data(tmp_path, text)
     assert d["id"] == "5f0e1a9c-0000-4000-8000-000000000001"
     assert d["author"] == "Tester"
     assert d["license"] == "DRL-1.1"
     assert d["references"] == ["https://example.com/a"]
-    assert d["attack"] == {"techniques": ["T1059.003"]}
-    assert d["tags"] == ["attack.execution", "car.2013-05-002"]
+    assert d["attack"] == {
+        "techniques": ["T1059.003"],
+        "tactics": ["execution", "defense-evasion"],
+    }
+    assert d["tags"] == ["attack.g0016", "car.2013-05-002"]
     assert d["severity"] == "critical"
     assert d["platforms"] == ["windows"]
     assert d["false_positives"] == ["Admins"]
@@ -40,7 +45,8 @@ def test_metadata_kept(tmp_path: Path) -> None:
     }
     a = analytic(tmp_path, text)
     assert a.meta.author == "Tester" and a.meta.license == "DRL-1.1"
-    assert a.meta.tags == ("attack.execution", "car.2013-05-002")
+    assert a.meta.tags == ("attack.g0016", "car.2013-05-002")
+    assert a.meta.attack_tactics == ("execution", "defense-evasion")
 
 
 def test_wildcards_become_the_language_operators(tmp_path: Path) -> None:

@@ -16,6 +16,25 @@ from compiler.importers.sigma_source import RuleDoc
 
 _TECHNIQUE = re.compile(r"^t\d{4}(\.\d{3})?$")
 _OS = ("windows", "linux", "macos")
+# the ATT&CK Enterprise tactics, by the short names Sigma's attack.* tags use
+TACTICS = frozenset(
+    {
+        "reconnaissance",
+        "resource-development",
+        "initial-access",
+        "execution",
+        "persistence",
+        "privilege-escalation",
+        "defense-evasion",
+        "credential-access",
+        "discovery",
+        "lateral-movement",
+        "collection",
+        "command-and-control",
+        "exfiltration",
+        "impact",
+    }
+)
 
 
 def slug(text: str) -> str:
@@ -33,11 +52,15 @@ def metadata(doc: RuleDoc, platforms: list[str]) -> dict[str, Any]:
     if r.level is None:
         raise Refusal("no-level", "the rule has no level: an analytic needs a severity", ())
     techniques: list[str] = []
+    tactics: list[str] = []
     tags: list[str] = []
     for t in r.tags or []:
         ns, name = str(t.namespace), str(t.name)
+        tactic = name.lower().replace("_", "-")  # older rules write defense_evasion
         if ns.lower() == "attack" and _TECHNIQUE.match(name.lower()):
             techniques.append(name.upper())
+        elif ns.lower() == "attack" and tactic in TACTICS:
+            tactics.append(tactic)
         else:
             tags.append(f"{ns}.{name}")
     meta: dict[str, Any] = {
@@ -49,8 +72,13 @@ def metadata(doc: RuleDoc, platforms: list[str]) -> dict[str, Any]:
         meta["author"] = str(r.author)
     if r.license:
         meta["license"] = str(r.license)
+    attack: dict[str, list[str]] = {}
     if techniques:
-        meta["attack"] = {"techniques": sorted(set(techniques), key=techniques.index)}
+        attack["techniques"] = sorted(set(techniques), key=techniques.index)
+    if tactics:
+        attack["tactics"] = sorted(set(tactics), key=tactics.index)
+    if attack:
+        meta["attack"] = attack
     if tags:
         meta["tags"] = tags
     if platforms:

@@ -95,13 +95,13 @@ def test_sequence_with_first_seen_chain_without_esql() -> None:
     assert chain is not None, reasons
     bb, nt = chain
     assert bb["building_block_type"] == "default" and bb["type"] == "eql"
-    assert bb["query"].startswith("sequence by host.name, process.pid with maxspan=5m")
+    assert bb["query"].startswith("sequence by host.name, process.entity_id with maxspan=5m")
     assert nt["type"] == "new_terms" and nt["index"] == [elastic.ALERTS_INDEX]
     assert bb["rule_id"] in nt["query"]
     assert nt["new_terms_fields"] == ["labels.host_role", "process.name", "process.parent.name"]
     assert nt["history_window_start"] == "now-14d"
     assert elastic._chain(pkg, lo, request(allow_approximate=False), s, reasons) is None
-    assert "can only approximate" in reasons[-1]
+    assert "elastic chain needs --allow-approximate" in reasons[-1]
 
 
 def test_lookup_index_files() -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, ClassVar, Literal
 
 from backends.comment import one_line
@@ -211,6 +212,12 @@ class Backend(ABC):
     profiles: ClassVar[tuple[str, ...]]  # the first is the default
     SUPPORT: ClassVar[dict[type, Support]]
     OPTIONS: ClassVar[frozenset[str]] = frozenset()  # option names the backend reads
+    options: Mapping[str, str] = MappingProxyType({})  # per instance: configure()
+
+    def configure(self, options: Mapping[str, str] | None) -> Backend:
+        """Set the backend options (e.g. esql's ``stack``); names it does not read are ignored."""
+        self.options = {k: v for k, v in (options or {}).items() if k in self.OPTIONS}
+        return self
 
     def compile(
         self,
@@ -219,7 +226,6 @@ class Backend(ABC):
         profile: str | None = None,
         allow_approximate: bool = False,
         allow_superset: bool = False,
-        options: Mapping[str, str] | None = None,
     ) -> Artifact:
         name = profile or self.profiles[0]
         if name not in self.profiles:
@@ -233,7 +239,7 @@ class Backend(ABC):
             load_profile(name),
             allow_approximate,
             allow_superset=allow_superset,
-            options={k: v for k, v in (options or {}).items() if k in self.OPTIONS},
+            options=dict(self.options),
         )
         self.check_support(analytic, ctx)
         # A stream reading a field its data source never carries could not match real data.

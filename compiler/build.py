@@ -82,7 +82,7 @@ def compile_pair(
     """Compile one analytic for one target. Without ``profile``, every profile of the target is
     tried and the best result is kept (exact, then superset, subset, mixed; among refusals the
     default profile's), so a catalog deploys on whichever data model carries it."""
-    backend = get_backend(target)
+    backend = get_backend(target).configure(options)
     names = [profile] if profile is not None else list(backend.profiles)
     best: PairResult | None = None
     for name in names:
@@ -93,7 +93,6 @@ def compile_pair(
                 profile=name,
                 allow_approximate=allow_approximate,
                 allow_superset=allow_superset,
-                options=options,
             )
         except CompileError as exc:
             res.diagnostics = exc.diagnostics

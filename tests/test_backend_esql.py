@@ -468,15 +468,21 @@ def test_baseline_keyed_on_an_array_field_declares_it() -> None:
 DIFF = {x.analytic.id: x.analytic for x in load_catalog(["tests/differential/esql"]).loaded}
 
 
+def _on(stack: str) -> EsqlBackend:
+    backend = EsqlBackend().configure({"stack": stack})
+    assert isinstance(backend, EsqlBackend)
+    return backend
+
+
 def _codes(a: ir.Analytic, stack: str) -> set[str]:
     with pytest.raises(CompileError) as exc:
-        BACKEND.compile(a, allow_approximate=True, options={"stack": stack})
+        _on(stack).compile(a, allow_approximate=True)
     return {d.code for d in exc.value.diagnostics}
 
 
 def test_unknown_stack_is_a_positioned_error() -> None:
     assert _codes(CATALOG["AN1190"], "7.17") == {"E231"}
-    art = BACKEND.compile(CATALOG["AN1190"], options={"stack": "9.3.0"})
+    art = _on("9.3.0").compile(CATALOG["AN1190"])
     assert "// requires Elasticsearch >= 9.3.0" in art.text
 
 
@@ -493,7 +499,7 @@ def test_multi_field_lookup_join_needs_9_3() -> None:
 @pytest.mark.parametrize("stack", ["8.19", "9.0", "9.1", "9.2", "9.3"])
 def test_a_process_sequence_compiles_for_every_stack_and_passes_its_validator(stack: str) -> None:
     a = DIFF["D-ESQL-11"]
-    art = BACKEND.compile(a, allow_approximate=True, options={"stack": stack})
+    art = _on(stack).compile(a, allow_approximate=True)
     validate(art.query, lookups_of(a), stack=stack)
     assert ("INLINE STATS" in art.query) == (stack == "9.3")
     assert f"// requires Elasticsearch >= {stack}.0" in art.text
@@ -503,10 +509,11 @@ def test_a_process_sequence_compiles_for_every_stack_and_passes_its_validator(st
 
 
 def test_other_backends_ignore_the_stack_option() -> None:
-    kql = get_backend("kql")
+    kql = get_backend("kql").configure({"stack": "bogus"})
+    assert kql.options == {}
     a = CATALOG["SIEMC-0011"]
-    art = kql.compile(a, profile="asim", allow_approximate=True, options={"stack": "bogus"})
-    assert art.query == kql.compile(a, profile="asim", allow_approximate=True).query
+    art = kql.compile(a, profile="asim", allow_approximate=True)
+    assert art.query == get_backend("kql").compile(a, profile="asim", allow_approximate=True).query
 
 
 # ------------------------------------------------------------------ correlations

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from backends import get_backend
 from backends.base import NODE_TYPES, CompileError
-from backends.splunk_spl_expr import ExprRenderer, NotACondition, PredicateRenderer
+from backends.splunk.expr import ExprRenderer, NotACondition, PredicateRenderer
 from compiler import ir
 from compiler.discover import load_catalog
 from compiler.lower import load_file

@@ -20,7 +20,7 @@ from typing import Literal
 import pytest
 
 from backends.base import Artifact
-from backends.splunk_spl_expr import PredicateRenderer
+from backends.splunk.expr import PredicateRenderer
 from compiler import canonical, ir
 from compiler.build import compile_pair
 from compiler.discover import load_catalog
@@ -220,7 +220,7 @@ def test_scalar_forms_on_a_multivalue_are_caught(monkeypatch: pytest.MonkeyPatch
     _engine()
     for aid in ("D-SPL-MV01", "D-SPL-MV02", "D-SPL-MV03"):
         loaded, fx = _lookup(aid, _MV)
-        monkeypatch.setattr("backends.splunk_spl_streams.multi_valued", lambda a: frozenset[str]())
+        monkeypatch.setattr("backends.splunk.streams.multi_valued", lambda a: frozenset[str]())
         art = compile_pair(loaded, "splunk", profile="cim", allow_approximate=True).artifact
         monkeypatch.undo()
         assert art is not None and "mvfilter" not in art.query

@@ -30,7 +30,7 @@ from typing import Any
 
 from backends.base import Artifact
 from backends.profiles import FieldProfile, load_profile
-from backends.splunk_spl_expr import is_boolean
+from backends.splunk.expr import is_boolean
 from compiler import canonical, engines, ir
 from compiler.canonical import CanonicalAlert
 from compiler.evaluator.model import Event
@@ -243,7 +243,7 @@ def to_alerts(
 
 def _boolean_computes(d: ir.Aggregate) -> set[str]:
     """Computed values the backend holds as the text "true"/"false" (eval cannot store a
-    boolean; backends.splunk_spl_expr)."""
+    boolean; backends.splunk.expr)."""
     out: set[str] = set()
     for name, e in d.compute:
         if is_boolean(e, frozenset(out)):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from backends.base import E_NO_SOURCE, CompileError, Context, _diag
 from backends.profiles import ecs_array_fields, logsource_keys
-from backends.splunk_spl_expr import (
+from backends.splunk.expr import (
     IPV4_REX,
     ExprRenderer,
     NotACondition,
@@ -25,15 +25,6 @@ TAG = "siemc_stream"  # the multisearch branch (stream) a pooled row belongs to
 VALUE_MAP: dict[str, dict[str, dict[str, str]]] = {
     "cim": {"network.direction": {"egress": "outbound", "ingress": "inbound"}},
 }
-
-
-def approximate(ctx: Context, construct: str, detail: str, span: ir.Span) -> None:
-    """Record an approximation once (a stream rendered twice, e.g. in a subsearch, repeats it)."""
-    if not any(
-        a.construct == construct and a.detail == detail and a.span == span
-        for a in ctx.approximations
-    ):
-        ctx.approximate(construct, detail, span)
 
 
 class Names:
@@ -121,7 +112,7 @@ class StreamBuilder:
             lambda r: (
                 ctx.profile.local(r.name) if isinstance(r, ir.MeasureRef) else names(r.name, r.span)
             ),
-            lambda construct, detail, span: approximate(ctx, construct, detail, span),
+            ctx.approximate,
         )
 
     # ------------------------------------------------------------------ predicates
@@ -370,8 +361,7 @@ class StreamBuilder:
         arg = e.args[0]
         if not isinstance(arg, ir.FieldRef):
             raise self.ctx.not_implemented("extract_ips() of a computed value", e.span)
-        approximate(
-            self.ctx,
+        self.ctx.approximate(
             "function extract_ips()",
             "rex max_match=0 extracts IPv4 addresses (::ffff:-mapped ones included) but no "
             "IPv6 addresses",
@@ -419,8 +409,7 @@ class StreamBuilder:
     def join_cmds(self, s: ir.Stream, j: ir.Join) -> list[str]:
         """Nearest partner within ``within`` by streamstats carry-forward (before) and/or
         carry-backward (after): https://docs.splunk.com/Documentation/Splunk/latest/SearchReference/Streamstats."""
-        approximate(
-            self.ctx,
+        self.ctx.approximate(
             "stream join",
             "the partner is carried to each event by streamstats over rows sorted by _time; "
             "rows with equal timestamps follow Splunk's sort order rather than input order, a "

@@ -17,12 +17,12 @@ import jinja2
 
 from backends.base import Backend, Context, Support
 from backends.comment import one_line
-from backends.splunk_spl_expr import eval_str, field_ref, is_boolean, number, seconds
-from backends.splunk_spl_streams import TAG, Names, StreamBuilder
+from backends.splunk.expr import eval_str, field_ref, is_boolean, number, seconds
+from backends.splunk.streams import TAG, Names, StreamBuilder
 from compiler import ir
 
 _ENV = jinja2.Environment(
-    loader=jinja2.FileSystemLoader(Path(__file__).resolve().parent / "templates" / "splunk"),
+    loader=jinja2.FileSystemLoader(Path(__file__).resolve().parent.parent / "templates" / "splunk"),
     autoescape=False,
     keep_trailing_newline=True,
     trim_blocks=True,

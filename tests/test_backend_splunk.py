@@ -11,8 +11,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from backends import get_backend
-from backends.base import NODE_TYPES, CompileError
+from backends.base import NODE_TYPES, Artifact, CompileError
 from backends.splunk.expr import ExprRenderer, NotACondition, PredicateRenderer
+from backends.splunk.macros import definitions
 from compiler import ir
 from compiler.discover import load_catalog
 from compiler.lower import load_file
@@ -21,6 +22,12 @@ from tests.oracles.spl_grammar import SplError, check, lex, validate
 ROOT = Path(__file__).resolve().parent.parent
 BACKEND = get_backend("splunk")
 CATALOG = {x.analytic.id: x.analytic for x in load_catalog([ROOT / "analytics"]).loaded}
+
+
+def macro_defs(art: Artifact) -> dict[str, str]:
+    """The macro definitions an artifact's query calls (what macros.conf ships)."""
+    return definitions(art.query, art.profile, art.analytic)
+
 
 COMPILED = {"SIEMC-0004", "SIEMC-0005", "SIEMC-0006", "SIEMC-0008", "SIEMC-0011"}
 # E211: the sources of a stream carry no such field in the CIM (AN1511: byte counts in the
@@ -111,7 +118,7 @@ def test_every_variant_compiles_and_passes(variants: dict[str, ir.Analytic]) -> 
         if aid in UNSOURCED:
             continue
         art = BACKEND.compile(a, allow_approximate=True)
-        assert check(art.text) is None, (aid, check(art.text))
+        assert check(art.text, macro_defs(art)) is None, (aid, check(art.text, macro_defs(art)))
     # match + enrich + lookup: exact, but for registered_domain(), which SPL cuts to labels
     exact = BACKEND.compile(variants["SIEMC-0012"], allow_approximate=True)
     assert [a.construct for a in exact.approximations] == ["registered_domain()"]
@@ -423,7 +430,10 @@ def test_hostile_values_stay_literal(value: str, op: str) -> None:
         pred = ir.StrMatch("process.name", op, (value,))  # type: ignore[arg-type]
     for p in (pred, ir.Not(pred)):
         art = BACKEND.compile(_analytic(p))
-        assert check(art.text) is None, (art.query, check(art.text))
+        assert check(art.text, macro_defs(art)) is None, (
+            art.query,
+            check(art.text, macro_defs(art)),
+        )
     pr = _pr()
     if pr.searchable(pred):
         toks = [t for t in lex(pr.search(pred), "search") if t.kind == "STR"]
@@ -451,7 +461,7 @@ def test_hostile_values_in_lookup_and_cased_match(value: str) -> None:
         )
     )
     art = BACKEND.compile(_analytic(p))
-    assert check(art.text) is None, art.query
+    assert check(art.text, macro_defs(art)) is None, art.query
 
 
 # ---------------------------------------------------------------------- boolean values

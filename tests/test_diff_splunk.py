@@ -21,6 +21,7 @@ import pytest
 
 from backends.base import Artifact
 from backends.splunk.expr import PredicateRenderer
+from backends.splunk.macros import definitions
 from compiler import canonical, ir
 from compiler.build import compile_pair
 from compiler.discover import load_catalog
@@ -32,6 +33,11 @@ from tests.oracles.spl_grammar import check
 ROOT = Path(__file__).resolve().parent.parent
 EXTRA_DIR = ROOT / "tests" / "differential" / "splunk"
 T0 = 1704067200000  # 2024-01-01T00:00:00Z, the differential fixtures' epoch
+
+
+def macro_defs(art: Artifact) -> dict[str, str]:
+    """The macro definitions an artifact's query calls (what macros.conf ships)."""
+    return definitions(art.query, art.profile, art.analytic)
 
 
 @dataclass(frozen=True)
@@ -144,7 +150,9 @@ def test_interpreter_alerts_equal_the_evaluator(aid: str, fixture: str) -> None:
     _engine()
     artifact = _artifact(aid)
     assert artifact is not None
-    assert check(artifact.query) is None, check(artifact.query)
+    assert check(artifact.query, macro_defs(artifact)) is None, check(
+        artifact.query, macro_defs(artifact)
+    )
     loaded, fx = _lookup(aid, fixture)
     if (aid, fixture) in NOT_EXECUTABLE:
         with pytest.raises(run_spl.NotExecutable, match=NOT_EXECUTABLE[(aid, fixture)]):

@@ -18,6 +18,7 @@ import jinja2
 from backends.base import Backend, Context, Support
 from backends.comment import one_line
 from backends.splunk.expr import eval_str, field_ref, is_boolean, number, seconds
+from backends.splunk.macros import definitions, filter_macro
 from backends.splunk.streams import TAG, Names, StreamBuilder
 from compiler import ir
 
@@ -47,7 +48,7 @@ class SplunkBackend(Backend):
     target = "splunk"
     extension = ".spl"
     comment = "```"
-    profiles = ("cim",)
+    profiles = ("cim", "sysmon")
 
     SUPPORT: ClassVar[dict[type, Support]] = {
         ir.Eq: Support(
@@ -168,6 +169,9 @@ class SplunkBackend(Backend):
         sb = StreamBuilder(analytic, ctx, names)
         det = analytic.detection
         cmds = self._detection(det, analytic, ctx, sb, names)
+        # ESCU convention: the analytic's own filter macro ends the search, the users' hook
+        # for exclusions (https://github.com/splunk/security_content, macros/*_filter.yml)
+        cmds.append(f"`{filter_macro(analytic.id)}`")
         return _ENV.get_template("query.spl.j2").render(commands=cmds)
 
     def wrap(self, analytic: ir.Analytic, ctx: Context, query: str) -> str:
@@ -178,13 +182,15 @@ class SplunkBackend(Backend):
             f"target: {self.target}, profile: {ctx.profile.name}",
         ]
         for a in ctx.approximations:
-            lines.append(f"APPROXIMATION ({a.span.at()}) {a.construct}: {a.detail}")
+            lines.append(f"APPROXIMATION, {a.direction} ({a.span.at()}) {a.construct}: {a.detail}")
         for lk in analytic.lookups:
             lines.append(
                 f"lookup definition {lk.name}: transforms.conf [{lk.name}] "
                 f"filename = {Path(lk.path).name}, case_sensitive_match = false, "
                 "max_matches = 1"
             )
+        for name, definition in definitions(query, ctx.profile.name, analytic.id).items():
+            lines.append(f"macro {name}: macros.conf [{name}] definition = {definition}")
         # a backtick would close the ``` comment early
         lines = [one_line(ln).replace("`", "'") for ln in lines]
         header = _ENV.get_template("header.spl.j2").render(lines=lines)

@@ -4,7 +4,7 @@ multisearch pool with stream joins that correlations read."""
 from __future__ import annotations
 
 from backends.base import E_NO_SOURCE, CompileError, Context, _diag
-from backends.profiles import ecs_array_fields, logsource_keys
+from backends.profiles import describe, ecs_array_fields
 from backends.splunk.expr import (
     IPV4_REX,
     ExprRenderer,
@@ -16,6 +16,7 @@ from backends.splunk.expr import (
     number,
     seconds,
 )
+from backends.splunk.macros import default_source, event_codes
 from compiler import ir
 
 TAG = "siemc_stream"  # the multisearch branch (stream) a pooled row belongs to
@@ -101,6 +102,51 @@ def _multi_expr(e: ir.Expr, multi: set[str]) -> bool:
     return False
 
 
+CODE = "event.code"
+
+
+def _by_event_code(p: ir.Eq, codes: dict[str, dict[str, str]]) -> ir.Predicate:
+    """An equality on event.category / event.type as the EventCodes whose events have it (a
+    profile's ``event_codes``): each code's events carry exactly the listed values."""
+
+    def equal(have: str, v: ir.Scalar) -> bool:
+        return isinstance(v, str) and (have == v if p.cased else have.lower() == v.lower())
+
+    hits = []
+    for code, values in codes.items():
+        have = values.get(p.field)
+        if have is None:
+            continue
+        tests = [equal(have, v) for v in p.values if v is not None]
+        if tests and (all(tests) if p.quantifier == "all" else any(tests)):
+            hits.append(code)
+    if not hits:
+        return ir.Or(())  # no Sysmon event has that category or type
+    return ir.Eq(CODE, tuple(hits), False, "any", p.span)
+
+
+def _merge_codes(items: tuple[ir.Predicate, ...]) -> tuple[ir.Predicate, ...]:
+    """Conjunctions of EventCode tests as one test of the codes they all allow."""
+    tests = [x for x in items if isinstance(x, ir.Eq) and x.field == CODE and x.quantifier == "any"]
+    if len(tests) < 2:
+        return items
+    allowed = [c for c in tests[0].values if all(c in t.values for t in tests[1:])]
+    if not allowed:
+        return (ir.Or(()),)
+    merged = ir.Eq(CODE, tuple(allowed), False, "any", tests[0].span)
+    out: list[ir.Predicate] = []
+    for x in items:
+        if x is tests[0]:
+            out.append(merged)
+        elif x not in tests:
+            out.append(x)
+    return tuple(out)
+
+
+def _covers(key: str, part: str) -> bool:
+    return key == part or key.startswith(part + "/") or key.endswith("/" + part)
+
+
 class StreamBuilder:
     def __init__(self, analytic: ir.Analytic, ctx: Context, names: Names):
         self.analytic = analytic
@@ -144,7 +190,12 @@ class StreamBuilder:
             unit, zero = (ir.TRUE, false) if isinstance(p, ir.And) else (false, ir.TRUE)
             if zero in items:
                 return zero
-            return type(p)(tuple(x for x in items if x != unit), p.span)
+            kept = tuple(x for x in items if x != unit)
+            if isinstance(p, ir.And):
+                kept = _merge_codes(kept)
+                if false in kept:
+                    return false
+            return type(p)(kept, p.span)
         if isinstance(p, ir.Not):
             item = self.translate_values(p.item, booleans)
             if item in (ir.TRUE, false):
@@ -159,6 +210,9 @@ class StreamBuilder:
             if not kept or p.quantifier == "all":
                 return false  # never equal
             return ir.Eq(p.field, kept, p.cased, p.quantifier, p.span)
+        codes = event_codes(self.ctx.profile.name)
+        if isinstance(p, ir.Eq) and codes and p.field in ("event.category", "event.type"):
+            return _by_event_code(p, codes)
         if isinstance(p, ir.Eq) and p.field in table:
             m = table[p.field]
             vals = tuple(m.get(v.lower(), v) if isinstance(v, str) else v for v in p.values)
@@ -193,22 +247,27 @@ class StreamBuilder:
 
     # ------------------------------------------------------------------ base searches
     def base(self, ls: ir.LogSource, span: ir.Span, earliest: str | None) -> str:
+        """The base search of a logsource: the macros of its sources (users point them at
+        their indexes; see backends/splunk/macros.py), then the searches of the entries that
+        are filters on them (e.g. a Sysmon EventCode)."""
         prof = self.ctx.profile
-        parts: list[str] = []
-        if ls.category:
-            src = prof.source(ls.category)
-            if src is None:
-                raise self._no_source(f"category '{ls.category}'", span)
-            parts.append(str(src["search"]))
-        if ls.product:
-            keys = [k for k in logsource_keys(ls) if k.split("/")[0] == ls.product]
-            src = next((prof.source(k) for k in keys if prof.source(k) is not None), None)
-            if src is None:
-                raise self._no_source(f"product '{ls.product}'", span)
-            parts.append(str(src["search"]))
-        text = " ".join(parts)
-        if "index=" not in text:
-            text = "index=* " + text
+        if not prof.has_source(ls):
+            raise self._no_source(describe(ls), span)
+        covered: set[str] = set()
+        entries = []
+        for key, entry in prof.source_entries(ls):
+            parts = {p for p in (ls.category, ls.product) if p and _covers(key, p)}
+            if parts <= covered:
+                continue  # a more specific entry (product/service) already selects it
+            covered |= parts
+            entries.append(entry)
+        macros = [f"`{e['macro']}`" for e in entries if e.get("macro")]
+        if not macros:
+            default = default_source(prof)
+            if default is None:
+                raise self._no_source(describe(ls), span)
+            macros = [f"`{default['macro']}`"]
+        text = " ".join(macros + [str(e["search"]) for e in entries if not e.get("macro")])
         if earliest:
             text = f"earliest={earliest} " + text
         return text

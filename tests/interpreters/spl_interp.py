@@ -37,8 +37,10 @@ from tests.interpreters.spl_interp_values import (
 )
 from tests.oracles.spl_grammar import (
     Cursor,
+    SplError,
     _options,
     _string_value,
+    expand_macros,
     lex,
     split_pipes,
     strip_comments,
@@ -398,10 +400,16 @@ def execute(
     events: list[dict[str, Any]],
     lookups: Mapping[str, LookupDef | Sequence[Mapping[str, Any]]],
     now_ms: int,
+    macros: Mapping[str, str] | None = None,
 ) -> list[dict[str, Any]]:
-    """Run ``query`` over ``events``; ``now()`` and relative time modifiers use ``now_ms``."""
+    """Run ``query`` over ``events``; ``now()`` and relative time modifiers use ``now_ms``;
+    ``macros`` defines the search macros the query calls (macros.conf ``definition``)."""
     for e in events:
         if num(e.get("_time")) is None:
             raise SplRuntimeError("every event needs a numeric _time (seconds)")
+    try:
+        query = expand_macros(query, dict(macros or {}))
+    except SplError as exc:
+        raise SplRuntimeError(str(exc)) from None
     rows = Search(events, lookups, now_ms).run(query)
     return [{k: v for k, v in r.items() if k != SEQ} for r in rows]

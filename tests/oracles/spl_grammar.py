@@ -838,9 +838,29 @@ def validate(query: str, subsearch: bool = False) -> None:
         COMMANDS[name](rest, where)
 
 
-def check(query: str) -> str | None:
+_MACRO = re.compile(r"`([A-Za-z_][A-Za-z0-9_]*)`")
+
+
+def expand_macros(query: str, definitions: dict[str, str] | None = None) -> str:
+    """Search macros (a name between backticks) replaced by their definitions, as Splunk does
+    before it parses the search; a macro without a definition is an error ("The search
+    specifies a macro ... that cannot be found"). Comments are removed first, so a backtick in
+    a comment is not a macro call
+    (https://docs.splunk.com/Documentation/Splunk/latest/Knowledge/Usesearchmacros)."""
+    defs = definitions or {}
+    text = strip_comments(query)
+
+    def sub(m: re.Match[str]) -> str:
+        if m.group(1) not in defs:
+            raise SplError(f"the search specifies a macro '{m.group(1)}' that cannot be found")
+        return defs[m.group(1)]
+
+    return _MACRO.sub(sub, text)
+
+
+def check(query: str, macros: dict[str, str] | None = None) -> str | None:
     try:
-        validate(query)
+        validate(expand_macros(query, macros))
     except SplError as exc:
         return str(exc)
     return None

@@ -17,6 +17,7 @@ import jinja2
 
 from backends.base import Backend, Context, Support
 from backends.comment import one_line
+from backends.splunk import firstseen, sequence
 from backends.splunk.expr import eval_str, field_ref, is_boolean, number, seconds
 from backends.splunk.macros import definitions, filter_macro
 from backends.splunk.streams import TAG, Names, StreamBuilder
@@ -201,6 +202,8 @@ class SplunkBackend(Backend):
         self, det: ir.Detection, a: ir.Analytic, ctx: Context, sb: StreamBuilder, names: Names
     ) -> list[str]:
         if isinstance(det, ir.Match):
+            if firstseen.applies(a, det):
+                return self._match_first_seen(det, a, ctx, sb, names)
             cmds = self._single(sb, det.stream)
             return cmds + self._baselines(a, ctx, sb, names)
         if isinstance(det, ir.Aggregate):
@@ -211,6 +214,33 @@ class SplunkBackend(Backend):
             return self._cooccurrence(det, a, ctx, sb, names)
         assert isinstance(det, ir.Absence)
         return self._absence(det, a, ctx, sb, names)
+
+    def _match_first_seen(
+        self, d: ir.Match, a: ir.Analytic, ctx: Context, sb: StreamBuilder, names: Names
+    ) -> list[str]:
+        b = next(x for x in a.baselines if isinstance(x, ir.FirstSeen))
+        self._check_candidates(a, ctx, sb)
+        streams = [d.stream] + ([b.stream] if b.stream != d.stream else [])
+        cmds = sb.pipeline(streams)
+        pooled = cmds[0].startswith("| multisearch")
+        cand = None if b.stream == d.stream else f"{TAG}=={eval_str(d.stream)}"
+        return cmds + firstseen.one_pass(
+            a, ctx, sb, names, b, cand, pooled, firstseen.CandidateField(ctx, names)
+        )
+
+    def _check_candidates(self, a: ir.Analytic, ctx: Context, sb: StreamBuilder) -> None:
+        for b in a.baselines:
+            for c in getattr(b, "current", ()):
+                head, _, rest = c.partition(".")
+                field = rest if rest and head in a.step_aliases() else c
+                if field in sb.multi and not (
+                    isinstance(a.detection, ir.Aggregate) and field in a.detection.keys
+                ):
+                    # a multi-valued candidate is seen when any of its values was
+                    raise ctx.not_implemented(
+                        f"a baseline reading the multi-valued field '{field}' of the candidate",
+                        b.span,
+                    )
 
     def _single(self, sb: StreamBuilder, stream: str) -> list[str]:
         cmds = sb.pipeline([stream])
@@ -371,6 +401,25 @@ class SplunkBackend(Backend):
         if len(d.steps) == 1 and d.until is None:
             cmds = self._single(sb, d.steps[0].stream)
             return cmds + self._baselines(a, ctx, sb, names)
+        if len(d.steps) == 2:
+            one_pass = firstseen.applies(a, d)
+            if one_pass:
+                self._check_candidates(a, ctx, sb)
+            hist = firstseen.history_streams(a) if one_pass else []
+            fields = _step_fields(a)
+            cmds = sequence.pair(d, a, ctx, sb, names, fields, hist)
+            if one_pass:
+                b = next(x for x in a.baselines if isinstance(x, ir.FirstSeen))
+                cmds += firstseen.one_pass(
+                    a, ctx, sb, names, b, "isnotnull(duration)", True,
+                    firstseen.CandidateField(ctx, names),
+                )  # fmt: skip
+            else:
+                cmds += self._baselines(a, ctx, sb, names)
+            outs = [ctx.profile.local(f"{s}.{f}") for s, f in fields]
+            knames = [f"siemc_k{i}" for i in range(len(d.steps[0].keys))]
+            cmds.append("table " + " ".join(["_time", "duration", *knames, *outs]))
+            return cmds
         ctx.approximate(
             "ordered sequence",
             "Splunk transaction groups events by key from a first-step event to a last-step "

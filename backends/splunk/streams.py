@@ -20,6 +20,7 @@ from backends.splunk.macros import default_source, event_codes
 from compiler import ir
 
 TAG = "siemc_stream"  # the multisearch branch (stream) a pooled row belongs to
+SEQ = "siemc_seq"  # a pooled row's position in the input order (docs/semantics.md, ties)
 
 # ECS values of a field -> the profile's vocabulary, where the data models disagree on values
 # (CIM Network_Traffic direction: https://docs.splunk.com/Documentation/CIM/latest/User/NetworkTraffic).
@@ -463,56 +464,74 @@ class StreamBuilder:
             branches.append("[search " + " | ".join([base, *cmds]) + "]")
             if top.join is not None:
                 post += self.join_cmds(top, top.join)
-        return ["| multisearch " + " ".join(branches), *post]
+        # Search results come newest first, events of one time newest-indexed first: reversed,
+        # they are in the input order, which breaks ties of _time (streamstats count numbers them)
+        # (https://docs.splunk.com/Documentation/Splunk/latest/SearchReference/Reverse)
+        order = ["reverse", f"streamstats count AS {SEQ}"]
+        return ["| multisearch " + " ".join(branches), *order, *post]
 
     def join_cmds(self, s: ir.Stream, j: ir.Join) -> list[str]:
-        """Nearest partner within ``within`` by streamstats carry-forward (before) and/or
-        carry-backward (after): https://docs.splunk.com/Documentation/Splunk/latest/SearchReference/Streamstats."""
-        self.ctx.approximate(
-            "stream join",
-            "the partner is carried to each event by streamstats over rows sorted by _time; "
-            "rows with equal timestamps follow Splunk's sort order rather than input order, a "
-            "multivalued `on` field groups by its whole value, and an `add` field the nearest "
-            "partner lacks is taken from an older partner",
-            j.span,
-        )
-        me, other = eval_str(s.name), eval_str(j.stream)
+        """The nearest partner within ``within``: streamstats ``last()`` carries the partner
+        rows' values forwards (partners before) and/or backwards (partners after) in the
+        (time, input) order, partners first at equal times and, among partners at one time,
+        the earliest in the input last, so ``last()`` is docs/semantics.md's nearest partner
+        (https://docs.splunk.com/Documentation/Splunk/latest/SearchReference/Streamstats:
+        last() is the last value seen; events without the field add none)."""
         on = [self.names(f, j.span) for f in j.on]
-        add = [(self.names(f, j.span), i) for i, f in enumerate(j.add)]
-        win = seconds(j.within_ms)
+        for f in j.on:
+            if f in self.multi:
+                self.ctx.approximate(
+                    "stream join on a multi-valued field",
+                    f"streamstats groups by the whole value of {f}, where siemc joins on any "
+                    "element",
+                    j.span,
+                )
+        for f in j.add:
+            if f in self.multi:
+                self.ctx.approximate(
+                    "stream join adding a multi-valued field",
+                    f"last() carries one value of {f}, where siemc copies the partner's list",
+                    j.span,
+                )
+        me, other = eval_str(s.name), eval_str(j.stream)
+        add = [self.names(f, j.span) for f in j.add]
+        win = seconds(j.within_ms + 1000)  # the explicit bound below decides the edge
         within = number(j.within_ms / 1000)
         cond = f"{TAG}=={me}"
-        cmds: list[str] = []
+        partner = f"{TAG}=={other}"
+        cmds: list[str] = [f"eval siemc_jr=if({partner}, 0, 1)"]
         dirs = {"before": ["b"], "after": ["a"], "around": ["b", "a"]}[j.direction]
         for d in dirs:
-            sets = [f"siemc_{d}t=if({TAG}=={other}, _time, null())"]
-            sets += [f"siemc_{d}{i}=if({TAG}=={other}, {field_ref(f)}, null())" for f, i in add]
-            cmds.append("sort 0 " + ("_time" if d == "b" else "-_time"))
-            cmds.append("eval " + ", ".join(sets))
-            aggs = [f"last(siemc_{d}t) AS siemc_{d}t"]
-            aggs += [f"last(siemc_{d}{i}) AS siemc_{d}{i}" for _, i in add]
-            cmds.append(f"streamstats time_window={win} {' '.join(aggs)} BY {' '.join(on)}")
+            cmds.append("sort 0 " + ("_time" if d == "b" else "-_time") + f" siemc_jr -{SEQ}")
+            cv = Carry(f"siemc_{d}", partner)
+            cmds.append("eval " + ", ".join(cv.sets(add)))
+            cmds.append(f"streamstats time_window={win} {' '.join(cv.aggs())} BY {' '.join(on)}")
         if j.direction == "around":
-            pick = (
-                "siemc_pick=if(isnull(siemc_at) OR (isnotnull(siemc_bt) AND "
+            cmds.append(
+                "eval siemc_pick=if(isnull(siemc_at) OR (isnotnull(siemc_bt) AND "
                 '_time-siemc_bt<=siemc_at-_time), "b", "a")'
             )
-            sets = [pick, 'siemc_jt=if(siemc_pick=="b", siemc_bt, siemc_at)']
-            sets += [f'siemc_j{i}=if(siemc_pick=="b", siemc_b{i}, siemc_a{i})' for _, i in add]
+            picks = {"t": "t", "s": "s"}
+            sets = [
+                f'siemc_j{k}=if(siemc_pick=="b", siemc_b{v}, siemc_a{v})' for k, v in picks.items()
+            ]
+            for i in range(len(add)):
+                sets.append(
+                    f'siemc_j{i}=if(siemc_pick=="b", {Carry("siemc_b", partner).value(i)}, '
+                    f"{Carry('siemc_a', partner).value(i)})"
+                )
             cmds.append("eval " + ", ".join(sets))
         else:
-            d = dirs[0]
-            cmds.append(
-                "eval "
-                + ", ".join([f"siemc_jt=siemc_{d}t"] + [f"siemc_j{i}=siemc_{d}{i}" for _, i in add])
-            )
+            c = Carry(f"siemc_{dirs[0]}", partner)
+            sets = [f"siemc_jt={c.prefix}t"] + [f"siemc_j{i}={c.value(i)}" for i in range(len(add))]
+            cmds.append("eval " + ", ".join(sets))
         cmds.append(f"where {TAG}!={me} OR (isnotnull(siemc_jt) AND abs(_time-siemc_jt)<={within})")
         if add:
             cmds.append(
                 "eval "
                 + ", ".join(
                     f"{fr}=if({cond}, coalesce(siemc_j{i}, {fr}), {fr})"
-                    for fr, i in ((field_ref(f), i) for f, i in add)
+                    for i, fr in enumerate(field_ref(f) for f in add)
                 )
             )
         cmds.append("fields - siemc_a* siemc_b* siemc_j* siemc_pick")
@@ -523,3 +542,32 @@ class StreamBuilder:
         if p != ir.TRUE:
             cmds.append(f"where {TAG}!={me} OR {self.preds().where(p)}")
         return cmds
+
+
+class Carry:
+    """Values of the latest row satisfying ``cond`` carried to later rows by streamstats
+    ``last()``, exactly: ``last(x)`` skips rows where ``x`` is null, so next to each value the
+    position of the row it came from is carried, and a value counts only when it came from the
+    latest such row (``<prefix>s``, its position; ``<prefix>t``, its time)."""
+
+    def __init__(self, prefix: str, cond: str) -> None:
+        self.prefix, self.cond = prefix, cond
+        self.n = 0
+
+    def sets(self, fields: list[str]) -> list[str]:
+        p, c = self.prefix, self.cond
+        out = [f"{p}t=if({c}, _time, null())", f"{p}s=if({c}, {SEQ}, null())"]
+        for i, f in enumerate(fields):
+            fr = field_ref(f)
+            out.append(f"{p}v{i}=if({c}, {fr}, null())")
+            out.append(f"{p}h{i}=if({c} AND isnotnull({fr}), {SEQ}, null())")
+        self.n = len(fields)
+        return out
+
+    def aggs(self) -> list[str]:
+        names = ["t", "s"] + [f"{k}{i}" for i in range(self.n) for k in ("v", "h")]
+        return [f"last({self.prefix}{x}) AS {self.prefix}{x}" for x in names]
+
+    def value(self, i: int) -> str:
+        p = self.prefix
+        return f"if({p}h{i}=={p}s, {p}v{i}, null())"

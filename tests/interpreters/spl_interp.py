@@ -139,6 +139,7 @@ class Search:
             "rex": self.rex, "lookup": self.lookup, "fields": _fields, "table": _table,
             "rename": _rename, "sort": _sort, "mvexpand": _mvexpand, "bin": st.cmd_bin,
             "stats": st.cmd_stats, "streamstats": st.cmd_streamstats, "join": self.join,
+            "reverse": _reverse,
         }  # fmt: skip
         if name in simple:
             return simple[name](rows, args)
@@ -375,6 +376,14 @@ def _sort(rows: list[Row], args: str) -> list[Row]:
         present.sort(key=lambda r: st.sort_key(r[f]), reverse=desc)
         out = present + absent
     return out[:limit] if limit else out
+
+
+def _reverse(rows: list[Row], args: str) -> list[Row]:
+    """``reverse``: the results in the opposite order
+    (https://docs.splunk.com/Documentation/Splunk/latest/SearchReference/Reverse)."""
+    if args.strip():
+        raise SplRuntimeError("reverse takes no arguments")
+    return rows[::-1]
 
 
 def _mvexpand(rows: list[Row], args: str) -> list[Row]:

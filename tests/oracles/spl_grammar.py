@@ -768,6 +768,12 @@ def cmd_join(text: str, where: str) -> None:
     c.end()
 
 
+def cmd_reverse(text: str, where: str) -> None:
+    """reverse: no arguments (DOCS + "Reverse")"""
+    if text.strip():
+        raise SplError(f"{where}: reverse takes no arguments")
+
+
 STREAMING = {"search", "where", "eval", "rex", "lookup", "fields", "rename", "mvexpand"}
 
 
@@ -806,6 +812,7 @@ COMMANDS: dict[str, Callable[[str, str], None]] = {
     "transaction": cmd_transaction,
     "join": cmd_join,
     "multisearch": cmd_multisearch,
+    "reverse": cmd_reverse,
 }
 GENERATING = {"multisearch"}
 

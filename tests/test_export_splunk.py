@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from backends.splunk.macros import definitions
 from compiler import ir
 from compiler.discover import load_catalog
 from compiler.export import splunk
@@ -143,8 +144,9 @@ def test_schedule_and_suppression() -> None:
     s = parse_conf(PKG.files[APPDIR + "default/savedsearches.conf"])
     hourly = next(v for k, v in s.items() if "SIEMC-0011" in k)
     assert hourly["cron_schedule"] == "0 * * * *"
-    # 1h frequency + 1h window: the deviation history is read by the query itself
-    assert (hourly["dispatch.earliest_time"], hourly["dispatch.latest_time"]) == ("-120m@m", "@m")
+    # 1h frequency + 1h window + the 7-day deviation history, which the query reads in the
+    # same pass (streamstats over the past windows): 170 hours
+    assert (hourly["dispatch.earliest_time"], hourly["dispatch.latest_time"]) == ("-10200m@m", "@m")
     assert hourly["alert.suppress"] == "1"
     assert hourly["alert.suppress.fields"].startswith("_time,dvc")
     assert hourly["action.notable.param.severity"] == "medium"
@@ -157,6 +159,7 @@ def test_base_searches_are_macros_that_expand_back() -> None:
     macros = parse_conf(PKG.files[APPDIR + "default/macros.conf"])
     assert macros["siemc_process_creation"]["definition"] == "index=* tag=process tag=report"
     searches = parse_conf(PKG.files[APPDIR + "default/savedsearches.conf"])
+    assert searches
     for name, keys in searches.items():
         aid = name.split(" - ")[1]
         lo = next(x for x in CATALOG if x.analytic.id == aid)
@@ -164,8 +167,11 @@ def test_base_searches_are_macros_that_expand_back() -> None:
         assert art is not None
         text = keys["search"]
         assert "index=*" not in text, name
-        for m, body in macros.items():
-            text = text.replace(f"`{m}`", body["definition"])
+        # every query ends with its own exclusion macro, defined as `search *`
+        own = definitions(art.query, art.profile, aid)
+        filt = next(m for m in own if m.endswith("_filter"))
+        assert text.endswith(f"| `{filt}`") and macros[filt]["definition"] == "search *"
+        assert all(macros[m]["definition"] == d for m, d in own.items())
         assert text == " ".join(x.strip() for x in art.query.strip().splitlines())
 
 

@@ -10,6 +10,7 @@ windows). Each Splunk construct's rules are cited where it is emitted.
 
 from __future__ import annotations
 
+from fractions import Fraction
 from pathlib import Path
 from typing import ClassVar
 
@@ -251,11 +252,34 @@ class SplunkBackend(Backend):
     def _aggregate(
         self, d: ir.Aggregate, a: ir.Analytic, ctx: Context, sb: StreamBuilder, names: Names
     ) -> list[str]:
-        cmds = self._single(sb, d.stream)
+        one_pass = firstseen.applies(a, d) and not any(
+            c in sb.multi for b in a.baselines for c in getattr(b, "current", ())
+        )
+        if one_pass:
+            b = next(x for x in a.baselines if isinstance(x, ir.FirstSeen))
+            streams = [d.stream] + ([b.stream] if b.stream != d.stream else [])
+            cmds = sb.pipeline(streams)
+            pooled = cmds[0].startswith("| multisearch")
+            cand = None if b.stream == d.stream else f"{TAG}=={eval_str(d.stream)}"
+            cmds += firstseen.one_pass(
+                a, ctx, sb, names, b, cand, pooled, firstseen.CandidateField(ctx, names),
+                start_s=d.window.size_ms // 1000 if d.window.size_ms % 1000 == 0 else None,
+            )  # fmt: skip
+            if d.window.size_ms % 1000:
+                raise ctx.not_implemented("a first-seen window of a fraction of a second", b.span)
+        else:
+            cmds = self._single(sb, d.stream)
         keys = [names(k, d.span) for k in d.keys]
         aggs: list[str] = []
+        ranks: list[str] = []  # commands ranking the values of exact percentiles
         for m in d.measures:
             out = ctx.profile.local(m.name)
+            if m.kind == "percentile" and _exact_percentile(d, m, sb):
+                assert m.field is not None
+                i = len(ranks)
+                ranks += _nearest_rank(i, names(m.field, m.span), m.p or 0, keys, d.window)
+                aggs.append(f"max(siemc_pv{i}) AS {out}")
+                continue
             if m.kind == "percentile":
                 ctx.approximate(
                     "percentile measure",
@@ -286,6 +310,7 @@ class SplunkBackend(Backend):
             # Spans below a day are aligned to epoch 0 (UTC); `aligntime` would move them
             # (https://docs.splunk.com/Documentation/Splunk/latest/SearchReference/Bin).
             cmds.append(f"bin span={seconds(d.window.size_ms)} _time")
+            cmds += ranks
             cmds.append(f"stats {' '.join(aggs)} BY _time {' '.join(keys)}")
         else:
             ctx.approximate(
@@ -319,7 +344,8 @@ class SplunkBackend(Backend):
         cmds += self._deviation(d, a, ctx, keys)
         if d.having is not None:
             cmds.append(f"where {sb.expr(d.having, frozenset(bools), condition=True)}")
-        cmds += self._baselines(a, ctx, sb, names)
+        if not one_pass:
+            cmds += self._baselines(a, ctx, sb, names)
         outs = [ctx.profile.local(m.name) for m in d.measures]
         outs += [ctx.profile.local(n) for n, _ in d.compute]
         cmds.append("table " + " ".join(["_time", *keys, *outs]))
@@ -559,6 +585,37 @@ class SplunkBackend(Backend):
         if rest and head in aliases:
             return ctx.profile.local(name)
         return names(name, span)
+
+
+def _exact_percentile(d: ir.Aggregate, m: ir.Measure, sb: StreamBuilder) -> bool:
+    """Nearest rank by sort + streamstats rank + eventstats count needs one value per event
+    and one group per event (no multi-valued field or key) and a tumbling window."""
+    return (
+        d.window.kind == "tumbling"
+        and m.field is not None
+        and m.field not in sb.multi
+        and not any(k in sb.multi for k in d.keys)
+    )
+
+
+def _nearest_rank(i: int, field: str, p: float, keys: list[str], w: ir.Window) -> list[str]:
+    """docs/semantics.md's percentile: the ceil(p/100 * n)-th smallest of the n numeric values
+    (at least the first). Splunk's perc/exactperc may interpolate or approximate, so the value
+    is picked by rank: the group's rows sorted by value (after bin, every row of a group has
+    the window's _time, so streamstats sees the whole group in its time window), streamstats
+    count() is the value's rank and eventstats count() the group's n; P is the decimal written
+    (99.9 = 999/10), so the rank is computed in integers scaled by its denominator
+    (https://docs.splunk.com/Documentation/Splunk/latest/SearchReference/Eventstats)."""
+    frac = Fraction(str(p))
+    by = " ".join(["_time", *keys])
+    scaled = f"siemc_pc{i}*{frac.numerator}/{100 * frac.denominator}"
+    return [
+        f"eval siemc_pn{i}=tonumber({field_ref(field)})",
+        f"sort 0 _time siemc_pn{i}",
+        f"streamstats time_window={seconds(w.size_ms)} count(siemc_pn{i}) AS siemc_pr{i} BY {by}",
+        f"eventstats count(siemc_pn{i}) AS siemc_pc{i} BY {by}",
+        f"eval siemc_pv{i}=if(siemc_pr{i}==max(1, ceil({scaled})), siemc_pn{i}, null())",
+    ]
 
 
 def _multi_keys(

@@ -31,6 +31,9 @@ def applies(a: ir.Analytic, d: ir.Detection) -> bool:
         return False
     if isinstance(d, ir.Match):
         return True
+    if isinstance(d, ir.Aggregate):
+        # candidates are group windows: tumbling ones, epoch-aligned below a day as bin is
+        return d.window.kind == "tumbling" and d.window.size_ms < 86_400_000
     return isinstance(d, ir.Sequence) and len(d.steps) == 2 and d.steps[1].stream != hist[0].stream
 
 
@@ -43,9 +46,13 @@ def one_pass(
     candidate: str | None,
     pooled: bool,
     candidate_field: CandidateField,
+    start_s: int | None = None,
 ) -> list[str]:
     """Commands after the detection: ``candidate`` is the condition of the candidate rows
-    (None: every row is a candidate and a history row, the match stream being the history)."""
+    (None: every row is a candidate and a history row, the match stream being the history).
+    With ``start_s`` the candidates are the events of tumbling windows of that many seconds
+    (before the aggregation): each is judged at its window's start, so a group window is
+    dropped whole or kept whole."""
     hist = eval_str(b.stream)
     cmds: list[str] = []
     if candidate is None:
@@ -60,14 +67,20 @@ def one_pass(
         cmds.append(f'eval siemc_role=if({candidate}, "c", "h")')
     sets = []
     for i, (k, c) in enumerate(zip(b.keys, b.current, strict=True)):
-        h = field_ref(names(k, b.span))
-        sets.append(f'siemc_h{i}=if(siemc_role=="h", {h}, {field_ref(candidate_field(c))})')
+        h, cf = field_ref(names(k, b.span)), field_ref(candidate_field(c))
+        sets.append(f"siemc_h{i}={h}" if h == cf else f'siemc_h{i}=if(siemc_role=="h", {h}, {cf})')
     sets.append('siemc_ht=if(siemc_role=="h", _time, null())')
     cmds.append("eval " + ", ".join(sets))
     for i, k in enumerate(b.keys):
         if k in sb.multi:
             # a history event records every element
             cmds.append(f"mvexpand siemc_h{i}")
+    if start_s is not None:
+        # judged at the window start: _time moved there for the pass, restored after
+        cmds.append(
+            f'eval siemc_t=_time, _time=if(siemc_role=="c", floor(_time/{start_s})*{start_s}, '
+            "_time)"
+        )
     # "c" sorts before "h": at one time the candidates come first
     cmds.append("sort 0 _time siemc_role")
     group = " ".join(f"siemc_h{i}" for i in range(len(b.keys)))
@@ -77,7 +90,9 @@ def one_pass(
     )
     look = number(b.lookback_ms / 1000)
     cmds.append(f'where siemc_role=="c" AND (isnull(siemc_seen) OR siemc_seen<_time-{look})')
-    cmds.append("fields - siemc_role siemc_h* siemc_seen")
+    if start_s is not None:
+        cmds.append("eval _time=siemc_t")
+    cmds.append("fields - siemc_role siemc_h* siemc_seen" + (" siemc_t" if start_s else ""))
     return cmds
 
 

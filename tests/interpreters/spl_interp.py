@@ -139,7 +139,7 @@ class Search:
             "rex": self.rex, "lookup": self.lookup, "fields": _fields, "table": _table,
             "rename": _rename, "sort": _sort, "mvexpand": _mvexpand, "bin": st.cmd_bin,
             "stats": st.cmd_stats, "streamstats": st.cmd_streamstats, "join": self.join,
-            "reverse": _reverse,
+            "reverse": _reverse, "eventstats": st.cmd_eventstats,
         }  # fmt: skip
         if name in simple:
             return simple[name](rows, args)

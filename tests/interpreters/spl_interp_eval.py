@@ -471,6 +471,8 @@ _FUNCS: dict[str, Callable[..., Any]] = {
     "coalesce": lambda *a: next((v for v in a if v is not None), None),
     "false": lambda: False,
     "floor": lambda x: None if num(x) is None else math.floor(num(x)),  # type: ignore[arg-type]
+    # MathematicalFunctions: ceiling(X) / ceil(X) rounds a number up to the next integer
+    "ceil": lambda x: None if num(x) is None else math.ceil(num(x)),  # type: ignore[arg-type]
     "isnotnull": lambda x: x is not None,
     "isnull": lambda x: x is None,
     "len": lambda s: None if s is None else len(text(mv(s)[0])),

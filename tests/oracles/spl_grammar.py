@@ -191,6 +191,7 @@ class Cursor:
 EVAL_FUNCS: dict[str, tuple[int, int | None]] = {
     "abs": (1, 1),
     "case": (2, None),  # ConditionalFunctions#case: pairs of condition, value
+    "ceil": (1, 1),  # MathematicalFunctions#ceiling(X)_or_ceil(X)
     "cidrmatch": (2, 2),
     "coalesce": (1, None),
     "false": (0, 0),

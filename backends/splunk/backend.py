@@ -21,7 +21,7 @@ from backends.comment import one_line
 from backends.splunk import firstseen, sequence
 from backends.splunk.expr import eval_str, field_ref, is_boolean, number, seconds
 from backends.splunk.macros import definitions, filter_macro
-from backends.splunk.streams import TAG, Names, StreamBuilder
+from backends.splunk.streams import SEQ, TAG, Names, StreamBuilder
 from compiler import ir
 
 _ENV = jinja2.Environment(
@@ -495,27 +495,37 @@ class SplunkBackend(Backend):
     def _absence(
         self, d: ir.Absence, a: ir.Analytic, ctx: Context, sb: StreamBuilder, names: Names
     ) -> list[str]:
-        ctx.approximate(
-            "absence (A not followed by B)",
-            "a reverse-time streamstats time_window counts later `missing` rows with the same "
-            "keys; rows at equal timestamps follow Splunk's sort order, not input order, and "
-            "when `first` and `missing` are one stream a row never counts as the other",
-            d.span,
-        )
+        """Each ``first`` row alerts unless the nearest later ``missing`` row with its keys (in
+        the input order, read backwards: streamstats ``last()``) is within ``within``; decided
+        once now() has passed the window."""
         _multi_keys([d.first], sb, ctx, "absence", "has no `missing` event")
+        if not sequence.disjoint(a, d.first.stream, d.missing.stream) and (
+            d.first.stream != d.missing.stream
+        ):
+            ctx.approximate(
+                "absence over streams that may share an event",
+                "an event in both the first and the missing stream is two rows here, and the "
+                "missing row may suppress its own first row, where siemc never lets an event "
+                "suppress itself",
+                d.span,
+            )
         cmds, knames = self._keyed_pool([d.first, d.missing], a, ctx, sb, names)
         miss = eval_str(d.missing.stream)
-        cmds.append(f"eval siemc_missing=if({TAG}=={miss}, 1, null())")
-        cmds.append("sort 0 -_time")
+        cmds.append(f"sort 0 -_time -{SEQ}")
+        cmds.append(f"eval siemc_mt=if({TAG}=={miss}, _time, null())")
+        # current=f: a row that is both first and missing (one stream) never suppresses itself;
+        # the window only bounds the state, the where decides the edge
         cmds.append(
-            f"streamstats current=f time_window={seconds(d.within_ms)} "
-            f"count(siemc_missing) AS siemc_followers BY {' '.join(knames)}"
+            f"streamstats current=f time_window={seconds(d.within_ms + 1000)} "
+            f"last(siemc_mt) AS siemc_next BY {' '.join(knames)}"
         )
         within = seconds(d.within_ms)
         cmds.append(
-            f"where {TAG}=={eval_str(d.first.stream)} AND siemc_followers==0 AND "
+            f"where {TAG}=={eval_str(d.first.stream)} AND (isnull(siemc_next) OR "
+            f"siemc_next-_time>{number(d.within_ms / 1000)}) AND "
             f"_time<=relative_time(now(), {eval_str('-' + within)})"
         )
+        cmds.append("fields - siemc_mt siemc_next")
         cmds += self._baselines(a, ctx, sb, names)
         return cmds
 

@@ -24,8 +24,10 @@ SEQ = "siemc_seq"  # a pooled row's position in the input order (docs/semantics.
 
 # ECS values of a field -> the profile's vocabulary, where the data models disagree on values
 # (CIM Network_Traffic direction: https://docs.splunk.com/Documentation/CIM/latest/User/NetworkTraffic).
+_CIM_DIRECTION = {"network.direction": {"egress": "outbound", "ingress": "inbound"}}
 VALUE_MAP: dict[str, dict[str, dict[str, str]]] = {
-    "cim": {"network.direction": {"egress": "outbound", "ingress": "inbound"}},
+    "cim": _CIM_DIRECTION,
+    "sysmon": _CIM_DIRECTION,  # the Sysmon add-ons' CIM direction field
 }
 
 

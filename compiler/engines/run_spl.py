@@ -103,11 +103,17 @@ class ProfileEvents:
         self.codes = event_codes(profile.name)
         lookups = {lk.name: lk for lk in analytic.lookups}
         self.categories = []
+        # the EventCode of the events of a category (sysmon: process_creation is EventCode 1)
+        self.category_codes: list[tuple[Any, str]] = []
         for cat, pred in LOGSOURCE_CATEGORIES.items():
             src = profile.source(cat)
             if src is not None:
                 tags = re.findall(r"\btag=(\w+)", str(src["search"]))
-                self.categories.append((compile_predicate(pred, lookups), tags))
+                member = compile_predicate(pred, lookups)
+                self.categories.append((member, tags))
+                code = re.search(r"\bEventCode=(\d+)", str(src["search"]))
+                if code:
+                    self.category_codes.append((member, code.group(1)))
         self.products = []
         selectors: list[tuple[str, str]] = []
         for key, src in profile.sources.items():
@@ -116,25 +122,46 @@ class ProfileEvents:
                 continue
             ls = ir.LogSource(None, product, service or None)
             node = self.search.parse(str(src["search"]))
-            self.products.append((compile_predicate(logsource_predicate(ls), lookups), node))
+            member = compile_predicate(logsource_predicate(ls), lookups)
+            if src.get("default"):
+                # the source every event of the profile comes from (sysmon: any event with an
+                # EventCode), whatever its own product says
+                member = self._has_code
+            self.products.append((member, node))
             for field, value in re.findall(r'\b(sourcetype|source)="([^"]+)"', str(src["search"])):
                 if "*" not in value and (field, value) not in selectors:
                     selectors.append((field, value))
         self.selectors = [*selectors, ("sourcetype", _OTHER_SOURCETYPE)]
+        self.defaults = [
+            bool(src.get("default"))
+            for key, src in profile.sources.items()
+            if key.partition("/")[0] not in LOGSOURCE_CATEGORIES
+        ]
 
     @functools.cache  # noqa: B019 - one instance per run
     def _selector(self, wanted: tuple[bool, ...]) -> tuple[str, str]:
-        def agreement(sel: tuple[str, str]) -> int:
+        def agreement(sel: tuple[str, str]) -> tuple[int, int]:
             row = {"index": "main", sel[0]: sel[1]}
-            return sum(
+            hits = [
                 self.search.matches(node, row) == w
                 for (_, node), w in zip(self.products, wanted, strict=True)
-            )
+            ]
+            # an event no selector fits wholly (a Sysmon event without an OS) at least keeps
+            # the default source right
+            first = [h for h, d in zip(hits, self.defaults, strict=True) if d]
+            return sum(hits), sum(first)
 
         return max(self.selectors, key=agreement)
 
+    def _has_code(self, f: Mapping[str, Any]) -> bool:
+        return self._event_code(f) is not None
+
     def _event_code(self, f: Mapping[str, Any]) -> str | None:
-        """The EventCode whose ECS values (the profile's ``event_codes``) the event has."""
+        """The EventCode of the event's logsource category, else the one whose ECS values (the
+        profile's ``event_codes``) the event has (a process end)."""
+        for member, code in self.category_codes:
+            if member(f):
+                return code
         for code, values in self.codes.items():
             if all(
                 any(_text(v).lower() == want.lower() for v in _values(f.get(field)))

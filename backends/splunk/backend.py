@@ -18,7 +18,7 @@ import jinja2
 
 from backends.base import Backend, Context, Support
 from backends.comment import one_line
-from backends.splunk import firstseen, sequence
+from backends.splunk import firstseen, psl, sequence
 from backends.splunk.expr import eval_str, field_ref, is_boolean, number, seconds
 from backends.splunk.macros import definitions, filter_macro
 from backends.splunk.streams import SEQ, TAG, Names, StreamBuilder
@@ -191,6 +191,8 @@ class SplunkBackend(Backend):
                 f"filename = {Path(lk.path).name}, case_sensitive_match = false, "
                 "max_matches = 1"
             )
+        if psl.LOOKUP in query:
+            lines.append(psl.definition())
         for name, definition in definitions(query, ctx.profile.name, analytic.id).items():
             lines.append(f"macro {name}: macros.conf [{name}] definition = {definition}")
         # a backtick would close the ``` comment early

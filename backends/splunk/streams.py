@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from backends.base import E_NO_SOURCE, CompileError, Context, _diag
 from backends.profiles import describe, ecs_array_fields
+from backends.splunk import psl
 from backends.splunk.expr import (
     IPV4_REX,
     ExprRenderer,
@@ -369,6 +370,12 @@ class StreamBuilder:
                 )
             if isinstance(e, ir.Call) and e.func == "extract_ips":
                 out += self._extract_ips(dst, e, cond)
+                bools.discard(name)
+                continue
+            if isinstance(e, ir.Call) and e.func == "registered_domain":
+                # the Public Suffix List as a lookup: exact (backends/splunk/psl.py)
+                arg = self.expr(e.args[0], frozenset(bools))
+                out += psl.commands(self.names(name, s.span), arg, cond)
                 bools.discard(name)
                 continue
             text = self.expr(e, frozenset(bools))

@@ -30,6 +30,7 @@ from typing import Any
 
 from backends.base import Artifact
 from backends.profiles import FieldProfile, load_profile
+from backends.splunk import psl
 from backends.splunk.expr import is_boolean
 from backends.splunk.macros import definitions, event_codes
 from compiler import canonical, engines, ir
@@ -214,6 +215,10 @@ def lookup_definitions(loaded: Loaded, artifact: Artifact, interp: Any) -> dict[
         rows = [dict(zip(lk.columns, r, strict=False)) for r in lk.rows]
         cased, most = settings.get(lk.name, (True, 1000))
         out[lk.name] = interp.LookupDef(rows, case_sensitive=cased, max_matches=most)
+    if psl.LOOKUP in settings:
+        cased, most = settings[psl.LOOKUP]
+        table = [dict(zip(psl.COLUMNS, r, strict=True)) for r in psl.rows()]
+        out[psl.LOOKUP] = interp.LookupDef(table, case_sensitive=cased, max_matches=most)
     return out
 
 

@@ -66,6 +66,21 @@ class LookupDef:
         self.rows = [dict(r) for r in rows]
         self.case_sensitive = case_sensitive
         self.max_matches = max_matches
+        self._index: dict[str, dict[str, list[int]]] = {}
+
+    def index(self, column: str) -> dict[str, list[int]]:
+        """Row numbers by the (case-folded unless case-sensitive) text of a column, in file
+        order; rows with an empty cell are left out (an empty cell matches nothing)."""
+        if column not in self._index:
+            idx: dict[str, list[int]] = {}
+            for n, row in enumerate(self.rows):
+                v = row.get(column)
+                if v in (None, ""):
+                    continue
+                k = text(v) if self.case_sensitive else text(v).lower()
+                idx.setdefault(k, []).append(n)
+            self._index[column] = idx
+        return self._index[column]
 
 
 class Search:
@@ -235,6 +250,14 @@ class Search:
             x, y = text(a), text(b)
             return x == y if table.case_sensitive else x.lower() == y.lower()
 
+        # the rows whose first input column has a value, by that value: a row matches only
+        # if that column equals some value of the field, so the others are never candidates
+        first = ins[0][0]
+        index = table.index(first)
+
+        def key(v: Any) -> str:
+            return text(v) if table.case_sensitive else text(v).lower()
+
         out = []
         for r in rows:
             res = dict(r)
@@ -242,7 +265,9 @@ class Search:
                 out.append(res)
                 continue
             hits: list[Row] = []
-            for row in table.rows:
+            candidates = sorted({i for v in mv(r.get(ins[0][1])) for i in index.get(key(v), [])})
+            for n in candidates:
+                row = table.rows[n]
                 if len(hits) >= table.max_matches:
                     break
                 if all(

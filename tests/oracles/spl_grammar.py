@@ -216,6 +216,11 @@ EVAL_FUNCS: dict[str, tuple[int, int | None]] = {
     "mvfind": (2, 2),
     "mvmap": (2, 2),  # MultivalueEvalFunctions#mvmap: the field, an expression of its value
     "mvindex": (2, 3),
+    "mvjoin": (2, 2),  # MultivalueEvalFunctions#mvjoin(MV,STR)
+    "mvrange": (2, 3),  # MultivalueEvalFunctions#mvrange(X,Y,Z)
+    "mvsort": (1, 1),  # MultivalueEvalFunctions#mvsort(X): lexicographic
+    "split": (2, 2),  # MultivalueEvalFunctions#split(X,"Y")
+    "substr": (2, 3),  # TextFunctions#substr(X,Y,Z): 1-based
     "now": (0, 0),
     "null": (0, 0),
     "relative_time": (2, 2),

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from backends import get_backend
 from backends.base import NODE_TYPES, Artifact, CompileError
+from backends.splunk import psl
 from backends.splunk.expr import ExprRenderer, NotACondition, PredicateRenderer
 from backends.splunk.macros import definitions
 from compiler import ir
@@ -585,3 +586,33 @@ def test_other_derivations_of_a_multi_valued_field_are_e201(func: str) -> None:
         BACKEND.compile(_answers(derive, ir.TRUE), allow_approximate=True)
     (d,) = e.value.diagnostics
     assert d.code == "E201" and "computed from a multi-valued field" in d.message
+
+
+# ---------------------------------------------------------------------- Public Suffix List
+def test_registered_domain_by_lookup_equals_the_evaluator() -> None:
+    """The SPL commands of registered_domain() (psl.commands, over the PSL lookup table) give
+    the evaluator's value on every kind of name: rules, wildcards, exceptions, IDNs, IP
+    addresses, blanks, trailing dots and empty labels."""
+    from compiler.evaluator.values import call
+    from tests.interpreters import spl_interp
+
+    names = [
+        "a.b.Example.COM", "news.bbc.co.uk", "microsoft.github.io", "a.b.example.ck", "www.ck",
+        "b.www.ck", "ck", "co.uk", "github.io", "localhost", "", "  a.com. ", "a.com..",
+        "a..b.com", ".a.com", "1.2.3.4", "[::1]", "::ffff:1.2.3.4", "[1.2.3.4]", "999.1.1.1",
+        "01.2.3.4", "host.corp.lan", "shop.bücher.de", "shop.xn--bcher-kva.de", "x.kawasaki.jp",
+        "city.kawasaki.jp", "a.city.kawasaki.jp", "d.docs.live.net", "CONTENT.DropboxAPI.com",
+        "2001:db8::1", "a:b.com", "\u00a0a.com\u2003",
+    ]  # fmt: skip
+    for suffix, _ in psl.rows()[::400]:
+        names += [suffix, "x." + suffix, "y.x." + suffix]
+    events = [{"_time": i, "name": n} for i, n in enumerate(names)]
+    query = "search index=* | " + " | ".join(psl.commands("rd", "name", None)) + " | table name rd"
+    assert check(query) is None
+    table = [dict(zip(psl.COLUMNS, r, strict=True)) for r in psl.rows()]
+    lookups = {psl.LOOKUP: spl_interp.LookupDef(table, case_sensitive=True, max_matches=1000)}
+    rows = spl_interp.execute(query, events, lookups, 0)
+    got = {r["name"]: r.get("rd") for r in rows}
+    assert len(got) == len(set(names))
+    for n in names:
+        assert got[n] == call("registered_domain", [n]), n

@@ -181,9 +181,22 @@ def test_lookups_and_options() -> None:
     plain = splunk.package(request())
     text = plain.files[APPDIR + "default/savedsearches.conf"]
     assert "action.notable" not in text and "action.risk" not in text
-    skipped = {s.analytic: s.reason for s in plain.skipped}
-    assert "no mapping in the cim profile" in skipped["SIEMC-0012"]
-    assert "SIEMC-0012: splunk: " in plain.files[APPDIR + "README.md"]
+    # every catalog analytic compiles to SPL (allowing the declared approximations)
+    assert not plain.skipped and "AN1190" in plain.exported and "AN1511" in plain.exported
+    strict = splunk.package(request(allow_approximate=False))
+    skipped = {s.analytic: s.reason for s in strict.skipped}
+    assert "splunk can only approximate" in skipped["SIEMC-0006"]
+    assert "SIEMC-0006: splunk: " in strict.files[APPDIR + "README.md"]
+    assert {"AN1190", "AN1511"} <= set(strict.exported)
+    # registered_domain() reads the Public Suffix List lookup, shipped with the app
+    stanzas = parse_conf(plain.files[APPDIR + "default/transforms.conf"])
+    assert stanzas["siemc_public_suffix_list"] == {
+        "filename": "siemc_public_suffix_list.csv",
+        "case_sensitive_match": "true",
+        "max_matches": "1000",
+    }
+    csv_text = plain.files[APPDIR + "lookups/siemc_public_suffix_list.csv"]
+    assert csv_text.startswith("suffix,rank\n") and "\nco.uk,002:002:002\n" in csv_text
 
 
 LOOKUP_ANALYTIC = """\

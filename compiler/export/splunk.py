@@ -17,6 +17,7 @@ import json
 import re
 from dataclasses import dataclass
 
+from backends.splunk import psl
 from backends.splunk.macros import definitions
 from compiler import ir
 from compiler.export import schedule as sch
@@ -186,9 +187,18 @@ def lookup_csv(lk: ir.Lookup) -> str:
     return buf.getvalue()
 
 
+def psl_csv() -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(psl.COLUMNS)
+    w.writerows(psl.rows())
+    return buf.getvalue()
+
+
 def package(req: Request, opts: Options = Options()) -> Package:
     pkg = Package("splunk")
     macros: dict[str, str] = {}
+    uses_psl = False
     searches: list[tuple[str, list[tuple[str, str]]]] = []
     lookups: dict[str, ir.Lookup] = {}
     exported: list[str] = []
@@ -218,6 +228,7 @@ def package(req: Request, opts: Options = Options()) -> Package:
         macros.update(defs)
         for lk in a.lookups:
             lookups[lk.name] = lk
+        uses_psl = uses_psl or psl.LOOKUP in query
         fields = _suppress_fields(res.artifact.query)
         keys = _search_keys(a, query, fields, s, opts, pkg.notes)
         searches.append((f"siemc - {a.id} - {_conf_value(a.meta.title)}", keys))
@@ -237,20 +248,35 @@ def package(req: Request, opts: Options = Options()) -> Package:
         "exclusions (macros.conf.spec)",
         [(name, [("definition", macros[name])]) for name in sorted(macros)],
     )
-    pkg.files[root + "default/transforms.conf"] = conf(
-        "lookups: siemc matches case-insensitively and enrichment takes the first matching row "
-        "(transforms.conf.spec)",
-        [
+    stanzas = [
+        (
+            name,
+            [
+                ("filename", f"{name}.csv"),
+                ("case_sensitive_match", "false"),
+                ("max_matches", "1"),
+            ],
+        )
+        for name in sorted(lookups)
+    ]
+    if uses_psl:
+        # every rule the name's suffixes match, exactly (registered_domain(), psl.py)
+        stanzas.append(
             (
-                name,
+                psl.LOOKUP,
                 [
-                    ("filename", f"{name}.csv"),
-                    ("case_sensitive_match", "false"),
-                    ("max_matches", "1"),
+                    ("filename", psl.FILENAME),
+                    ("case_sensitive_match", "true"),
+                    ("max_matches", "1000"),
                 ],
             )
-            for name in sorted(lookups)
-        ],
+        )
+        pkg.files[root + f"lookups/{psl.FILENAME}"] = psl_csv()
+    pkg.files[root + "default/transforms.conf"] = conf(
+        "lookups: siemc matches case-insensitively and enrichment takes the first matching row; "
+        f"{psl.LOOKUP}: the Public Suffix List of publicsuffixlist {psl.PSL_VERSION} "
+        "(transforms.conf.spec)",
+        stanzas,
     )
     for name, lk in sorted(lookups.items()):
         pkg.files[root + f"lookups/{name}.csv"] = lookup_csv(lk)

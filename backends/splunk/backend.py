@@ -109,10 +109,11 @@ class SplunkBackend(Backend):
         ir.Call: Support(
             "exact",
             "eval lower/upper/coalesce/max/min/abs; basename via replace(); registered_domain "
-            "as the last two labels via replace() (approximate: no Public Suffix List in SPL "
-            "without the URL Toolbox app); extract_ips via rex max_match=0 (approximate: IPv4 "
-            "only); lower/upper/basename of a multi-valued field via mvmap(), any other "
-            "function of one is E201",
+            "(a derived field) with the Public Suffix List as a lookup shipped with the app "
+            "(every suffix of the name looked up at once, the longest match wins; inside "
+            "another expression: the last two labels, approximate); extract_ips via rex "
+            "max_match=0 (approximate: IPv4 only); lower/upper/basename of a multi-valued "
+            "field via mvmap(), any other function of one is E201",
         ),
         ir.Enrich: Support(
             "exact",
@@ -120,38 +121,44 @@ class SplunkBackend(Backend):
             "case_sensitive_match = false and max_matches = 1 (first row in file order)",
         ),
         ir.Join: Support(
-            "approximate",
-            "multisearch pool + streamstats time_window last() carrying the nearest partner "
-            "forwards/backwards; equal timestamps follow Splunk's sort order",
+            "exact",
+            "multisearch pool in input order (reverse + streamstats count); streamstats "
+            "last() carries the nearest partner forwards/backwards (partners first at one "
+            "time, the earliest one last), each value kept only when it came from that partner "
+            "(its position); a multi-valued on/add field is a declared approximation",
         ),
         ir.Match: Support("exact", "the stream's search pipeline"),
         ir.Sequence: Support(
-            "approximate",
-            "transaction by the step keys with startswith/endswith and maxspan; no EQL "
-            "partial replacement or consumption, middle steps and until checked on the "
-            "transaction's stream list",
+            "exact",
+            "two steps: the previous-step-event test (streamstats last() of the step and until "
+            "positions by key over the input order: the latest first step within maxspan, no "
+            "second step or until since), keyed on ProcessGuid / process_guid for (host, PID) "
+            "until the process ends; three or more steps: transaction (approximate)",
         ),
         ir.Cooccurrence: Support(
             "approximate",
             "streamstats time_window dc(stream) by keys; re-alerts while the window stays "
-            "complete (no consumption)",
+            "complete (no consumption): a superset",
         ),
         ir.Absence: Support(
-            "approximate",
-            "reverse-time streamstats time_window count of `missing` rows by keys, decided "
-            "once now() passes the window",
+            "exact",
+            "streamstats last() of the `missing` times by key over the reversed input order "
+            "(the nearest later one), decided once now() passes the window",
         ),
         ir.Aggregate: Support(
             "exact",
             "tumbling: bin _time span (epoch-aligned below one day) + stats by _time and keys "
             "+ eval + where (a multi-valued key: one group per value); sliding "
-            "(approximate): streamstats time_window without consumption, mvexpand of "
-            "multi-valued keys; percentile (approximate): exactperc",
+            "(approximate, a superset for count/distinct thresholds): streamstats time_window "
+            "without consumption, mvexpand of multi-valued keys; percentile: nearest rank by "
+            "sort + streamstats count + eventstats count (exactperc, approximate, on "
+            "multi-valued fields or keys)",
         ),
         ir.FirstSeen: Support(
-            "approximate",
-            "join type=left with a history subsearch `stats min(_time)`; lookback anchored "
-            "at search time; subsearch result limits apply",
+            "exact",
+            "one time-ordered pass: the history rows in the detection's pool, streamstats "
+            "last() of their times by key at each candidate's start (match, two-step "
+            "sequence, tumbling aggregate); elsewhere a join subsearch (approximate)",
         ),
         ir.Rarity: Support(
             "approximate",
@@ -321,6 +328,7 @@ class SplunkBackend(Backend):
                 "the events of a window that fired, so a burst re-alerts on each further "
                 "event (siemc: floor(N/T) alerts)",
                 d.window.span,
+                direction="superset" if _grows_with_the_window(d) else "mixed",
             )
             cmds.append("where " + " AND ".join(f"isnotnull({field_ref(k)})" for k in keys))
             # streamstats groups by a multivalue field's whole value; siemc puts the event in
@@ -481,6 +489,7 @@ class SplunkBackend(Backend):
             "streams are in the window (siemc fires once and consumes the set); a stream "
             "listed twice needs only one event",
             d.span,
+            direction="superset",
         )
         _multi_keys(list(d.members), sb, ctx, "co-occurrence", "completes a set")
         cmds, knames = self._keyed_pool(list(d.members), a, ctx, sb, names)
@@ -597,6 +606,28 @@ class SplunkBackend(Backend):
         if rest and head in aliases:
             return ctx.profile.local(name)
         return names(name, span)
+
+
+def _grows_with_the_window(d: ir.Aggregate) -> bool:
+    """Whether ``having`` can only turn true as events join a window: count/distinct measures
+    at or above a number. Then streamstats' unconsumed window (a superset of siemc's) fires
+    wherever siemc does."""
+    kinds = {m.name: m.kind for m in d.measures}
+
+    def grows(e: ir.Expr) -> bool:
+        if isinstance(e, ir.BinOp) and e.op == "and":
+            return grows(e.left) and grows(e.right)
+        return (
+            isinstance(e, ir.BinOp)
+            and e.op in (">=", ">")
+            and isinstance(e.left, ir.MeasureRef)
+            and kinds.get(e.left.name) in ("count", "distinct")
+            and isinstance(e.right, ir.Literal_)
+            and isinstance(e.right.value, int | float)
+            and not isinstance(e.right.value, bool)
+        )
+
+    return d.having is not None and not d.compute and grows(d.having)
 
 
 def _exact_percentile(d: ir.Aggregate, m: ir.Measure, sb: StreamBuilder) -> bool:

@@ -135,7 +135,9 @@ def pair(
     if steps != list(d.steps):
         # keyed on the identity, the events still need the keys the analytic names
         written = list(d.steps) + ([d.until] if d.until else [])
-        tests += [f"isnotnull({_per_step(written, i, names)})" for i in range(n)]
+        for i in range(n):
+            if _per_step(written, i, names) != _per_step(roles, i, names):
+                tests.append(f"isnotnull({_per_step(written, i, names)})")
     has_keys = " AND ".join(dict.fromkeys(tests))
     cmds.append(f"where {keep} OR ({has_keys})" if keep else f"where {has_keys}")
     for i in range(n):

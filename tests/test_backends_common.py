@@ -86,7 +86,7 @@ def _reading(ls: ir.LogSource, field: str) -> ir.Analytic:
 # (target, profile, logsource, field read, the sources key that lacks it, a carrier named)
 LACKS = [
     ("splunk", "cim", ir.LogSource("network_connection", "windows"), "source.bytes", "windows",
-     "logsource {category: network_flow, product: windows}"),
+     "logsource {category: network_connection, product: zeek}"),
     ("splunk", "cim", ir.LogSource("network_connection", "sysmon"), "destination.bytes",
      "sysmon", "logsource {category: network_connection, product: zeek}"),
     # a traffic sensor names no process: the endpoint flows of the same profile do

@@ -490,6 +490,8 @@ _FUNCS: dict[str, Callable[..., Any]] = {
     "mvdedup": _mvdedup,
     "mvfind": _mvfind,
     "mvindex": lambda v, i, j=None: _mvindex(v, i, j),
+    # mvappend(X,...): every value of every argument, in order, as one multivalue
+    "mvappend": lambda *a: norm([x for v in a for x in mv(v)]),
     "mvjoin": lambda v, sep: None if v is None else text(sep).join(text(x) for x in mv(v)),
     "mvrange": lambda *a: _mvrange(*a),
     "mvsort": lambda v: None if v is None else norm(sorted(text(x) for x in mv(v))),

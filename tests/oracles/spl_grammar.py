@@ -210,6 +210,7 @@ EVAL_FUNCS: dict[str, tuple[int, int | None]] = {
     "match": (2, 2),
     "max": (1, None),
     "min": (1, None),
+    "mvappend": (1, None),  # MultivalueEvalFunctions#mvappend(X,...)
     "mvcount": (1, 1),
     "mvdedup": (1, 1),
     "mvfilter": (1, 1),  # MultivalueEvalFunctions#mvfilter: one predicate over one field

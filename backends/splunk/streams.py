@@ -194,12 +194,12 @@ class StreamBuilder:
             unit, zero = (ir.TRUE, false) if isinstance(p, ir.And) else (false, ir.TRUE)
             if zero in items:
                 return zero
-            kept = tuple(x for x in items if x != unit)
+            terms = tuple(x for x in items if x != unit)
             if isinstance(p, ir.And):
-                kept = _merge_codes(kept)
-                if false in kept:
+                terms = _merge_codes(terms)
+                if false in terms:
                     return false
-            return type(p)(kept, p.span)
+            return type(p)(terms, p.span)
         if isinstance(p, ir.Not):
             item = self.translate_values(p.item, booleans)
             if item in (ir.TRUE, false):

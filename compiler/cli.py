@@ -28,6 +28,7 @@ from compiler.build import (
     write_outputs,
 )
 from compiler.cli_export import check_root, export_cmd, root_option
+from compiler.cli_import import import_group
 from compiler.discover import Catalog, find_analytics, load_catalog
 from compiler.engine_check import (
     EngineResult,
@@ -463,11 +464,37 @@ def compile_cmd(
 
 
 @main.command()
-def fidelity() -> None:
-    """Print the fidelity matrix (construct x target) as Markdown (docs/targets.md)."""
-    from backends.matrix import markdown
+@click.option(
+    "--catalog",
+    "catalog_paths",
+    multiple=True,
+    type=click.Path(),
+    help="instead, compile these analytics and count exact / superset / subset / mixed / "
+    "refused pairs per target (each pair with its best profile)",
+)
+@click.option("--json", "as_json", is_flag=True, help="with --catalog: JSON instead of Markdown")
+@root_option
+def fidelity(catalog_paths: tuple[str, ...], as_json: bool, root: str | None) -> None:
+    """Print the fidelity matrix (construct x target) as Markdown (docs/targets.md), or with
+    --catalog how a catalog of analytics deploys on each target."""
+    if not catalog_paths:
+        if as_json:
+            raise click.UsageError("--json needs --catalog")
+        from backends.matrix import markdown
 
-    click.echo(markdown(), nl=False)
+        click.echo(markdown(), nl=False)
+        return
+    from compiler import catalog_report
+
+    _no_files(catalog_paths, root)
+    cat = load_catalog(catalog_paths, root)
+    _report_invalid(cat)
+    if not cat.loaded:
+        sys.exit(EXIT_INVALID)
+    results = compile_all(cat.loaded, ALL_TARGETS, allow_approximate=True)
+    render = catalog_report.as_json if as_json else catalog_report.markdown
+    click.echo(render(results, ALL_TARGETS), nl=False)
+    sys.exit(EXIT_INVALID if cat.errors else EXIT_OK)
 
 
 @main.command()
@@ -519,3 +546,4 @@ def build(
 
 
 main.add_command(export_cmd)
+main.add_command(import_group)

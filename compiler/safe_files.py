@@ -10,9 +10,11 @@ exhaust memory or copy the CI environment into a query.
 
 from __future__ import annotations
 
+import io
 import os
 import stat
 from pathlib import Path
+from typing import Any
 
 # Limits on what an analytic can make siemc read (docs/security.md, "Size limits"). A lookup is
 # inlined into queries and shipped in rule packages, so anything near the limit is already far
@@ -82,16 +84,55 @@ def _check_stat(path: Path, st: os.stat_result, limit: int | None) -> None:
         raise RefusedPath("E005", f"{path} is {st.st_size} bytes, over the limit of {limit}")
 
 
-def read_bounded(path: Path, limit: int) -> bytes:
-    """The bytes of the regular file ``path``, never reading more than ``limit`` + 1 bytes:
-    a file that is swapped for something else after the check, or grows, is refused, not
-    loaded."""
+class _Bounded(io.RawIOBase):
+    """A file descriptor read as a stream that refuses to go past ``limit`` bytes."""
+
+    def __init__(self, fd: int, path: Path, limit: int):
+        self._fh = os.fdopen(fd, "rb", buffering=0)
+        self._path, self._left = path, limit + 1
+        self._limit = limit
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer)[: self._left]
+        n = self._fh.readinto(view) or 0
+        self._left -= n
+        if self._left <= 0:
+            raise RefusedPath("E005", f"{self._path} is over the limit of {self._limit} bytes")
+        return n
+
+    def close(self) -> None:
+        self._fh.close()
+        super().close()
+
+
+def _open_checked(path: Path, limit: int) -> int:
     check_regular(path, limit)
     # O_NONBLOCK: if a FIFO replaced the file since the check, open returns instead of waiting
     # for a writer, and the fstat below refuses it.
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
-    with os.fdopen(fd, "rb") as fh:
+    try:
         _check_stat(path, os.fstat(fd), limit)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def open_bounded(path: Path, limit: int) -> io.BufferedReader:
+    """The regular file ``path`` opened for reading as a stream that raises RefusedPath (E005)
+    instead of reading past ``limit`` bytes: a file that grows after the size check, or is
+    swapped for a FIFO or device, is refused, not read without end."""
+    return io.BufferedReader(_Bounded(_open_checked(path, limit), path, limit))
+
+
+def read_bounded(path: Path, limit: int) -> bytes:
+    """The bytes of the regular file ``path``, never reading more than ``limit`` + 1 bytes:
+    a file that is swapped for something else after the check, or grows, is refused, not
+    loaded."""
+    with os.fdopen(_open_checked(path, limit), "rb") as fh:
         data = fh.read(limit + 1)
     if len(data) > limit:
         raise RefusedPath("E005", f"{path} is over the limit of {limit} bytes")

@@ -21,7 +21,7 @@ from compiler.lower_fixtures import (
     input_path,
     split_data_root,
 )
-from compiler.safe_files import RefusedPath
+from compiler.safe_files import FIXTURE_MAX_BYTES, RefusedPath
 from compiler.timeutil import format_timestamp
 
 Status = Literal["passed", "failed", "skipped", "error"]
@@ -80,9 +80,12 @@ def fixture_events(loaded: Loaded, fx: ir.Fixture) -> list[Event]:
         except FixtureInputError as exc:
             raise FixtureInputError(f"{at}: {exc}") from None
         try:
-            groups.append(make_events(read_events(path, inp.format), path.name))
+            events = read_events(path, inp.format, FIXTURE_MAX_BYTES)
+            groups.append(make_events(events, path.name))
         except ValueError as exc:
             raise FixtureInputError(f"{at}: {exc}") from None
+        except RefusedPath as exc:
+            raise FixtureInputError(f"{at}: {exc.code}: {exc.message}") from None
     if fx.events:
         try:
             groups.append(make_events(fx.events, "inline"))

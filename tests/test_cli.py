@@ -234,3 +234,24 @@ def test_bundled_analytics_pass_every_engine(tmp_path: Path) -> None:
         assert " equal" in line, line  # every engine really ran something
     cases = [c.get("name") or "" for c in ET.parse(junit).getroot().iter("testcase")]
     assert sum(n.startswith("engine:") for n in cases) == 5 * 31
+
+
+def test_fidelity_catalog_counts_every_pair_per_target() -> None:
+    import json as _json
+
+    from click.testing import CliRunner
+
+    from compiler.cli import main
+
+    r = CliRunner().invoke(main, ["fidelity", "--catalog", "analytics", "--json"])
+    assert r.exit_code == 0, r.output
+    doc = _json.loads(r.output)
+    assert set(doc["targets"]) == {"splunk", "eql", "esql", "kql", "sigma"}
+    for per in doc["targets"].values():
+        assert sum(per.values()) == len(doc["pairs"]) == 12
+    kinds = {e["fidelity"] for p in doc["pairs"].values() for e in p.values()}
+    assert kinds <= {"exact", "superset", "subset", "mixed", "refused"}
+    md = CliRunner().invoke(main, ["fidelity", "--catalog", "analytics"])
+    assert md.exit_code == 0 and "| **all** |" in md.output and "| AN1190 |" in md.output
+    bad = CliRunner().invoke(main, ["fidelity", "--json"])
+    assert bad.exit_code == 64 and "--json needs --catalog" in bad.output

@@ -109,6 +109,32 @@ def test_unicode_uses_str_lower() -> None:
     assert not holds(ir.Eq("f", ("STRASSE",)), {"f": "straße"})
 
 
+@pytest.mark.parametrize(
+    ("value", "event", "equal", "regex"),
+    [
+        # "contains" follows equality, except that lower("İ") = "i" + U+0307 contains "i"
+        # docs/semantics.md, "Case and non-ASCII letters": lower() for equality, substrings and
+        # lookups; Python's re.IGNORECASE (simple case folding plus its i/ı/İ, s/ſ, k/K and
+        # σ/ς classes) for `re`
+        ("i", "İ", False, True),  # "İ".lower() is "i" + U+0307
+        ("i", "ı", False, True),
+        ("k", "\u212a", True, True),  # KELVIN SIGN lowers to k
+        ("s", "ſ", False, True),
+        ("σ", "ς", False, True),
+        ("Σ", "σ", True, True),
+        ("ß", "ẞ", True, True),
+        ("ss", "ß", False, False),
+    ],
+)
+def test_non_ascii_case_letters_follow_the_documented_rules(
+    value: str, event: str, equal: bool, regex: bool
+) -> None:
+    assert holds(ir.Eq("f", (value,)), {"f": event}) is equal
+    contains = equal or (value, event) == ("i", "İ")
+    assert holds(ir.StrMatch("f", "contains", (value,)), {"f": event}) is contains
+    assert holds(ir.Regex("f", (f"^{value}$",)), {"f": event}) is regex
+
+
 # --------------------------------------------------------------------------- missing fields
 MISSING_LEAVES: list[ir.Predicate] = [
     ir.Eq("f", ("x",)),

@@ -391,3 +391,23 @@ def test_a_path_outside_root_is_a_usage_error_on_every_command(tree: Path, cmd: 
     # and the root that holds both the analytic and its lookup lets it load
     code, out = _invoke(*args, str(a), "--root", str(tree.parent))
     assert code not in (EXIT_USAGE, EXIT_INVALID), out
+
+
+def test_fixture_reads_stop_at_the_limit_even_when_the_file_grows(tmp_path: Path) -> None:
+    from compiler.inputs import read_events
+    from compiler.safe_files import RefusedPath, open_bounded
+
+    f = tmp_path / "grow.jsonl"
+    line = b'{"@timestamp": "2024-01-01T00:00:00Z", "event.id": "x"}\n'
+    f.write_bytes(line)
+    assert len(list(read_events(f, "ecs", limit=len(line)))) == 1
+    with open_bounded(f, len(line) + 10) as fh:
+        f.write_bytes(line * 50)  # grows after the size check, while open
+        with pytest.raises(RefusedPath) as exc:
+            fh.read()
+    assert exc.value.code == "E005"
+    with pytest.raises(RefusedPath):
+        list(read_events(f, "ecs", limit=len(line)))
+    for fmt in ("sysmon", "zeek", "auditd", "vmconnection"):
+        with pytest.raises(RefusedPath):
+            list(read_events(f, fmt, limit=100))

@@ -85,15 +85,13 @@ def _date_math(ms: int) -> str:
     return f"now-{sch.fmt_duration(-(-ms // 1000) * 1000)}"
 
 
-def threat(techniques: tuple[str, ...]) -> list[dict[str, Any]]:
-    """Kibana's ``threat``: one entry per tactic, its techniques with their sub-techniques."""
+def threat(techniques: tuple[str, ...], tactics: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    """Kibana's ``threat``: one entry per tactic (attack.filing), its techniques with their
+    sub-techniques."""
     out: list[dict[str, Any]] = []
-    techs = [attack.technique(t) for t in techniques]
-    for tac in attack.tactics_for(techniques):
+    for tac, filed in attack.filing(techniques, tactics):
         parents: dict[str, dict[str, Any]] = {}
-        for t in techs:
-            if tac.shortname not in t.tactics:
-                continue
+        for t in (attack.technique(x) for x in filed):
             p = attack.technique(t.parent)
             entry = parents.setdefault(p.id, {"id": p.id, "name": p.name, "reference": p.reference})
             if t.id != p.id:
@@ -145,7 +143,7 @@ def _base_rule(lo: Loaded, role: str, s: sch.Schedule, lookback_ms: int) -> dict
         "enabled": False,  # imported disabled: check index patterns and lookups first
         "version": 1,
         "tags": ["siemc", f"siemc:{a.id}", *(f"OS: {p.capitalize()}" for p in m.platforms)],
-        "threat": threat(m.attack_techniques),
+        "threat": threat(m.attack_techniques, m.attack_tactics),
         "required_fields": [
             {"name": f, "ecs": f.split(".")[0] in ECS_SETS} for f in read_fields(a)
         ],

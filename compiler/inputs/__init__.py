@@ -17,7 +17,7 @@ __all__ = ["FORMATS", "flatten", "read_events"]
 
 FORMATS: tuple[str, ...] = ("ecs", "sysmon", "zeek", "auditd", "vmconnection")
 
-_READERS: dict[str, Callable[[Path], Iterator[dict[str, Any]]]] = {
+_READERS: dict[str, Callable[[Path, int | None], Iterator[dict[str, Any]]]] = {
     "ecs": ecs.read,
     "sysmon": sysmon.read,
     "zeek": zeek.read,
@@ -26,12 +26,13 @@ _READERS: dict[str, Callable[[Path], Iterator[dict[str, Any]]]] = {
 }
 
 
-def read_events(path: Path, fmt: str) -> Iterator[dict[str, Any]]:
-    """Events of ``path`` read with input profile ``fmt`` (one of :data:`FORMATS`).
+def read_events(path: Path, fmt: str, limit: int | None = None) -> Iterator[dict[str, Any]]:
+    """Events of ``path`` read with input profile ``fmt`` (one of :data:`FORMATS`); with
+    ``limit``, never more than that many bytes of it (RefusedPath E005 past it).
 
     Raises ``ValueError`` for an unknown format (before touching the file) and, while
     iterating, for a record it cannot read (the message starts with ``path:line:``)."""
     reader = _READERS.get(fmt)
     if reader is None:
         raise ValueError(f"unknown input format {fmt!r}; expected one of: {', '.join(FORMATS)}")
-    return reader(Path(path))
+    return reader(Path(path), limit)

@@ -3,12 +3,14 @@ and small value coercions."""
 
 from __future__ import annotations
 
+import io
 import ipaddress
 import json
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from compiler.safe_files import open_bounded
 from compiler.timeutil import format_timestamp, parse_timestamp
 
 Record = dict[str, Any]
@@ -43,16 +45,24 @@ def fail(path: Path, line: int, message: str) -> ValueError:
     return ValueError(f"{path}:{line}: {message}")
 
 
-def open_text(path: Path) -> Any:
+def open_text(path: Path, limit: int | None = None) -> Any:
+    """``path`` as text; with ``limit``, a regular file never read past ``limit`` bytes
+    (compiler.safe_files.open_bounded: fixture inputs from untrusted analytics)."""
     # utf-8-sig: exports from Windows tools often start with a BOM
-    return path.open("r", encoding="utf-8-sig", errors="replace", newline="")
+    if limit is None:
+        return path.open("r", encoding="utf-8-sig", errors="replace", newline="")
+    return io.TextIOWrapper(
+        open_bounded(path, limit), encoding="utf-8-sig", errors="replace", newline=""
+    )
 
 
-def iter_json(path: Path, allow_text: bool = False) -> Iterator[tuple[int, Any]]:
+def iter_json(
+    path: Path, allow_text: bool = False, limit: int | None = None
+) -> Iterator[tuple[int, Any]]:
     """``(line, value)`` for every record of a JSON Lines file or of a file holding one JSON
     array. Blank lines are skipped. Decoding errors name ``path:line``. With ``allow_text``,
     a line that does not start with ``{`` is yielded as a string (raw syslog, audit.log)."""
-    with open_text(path) as fh:
+    with open_text(path, limit) as fh:
         for lineno, raw in enumerate(fh, 1):
             text = raw.strip()
             if not text:
@@ -129,8 +139,8 @@ def _iter_array(path: Path, text: str) -> Iterator[tuple[int, Any]]:
         raise fail(path, line_of(skip(pos)), "unexpected data after the JSON array")
 
 
-def iter_objects(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    for lineno, value in iter_json(path):
+def iter_objects(path: Path, limit: int | None = None) -> Iterator[tuple[int, dict[str, Any]]]:
+    for lineno, value in iter_json(path, limit=limit):
         if not isinstance(value, dict):
             raise fail(path, lineno, f"expected a JSON object, got {type(value).__name__}")
         yield lineno, value

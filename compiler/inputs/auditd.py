@@ -40,9 +40,9 @@ _FREE_TEXT = {"cmdline", "proctitle"}
 _AFTER_FREE_TEXT = re.compile(r"\s(?:redactors|containerid)=")
 
 
-def read(path: Path) -> Iterator[Record]:
+def read(path: Path, limit: int | None = None) -> Iterator[Record]:
     ids = IdDeduper()
-    for lineno, value in iter_json(path, allow_text=True):
+    for lineno, value in iter_json(path, allow_text=True, limit=limit):
         try:
             yield _to_ecs(value, ids)
         except (ValueError, TypeError, KeyError) as exc:

@@ -9,8 +9,8 @@ from compiler.inputs._common import Record, fail, flatten, iter_objects, timesta
 from compiler.timeutil import parse_timestamp
 
 
-def read(path: Path) -> Iterator[Record]:
-    for lineno, doc in iter_objects(path):
+def read(path: Path, limit: int | None = None) -> Iterator[Record]:
+    for lineno, doc in iter_objects(path, limit):
         try:
             event = flatten(doc)
         except ValueError as exc:

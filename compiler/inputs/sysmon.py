@@ -64,9 +64,9 @@ _DATA = re.compile(r'<Data Name="([^"]*)"\s*(?:/>|>(.*?)(?:</Data>|$))', re.S)
 _IP_TOKEN = re.compile(r"[0-9A-Fa-f:.]+")
 
 
-def read(path: Path) -> Iterator[Record]:
+def read(path: Path, limit: int | None = None) -> Iterator[Record]:
     ids = IdDeduper()
-    for lineno, value in iter_json(path, allow_text=True):
+    for lineno, value in iter_json(path, allow_text=True, limit=limit):
         try:
             raw = _extract(value)
             if raw is None:

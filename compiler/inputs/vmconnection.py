@@ -24,9 +24,9 @@ from compiler.inputs._common import (
 )
 
 
-def read(path: Path) -> Iterator[Record]:
+def read(path: Path, limit: int | None = None) -> Iterator[Record]:
     ids = IdDeduper()
-    for lineno, row in iter_objects(path):
+    for lineno, row in iter_objects(path, limit):
         try:
             yield _to_ecs(row, ids)
         except (ValueError, TypeError) as exc:

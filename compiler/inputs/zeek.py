@@ -30,15 +30,15 @@ _HEX_ESCAPE = re.compile(r"\\x([0-9a-fA-F]{2})")
 _ID_FIELDS = {f"id_{p}": f"id.{p}" for p in ("orig_h", "orig_p", "resp_h", "resp_p")}
 
 
-def read(path: Path) -> Iterator[Record]:
+def read(path: Path, limit: int | None = None) -> Iterator[Record]:
     ids = IdDeduper()
-    with open_text(path) as fh:
+    with open_text(path, limit) as fh:
         first = ""
         for line in fh:
             if line.strip():
                 first = line.lstrip()[0]
                 break
-    rows = _json_rows(path) if first in ("{", "[") else _tsv_rows(path)
+    rows = _json_rows(path, limit) if first in ("{", "[") else _tsv_rows(path, limit)
     for lineno, kind, rec in rows:
         try:
             yield _to_ecs(kind or _guess_kind(path, rec), rec, ids)
@@ -46,19 +46,19 @@ def read(path: Path) -> Iterator[Record]:
             raise fail(path, lineno, str(exc)) from exc
 
 
-def _json_rows(path: Path) -> Iterator[tuple[int, str | None, dict[str, Any]]]:
-    for lineno, obj in iter_objects(path):
+def _json_rows(path: Path, limit: int | None) -> Iterator[tuple[int, str | None, dict[str, Any]]]:
+    for lineno, obj in iter_objects(path, limit):
         kind = obj.get("_path") or obj.get("@stream")
         rec = {_ID_FIELDS.get(k, k): v for k, v in obj.items() if not k.startswith(("@", "_"))}
         yield lineno, str(kind) if kind else None, rec
 
 
-def _tsv_rows(path: Path) -> Iterator[tuple[int, str | None, dict[str, Any]]]:
+def _tsv_rows(path: Path, limit: int | None) -> Iterator[tuple[int, str | None, dict[str, Any]]]:
     sep, set_sep, empty, unset = "\t", ",", "(empty)", "-"
     kind: str | None = None
     fields: list[str] | None = None
     types: list[str] | None = None
-    with open_text(path) as fh:
+    with open_text(path, limit) as fh:
         for lineno, raw in enumerate(fh, 1):
             line = raw.rstrip("\r\n")
             if not line.strip():

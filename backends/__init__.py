@@ -11,7 +11,7 @@ if TYPE_CHECKING:
 # target -> (module, class). Module names avoid the names of the target libraries themselves
 # (``eql``, ``esql``, ``sigma``): the eql package imports any module named ``eql_*``.
 TARGETS: dict[str, tuple[str, str]] = {
-    "splunk": ("backends.splunk_spl", "SplunkBackend"),
+    "splunk": ("backends.splunk", "SplunkBackend"),
     "eql": ("backends.elastic_eql", "EqlBackend"),
     "esql": ("backends.elastic_esql", "EsqlBackend"),
     "kql": ("backends.sentinel_kql", "KqlBackend"),

@@ -10,6 +10,7 @@ windows). Each Splunk construct's rules are cited where it is emitted.
 
 from __future__ import annotations
 
+from fractions import Fraction
 from pathlib import Path
 from typing import ClassVar
 
@@ -17,12 +18,14 @@ import jinja2
 
 from backends.base import Backend, Context, Support
 from backends.comment import one_line
-from backends.splunk_spl_expr import eval_str, field_ref, is_boolean, number, seconds
-from backends.splunk_spl_streams import TAG, Names, StreamBuilder
+from backends.splunk import firstseen, psl, sequence
+from backends.splunk.expr import eval_str, field_ref, is_boolean, number, seconds
+from backends.splunk.macros import definitions, filter_macro
+from backends.splunk.streams import SEQ, TAG, Names, StreamBuilder
 from compiler import ir
 
 _ENV = jinja2.Environment(
-    loader=jinja2.FileSystemLoader(Path(__file__).resolve().parent / "templates" / "splunk"),
+    loader=jinja2.FileSystemLoader(Path(__file__).resolve().parent.parent / "templates" / "splunk"),
     autoescape=False,
     keep_trailing_newline=True,
     trim_blocks=True,
@@ -47,7 +50,7 @@ class SplunkBackend(Backend):
     target = "splunk"
     extension = ".spl"
     comment = "```"
-    profiles = ("cim",)
+    profiles = ("cim", "sysmon")
 
     SUPPORT: ClassVar[dict[type, Support]] = {
         ir.Eq: Support(
@@ -106,10 +109,11 @@ class SplunkBackend(Backend):
         ir.Call: Support(
             "exact",
             "eval lower/upper/coalesce/max/min/abs; basename via replace(); registered_domain "
-            "as the last two labels via replace() (approximate: no Public Suffix List in SPL "
-            "without the URL Toolbox app); extract_ips via rex max_match=0 (approximate: IPv4 "
-            "only); lower/upper/basename of a multi-valued field via mvmap(), any other "
-            "function of one is E201",
+            "(a derived field) with the Public Suffix List as a lookup shipped with the app "
+            "(every suffix of the name looked up at once, the longest match wins; inside "
+            "another expression: the last two labels, approximate); extract_ips via rex "
+            "max_match=0 (approximate: IPv4 only); lower/upper/basename of a multi-valued "
+            "field via mvmap(), any other function of one is E201",
         ),
         ir.Enrich: Support(
             "exact",
@@ -117,38 +121,44 @@ class SplunkBackend(Backend):
             "case_sensitive_match = false and max_matches = 1 (first row in file order)",
         ),
         ir.Join: Support(
-            "approximate",
-            "multisearch pool + streamstats time_window last() carrying the nearest partner "
-            "forwards/backwards; equal timestamps follow Splunk's sort order",
+            "exact",
+            "multisearch pool in input order (reverse + streamstats count); streamstats "
+            "last() carries the nearest partner forwards/backwards (partners first at one "
+            "time, the earliest one last), each value kept only when it came from that partner "
+            "(its position); a multi-valued on/add field is a declared approximation",
         ),
         ir.Match: Support("exact", "the stream's search pipeline"),
         ir.Sequence: Support(
-            "approximate",
-            "transaction by the step keys with startswith/endswith and maxspan; no EQL "
-            "partial replacement or consumption, middle steps and until checked on the "
-            "transaction's stream list",
+            "exact",
+            "two steps: the previous-step-event test (streamstats last() of the step and until "
+            "positions by key over the input order: the latest first step within maxspan, no "
+            "second step or until since), keyed on ProcessGuid / process_guid for (host, PID) "
+            "until the process ends; three or more steps: transaction (approximate)",
         ),
         ir.Cooccurrence: Support(
             "approximate",
             "streamstats time_window dc(stream) by keys; re-alerts while the window stays "
-            "complete (no consumption)",
+            "complete (no consumption): a superset",
         ),
         ir.Absence: Support(
-            "approximate",
-            "reverse-time streamstats time_window count of `missing` rows by keys, decided "
-            "once now() passes the window",
+            "exact",
+            "streamstats last() of the `missing` times by key over the reversed input order "
+            "(the nearest later one), decided once now() passes the window",
         ),
         ir.Aggregate: Support(
             "exact",
             "tumbling: bin _time span (epoch-aligned below one day) + stats by _time and keys "
             "+ eval + where (a multi-valued key: one group per value); sliding "
-            "(approximate): streamstats time_window without consumption, mvexpand of "
-            "multi-valued keys; percentile (approximate): exactperc",
+            "(approximate, a superset for count/distinct thresholds): streamstats time_window "
+            "without consumption, mvexpand of multi-valued keys; percentile: nearest rank by "
+            "sort + streamstats count + eventstats count (exactperc, approximate, on "
+            "multi-valued fields or keys)",
         ),
         ir.FirstSeen: Support(
-            "approximate",
-            "join type=left with a history subsearch `stats min(_time)`; lookback anchored "
-            "at search time; subsearch result limits apply",
+            "exact",
+            "one time-ordered pass: the history rows in the detection's pool, streamstats "
+            "last() of their times by key at each candidate's start (match, two-step "
+            "sequence, tumbling aggregate); elsewhere a join subsearch (approximate)",
         ),
         ir.Rarity: Support(
             "approximate",
@@ -168,6 +178,9 @@ class SplunkBackend(Backend):
         sb = StreamBuilder(analytic, ctx, names)
         det = analytic.detection
         cmds = self._detection(det, analytic, ctx, sb, names)
+        # ESCU convention: the analytic's own filter macro ends the search, the users' hook
+        # for exclusions (https://github.com/splunk/security_content, macros/*_filter.yml)
+        cmds.append(f"`{filter_macro(analytic.id)}`")
         return _ENV.get_template("query.spl.j2").render(commands=cmds)
 
     def wrap(self, analytic: ir.Analytic, ctx: Context, query: str) -> str:
@@ -178,13 +191,17 @@ class SplunkBackend(Backend):
             f"target: {self.target}, profile: {ctx.profile.name}",
         ]
         for a in ctx.approximations:
-            lines.append(f"APPROXIMATION ({a.span.at()}) {a.construct}: {a.detail}")
+            lines.append(f"APPROXIMATION, {a.direction} ({a.span.at()}) {a.construct}: {a.detail}")
         for lk in analytic.lookups:
             lines.append(
                 f"lookup definition {lk.name}: transforms.conf [{lk.name}] "
                 f"filename = {Path(lk.path).name}, case_sensitive_match = false, "
                 "max_matches = 1"
             )
+        if psl.LOOKUP in query:
+            lines.append(psl.definition())
+        for name, definition in definitions(query, ctx.profile.name, analytic.id).items():
+            lines.append(f"macro {name}: macros.conf [{name}] definition = {definition}")
         # a backtick would close the ``` comment early
         lines = [one_line(ln).replace("`", "'") for ln in lines]
         header = _ENV.get_template("header.spl.j2").render(lines=lines)
@@ -195,6 +212,8 @@ class SplunkBackend(Backend):
         self, det: ir.Detection, a: ir.Analytic, ctx: Context, sb: StreamBuilder, names: Names
     ) -> list[str]:
         if isinstance(det, ir.Match):
+            if firstseen.applies(a, det):
+                return self._match_first_seen(det, a, ctx, sb, names)
             cmds = self._single(sb, det.stream)
             return cmds + self._baselines(a, ctx, sb, names)
         if isinstance(det, ir.Aggregate):
@@ -206,6 +225,33 @@ class SplunkBackend(Backend):
         assert isinstance(det, ir.Absence)
         return self._absence(det, a, ctx, sb, names)
 
+    def _match_first_seen(
+        self, d: ir.Match, a: ir.Analytic, ctx: Context, sb: StreamBuilder, names: Names
+    ) -> list[str]:
+        b = next(x for x in a.baselines if isinstance(x, ir.FirstSeen))
+        self._check_candidates(a, ctx, sb)
+        streams = [d.stream] + ([b.stream] if b.stream != d.stream else [])
+        cmds = sb.pipeline(streams)
+        pooled = cmds[0].startswith("| multisearch")
+        cand = None if b.stream == d.stream else f"{TAG}=={eval_str(d.stream)}"
+        return cmds + firstseen.one_pass(
+            a, ctx, sb, names, b, cand, pooled, firstseen.CandidateField(ctx, names)
+        )
+
+    def _check_candidates(self, a: ir.Analytic, ctx: Context, sb: StreamBuilder) -> None:
+        for b in a.baselines:
+            for c in getattr(b, "current", ()):
+                head, _, rest = c.partition(".")
+                field = rest if rest and head in a.step_aliases() else c
+                if field in sb.multi and not (
+                    isinstance(a.detection, ir.Aggregate) and field in a.detection.keys
+                ):
+                    # a multi-valued candidate is seen when any of its values was
+                    raise ctx.not_implemented(
+                        f"a baseline reading the multi-valued field '{field}' of the candidate",
+                        b.span,
+                    )
+
     def _single(self, sb: StreamBuilder, stream: str) -> list[str]:
         cmds = sb.pipeline([stream])
         if cmds[0].startswith("| multisearch"):
@@ -215,11 +261,34 @@ class SplunkBackend(Backend):
     def _aggregate(
         self, d: ir.Aggregate, a: ir.Analytic, ctx: Context, sb: StreamBuilder, names: Names
     ) -> list[str]:
-        cmds = self._single(sb, d.stream)
+        one_pass = firstseen.applies(a, d) and not any(
+            c in sb.multi for b in a.baselines for c in getattr(b, "current", ())
+        )
+        if one_pass:
+            b = next(x for x in a.baselines if isinstance(x, ir.FirstSeen))
+            streams = [d.stream] + ([b.stream] if b.stream != d.stream else [])
+            cmds = sb.pipeline(streams)
+            pooled = cmds[0].startswith("| multisearch")
+            cand = None if b.stream == d.stream else f"{TAG}=={eval_str(d.stream)}"
+            cmds += firstseen.one_pass(
+                a, ctx, sb, names, b, cand, pooled, firstseen.CandidateField(ctx, names),
+                start_s=d.window.size_ms // 1000 if d.window.size_ms % 1000 == 0 else None,
+            )  # fmt: skip
+            if d.window.size_ms % 1000:
+                raise ctx.not_implemented("a first-seen window of a fraction of a second", b.span)
+        else:
+            cmds = self._single(sb, d.stream)
         keys = [names(k, d.span) for k in d.keys]
         aggs: list[str] = []
+        ranks: list[str] = []  # commands ranking the values of exact percentiles
         for m in d.measures:
             out = ctx.profile.local(m.name)
+            if m.kind == "percentile" and _exact_percentile(d, m, sb):
+                assert m.field is not None
+                i = len(ranks)
+                ranks += _nearest_rank(i, names(m.field, m.span), m.p or 0, keys, d.window)
+                aggs.append(f"max(siemc_pv{i}) AS {out}")
+                continue
             if m.kind == "percentile":
                 ctx.approximate(
                     "percentile measure",
@@ -250,6 +319,7 @@ class SplunkBackend(Backend):
             # Spans below a day are aligned to epoch 0 (UTC); `aligntime` would move them
             # (https://docs.splunk.com/Documentation/Splunk/latest/SearchReference/Bin).
             cmds.append(f"bin span={seconds(d.window.size_ms)} _time")
+            cmds += ranks
             cmds.append(f"stats {' '.join(aggs)} BY _time {' '.join(keys)}")
         else:
             ctx.approximate(
@@ -258,6 +328,7 @@ class SplunkBackend(Backend):
                 "the events of a window that fired, so a burst re-alerts on each further "
                 "event (siemc: floor(N/T) alerts)",
                 d.window.span,
+                direction="superset" if _grows_with_the_window(d) else "mixed",
             )
             cmds.append("where " + " AND ".join(f"isnotnull({field_ref(k)})" for k in keys))
             # streamstats groups by a multivalue field's whole value; siemc puts the event in
@@ -283,7 +354,8 @@ class SplunkBackend(Backend):
         cmds += self._deviation(d, a, ctx, keys)
         if d.having is not None:
             cmds.append(f"where {sb.expr(d.having, frozenset(bools), condition=True)}")
-        cmds += self._baselines(a, ctx, sb, names)
+        if not one_pass:
+            cmds += self._baselines(a, ctx, sb, names)
         outs = [ctx.profile.local(m.name) for m in d.measures]
         outs += [ctx.profile.local(n) for n, _ in d.compute]
         cmds.append("table " + " ".join(["_time", *keys, *outs]))
@@ -365,6 +437,25 @@ class SplunkBackend(Backend):
         if len(d.steps) == 1 and d.until is None:
             cmds = self._single(sb, d.steps[0].stream)
             return cmds + self._baselines(a, ctx, sb, names)
+        if len(d.steps) == 2:
+            one_pass = firstseen.applies(a, d)
+            if one_pass:
+                self._check_candidates(a, ctx, sb)
+            hist = firstseen.history_streams(a) if one_pass else []
+            fields = _step_fields(a)
+            cmds = sequence.pair(d, a, ctx, sb, names, fields, hist)
+            if one_pass:
+                b = next(x for x in a.baselines if isinstance(x, ir.FirstSeen))
+                cmds += firstseen.one_pass(
+                    a, ctx, sb, names, b, "isnotnull(duration)", True,
+                    firstseen.CandidateField(ctx, names),
+                )  # fmt: skip
+            else:
+                cmds += self._baselines(a, ctx, sb, names)
+            outs = [ctx.profile.local(f"{s}.{f}") for s, f in fields]
+            knames = [f"siemc_k{i}" for i in range(len(d.steps[0].keys))]
+            cmds.append("table " + " ".join(["_time", "duration", *knames, *outs]))
+            return cmds
         ctx.approximate(
             "ordered sequence",
             "Splunk transaction groups events by key from a first-step event to a last-step "
@@ -398,6 +489,7 @@ class SplunkBackend(Backend):
             "streams are in the window (siemc fires once and consumes the set); a stream "
             "listed twice needs only one event",
             d.span,
+            direction="superset",
         )
         _multi_keys(list(d.members), sb, ctx, "co-occurrence", "completes a set")
         cmds, knames = self._keyed_pool(list(d.members), a, ctx, sb, names)
@@ -414,27 +506,37 @@ class SplunkBackend(Backend):
     def _absence(
         self, d: ir.Absence, a: ir.Analytic, ctx: Context, sb: StreamBuilder, names: Names
     ) -> list[str]:
-        ctx.approximate(
-            "absence (A not followed by B)",
-            "a reverse-time streamstats time_window counts later `missing` rows with the same "
-            "keys; rows at equal timestamps follow Splunk's sort order, not input order, and "
-            "when `first` and `missing` are one stream a row never counts as the other",
-            d.span,
-        )
+        """Each ``first`` row alerts unless the nearest later ``missing`` row with its keys (in
+        the input order, read backwards: streamstats ``last()``) is within ``within``; decided
+        once now() has passed the window."""
         _multi_keys([d.first], sb, ctx, "absence", "has no `missing` event")
+        if not sequence.disjoint(a, d.first.stream, d.missing.stream) and (
+            d.first.stream != d.missing.stream
+        ):
+            ctx.approximate(
+                "absence over streams that may share an event",
+                "an event in both the first and the missing stream is two rows here, and the "
+                "missing row may suppress its own first row, where siemc never lets an event "
+                "suppress itself",
+                d.span,
+            )
         cmds, knames = self._keyed_pool([d.first, d.missing], a, ctx, sb, names)
         miss = eval_str(d.missing.stream)
-        cmds.append(f"eval siemc_missing=if({TAG}=={miss}, 1, null())")
-        cmds.append("sort 0 -_time")
+        cmds.append(f"sort 0 -_time -{SEQ}")
+        cmds.append(f"eval siemc_mt=if({TAG}=={miss}, _time, null())")
+        # current=f: a row that is both first and missing (one stream) never suppresses itself;
+        # the window only bounds the state, the where decides the edge
         cmds.append(
-            f"streamstats current=f time_window={seconds(d.within_ms)} "
-            f"count(siemc_missing) AS siemc_followers BY {' '.join(knames)}"
+            f"streamstats current=f time_window={seconds(d.within_ms + 1000)} "
+            f"last(siemc_mt) AS siemc_next BY {' '.join(knames)}"
         )
         within = seconds(d.within_ms)
         cmds.append(
-            f"where {TAG}=={eval_str(d.first.stream)} AND siemc_followers==0 AND "
+            f"where {TAG}=={eval_str(d.first.stream)} AND (isnull(siemc_next) OR "
+            f"siemc_next-_time>{number(d.within_ms / 1000)}) AND "
             f"_time<=relative_time(now(), {eval_str('-' + within)})"
         )
+        cmds.append("fields - siemc_mt siemc_next")
         cmds += self._baselines(a, ctx, sb, names)
         return cmds
 
@@ -504,6 +606,59 @@ class SplunkBackend(Backend):
         if rest and head in aliases:
             return ctx.profile.local(name)
         return names(name, span)
+
+
+def _grows_with_the_window(d: ir.Aggregate) -> bool:
+    """Whether ``having`` can only turn true as events join a window: count/distinct measures
+    at or above a number. Then streamstats' unconsumed window (a superset of siemc's) fires
+    wherever siemc does."""
+    kinds = {m.name: m.kind for m in d.measures}
+
+    def grows(e: ir.Expr) -> bool:
+        if isinstance(e, ir.BinOp) and e.op == "and":
+            return grows(e.left) and grows(e.right)
+        return (
+            isinstance(e, ir.BinOp)
+            and e.op in (">=", ">")
+            and isinstance(e.left, ir.MeasureRef)
+            and kinds.get(e.left.name) in ("count", "distinct")
+            and isinstance(e.right, ir.Literal_)
+            and isinstance(e.right.value, int | float)
+            and not isinstance(e.right.value, bool)
+        )
+
+    return d.having is not None and not d.compute and grows(d.having)
+
+
+def _exact_percentile(d: ir.Aggregate, m: ir.Measure, sb: StreamBuilder) -> bool:
+    """Nearest rank by sort + streamstats rank + eventstats count needs one value per event
+    and one group per event (no multi-valued field or key) and a tumbling window."""
+    return (
+        d.window.kind == "tumbling"
+        and m.field is not None
+        and m.field not in sb.multi
+        and not any(k in sb.multi for k in d.keys)
+    )
+
+
+def _nearest_rank(i: int, field: str, p: float, keys: list[str], w: ir.Window) -> list[str]:
+    """docs/semantics.md's percentile: the ceil(p/100 * n)-th smallest of the n numeric values
+    (at least the first). Splunk's perc/exactperc may interpolate or approximate, so the value
+    is picked by rank: the group's rows sorted by value (after bin, every row of a group has
+    the window's _time, so streamstats sees the whole group in its time window), streamstats
+    count() is the value's rank and eventstats count() the group's n; P is the decimal written
+    (99.9 = 999/10), so the rank is computed in integers scaled by its denominator
+    (https://docs.splunk.com/Documentation/Splunk/latest/SearchReference/Eventstats)."""
+    frac = Fraction(str(p))
+    by = " ".join(["_time", *keys])
+    scaled = f"siemc_pc{i}*{frac.numerator}/{100 * frac.denominator}"
+    return [
+        f"eval siemc_pn{i}=tonumber({field_ref(field)})",
+        f"sort 0 _time siemc_pn{i}",
+        f"streamstats time_window={seconds(w.size_ms)} count(siemc_pn{i}) AS siemc_pr{i} BY {by}",
+        f"eventstats count(siemc_pn{i}) AS siemc_pc{i} BY {by}",
+        f"eval siemc_pv{i}=if(siemc_pr{i}==max(1, ceil({scaled})), siemc_pn{i}, null())",
+    ]
 
 
 def _multi_keys(

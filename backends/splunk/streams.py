@@ -4,8 +4,9 @@ multisearch pool with stream joins that correlations read."""
 from __future__ import annotations
 
 from backends.base import E_NO_SOURCE, CompileError, Context, _diag
-from backends.profiles import ecs_array_fields, logsource_keys
-from backends.splunk_spl_expr import (
+from backends.profiles import describe, ecs_array_fields
+from backends.splunk import psl
+from backends.splunk.expr import (
     IPV4_REX,
     ExprRenderer,
     NotACondition,
@@ -16,24 +17,19 @@ from backends.splunk_spl_expr import (
     number,
     seconds,
 )
+from backends.splunk.macros import default_source, event_codes
 from compiler import ir
 
 TAG = "siemc_stream"  # the multisearch branch (stream) a pooled row belongs to
+SEQ = "siemc_seq"  # a pooled row's position in the input order (docs/semantics.md, ties)
 
 # ECS values of a field -> the profile's vocabulary, where the data models disagree on values
 # (CIM Network_Traffic direction: https://docs.splunk.com/Documentation/CIM/latest/User/NetworkTraffic).
+_CIM_DIRECTION = {"network.direction": {"egress": "outbound", "ingress": "inbound"}}
 VALUE_MAP: dict[str, dict[str, dict[str, str]]] = {
-    "cim": {"network.direction": {"egress": "outbound", "ingress": "inbound"}},
+    "cim": _CIM_DIRECTION,
+    "sysmon": _CIM_DIRECTION,  # the Sysmon add-ons' CIM direction field
 }
-
-
-def approximate(ctx: Context, construct: str, detail: str, span: ir.Span) -> None:
-    """Record an approximation once (a stream rendered twice, e.g. in a subsearch, repeats it)."""
-    if not any(
-        a.construct == construct and a.detail == detail and a.span == span
-        for a in ctx.approximations
-    ):
-        ctx.approximate(construct, detail, span)
 
 
 class Names:
@@ -110,6 +106,51 @@ def _multi_expr(e: ir.Expr, multi: set[str]) -> bool:
     return False
 
 
+CODE = "event.code"
+
+
+def _by_event_code(p: ir.Eq, codes: dict[str, dict[str, str]]) -> ir.Predicate:
+    """An equality on event.category / event.type as the EventCodes whose events have it (a
+    profile's ``event_codes``): each code's events carry exactly the listed values."""
+
+    def equal(have: str, v: ir.Scalar) -> bool:
+        return isinstance(v, str) and (have == v if p.cased else have.lower() == v.lower())
+
+    hits = []
+    for code, values in codes.items():
+        have = values.get(p.field)
+        if have is None:
+            continue
+        tests = [equal(have, v) for v in p.values if v is not None]
+        if tests and (all(tests) if p.quantifier == "all" else any(tests)):
+            hits.append(code)
+    if not hits:
+        return ir.Or(())  # no Sysmon event has that category or type
+    return ir.Eq(CODE, tuple(hits), False, "any", p.span)
+
+
+def _merge_codes(items: tuple[ir.Predicate, ...]) -> tuple[ir.Predicate, ...]:
+    """Conjunctions of EventCode tests as one test of the codes they all allow."""
+    tests = [x for x in items if isinstance(x, ir.Eq) and x.field == CODE and x.quantifier == "any"]
+    if len(tests) < 2:
+        return items
+    allowed = [c for c in tests[0].values if all(c in t.values for t in tests[1:])]
+    if not allowed:
+        return (ir.Or(()),)
+    merged = ir.Eq(CODE, tuple(allowed), False, "any", tests[0].span)
+    out: list[ir.Predicate] = []
+    for x in items:
+        if x is tests[0]:
+            out.append(merged)
+        elif x not in tests:
+            out.append(x)
+    return tuple(out)
+
+
+def _covers(key: str, part: str) -> bool:
+    return key == part or key.startswith(part + "/") or key.endswith("/" + part)
+
+
 class StreamBuilder:
     def __init__(self, analytic: ir.Analytic, ctx: Context, names: Names):
         self.analytic = analytic
@@ -121,7 +162,7 @@ class StreamBuilder:
             lambda r: (
                 ctx.profile.local(r.name) if isinstance(r, ir.MeasureRef) else names(r.name, r.span)
             ),
-            lambda construct, detail, span: approximate(ctx, construct, detail, span),
+            ctx.approximate,
         )
 
     # ------------------------------------------------------------------ predicates
@@ -153,7 +194,12 @@ class StreamBuilder:
             unit, zero = (ir.TRUE, false) if isinstance(p, ir.And) else (false, ir.TRUE)
             if zero in items:
                 return zero
-            return type(p)(tuple(x for x in items if x != unit), p.span)
+            terms = tuple(x for x in items if x != unit)
+            if isinstance(p, ir.And):
+                terms = _merge_codes(terms)
+                if false in terms:
+                    return false
+            return type(p)(terms, p.span)
         if isinstance(p, ir.Not):
             item = self.translate_values(p.item, booleans)
             if item in (ir.TRUE, false):
@@ -168,6 +214,9 @@ class StreamBuilder:
             if not kept or p.quantifier == "all":
                 return false  # never equal
             return ir.Eq(p.field, kept, p.cased, p.quantifier, p.span)
+        codes = event_codes(self.ctx.profile.name)
+        if isinstance(p, ir.Eq) and codes and p.field in ("event.category", "event.type"):
+            return _by_event_code(p, codes)
         if isinstance(p, ir.Eq) and p.field in table:
             m = table[p.field]
             vals = tuple(m.get(v.lower(), v) if isinstance(v, str) else v for v in p.values)
@@ -202,22 +251,27 @@ class StreamBuilder:
 
     # ------------------------------------------------------------------ base searches
     def base(self, ls: ir.LogSource, span: ir.Span, earliest: str | None) -> str:
+        """The base search of a logsource: the macros of its sources (users point them at
+        their indexes; see backends/splunk/macros.py), then the searches of the entries that
+        are filters on them (e.g. a Sysmon EventCode)."""
         prof = self.ctx.profile
-        parts: list[str] = []
-        if ls.category:
-            src = prof.source(ls.category)
-            if src is None:
-                raise self._no_source(f"category '{ls.category}'", span)
-            parts.append(str(src["search"]))
-        if ls.product:
-            keys = [k for k in logsource_keys(ls) if k.split("/")[0] == ls.product]
-            src = next((prof.source(k) for k in keys if prof.source(k) is not None), None)
-            if src is None:
-                raise self._no_source(f"product '{ls.product}'", span)
-            parts.append(str(src["search"]))
-        text = " ".join(parts)
-        if "index=" not in text:
-            text = "index=* " + text
+        if not prof.has_source(ls):
+            raise self._no_source(describe(ls), span)
+        covered: set[str] = set()
+        entries = []
+        for key, entry in prof.source_entries(ls):
+            parts = {p for p in (ls.category, ls.product) if p and _covers(key, p)}
+            if parts <= covered:
+                continue  # a more specific entry (product/service) already selects it
+            covered |= parts
+            entries.append(entry)
+        macros = [f"`{e['macro']}`" for e in entries if e.get("macro")]
+        if not macros:
+            default = default_source(prof)
+            if default is None:
+                raise self._no_source(describe(ls), span)
+            macros = [f"`{default['macro']}`"]
+        text = " ".join(macros + [str(e["search"]) for e in entries if not e.get("macro")])
         if earliest:
             text = f"earliest={earliest} " + text
         return text
@@ -318,6 +372,12 @@ class StreamBuilder:
                 out += self._extract_ips(dst, e, cond)
                 bools.discard(name)
                 continue
+            if isinstance(e, ir.Call) and e.func == "registered_domain":
+                # the Public Suffix List as a lookup: exact (backends/splunk/psl.py)
+                arg = self.expr(e.args[0], frozenset(bools))
+                out += psl.commands(self.names(name, s.span), arg, cond)
+                bools.discard(name)
+                continue
             text = self.expr(e, frozenset(bools))
             out.append(
                 f"eval {dst}={text}" if cond is None else f"eval {dst}=if({cond}, {text}, {dst})"
@@ -370,8 +430,7 @@ class StreamBuilder:
         arg = e.args[0]
         if not isinstance(arg, ir.FieldRef):
             raise self.ctx.not_implemented("extract_ips() of a computed value", e.span)
-        approximate(
-            self.ctx,
+        self.ctx.approximate(
             "function extract_ips()",
             "rex max_match=0 extracts IPv4 addresses (::ffff:-mapped ones included) but no "
             "IPv6 addresses",
@@ -414,57 +473,74 @@ class StreamBuilder:
             branches.append("[search " + " | ".join([base, *cmds]) + "]")
             if top.join is not None:
                 post += self.join_cmds(top, top.join)
-        return ["| multisearch " + " ".join(branches), *post]
+        # Search results come newest first, events of one time newest-indexed first: reversed,
+        # they are in the input order, which breaks ties of _time (streamstats count numbers them)
+        # (https://docs.splunk.com/Documentation/Splunk/latest/SearchReference/Reverse)
+        order = ["reverse", f"streamstats count AS {SEQ}"]
+        return ["| multisearch " + " ".join(branches), *order, *post]
 
     def join_cmds(self, s: ir.Stream, j: ir.Join) -> list[str]:
-        """Nearest partner within ``within`` by streamstats carry-forward (before) and/or
-        carry-backward (after): https://docs.splunk.com/Documentation/Splunk/latest/SearchReference/Streamstats."""
-        approximate(
-            self.ctx,
-            "stream join",
-            "the partner is carried to each event by streamstats over rows sorted by _time; "
-            "rows with equal timestamps follow Splunk's sort order rather than input order, a "
-            "multivalued `on` field groups by its whole value, and an `add` field the nearest "
-            "partner lacks is taken from an older partner",
-            j.span,
-        )
-        me, other = eval_str(s.name), eval_str(j.stream)
+        """The nearest partner within ``within``: streamstats ``last()`` carries the partner
+        rows' values forwards (partners before) and/or backwards (partners after) in the
+        (time, input) order, partners first at equal times and, among partners at one time,
+        the earliest in the input last, so ``last()`` is docs/semantics.md's nearest partner
+        (https://docs.splunk.com/Documentation/Splunk/latest/SearchReference/Streamstats:
+        last() is the last value seen; events without the field add none)."""
         on = [self.names(f, j.span) for f in j.on]
-        add = [(self.names(f, j.span), i) for i, f in enumerate(j.add)]
-        win = seconds(j.within_ms)
+        for f in j.on:
+            if f in self.multi:
+                self.ctx.approximate(
+                    "stream join on a multi-valued field",
+                    f"streamstats groups by the whole value of {f}, where siemc joins on any "
+                    "element",
+                    j.span,
+                )
+        for f in j.add:
+            if f in self.multi:
+                self.ctx.approximate(
+                    "stream join adding a multi-valued field",
+                    f"last() carries one value of {f}, where siemc copies the partner's list",
+                    j.span,
+                )
+        me, other = eval_str(s.name), eval_str(j.stream)
+        add = [self.names(f, j.span) for f in j.add]
+        win = seconds(j.within_ms + 1000)  # the explicit bound below decides the edge
         within = number(j.within_ms / 1000)
         cond = f"{TAG}=={me}"
-        cmds: list[str] = []
+        partner = f"{TAG}=={other}"
+        cmds: list[str] = [f"eval siemc_jr=if({partner}, 0, 1)"]
         dirs = {"before": ["b"], "after": ["a"], "around": ["b", "a"]}[j.direction]
         for d in dirs:
-            sets = [f"siemc_{d}t=if({TAG}=={other}, _time, null())"]
-            sets += [f"siemc_{d}{i}=if({TAG}=={other}, {field_ref(f)}, null())" for f, i in add]
-            cmds.append("sort 0 " + ("_time" if d == "b" else "-_time"))
-            cmds.append("eval " + ", ".join(sets))
-            aggs = [f"last(siemc_{d}t) AS siemc_{d}t"]
-            aggs += [f"last(siemc_{d}{i}) AS siemc_{d}{i}" for _, i in add]
-            cmds.append(f"streamstats time_window={win} {' '.join(aggs)} BY {' '.join(on)}")
+            cmds.append("sort 0 " + ("_time" if d == "b" else "-_time") + f" siemc_jr -{SEQ}")
+            cv = Carry(f"siemc_{d}", partner)
+            cmds.append("eval " + ", ".join(cv.sets(add)))
+            cmds.append(f"streamstats time_window={win} {' '.join(cv.aggs())} BY {' '.join(on)}")
         if j.direction == "around":
-            pick = (
-                "siemc_pick=if(isnull(siemc_at) OR (isnotnull(siemc_bt) AND "
+            cmds.append(
+                "eval siemc_pick=if(isnull(siemc_at) OR (isnotnull(siemc_bt) AND "
                 '_time-siemc_bt<=siemc_at-_time), "b", "a")'
             )
-            sets = [pick, 'siemc_jt=if(siemc_pick=="b", siemc_bt, siemc_at)']
-            sets += [f'siemc_j{i}=if(siemc_pick=="b", siemc_b{i}, siemc_a{i})' for _, i in add]
+            picks = {"t": "t", "s": "s"}
+            sets = [
+                f'siemc_j{k}=if(siemc_pick=="b", siemc_b{v}, siemc_a{v})' for k, v in picks.items()
+            ]
+            for i in range(len(add)):
+                sets.append(
+                    f'siemc_j{i}=if(siemc_pick=="b", {Carry("siemc_b", partner).value(i)}, '
+                    f"{Carry('siemc_a', partner).value(i)})"
+                )
             cmds.append("eval " + ", ".join(sets))
         else:
-            d = dirs[0]
-            cmds.append(
-                "eval "
-                + ", ".join([f"siemc_jt=siemc_{d}t"] + [f"siemc_j{i}=siemc_{d}{i}" for _, i in add])
-            )
+            c = Carry(f"siemc_{dirs[0]}", partner)
+            sets = [f"siemc_jt={c.prefix}t"] + [f"siemc_j{i}={c.value(i)}" for i in range(len(add))]
+            cmds.append("eval " + ", ".join(sets))
         cmds.append(f"where {TAG}!={me} OR (isnotnull(siemc_jt) AND abs(_time-siemc_jt)<={within})")
         if add:
             cmds.append(
                 "eval "
                 + ", ".join(
                     f"{fr}=if({cond}, coalesce(siemc_j{i}, {fr}), {fr})"
-                    for fr, i in ((field_ref(f), i) for f, i in add)
+                    for i, fr in enumerate(field_ref(f) for f in add)
                 )
             )
         cmds.append("fields - siemc_a* siemc_b* siemc_j* siemc_pick")
@@ -475,3 +551,32 @@ class StreamBuilder:
         if p != ir.TRUE:
             cmds.append(f"where {TAG}!={me} OR {self.preds().where(p)}")
         return cmds
+
+
+class Carry:
+    """Values of the latest row satisfying ``cond`` carried to later rows by streamstats
+    ``last()``, exactly: ``last(x)`` skips rows where ``x`` is null, so next to each value the
+    position of the row it came from is carried, and a value counts only when it came from the
+    latest such row (``<prefix>s``, its position; ``<prefix>t``, its time)."""
+
+    def __init__(self, prefix: str, cond: str) -> None:
+        self.prefix, self.cond = prefix, cond
+        self.n = 0
+
+    def sets(self, fields: list[str]) -> list[str]:
+        p, c = self.prefix, self.cond
+        out = [f"{p}t=if({c}, _time, null())", f"{p}s=if({c}, {SEQ}, null())"]
+        for i, f in enumerate(fields):
+            fr = field_ref(f)
+            out.append(f"{p}v{i}=if({c}, {fr}, null())")
+            out.append(f"{p}h{i}=if({c} AND isnotnull({fr}), {SEQ}, null())")
+        self.n = len(fields)
+        return out
+
+    def aggs(self) -> list[str]:
+        names = ["t", "s"] + [f"{k}{i}" for i in range(self.n) for k in ("v", "h")]
+        return [f"last({self.prefix}{x}) AS {self.prefix}{x}" for x in names]
+
+    def value(self, i: int) -> str:
+        p = self.prefix
+        return f"if({p}h{i}=={p}s, {p}v{i}, null())"

@@ -93,13 +93,11 @@ def aggregate(d: ir.Aggregate, ctx: Context) -> list[tuple[str, str]]:
         "    list(_id ORDER BY _seq) AS _evidence\n"
         f"  FROM grouped\n  GROUP BY {group_by}"
     )
-    computed: dict[str, str] = {}
     measure_names = {m.name for m in d.measures}
+    done: set[str] = set()
 
     def measure_ref(ref: ir.MeasureRef) -> str:
-        if ref.name in computed:
-            return computed[ref.name]
-        if ref.name in measure_names:
+        if ref.name in done or ref.name in measure_names:
             return col("measure:" + ref.name)
         raise ctx.not_implemented(f"measure reference {ref.name!r}", ref.span)
 
@@ -108,17 +106,22 @@ def aggregate(d: ir.Aggregate, ctx: Context) -> list[tuple[str, str]]:
         return col(ref.name) if ref.name in keys and ref.step is None else "NULL::JSON"
 
     exprs = ExprRenderer(ctx, field=field_ref, measure=measure_ref)
-    for name, e in d.compute:
-        computed[name] = f"({exprs.render(e)})"
+    ctes = [('"grouped"', grouped), ('"windows"', windows)]
+    prev = '"windows"'
+    # One CTE per computed value: later ones read it as a column, not as repeated text.
+    for i, (name, e) in enumerate(d.compute, 1):
+        ctes.append((f'"computed:{i}"', f"SELECT *, {exprs.render(e)} AS {col('measure:' + name)} FROM {prev}"))
+        prev = f'"computed:{i}"'
+        done.add(name)
     outs = [f"_window + {size} AS _end"] + [col(k) for k in keys]
     outs += [col("measure:" + m.name) for m in d.measures]
-    outs += [f"{sql} AS {col('measure:' + n)}" for n, sql in computed.items()]
-    where = "" if d.having is None else f"\nWHERE siemc_truthy({exprs.render(d.having)})"
+    outs += [col("measure:" + n) for n, _ in d.compute]
+    where = "" if d.having is None else f"\nWHERE {exprs.truth(d.having)}"
     final = (
         "SELECT _window AS _start, "
         + ", ".join(outs)
-        + ", _evidence\nFROM windows"
+        + f", _evidence\nFROM {prev}"
         + where
         + "\nORDER BY _end, _start"
     )
-    return [('"grouped"', grouped), ('"windows"', windows), ("", final)]
+    return [*ctes, ("", final)]

@@ -50,20 +50,29 @@ class ExprRenderer:
                 raise self.ctx.not_implemented("measure reference outside an aggregate", e.span)
             return self.measure(e)
         if isinstance(e, ir.UnaryOp):
-            x = self.render(e.operand)
             if e.op == "not":
-                return f"to_json(NOT siemc_truthy({x}))"
-            return f"siemc_jnum(-siemc_num1({x}))"
+                return f"to_json({self.truth(e)})"
+            return f"siemc_jnum(-siemc_num1({self.render(e.operand)}))"
         if isinstance(e, ir.BinOp):
             return self.binop(e)
         return self.call(e)
 
-    def binop(self, e: ir.BinOp) -> str:
-        a, b = self.render(e.left), self.render(e.right)
-        if e.op in _CMP:
+    def truth(self, e: ir.Expr) -> str:
+        """``e`` as a SQL boolean (truthiness), without a detour through JSON for logic and
+        comparisons: macros repeat their arguments, so nesting them would multiply the text."""
+        if isinstance(e, ir.UnaryOp) and e.op == "not":
+            return f"NOT {self.truth(e.operand)}"
+        if isinstance(e, ir.BinOp) and e.op in ("and", "or"):
+            return f"({self.truth(e.left)} {e.op.upper()} {self.truth(e.right)})"
+        if isinstance(e, ir.BinOp) and e.op in _CMP:
+            a, b = self.render(e.left), self.render(e.right)
             return f"siemc_cmp_{_CMP[e.op]}({a}, {b})"
-        if e.op in ("and", "or"):
-            return f"to_json(siemc_truthy({a}) {e.op.upper()} siemc_truthy({b}))"
+        return f"siemc_truthy({self.render(e)})"
+
+    def binop(self, e: ir.BinOp) -> str:
+        if e.op in _CMP or e.op in ("and", "or"):
+            return f"to_json({self.truth(e)})"
+        a, b = self.render(e.left), self.render(e.right)
         if e.op == "/":
             return (
                 f"CASE WHEN siemc_num1({b}) <> 0 "

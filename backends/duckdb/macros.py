@@ -127,49 +127,58 @@ _DEFS: dict[str, tuple[str, str]] = {
         "WHEN 'ARRAY' THEN len(siemc_elems(v)) > 0 WHEN 'NULL' THEN false "
         "WHEN 'OBJECT' THEN true ELSE v::DOUBLE <> 0 END END",
     ),
-    # The order of two scalars for == != < <= > >=: -1, 0, 1, or NULL when they do not compare
-    # (two numbers numerically, two strings lower-cased, two booleans; any other mix).
-    "siemc_order": (
-        "x, y",
-        "CASE WHEN siemc_num(x) IS NOT NULL AND siemc_num(y) IS NOT NULL THEN "
-        "CASE WHEN siemc_num(x) < siemc_num(y) THEN -1 "
-        "WHEN siemc_num(x) > siemc_num(y) THEN 1 ELSE 0 END "
-        "WHEN json_type(x) = 'VARCHAR' AND json_type(y) = 'VARCHAR' THEN "
-        "CASE WHEN lower(x ->> '$') < lower(y ->> '$') THEN -1 "
-        "WHEN lower(x ->> '$') > lower(y ->> '$') THEN 1 ELSE 0 END "
-        "WHEN json_type(x) = 'BOOLEAN' AND json_type(y) = 'BOOLEAN' THEN "
-        "CASE WHEN x::BOOLEAN = y::BOOLEAN THEN 0 WHEN x::BOOLEAN THEN 1 ELSE -1 END END",
+    # Comparisons (== != < <= > >=) hold when some pair of elements compares (existential on
+    # both sides): two numbers numerically, two strings lower-cased, two booleans; any other
+    # pair is unequal and unordered.
+    # Each element as what comparisons read: its number (numeric strings included), its
+    # lower-cased text when it is a string, its value when it is a boolean.
+    "siemc_cmpvals": (
+        "v",
+        "list_transform(siemc_elems(v), lambda e: {'n': siemc_num(e), "
+        "'s': CASE WHEN json_type(e) = 'VARCHAR' THEN lower(e ->> '$') END, "
+        "'b': CASE WHEN json_type(e) = 'BOOLEAN' THEN e::BOOLEAN END})",
     ),
-    # Some pair of elements compares with order o, as a JSON boolean (existential both sides).
     "siemc_cmp_eq": (
         "a, b",
-        "to_json(siemc_any(list_transform(siemc_elems(a), lambda x: siemc_any("
-        "list_transform(siemc_elems(b), lambda y: coalesce(siemc_order(x, y) = 0, false))))))",
+        "siemc_any(list_transform(siemc_cmpvals(a), lambda x: siemc_any(list_transform("
+        "siemc_cmpvals(b), lambda y: CASE WHEN x.n IS NOT NULL AND y.n IS NOT NULL "
+        "THEN x.n = y.n WHEN x.s IS NOT NULL AND y.s IS NOT NULL THEN x.s = y.s "
+        "WHEN x.b IS NOT NULL AND y.b IS NOT NULL THEN x.b = y.b ELSE false END))))",
     ),
     "siemc_cmp_ne": (
         "a, b",
-        "to_json(siemc_any(list_transform(siemc_elems(a), lambda x: siemc_any("
-        "list_transform(siemc_elems(b), lambda y: siemc_order(x, y) IS DISTINCT FROM 0)))))",
+        "siemc_any(list_transform(siemc_cmpvals(a), lambda x: siemc_any(list_transform("
+        "siemc_cmpvals(b), lambda y: CASE WHEN x.n IS NOT NULL AND y.n IS NOT NULL "
+        "THEN x.n <> y.n WHEN x.s IS NOT NULL AND y.s IS NOT NULL THEN x.s <> y.s "
+        "WHEN x.b IS NOT NULL AND y.b IS NOT NULL THEN x.b <> y.b ELSE true END))))",
     ),
     "siemc_cmp_lt": (
         "a, b",
-        "to_json(siemc_any(list_transform(siemc_elems(a), lambda x: siemc_any("
-        "list_transform(siemc_elems(b), lambda y: coalesce(siemc_order(x, y) < 0, false))))))",
+        "siemc_any(list_transform(siemc_cmpvals(a), lambda x: siemc_any(list_transform("
+        "siemc_cmpvals(b), lambda y: CASE WHEN x.n IS NOT NULL AND y.n IS NOT NULL "
+        "THEN x.n < y.n WHEN x.s IS NOT NULL AND y.s IS NOT NULL THEN x.s < y.s "
+        "WHEN x.b IS NOT NULL AND y.b IS NOT NULL THEN x.b < y.b ELSE false END))))",
     ),
     "siemc_cmp_le": (
         "a, b",
-        "to_json(siemc_any(list_transform(siemc_elems(a), lambda x: siemc_any("
-        "list_transform(siemc_elems(b), lambda y: coalesce(siemc_order(x, y) <= 0, false))))))",
+        "siemc_any(list_transform(siemc_cmpvals(a), lambda x: siemc_any(list_transform("
+        "siemc_cmpvals(b), lambda y: CASE WHEN x.n IS NOT NULL AND y.n IS NOT NULL "
+        "THEN x.n <= y.n WHEN x.s IS NOT NULL AND y.s IS NOT NULL THEN x.s <= y.s "
+        "WHEN x.b IS NOT NULL AND y.b IS NOT NULL THEN x.b <= y.b ELSE false END))))",
     ),
     "siemc_cmp_gt": (
         "a, b",
-        "to_json(siemc_any(list_transform(siemc_elems(a), lambda x: siemc_any("
-        "list_transform(siemc_elems(b), lambda y: coalesce(siemc_order(x, y) > 0, false))))))",
+        "siemc_any(list_transform(siemc_cmpvals(a), lambda x: siemc_any(list_transform("
+        "siemc_cmpvals(b), lambda y: CASE WHEN x.n IS NOT NULL AND y.n IS NOT NULL "
+        "THEN x.n > y.n WHEN x.s IS NOT NULL AND y.s IS NOT NULL THEN x.s > y.s "
+        "WHEN x.b IS NOT NULL AND y.b IS NOT NULL THEN x.b > y.b ELSE false END))))",
     ),
     "siemc_cmp_ge": (
         "a, b",
-        "to_json(siemc_any(list_transform(siemc_elems(a), lambda x: siemc_any("
-        "list_transform(siemc_elems(b), lambda y: coalesce(siemc_order(x, y) >= 0, false))))))",
+        "siemc_any(list_transform(siemc_cmpvals(a), lambda x: siemc_any(list_transform("
+        "siemc_cmpvals(b), lambda y: CASE WHEN x.n IS NOT NULL AND y.n IS NOT NULL "
+        "THEN x.n >= y.n WHEN x.s IS NOT NULL AND y.s IS NOT NULL THEN x.s >= y.s "
+        "WHEN x.b IS NOT NULL AND y.b IS NOT NULL THEN x.b >= y.b ELSE false END))))",
     ),
     # A number as a JSON value; overflow to infinity (and NaN) is null, as in the evaluator.
     "siemc_jnum": ("n", "CASE WHEN isfinite(n) THEN to_json(n) END"),
@@ -199,57 +208,52 @@ _DEFS: dict[str, tuple[str, str]] = {
     ),
     # An IP address as (version, value), IPv4-mapped IPv6 as its IPv4 address; NULL for
     # anything Python's ipaddress.ip_address rejects (leading-zero octets, ports, names).
+    # ``list_transform([x], lambda y: ...)[1]`` binds a value once: a macro repeats its
+    # argument's text at every use, which nested parsers would multiply.
     "siemc_ip4": (
         "s",
         "CASE WHEN regexp_full_match(s, '(0|[1-9][0-9]{0,2})(\\.(0|[1-9][0-9]{0,2})){3}') "
-        "AND list_bool_and(list_transform(string_split(s, '.'), lambda o: o::INT <= 255)) "
-        "THEN list_reduce(string_split(s, '.'), lambda acc, o: acc * 256 + o::UHUGEINT, "
-        "0::UHUGEINT) END",
+        "THEN list_transform([string_split(s, '.')], lambda o4: "
+        "CASE WHEN list_bool_and(list_transform(o4, lambda o: o::INT <= 255)) "
+        "THEN list_reduce(o4, lambda acc, o: acc * 256 + o::UHUGEINT, 0::UHUGEINT) END)[1] END",
     ),
+    # An IPv6 text with a dotted IPv4 tail rewritten as two hex groups ('' when the tail is
+    # no address).
     "siemc_ip6_groups": (
         "s",
         "CASE WHEN regexp_full_match(s, '(.*:)([0-9]*\\.[0-9.]*)') "
-        "THEN CASE WHEN siemc_ip4(regexp_extract(s, '(.*:)([0-9]*\\.[0-9.]*)', 2)) IS NOT NULL "
-        "THEN regexp_extract(s, '(.*:)([0-9]*\\.[0-9.]*)', 1) || printf('%x:%x', "
-        "siemc_ip4(regexp_extract(s, '(.*:)([0-9]*\\.[0-9.]*)', 2)) // 65536, "
-        "siemc_ip4(regexp_extract(s, '(.*:)([0-9]*\\.[0-9.]*)', 2)) % 65536) END ELSE s END",
-    ),
-    # The explicit groups before and after "::" (the head is all of them without "::").
-    "siemc_ip6_head": (
-        "g",
-        "CASE WHEN string_split(g, '::')[1] = '' THEN []::VARCHAR[] "
-        "ELSE string_split(string_split(g, '::')[1], ':') END",
-    ),
-    "siemc_ip6_tail": (
-        "g",
-        "CASE WHEN len(string_split(g, '::')) < 2 OR string_split(g, '::')[2] = '' "
-        "THEN []::VARCHAR[] ELSE string_split(string_split(g, '::')[2], ':') END",
+        "THEN list_transform([siemc_ip4(regexp_extract(s, '(.*:)([0-9]*\\.[0-9.]*)', 2))], "
+        "lambda t4: CASE WHEN t4 IS NOT NULL THEN regexp_extract(s, '(.*:)', 1) "
+        "|| printf('%x:%x', t4 // 65536, t4 % 65536) ELSE '' END)[1] ELSE s END",
     ),
     # Eight groups, "::" standing for at least one zero group; NULL when malformed.
     "siemc_ip6_parts": (
         "g",
-        "CASE WHEN g IS NULL OR NOT regexp_full_match(g, '[0-9a-f:]+') THEN NULL "
-        "WHEN len(string_split(g, '::')) = 1 THEN string_split(g, ':') "
-        "WHEN len(string_split(g, '::')) = 2 "
-        "AND len(siemc_ip6_head(g)) + len(siemc_ip6_tail(g)) <= 7 THEN list_concat("
-        "siemc_ip6_head(g), list_transform(range(8 - len(siemc_ip6_head(g)) "
-        "- len(siemc_ip6_tail(g))), lambda i: '0'), siemc_ip6_tail(g)) END",
+        "CASE WHEN NOT regexp_full_match(g, '[0-9a-f:]+') THEN NULL "
+        "WHEN NOT contains(g, '::') THEN string_split(g, ':') "
+        "ELSE list_transform([string_split(g, '::')], lambda h: "
+        "CASE WHEN len(h) = 2 THEN list_transform([["
+        "CASE WHEN h[1] = '' THEN []::VARCHAR[] ELSE string_split(h[1], ':') END, "
+        "CASE WHEN h[2] = '' THEN []::VARCHAR[] ELSE string_split(h[2], ':') END]], "
+        "lambda ht: CASE WHEN len(ht[1]) + len(ht[2]) <= 7 THEN list_concat(ht[1], "
+        "list_transform(range(8 - len(ht[1]) - len(ht[2])), lambda i: '0'), ht[2]) END)[1] "
+        "END)[1] END",
     ),
     "siemc_ip6": (
         "s",
-        "CASE WHEN len(siemc_ip6_parts(siemc_ip6_groups(s))) = 8 "
-        "AND list_bool_and(list_transform(siemc_ip6_parts(siemc_ip6_groups(s)), "
-        "lambda p: regexp_full_match(p, '[0-9a-f]{1,4}'))) "
-        "THEN list_reduce(siemc_ip6_parts(siemc_ip6_groups(s)), lambda acc, p: acc * 65536 + "
-        "('0x' || p)::UHUGEINT, 0::UHUGEINT) END",
+        "list_transform([siemc_ip6_parts(siemc_ip6_groups(s))], lambda p6: "
+        "CASE WHEN len(p6) = 8 AND list_bool_and(list_transform(p6, "
+        "lambda g: regexp_full_match(g, '[0-9a-f]{1,4}'))) "
+        "THEN list_reduce(p6, lambda acc, g: acc * 65536 + ('0x' || g)::UHUGEINT, "
+        "0::UHUGEINT) END)[1]",
     ),
     "siemc_ip": (
         "t",
-        "CASE WHEN siemc_ip4(trim(t)) IS NOT NULL THEN {'v': 4, 'n': siemc_ip4(trim(t))} "
-        "WHEN contains(trim(t), ':') AND siemc_ip6(lower(trim(t))) IS NOT NULL THEN "
-        "CASE WHEN siemc_ip6(lower(trim(t))) // 4294967296 = 65535 "
-        "THEN {'v': 4, 'n': siemc_ip6(lower(trim(t))) % 4294967296} "
-        "ELSE {'v': 6, 'n': siemc_ip6(lower(trim(t)))} END END",
+        f"list_transform([regexp_replace(t, '^[{_SPACE}]+|[{_SPACE}]+$', '', 'g')], lambda a: list_transform([[siemc_ip4(a), "
+        "CASE WHEN contains(a, ':') THEN siemc_ip6(lower(a)) END]], lambda r: "
+        "CASE WHEN r[1] IS NOT NULL THEN {'v': 4, 'n': r[1]} "
+        "WHEN r[2] // 4294967296 = 65535 THEN {'v': 4, 'n': r[2] % 4294967296} "
+        "WHEN r[2] IS NOT NULL THEN {'v': 6, 'n': r[2]} END)[1])[1]",
     ),
     # The nearest-rank percentile (the ceil(num/den * n)-th smallest, at least the first).
     "siemc_nearest_rank": (

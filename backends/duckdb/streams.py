@@ -84,18 +84,30 @@ class StreamRenderer:
 
     def join(self, prev: str, j: ir.Join) -> str:
         """The nearest partner in time with equal keys (ties: the earlier, then the earlier in
-        input order), as the evaluator's JoinOp; events without one are dropped."""
-        on = " AND ".join(f"siemc_keys_meet(a.{col(f)}, b.{col(f)})" for f in j.on)
+        input order), as the evaluator's JoinOp; events without one are dropped. Both sides
+        are unnested into one row per key alternative, so the keys join by hash."""
+        for f in j.on + j.add:
+            self.ctx.field(f, j.span)
+        keys = [col(f"key:{i}") for i in range(len(j.on))]
+
+        def keyed(rel: str) -> str:
+            unnest = "".join(
+                f", unnest(siemc_keys(t.{col(f)})) AS u{i}({k})"
+                for i, (f, k) in enumerate(zip(j.on, keys, strict=True))
+            )
+            return f"(SELECT t.*, {', '.join(keys)} FROM {rel} t{unnest})"
+
+        on = " AND ".join(f"b.{k} = a.{k}" for k in keys)
         lo = "0" if j.direction == "after" else f"-{j.within_ms}"
         hi = "0" if j.direction == "before" else str(j.within_ms)
-        time = f"b._ts - a._ts BETWEEN {lo} AND {hi}"
         repl = ", ".join(
             f"CASE WHEN siemc_missing(b.{col(f)}) THEN a.{col(f)} ELSE b.{col(f)} END AS {col(f)}"
             for f in j.add
         )
-        cols = f"a.* REPLACE ({repl})" if repl else "a.*"
+        cols = f"a.* EXCLUDE ({', '.join(keys)})" + (f" REPLACE ({repl})" if repl else "")
         return (
-            f"SELECT {cols}\n  FROM {prev} a JOIN {stream_cte(j.stream)} b ON {on} AND {time}\n"
+            f"SELECT {cols}\n  FROM {keyed(prev)} a\n  JOIN {keyed(stream_cte(j.stream))} b\n"
+            f"    ON {on} AND b._ts - a._ts BETWEEN {lo} AND {hi}\n"
             "  QUALIFY row_number() OVER (PARTITION BY a._seq "
             "ORDER BY abs(b._ts - a._ts), b._ts, b._seq) = 1"
         )

@@ -197,7 +197,10 @@ def file_view(con: Any, files: Sequence[tuple[str | Path, str]], fields: Sequenc
         else:
             kind = "newline_delimited" if fmt == "ecs-jsonl" else "array"
             src = f"SELECT json AS doc FROM read_json_objects({p}, format = '{kind}')"
-        reads.append(f"SELECT {n} AS _file, row_number() OVER () AS _line, doc FROM ({src})")
+        reads.append(
+            f"SELECT {n} AS _file, {_lit(Path(path).name)} AS _src, "
+            f"row_number() OVER () AS _line, doc FROM ({src})"
+        )
     con.execute(_EPOCH)
     paths = ["$.\"@timestamp\"", '$."event"."id"', '$."event.id"'] + [
         p for f in fields for p in _splits(f)
@@ -213,7 +216,7 @@ def file_view(con: Any, files: Sequence[tuple[str | Path, str]], fields: Sequenc
     extract = f"json_extract(doc, [{', '.join(_lit(p) for p in paths)}])"
     con.execute(
         "CREATE OR REPLACE TABLE siemc_docs AS "
-        f"SELECT _file, _line, {extract} AS v FROM ({' UNION ALL '.join(reads)})"
+        f"SELECT _file, _src, _line, {extract} AS v FROM ({' UNION ALL '.join(reads)})"
     )
     bad = con.execute(
         f"SELECT count(*) FROM siemc_docs, LATERAL (SELECT v[1] AS t) WHERE ({_TS}) IS NULL"
@@ -221,9 +224,9 @@ def file_view(con: Any, files: Sequence[tuple[str | Path, str]], fields: Sequenc
     if bad:
         raise ValueError(f"{bad} event(s) without a readable @timestamp")
     con.execute(
-        "CREATE OR REPLACE VIEW events AS SELECT _ts, "
+        "CREATE OR REPLACE TABLE events AS SELECT _ts, "
         "row_number() OVER (ORDER BY _ts, _file, _line) AS _seq, "
-        "coalesce(v[2], v[3]) ->> '$' AS _id, " + ", ".join(pick) + " FROM "
+        "coalesce(v[2] ->> '$', v[3] ->> '$', _src || '#' || _line) AS _id, " + ", ".join(pick) + " FROM "
         f"(SELECT *, (SELECT {_TS} FROM (SELECT v[1] AS t)) AS _ts FROM siemc_docs)"
     )
 
@@ -237,7 +240,8 @@ def run_analytic(analytic: ir.Analytic, files: Sequence[tuple[str | Path, str]])
     ``event.id``. Events are ordered by time, ties in file order then document order.
 
     Returns the evaluator's :class:`Alert` objects (key, window, measures, evidence ids: an
-    event's ``event.id``, else ``<file index>#<line>``), sorted as the evaluator sorts them.
+    event's ``event.id``, else ``<file name>#<n>``, the n-th document of the file), sorted as
+    the evaluator sorts them.
     Raises :class:`backends.base.CompileError` when the analytic does not compile exactly to
     DuckDB (the caller then runs the evaluator) and ``ValueError`` for unreadable input.
     """

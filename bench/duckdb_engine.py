@@ -119,14 +119,14 @@ def measure(n: int, seed: int = 1, workdir: Path | None = None) -> dict[str, Any
             ("aggregate", TUMBLING_YAML, HAND_AGGREGATE),
         ):
             analytic = load_text(f"<bench:{shape}>", yaml_text).analytic
-            ours_s, ours = _timed(lambda a=analytic: run_duckdb.run_analytic(a, [(path, "ecs-jsonl")]))
+            ours_s, ours = _timed(
+                lambda a=analytic: run_duckdb.run_analytic(a, [(path, "ecs-jsonl")])
+            )
             hand_s, hand = _timed(lambda s=hand_sql: _hand(s, path))
             if shape == "filter":
                 same = sorted(a.start for a in ours) == sorted(r[0] for r in hand)
             else:
-                ours_keys = sorted(
-                    (a.start, *(str(v) for _, v in a.key)) for a in ours
-                )
+                ours_keys = sorted((a.start, *(str(v) for _, v in a.key)) for a in ours)
                 hand_keys = sorted(
                     (int(r[0].timestamp() * 1000), str(r[1]), str(r[2]), str(r[3])) for r in hand
                 )

@@ -29,7 +29,10 @@ from compiler.lower import Loaded
 from tests.differential_support import evaluator_alerts, events_or_skip, find_fixture
 
 ROOT = Path(__file__).resolve().parent.parent
-CATALOGS = [ROOT / "analytics", *sorted(p for p in (ROOT / "tests" / "differential").iterdir() if p.is_dir())]
+CATALOGS = [
+    ROOT / "analytics",
+    *sorted(p for p in (ROOT / "tests" / "differential").iterdir() if p.is_dir()),
+]
 
 
 @dataclass(frozen=True)

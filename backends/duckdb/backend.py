@@ -4,8 +4,8 @@ The script defines the macros it calls (backends/duckdb/macros.py), then one ``W
 the lookups as inline ``VALUES`` tables, each stream as a chain of CTEs, the detection last. It
 reads a relation ``events`` (``compiler.engines.run_duckdb`` creates it from fixtures or from
 ECS JSON Lines / Parquet files) with the columns ``_ts`` (BIGINT, ms since the epoch, UTC),
-``_seq`` (BIGINT, input order after a stable sort by time), ``_id`` (VARCHAR) and one JSON
-column per field :func:`columns` names, NULL where the event lacks the field.
+``_seq`` (BIGINT, input order: events are ordered by ``(_ts, _seq)``), ``_id`` (VARCHAR) and
+one JSON column per field :func:`columns` names, NULL where the event lacks the field.
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ def columns(analytic: ir.Analytic) -> tuple[str, ...]:
 
 class DuckdbBackend(Backend):
     target: ClassVar[str] = "duckdb"
-    extension: ClassVar[str] = "sql"
+    extension: ClassVar[str] = ".sql"
     comment: ClassVar[str] = "--"
     profiles: ClassVar[tuple[str, ...]] = ("duckdb",)
     SUPPORT: ClassVar[dict[type, Support]] = {

@@ -52,9 +52,7 @@ def _measure(m: ir.Measure) -> str:
         return f"list_aggregate(flatten(list(siemc_nums({f}))), 'stddev_samp')"
     # percentile: nearest rank, with P the decimal written (99.9 = 999/10 exactly)
     p = Fraction(str(m.p)) / 100
-    return (
-        f"siemc_nearest_rank(flatten(list(siemc_nums({f}))), {p.numerator}, {p.denominator})"
-    )
+    return f"siemc_nearest_rank(flatten(list(siemc_nums({f}))), {p.numerator}, {p.denominator})"
 
 
 def aggregate(d: ir.Aggregate, ctx: Context) -> list[tuple[str, str]]:
@@ -82,7 +80,7 @@ def aggregate(d: ir.Aggregate, ctx: Context) -> list[tuple[str, str]]:
     )
     group_by = ", ".join(["_window"] + [_key(i) for i in range(len(keys))])
     firsts = "".join(
-        f",\n    arg_min(siemc_raw({col(k)}, {_key(i)}), _seq) AS {col(k)}"
+        f",\n    arg_min(siemc_raw({col(k)}, {_key(i)}), (_ts, _seq)) AS {col(k)}"
         for i, k in enumerate(keys)
     )
     measures = "".join(
@@ -90,7 +88,7 @@ def aggregate(d: ir.Aggregate, ctx: Context) -> list[tuple[str, str]]:
     )
     windows = (
         f"SELECT _window{''.join(f', {_key(i)}' for i in range(len(keys)))}{firsts}{measures},\n"
-        "    list(_id ORDER BY _seq) AS _evidence\n"
+        "    list(_id ORDER BY _ts, _seq) AS _evidence\n"
         f"  FROM grouped\n  GROUP BY {group_by}"
     )
     measure_names = {m.name for m in d.measures}
@@ -110,7 +108,12 @@ def aggregate(d: ir.Aggregate, ctx: Context) -> list[tuple[str, str]]:
     prev = '"windows"'
     # One CTE per computed value: later ones read it as a column, not as repeated text.
     for i, (name, e) in enumerate(d.compute, 1):
-        ctes.append((f'"computed:{i}"', f"SELECT *, {exprs.render(e)} AS {col('measure:' + name)} FROM {prev}"))
+        ctes.append(
+            (
+                f'"computed:{i}"',
+                f"SELECT *, {exprs.render(e)} AS {col('measure:' + name)} FROM {prev}",
+            )
+        )
         prev = f'"computed:{i}"'
         done.add(name)
     outs = [f"_window + {size} AS _end"] + [col(k) for k in keys]

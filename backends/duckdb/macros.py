@@ -13,9 +13,7 @@ from __future__ import annotations
 import re
 
 # Python's str.strip() removes what str.isspace() calls white space, not only ASCII blanks.
-_SPACE = "".join(
-    f"\\x{{{c:x}}}" for c in range(0x3000 + 1) if chr(c).isspace()
-)
+_SPACE = "".join(f"\\x{{{c:x}}}" for c in range(0x3000 + 1) if chr(c).isspace())
 _NUMBER = f"[{_SPACE}]*([+-]?(?:[0-9]+\\.?[0-9]*|\\.[0-9]+)(?:[eE][+-]?[0-9]+)?)[{_SPACE}]*"
 
 # name -> (parameters, body). Bodies may call macros defined before them in this table.
@@ -249,7 +247,8 @@ _DEFS: dict[str, tuple[str, str]] = {
     ),
     "siemc_ip": (
         "t",
-        f"list_transform([regexp_replace(t, '^[{_SPACE}]+|[{_SPACE}]+$', '', 'g')], lambda a: list_transform([[siemc_ip4(a), "
+        f"list_transform([regexp_replace(t, '^[{_SPACE}]+|[{_SPACE}]+$', '', 'g')], "
+        "lambda a: list_transform([[siemc_ip4(a), "
         "CASE WHEN contains(a, ':') THEN siemc_ip6(lower(a)) END]], lambda r: "
         "CASE WHEN r[1] IS NOT NULL THEN {'v': 4, 'n': r[1]} "
         "WHEN r[2] // 4294967296 = 65535 THEN {'v': 4, 'n': r[2] % 4294967296} "
@@ -288,6 +287,5 @@ def used(sql: str) -> list[str]:
 def prelude(sql: str) -> str:
     """``CREATE OR REPLACE TEMP MACRO`` statements for every macro ``sql`` needs."""
     return "".join(
-        f"CREATE OR REPLACE TEMP MACRO {n}({_DEFS[n][0]}) AS\n  {_DEFS[n][1]};\n"
-        for n in used(sql)
+        f"CREATE OR REPLACE TEMP MACRO {n}({_DEFS[n][0]}) AS\n  {_DEFS[n][1]};\n" for n in used(sql)
     )

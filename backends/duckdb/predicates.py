@@ -9,7 +9,7 @@ follow docs/semantics.md *Multi-valued fields* without separate cases.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from backends import regex_re2
 from backends.base import Context
@@ -51,8 +51,8 @@ def _eq_one(field: str, values: Sequence[ir.Scalar], cased: bool) -> list[str]:
     return parts
 
 
-def _list(items: object) -> str:
-    return "[" + ", ".join(items) + "]"  # type: ignore[call-overload]
+def _list(items: Iterable[str]) -> str:
+    return "[" + ", ".join(items) + "]"
 
 
 def _or(parts: Sequence[str]) -> str:
@@ -130,8 +130,9 @@ class PredicateRenderer:
         tests = [f"{fn}({t}, {strlit(v)})" for v in dict.fromkeys(vals)]
         return _quantified(
             tests,
-            lambda cond: f"siemc_any(list_transform(siemc_texts({col(p.field)}), "
-            f"lambda t: {cond}))",
+            lambda cond: (
+                f"siemc_any(list_transform(siemc_texts({col(p.field)}), lambda t: {cond}))"
+            ),
             p.quantifier,
         )
 
@@ -153,15 +154,17 @@ class PredicateRenderer:
             tests.append(f"regexp_matches(t, {strlit(r.text)})")
         return _quantified(
             tests,
-            lambda cond: f"siemc_any(list_transform(siemc_texts({col(p.field)}), "
-            f"lambda t: {cond}))",
+            lambda cond: (
+                f"siemc_any(list_transform(siemc_texts({col(p.field)}), lambda t: {cond}))"
+            ),
             p.quantifier,
         )
 
     def compare(self, p: ir.Compare) -> str:
         self.ctx.field(p.field, p.span)
         op = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}[p.op]
-        return f"siemc_any(list_transform(siemc_nums({col(p.field)}), lambda n: n {op} {num(p.value)}))"
+        nums = f"siemc_nums({col(p.field)})"
+        return f"siemc_any(list_transform({nums}, lambda n: n {op} {num(p.value)}))"
 
     def cidr(self, p: ir.Cidr) -> str:
         self.ctx.field(p.field, p.span)
@@ -174,8 +177,11 @@ class PredicateRenderer:
             )
         return _quantified(
             tests,
-            lambda cond: "siemc_any(list_transform(list_transform("
-            f"siemc_texts({col(p.field)}), lambda t: siemc_ip(t)), lambda ip: coalesce({cond}, false)))",
+            lambda cond: (
+                "siemc_any(list_transform(list_transform("
+                f"siemc_texts({col(p.field)}), lambda t: siemc_ip(t)), "
+                f"lambda ip: coalesce({cond}, false)))"
+            ),
             p.quantifier,
         )
 
@@ -188,4 +194,3 @@ class PredicateRenderer:
                 f"r.{col('lower:' + column)})"
             )
         return f"EXISTS (SELECT 1 FROM {self.lookup_cte(p.lookup)} r WHERE {_and(conds)})"
-

@@ -109,9 +109,7 @@ def _statements(script: str) -> list[str]:
     return out
 
 
-def _alerts(
-    analytic: ir.Analytic, names: list[str], rows: list[tuple[Any, ...]]
-) -> list[Alert]:
+def _alerts(analytic: ir.Analytic, names: list[str], rows: list[tuple[Any, ...]]) -> list[Alert]:
     d = analytic.detection
     keys = d.keys if isinstance(d, ir.Aggregate) else ()
     measures = [n for n in names if n.startswith("measure:")]
@@ -172,16 +170,17 @@ def _splits(field: str) -> list[str]:
     ]
 
 
-_TS = (
-    "CASE WHEN json_type(t) IN ('UBIGINT', 'BIGINT', 'DOUBLE') THEN siemc_epoch(t::DOUBLE) "
-    "WHEN json_type(t) = 'VARCHAR' THEN coalesce("
-    "siemc_epoch(try_cast(trim(t ->> '$') AS DOUBLE)), "
-    "epoch_ms(try_cast(trim(t ->> '$') AS TIMESTAMPTZ))) END"
-)
-_EPOCH = (
+# @timestamp as ms since the epoch: epoch numbers (seconds, or ms/us/ns when too large for
+# seconds, compiler.timeutil) and numeric strings, else ISO 8601 (no zone: the session's UTC).
+_TIME_MACROS = (
     "CREATE OR REPLACE TEMP MACRO siemc_epoch(x) AS CASE "
     "WHEN abs(x) >= 1e17 THEN floor(x / 1e6) WHEN abs(x) >= 1e14 THEN floor(x / 1e3) "
-    "WHEN abs(x) >= 1e11 THEN floor(x) ELSE floor(x * 1000) END::BIGINT"
+    "WHEN abs(x) >= 1e11 THEN floor(x) ELSE floor(x * 1000) END::BIGINT",
+    "CREATE OR REPLACE TEMP MACRO siemc_ts(t) AS CASE "
+    "WHEN json_type(t) IN ('UBIGINT', 'BIGINT', 'DOUBLE') THEN siemc_epoch(t::DOUBLE) "
+    "WHEN json_type(t) = 'VARCHAR' THEN coalesce("
+    "siemc_epoch(try_cast(trim(t ->> '$') AS DOUBLE)), "
+    "epoch_ms(try_cast(trim(t ->> '$') AS TIMESTAMPTZ))) END",
 )
 
 
@@ -201,8 +200,9 @@ def file_view(con: Any, files: Sequence[tuple[str | Path, str]], fields: Sequenc
             f"SELECT {n} AS _file, {_lit(Path(path).name)} AS _src, "
             f"row_number() OVER () AS _line, doc FROM ({src})"
         )
-    con.execute(_EPOCH)
-    paths = ["$.\"@timestamp\"", '$."event"."id"', '$."event.id"'] + [
+    for macro in _TIME_MACROS:
+        con.execute(macro)
+    paths = ['$."@timestamp"', '$."event"."id"', '$."event.id"'] + [
         p for f in fields for p in _splits(f)
     ]
     pick, at = [], 4
@@ -214,20 +214,16 @@ def file_view(con: Any, files: Sequence[tuple[str | Path, str]], fields: Sequenc
         )
         at += n
     extract = f"json_extract(doc, [{', '.join(_lit(p) for p in paths)}])"
+    # No sort: queries order events by (_ts, _seq), and _seq is the input order (file, then
+    # document), so the view streams and DuckDB pushes the streams' filters into the read.
     con.execute(
-        "CREATE OR REPLACE TABLE siemc_docs AS "
-        f"SELECT _file, _src, _line, {extract} AS v FROM ({' UNION ALL '.join(reads)})"
-    )
-    bad = con.execute(
-        f"SELECT count(*) FROM siemc_docs, LATERAL (SELECT v[1] AS t) WHERE ({_TS}) IS NULL"
-    ).fetchone()[0]
-    if bad:
-        raise ValueError(f"{bad} event(s) without a readable @timestamp")
-    con.execute(
-        "CREATE OR REPLACE TABLE events AS SELECT _ts, "
-        "row_number() OVER (ORDER BY _ts, _file, _line) AS _seq, "
-        "coalesce(v[2] ->> '$', v[3] ->> '$', _src || '#' || _line) AS _id, " + ", ".join(pick) + " FROM "
-        f"(SELECT *, (SELECT {_TS} FROM (SELECT v[1] AS t)) AS _ts FROM siemc_docs)"
+        "CREATE OR REPLACE VIEW events AS SELECT coalesce(_ts, error("
+        "'an event without a readable @timestamp: ' || _src || '#' || _line)) AS _ts, "
+        f"_file * {1 << 40} + _line AS _seq, "
+        "coalesce(v[2] ->> '$', v[3] ->> '$', _src || '#' || _line) AS _id, "
+        + ", ".join(pick)
+        + f" FROM (SELECT _file, _src, _line, v, siemc_ts(v[1]) AS _ts FROM (SELECT *, {extract}"
+        f" AS v FROM ({' UNION ALL '.join(reads)})))"
     )
 
 
@@ -250,6 +246,8 @@ def run_analytic(analytic: ir.Analytic, files: Sequence[tuple[str | Path, str]])
     try:
         file_view(con, files, columns(analytic))
         names, rows = execute(con, art.query)
+    except _duckdb().Error as exc:
+        raise ValueError(f"DuckDB could not read the events: {exc}") from None
     finally:
         con.close()
     alerts = _alerts(analytic, names, rows)

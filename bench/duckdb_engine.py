@@ -25,6 +25,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -119,10 +120,8 @@ def measure(n: int, seed: int = 1, workdir: Path | None = None) -> dict[str, Any
             ("aggregate", TUMBLING_YAML, HAND_AGGREGATE),
         ):
             analytic = load_text(f"<bench:{shape}>", yaml_text).analytic
-            ours_s, ours = _timed(
-                lambda a=analytic: run_duckdb.run_analytic(a, [(path, "ecs-jsonl")])
-            )
-            hand_s, hand = _timed(lambda s=hand_sql: _hand(s, path))
+            ours_s, ours = _timed(partial(run_duckdb.run_analytic, analytic, [(path, "ecs-jsonl")]))
+            hand_s, hand = _timed(partial(_hand, hand_sql, path))
             if shape == "filter":
                 same = sorted(a.start for a in ours) == sorted(r[0] for r in hand)
             else:

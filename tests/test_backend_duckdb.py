@@ -106,11 +106,9 @@ detect:
     assert 'siemc_nearest_rank(flatten(list(siemc_nums("source.bytes"))), 999, 1000)' in q
 
 
-def test_refusals_are_positioned() -> None:
-    with pytest.raises(CompileError) as err:
-        DuckdbBackend().compile(
-            _analytic(
-                """\
+def test_sliding_windows_restart_after_each_alert_in_a_recursive_query() -> None:
+    q = _compile(
+        """\
 streams:
   s:
     logsource: {category: process_creation}
@@ -120,7 +118,31 @@ detect:
     window: {kind: sliding, size: 5m}
     by: [host.name]
     measures: {n: {count: true}}
-    having: n > 3
+    having: n >= 3
+"""
+    )
+    assert q.split("\n")[-1] == "" and "WITH RECURSIVE" in q
+    assert "RANGE BETWEEN 300000 PRECEDING AND CURRENT ROW) AS _lo" in q
+    assert "AND f._a = greatest(c._s, f._lo) ORDER BY f._i LIMIT 1" in q
+
+
+def test_refusals_are_positioned() -> None:
+    with pytest.raises(CompileError) as err:
+        DuckdbBackend().compile(
+            _analytic(
+                """\
+streams:
+  s:
+    logsource: {category: process_creation}
+  n:
+    logsource: {category: network_connection}
+detect:
+  sequence:
+    by: [host.name]
+    maxspan: 5m
+    steps:
+      - {as: start, stream: s}
+      - {as: conn, stream: n}
 """
             )
         )

@@ -19,8 +19,9 @@ from pathlib import Path
 import pytest
 
 from backends.base import Artifact
-from backends.duckdb import DuckdbBackend, detections
+from backends.duckdb import DuckdbBackend, detections, sliding
 from backends.duckdb import predicates as duck_predicates
+from backends.duckdb.sql import col
 from compiler import canonical, ir
 from compiler.build import compile_pair
 from compiler.discover import load_catalog
@@ -108,9 +109,10 @@ def test_coverage_numbers() -> None:
     """The size of the comparison, so that a change in coverage is visible."""
     pairs = _pairs()
     compiled = {aid for aid, _ in pairs}
-    assert "SIEMC-0003" in compiled  # the bundled join + tumbling ratio aggregate
+    # the bundled join + tumbling ratio aggregate, and the sliding distinct count
+    assert {"SIEMC-0003", "SIEMC-0007"} <= compiled
     # at least what this backend compiled when written (catalogs only grow)
-    assert len(compiled) >= 42 and len(pairs) >= 49
+    assert len(compiled) >= 51 and len(pairs) >= 63
 
 
 # ------------------------------------------------------------------ deliberately wrong backends
@@ -128,12 +130,25 @@ def test_negation_that_fails_on_missing_fields_is_caught(monkeypatch: pytest.Mon
 
     def three_valued(self: duck_predicates.PredicateRenderer, p: ir.Predicate) -> str:
         if isinstance(p, ir.Not) and isinstance(p.item, ir.Eq):
-            f = duck_predicates.col(p.item.field)
+            f = col(p.item.field)
             return f"({f} IS NOT NULL AND NOT {render(self, p.item)})"
         return render(self, p)
 
     monkeypatch.setattr(duck_predicates.PredicateRenderer, "render", three_valued)
     assert _differs("D-ESQL-01")
+
+
+def test_sliding_windows_that_are_not_emptied_are_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without consumption, a burst of N events over a threshold T alerts N - T + 1 times."""
+    assert not _differs("D-SPL-K04")
+    aggregate = sliding.aggregate
+
+    def no_consumption(d: ir.Aggregate, ctx: object) -> list[tuple[str, str]]:
+        out = aggregate(d, ctx)  # type: ignore[arg-type]
+        return [(n, sql.replace("greatest(c._s, f._lo)", "f._lo")) for n, sql in out]
+
+    monkeypatch.setattr(sliding, "aggregate", no_consumption)
+    assert _differs("D-SPL-K04")
 
 
 def test_windows_aligned_to_the_first_event_are_caught(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -102,7 +102,9 @@ class DuckdbBackend(Backend):
         ir.Cooccurrence: Support("not_implemented", "the evaluator runs co-occurrences"),
         ir.Absence: Support("not_implemented", "the evaluator runs absences"),
         ir.Aggregate: Support(
-            "exact", "tumbling: GROUP BY the epoch-aligned window; sliding is refused (E201)"
+            "exact",
+            "tumbling: GROUP BY the epoch-aligned window; sliding: a recursive query restarts "
+            "each group's window after an alert",
         ),
         ir.FirstSeen: Support("not_implemented", "the evaluator runs baselines"),
         ir.Rarity: Support("not_implemented", "the evaluator runs baselines"),
@@ -124,7 +126,8 @@ class DuckdbBackend(Backend):
             ctes += more
         else:  # check_support refused the other detections
             raise ctx.not_implemented(type(d).__name__, d.span)
-        body = "WITH\n" + ",\n".join(f"{name} AS (\n  {sql}\n)" for name, sql in ctes)
+        recursive = " RECURSIVE" if any(name == '"chain"' for name, _ in ctes) else ""
+        body = f"WITH{recursive}\n" + ",\n".join(f"{name} AS (\n  {sql}\n)" for name, sql in ctes)
         query = f"{body}\n{final}\n"
         return macros.prelude(query) + query
 

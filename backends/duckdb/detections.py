@@ -11,6 +11,7 @@ from __future__ import annotations
 from fractions import Fraction
 
 from backends.base import Context
+from backends.duckdb import sliding
 from backends.duckdb.exprs import ExprRenderer
 from backends.duckdb.sql import col
 from backends.duckdb.streams import stream_cte
@@ -56,13 +57,9 @@ def _measure(m: ir.Measure) -> str:
 
 
 def aggregate(d: ir.Aggregate, ctx: Context) -> list[tuple[str, str]]:
-    """CTEs and the final SELECT (named ``""``) of a tumbling-window aggregate."""
-    if d.window.kind != "tumbling":
-        raise ctx.not_implemented(
-            "sliding window aggregation (its windows are emptied when they fire, a "
-            "sequential rule SQL windows do not express)",
-            d.window.span,
-        )
+    """CTEs and the final SELECT (named ``""``) of an aggregate."""
+    if d.window.kind == "sliding":
+        return sliding.aggregate(d, ctx)
     size = d.window.size_ms
     keys = list(d.keys)
     for k in keys:

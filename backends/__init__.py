@@ -15,7 +15,7 @@ TARGETS: dict[str, tuple[str, str]] = {
     "eql": ("backends.elastic_eql", "EqlBackend"),
     "esql": ("backends.elastic_esql", "EsqlBackend"),
     "kql": ("backends.sentinel_kql", "KqlBackend"),
-    "sigma": ("backends.sigma_rules", "SigmaBackend"),
+    "sigma": ("backends.sigma", "SigmaBackend"),
 }
 
 # Local engines: targets of `siemc compile -t` and `siemc test --engines`, but not SIEMs, so

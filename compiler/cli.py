@@ -29,6 +29,7 @@ from compiler.build import (
     write_outputs,
 )
 from compiler.cli_export import check_root, export_cmd, root_option
+from compiler.cli_import import import_group
 from compiler.discover import Catalog, find_analytics, load_catalog
 from compiler.engine_check import (
     EngineResult,
@@ -547,3 +548,4 @@ def build(
 
 
 main.add_command(export_cmd)
+main.add_command(import_group)

@@ -81,7 +81,7 @@ def test_sequence_with_first_seen_is_a_chain() -> None:
     mine = [r for r in RULES if r["meta"]["siemc"]["analytic"] == "AN1190"]
     bb, nt = mine
     assert bb["building_block_type"] == "default" and bb["type"] == "eql"
-    assert bb["query"].startswith("sequence by host.name, process.pid with maxspan=5m")
+    assert bb["query"].startswith("sequence by host.name, process.entity_id with maxspan=5m")
     assert nt["type"] == "new_terms" and nt["index"] == [elastic.ALERTS_INDEX]
     assert bb["rule_id"] in nt["query"]
     assert nt["new_terms_fields"] == ["labels.host_role", "process.name", "process.parent.name"]
@@ -89,7 +89,7 @@ def test_sequence_with_first_seen_is_a_chain() -> None:
     without = elastic.package(request(allow_approximate=False))
     assert "AN1190" not in without.exported
     reason = next(s.reason for s in without.skipped if s.analytic == "AN1190")
-    assert "can only approximate" in reason
+    assert "elastic chain needs --allow-approximate" in reason
 
 
 def test_lookup_index_files() -> None:

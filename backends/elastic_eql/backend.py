@@ -7,6 +7,7 @@ case-insensitive, ``==``/``in``/``like``/``regex`` are case-sensitive, wildcards
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 from typing import ClassVar
@@ -14,15 +15,19 @@ from typing import ClassVar
 import jinja2
 
 from backends.base import Backend, CompileError, Context, Support, construct_name
-from backends.elastic_eql_predicates import Env, PredicateRenderer, join
-from backends.elastic_eql_text import duration, field
+from backends.comment import one_line
+from backends.elastic_eql import process, relaxation
+from backends.elastic_eql.predicates import Env, PredicateRenderer, join
+from backends.elastic_eql.support import SUPPORT
+from backends.elastic_eql.text import duration, field
+from backends.elastic_eql.threshold import threshold_rule
 from backends.elastic_esql_expr import profile_arrays
 from backends.registered_domain import REQUIREMENT, requirements
 from compiler import ir
 from compiler.evaluator.streams import LOGSOURCE_CATEGORIES, logsource_predicate
 
 _TEMPLATES = jinja2.Environment(
-    loader=jinja2.FileSystemLoader(Path(__file__).resolve().parent / "templates" / "eql"),
+    loader=jinja2.FileSystemLoader(Path(__file__).resolve().parent.parent / "templates" / "eql"),
     undefined=jinja2.StrictUndefined,
     keep_trailing_newline=True,
     autoescape=False,
@@ -34,138 +39,41 @@ _CATEGORY = re.compile(r"[a-z][a-z_]*")
 _DERIVE_ALT = "compile to esql (EVAL), kql (extend) or splunk (eval), which compute fields"
 
 
-def _s(level: str, how: str) -> Support:
-    return Support(level, how)  # type: ignore[arg-type]
-
-
 class EqlBackend(Backend):
     target = "eql"
     extension = ".eql"
     comment = "//"
     profiles = ("ecs",)
 
-    SUPPORT: ClassVar[dict[type, Support]] = {
-        ir.Eq: _s(
-            "exact",
-            "every test holds on a multi-valued field when some value passes it, and a negated "
-            "test when none does (Elasticsearch runs each as a query on the field's values), "
-            "as siemc; "
-            'strings: `f : "v"` (case-insensitive) or `f in~ (...)` for lists and values holding '
-            'the wildcards * ?; |cased: `f == "v"` / `f in (...)`; numbers and booleans `==`/`in`; '
-            "null: `f == null`. A negated test adds `f == null or` so missing fields pass",
-        ),
-        ir.StrMatch: _s(
-            "exact",
-            '`f : "*v*"` / `"v*"` / `"*v"` (like~), `like` when |cased; values holding * or ? '
-            "(which EQL cannot escape) use stringContains~/startsWith~/endsWith~ (no ~ when cased)",
-        ),
-        ir.Regex: _s(
-            "exact",
-            "`regex~`/`regex` with the Python pattern rewritten for Lucene (whole-value match: "
-            "unanchored ends get .*, '.' excludes newline as in Python); \\d \\w \\s are "
-            "ASCII-only in Lucene and non-ASCII letters fold ASCII-only under regex~: reported "
-            "approximations; "
-            "lookarounds, back-references, \\b and inline flags: E200",
-        ),
-        ir.Compare: _s("exact", "`f > n`, `>=`, `<`, `<=` on numeric fields"),
-        ir.Exists: _s("exact", "`f != null` / `f == null`"),
-        ir.Cidr: _s("exact", 'cidrMatch(f, "10.0.0.0/8", ...) (host bits cleared)'),
-        ir.InLookup: _s(
-            "exact",
-            "lookup rows inlined (at most 100 distinct rows): one column -> `f in~ (...)`, "
-            "several -> an `or` of `and` tuples; EQL has no lookup tables (bigger: E200)",
-        ),
-        ir.And: _s("exact", "`and` (two-valued here: every negated test is null-guarded)"),
-        ir.Or: _s("exact", "`or`, nested groups of the same operator flattened"),
-        ir.Not: _s(
-            "exact",
-            "pushed down to the tests (De Morgan); each negated test on a field keeps events "
-            "missing the field (`f == null or not ...`), as the evaluator's plain negation does",
-        ),
-        ir.Literal_: _s("exact", "literals in derived fields are folded into the filter"),
-        ir.FieldRef: _s("exact", "a derived field that copies another is replaced by it"),
-        ir.MeasureRef: _s(
-            "unsupported", "EQL has no aggregation, so no measures; compile to esql, kql or splunk"
-        ),
-        ir.BinOp: _s(
-            "unsupported",
-            "EQL cannot create fields and cannot compare a field with another, so arithmetic "
-            "and comparisons in derive/compute cannot be inlined; compile to esql, kql or splunk",
-        ),
-        ir.UnaryOp: _s(
-            "unsupported",
-            "EQL cannot create fields (derive/compute); compile to esql, kql or splunk",
-        ),
-        ir.Call: _s(
-            "exact",
-            "EQL cannot create fields: a derived field is inlined into the tests that read it "
-            "when possible: lower()/upper() under a case-insensitive test (the test already "
-            "ignores case), coalesce(a, b) as `(a != null and test(a)) or (a == null and "
-            "test(b))`; registered_domain(x) == d as a test of the ECS <entity>.registered_domain "
-            "Elastic fills at ingest with the Public Suffix List when x is an ECS name field "
-            '(a requirement noted in the artifact), otherwise as `x : (d, "*.d")` (approximate: '
-            "no suffix list, no stripping of blanks and trailing dots); other functions "
-            "(basename, extract_ips, "
-            "max, min, abs) and cased tests on lower()/upper(): E200, compile to esql, kql or "
-            "splunk",
-        ),
-        ir.Enrich: _s(
-            "exact",
-            "EQL has no lookups: a test on an enriched field is rewritten over the lookup rows "
-            "(at most 100) as a test of the match fields (first matching row wins, no row = "
-            "field absent); more rows: E200, compile to splunk, kql or esql; approximate when a "
-            "match field is an ECS array field (any matching row, not the first)",
-        ),
-        ir.Join: _s(
-            "unsupported",
-            "EQL cannot copy fields from another event (sequences correlate, they do not join); "
-            "compile to kql or splunk",
-        ),
-        ir.Match: _s("exact", "`<category> where <condition>`; `any where` without a category"),
-        ir.Sequence: _s(
-            "exact",
-            "`sequence by k with maxspan=T [..] [..] until [..]`; per-step keys as `[..] by k`. "
-            "maxspan is inclusive and measured from the first event, one pending sequence per "
-            "state and key (newer replaces older), events consumed, null keys never join "
-            "(Elasticsearch >= 7.16): the evaluator's rules. Equal timestamps are ordered by "
-            "the tiebreaker (event.sequence / index order). A key on an ECS array field is "
-            "approximate: Elasticsearch runs one state machine per value of a multi-valued key",
-        ),
-        ir.Cooccurrence: _s(
-            "approximate",
-            "`sample by k [..] [..]` (Elasticsearch >= 8.6): unordered like co-occurrence but with "
-            "no time window (any span inside the searched range matches) and at most "
-            "max_samples_per_key samples per key instead of one alert per consumed set",
-        ),
-        ir.Absence: _s(
-            "approximate",
-            "missing-event sequence `sequence by k with maxspan=T [first] ![missing]` "
-            "(Elasticsearch >= 8.9): a missing event with the same timestamp as `first` does not "
-            "suppress (Elasticsearch searches strictly after it), and the absence is reported "
-            "even when the searched range ends before first + T (the evaluator waits)",
-        ),
-        ir.Aggregate: _s(
-            "unsupported",
-            "EQL has no aggregation (no stats, windows or thresholds); compile to esql, kql or "
-            "splunk (an Elastic threshold rule covers simple counts)",
-        ),
-        ir.FirstSeen: _s(
-            "unsupported",
-            "an EQL query cannot look back at history; use an Elastic new_terms rule (<= 3 "
-            "fields) or compile to esql, kql or splunk",
-        ),
-        ir.Rarity: _s(
-            "unsupported", "EQL cannot count over a lookback period; compile to kql or splunk"
-        ),
-        ir.Deviation: _s(
-            "unsupported",
-            "EQL cannot aggregate nor compare with past windows; compile to kql or splunk",
-        ),
-    }
+    SUPPORT: ClassVar[dict[type, Support]] = SUPPORT
 
     # ------------------------------------------------------------------ entry point
+    def check_support(self, analytic: ir.Analytic, ctx: Context) -> None:
+        """Baselines are dropped (:mod:`relaxation`), so only the rest must be expressible; a
+        refused aggregate that is a count or distinct-count threshold names the Elastic
+        threshold rule that approximates it."""
+        relaxed = relaxation.relaxed(analytic)[0]
+        try:
+            super().check_support(relaxed, ctx)
+        except CompileError as exc:
+            d = relaxed.detection
+            rule = threshold_rule(d) if isinstance(d, ir.Aggregate) else None
+            if rule is None:
+                raise
+            at = (d.span.line, d.span.col)
+            raise CompileError(
+                [
+                    dataclasses.replace(x, help=f"{rule}; or {x.help}")
+                    if (x.line, x.col) == at
+                    else x
+                    for x in exc.diagnostics
+                ]
+            ) from None
+
     def render(self, analytic: ir.Analytic, ctx: Context) -> str:
-        return self.dispatch(analytic.detection, ctx).rstrip("\n") + "\n"
+        relaxation.declare(analytic, ctx)
+        detection = relaxation.relaxed(analytic)[0].detection
+        return self.dispatch(detection, ctx).rstrip("\n") + "\n"
 
     def wrap(self, analytic: ir.Analytic, ctx: Context, query: str) -> str:
         text = super().wrap(analytic, ctx, query)
@@ -174,6 +82,10 @@ class EqlBackend(Backend):
             for reg, src in requirements(analytic)
             if ctx.profile.name == "ecs" and re.search(rf"\b{re.escape(reg)}\b", query)
         ]
+        d = analytic.detection
+        identity = process.note(analytic, d) if isinstance(d, ir.Sequence) else None
+        if identity is not None and process.ENTITY_ID in query:
+            notes.append(f"{self.comment} {one_line(identity)}\n")
         head, _, rest = text.partition("\n")
         second, _, body = rest.partition("\n")
         return head + "\n" + second + "\n" + "".join(notes) + body
@@ -183,6 +95,8 @@ class EqlBackend(Backend):
         return f"{category} where {cond}\n"
 
     def visit_Sequence(self, node: ir.Sequence, ctx: Context) -> str:
+        # The same process: ECS names it by process.entity_id, which needs no end events.
+        node = process.entity_keyed(ctx.analytic, node) or node
         steps = list(node.steps) + ([node.until] if node.until is not None else [])
         shared, per_step = self.split_keys(steps, ctx)
         rendered = [self.step(s, keys, ctx) for s, keys in zip(steps, per_step, strict=True)]

@@ -6,7 +6,9 @@ Elasticsearch EQL reference: https://www.elastic.co/guide/en/elasticsearch/refer
 
 from __future__ import annotations
 
+import functools
 import re
+import sys
 from dataclasses import dataclass
 
 # EQL string escapes (syntax reference, "Escape characters in a string"). Other control characters
@@ -91,9 +93,32 @@ class LuceneRegex:
 # ``# @ & < > ~``); a literal one is written escaped.
 # https://www.elastic.co/guide/en/elasticsearch/reference/current/regexp-syntax.html
 _LUCENE_SPECIAL = frozenset('.?+*|{}[]()"\\#@&<>~^$')
-_SHORTHAND = {"d": "0-9", "w": "A-Za-z0-9_", "s": " \t\n\r\f\v"}
+
+
+@functools.cache
+def _digit_class() -> str:
+    """Python's ``\\d`` on text is every Unicode decimal digit (category Nd), Lucene has no
+    Unicode classes and its ``\\d`` is ``[0-9]``: the digits are spelled out, as the ranges
+    Python's own ``re`` accepts (so the class means what the evaluator runs)."""
+    digit = re.compile(r"\d")
+    ranges: list[list[int]] = []
+    for cp in range(sys.maxunicode + 1):
+        if digit.match(chr(cp)):
+            if ranges and ranges[-1][1] == cp - 1:
+                ranges[-1][1] = cp
+            else:
+                ranges.append([cp, cp])
+    return "".join(chr(a) if a == b else f"{chr(a)}-{chr(b)}" for a, b in ranges)
+
+
+_SHORTHAND = {"d": "", "w": "A-Za-z0-9_", "s": " \t\n\r\f\v"}  # "d": _digit_class()
+
+
+def _shorthand(ch: str) -> str:
+    return _digit_class() if ch == "d" else _SHORTHAND[ch]
+
+
 _SHORTHAND_NOTE = {
-    "d": "\\d matches ASCII digits only in Lucene (Python also matches other Unicode digits)",
     "w": "\\w matches ASCII word characters only in Lucene (Python also matches Unicode letters)",
     "s": "\\s matches ASCII blanks only in Lucene (Python also matches Unicode spaces)",
 }
@@ -220,8 +245,9 @@ class _RegexTranslator:
             raise RegexNotPortable("trailing backslash")
         self.i += 1
         if ch in _SHORTHAND:
-            self.notes.append(_SHORTHAND_NOTE[ch])
-            return _SHORTHAND[ch] if in_class else "[" + _SHORTHAND[ch] + "]"
+            if ch in _SHORTHAND_NOTE:
+                self.notes.append(_SHORTHAND_NOTE[ch])
+            return _shorthand(ch) if in_class else "[" + _shorthand(ch) + "]"
         if ch in _CHAR_ESCAPES:
             return _CHAR_ESCAPES[ch]
         if ch.isalnum():
@@ -247,9 +273,10 @@ class _RegexTranslator:
                 nxt = self.peek()
                 if nxt is not None and nxt in _SHORTHAND:
                     self.i += 1
-                    self.notes.append(_SHORTHAND_NOTE[nxt])
+                    if nxt in _SHORTHAND_NOTE:
+                        self.notes.append(_SHORTHAND_NOTE[nxt])
                     out.append(
-                        "".join(literal(c) if not c.isalnum() else c for c in _SHORTHAND[nxt])
+                        "".join(literal(c) if not c.isalnum() else c for c in _shorthand(nxt))
                     )
                     continue
                 out.append(class_literal(self.escape(in_class=True)))

@@ -12,14 +12,14 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from backends.base import Context
-from backends.elastic_eql_text import (
+from backends.elastic_eql.text import (
     RegexNotPortable,
     has_wildcard,
     lucene_regex,
     number,
     quote,
 )
-from backends.elastic_eql_text import (
+from backends.elastic_eql.text import (
     field as field_name,
 )
 from backends.elastic_esql_expr import profile_arrays

@@ -126,6 +126,30 @@ detect:
     assert "AND f._a = greatest(c._s, f._lo) ORDER BY f._i LIMIT 1" in q
 
 
+def test_absence_is_an_anti_join_decided_at_the_watermark_or_now() -> None:
+    q = _compile(
+        """\
+streams:
+  stop:
+    logsource: {category: process_creation}
+    where: {process.name: systemctl}
+  start:
+    logsource: {category: process_creation}
+    where: {process.name: auditd}
+detect:
+  absence:
+    by: [host.name]
+    first: stop
+    missing: start
+    within: 5m
+"""
+    )
+    assert "AND NOT EXISTS (" in q
+    assert "m._ts BETWEEN f._ts AND f._ts + 300000" in q
+    assert "(m._ts > f._ts OR m._seq > f._seq)" in q
+    assert "coalesce(getvariable('siemc_now') >= f._ts + 300000, false)" in q
+
+
 def test_refusals_are_positioned() -> None:
     with pytest.raises(CompileError) as err:
         DuckdbBackend().compile(

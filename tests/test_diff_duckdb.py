@@ -20,6 +20,8 @@ import pytest
 
 from backends.base import Artifact
 from backends.duckdb import DuckdbBackend, detections, sliding
+from backends.duckdb import absence as absence_module
+from backends.duckdb import backend as duck_backend
 from backends.duckdb import predicates as duck_predicates
 from backends.duckdb.sql import col
 from compiler import canonical, ir
@@ -109,10 +111,10 @@ def test_coverage_numbers() -> None:
     """The size of the comparison, so that a change in coverage is visible."""
     pairs = _pairs()
     compiled = {aid for aid, _ in pairs}
-    # the bundled join + tumbling ratio aggregate, and the sliding distinct count
-    assert {"SIEMC-0003", "SIEMC-0007"} <= compiled
+    # the bundled join + tumbling ratio aggregate, the sliding distinct count, the absence
+    assert {"SIEMC-0003", "SIEMC-0007", "SIEMC-0009"} <= compiled
     # at least what this backend compiled when written (catalogs only grow)
-    assert len(compiled) >= 51 and len(pairs) >= 63
+    assert len(compiled) >= 57 and len(pairs) >= 70
 
 
 # ------------------------------------------------------------------ deliberately wrong backends
@@ -149,6 +151,19 @@ def test_sliding_windows_that_are_not_emptied_are_caught(monkeypatch: pytest.Mon
 
     monkeypatch.setattr(sliding, "aggregate", no_consumption)
     assert _differs("D-SPL-K04")
+
+
+def test_undecided_absences_that_alert_are_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An absence whose window the observation does not cover must not alert."""
+    assert not _differs("SIEMC-0009")
+    render = absence_module.absence
+
+    def eager(d: ir.Absence, analytic: ir.Analytic, ctx: object) -> str:
+        sql = render(d, analytic, ctx)  # type: ignore[arg-type]
+        return sql.replace("coalesce(getvariable('siemc_now')", "true OR coalesce(NULL")
+
+    monkeypatch.setattr(duck_backend, "absence", eager)
+    assert _differs("SIEMC-0009")
 
 
 def test_windows_aligned_to_the_first_event_are_caught(monkeypatch: pytest.MonkeyPatch) -> None:

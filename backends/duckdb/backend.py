@@ -14,6 +14,7 @@ from typing import ClassVar
 
 from backends.base import Backend, Context, Support
 from backends.duckdb import detections, macros
+from backends.duckdb.absence import absence
 from backends.duckdb.sql import col
 from backends.duckdb.streams import StreamRenderer, lookup_cte, lookup_table
 from compiler import ir
@@ -63,6 +64,8 @@ def columns(analytic: ir.Analytic) -> tuple[str, ...]:
             out[name] = None
         _pred_fields(s.filter, out)
     d = analytic.detection
+    if isinstance(d, ir.Absence):
+        out.update(dict.fromkeys(d.first.keys + d.missing.keys))
     if isinstance(d, ir.Aggregate):
         out.update(dict.fromkeys(d.keys))
         out.update(dict.fromkeys(m.field for m in d.measures if m.field is not None))
@@ -100,7 +103,9 @@ class DuckdbBackend(Backend):
         ir.Match: Support("exact", "one row per event"),
         ir.Sequence: Support("not_implemented", "the evaluator runs sequences"),
         ir.Cooccurrence: Support("not_implemented", "the evaluator runs co-occurrences"),
-        ir.Absence: Support("not_implemented", "the evaluator runs absences"),
+        ir.Absence: Support(
+            "exact", "NOT EXISTS over the missing stream, decided at the watermark or now"
+        ),
         ir.Aggregate: Support(
             "exact",
             "tumbling: GROUP BY the epoch-aligned window; sliding: a recursive query restarts "
@@ -121,6 +126,8 @@ class DuckdbBackend(Backend):
         d = analytic.detection
         if isinstance(d, ir.Match):
             final = detections.match(d)
+        elif isinstance(d, ir.Absence):
+            final = absence(d, analytic, ctx)
         elif isinstance(d, ir.Aggregate):
             *more, (_, final) = detections.aggregate(d, ctx)
             ctes += more

@@ -114,7 +114,12 @@ _DEFS: dict[str, tuple[str, str]] = {
     ),
     # The element of ``v`` that has key ``k``, as the event holds it (an alert reports keys in
     # their original type and case).
-    "siemc_raw": ("v, k", "list_filter(siemc_elems(v), lambda e: siemc_key(e) = k)[1]"),
+    # (A scalar is its own only key: no search.)
+    "siemc_raw": (
+        "v, k",
+        "CASE WHEN json_type(v) <> 'ARRAY' THEN v "
+        "ELSE list_filter(siemc_elems(v), lambda e: siemc_key(e) = k)[1] END",
+    ),
     "siemc_keys_meet": ("a, b", "list_has_any(siemc_keys(a), siemc_keys(b))"),
     # Truthiness of and/or/not/having: null is false; lists need a non-null element.
     "siemc_truthy": (

@@ -86,8 +86,12 @@ def load_events(con: Any, events: Sequence[Event], fields: Sequence[str]) -> Non
     con.execute(f"CREATE OR REPLACE VIEW events AS SELECT _ts, _seq, _id{cols} FROM siemc_raw")
 
 
-def execute(con: Any, query: str) -> tuple[list[str], list[tuple[Any, ...]]]:
-    """Run a compiled script (macros, then the query); the column names and the rows."""
+def execute(
+    con: Any, query: str, now_ms: int | None = None
+) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """Run a compiled script (macros, then the query); the column names and the rows.
+    ``now_ms`` is the observation end absences are decided at (variable ``siemc_now``)."""
+    con.execute(f"SET VARIABLE siemc_now = {'NULL' if now_ms is None else int(now_ms)}::BIGINT")
     *setup, last = [s for s in _statements(query) if s.strip()]
     for stmt in setup:
         con.execute(stmt)
@@ -112,6 +116,8 @@ def _statements(script: str) -> list[str]:
 def _alerts(analytic: ir.Analytic, names: list[str], rows: list[tuple[Any, ...]]) -> list[Alert]:
     d = analytic.detection
     keys = d.keys if isinstance(d, ir.Aggregate) else ()
+    if isinstance(d, ir.Absence):
+        keys = d.first.keys
     measures = [n for n in names if n.startswith("measure:")]
     at = {n: i for i, n in enumerate(names)}
     out = []
@@ -141,7 +147,7 @@ def run(loaded: Loaded, fixture: ir.Fixture, artifact: Artifact) -> list[Canonic
     con = connect()
     try:
         load_events(con, events, columns(loaded.analytic))
-        names, rows = execute(con, artifact.query)
+        names, rows = execute(con, artifact.query, fixture.now_ms)
     finally:
         con.close()
     return [canonical.from_evaluator(a) for a in _alerts(loaded.analytic, names, rows)]
@@ -227,13 +233,17 @@ def file_view(con: Any, files: Sequence[tuple[str | Path, str]], fields: Sequenc
     )
 
 
-def run_analytic(analytic: ir.Analytic, files: Sequence[tuple[str | Path, str]]) -> list[Alert]:
+def run_analytic(
+    analytic: ir.Analytic, files: Sequence[tuple[str | Path, str]], now_ms: int | None = None
+) -> list[Alert]:
     """Run ``analytic`` over ECS event files through DuckDB's own readers.
 
     ``files`` lists ``(path, format)``, format ``ecs-jsonl`` (JSON Lines), ``ecs-json`` (one
     JSON array) or ``parquet``; documents are ECS events, nested objects or dotted keys, with
     ``@timestamp`` (ISO 8601, no zone = UTC, or epoch seconds/ms/us/ns) and optionally
     ``event.id``. Events are ordered by time, ties in file order then document order.
+    ``now_ms`` is the observation end (``siemc run --now``): absences whose window it does not
+    cover are undecided and do not alert, as in the evaluator.
 
     Returns the evaluator's :class:`Alert` objects (key, window, measures, evidence ids: an
     event's ``event.id``, else ``<file name>#<n>``, the n-th document of the file), sorted as
@@ -245,7 +255,7 @@ def run_analytic(analytic: ir.Analytic, files: Sequence[tuple[str | Path, str]])
     con = connect()
     try:
         file_view(con, files, columns(analytic))
-        names, rows = execute(con, art.query)
+        names, rows = execute(con, art.query, now_ms)
     except _duckdb().Error as exc:
         raise ValueError(f"DuckDB could not read the events: {exc}") from None
     finally:

@@ -30,7 +30,8 @@ def lookup_table(lk: ir.Lookup) -> str:
     case-insensitively) and its 1-based CSV row (enrichment takes the first matching row)."""
     names = ["_row"]
     for c in lk.columns:
-        names += [col(c), col("lower:" + c)]
+        # prefixed: a subquery's bare field names must never bind to a lookup column
+        names += [col("cell:" + c), col("lower:" + c)]
     rows = []
     for i, row in enumerate(lk.rows, 1):
         cells = [str(i)]
@@ -122,11 +123,9 @@ class StreamRenderer:
         )
         for _, f in en.match:
             self.ctx.field(f, en.span)
-        picks = ", ".join(
-            f"CASE WHEN m.{col(c)} <> '' THEN to_json(m.{col(c)}) END AS {col(f)}"
-            for c, f in en.add
-        )
-        cols = ", ".join(f"r.{col(c)}" for c, _ in en.add)
+        cells = [(f"m.{col('cell:' + c)}", col(f)) for c, f in en.add]
+        picks = ", ".join(f"CASE WHEN {m} <> '' THEN to_json({m}) END AS {f}" for m, f in cells)
+        cols = ", ".join(f"r.{col('cell:' + c)}" for c, _ in en.add)
         return (
             f"SELECT a.* REPLACE ({picks})\n  FROM {prev} a LEFT JOIN LATERAL (\n"
             f"    SELECT {cols} FROM {lookup_cte(en.lookup)} r WHERE {conds} "

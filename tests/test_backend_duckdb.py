@@ -186,7 +186,7 @@ detect:
 """
             )
         )
-    assert err.value.diagnostics[0].code == "E200"
+    assert err.value.diagnostics[0].code == "E201"
 
 
 # ------------------------------------------------------------------ the macros, value by value

@@ -96,7 +96,7 @@ class DuckdbBackend(Backend):
         ir.Call: Support(
             "exact",
             "lower/upper/basename/coalesce/max/min/abs; registered_domain and extract_ips "
-            "are refused (E200)",
+            "are not implemented yet (E201)",
         ),
         ir.Enrich: Support("exact", "LEFT JOIN LATERAL to the first matching CSV row"),
         ir.Join: Support("exact", "JOIN ... QUALIFY row_number() = 1 (nearest in time)"),

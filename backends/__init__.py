@@ -18,10 +18,17 @@ TARGETS: dict[str, tuple[str, str]] = {
     "sigma": ("backends.sigma", "SigmaBackend"),
 }
 
+# Local engines: targets of `siemc compile -t` and `siemc test --engines`, but not SIEMs, so
+# not among the TARGETS that `siemc build`, `export` and `fidelity --catalog` iterate.
+ENGINE_TARGETS: dict[str, tuple[str, str]] = {
+    "duckdb": ("backends.duckdb", "DuckdbBackend"),
+}
+
 
 def get_backend(target: str) -> Backend:
-    if target not in TARGETS:
-        raise ValueError(f"unknown target '{target}'; targets: {', '.join(TARGETS)}")
-    module, cls = TARGETS[target]
+    known = TARGETS | ENGINE_TARGETS
+    if target not in known:
+        raise ValueError(f"unknown target '{target}'; targets: {', '.join(known)}")
+    module, cls = known[target]
     backend: Backend = getattr(importlib.import_module(module), cls)()
     return backend

@@ -17,6 +17,7 @@ from typing import Any
 
 import click
 
+from backends import ENGINE_TARGETS
 from compiler.atomic import Interrupted, OutputError
 from compiler.build import (
     ALL_TARGETS,
@@ -413,7 +414,8 @@ def _summary(results: list[PairResult]) -> str:
     "-t",
     "--target",
     "target",
-    type=click.Choice([*ALL_TARGETS, "all"]),
+    # "all" means the SIEMs; local engines (duckdb) are compiled when named
+    type=click.Choice([*ALL_TARGETS, *ENGINE_TARGETS, "all"]),
     default="all",
     show_default=True,
 )

@@ -23,7 +23,7 @@ import pytest
 
 from backends.base import Artifact
 from backends.profiles import load_profile
-from backends.sentinel_kql_expr import KqlExprMixin
+from backends.sentinel.expr import KqlExprMixin
 from compiler import canonical, ir
 from compiler.build import compile_pair
 from compiler.discover import load_catalog

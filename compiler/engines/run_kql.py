@@ -446,7 +446,7 @@ def expand_wildcards(query: str, columns_of: Any) -> str:
 def key_columns(loaded: Loaded, artifact: Artifact) -> list[tuple[str, str]]:
     """(key field as the evaluator names it, output column) of the detection."""
     from backends import get_backend
-    from backends.sentinel_kql import KqlBackend
+    from backends.sentinel import KqlBackend
 
     be = get_backend("kql")
     assert isinstance(be, KqlBackend)

@@ -25,7 +25,7 @@ import copy
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from backends import sentinel_kql_text as t
+from backends.sentinel import text as t
 from backends.base import Context
 from backends.regex_re2 import Unsupported, to_re2
 from backends.registered_domain import LABEL_CUT

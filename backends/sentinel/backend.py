@@ -3,8 +3,8 @@
 Each stream becomes a ``let`` statement over its table (MDE) or ASIM parser function; the
 detection and the baselines are joins and summarizes over those. Lookups are Sentinel watchlists
 (``_GetWatchlist('<lookup name>')``: the watchlist alias is the lookup's name, its columns the
-CSV's). Predicates and expressions: :mod:`backends.sentinel_kql_expr`; detections and baselines:
-:mod:`backends.sentinel_kql_detect`; escaping: :mod:`backends.sentinel_kql_text`.
+CSV's). Predicates and expressions: :mod:`backends.sentinel.expr`; detections and baselines:
+:mod:`backends.sentinel.detect`; escaping: :mod:`backends.sentinel.text`.
 """
 
 from __future__ import annotations
@@ -14,15 +14,15 @@ from typing import Any, ClassVar
 
 import jinja2
 
-from backends import sentinel_kql_text as t
+from backends.sentinel import text as t
 from backends.base import E_NO_SOURCE, Backend, CompileError, Context, Support, _diag
 from backends.profiles import FieldProfile, load_profile, logsource_keys
-from backends.sentinel_kql_detect import KqlDetectMixin
-from backends.sentinel_kql_expr import KqlExprMixin, Scope, Source
+from backends.sentinel.detect import KqlDetectMixin
+from backends.sentinel.expr import KqlExprMixin, Scope, Source
 from compiler import ir
 
 _ENV = jinja2.Environment(
-    loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates" / "kql"),
+    loader=jinja2.FileSystemLoader(Path(__file__).parents[1] / "templates" / "kql"),
     autoescape=False,
     keep_trailing_newline=True,
     undefined=jinja2.StrictUndefined,

@@ -14,11 +14,12 @@ from typing import Any, ClassVar
 
 import jinja2
 
-from backends.sentinel import text as t
 from backends.base import E_NO_SOURCE, Backend, CompileError, Context, Support, _diag
 from backends.profiles import FieldProfile, load_profile, logsource_keys
+from backends.sentinel import text as t
 from backends.sentinel.detect import KqlDetectMixin
 from backends.sentinel.expr import KqlExprMixin, Scope, Source
+from backends.sentinel.streams import KqlStreamMixin
 from compiler import ir
 
 _ENV = jinja2.Environment(
@@ -42,7 +43,7 @@ _PERIOD_HOW = (
 )
 
 
-class KqlBackend(KqlDetectMixin, KqlExprMixin, Backend):
+class KqlBackend(KqlDetectMixin, KqlStreamMixin, KqlExprMixin, Backend):
     target = "kql"
     extension = ".kql"
     comment = "//"
@@ -227,107 +228,6 @@ class KqlBackend(KqlDetectMixin, KqlExprMixin, Backend):
             lines.append(f"| where {self.pred(stream.filter, ctx)}")
         self.scopes[stream.name] = self.scope
         return "\n".join([head, *lines])
-
-    def enrich_lines(self, en: ir.Enrich, analytic: ir.Analytic, ctx: Context) -> list[str]:
-        lk = analytic.lookup(en.lookup)
-        keyed = [tuple(r[lk.columns.index(c)].lower() for c, _ in en.match) for r in lk.rows]
-        dup = len(set(keyed)) != len(keyed)
-        lefts, rights, proj = [], [], []
-        for i, (column, fld) in enumerate(en.match):
-            c = self.col(fld, en.span, ctx)
-            self._dynamic(c, "a lookup enrichment", en.span, ctx)
-            lefts.append(f"__lk{i} = tolower(tostring({t.ident(c)}))")
-            rights.append(f"__lk{i} = tolower(tostring({t.ident(column)}))")
-        for column, _ in en.add:
-            proj.append(f"__e_{_safe(column)} = tostring({t.ident(column)})")
-        keys = ", ".join(f"__lk{i}" for i in range(len(en.match)))
-        right = f"_GetWatchlist({t.string(en.lookup)}) | project {', '.join(rights + proj)}"
-        right += " | where " + " and ".join(f"isnotempty(__lk{i})" for i in range(len(en.match)))
-        if dup:
-            ctx.approximate(
-                "lookup enrichment",
-                f"lookup '{en.lookup}' repeats a match key; the evaluator takes the first CSV "
-                "row, a watchlist keeps no row order (take_any picks one row)",
-                en.span,
-            )
-            aggs = ", ".join(f"__e_{_safe(c)} = take_any(__e_{_safe(c)})" for c, _ in en.add)
-            right += f" | summarize {aggs} by {keys}"
-        out = [f"| extend {', '.join(lefts)}", f"| lookup kind=leftouter ({right}) on {keys}"]
-        sets = []
-        for column, fld in en.add:
-            col = self.target_col(fld, ctx)
-            self.scope.cols[fld] = col
-            self.scope.types[col] = "string"
-            sets.append(f"{t.ident(col)} = __e_{_safe(column)}")
-        out.append(f"| extend {', '.join(sets)}")
-        out.append("| project-away __lk*, __e_*")
-        return out
-
-    def join_lines(self, j: ir.Join, analytic: ir.Analytic, ctx: Context) -> list[str]:
-        ctx.approximate(
-            "stream join",
-            f"join with '{j.stream}' pairs each event with its nearest partner by arg_min over "
-            "(time, join keys): events of this stream with the same timestamp and keys collapse "
-            "into one row",
-            j.span,
-        )
-        other = self.scopes[j.stream]
-        mine = self.scope
-        t_me = self.col("@timestamp", j.span, ctx)
-        lkeys = [self.col(f, j.span, ctx) for f in j.on]
-        self.scope = other
-        t_other = self.col("@timestamp", j.span, ctx)
-        rkeys = [self.col(f, j.span, ctx) for f in j.on]
-        radd = [(f, self.col(f, j.span, ctx)) for f in j.add]
-        for c in rkeys:
-            self._dynamic(c, "a join key", j.span, ctx)
-        self.scope = mine
-        for c in lkeys:
-            self._dynamic(c, "a join key", j.span, ctx)
-        proj = [f"__jt = {t.ident(t_other)}"]
-        proj += [f"__jk{i} = {t.ident(c)}" for i, c in enumerate(rkeys)]
-        proj += [f"__ja{i} = {t.ident(c)}" for i, (_, c) in enumerate(radd)]
-        on = ", ".join(f"$left.{t.ident(lc)} == $right.__jk{i}" for i, lc in enumerate(lkeys))
-        w = t.timespan(j.within_ms)
-        cond = {
-            # `between` rather than abs() of a timespan: the same inclusive bound, and the form
-            # duckdb-kql (the differential engine) can run
-            "around": f"__jt between (({t_me} - {w}) .. ({t_me} + {w}))",
-            "before": f"__jt between (({t_me} - {w}) .. {t_me})",
-            "after": f"__jt between ({t_me} .. ({t_me} + {w}))",
-        }[j.direction]
-        present = " and ".join(self._present(c) for c in lkeys)
-        out = [
-            f"| where {present}",
-            f"| join kind=inner ({t.ident(j.stream)} | project {', '.join(proj)}) on {on}",
-            f"| where {cond}",
-            # nearest partner; at equal distance the earlier one (docs/semantics.md, Join)
-            f"| extend __jd = 2 * abs(tolong(__jt - {t_me})) + iff(__jt > {t_me}, 1, 0)",
-            f"| summarize arg_min(__jd, *) by {t_me}, {', '.join(lkeys)}",
-        ]
-        sets = []
-        for i, (f, rc) in enumerate(radd):
-            col = self.target_col(f, ctx)
-            ty = other.types.get(rc) or other.source.types.get(rc) or "string"
-            empty = f"isempty(__ja{i})" if ty == "string" else f"isnull(__ja{i})"
-            cur = t.ident(col) if (f in mine.cols or f in mine.source.fields) else None
-            sets.append(
-                f"{t.ident(col)} = " + (f"iff({empty}, {cur}, __ja{i})" if cur else f"__ja{i}")
-            )
-            self.scope.cols[f] = col
-            self.scope.types[col] = ty
-        if sets:
-            out.append(f"| extend {', '.join(sets)}")
-        out.append("| project-away __j*")
-        return out
-
-    def _present(self, c: str) -> str:
-        ty = self.ctype(c)
-        if ty == "string":
-            return f"isnotempty({t.ident(c)})"
-        if ty == "dynamic":
-            return f"array_length({t.ident(c)}) > 0"
-        return f"isnotnull({t.ident(c)})"
 
 
 def _resolve(stream: ir.Stream, prof: FieldProfile) -> Source | str:

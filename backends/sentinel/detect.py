@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from backends.sentinel import text as t
 from backends.base import Context
+from backends.sentinel import text as t
 from backends.sentinel.expr import Scope
 from compiler import ir
 from compiler.evaluator.engine import detection_span

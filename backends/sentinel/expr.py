@@ -25,10 +25,10 @@ import copy
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from backends.sentinel import text as t
 from backends.base import Context
 from backends.regex_re2 import Unsupported, to_re2
 from backends.registered_domain import LABEL_CUT
+from backends.sentinel import text as t
 from compiler import ir
 
 NUMERIC = {"int", "long", "real", "decimal"}

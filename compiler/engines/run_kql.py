@@ -25,7 +25,7 @@ absent string is ``""``.
 **Engine gaps** (duckdb-kql 1.1.2), bridged without changing what the query means:
 ``project-away`` with wildcards is expanded to the matching columns (read from the engine at that
 point of the query); ``count_distinct``/``count_distinctif`` are its exact ``dcount``;
-``strcat_array``, ``ipv4_is_in_any_range`` and ``ipv6_is_in_any_range`` are added to its function
+``strcat_array``, ``new_guid``, ``ipv4_is_in_any_range`` and ``ipv6_is_in_any_range`` are added to its function
 table with Kusto's documented semantics (an address that does not parse gives null).
 
 Every query is validated with Kusto.Language first by the differential test: duckdb-kql accepts
@@ -139,6 +139,10 @@ def _extend_engine() -> None:
             "ELSE CAST(_x AS VARCHAR) END), {1})",
             (2,),
         ),
+        # new_guid(): "Returns a random UUID (GUID)", one per row
+        # (learn.microsoft.com/kusto/query/new-guid-function); DuckDB's uuid() is volatile, so
+        # it is evaluated per row as well
+        "new_guid": f.FunctionSpec("new_guid", "template", "CAST(uuid() AS VARCHAR)", (0,)),
         "ipv4_is_in_any_range": f.FunctionSpec(
             "ipv4_is_in_any_range",
             "template",

@@ -19,6 +19,7 @@ from backends.profiles import FieldProfile, load_profile, logsource_keys
 from backends.sentinel import text as t
 from backends.sentinel.detect import KqlDetectMixin
 from backends.sentinel.expr import KqlExprMixin, Scope, Source
+from backends.sentinel.process import identity_sequence, needed_streams
 from backends.sentinel.streams import KqlStreamMixin
 from compiler import ir
 
@@ -134,7 +135,8 @@ class KqlBackend(KqlDetectMixin, KqlStreamMixin, KqlExprMixin, Backend):
             "null; a multi-valued (dynamic) key is mv-expanded (one group per element); "
             "sliding (approximate): self-join of each event with its "
             "group's events in [t - size, t], no consumption; percentile is "
-            "approximate (T-Digest)",
+            "exact: the nearest rank of `array_sort_asc(make_list(x))` (percentile() is "
+            "a T-Digest estimate)",
         ),
         ir.FirstSeen: Support(
             "exact",
@@ -152,7 +154,9 @@ class KqlBackend(KqlDetectMixin, KqlStreamMixin, KqlExprMixin, Backend):
             "exact",
             "past windows of the same aggregate joined per group and "
             "summarized (avg, stdev, count) over [start - lookback, start); "
-            "percentile history is approximate; " + _PERIOD_HOW + ": mixed); exact "
+            "percentile history is the exact nearest rank of the sorted values; "
+            + _PERIOD_HOW
+            + ": mixed); exact "
             "alternative: a summary table of past window values",
         ),
     }
@@ -163,7 +167,12 @@ class KqlBackend(KqlDetectMixin, KqlStreamMixin, KqlExprMixin, Backend):
         self.scopes: dict[str, Scope] = {}
         self.used = _referenced_fields(analytic)
         self._ctx_analytic = analytic
+        # "(host, PID) until process end" is one process: key on the identity (no end events)
+        self.identity_seq = identity_sequence(analytic)
+        needed = needed_streams(analytic, self.identity_seq)
         for stream in analytic.streams:
+            if stream.name not in needed:
+                continue
             self.lets.append((t.ident(stream.name), self.stream_query(stream, analytic, ctx)))
         final = self.detection_query(analytic, ctx)
         return _ENV.get_template("query.kql.j2").render(lets=self.lets, final=final).rstrip("\n")

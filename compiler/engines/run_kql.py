@@ -25,8 +25,8 @@ absent string is ``""``.
 **Engine gaps** (duckdb-kql 1.1.2), bridged without changing what the query means:
 ``project-away`` with wildcards is expanded to the matching columns (read from the engine at that
 point of the query); ``count_distinct``/``count_distinctif`` are its exact ``dcount``;
-``strcat_array``, ``new_guid``, ``ipv4_is_in_any_range`` and ``ipv6_is_in_any_range`` are added to its function
-table with Kusto's documented semantics (an address that does not parse gives null).
+``strcat_array``, ``new_guid``, ``ipv4_is_in_any_range`` and ``ipv6_is_in_any_range`` are added to
+its function table with Kusto's documented semantics (an address that does not parse gives null).
 
 Every query is validated with Kusto.Language first by the differential test: duckdb-kql accepts
 some invalid KQL (``where X = 1``) and runs it wrongly.

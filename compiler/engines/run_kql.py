@@ -25,8 +25,9 @@ absent string is ``""``.
 **Engine gaps** (duckdb-kql 1.1.2), bridged without changing what the query means:
 ``project-away`` with wildcards is expanded to the matching columns (read from the engine at that
 point of the query); ``count_distinct``/``count_distinctif`` are its exact ``dcount``;
-``strcat_array``, ``new_guid``, ``ipv4_is_in_any_range`` and ``ipv6_is_in_any_range`` are added to
-its function table with Kusto's documented semantics (an address that does not parse gives null).
+``strcat_array``, ``new_guid``, ``unicode_codepoints_to_string``, ``ipv4_is_in_any_range`` and
+``ipv6_is_in_any_range`` are added to its function table with Kusto's documented semantics (an
+address that does not parse gives null).
 
 Every query is validated with Kusto.Language first by the differential test: duckdb-kql accepts
 some invalid KQL (``where X = 1``) and runs it wrongly.
@@ -143,6 +144,12 @@ def _extend_engine() -> None:
         # (learn.microsoft.com/kusto/query/new-guid-function); DuckDB's uuid() is volatile, so
         # it is evaluated per row as well
         "new_guid": f.FunctionSpec("new_guid", "template", "CAST(uuid() AS VARCHAR)", (0,)),
+        # unicode_codepoints_to_string(n): the character of one code point
+        # (learn.microsoft.com/kusto/query/unicode-codepoints-to-string-function); the backend
+        # passes one integer per call
+        "unicode_codepoints_to_string": f.FunctionSpec(
+            "unicode_codepoints_to_string", "template", "chr(CAST({0} AS INTEGER))", (1,)
+        ),
         "ipv4_is_in_any_range": f.FunctionSpec(
             "ipv4_is_in_any_range",
             "template",

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from backends import get_backend
 from backends.base import NODE_TYPES, Artifact, CompileError
 from backends.regex_re2 import Unsupported, to_re2
+from backends.sentinel.domains import cut_is_exact
 from compiler import ir
 from compiler.discover import load_catalog
 from tests.oracles.kql_oracle import require_oracle, validate
@@ -797,3 +798,31 @@ def test_unicode_digit_class_is_nd_in_re2_as_in_python() -> None:
         and (nd.fullmatch(chr(c)) is not None) != (py.fullmatch(chr(c)) is not None)
     ]
     assert differ == []
+
+
+# --------------------------------------------------------------------------- registered domains
+def _rd_stream(where: ir.Predicate) -> ir.Stream:
+    rd = ir.Call("registered_domain", (ir.Call("lower", (ir.FieldRef("destination.domain"),)),))
+    return ir.Stream("s", ir.LogSource("network_connection"), None, (), (("rd", rd),), where)
+
+
+@pytest.mark.parametrize(
+    ("where", "exact"),
+    [
+        (ir.StrMatch("destination.domain", "endswith", (".dropbox.com", "drive.google.com")), True),
+        (ir.Eq("destination.domain", ("dropbox.com", "slack.com")), True),
+        # a suffix-list rule below the last two labels: the cut would give github.io
+        (ir.StrMatch("destination.domain", "endswith", (".github.io",)), False),
+        (ir.Eq("destination.domain", ("news.bbc.co.uk",)), False),
+        # a two-label suffix does not fix the name's last two labels (xbox.com ends with box.com)
+        (ir.StrMatch("destination.domain", "endswith", ("box.com",)), False),
+        (ir.StrMatch("destination.domain", "contains", (".dropbox.com",)), False),
+        (ir.Or((ir.Eq("destination.domain", ("dropbox.com",)), ir.Exists("x", True))), False),
+        (ir.And((ir.Exists("x", True), ir.Eq("destination.domain", ("dropbox.com",)))), True),
+    ],
+)
+def test_registered_domain_cut_is_exact_only_where_the_filter_pins_safe_names(
+    where: ir.Predicate, exact: bool
+) -> None:
+    s = _rd_stream(where)
+    assert cut_is_exact(s, s.derive[0][1].args[0]) is exact  # type: ignore[attr-defined]

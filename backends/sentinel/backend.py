@@ -97,8 +97,9 @@ class KqlBackend(KqlDetectMixin, KqlStreamMixin, KqlExprMixin, Backend):
         ir.Call: Support(
             "exact",
             "tolower/toupper, extract (basename), coalesce, max_of/min_of, abs; "
-            "registered_domain is approximate (split/array_slice: the last two labels, KQL has "
-            "no Public Suffix List); extract_ips is approximate (extract_all, IPv4 only)",
+            "registered_domain keeps the last two labels (KQL has no Public Suffix List): exact "
+            "where the stream's filter pins the name to values or suffixes no list rule reaches "
+            "below, approximate elsewhere; extract_ips is approximate (extract_all, IPv4 only)",
         ),
         ir.Enrich: Support(
             "exact",
@@ -228,7 +229,11 @@ class KqlBackend(KqlDetectMixin, KqlStreamMixin, KqlExprMixin, Backend):
         for en in stream.enrich:
             lines += self.enrich_lines(en, analytic, ctx)
         for name, e in stream.derive:
-            text = self.expr(e, ctx)
+            self.deriving_in = stream
+            try:
+                text = self.expr(e, ctx)
+            finally:
+                self.deriving_in = None
             col = self.target_col(name, ctx)
             self.scope.types[col] = self.expr_type(e)
             self.scope.cols[name] = col

@@ -29,6 +29,7 @@ from backends.base import Context
 from backends.regex_re2 import Unsupported, to_re2
 from backends.registered_domain import LABEL_CUT
 from backends.sentinel import text as t
+from backends.sentinel.domains import cut_expr, cut_is_exact
 from compiler import ir
 
 NUMERIC = {"int", "long", "real", "decimal"}
@@ -79,6 +80,7 @@ def _num(v: ir.Scalar) -> float | None:
 
 class KqlExprMixin:
     scope: Scope
+    deriving_in: ir.Stream | None = None  # the stream whose derived fields are being rendered
 
     # ------------------------------------------------------------------ fields
     def col(self, name: str, span: ir.Span, ctx: Context) -> str:
@@ -421,16 +423,12 @@ class KqlExprMixin:
         if f == "basename":
             return f"extract(@'[^\\\\/]*$', 0, tostring({args[0]}))"
         if f == "registered_domain":
-            # parse_url() splits a URL but knows no public suffixes:
-            # https://learn.microsoft.com/kusto/query/parse-url-function
-            ctx.approximate("registered_domain()", LABEL_CUT % "KQL", node.span)
-            x = f"trim_end(@'\\.', tolower(tostring({args[0]})))"
-            # parse_ipv6 returns "" (not null) for text that is no address:
-            # https://learn.microsoft.com/kusto/query/parse-ipv6-function
-            return (
-                f"iff(isnotempty(parse_ipv6({args[0]})), tostring({args[0]}), "
-                f"strcat_array(array_slice(split({x}, '.'), -2, -1), '.'))"
-            )
+            # KQL has no Public Suffix List (parse_url() knows none either:
+            # https://learn.microsoft.com/kusto/query/parse-url-function); the cut is exact where
+            # the stream's filter pins the name to suffixes no list rule reaches below
+            if self.deriving_in is None or not cut_is_exact(self.deriving_in, node.args[0]):
+                ctx.approximate("registered_domain()", LABEL_CUT % "KQL", node.span)
+            return cut_expr(args[0])
         if f == "extract_ips":
             ctx.approximate(
                 "function extract_ips()",

@@ -314,7 +314,8 @@ def test_hostile_values_still_validate(value: str, op: str) -> None:
         return
     else:
         pred = ir.StrMatch("process.command_line", op, (value,))  # type: ignore[arg-type]
-    q = BACKEND.compile(analytic(pred)).query
+    # an empty value is a declared approximation (a missing string reads as "")
+    q = BACKEND.compile(analytic(pred), allow_approximate=True).query
     assert "\n" not in q.split(";\n")[0].split("| where ")[-1]
     assert validate([q]) == [[]], q
 
@@ -547,7 +548,7 @@ def test_regex_is_respelled_for_re2_with_the_same_meaning(
 
 
 def test_python_syntax_re2_rejects_used_to_compile_as_exact() -> None:
-    for pat in ["(?x) a", "(?#c)a", r"(?a)\w", r"\N{DIGIT ONE}", "a{,3}"]:
+    for pat in ["(?x) a", "(?#c)a", r"(?a)\w", r"\N{DIGIT ONE}", "ba{,3}"]:
         q = BACKEND.compile(analytic(ir.Regex("process.name", (pat,), span=SPAN))).query
         text = q.split('matches regex "')[1].split('"')[0].encode().decode("unicode_escape")
         re2.compile(text, _RE2_OPTS)  # RE2 accepts what is emitted
@@ -826,3 +827,24 @@ def test_registered_domain_cut_is_exact_only_where_the_filter_pins_safe_names(
 ) -> None:
     s = _rd_stream(where)
     assert cut_is_exact(s, s.derive[0][1].args[0]) is exact  # type: ignore[attr-defined]
+
+
+# --------------------------------------------------------------------------- absent = ""
+@pytest.mark.parametrize(
+    ("pred", "direction"),
+    [
+        (ir.Eq("process.command_line", ("",)), "superset"),
+        (ir.StrMatch("process.command_line", "contains", ("",)), "superset"),
+        (ir.Regex("process.command_line", ("^x?$",)), "superset"),
+        (ir.Not(ir.Eq("process.command_line", ("",))), "subset"),
+        (ir.Eq("process.command_line", ("x",)), None),
+        (ir.Regex("process.command_line", ("^x$",)), None),
+        (ir.Eq("process.pid", ("",)), None),  # a nullable (long) column tells missing apart
+    ],
+)
+def test_leaves_holding_on_empty_text_are_declared(
+    pred: ir.Predicate, direction: str | None
+) -> None:
+    art = BACKEND.compile(analytic(pred), profile="mde", allow_approximate=True)
+    got = [a.direction for a in art.approximations if "missing string" in a.construct]
+    assert got == ([direction] if direction else [])

@@ -78,7 +78,10 @@ class KqlBackend(KqlDetectMixin, KqlStreamMixin, KqlExprMixin, Backend):
         ir.Exists: Support(
             "exact",
             "`isnotempty` on strings (Kusto strings are never null: an "
-            'absent string is ""), `isnotnull` otherwise',
+            'absent string is "", and the MDE and ASIM tables store a present empty value the '
+            "same way, so a present empty value reads as absent), `isnotnull` otherwise; "
+            '`field: ""`, substrings of "" and regexes matching "" also hold on events '
+            "without the field: declared superset (subset under not)",
         ),
         ir.Cidr: Support("exact", "`ipv4_is_in_any_range` / `ipv6_is_in_any_range`"),
         ir.InLookup: Support(

@@ -30,6 +30,7 @@ from backends.regex_re2 import Unsupported, to_re2
 from backends.registered_domain import LABEL_CUT
 from backends.sentinel import text as t
 from backends.sentinel.domains import cut_expr, cut_is_exact
+from backends.sentinel.empty import DETAIL, holds_on_empty
 from compiler import ir
 
 NUMERIC = {"int", "long", "real", "decimal"}
@@ -119,6 +120,25 @@ class KqlExprMixin:
             return parts[0]
         return "(" + f" {op} ".join(parts) + ")"
 
+    def _empty_hazard(
+        self,
+        node: ir.Eq | ir.StrMatch | ir.Regex,
+        field: str,
+        effect: str,
+        superset: bool,
+        ctx: Context,
+    ) -> None:
+        """Declare a string leaf that reads a missing field as "" (:mod:`.empty`); ``superset``
+        is its direction outside `not`."""
+        if self.scope.neg:
+            superset = not superset
+        ctx.approximate(
+            "missing string versus empty string",
+            DETAIL.format(field=field, effect=effect),
+            node.span,
+            direction="superset" if superset else "subset",
+        )
+
     # ------------------------------------------------------------------ predicates
     def visit_And(self, node: ir.And, ctx: Context) -> str:
         if not node.items:
@@ -198,6 +218,8 @@ class KqlExprMixin:
                 self._dynamic(c, "equality with a number, boolean or empty text", node.span, ctx)
             lits = self._element_text(texts, node.span, ctx)
             return self._some_element(c, [f"^{x}$" for x in lits], node.cased, node.quantifier)
+        if ty == "string" and holds_on_empty(node):
+            self._empty_hazard(node, node.field, "also holds on events without it", True, ctx)
         strs = [v for v in node.values if isinstance(v, str) and _num(v) is None]
         if node.quantifier == "any" and ty == "string" and len(strs) == len(node.values) > 1:
             op = "in" if node.cased else "in~"
@@ -230,6 +252,8 @@ class KqlExprMixin:
             # an empty value is in every element: "^" matches once there is one
             pats = [shape.format(x) if x else "^" for x in lits]
             return self._some_element(c, pats, node.cased, node.quantifier)
+        if self.ctype(c) == "string" and holds_on_empty(node):
+            self._empty_hazard(node, node.field, "also holds on events without it", True, ctx)
         op = self._STROPS[(node.op, node.cased)]
         parts = [self._nullable(c, f"{self._text(c)} {op} {t.string(v)}") for v in node.values]
         return self._join(parts, "or" if node.quantifier == "any" else "and")
@@ -251,6 +275,8 @@ class KqlExprMixin:
             for note in rx.approximations:
                 ctx.approximate("regular expression", f"pattern {pat!r}: {note}", node.span)
             parts.append(self._nullable(c, f"{self._text(c)} matches regex {t.string(rx.text)}"))
+        if self.ctype(c) == "string" and holds_on_empty(node):
+            self._empty_hazard(node, node.field, "also holds on events without it", True, ctx)
         return self._join(parts, "or" if node.quantifier == "any" else "and")
 
     _CMP: ClassVar[dict[str, str]] = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}

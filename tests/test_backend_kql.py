@@ -826,7 +826,9 @@ def test_registered_domain_cut_is_exact_only_where_the_filter_pins_safe_names(
     where: ir.Predicate, exact: bool
 ) -> None:
     s = _rd_stream(where)
-    assert cut_is_exact(s, s.derive[0][1].args[0]) is exact  # type: ignore[attr-defined]
+    rd = s.derive[0][1]
+    assert isinstance(rd, ir.Call)
+    assert cut_is_exact(s, rd.args[0]) is exact
 
 
 # --------------------------------------------------------------------------- absent = ""

@@ -9,6 +9,7 @@ CSV's). Predicates and expressions: :mod:`backends.sentinel.expr`; detections an
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -19,6 +20,7 @@ from backends.profiles import FieldProfile, load_profile, logsource_keys
 from backends.sentinel import text as t
 from backends.sentinel.detect import KqlDetectMixin
 from backends.sentinel.expr import KqlExprMixin, Scope, Source
+from backends.sentinel.fold import KqlFoldMixin
 from backends.sentinel.process import identity_sequence, needed_streams
 from backends.sentinel.streams import KqlStreamMixin
 from compiler import ir
@@ -31,7 +33,11 @@ _ENV = jinja2.Environment(
 )
 
 _SEQ_HOW = (
-    "inner joins of the steps on the keys with `between (t0 .. t0 + maxspan)`; each event pairs "
+    "exact for two steps on the process identity whose first step holds process starts "
+    "((host, PID) until process end is keyed on MDE's id + creation time or ASIM's process "
+    "GUID, no end events needed): the first later step-2 event within maxspan per start; "
+    "otherwise inner joins of the steps on the keys with `between (t0 .. t0 + maxspan)`; each "
+    "event pairs "
     "with the earliest later event of the next step, each later event keeps the latest earlier "
     "one (arg_min/arg_max), `until` is a leftanti join. Approximate: the evaluator's EQL state "
     "machine (one pending partial per key and step, consumed events) can pair differently when "
@@ -44,7 +50,7 @@ _PERIOD_HOW = (
 )
 
 
-class KqlBackend(KqlDetectMixin, KqlStreamMixin, KqlExprMixin, Backend):
+class KqlBackend(KqlDetectMixin, KqlFoldMixin, KqlStreamMixin, KqlExprMixin, Backend):
     target = "kql"
     extension = ".kql"
     comment = "//"
@@ -111,10 +117,12 @@ class KqlBackend(KqlDetectMixin, KqlStreamMixin, KqlExprMixin, Backend):
             "keep no row order, so 'first row' is take_any)",
         ),
         ir.Join: Support(
-            "approximate",
-            "`join kind=inner` on the keys, time tolerance in "
-            "`where`, nearest partner by arg_min; events with equal time and keys "
-            "collapse into one before the partner is chosen",
+            "exact",
+            "each event gets a row id (`new_guid()`), `join kind=inner` on the keys, the time "
+            "bound in `where`, one partner per row id by `arg_min` of the distance (earlier on "
+            "a tie); approximate when partners at one timestamp may carry different added "
+            "fields (no input order in KQL), unless the join is on the process identity against "
+            "process starts (one start per process)",
         ),
         ir.Match: Support("exact", "the stream's query: one row per event"),
         ir.Sequence: Support("approximate", _SEQ_HOW),
@@ -179,7 +187,8 @@ class KqlBackend(KqlDetectMixin, KqlStreamMixin, KqlExprMixin, Backend):
                 continue
             self.lets.append((t.ident(stream.name), self.stream_query(stream, analytic, ctx)))
         final = self.detection_query(analytic, ctx)
-        return _ENV.get_template("query.kql.j2").render(lets=self.lets, final=final).rstrip("\n")
+        lets = _read(self.lets, final)
+        return _ENV.get_template("query.kql.j2").render(lets=lets, final=final).rstrip("\n")
 
     def resolve_source(self, stream: ir.Stream, ctx: Context) -> Source:
         src = _resolve(stream, ctx.profile)
@@ -229,9 +238,23 @@ class KqlBackend(KqlDetectMixin, KqlStreamMixin, KqlExprMixin, Backend):
                 lines.append("| extend " + ", ".join(ext))
         if stream.join is not None:
             lines += self.join_lines(stream.join, analytic, ctx)
+        lines += self.pipeline_lines(stream, stream.derive, analytic, ctx)
+        self.scopes[stream.name] = self.scope
+        return "\n".join([head, *lines])
+
+    def pipeline_lines(
+        self,
+        stream: ir.Stream,
+        derive: tuple[tuple[str, ir.Expr], ...],
+        analytic: ir.Analytic,
+        ctx: Context,
+    ) -> list[str]:
+        """The stream's enrichments, derived fields (``derive``) and filter over the current
+        scope."""
+        lines: list[str] = []
         for en in stream.enrich:
             lines += self.enrich_lines(en, analytic, ctx)
-        for name, e in stream.derive:
+        for name, e in derive:
             self.deriving_in = stream
             try:
                 text = self.expr(e, ctx)
@@ -243,8 +266,18 @@ class KqlBackend(KqlDetectMixin, KqlStreamMixin, KqlExprMixin, Backend):
             lines.append(f"| extend {t.ident(col)} = {text}")
         if stream.filter != ir.TRUE:
             lines.append(f"| where {self.pred(stream.filter, ctx)}")
-        self.scopes[stream.name] = self.scope
-        return "\n".join([head, *lines])
+        return lines
+
+
+def _read(lets: list[tuple[str, str]], final: str) -> list[tuple[str, str]]:
+    """The ``let`` statements the query reads (a stream a folded form replaced is left out)."""
+    kept: list[tuple[str, str]] = []
+    reader = final
+    for name, query in reversed(lets):
+        if re.search(rf"(?<![\w']){re.escape(name)}(?![\w'])", reader):
+            kept.insert(0, (name, query))
+            reader += "\n" + query
+    return kept
 
 
 def _resolve(stream: ir.Stream, prof: FieldProfile) -> Source | str:

@@ -57,6 +57,15 @@ class KqlDetectMixin:
         def _present(self, c: str) -> str: ...
         def ctype(self, column: str) -> str: ...
         def _dynamic(self, c: str, what: str, span: ir.Span, ctx: Context) -> None: ...
+        def folded_sequence(
+            self,
+            a: ir.Analytic,
+            d: ir.Sequence,
+            extras: list[str],
+            later: list[str],
+            keys: list[str],
+            ctx: Context,
+        ) -> str | None: ...
 
     def dispatch_detection(self, d: ir.Detection, ctx: Context) -> Alerts:
         return getattr(self, f"visit_{type(d).__name__}")(d, ctx)  # type: ignore[no-any-return]
@@ -280,6 +289,23 @@ class KqlDetectMixin:
             ctx.approximate("ordered sequence", _SEQ_DETAIL, d.span)
         keys = self._corr_keys(d.steps[0], ctx)
         first_extra = sorted({*self._extras(d.steps[0].alias), *pid_key})
+        folded = None
+        if self.identity_seq is not None and exact_identity_pairs(self._ctx_analytic, d):
+            folded = self.folded_sequence(
+                self._ctx_analytic, d, first_extra, self._extras(d.steps[1].alias), keys, ctx
+            )
+        lines = [folded] if folded is not None else self._joined_steps(d, keys, first_extra, ctx)
+        cand = self._corr_cand(d.steps, keys)
+        for k in pid_key:
+            self._use(d.steps[0].stream)
+            pid = f"__k_{_safe(self.col(k, d.span, ctx))}"
+            lines.append(f"| extend {pid} = {d.steps[0].alias}_{_safe(k)}")
+            cand[k] = cand[f"{d.steps[0].alias}.{k}"] = pid
+        return Alerts("\n".join(lines), ["__start", "__end", *keys], cand)
+
+    def _joined_steps(
+        self, d: ir.Sequence, keys: list[str], first_extra: list[str], ctx: Context
+    ) -> list[str]:
         names = [
             self._step_let(i, s, keys, first_extra if i == 0 else self._extras(s.alias), ctx)
             for i, s in enumerate(d.steps)
@@ -309,13 +335,7 @@ class KqlDetectMixin:
                 f"| where {ut} between ({t0} .. {last}) | distinct {ident}) on {ident}",
             ]
         lines.append(f"| extend __start = {t0}, __end = {last}")
-        cand = self._corr_cand(d.steps, keys)
-        for k in pid_key:
-            self._use(d.steps[0].stream)
-            pid = f"__k_{_safe(self.col(k, d.span, ctx))}"
-            lines.append(f"| extend {pid} = {d.steps[0].alias}_{_safe(k)}")
-            cand[k] = cand[f"{d.steps[0].alias}.{k}"] = pid
-        return Alerts("\n".join(lines), ["__start", "__end", *keys], cand)
+        return lines
 
     def visit_Cooccurrence(self, d: ir.Cooccurrence, ctx: Context) -> Alerts:
         ctx.approximate(

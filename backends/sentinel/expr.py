@@ -56,6 +56,7 @@ class Scope:
     cols: dict[str, str] = field(default_factory=dict)  # ECS name -> column the query made
     types: dict[str, str] = field(default_factory=dict)  # column -> type, for those
     neg: bool = False  # rendering under an odd number of `not`
+    write_prefix: str | None = None  # query-made columns get this prefix (a folded view)
 
     def clone(self) -> Scope:
         return copy.deepcopy(self)
@@ -96,6 +97,12 @@ class KqlExprMixin:
         """The column a query-made field (derive, enrich, join add) is written to: the data
         model's column when the profile maps the name, else a query-local name."""
         s = self.scope
+        if s.write_prefix is not None:
+            # a view over another stream's rows: never overwrite the rows' own columns
+            made = s.cols.get(name)
+            if made is not None and made.startswith(s.write_prefix):
+                return made
+            return s.write_prefix + "".join(ch if ch.isalnum() else "_" for ch in name)
         if name in s.cols:
             return s.cols[name]
         if name in s.source.fields:

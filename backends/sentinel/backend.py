@@ -21,7 +21,7 @@ from backends.sentinel import text as t
 from backends.sentinel.detect import KqlDetectMixin
 from backends.sentinel.expr import KqlExprMixin, Scope, Source
 from backends.sentinel.fold import KqlFoldMixin
-from backends.sentinel.process import identity_sequence, needed_streams
+from backends.sentinel.process import ENTITY, identity_sequence, needed_streams
 from backends.sentinel.streams import KqlStreamMixin
 from compiler import ir
 
@@ -181,6 +181,8 @@ class KqlBackend(KqlDetectMixin, KqlFoldMixin, KqlStreamMixin, KqlExprMixin, Bac
         self._ctx_analytic = analytic
         # "(host, PID) until process end" is one process: key on the identity (no end events)
         self.identity_seq = identity_sequence(analytic)
+        if self.identity_seq is not None:
+            self.used.add(ENTITY)  # the identity the analytic's (host, PID) stands for
         needed = needed_streams(analytic, self.identity_seq)
         for stream in analytic.streams:
             if stream.name not in needed:

@@ -20,7 +20,7 @@ from backends.profiles import FieldProfile, load_profile, logsource_keys
 from backends.sentinel import text as t
 from backends.sentinel.detect import KqlDetectMixin
 from backends.sentinel.expr import KqlExprMixin, Scope, Source
-from backends.sentinel.fold import KqlFoldMixin
+from backends.sentinel.fold import KqlJoinFoldMixin
 from backends.sentinel.process import ENTITY, identity_sequence, needed_streams
 from backends.sentinel.streams import KqlStreamMixin
 from compiler import ir
@@ -50,7 +50,7 @@ _PERIOD_HOW = (
 )
 
 
-class KqlBackend(KqlDetectMixin, KqlFoldMixin, KqlStreamMixin, KqlExprMixin, Backend):
+class KqlBackend(KqlDetectMixin, KqlJoinFoldMixin, KqlStreamMixin, KqlExprMixin, Backend):
     target = "kql"
     extension = ".kql"
     comment = "//"

@@ -84,9 +84,10 @@ def _parent_fallback(e: ir.Expr) -> ir.Expr:
     return e
 
 
-def start_chain(analytic: ir.Analytic, stream: str) -> list[ir.Stream] | None:
+def start_chain(analytic: ir.Analytic, stream: str, needed: set[str]) -> list[ir.Stream] | None:
     """The streams from the process-creation logsource to ``stream`` (root first), with the
-    derived fields rewritten by :func:`_parent_fallback`, when every field they read is one the
+    derived fields rewritten by :func:`_parent_fallback` and without the enrichments nothing
+    reads (``needed``: the fields the caller reads), when every field they read is one the
     carrier rows hold (or one they make); None otherwise."""
     streams = {s.name: s for s in analytic.streams}
     chain: list[ir.Stream] = []
@@ -116,7 +117,22 @@ def start_chain(analytic: ir.Analytic, stream: str) -> list[ir.Stream] | None:
         reads += list(_fields(s.filter))
         if any(f not in VIEW and f not in made for f in reads):
             return None
-    return chain
+    read = set(needed)
+    for s in chain:
+        read |= {f for en in s.enrich for _, f in en.match}
+        read |= {f for _, e in s.derive for f in _fields(e)} | set(_fields(s.filter))
+    return [
+        ir.Stream(
+            s.name,
+            s.source,
+            None,
+            tuple(en for en in s.enrich if any(f in read for _, f in en.add)),
+            s.derive,
+            s.filter,
+            s.span,
+        )
+        for s in chain
+    ]
 
 
 class KqlFoldMixin:
@@ -154,7 +170,7 @@ class KqlFoldMixin:
         if ctx.profile.name != "mde":
             return None
         row = self.scopes[second.stream]
-        chain = start_chain(a, first.stream)
+        chain = start_chain(a, first.stream, set(extras))
         if row.source.table not in CARRIERS or chain is None:
             return None
         # the start's columns, on the row
@@ -194,3 +210,61 @@ class KqlFoldMixin:
 
 def _safe(name: str) -> str:
     return "".join(ch if ch.isalnum() else "_" for ch in name)
+
+
+class KqlJoinFoldMixin(KqlFoldMixin):
+    if TYPE_CHECKING:  # provided by KqlExprMixin / KqlStreamMixin
+
+        def target_col(self, name: str, ctx: Context) -> str: ...
+        def ctype(self, column: str) -> str: ...
+
+    def folded_join(self, j: ir.Join, a: ir.Analytic, ctx: Context) -> list[str] | None:
+        """An MDE join of carrier rows with their own process' start (keys: the row's host and
+        process identity) as filters on the row's initiating-process columns: the start's
+        pipeline on those columns, its creation time within the join's bound, and the added
+        fields read from them (module docstring). None when it does not apply."""
+        mine = self.scope
+        if ctx.profile.name != "mde" or mine.source.table not in CARRIERS:
+            return None
+        chain = start_chain(a, j.stream, set(j.add))
+        if chain is None or ENTITY not in j.on:
+            return None
+        if any(VIEW.get(k) != self.col(k, j.span, ctx) for k in j.on):
+            return None  # a key the row holds for another process (or not at all)
+        types = {c: mine.source.types.get(c, "string") for c in VIEW.values()}
+        types["InitiatingProcessCreationTime"] = "datetime"
+        self.scope = Scope(Source("", [], dict(VIEW), {}, types), write_prefix="__jp_")
+        implied = set((ctx.profile.source("process_creation") or {}).get("where") or [])
+        implied |= set(mine.source.where)
+        root = chain[0]
+        lines = [f"| where {w}" for w in self.resolve_source(root, ctx).where if w not in implied]
+        for s in chain:
+            lines += self.pipeline_lines(s, s.derive, a, ctx)
+        start = self.scope
+        added = [(f, self.col(f, j.span, ctx)) for f in j.add]
+        self.scope = mine
+        me = t.ident(self.col("@timestamp", j.span, ctx))
+        w = t.timespan(j.within_ms)
+        created = "InitiatingProcessCreationTime"
+        bound = {
+            "around": f"(({me} - {w}) .. ({me} + {w}))",
+            "before": f"(({me} - {w}) .. {me})",
+            "after": f"({me} .. ({me} + {w}))",
+        }[j.direction]
+        keys = [t.ident(self.col(k, j.span, ctx)) for k in j.on]
+        lines.append(f"| where {' and '.join(self._present(c) for c in keys)}")
+        lines.append(f"| where {created} between {bound}")
+        sets = []
+        for f, pc in added:
+            col = self.target_col(f, ctx)
+            ty = start.types.get(pc) or start.source.types.get(pc) or "string"
+            empty = f"isempty({t.ident(pc)})" if ty == "string" else f"isnull({t.ident(pc)})"
+            if col != pc:
+                sets.append(f"{t.ident(col)} = iff({empty}, {t.ident(col)}, {t.ident(pc)})")
+            self.scope.cols[f] = col
+            self.scope.types[col] = ty
+        if sets:
+            lines.append(f"| extend {', '.join(sets)}")
+        if any(c.startswith("__jp_") for c in start.cols.values()):
+            lines.append("| project-away __jp_*")
+        return lines

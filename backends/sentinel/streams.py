@@ -30,6 +30,7 @@ class KqlStreamMixin:
         def target_col(self, name: str, ctx: Context) -> str: ...
         def ctype(self, column: str) -> str: ...
         def _dynamic(self, c: str, what: str, span: ir.Span, ctx: Context) -> None: ...
+        def folded_join(self, j: ir.Join, a: ir.Analytic, ctx: Context) -> list[str] | None: ...
 
     def enrich_lines(self, en: ir.Enrich, analytic: ir.Analytic, ctx: Context) -> list[str]:
         lk = analytic.lookup(en.lookup)
@@ -67,6 +68,10 @@ class KqlStreamMixin:
         return out
 
     def join_lines(self, j: ir.Join, analytic: ir.Analytic, ctx: Context) -> list[str]:
+        if one_partner(analytic, j.on, j.stream):
+            folded = self.folded_join(j, analytic, ctx)
+            if folded is not None:
+                return folded
         if j.add and not one_partner(analytic, j.on, j.stream):
             ctx.approximate(
                 "stream join",

@@ -39,6 +39,7 @@ VIEW = {
     ENTITY: "InitiatingProcessUniqueId",
     "process.parent.name": "InitiatingProcessParentFileName",
     "process.parent.pid": "InitiatingProcessParentId",
+    "process.parent.entity_id": "InitiatingProcessParentUniqueId",
     "user.name": "InitiatingProcessAccountName",
     "user.domain": "InitiatingProcessAccountDomain",
 }
@@ -138,6 +139,19 @@ def start_chain(analytic: ir.Analytic, stream: str, needed: set[str]) -> list[ir
 class KqlFoldMixin:
     scope: Scope
     scopes: dict[str, Scope]
+    used: set[str]
+
+    def _view_columns(self, row: Scope, chain: list[ir.Stream], needed: set[str]) -> list[str]:
+        """``| extend`` of the profile-computed view columns (the process ids) the folded start
+        reads and the row's own stream did not compute."""
+        reads = set(needed)
+        for s in chain:
+            reads |= {f for en in s.enrich for _, f in en.match}
+            reads |= {f for _, e in s.derive for f in _fields(e)} | set(_fields(s.filter))
+        made = {row.source.fields[f] for f in self.used if f in row.source.fields}
+        cols = {VIEW[f] for f in reads if f in VIEW}
+        ext = [f"{c} = {x}" for c, x in row.source.computed.items() if c in cols - made]
+        return ["| extend " + ", ".join(ext)] if ext else []
 
     if TYPE_CHECKING:  # provided by KqlBackend / KqlDetectMixin
 
@@ -178,7 +192,7 @@ class KqlFoldMixin:
         types["InitiatingProcessCreationTime"] = "datetime"
         view = Source(t.ident(second.stream), [], dict(VIEW), {}, types)
         self.scope = Scope(view, write_prefix="__p_")
-        lines = [t.ident(second.stream)]
+        lines = [t.ident(second.stream), *self._view_columns(row, chain, set(extras))]
         root = chain[0]
         assert isinstance(root.source, ir.LogSource)
         # the start's logsource filters beyond "a process start" (the platform: same DeviceId)
@@ -237,7 +251,8 @@ class KqlJoinFoldMixin(KqlFoldMixin):
         implied = set((ctx.profile.source("process_creation") or {}).get("where") or [])
         implied |= set(mine.source.where)
         root = chain[0]
-        lines = [f"| where {w}" for w in self.resolve_source(root, ctx).where if w not in implied]
+        lines = self._view_columns(mine, chain, set(j.add) | set(j.on))
+        lines += [f"| where {w}" for w in self.resolve_source(root, ctx).where if w not in implied]
         for s in chain:
             lines += self.pipeline_lines(s, s.derive, a, ctx)
         start = self.scope

@@ -348,6 +348,18 @@ class Tables:
             row["DeviceId"] = dev
             if os_type in _OS["mde"]:
                 self.devices[(str(dev), _OS["mde"][os_type])] = None
+            start = self.starts.get(str(back.get("InitiatingProcessUniqueId") or ""))
+            if table in _CARRIERS and start is not None:
+                # the row carries its initiating process' attributes (MDE fills them from the
+                # process): where the event does not say, the process' start event does
+                for col, ecs in _INITIATING.items():
+                    if row.get(col) in (None, "") and start.fields.get(ecs) is not None:
+                        row[col] = start.fields[ecs]
+                parent = start.fields.get("process.parent.entity_id")
+                if "InitiatingProcessParentUniqueId" in back and back[
+                    "InitiatingProcessParentUniqueId"
+                ] in (None, ""):
+                    back["InitiatingProcessParentUniqueId"] = parent
             for uid, (pid, ctime) in _MDE_IDS.items():
                 ent = back.get(uid)
                 if uid in back:
@@ -358,13 +370,6 @@ class Tables:
                         text = _cell(row.get(pid), "long")
                         when = _kusto_time(self.entity_ctime[ent])
                         self.uids[f"{dev}|{'' if text is None else text}|{when}"] = ent
-            start = self.starts.get(str(back.get("InitiatingProcessUniqueId") or ""))
-            if table in _CARRIERS and start is not None:
-                # the row carries its initiating process' attributes (MDE fills them from the
-                # process): where the event does not say, the process' start event does
-                for col, ecs in _INITIATING.items():
-                    if row.get(col) in (None, "") and start.fields.get(ecs) is not None:
-                        row[col] = start.fields[ecs]
             if "RemoteHost" in back:
                 row["RemoteUrl"] = back["RemoteHost"]
             if "NetworkDirection" in back:

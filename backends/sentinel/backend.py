@@ -257,7 +257,7 @@ class KqlBackend(KqlDetectMixin, KqlJoinFoldMixin, KqlStreamMixin, KqlExprMixin,
         for en in stream.enrich:
             lines += self.enrich_lines(en, analytic, ctx)
         for name, e in derive:
-            self.deriving_in = stream
+            self.deriving_in, self.pre_lines = stream, []
             try:
                 text = self.expr(e, ctx)
             finally:
@@ -265,7 +265,11 @@ class KqlBackend(KqlDetectMixin, KqlJoinFoldMixin, KqlStreamMixin, KqlExprMixin,
             col = self.target_col(name, ctx)
             self.scope.types[col] = self.expr_type(e)
             self.scope.cols[name] = col
+            lines += self.pre_lines
             lines.append(f"| extend {t.ident(col)} = {text}")
+            helpers = [x.split(" = ", 1)[0].removeprefix("| extend ") for x in self.pre_lines]
+            if helpers:
+                lines.append(f"| project-away {', '.join(helpers)}")
         if stream.filter != ir.TRUE:
             lines.append(f"| where {self.pred(stream.filter, ctx)}")
         return lines

@@ -23,15 +23,36 @@ from pathlib import Path
 from compiler import ir
 from compiler.evaluator.values import call
 
-# Python's str.strip() removes every character whose isspace() is true; RE2's \s is ASCII only.
-_BLANK = "".join(f"\\x{{{c:X}}}" for c in range(sys.maxunicode + 1) if chr(c).isspace())
-BLANKS = f"[{_BLANK}]+"
+
+def _blank_class() -> str:
+    """An RE2 class of the characters Python's str.strip() removes (isspace()); RE2's \\s is
+    ASCII only."""
+    codes = [c for c in range(sys.maxunicode + 1) if chr(c).isspace()]
+    runs: list[tuple[int, int]] = []
+    for c in codes:
+        if runs and runs[-1][1] == c - 1:
+            runs[-1] = (runs[-1][0], c)
+        else:
+            runs.append((c, c))
+    return (
+        "["
+        + "".join(f"\\x{{{a:X}}}" if a == b else f"\\x{{{a:X}}}-\\x{{{b:X}}}" for a, b in runs)
+        + "]+"
+    )
 
 
-def cut_expr(arg: str) -> str:
-    """KQL: the last two labels of the name ``arg`` (a string expression), normalised as the
-    evaluator does; "" where the evaluator has no registered domain."""
-    d = f"trim_end(@'\\.+', trim(@'{BLANKS}', tolower(tostring({arg}))))"
+BLANKS = _blank_class()
+
+
+def normalised(arg: str) -> str:
+    """KQL: the name ``arg`` (a lower-cased string expression) as the evaluator reads it before
+    looking it up: surrounding blanks and trailing dots removed."""
+    return f"trim_end(@'\\.+', trim(@'{BLANKS}', {arg}))"
+
+
+def cut_expr(d: str) -> str:
+    """KQL: the last two labels of the normalised name ``d`` (a column); "" where the evaluator
+    has no registered domain (blank, a single label, an empty label)."""
     # parse_ipv6 gives "" (not null) for text that is no address: learn.microsoft.com/kusto/
     # query/parse-ipv6-function; an IPv4 address parses as its IPv4-mapped form
     return (

@@ -29,7 +29,7 @@ from backends.base import Context
 from backends.regex_re2 import Unsupported, to_re2
 from backends.registered_domain import LABEL_CUT
 from backends.sentinel import text as t
-from backends.sentinel.domains import cut_expr, cut_is_exact
+from backends.sentinel.domains import cut_expr, cut_is_exact, normalised
 from backends.sentinel.empty import DETAIL, holds_on_empty
 from compiler import ir
 
@@ -83,6 +83,7 @@ def _num(v: ir.Scalar) -> float | None:
 class KqlExprMixin:
     scope: Scope
     deriving_in: ir.Stream | None = None  # the stream whose derived fields are being rendered
+    pre_lines: list[str]  # helper columns a derived field's expression needs first
 
     # ------------------------------------------------------------------ fields
     def col(self, name: str, span: ir.Span, ctx: Context) -> str:
@@ -461,7 +462,19 @@ class KqlExprMixin:
             # the stream's filter pins the name to suffixes no list rule reaches below
             if self.deriving_in is None or not cut_is_exact(self.deriving_in, node.args[0]):
                 ctx.approximate("registered_domain()", LABEL_CUT % "KQL", node.span)
-            return cut_expr(args[0])
+            inner = node.args[0]
+            while isinstance(inner, ir.Call) and inner.func == "lower" and len(inner.args) == 1:
+                inner = inner.args[0]  # registered_domain lower-cases anyway
+            text = self.expr(inner, ctx)
+            if self.expr_type(inner) != "string":
+                text = f"tostring({text})"
+            name = normalised(f"tolower({text})")
+            if self.deriving_in is not None:
+                # a helper column keeps the normalised name readable (dropped after the derive)
+                col = f"__rd{len(self.pre_lines)}"
+                self.pre_lines.append(f"| extend {col} = {name}")
+                name = col
+            return cut_expr(name)
         if f == "extract_ips":
             ctx.approximate(
                 "function extract_ips()",

@@ -181,6 +181,7 @@ class KqlBackend(KqlDetectMixin, KqlJoinFoldMixin, KqlStreamMixin, KqlExprMixin,
         self._ctx_analytic = analytic
         # "(host, PID) until process end" is one process: key on the identity (no end events)
         self.identity_seq = identity_sequence(analytic)
+        self.folded = set()
         if self.identity_seq is not None:
             self.used.add(ENTITY)  # the identity the analytic's (host, PID) stands for
         needed = needed_streams(analytic, self.identity_seq)
@@ -239,6 +240,7 @@ class KqlBackend(KqlDetectMixin, KqlJoinFoldMixin, KqlStreamMixin, KqlExprMixin,
             if ext:
                 lines.append("| extend " + ", ".join(ext))
         if stream.join is not None:
+            self.building = stream.name
             lines += self.join_lines(stream.join, analytic, ctx)
         lines += self.pipeline_lines(stream, stream.derive, analytic, ctx)
         self.scopes[stream.name] = self.scope

@@ -49,6 +49,7 @@ class KqlDetectMixin:
 
     _ctx_analytic: ir.Analytic
     identity_seq: ir.Sequence | None
+    folded: set[str]  # streams whose join reads the row's own process columns (MDE)
 
     if TYPE_CHECKING:  # provided by KqlExprMixin / KqlBackend
 
@@ -444,7 +445,8 @@ class KqlDetectMixin:
         """How long before its own events a stream reads partners (its joins' `within`)."""
         s = next(x for x in self._ctx_analytic.streams if x.name == stream)
         out = self._reach(s.source) if isinstance(s.source, str) else 0
-        if s.join is not None and s.join.direction != "after":
+        # a join folded into the row's own columns (MDE) reads no other rows
+        if s.join is not None and s.join.direction != "after" and stream not in self.folded:
             out = max(out, s.join.within_ms + self._reach(s.join.stream))
         return out
 

@@ -23,6 +23,8 @@ from compiler import ir
 class KqlStreamMixin:
     scope: Scope
     scopes: dict[str, Scope]
+    folded: set[str]
+    building: str  # the stream being built
 
     if TYPE_CHECKING:  # provided by KqlExprMixin / KqlBackend
 
@@ -71,6 +73,7 @@ class KqlStreamMixin:
         if one_partner(analytic, j.on, j.stream):
             folded = self.folded_join(j, analytic, ctx)
             if folded is not None:
+                self.folded.add(self.building)
                 return folded
         if j.add and not one_partner(analytic, j.on, j.stream):
             ctx.approximate(

@@ -14,7 +14,7 @@ TARGETS: dict[str, tuple[str, str]] = {
     "splunk": ("backends.splunk", "SplunkBackend"),
     "eql": ("backends.elastic_eql", "EqlBackend"),
     "esql": ("backends.elastic_esql", "EsqlBackend"),
-    "kql": ("backends.sentinel_kql", "KqlBackend"),
+    "kql": ("backends.sentinel", "KqlBackend"),
     "sigma": ("backends.sigma", "SigmaBackend"),
 }
 

@@ -25,10 +25,12 @@ import copy
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from backends import sentinel_kql_text as t
 from backends.base import Context
 from backends.regex_re2 import Unsupported, to_re2
 from backends.registered_domain import LABEL_CUT
+from backends.sentinel import text as t
+from backends.sentinel.domains import cut_expr, cut_is_exact, normalised
+from backends.sentinel.empty import DETAIL, holds_on_empty
 from compiler import ir
 
 NUMERIC = {"int", "long", "real", "decimal"}
@@ -54,6 +56,7 @@ class Scope:
     cols: dict[str, str] = field(default_factory=dict)  # ECS name -> column the query made
     types: dict[str, str] = field(default_factory=dict)  # column -> type, for those
     neg: bool = False  # rendering under an odd number of `not`
+    write_prefix: str | None = None  # query-made columns get this prefix (a folded view)
 
     def clone(self) -> Scope:
         return copy.deepcopy(self)
@@ -79,6 +82,8 @@ def _num(v: ir.Scalar) -> float | None:
 
 class KqlExprMixin:
     scope: Scope
+    deriving_in: ir.Stream | None = None  # the stream whose derived fields are being rendered
+    pre_lines: list[str]  # helper columns a derived field's expression needs first
 
     # ------------------------------------------------------------------ fields
     def col(self, name: str, span: ir.Span, ctx: Context) -> str:
@@ -93,6 +98,12 @@ class KqlExprMixin:
         """The column a query-made field (derive, enrich, join add) is written to: the data
         model's column when the profile maps the name, else a query-local name."""
         s = self.scope
+        if s.write_prefix is not None:
+            # a view over another stream's rows: never overwrite the rows' own columns
+            made = s.cols.get(name)
+            if made is not None and made.startswith(s.write_prefix):
+                return made
+            return s.write_prefix + "".join(ch if ch.isalnum() else "_" for ch in name)
         if name in s.cols:
             return s.cols[name]
         if name in s.source.fields:
@@ -116,6 +127,25 @@ class KqlExprMixin:
         if len(parts) == 1:
             return parts[0]
         return "(" + f" {op} ".join(parts) + ")"
+
+    def _empty_hazard(
+        self,
+        node: ir.Eq | ir.StrMatch | ir.Regex,
+        field: str,
+        effect: str,
+        superset: bool,
+        ctx: Context,
+    ) -> None:
+        """Declare a string leaf that reads a missing field as "" (:mod:`.empty`); ``superset``
+        is its direction outside `not`."""
+        if self.scope.neg:
+            superset = not superset
+        ctx.approximate(
+            "missing string versus empty string",
+            DETAIL.format(field=field, effect=effect),
+            node.span,
+            direction="superset" if superset else "subset",
+        )
 
     # ------------------------------------------------------------------ predicates
     def visit_And(self, node: ir.And, ctx: Context) -> str:
@@ -196,6 +226,8 @@ class KqlExprMixin:
                 self._dynamic(c, "equality with a number, boolean or empty text", node.span, ctx)
             lits = self._element_text(texts, node.span, ctx)
             return self._some_element(c, [f"^{x}$" for x in lits], node.cased, node.quantifier)
+        if ty == "string" and holds_on_empty(node):
+            self._empty_hazard(node, node.field, "also holds on events without it", True, ctx)
         strs = [v for v in node.values if isinstance(v, str) and _num(v) is None]
         if node.quantifier == "any" and ty == "string" and len(strs) == len(node.values) > 1:
             op = "in" if node.cased else "in~"
@@ -228,6 +260,8 @@ class KqlExprMixin:
             # an empty value is in every element: "^" matches once there is one
             pats = [shape.format(x) if x else "^" for x in lits]
             return self._some_element(c, pats, node.cased, node.quantifier)
+        if self.ctype(c) == "string" and holds_on_empty(node):
+            self._empty_hazard(node, node.field, "also holds on events without it", True, ctx)
         op = self._STROPS[(node.op, node.cased)]
         parts = [self._nullable(c, f"{self._text(c)} {op} {t.string(v)}") for v in node.values]
         return self._join(parts, "or" if node.quantifier == "any" else "and")
@@ -249,6 +283,8 @@ class KqlExprMixin:
             for note in rx.approximations:
                 ctx.approximate("regular expression", f"pattern {pat!r}: {note}", node.span)
             parts.append(self._nullable(c, f"{self._text(c)} matches regex {t.string(rx.text)}"))
+        if self.ctype(c) == "string" and holds_on_empty(node):
+            self._empty_hazard(node, node.field, "also holds on events without it", True, ctx)
         return self._join(parts, "or" if node.quantifier == "any" else "and")
 
     _CMP: ClassVar[dict[str, str]] = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
@@ -421,16 +457,24 @@ class KqlExprMixin:
         if f == "basename":
             return f"extract(@'[^\\\\/]*$', 0, tostring({args[0]}))"
         if f == "registered_domain":
-            # parse_url() splits a URL but knows no public suffixes:
-            # https://learn.microsoft.com/kusto/query/parse-url-function
-            ctx.approximate("registered_domain()", LABEL_CUT % "KQL", node.span)
-            x = f"trim_end(@'\\.', tolower(tostring({args[0]})))"
-            # parse_ipv6 returns "" (not null) for text that is no address:
-            # https://learn.microsoft.com/kusto/query/parse-ipv6-function
-            return (
-                f"iff(isnotempty(parse_ipv6({args[0]})), tostring({args[0]}), "
-                f"strcat_array(array_slice(split({x}, '.'), -2, -1), '.'))"
-            )
+            # KQL has no Public Suffix List (parse_url() knows none either:
+            # https://learn.microsoft.com/kusto/query/parse-url-function); the cut is exact where
+            # the stream's filter pins the name to suffixes no list rule reaches below
+            if self.deriving_in is None or not cut_is_exact(self.deriving_in, node.args[0]):
+                ctx.approximate("registered_domain()", LABEL_CUT % "KQL", node.span)
+            inner = node.args[0]
+            while isinstance(inner, ir.Call) and inner.func == "lower" and len(inner.args) == 1:
+                inner = inner.args[0]  # registered_domain lower-cases anyway
+            text = self.expr(inner, ctx)
+            if self.expr_type(inner) != "string":
+                text = f"tostring({text})"
+            name = normalised(f"tolower({text})")
+            if self.deriving_in is not None:
+                # a helper column keeps the normalised name readable (dropped after the derive)
+                col = f"__rd{len(self.pre_lines)}"
+                self.pre_lines.append(f"| extend {col} = {name}")
+                name = col
+            return cut_expr(name)
         if f == "extract_ips":
             ctx.approximate(
                 "function extract_ips()",

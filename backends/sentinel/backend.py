@@ -3,33 +3,41 @@
 Each stream becomes a ``let`` statement over its table (MDE) or ASIM parser function; the
 detection and the baselines are joins and summarizes over those. Lookups are Sentinel watchlists
 (``_GetWatchlist('<lookup name>')``: the watchlist alias is the lookup's name, its columns the
-CSV's). Predicates and expressions: :mod:`backends.sentinel_kql_expr`; detections and baselines:
-:mod:`backends.sentinel_kql_detect`; escaping: :mod:`backends.sentinel_kql_text`.
+CSV's). Predicates and expressions: :mod:`backends.sentinel.expr`; detections and baselines:
+:mod:`backends.sentinel.detect`; escaping: :mod:`backends.sentinel.text`.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, ClassVar
 
 import jinja2
 
-from backends import sentinel_kql_text as t
 from backends.base import E_NO_SOURCE, Backend, CompileError, Context, Support, _diag
 from backends.profiles import FieldProfile, load_profile, logsource_keys
-from backends.sentinel_kql_detect import KqlDetectMixin
-from backends.sentinel_kql_expr import KqlExprMixin, Scope, Source
+from backends.sentinel import text as t
+from backends.sentinel.detect import KqlDetectMixin
+from backends.sentinel.expr import KqlExprMixin, Scope, Source
+from backends.sentinel.fold import KqlJoinFoldMixin
+from backends.sentinel.process import ENTITY, identity_sequence, needed_streams
+from backends.sentinel.streams import KqlStreamMixin
 from compiler import ir
 
 _ENV = jinja2.Environment(
-    loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates" / "kql"),
+    loader=jinja2.FileSystemLoader(Path(__file__).parents[1] / "templates" / "kql"),
     autoescape=False,
     keep_trailing_newline=True,
     undefined=jinja2.StrictUndefined,
 )
 
 _SEQ_HOW = (
-    "inner joins of the steps on the keys with `between (t0 .. t0 + maxspan)`; each event pairs "
+    "exact for two steps on the process identity whose first step holds process starts "
+    "((host, PID) until process end is keyed on MDE's id + creation time or ASIM's process "
+    "GUID, no end events needed): the first later step-2 event within maxspan per start; "
+    "otherwise inner joins of the steps on the keys with `between (t0 .. t0 + maxspan)`; each "
+    "event pairs "
     "with the earliest later event of the next step, each later event keeps the latest earlier "
     "one (arg_min/arg_max), `until` is a leftanti join. Approximate: the evaluator's EQL state "
     "machine (one pending partial per key and step, consumed events) can pair differently when "
@@ -42,7 +50,7 @@ _PERIOD_HOW = (
 )
 
 
-class KqlBackend(KqlDetectMixin, KqlExprMixin, Backend):
+class KqlBackend(KqlDetectMixin, KqlJoinFoldMixin, KqlStreamMixin, KqlExprMixin, Backend):
     target = "kql"
     extension = ".kql"
     comment = "//"
@@ -76,7 +84,10 @@ class KqlBackend(KqlDetectMixin, KqlExprMixin, Backend):
         ir.Exists: Support(
             "exact",
             "`isnotempty` on strings (Kusto strings are never null: an "
-            'absent string is ""), `isnotnull` otherwise',
+            'absent string is "", and the MDE and ASIM tables store a present empty value the '
+            "same way, so a present empty value reads as absent), `isnotnull` otherwise; "
+            '`field: ""`, substrings of "" and regexes matching "" also hold on events '
+            "without the field: declared superset (subset under not)",
         ),
         ir.Cidr: Support("exact", "`ipv4_is_in_any_range` / `ipv6_is_in_any_range`"),
         ir.InLookup: Support(
@@ -95,8 +106,9 @@ class KqlBackend(KqlDetectMixin, KqlExprMixin, Backend):
         ir.Call: Support(
             "exact",
             "tolower/toupper, extract (basename), coalesce, max_of/min_of, abs; "
-            "registered_domain is approximate (split/array_slice: the last two labels, KQL has "
-            "no Public Suffix List); extract_ips is approximate (extract_all, IPv4 only)",
+            "registered_domain keeps the last two labels (KQL has no Public Suffix List): exact "
+            "where the stream's filter pins the name to values or suffixes no list rule reaches "
+            "below, approximate elsewhere; extract_ips is approximate (extract_all, IPv4 only)",
         ),
         ir.Enrich: Support(
             "exact",
@@ -105,10 +117,12 @@ class KqlBackend(KqlDetectMixin, KqlExprMixin, Backend):
             "keep no row order, so 'first row' is take_any)",
         ),
         ir.Join: Support(
-            "approximate",
-            "`join kind=inner` on the keys, time tolerance in "
-            "`where`, nearest partner by arg_min; events with equal time and keys "
-            "collapse into one before the partner is chosen",
+            "exact",
+            "each event gets a row id (`new_guid()`), `join kind=inner` on the keys, the time "
+            "bound in `where`, one partner per row id by `arg_min` of the distance (earlier on "
+            "a tie); approximate when partners at one timestamp may carry different added "
+            "fields (no input order in KQL), unless the join is on the process identity against "
+            "process starts (one start per process)",
         ),
         ir.Match: Support("exact", "the stream's query: one row per event"),
         ir.Sequence: Support("approximate", _SEQ_HOW),
@@ -133,7 +147,8 @@ class KqlBackend(KqlDetectMixin, KqlExprMixin, Backend):
             "null; a multi-valued (dynamic) key is mv-expanded (one group per element); "
             "sliding (approximate): self-join of each event with its "
             "group's events in [t - size, t], no consumption; percentile is "
-            "approximate (T-Digest)",
+            "exact: the nearest rank of `array_sort_asc(make_list(x))` (percentile() is "
+            "a T-Digest estimate)",
         ),
         ir.FirstSeen: Support(
             "exact",
@@ -151,7 +166,9 @@ class KqlBackend(KqlDetectMixin, KqlExprMixin, Backend):
             "exact",
             "past windows of the same aggregate joined per group and "
             "summarized (avg, stdev, count) over [start - lookback, start); "
-            "percentile history is approximate; " + _PERIOD_HOW + ": mixed); exact "
+            "percentile history is the exact nearest rank of the sorted values; "
+            + _PERIOD_HOW
+            + ": mixed); exact "
             "alternative: a summary table of past window values",
         ),
     }
@@ -162,10 +179,19 @@ class KqlBackend(KqlDetectMixin, KqlExprMixin, Backend):
         self.scopes: dict[str, Scope] = {}
         self.used = _referenced_fields(analytic)
         self._ctx_analytic = analytic
+        # "(host, PID) until process end" is one process: key on the identity (no end events)
+        self.identity_seq = identity_sequence(analytic)
+        self.folded = set()
+        if self.identity_seq is not None:
+            self.used.add(ENTITY)  # the identity the analytic's (host, PID) stands for
+        needed = needed_streams(analytic, self.identity_seq)
         for stream in analytic.streams:
+            if stream.name not in needed:
+                continue
             self.lets.append((t.ident(stream.name), self.stream_query(stream, analytic, ctx)))
         final = self.detection_query(analytic, ctx)
-        return _ENV.get_template("query.kql.j2").render(lets=self.lets, final=final).rstrip("\n")
+        lets = _read(self.lets, final)
+        return _ENV.get_template("query.kql.j2").render(lets=lets, final=final).rstrip("\n")
 
     def resolve_source(self, stream: ir.Stream, ctx: Context) -> Source:
         src = _resolve(stream, ctx.profile)
@@ -214,120 +240,52 @@ class KqlBackend(KqlDetectMixin, KqlExprMixin, Backend):
             if ext:
                 lines.append("| extend " + ", ".join(ext))
         if stream.join is not None:
+            self.building = stream.name
             lines += self.join_lines(stream.join, analytic, ctx)
-        for en in stream.enrich:
-            lines += self.enrich_lines(en, analytic, ctx)
-        for name, e in stream.derive:
-            text = self.expr(e, ctx)
-            col = self.target_col(name, ctx)
-            self.scope.types[col] = self.expr_type(e)
-            self.scope.cols[name] = col
-            lines.append(f"| extend {t.ident(col)} = {text}")
-        if stream.filter != ir.TRUE:
-            lines.append(f"| where {self.pred(stream.filter, ctx)}")
+        lines += self.pipeline_lines(stream, stream.derive, analytic, ctx)
         self.scopes[stream.name] = self.scope
         return "\n".join([head, *lines])
 
-    def enrich_lines(self, en: ir.Enrich, analytic: ir.Analytic, ctx: Context) -> list[str]:
-        lk = analytic.lookup(en.lookup)
-        keyed = [tuple(r[lk.columns.index(c)].lower() for c, _ in en.match) for r in lk.rows]
-        dup = len(set(keyed)) != len(keyed)
-        lefts, rights, proj = [], [], []
-        for i, (column, fld) in enumerate(en.match):
-            c = self.col(fld, en.span, ctx)
-            self._dynamic(c, "a lookup enrichment", en.span, ctx)
-            lefts.append(f"__lk{i} = tolower(tostring({t.ident(c)}))")
-            rights.append(f"__lk{i} = tolower(tostring({t.ident(column)}))")
-        for column, _ in en.add:
-            proj.append(f"__e_{_safe(column)} = tostring({t.ident(column)})")
-        keys = ", ".join(f"__lk{i}" for i in range(len(en.match)))
-        right = f"_GetWatchlist({t.string(en.lookup)}) | project {', '.join(rights + proj)}"
-        right += " | where " + " and ".join(f"isnotempty(__lk{i})" for i in range(len(en.match)))
-        if dup:
-            ctx.approximate(
-                "lookup enrichment",
-                f"lookup '{en.lookup}' repeats a match key; the evaluator takes the first CSV "
-                "row, a watchlist keeps no row order (take_any picks one row)",
-                en.span,
-            )
-            aggs = ", ".join(f"__e_{_safe(c)} = take_any(__e_{_safe(c)})" for c, _ in en.add)
-            right += f" | summarize {aggs} by {keys}"
-        out = [f"| extend {', '.join(lefts)}", f"| lookup kind=leftouter ({right}) on {keys}"]
-        sets = []
-        for column, fld in en.add:
-            col = self.target_col(fld, ctx)
-            self.scope.cols[fld] = col
-            self.scope.types[col] = "string"
-            sets.append(f"{t.ident(col)} = __e_{_safe(column)}")
-        out.append(f"| extend {', '.join(sets)}")
-        out.append("| project-away __lk*, __e_*")
-        return out
+    def pipeline_lines(
+        self,
+        stream: ir.Stream,
+        derive: tuple[tuple[str, ir.Expr], ...],
+        analytic: ir.Analytic,
+        ctx: Context,
+    ) -> list[str]:
+        """The stream's enrichments, derived fields (``derive``) and filter over the current
+        scope."""
+        lines: list[str] = []
+        for en in stream.enrich:
+            lines += self.enrich_lines(en, analytic, ctx)
+        for name, e in derive:
+            self.deriving_in, self.pre_lines = stream, []
+            try:
+                text = self.expr(e, ctx)
+            finally:
+                self.deriving_in = None
+            col = self.target_col(name, ctx)
+            self.scope.types[col] = self.expr_type(e)
+            self.scope.cols[name] = col
+            lines += self.pre_lines
+            lines.append(f"| extend {t.ident(col)} = {text}")
+            helpers = [x.split(" = ", 1)[0].removeprefix("| extend ") for x in self.pre_lines]
+            if helpers:
+                lines.append(f"| project-away {', '.join(helpers)}")
+        if stream.filter != ir.TRUE:
+            lines.append(f"| where {self.pred(stream.filter, ctx)}")
+        return lines
 
-    def join_lines(self, j: ir.Join, analytic: ir.Analytic, ctx: Context) -> list[str]:
-        ctx.approximate(
-            "stream join",
-            f"join with '{j.stream}' pairs each event with its nearest partner by arg_min over "
-            "(time, join keys): events of this stream with the same timestamp and keys collapse "
-            "into one row",
-            j.span,
-        )
-        other = self.scopes[j.stream]
-        mine = self.scope
-        t_me = self.col("@timestamp", j.span, ctx)
-        lkeys = [self.col(f, j.span, ctx) for f in j.on]
-        self.scope = other
-        t_other = self.col("@timestamp", j.span, ctx)
-        rkeys = [self.col(f, j.span, ctx) for f in j.on]
-        radd = [(f, self.col(f, j.span, ctx)) for f in j.add]
-        for c in rkeys:
-            self._dynamic(c, "a join key", j.span, ctx)
-        self.scope = mine
-        for c in lkeys:
-            self._dynamic(c, "a join key", j.span, ctx)
-        proj = [f"__jt = {t.ident(t_other)}"]
-        proj += [f"__jk{i} = {t.ident(c)}" for i, c in enumerate(rkeys)]
-        proj += [f"__ja{i} = {t.ident(c)}" for i, (_, c) in enumerate(radd)]
-        on = ", ".join(f"$left.{t.ident(lc)} == $right.__jk{i}" for i, lc in enumerate(lkeys))
-        w = t.timespan(j.within_ms)
-        cond = {
-            # `between` rather than abs() of a timespan: the same inclusive bound, and the form
-            # duckdb-kql (the differential engine) can run
-            "around": f"__jt between (({t_me} - {w}) .. ({t_me} + {w}))",
-            "before": f"__jt between (({t_me} - {w}) .. {t_me})",
-            "after": f"__jt between ({t_me} .. ({t_me} + {w}))",
-        }[j.direction]
-        present = " and ".join(self._present(c) for c in lkeys)
-        out = [
-            f"| where {present}",
-            f"| join kind=inner ({t.ident(j.stream)} | project {', '.join(proj)}) on {on}",
-            f"| where {cond}",
-            # nearest partner; at equal distance the earlier one (docs/semantics.md, Join)
-            f"| extend __jd = 2 * abs(tolong(__jt - {t_me})) + iff(__jt > {t_me}, 1, 0)",
-            f"| summarize arg_min(__jd, *) by {t_me}, {', '.join(lkeys)}",
-        ]
-        sets = []
-        for i, (f, rc) in enumerate(radd):
-            col = self.target_col(f, ctx)
-            ty = other.types.get(rc) or other.source.types.get(rc) or "string"
-            empty = f"isempty(__ja{i})" if ty == "string" else f"isnull(__ja{i})"
-            cur = t.ident(col) if (f in mine.cols or f in mine.source.fields) else None
-            sets.append(
-                f"{t.ident(col)} = " + (f"iff({empty}, {cur}, __ja{i})" if cur else f"__ja{i}")
-            )
-            self.scope.cols[f] = col
-            self.scope.types[col] = ty
-        if sets:
-            out.append(f"| extend {', '.join(sets)}")
-        out.append("| project-away __j*")
-        return out
 
-    def _present(self, c: str) -> str:
-        ty = self.ctype(c)
-        if ty == "string":
-            return f"isnotempty({t.ident(c)})"
-        if ty == "dynamic":
-            return f"array_length({t.ident(c)}) > 0"
-        return f"isnotnull({t.ident(c)})"
+def _read(lets: list[tuple[str, str]], final: str) -> list[tuple[str, str]]:
+    """The ``let`` statements the query reads (a stream a folded form replaced is left out)."""
+    kept: list[tuple[str, str]] = []
+    reader = final
+    for name, query in reversed(lets):
+        if re.search(rf"(?<![\w']){re.escape(name)}(?![\w'])", reader):
+            kept.insert(0, (name, query))
+            reader += "\n" + query
+    return kept
 
 
 def _resolve(stream: ir.Stream, prof: FieldProfile) -> Source | str:

@@ -10,11 +10,14 @@ which bounds exact lookbacks.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import TYPE_CHECKING
 
-from backends import sentinel_kql_text as t
 from backends.base import Context
-from backends.sentinel_kql_expr import Scope
+from backends.identity import PID
+from backends.sentinel import text as t
+from backends.sentinel.expr import Scope
+from backends.sentinel.process import exact_identity_pairs
 from compiler import ir
 from compiler.evaluator.engine import detection_span
 
@@ -45,6 +48,8 @@ class KqlDetectMixin:
     scopes: dict[str, Scope]
 
     _ctx_analytic: ir.Analytic
+    identity_seq: ir.Sequence | None
+    folded: set[str]  # streams whose join reads the row's own process columns (MDE)
 
     if TYPE_CHECKING:  # provided by KqlExprMixin / KqlBackend
 
@@ -53,6 +58,15 @@ class KqlDetectMixin:
         def _present(self, c: str) -> str: ...
         def ctype(self, column: str) -> str: ...
         def _dynamic(self, c: str, what: str, span: ir.Span, ctx: Context) -> None: ...
+        def folded_sequence(
+            self,
+            a: ir.Analytic,
+            d: ir.Sequence,
+            extras: list[str],
+            later: list[str],
+            keys: list[str],
+            ctx: Context,
+        ) -> str | None: ...
 
     def dispatch_detection(self, d: ir.Detection, ctx: Context) -> Alerts:
         return getattr(self, f"visit_{type(d).__name__}")(d, ctx)  # type: ignore[no-any-return]
@@ -116,13 +130,17 @@ class KqlDetectMixin:
                 assert c is not None
                 aggs.append(f"{name} = count_distinctif({q}, {self._present(c)})")
             elif m.kind == "percentile":
-                ctx.approximate(
-                    f"percentile measure '{m.name}'",
-                    "KQL percentile() is an estimate (T-Digest); the evaluator takes the exact "
-                    "nearest-rank value",
-                    m.span,
+                assert c is not None
+                x = q if self.ctype(c) in ("long", "int", "real") else f"todouble({q})"
+                ty = "long" if self.ctype(c) in ("long", "int") else "real"
+                # exact nearest rank over the sorted values (percentile() is a T-Digest
+                # estimate); make_list keeps up to 1,048,576 values per group
+                aggs.append(f"__n_l_{m.name} = make_list({x})")
+                aggs.append(f"__n_{m.name} = countif(isnotnull({x}))")
+                fixes.append(
+                    f"{name} = iff(__n_{m.name} < 1, {ty}(null), "
+                    f"{nearest_rank(f'__n_l_{m.name}', f'__n_{m.name}', m.p or 0, ty)})"
                 )
-                aggs.append(f"{name} = percentile({q}, {t.number(m.p or 0)})")
             else:
                 assert c is not None
                 aggs.append(f"{name} = {_MEASURE[m.kind]}({q})")
@@ -192,7 +210,7 @@ class KqlDetectMixin:
             lines.append(f"| extend {', '.join(fixes)}")
         for name, e in agg.compute:
             lines.append(f"| extend {t.ident(name)} = {self.expr(e, ctx)}")
-        if any(m.kind not in ("count", "distinct", "percentile") for m in agg.measures):
+        if any(m.kind not in ("count", "distinct") for m in agg.measures):
             lines.append("| project-away __n_*")
         win = "\n".join(lines)
         win_let = None
@@ -260,10 +278,38 @@ class KqlDetectMixin:
         return cand
 
     def visit_Sequence(self, d: ir.Sequence, ctx: Context) -> Alerts:
-        ctx.approximate("ordered sequence", _SEQ_DETAIL, d.span)
+        pid_key: list[str] = []
+        if self.identity_seq is not None:
+            # keyed on the process identity; the alert still reports the analytic's keys, the
+            # PID read from the first step (one process has one PID)
+            orig = d.steps[0]
+            d = self.identity_seq
+            self._use(orig.stream)
+            pid_key = [k for k in orig.keys if k == PID]
+        if not exact_identity_pairs(self._ctx_analytic, d):
+            ctx.approximate("ordered sequence", _SEQ_DETAIL, d.span)
         keys = self._corr_keys(d.steps[0], ctx)
+        first_extra = sorted({*self._extras(d.steps[0].alias), *pid_key})
+        folded = None
+        if self.identity_seq is not None and exact_identity_pairs(self._ctx_analytic, d):
+            folded = self.folded_sequence(
+                self._ctx_analytic, d, first_extra, self._extras(d.steps[1].alias), keys, ctx
+            )
+        lines = [folded] if folded is not None else self._joined_steps(d, keys, first_extra, ctx)
+        cand = self._corr_cand(d.steps, keys)
+        for k in pid_key:
+            self._use(d.steps[0].stream)
+            pid = f"__k_{_safe(self.col(k, d.span, ctx))}"
+            lines.append(f"| extend {pid} = {d.steps[0].alias}_{_safe(k)}")
+            cand[k] = cand[f"{d.steps[0].alias}.{k}"] = pid
+        return Alerts("\n".join(lines), ["__start", "__end", *keys], cand)
+
+    def _joined_steps(
+        self, d: ir.Sequence, keys: list[str], first_extra: list[str], ctx: Context
+    ) -> list[str]:
         names = [
-            self._step_let(i, s, keys, self._extras(s.alias), ctx) for i, s in enumerate(d.steps)
+            self._step_let(i, s, keys, first_extra if i == 0 else self._extras(s.alias), ctx)
+            for i, s in enumerate(d.steps)
         ]
         on = ", ".join(keys)
         ms = t.timespan(d.maxspan_ms)
@@ -290,7 +336,7 @@ class KqlDetectMixin:
                 f"| where {ut} between ({t0} .. {last}) | distinct {ident}) on {ident}",
             ]
         lines.append(f"| extend __start = {t0}, __end = {last}")
-        return Alerts("\n".join(lines), ["__start", "__end", *keys], self._corr_cand(d.steps, keys))
+        return lines
 
     def visit_Cooccurrence(self, d: ir.Cooccurrence, ctx: Context) -> Alerts:
         ctx.approximate(
@@ -390,13 +436,17 @@ class KqlDetectMixin:
             f"in a watchlist or in a summary (custom) table of {_KEPT[what]} refreshed by a "
             "Sentinel summary rule, and join that instead",
             span,
+            # an unread history only makes a key look new (first-seen) or rarer (rarity); a
+            # deviation's mean and spread move either way
+            direction="mixed" if what == "deviation baseline" else "superset",
         )
 
     def _reach(self, stream: str) -> int:
         """How long before its own events a stream reads partners (its joins' `within`)."""
         s = next(x for x in self._ctx_analytic.streams if x.name == stream)
         out = self._reach(s.source) if isinstance(s.source, str) else 0
-        if s.join is not None and s.join.direction != "after":
+        # a join folded into the row's own columns (MDE) reads no other rows
+        if s.join is not None and s.join.direction != "after" and stream not in self.folded:
             out = max(out, s.join.within_ms + self._reach(s.join.stream))
         return out
 
@@ -486,13 +536,12 @@ class KqlDetectMixin:
         m = t.ident(b.measure)
         stats = [f"__dn{i} = count()", f"__dm{i} = avg(__hv)", f"__ds{i} = stdev(__hv)"]
         if b.percentile is not None:
-            ctx.approximate(
-                "deviation baseline",
-                "KQL percentile() over past windows is an estimate (T-Digest); the evaluator "
-                "takes the exact nearest-rank value",
-                b.span,
-            )
-            stats.append(f"__dp{i} = percentile(__hv, {t.number(b.percentile)})")
+            stats.append(f"__dl{i} = make_list(__hv)")
+        dp = (
+            nearest_rank(f"__dl{i}", f"__dn{i}", b.percentile, "real")
+            if b.percentile is not None
+            else None
+        )
         kproj = "".join(f"{k}, " for k in keys)
         hist = f"{al.win_let} | project __hs = __start, {kproj}__hv = {m}"
         if not keys:
@@ -509,8 +558,8 @@ class KqlDetectMixin:
         conds = [f"__dn{i} >= {max(b.min_history, 1)}"]
         if b.k is not None:
             conds += [f"__dn{i} >= 2", f"{m} > __dm{i} + {t.number(b.k)} * __ds{i}"]
-        if b.percentile is not None:
-            conds.append(f"{m} > __dp{i}")
+        if dp is not None:
+            conds.append(f"{m} > {dp}")
         return (
             f"| lookup kind=inner __history{i} on {', '.join(al.identity)}\n"
             f"| where {' and '.join(conds)}\n| project-away __d*"
@@ -524,6 +573,18 @@ _SEQ_DETAIL = (
     "consumed by completed sequences) can pair differently when instances of one key overlap, "
     "and events with equal timestamps have no input order in KQL"
 )
+
+
+def nearest_rank(values: str, n: str, p: float, ty: str) -> str:
+    """The nearest-rank ``p``-th percentile (docs/semantics.md, Measures: the ceil(p/100 * n)-th
+    smallest, at least the first) of the list column ``values`` holding ``n`` non-null numbers.
+    The rank is integer arithmetic on p as the decimal written (99.9 = 999/10), as the evaluator
+    computes it; array_sort_asc puts nulls last, so they are never chosen."""
+    frac = Fraction(repr(float(p)))
+    num, den = frac.numerator, frac.denominator * 100
+    rank = f"({num} * {n} + {den - 1}) / {den}" if num != 1 or den != 1 else n
+    conv = "tolong" if ty == "long" else "todouble"
+    return f"{conv}(array_sort_asc({values})[max_of({rank}, 1) - 1])"
 
 
 def _identity(al: Alerts, cand_cols: list[str]) -> str:

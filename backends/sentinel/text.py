@@ -1,8 +1,8 @@
 """Escaping and literal spelling for KQL (the kql backend's text layer).
 
-String literals follow the Kusto docs page "The string data type": double-quoted, with
-backslash escapes. Regular expressions are re-spelled for RE2 by
-:mod:`backends.regex_re2`.
+String literals follow the Kusto docs page "The string data type": double-quoted, with the
+backslash escapes it documents; other control characters are spelled by code point. Regular
+expressions are re-spelled for RE2 by :mod:`backends.regex_re2`.
 """
 
 from __future__ import annotations
@@ -11,19 +11,36 @@ import re
 
 from compiler.ir import Scalar
 
-_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+# The escapes the Kusto docs define for string literals ("The string data type": the enclosing
+# quote, \t, \n and the backslash). Every other control character (\r included) is spelled with
+# unicode_codepoints_to_string() ("Converts one or more UTF-8 code points to a string"), joined by
+# strcat(): an undocumented escape such as \u0001 may not mean that character to the engine.
+_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\t": "\\t"}
+_REPLACEMENT = 0xFFFD  # ingestion replaces invalid UTF-8 (a lone surrogate) with U+FFFD
+
+
+def _spelled_apart(ch: str) -> bool:
+    o = ord(ch)
+    return ch not in _ESCAPES and (o < 0x20 or o == 0x7F or 0xD800 <= o <= 0xDFFF)
 
 
 def string(value: str) -> str:
-    out = []
+    parts: list[str] = []
+    run: list[str] = []
     for ch in value:
-        if ch in _ESCAPES:
-            out.append(_ESCAPES[ch])
-        elif ord(ch) < 0x20 or ord(ch) == 0x7F or 0xD800 <= ord(ch) <= 0xDFFF:
-            out.append(f"\\u{ord(ch):04x}")
+        if _spelled_apart(ch):
+            if run:
+                parts.append('"' + "".join(run) + '"')
+                run = []
+            o = ord(ch)
+            parts.append(
+                f"unicode_codepoints_to_string({_REPLACEMENT if 0xD800 <= o <= 0xDFFF else o})"
+            )
         else:
-            out.append(ch)
-    return '"' + "".join(out) + '"'
+            run.append(_ESCAPES.get(ch, ch))
+    if run or not parts:
+        parts.append('"' + "".join(run) + '"')
+    return parts[0] if len(parts) == 1 else "strcat(" + ", ".join(parts) + ")"
 
 
 def number(value: float | int) -> str:

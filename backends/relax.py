@@ -208,7 +208,9 @@ def without_measures_over(
     """An aggregate without its measures over fields its source lacks (``lacking``: a flow
     source without byte counts), the computed values that read them and every conjunct of
     ``having`` that reads either. A conjunct dropped from a conjunction only lets more windows
-    through, and a ``having`` left empty keeps every group with an event (a superset). When no
+    through, and a ``having`` left empty keeps every group with an event (a superset; over a
+    sliding window, which consumes the events of each alert, the looser condition fires at
+    earlier events and its windows differ: the target's sliding window says so). When no
     measure is left the aggregate counts the group's events."""
     d = analytic.detection
     if not isinstance(d, ir.Aggregate):
@@ -223,11 +225,12 @@ def without_measures_over(
         else:
             compute.append((name, e))
     fields = sorted({m.field for m in d.measures if m.name in gone and m.field is not None})
+    names = [m.name for m in d.measures] + [n for n, _ in d.compute]
     dropped = [
         Dropped(
             "measures",
-            f"{', '.join(n for n in [m.name for m in d.measures] + [n for n, _ in d.compute] if n in gone)} "
-            f"read {', '.join(fields)}, which the source does not carry: not computed",
+            f"{', '.join(n for n in names if n in gone)} read {', '.join(fields)}, which the "
+            "source does not carry: not computed",
             d.span,
         )
     ]
@@ -292,10 +295,12 @@ def coarser_keys(
     group holds every event of each finer group in it, so where ``having`` is absent or a
     conjunction of lower bounds on measures that only grow with more events, the coarser group
     alerts in every window a finer one does (a superset: each evaluator alert lies inside a
-    target alert on a subset of its keys, compiler.canonical.uncovered). Anything else (an
-    average, a ratio, an upper bound) is left as it is: the target refuses the key."""
+    target alert on a subset of its keys, compiler.canonical.uncovered). Only over tumbling
+    windows: a sliding window consumes the events of its alert per group (docs/semantics.md),
+    so a coarser group fires after other events, in other windows, than a finer one. Anything
+    else (an average, a ratio, an upper bound) is left as it is: the target refuses the key."""
     d = analytic.detection
-    if not isinstance(d, ir.Aggregate):
+    if not isinstance(d, ir.Aggregate) or d.window.kind != "tumbling":
         return analytic, ()
     drop = [k for k in d.keys if not computable(k)]
     if not drop or (d.having is not None and not _monotone(d, d.having)):
@@ -354,9 +359,10 @@ def join_as_own_filter(analytic: ir.Analytic) -> tuple[ir.Analytic, tuple[Droppe
     and ProcessGuid): events without a partner in time alert too (a superset). The fields the
     join added are gone: keys read from them are dropped (a coarser group, as
     :func:`coarser_keys`, so only under a ``having`` that only grows), derives nothing reads any
-    more go with them; any other read of them leaves the analytic as it is."""
+    more go with them; any other read of them leaves the analytic as it is. Only over tumbling
+    windows, as :func:`coarser_keys`: more events in a sliding window move its alerts."""
     d = analytic.detection
-    if not isinstance(d, ir.Aggregate):
+    if not isinstance(d, ir.Aggregate) or d.window.kind != "tumbling":
         return analytic, ()
     chain = _chain(analytic, d.stream)
     joined = [x for x in chain if x.join is not None]
@@ -392,7 +398,7 @@ def join_as_own_filter(analytic: ir.Analytic) -> tuple[ir.Analytic, tuple[Droppe
         return analytic, ()
     keys = tuple(k for k in d.keys if k not in tainted)
     if keys != d.keys and d.having is not None and not _monotone(d, d.having):
-        return analytic, ()
+        return analytic, ()  # as coarser_keys
     # derives nothing reads once the keys are gone go; the partner's tests must then read the
     # event's own fields, not a value a derive or an enrichment computed from them
     need = set(keys) | {m.field for m in d.measures if m.field is not None}

@@ -85,7 +85,9 @@ class SigmaBackend(Backend):
         # what Sigma cannot check but can drop soundly goes first; render() declares it
         name = profile or self.profiles[0]
         loose, self._dropped, self._identity = (
-            relaxed(analytic, load_profile(name)) if name in self.profiles else (analytic, (), False)
+            relaxed(analytic, load_profile(name))
+            if name in self.profiles
+            else (analytic, (), False)
         )
         return super().compile(
             loose,
@@ -265,7 +267,10 @@ class SigmaBackend(Backend):
         src = source_map(ctx.profile, root.source, root.span, root.filter)
         if src.substitute is not None:
             ctx.approximate(
-                f"logsource {describe(root.source)}", src.substitute, root.span, direction="superset"
+                f"logsource {describe(root.source)}",
+                src.substitute,
+                root.span,
+                direction="superset",
             )
         env = Env()
         preds: list[ir.Predicate] = []

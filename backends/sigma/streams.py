@@ -61,13 +61,9 @@ def relaxed(
     a, lacking = without_measures_over(a, lacking_measure_fields(a, profile))
     a, join = join_as_own_filter(a)
     keys: tuple[Dropped, ...] = ()
-    d = a.detection
-    if isinstance(d, ir.Aggregate) and d.window.kind == "tumbling":
-        # a tumbling window compiles to a sliding timespan whose alerts carry no bucket bounds
-        # (backends.sigma.correlation.aggregate): an alert of a coarser group then stands for
-        # every finer one in it. A sliding one would report its own first event, which a
-        # coarser group can move earlier.
-        env = _env(a, d.stream)
+    if isinstance(a.detection, ir.Aggregate):
+        # a Sigma correlation groups by fields as logged (a derive that copies one is fine)
+        env = _env(a, a.detection.stream)
         a, keys = coarser_keys(a, lambda k: isinstance(env.resolve(k), ir.FieldRef))
     a, having = one_threshold(a, CORRELATION_TYPES)
     return a, baselines + until + lacking + join + keys + having, identity
@@ -99,7 +95,11 @@ def lacking_measure_fields(analytic: ir.Analytic, profile: FieldProfile) -> set[
         if m.field is None:
             continue
         reads = sorted(_stored(env.resolve(m.field)))
-        if reads and not joined & set(reads) and len(profile.lacking(root.source, reads)) == len(reads):
+        if (
+            reads
+            and not joined & set(reads)
+            and len(profile.lacking(root.source, reads)) == len(reads)
+        ):
             out.add(m.field)
     return out
 

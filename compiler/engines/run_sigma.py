@@ -37,13 +37,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from backends.profiles import load_profile
-from backends.sigma.streams import relaxed
 from backends.sigma.fields import (
     SourceMap,
     placeholder_name,
     sigma_source,
     sigma_string,
 )
+from backends.sigma.streams import relaxed
 from compiler import canonical, engines, ir
 from compiler.canonical import CanonicalAlert
 from compiler.evaluator import Event

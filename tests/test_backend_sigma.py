@@ -13,7 +13,7 @@ import dataclasses
 import functools
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 import re2  # type: ignore[import-untyped]
@@ -914,7 +914,11 @@ def test_an1511_counts_storage_flows_per_process_on_sysmon_connections() -> None
     assert corr["timespan"] == "1h"
 
 
-def _flows(keys: tuple[str, ...], having: ir.Expr | None, kind: str = "tumbling") -> ir.Analytic:
+def _flows(
+    keys: tuple[str, ...],
+    having: ir.Expr | None,
+    kind: Literal["tumbling", "sliding"] = "tumbling",
+) -> ir.Analytic:
     s = stream(
         "s",
         ir.Eq("destination.port", (443,)),
@@ -934,7 +938,7 @@ def _flows(keys: tuple[str, ...], having: ir.Expr | None, kind: str = "tumbling"
         measures,
         (),
         having,
-        span=SPAN,  # type: ignore[arg-type]
+        span=SPAN,
     )
     return analytic([s], det)
 

@@ -105,21 +105,16 @@ def test_measures_over_lacking_fields_go_with_the_values_and_conditions_reading_
     assert [x.construct for x in dropped] == ["measures", "having condition", "having condition"]
     assert "ratio >= 6" in dropped[1].what and "bytes_out >= 6000000" in dropped[2].what
     # a conjunct on a measure the source has stays
-    having = ir.BinOp("and", d_having(a), ir.BinOp(">=", ir.MeasureRef("n"), ir.Literal_(2)))
+    agg = a.detection
+    assert isinstance(agg, ir.Aggregate) and agg.having is not None
+    having = ir.BinOp("and", agg.having, ir.BinOp(">=", ir.MeasureRef("n"), ir.Literal_(2)))
     counted = dataclasses.replace(
-        a.detection,
-        measures=(*a.detection.measures, ir.Measure("n", "count", None)),  # type: ignore[union-attr]
-        having=having,
+        agg, measures=(*agg.measures, ir.Measure("n", "count", None)), having=having
     )
     kept = without_measures_over(dataclasses.replace(a, detection=counted), BYTES)[0].detection
     assert isinstance(kept, ir.Aggregate) and [m.name for m in kept.measures] == ["n"]
     assert isinstance(kept.having, ir.BinOp) and kept.having.op == ">="
     assert without_measures_over(a, {"process.name"}) == (a, ())
-
-
-def d_having(a: ir.Analytic) -> ir.Expr:
-    assert isinstance(a.detection, ir.Aggregate) and a.detection.having is not None
-    return a.detection.having
 
 
 def test_a_join_on_process_identity_becomes_the_partners_filter_on_the_event() -> None:

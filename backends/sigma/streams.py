@@ -9,6 +9,7 @@ import dataclasses
 from backends.identity import sequence_process_key
 from backends.profiles import FieldProfile
 from backends.relax import (
+    IDENTITY,
     Dropped,
     coarser_keys,
     join_as_own_filter,
@@ -41,7 +42,6 @@ def detection_streams(det: ir.Detection) -> list[str]:
     return [det.first.stream, det.missing.stream]
 
 
-IDENTITY = "process.entity_id"
 IDENTITY_NOTE = (
     "the sequence is keyed on the process identity (Sysmon's ProcessGuid, ECS "
     "process.entity_id) besides host and PID instead of cancelling on the process end: the two "

@@ -399,8 +399,8 @@ def join_as_own_filter(analytic: ir.Analytic) -> tuple[ir.Analytic, tuple[Droppe
     keys = tuple(k for k in d.keys if k not in tainted)
     if keys != d.keys and d.having is not None and not _monotone(d, d.having):
         return analytic, ()  # as coarser_keys
-    # derives nothing reads once the keys are gone go; the partner's tests must then read the
-    # event's own fields, not a value a derive or an enrichment computed from them
+    # derives nothing reads once the keys are gone are dropped; the partner's tests must then
+    # read the event's own fields, not a value a derive or an enrichment computed from them
     need = set(keys) | {m.field for m in d.measures if m.field is not None}
     pruned: dict[str, ir.Stream] = {}
     for x in reversed(chain):

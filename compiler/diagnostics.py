@@ -53,6 +53,8 @@ CODES: dict[str, str] = {
     "E401": "an export schedule (--every) that would miss or repeat window decisions",
     "W400": "a deprecated or revoked ATT&CK technique (export)",
     "W401": "an ATT&CK technique that belongs to none of the tactics the analytic names (export)",
+    "E500": "a Sigma construct the language cannot say (import sigma)",
+    "E501": "not a valid Sigma rule (import sigma)",
 }
 
 

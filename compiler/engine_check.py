@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -38,7 +39,11 @@ class EngineResult:
 
 
 def check_fixture(
-    loaded: Loaded, fx: ir.Fixture, targets: list[str], profile: str | None = None
+    loaded: Loaded,
+    fx: ir.Fixture,
+    targets: list[str],
+    profile: str | None = None,
+    options: Mapping[str, str] | None = None,
 ) -> list[EngineResult]:
     """Compare every target's engine with the evaluator on one fixture. Raises
     :class:`EngineUnavailable` (naming what to install), :class:`MissingData` and
@@ -56,7 +61,7 @@ def check_fixture(
         res = EngineResult(loaded.analytic.id, fx, target, "equal")
         t0 = time.perf_counter()
         try:
-            _check_target(res, loaded, fx, expected, profile)
+            _check_target(res, loaded, fx, expected, profile, options)
         except EngineUnavailable:
             raise
         except Exception as exc:
@@ -78,8 +83,11 @@ def _check_target(
     fx: ir.Fixture,
     expected: list[CanonicalAlert],
     profile: str | None,
+    options: Mapping[str, str] | None = None,
 ) -> None:
-    pair = compile_pair(loaded, res.target, profile=profile, allow_approximate=True)
+    pair = compile_pair(
+        loaded, res.target, profile=profile, allow_approximate=True, options=options
+    )
     if pair.artifact is None:
         res.status = "not_compiled"
         res.message = pair.diagnostics[0].message if pair.diagnostics else ""

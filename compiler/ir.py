@@ -370,6 +370,9 @@ class Metadata:
     references: tuple[str, ...]
     false_positives: tuple[str, ...]
     attack_tactics: tuple[str, ...] = ()  # as written: TA ids or short names (exports resolve)
+    author: str | None = None
+    license: str | None = None
+    tags: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -158,6 +158,9 @@ class _Lowering:
             owner=m.owner,
             references=tuple(m.references),
             false_positives=tuple(m.false_positives),
+            author=m.author,
+            license=m.license,
+            tags=tuple(m.tags),
         )
         analytic = ir.Analytic(
             id=m.id,

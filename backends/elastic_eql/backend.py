@@ -21,7 +21,7 @@ from backends.elastic_eql.predicates import Env, PredicateRenderer, join
 from backends.elastic_eql.support import SUPPORT
 from backends.elastic_eql.text import duration, field
 from backends.elastic_eql.threshold import threshold_rule
-from backends.elastic_esql_expr import profile_arrays
+from backends.elastic_esql.expr import profile_arrays
 from backends.registered_domain import REQUIREMENT, requirements
 from compiler import ir
 from compiler.evaluator.streams import LOGSOURCE_CATEGORIES, logsource_predicate

@@ -22,7 +22,7 @@ from backends.elastic_eql.text import (
 from backends.elastic_eql.text import (
     field as field_name,
 )
-from backends.elastic_esql_expr import profile_arrays
+from backends.elastic_esql.expr import profile_arrays
 from backends.registered_domain import ECS_REGISTERED_DOMAIN, ingest_source
 from compiler import ir
 from compiler.evaluator.predicates import compile_predicate

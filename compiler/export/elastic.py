@@ -170,13 +170,23 @@ def _note(art_lines: list[str], s: sch.Schedule, extra: list[str]) -> str:
 
 def _esql_query(a: ir.Analytic, query: str, s: sch.Schedule) -> str:
     """Frame an aggregate query on whole epoch-aligned windows: the run decides the windows
-    that ended in its last ``frequency``. Queries with a baseline already frame themselves
-    on the latest complete window (NOW-anchored)."""
+    that ended in its last ``frequency``. Queries with a NOW-anchored baseline already frame
+    themselves on the latest complete window; a query deciding every window against its
+    history (per-candidate baselines) reads the whole lookback and keeps only the framed
+    windows in its output."""
     d = a.detection
     if not isinstance(d, ir.Aggregate) or "NOW()" in query:
         return query
     size = _esql_duration(d.window.size_ms)
     freq = _esql_duration(s.frequency_ms)
+    if a.baselines:
+        head, _, keep = query.rstrip("\n").rpartition("\n")
+        assert keep.startswith("| KEEP "), keep
+        frame = (
+            f"| WHERE window >= DATE_TRUNC({size}, NOW()) - {freq}\n"
+            f"    AND window < DATE_TRUNC({size}, NOW())"
+        )
+        return f"{head}\n{frame}\n{keep}"
     head, _, rest = query.partition("\n")
     frame = (
         f"| WHERE @timestamp >= DATE_TRUNC({size}, NOW()) - {freq}\n"
@@ -291,7 +301,7 @@ def rules_for(pkg: Package, lo: Loaded, req: Request) -> list[dict[str, Any]]:
 
 def lookup_files(lk: ir.Lookup) -> dict[str, str]:
     """``lookups/<index>.mapping.json`` and ``lookups/<index>.bulk.ndjson`` for a lookup, with
-    the fields the ES|QL backend joins on (docs: backends/elastic_esql.py)."""
+    the fields the ES|QL backend joins on (docs: backends/elastic_esql/__init__.py)."""
     name = lookup_index(lk.name)
     props: dict[str, Any] = {"siemc_row": {"type": "integer"}}
     for c in lk.columns:

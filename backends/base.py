@@ -109,6 +109,7 @@ class Artifact:
     query: str  # the query itself
     text: str  # the file written: query plus header (notes, approximations)
     approximations: tuple[Approximation, ...]
+    notes: tuple[str, ...] = ()  # what deploying the query needs (NOTE lines of the header)
 
 
 def _diag(
@@ -129,6 +130,7 @@ class Context:
     errors: list[Diagnostic] = field(default_factory=list)
     # with allow_approximate False: still accept approximations that only add alerts
     allow_superset: bool = False
+    notes: list[str] = field(default_factory=list)
     # backend options (e.g. esql's target stack version), only those the backend declares
     options: Mapping[str, str] = field(default_factory=dict)
 
@@ -175,6 +177,12 @@ class Context:
         # A stream rendered twice (e.g. also inside a baseline subquery) reports once.
         if a not in self.approximations:
             self.approximations.append(a)
+
+    def note(self, text: str) -> None:
+        """A fact about deploying the query that does not change what it means (a scheduler's
+        limit, a data requirement): a NOTE line of the artifact's header."""
+        if text not in self.notes:
+            self.notes.append(text)
 
     def unsupported(
         self, construct: str, reason: str, span: ir.Span, alternative: str
@@ -255,6 +263,7 @@ class Backend(ABC):
             query,
             self.wrap(analytic, ctx, query),
             tuple(ctx.approximations),
+            tuple(ctx.notes),
         )
 
     # ------------------------------------------------------------------ support checks
@@ -296,6 +305,7 @@ class Backend(ABC):
         ]
         for a in ctx.approximations:
             lines.append(f"APPROXIMATION, {a.direction} ({a.span.at()}) {a.construct}: {a.detail}")
+        lines += [f"NOTE {n}" for n in ctx.notes]
         header = "".join(f"{c} {one_line(ln)}\n" for ln in lines)
         return header + query.rstrip("\n") + "\n"
 

@@ -94,10 +94,18 @@ def test_schedule_tactics_and_entities() -> None:
     assert arm["subTechniques"] == ["T1059.004"]
 
 
-def test_periods_past_14_days_are_skipped_with_the_reason() -> None:
-    reasons = {s.analytic: s.reason for s in PKG.skipped}
-    assert "Sentinel allows at most 14d" in reasons["SIEMC-0004"]  # 14d first_seen + span
-    assert "SIEMC-0004" in PKG.files["README.md"]
+def test_history_past_14_days_is_cut_and_declared() -> None:
+    # 14d first_seen + the 5m run frequency: the rule reads 14d and declares the cut history;
+    # without --allow-approximate it is skipped with the reason
+    readme = PKG.files["README.md"]
+    line = next(x for x in readme.splitlines() if x.startswith("- AN1190:"))
+    assert "every 5m over 14d" in line
+    assert "APPROXIMATION first-seen baseline history (superset)" in line
+    assert "watchlist or a summary rule's table" in line
+    strict = sentinel.package(request(allow_approximate=False))
+    reasons = {s.analytic: s.reason for s in strict.skipped}
+    assert "Sentinel allows at most 14d" in reasons["AN1190"]
+    assert "--allow-approximate" in reasons["AN1190"]
     critical = yaml.safe_load(PKG.files["AnalyticRules/SIEMC-0005.yaml"])
     assert critical["severity"] == "High"  # no Critical in Sentinel
 
@@ -126,9 +134,11 @@ def test_queries_with_decision_filter_pass_kusto_language(path: str) -> None:
     """The exported query (the backend's plus the decision filter) resolves in Microsoft's
     Kusto.Language against the Sentinel schemas, and the filter is its last line."""
     require_oracle()
-    query = yaml.safe_load(PKG.files[path])["query"]
+    doc = yaml.safe_load(PKG.files[path])
+    query = doc["query"]
     assert query.rstrip().splitlines()[-1].startswith("| where ")
-    assert "bin_at(now(), 5m, datetime(1970-01-01))" in query.splitlines()[-1]
+    every = doc["queryFrequency"]
+    assert f", {every}, datetime(1970-01-01))" in query.splitlines()[-1]
     assert validate([query]) == [[]]
 
 

@@ -406,7 +406,10 @@ class KqlDetectMixin:
     def _period(
         self, lookback_ms: int, history: str | None, span: ir.Span, what: str, ctx: Context
     ) -> None:
-        """Declare the baseline approximate when a scheduled rule cannot read all it needs.
+        """Say so when a scheduled rule cannot read all the query needs. The query itself means
+        what the analytic means over the data it is given (a hunting query, a summary rule's
+        table); only the scheduler cuts the history, so the export declares that approximation
+        (compiler/export/sentinel.py), not the query.
 
         A Sentinel scheduled rule runs at most every 5 minutes and reads at most 14 days
         (queryFrequency 5m..14d, queryPeriod <= 14d: "Create a scheduled analytics rule",
@@ -429,16 +432,12 @@ class KqlDetectMixin:
         if reach:
             parts.append(f"{t.timespan(reach)} of history join reach")
         parts.append("the detection period (at least the 5m minimum run frequency)")
-        ctx.approximate(
-            what,
-            f"{' + '.join(parts)} exceed the 14-day queryPeriod of a Sentinel scheduled rule: "
-            f"history older than 14 days is not read; {effect}. To be exact, keep the history "
+        ctx.note(
+            f"{what} ({span.at()}): {' + '.join(parts)} exceed the 14-day queryPeriod of a "
+            f"Sentinel scheduled rule. As a scheduled rule, history older than 14 days is not "
+            f"read: {effect} (siemc export declares it). To deploy it exactly, keep the history "
             f"in a watchlist or in a summary (custom) table of {_KEPT[what]} refreshed by a "
-            "Sentinel summary rule, and join that instead",
-            span,
-            # an unread history only makes a key look new (first-seen) or rarer (rarity); a
-            # deviation's mean and spread move either way
-            direction="mixed" if what == "deviation baseline" else "superset",
+            "Sentinel summary rule, and join that instead"
         )
 
     def _reach(self, stream: str) -> int:

@@ -6,6 +6,7 @@ watchlist (``Watchlists/<name>/``: the CSV and an ARM template). Every rule is v
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from typing import Any
@@ -67,15 +68,21 @@ def _iso(ms: int) -> str:
     return f"PT{mins}M"
 
 
-def _tables(query: str) -> list[str]:
+def _connectors(query: str, profile: str) -> list[dict[str, Any]]:
+    """The MDE connector with the tables the query reads. An ASIM query reads unifying parsers,
+    each over whichever connectors the workspace has, so it names none (as the ASIM rules of
+    the Azure-Sentinel repository do)."""
+    if profile != "mde":
+        return []
     prof = load_profile("mde")
     known = {str(v["table"]) for v in prof.sources.values() if v.get("table")} | {"DeviceInfo"}
-    return sorted(t for t in known if re.search(rf"\b{t}\b", query))
+    tables = sorted(t for t in known if re.search(rf"\b{t}\b", query))
+    return [{"connectorId": MDE_CONNECTOR, "dataTypes": tables}]
 
 
-def _columns(name: str) -> list[str]:
-    """Every column the mde profile maps an ECS field to (globally or per table)."""
-    prof = load_profile("mde")
+def _columns(name: str, profile: str) -> list[str]:
+    """Every column the profile maps an ECS field to (globally or per table)."""
+    prof = load_profile(profile)
     out = [prof.fields[name]] if name in prof.fields else []
     for src in prof.sources.values():
         col = (src.get("fields") or {}).get(name)
@@ -84,7 +91,7 @@ def _columns(name: str) -> list[str]:
     return out
 
 
-def entity_mappings(a: ir.Analytic, query: str) -> list[dict[str, Any]]:
+def entity_mappings(a: ir.Analytic, query: str, profile: str = "mde") -> list[dict[str, Any]]:
     """Entities from the alert's key fields, each on the result column the query outputs for it
     (``__k_<column>`` for correlation keys, the column itself for aggregates)."""
     last = query.rstrip().split(";")[-1]
@@ -93,7 +100,7 @@ def entity_mappings(a: ir.Analytic, query: str) -> list[dict[str, Any]]:
         ent = ENTITIES.get(key)
         if ent is None:
             continue
-        for col in _columns(key):
+        for col in _columns(key, profile):
             hit = next(
                 (c for c in (f"__k_{col}", col) if re.search(rf"(?<![\w.]){c}(?!\w)", last)),
                 None,
@@ -152,7 +159,9 @@ def sliced(a: ir.Analytic, query: str, s: sch.Schedule) -> str:
     return query.rstrip().rstrip(";").rstrip() + "\n" + decision_filter(a, s)
 
 
-def build_rule(lo_a: ir.Analytic, query: str, s: sch.Schedule) -> dict[str, Any]:
+def build_rule(
+    lo_a: ir.Analytic, query: str, s: sch.Schedule, profile: str = "mde"
+) -> dict[str, Any]:
     m = lo_a.meta
     techniques = list(m.attack_techniques)
     doc: dict[str, Any] = {
@@ -160,7 +169,7 @@ def build_rule(lo_a: ir.Analytic, query: str, s: sch.Schedule) -> dict[str, Any]
         "name": m.title,
         "description": m.description.strip() + "\n",
         "severity": severity(m.severity).sentinel,
-        "requiredDataConnectors": [{"connectorId": MDE_CONNECTOR, "dataTypes": _tables(query)}],
+        "requiredDataConnectors": _connectors(query, profile),
         "queryFrequency": _duration(s.frequency_ms),
         "queryPeriod": _duration(s.lookback_ms),
         "triggerOperator": "gt",
@@ -169,7 +178,7 @@ def build_rule(lo_a: ir.Analytic, query: str, s: sch.Schedule) -> dict[str, Any]
         "relevantTechniques": techniques,
         "query": query.strip("\n") + "\n",
     }
-    ents = entity_mappings(lo_a, query)
+    ents = entity_mappings(lo_a, query, profile)
     if ents:
         doc["entityMappings"] = ents
     doc["version"] = "1.0.0"
@@ -266,6 +275,26 @@ def _search_key(a: ir.Analytic, lk: ir.Lookup) -> str:
     return lk.columns[0]
 
 
+def _history_cut(a: ir.Analytic, s: sch.Schedule) -> list[str]:
+    """What a 14-day queryPeriod drops from the baselines' history, as export approximations
+    (empty when the rule reads all it needs). The query means the analytic over what it reads;
+    the scheduler reading less makes a key look new or rare (superset), and moves a deviation's
+    mean and spread either way (mixed)."""
+    if s.lookback_ms <= MAX_PERIOD:
+        return []
+    out = []
+    for b in a.baselines:
+        kind = {"FirstSeen": "first-seen", "Rarity": "rarity"}.get(type(b).__name__, "deviation")
+        direction = "mixed" if isinstance(b, ir.Deviation) else "superset"
+        out.append(
+            f"{kind} baseline history ({direction}): a Sentinel scheduled rule reads at most 14d, "
+            f"so of the {sch.fmt_duration(b.lookback_ms)} lookback only the part within the "
+            f"14-day queryPeriod is read ({b.span.at()}); keep the history in a watchlist or a "
+            "summary rule's table to deploy it exactly"
+        )
+    return out
+
+
 def package(req: Request) -> Package:
     pkg = Package("sentinel")
     exported: list[str] = []
@@ -275,18 +304,22 @@ def package(req: Request) -> Package:
         s = schedule_or_skip(pkg, lo, req)
         if s is None:
             continue
-        if s.lookback_ms > MAX_PERIOD:
+        cut = _history_cut(a, s)
+        if s.lookback_ms - s.history_ms > MAX_PERIOD or (cut and not req.allow_approximate):
             pkg.skip(
                 a.id,
                 f"queryPeriod would be {_duration(s.lookback_ms)} (frequency + span + history): "
-                "Sentinel allows at most 14d",
+                "Sentinel allows at most 14d"
+                + ("; pass --allow-approximate to ship it with the history cut" if cut else ""),
             )
             continue
         res = compile_target(lo, "kql", req.allow_approximate)
         if res.artifact is None:
             pkg.skip(a.id, f"kql: {why_not(res)}")
             continue
-        doc = build_rule(a, sliced(a, res.artifact.query, s), s)
+        if cut:
+            s = dataclasses.replace(s, history_ms=MAX_PERIOD - (s.lookback_ms - s.history_ms))
+        doc = build_rule(a, sliced(a, res.artifact.query, s), s, res.artifact.profile)
         arm = build_arm(doc, s)
         try:
             AnalyticRule.model_validate(doc)
@@ -304,6 +337,7 @@ def package(req: Request) -> Package:
         exported.append(
             f"{a.id}: every {doc['queryFrequency']} over {doc['queryPeriod']} ({s.reason})"
             + "".join(f"; APPROXIMATION {x}" for x in approximations_text(res.artifact))
+            + "".join(f"; APPROXIMATION {x}" for x in cut)
         )
     for name in sorted(watchlists):
         pkg.files.update(watchlists[name])

@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
-import heapq
+import dataclasses
 import json
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 from compiler import ir
-from compiler.evaluator import Alert, Evaluation, Event, make_events, merge_events, to_event
+from compiler.evaluator import Alert, Evaluation, Event, make_events, merge_events
+from compiler.evaluator.engine import alert_sort_key
+from compiler.evaluator.feed import (
+    RUN_EVENTS,
+    Admits,
+    OutOfOrder,
+    Record,
+    file_records,
+    merge,
+    sorted_records,
+)
 from compiler.inputs import FORMATS, read_events
 from compiler.timeutil import format_timestamp
 
@@ -25,36 +35,13 @@ def parse_input_spec(spec: str, default_format: str) -> tuple[Path, str]:
 
 
 def load_sorted(inputs: list[tuple[Path, str]]) -> list[Event]:
-    """Read every input and merge them in time order (memory grows with the input)."""
+    """Read every input and merge them in time order, all in memory (the reference that
+    :func:`run_files` streams)."""
     return merge_events(make_events(read_events(p, fmt), p.name) for p, fmt in inputs)
 
 
-def stream_sorted(inputs: list[tuple[Path, str]]) -> Iterator[Event]:
-    """Merge inputs that are each already in time order, lazily: memory stays constant."""
-
-    def one(i: int, path: Path, fmt: str) -> Iterator[tuple[int, int, Event]]:
-        prev: int | None = None
-        for n, doc in enumerate(read_events(path, fmt), 1):
-            ev = to_event(doc, n, path.name)
-            # Checked here, per file, where the file and record are known: once merged, the
-            # evaluator could only name the event.
-            if prev is not None and ev.ts < prev:
-                raise ValueError(
-                    f"{path}: record {n} is out of order: its time "
-                    f"{format_timestamp(ev.ts)} is earlier than record {n - 1}'s "
-                    f"({format_timestamp(prev)}); --presorted needs each input in time order"
-                )
-            prev = ev.ts
-            yield ev.ts, i, ev
-
-    merged = heapq.merge(*(one(i, p, f) for i, (p, f) in enumerate(inputs)))
-    for seq, (_, _, ev) in enumerate(merged):
-        ev.seq = seq
-        yield ev
-
-
 def run(analytics: list[ir.Analytic], events: Iterable[Event], now: int | None) -> list[Alert]:
-    """Evaluate several analytics in one pass over the events."""
+    """Evaluate several analytics in one pass over events sorted by ``(ts, seq)``."""
     runs = [Evaluation(a) for a in analytics]
     for ev in events:
         for r in runs:
@@ -63,6 +50,85 @@ def run(analytics: list[ir.Analytic], events: Iterable[Event], now: int | None) 
     for r in runs:
         out.extend(r.finish(now))
     return out
+
+
+def run_files(
+    analytics: list[ir.Analytic],
+    inputs: list[tuple[Path, str]],
+    now: int | None,
+    presorted: bool = False,
+    run_events: int = RUN_EVENTS,
+) -> list[Alert]:
+    """:func:`run` over the events of ``inputs`` (in the order of :func:`load_sorted`),
+    streamed: each file is read lazily while it is in time order. At the first file found out
+    of order the evaluation starts over, with every file not yet read to its end in order
+    sorted externally (compiler.evaluator.feed); with ``presorted`` that is an error instead.
+
+    Alerts carry no event fields (``steps``/``pairs``): memory holds only what is printed."""
+    ordered: set[int] = set()
+    to_sort: set[int] = set()
+    while True:
+        try:
+            return _evaluate(analytics, inputs, now, to_sort, ordered, run_events)
+        except OutOfOrder as exc:
+            if presorted:
+                raise ValueError(f"{exc}; --presorted needs each input in time order") from None
+            to_sort = set(range(len(inputs))) - ordered
+
+
+def _evaluate(
+    analytics: list[ir.Analytic],
+    inputs: list[tuple[Path, str]],
+    now: int | None,
+    to_sort: set[int],
+    ordered: set[int],
+    run_events: int,
+) -> list[Alert]:
+    runs = [Evaluation(a) for a in analytics]
+    admits = _entry_condition(runs)
+    streams = [
+        sorted_records(i, p, f, admits, run_events)
+        if i in to_sort
+        else _noting_end(i, file_records(i, p, f, admits), ordered)
+        for i, (p, f) in enumerate(inputs)
+    ]
+    out: list[list[Alert]] = [[] for _ in runs]
+    _feed(runs, merge(streams), out)
+    alerts: list[Alert] = []
+    for r, taken in zip(runs, out, strict=True):
+        taken.extend(_slim(a) for a in r.finish(now))
+        alerts.extend(sorted(taken, key=alert_sort_key))
+    return alerts
+
+
+def _feed(runs: list[Evaluation], records: Iterator[Record], out: list[list[Alert]]) -> None:
+    # seq counts every input event, skipped or not: the same numbers as load_sorted gives
+    for seq, (ts, _, _, ev) in enumerate(records):
+        if ev is None:
+            for r in runs:
+                r.skip(ts, seq)
+            continue
+        ev.seq = seq
+        for k, r in enumerate(runs):
+            r.push(ev)
+            if r.alerts:
+                out[k].extend(_slim(a) for a in r.take_alerts())
+
+
+def _entry_condition(runs: list[Evaluation]) -> Admits:
+    if len(runs) == 1:
+        return runs[0].admits
+    return lambda fields: any(r.admits(fields) for r in runs)
+
+
+def _noting_end(index: int, records: Iterator[Record], ordered: set[int]) -> Iterator[Record]:
+    yield from records
+    ordered.add(index)
+
+
+def _slim(alert: Alert) -> Alert:
+    # What alert_json prints; the event fields an alert references are for baselines only.
+    return dataclasses.replace(alert, pairs=(), steps=()) if alert.steps or alert.pairs else alert
 
 
 def alert_json(al: Alert) -> str:

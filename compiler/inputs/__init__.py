@@ -13,7 +13,7 @@ from typing import Any
 from compiler.inputs import auditd, ecs, sysmon, vmconnection, zeek
 from compiler.inputs._common import flatten
 
-__all__ = ["FORMATS", "flatten", "read_events"]
+__all__ = ["FORMATS", "flatten", "read_events", "read_timed"]
 
 FORMATS: tuple[str, ...] = ("ecs", "sysmon", "zeek", "auditd", "vmconnection")
 
@@ -24,6 +24,17 @@ _READERS: dict[str, Callable[[Path, int | None], Iterator[dict[str, Any]]]] = {
     "auditd": auditd.read,
     "vmconnection": vmconnection.read,
 }
+
+
+def read_timed(
+    path: Path, fmt: str, limit: int | None = None
+) -> Iterator[tuple[int | None, dict[str, Any]]]:
+    """``(ts, fields)`` for the events of :func:`read_events`, flattened; ``ts`` is the
+    ``@timestamp`` in ms where the reader has already parsed it, else None (the caller parses
+    ``fields["@timestamp"]``, as compiler.evaluator.to_event does)."""
+    if fmt == "ecs":
+        return ecs.read_timed(Path(path), limit)
+    return ((None, flatten(doc)) for doc in read_events(path, fmt, limit))
 
 
 def read_events(path: Path, fmt: str, limit: int | None = None) -> Iterator[dict[str, Any]]:

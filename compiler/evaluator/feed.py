@@ -77,16 +77,13 @@ def file_records(
     source = path.name
     prev = -(2**63)
     event: Event | None
-    for n, (ts, fields) in enumerate(read_timed(path, fmt), 1):
-        if ts is None:
-            event = make_event(fields, None, n, source)
-            ts = event.ts
-            if admits is not None and not admits(fields):
-                event = None
-        elif admits is None or admits(fields):
-            event = make_event(fields, ts, n, source)
-        else:
+    for n, (ts, fields) in enumerate(read_timed(path, fmt, None, admits), 1):
+        if fields is None:
+            assert ts is not None
             event = None
+        else:
+            event = make_event(fields, ts, n, source)
+            ts = event.ts
         if ts < prev and ordered:
             raise OutOfOrder(index, path, n, ts, prev)
         prev = ts

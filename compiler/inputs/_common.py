@@ -6,7 +6,7 @@ from __future__ import annotations
 import io
 import ipaddress
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +15,7 @@ from compiler.safe_files import open_bounded
 from compiler.timeutil import format_timestamp, parse_timestamp
 
 Record = dict[str, Any]
+Admits = Callable[[Any], bool]  # an entry condition on the fields (compiler.evaluator)
 
 
 # No log format nests objects anywhere near this deep (ECS: about 6); the limit keeps a hostile

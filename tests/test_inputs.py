@@ -448,8 +448,8 @@ def test_orjson_reading_equals_the_stdlib_reading(tmp_path: Path, k: int, allow_
     }.items():
         path = tmp_path / f"{name}.jsonl"
         path.write_bytes(body)
-        new = _outcome(lambda: list(iter_json(path, allow_text)))
-        old = _outcome(lambda: _reference_iter_json(path, allow_text))
+        new = _outcome(lambda p=path: list(iter_json(p, allow_text)))
+        old = _outcome(lambda p=path: _reference_iter_json(p, allow_text))
         assert repr(new) == repr(old), name  # repr: NaN != NaN, -0.0 == 0.0
 
 

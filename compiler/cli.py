@@ -9,7 +9,6 @@ while an output folder is written).
 
 from __future__ import annotations
 
-import gc
 import json
 import sys
 from collections.abc import Callable, Sequence
@@ -349,10 +348,6 @@ def run_cmd(
         raise click.UsageError(f"--now: {exc}") from None
     analytics = [x.analytic for x in sorted(cat.loaded, key=lambda x: x.analytic.id)]
     try:
-        # The catalog and modules live to the end: out of the collector's view, they are not
-        # walked again by every full collection while events stream through.
-        gc.collect()
-        gc.freeze()
         alerts = run_files(analytics, specs, now_ms, presorted=presorted)
     except ValueError as exc:
         click.secho(f"error: {exc}", fg="red", err=True)

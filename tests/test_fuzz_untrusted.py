@@ -152,7 +152,7 @@ HEADER_TEXT = st.lists(
             ["\n", "\r", "\u2028", "\u2029", "\x85", "\x0b", "*/", "/*", "//", "#", "`", "'''"]
         ),
         st.sampled_from(["---", "| where false", "let X = 1;", "index=* | delete", '"']),
-        st.characters(codec="utf-8", exclude_categories=("Cs",), exclude_characters="\x00"),
+        st.characters(codec="utf-8", exclude_categories=["Cs"], exclude_characters="\x00"),
     ),
     max_size=12,
 ).map("".join)

@@ -254,3 +254,33 @@ def test_skip_equals_pushing_an_event_that_reaches_no_stream() -> None:
         other = Evaluation(analytic)
         other.skip(5, 3)
         other.skip(4, 4)
+
+
+def test_alerts_taken_as_they_come_sort_into_finish_order() -> None:
+    from compiler.evaluator.engine import alert_sort_key
+
+    analytic = _analytic(SEQ)
+    names = ["a", "b", "a", "a", "b", "b", "a", "b"]
+    events = [
+        Event(
+            1000 * (i // 2),
+            i,
+            f"e{i}",
+            {
+                "event.category": "process",
+                "event.type": "start",
+                "process.name": n,
+                "host.name": f"h{i % 2}",
+            },
+        )
+        for i, n in enumerate(names)
+    ]
+    whole = evaluate(analytic, events)
+    run_ = Evaluation(analytic)
+    taken = []
+    for e in events:
+        run_.push(e)
+        taken.extend(run_.take_alerts())
+    assert taken and run_.alerts == []
+    rest = run_.finish()
+    assert sorted(taken + rest, key=alert_sort_key) == whole and len(whole) >= 2

@@ -228,8 +228,9 @@ class Evaluation:
             self._advance(ts)
 
     def take_alerts(self) -> list[Alert]:
-        """The alerts decided so far, removed (a long run hands them out as it goes); the
-        alerts of :meth:`finish` are then only the rest, in the same order as before."""
+        """The alerts decided so far, removed (a long run hands them out as it goes). :meth:`finish`
+        then returns only the rest; all of them sorted stably by :func:`alert_sort_key`, taken
+        ones first, are what :meth:`finish` alone would have returned."""
         out, self.alerts = self.alerts, []
         return out
 

@@ -284,3 +284,25 @@ def test_alerts_taken_as_they_come_sort_into_finish_order() -> None:
     assert taken and run_.alerts == []
     rest = run_.finish()
     assert sorted(taken + rest, key=alert_sort_key) == whole and len(whole) >= 2
+
+
+OTRF = ROOT / "analytics" / "fixtures" / "otrf"
+RAW_FILES = [
+    ("otrf_lsass06_payload_sysmon.jsonl", "sysmon"),
+    ("otrf_lsass06_zeek_conn.log", "zeek"),
+    ("otrf_log4shell_linux_sysmon_syslog.jsonl", "sysmon"),
+    ("otrf_log4shell_linux_auoms.jsonl", "auditd"),
+    ("UTICA-ONE-DRIVE_ssl.log", "zeek"),
+]
+
+
+@pytest.mark.parametrize(("name", "fmt"), RAW_FILES)
+def test_raw_formats_sort_on_disk_as_in_memory(name: str, fmt: str) -> None:
+    path = OTRF / name
+    if not path.is_file():
+        pytest.skip(f"OTRF data missing: {path}")
+    want = load_sorted([(path, fmt)])
+    got = [ev for _, _, _, ev in feed.sorted_records(0, path, fmt, None, run_events=16)]
+    assert [(e.ts, e.id, e.fields) for e in got if e is not None] == [
+        (e.ts, e.id, e.fields) for e in want
+    ]

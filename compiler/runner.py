@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import heapq
 import json
-from collections.abc import Iterable, Iterator
+import marshal
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +25,10 @@ from compiler.evaluator.feed import (
 )
 from compiler.inputs import FORMATS, read_events
 from compiler.timeutil import format_timestamp
+
+# Alerts per sorted run of an analytic's output: a sliding count's alert lists about a hundred
+# evidence ids, so 20,000 alerts are a few tens of MB.
+SINK_RUN = 20_000
 
 
 def parse_input_spec(spec: str, default_format: str) -> tuple[Path, str]:
@@ -64,12 +71,62 @@ def run_files(
     of order the evaluation starts over, with every file not yet read to its end in order
     sorted externally (compiler.evaluator.feed); with ``presorted`` that is an error instead.
 
-    Alerts carry no event fields (``steps``/``pairs``): memory holds only what is printed."""
+    Alerts carry no event fields (``steps``/``pairs``), only what is printed."""
+    taken: list[list[Alert]] = []
+
+    def collect(n: int) -> list[Callable[[Alert], None]]:
+        taken[:] = [[] for _ in range(n)]
+        return [t.append for t in taken]
+
+    _run_restarting(analytics, inputs, now, presorted, run_events, collect)
+    return [a for t in taken for a in sorted(t, key=alert_sort_key)]
+
+
+def alert_lines(
+    analytics: list[ir.Analytic],
+    inputs: list[tuple[Path, str]],
+    now: int | None,
+    presorted: bool = False,
+    run_events: int = RUN_EVENTS,
+    sink_run: int = SINK_RUN,
+) -> Iterator[str]:
+    """The :func:`alert_json` lines of :func:`run_files`, in the same order, with the alerts
+    held as sorted runs of at most ``sink_run`` lines spilled to a temporary folder: memory
+    does not grow with the number of alerts either. Evaluates before returning (errors are
+    raised here, before any line); the folder goes when the lines have been read."""
+    tmp = tempfile.TemporaryDirectory(prefix="siemc-alerts-")
+    sinks: list[_Sink] = []
+
+    def collect(n: int) -> list[Callable[[Alert], None]]:
+        sinks[:] = [_Sink(Path(tmp.name) / f"a{k}", sink_run) for k in range(n)]
+        return [s.add for s in sinks]
+
+    try:
+        _run_restarting(analytics, inputs, now, presorted, run_events, collect)
+    except BaseException:
+        tmp.cleanup()
+        raise
+    return _drain(sinks, tmp)
+
+
+Collect = Callable[[int], list[Callable[[Alert], None]]]
+
+
+def _run_restarting(
+    analytics: list[ir.Analytic],
+    inputs: list[tuple[Path, str]],
+    now: int | None,
+    presorted: bool,
+    run_events: int,
+    collect: Collect,
+) -> None:
     ordered: set[int] = set()
     to_sort: set[int] = set()
     while True:
         try:
-            return _evaluate(analytics, inputs, now, to_sort, ordered, run_events)
+            # a fresh collector per attempt: a restart forgets the alerts of the last one
+            _evaluate(analytics, inputs, now, to_sort, ordered, run_events, collect(len(analytics)))
+            return
         except OutOfOrder as exc:
             if presorted:
                 raise ValueError(f"{exc}; --presorted needs each input in time order") from None
@@ -83,7 +140,8 @@ def _evaluate(
     to_sort: set[int],
     ordered: set[int],
     run_events: int,
-) -> list[Alert]:
+    emit: list[Callable[[Alert], None]],
+) -> None:
     runs = [Evaluation(a) for a in analytics]
     admits = _entry_condition(runs)
     streams = [
@@ -92,16 +150,15 @@ def _evaluate(
         else _noting_end(i, file_records(i, p, f, admits), ordered)
         for i, (p, f) in enumerate(inputs)
     ]
-    out: list[list[Alert]] = [[] for _ in runs]
-    _feed(runs, merge(streams), out)
-    alerts: list[Alert] = []
-    for r, taken in zip(runs, out, strict=True):
-        taken.extend(_slim(a) for a in r.finish(now))
-        alerts.extend(sorted(taken, key=alert_sort_key))
-    return alerts
+    _feed(runs, merge(streams), emit)
+    for r, add in zip(runs, emit, strict=True):
+        for a in r.finish(now):
+            add(_slim(a))
 
 
-def _feed(runs: list[Evaluation], records: Iterator[Record], out: list[list[Alert]]) -> None:
+def _feed(
+    runs: list[Evaluation], records: Iterator[Record], emit: list[Callable[[Alert], None]]
+) -> None:
     # seq counts every input event, skipped or not: the same numbers as load_sorted gives
     for seq, (ts, _, _, ev) in enumerate(records):
         if ev is None:
@@ -112,7 +169,54 @@ def _feed(runs: list[Evaluation], records: Iterator[Record], out: list[list[Aler
         for k, r in enumerate(runs):
             r.push(ev)
             if r.alerts:
-                out[k].extend(_slim(a) for a in r.take_alerts())
+                add = emit[k]
+                for a in r.take_alerts():
+                    add(_slim(a))
+
+
+class _Sink:
+    """One analytic's alert lines in :func:`alert_sort_key` order, ties in arrival order (the
+    stable sort of :meth:`Evaluation.finish`), as sorted runs spilled to ``prefix``-named files."""
+
+    def __init__(self, prefix: Path, run: int) -> None:
+        self.prefix, self.run = prefix, run
+        self.buf: list[tuple[Any, int, str]] = []
+        self.runs: list[Path] = []
+        self.count = 0
+
+    def add(self, alert: Alert) -> None:
+        self.buf.append((alert_sort_key(alert), self.count, alert_json(alert)))
+        self.count += 1
+        if len(self.buf) >= self.run:
+            self.buf.sort()
+            path = self.prefix.with_name(f"{self.prefix.name}-{len(self.runs)}")
+            with path.open("wb") as fh:
+                for item in self.buf:
+                    marshal.dump(item, fh)
+            self.runs.append(path)
+            self.buf = []
+
+    def lines(self) -> Iterator[str]:
+        self.buf.sort()  # (key, arrival, line): arrival is unique, lines are never compared
+        for _, _, line in heapq.merge(*(_read(p) for p in self.runs), self.buf):
+            yield line
+
+
+def _read(path: Path) -> Iterator[tuple[Any, int, str]]:
+    with path.open("rb") as fh:
+        while True:
+            try:
+                yield marshal.load(fh)
+            except EOFError:
+                return
+
+
+def _drain(sinks: list[_Sink], tmp: tempfile.TemporaryDirectory[str]) -> Iterator[str]:
+    try:
+        for sink in sinks:
+            yield from sink.lines()
+    finally:
+        tmp.cleanup()
 
 
 def _entry_condition(runs: list[Evaluation]) -> Admits:

@@ -306,3 +306,28 @@ def test_raw_formats_sort_on_disk_as_in_memory(name: str, fmt: str) -> None:
     assert [(e.ts, e.id, e.fields) for e in got if e is not None] == [
         (e.ts, e.id, e.fields) for e in want
     ]
+
+
+def test_alert_lines_spill_sorted_runs_and_equal_run_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from compiler import runner
+
+    rng = random.Random(5)
+    docs = [_doc(s, rng.choice("ab"), f"e{s}", host=f"h{s % 4}") for s in range(300)]
+    path = _write(tmp_path / "many.jsonl", docs)
+    analytics = [_analytic(SEQ), _analytic(ABSENCE)]
+    want = _reference(analytics, [(path, "ecs")], None)
+    spilled: list[int] = []
+    real_dump = runner.marshal.dump
+
+    def spy(item: Any, fh: Any) -> None:
+        spilled.append(1)
+        real_dump(item, fh)
+
+    monkeypatch.setattr(runner.marshal, "dump", spy)
+    lines = runner.alert_lines(analytics, [(path, "ecs")], None, sink_run=7)
+    assert spilled, "alerts beyond 7 per analytic are spilled while evaluating"
+    got = "".join(line + "\n" for line in lines)
+    assert got == want and want.count("\n") > 30
+    assert _streamed(analytics, [(path, "ecs")], None) == want

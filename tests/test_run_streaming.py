@@ -6,6 +6,7 @@ of order (sorted on disk), and on several files merged."""
 from __future__ import annotations
 
 import json
+import marshal
 import random
 from pathlib import Path
 from typing import Any
@@ -319,13 +320,13 @@ def test_alert_lines_spill_sorted_runs_and_equal_run_files(
     analytics = [_analytic(SEQ), _analytic(ABSENCE)]
     want = _reference(analytics, [(path, "ecs")], None)
     spilled: list[int] = []
-    real_dump = runner.marshal.dump
+    real_dump = marshal.dump
 
     def spy(item: Any, fh: Any) -> None:
         spilled.append(1)
         real_dump(item, fh)
 
-    monkeypatch.setattr(runner.marshal, "dump", spy)
+    monkeypatch.setattr(marshal, "dump", spy)
     lines = runner.alert_lines(analytics, [(path, "ecs")], None, sink_run=7)
     assert spilled, "alerts beyond 7 per analytic are spilled while evaluating"
     got = "".join(line + "\n" for line in lines)

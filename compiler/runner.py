@@ -26,9 +26,9 @@ from compiler.evaluator.feed import (
 from compiler.inputs import FORMATS, read_events
 from compiler.timeutil import format_timestamp
 
-# Alerts per sorted run of an analytic's output: a sliding count's alert lists about a hundred
-# evidence ids, so 20,000 alerts are a few tens of MB.
-SINK_RUN = 20_000
+# Characters of alert lines per sorted run of an analytic's output. In memory a line costs about
+# four times its text (its sort key holds the evidence ids as separate strings).
+SINK_CHARS = 2_000_000
 
 
 def parse_input_spec(spec: str, default_format: str) -> tuple[Path, str]:
@@ -88,17 +88,17 @@ def alert_lines(
     now: int | None,
     presorted: bool = False,
     run_events: int = RUN_EVENTS,
-    sink_run: int = SINK_RUN,
+    sink_chars: int = SINK_CHARS,
 ) -> Iterator[str]:
     """The :func:`alert_json` lines of :func:`run_files`, in the same order, with the alerts
-    held as sorted runs of at most ``sink_run`` lines spilled to a temporary folder: memory
-    does not grow with the number of alerts either. Evaluates before returning (errors are
+    held as sorted runs of about ``sink_chars`` characters spilled to a temporary folder:
+    memory does not grow with the number of alerts either. Evaluates before returning (errors are
     raised here, before any line); the folder goes when the lines have been read."""
     tmp = tempfile.TemporaryDirectory(prefix="siemc-alerts-")
     sinks: list[_Sink] = []
 
     def collect(n: int) -> list[Callable[[Alert], None]]:
-        sinks[:] = [_Sink(Path(tmp.name) / f"a{k}", sink_run) for k in range(n)]
+        sinks[:] = [_Sink(Path(tmp.name) / f"a{k}", sink_chars) for k in range(n)]
         return [s.add for s in sinks]
 
     try:
@@ -178,16 +178,20 @@ class _Sink:
     """One analytic's alert lines in :func:`alert_sort_key` order, ties in arrival order (the
     stable sort of :meth:`Evaluation.finish`), as sorted runs spilled to ``prefix``-named files."""
 
-    def __init__(self, prefix: Path, run: int) -> None:
-        self.prefix, self.run = prefix, run
+    def __init__(self, prefix: Path, chars: int) -> None:
+        self.prefix, self.chars = prefix, chars
         self.buf: list[tuple[Any, int, str]] = []
         self.runs: list[Path] = []
         self.count = 0
+        self.size = 0
 
     def add(self, alert: Alert) -> None:
-        self.buf.append((alert_sort_key(alert), self.count, alert_json(alert)))
+        line = alert_json(alert)
+        self.buf.append((alert_sort_key(alert), self.count, line))
         self.count += 1
-        if len(self.buf) >= self.run:
+        self.size += len(line)
+        if self.size >= self.chars:
+            self.size = 0
             self.buf.sort()
             path = self.prefix.with_name(f"{self.prefix.name}-{len(self.runs)}")
             with path.open("wb") as fh:

@@ -327,8 +327,8 @@ def test_alert_lines_spill_sorted_runs_and_equal_run_files(
         real_dump(item, fh)
 
     monkeypatch.setattr(marshal, "dump", spy)
-    lines = runner.alert_lines(analytics, [(path, "ecs")], None, sink_run=7)
-    assert spilled, "alerts beyond 7 per analytic are spilled while evaluating"
+    lines = runner.alert_lines(analytics, [(path, "ecs")], None, sink_chars=700)
+    assert spilled, "alerts beyond 700 characters per analytic are spilled while evaluating"
     got = "".join(line + "\n" for line in lines)
     assert got == want and want.count("\n") > 30
     assert _streamed(analytics, [(path, "ecs")], None) == want

@@ -11,17 +11,24 @@ if TYPE_CHECKING:
 # target -> (module, class). Module names avoid the names of the target libraries themselves
 # (``eql``, ``esql``, ``sigma``): the eql package imports any module named ``eql_*``.
 TARGETS: dict[str, tuple[str, str]] = {
-    "splunk": ("backends.splunk_spl", "SplunkBackend"),
+    "splunk": ("backends.splunk", "SplunkBackend"),
     "eql": ("backends.elastic_eql", "EqlBackend"),
     "esql": ("backends.elastic_esql", "EsqlBackend"),
-    "kql": ("backends.sentinel_kql", "KqlBackend"),
-    "sigma": ("backends.sigma_rules", "SigmaBackend"),
+    "kql": ("backends.sentinel", "KqlBackend"),
+    "sigma": ("backends.sigma", "SigmaBackend"),
+}
+
+# Local engines: targets of `siemc compile -t` and `siemc test --engines`, but not SIEMs, so
+# not among the TARGETS that `siemc build`, `export` and `fidelity --catalog` iterate.
+ENGINE_TARGETS: dict[str, tuple[str, str]] = {
+    "duckdb": ("backends.duckdb", "DuckdbBackend"),
 }
 
 
 def get_backend(target: str) -> Backend:
-    if target not in TARGETS:
-        raise ValueError(f"unknown target '{target}'; targets: {', '.join(TARGETS)}")
-    module, cls = TARGETS[target]
+    known = TARGETS | ENGINE_TARGETS
+    if target not in known:
+        raise ValueError(f"unknown target '{target}'; targets: {', '.join(known)}")
+    module, cls = known[target]
     backend: Backend = getattr(importlib.import_module(module), cls)()
     return backend

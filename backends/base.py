@@ -10,8 +10,9 @@ user allows them, and each one is reported (diagnostic + a comment in the artifa
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, ClassVar, Literal
 
 from backends.comment import one_line
@@ -128,6 +129,8 @@ class Context:
     errors: list[Diagnostic] = field(default_factory=list)
     # with allow_approximate False: still accept approximations that only add alerts
     allow_superset: bool = False
+    # backend options (e.g. esql's target stack version), only those the backend declares
+    options: Mapping[str, str] = field(default_factory=dict)
 
     def field(self, name: str, span: ir.Span) -> str:
         try:
@@ -208,6 +211,13 @@ class Backend(ABC):
     comment: ClassVar[str]  # line comment prefix of the target language
     profiles: ClassVar[tuple[str, ...]]  # the first is the default
     SUPPORT: ClassVar[dict[type, Support]]
+    OPTIONS: ClassVar[frozenset[str]] = frozenset()  # option names the backend reads
+    options: Mapping[str, str] = MappingProxyType({})  # per instance: configure()
+
+    def configure(self, options: Mapping[str, str] | None) -> Backend:
+        """Set the backend options (e.g. esql's ``stack``); names it does not read are ignored."""
+        self.options = {k: v for k, v in (options or {}).items() if k in self.OPTIONS}
+        return self
 
     def compile(
         self,
@@ -229,6 +239,7 @@ class Backend(ABC):
             load_profile(name),
             allow_approximate,
             allow_superset=allow_superset,
+            options=dict(self.options),
         )
         self.check_support(analytic, ctx)
         # A stream reading a field its data source never carries could not match real data.

@@ -15,6 +15,7 @@ it computes itself (derive, enrich ``add``); a join's ``add`` fields are read fr
 
 from __future__ import annotations
 
+from backends import ENGINE_TARGETS
 from backends.profiles import FieldProfile, describe, load_profile, names
 from compiler import ir
 from compiler.diagnostics import Diagnostic
@@ -156,6 +157,8 @@ def carriers(
         if name == here.name:
             continue
         prof = load_profile(name)
+        if prof.targets and set(prof.targets) <= set(ENGINE_TARGETS):
+            continue  # a local engine's profile is no data source a SIEM user can switch to
         if prof.has_source(ls) and not prof.lacking(ls, fields):
             targets = f" ({', '.join(prof.targets)})" if prof.targets else ""
             out.append(f"the {name} profile{targets}{without(prof, ls)}")

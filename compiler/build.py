@@ -77,11 +77,12 @@ def compile_pair(
     profile: str | None,
     allow_approximate: bool,
     allow_superset: bool = False,
+    options: Mapping[str, str] | None = None,
 ) -> PairResult:
     """Compile one analytic for one target. Without ``profile``, every profile of the target is
     tried and the best result is kept (exact, then superset, subset, mixed; among refusals the
     default profile's), so a catalog deploys on whichever data model carries it."""
-    backend = get_backend(target)
+    backend = get_backend(target).configure(options)
     names = [profile] if profile is not None else list(backend.profiles)
     best: PairResult | None = None
     for name in names:
@@ -141,6 +142,7 @@ def compile_all(
     profile: str | None = None,
     allow_approximate: bool = False,
     allow_superset: bool = False,
+    options: Mapping[str, str] | None = None,
 ) -> list[PairResult]:
     out = []
     for loaded in sorted(catalog, key=lambda x: x.analytic.id):
@@ -152,6 +154,7 @@ def compile_all(
                     profile=profile,
                     allow_approximate=allow_approximate,
                     allow_superset=allow_superset,
+                    options=options,
                 )
             )
     return out

@@ -81,6 +81,32 @@ def matches(
     return all(name not in got_m or _close(v, got_m[name], rel) for name, v in want.measures)
 
 
+def uncovered(
+    expected: Sequence[CanonicalAlert], actual: Sequence[CanonicalAlert]
+) -> list[CanonicalAlert]:
+    """The expected alerts no actual alert *covers*: same analytic, a key made of some of the
+    expected key's fields with the same values (a coarser group), and the same times where both
+    give them. A superset that cannot compute a key the analytic groups by (a derived field)
+    groups by the keys it has; each of its alerts then stands for every finer evaluator alert
+    in it, and its measures, taken over the coarser group, are not compared."""
+    out = []
+    for want in expected:
+        wk = dict(want.key)
+        for got in actual:
+            if got.analytic != want.analytic:
+                continue
+            if any(name not in wk or wk[name] != v for name, v in got.key):
+                continue
+            if all(
+                a is None or b is None or a == b
+                for a, b in ((want.start, got.start), (want.end, got.end))
+            ):
+                break
+        else:
+            out.append(want)
+    return out
+
+
 @dataclass
 class Diff:
     missing: list[CanonicalAlert]  # in expected (evaluator), not produced by the engine

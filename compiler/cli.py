@@ -17,6 +17,7 @@ from typing import Any
 
 import click
 
+from backends import ENGINE_TARGETS
 from compiler.atomic import Interrupted, OutputError
 from compiler.build import (
     ALL_TARGETS,
@@ -28,6 +29,7 @@ from compiler.build import (
     write_outputs,
 )
 from compiler.cli_export import check_root, export_cmd, root_option
+from compiler.cli_import import import_group
 from compiler.discover import Catalog, find_analytics, load_catalog
 from compiler.engine_check import (
     EngineResult,
@@ -194,6 +196,11 @@ def _tests_exit(results: list[FixtureResult]) -> int:
     "comma-separated from eql, sigma, kql, esql, splunk, or all",
 )
 @click.option("--profile", help="field-mapping profile for the engines (e.g. asim for kql)")
+@click.option(
+    "--stack",
+    help="ES|QL target: Elastic Stack version whose idioms the query may use (8.19, 9.0, 9.1, "
+    "9.2, 9.3; default 9.3)",
+)
 @root_option
 def test(
     paths: tuple[str, ...],
@@ -201,6 +208,7 @@ def test(
     verbose: bool,
     engines: str | None,
     profile: str | None,
+    stack: str | None,
     root: str | None,
 ) -> None:
     """Run every analytic's fixtures through the reference evaluator (and, with --engines,
@@ -213,7 +221,8 @@ def test(
     cat = load_catalog(paths, root)
     _report_invalid(cat)
     results = _run_tests(cat, verbose)
-    engine_results = _run_engines(cat, targets, profile, verbose) if targets else []
+    options = _options(stack)
+    engine_results = _run_engines(cat, targets, profile, verbose, options) if targets else []
     if junit:
         write_junit(Path(junit), results, cat.diagnostics, engine_results)
     code = EXIT_INVALID if cat.errors else _tests_exit(results)
@@ -254,15 +263,24 @@ _ENGINE_MARK = {
 }
 
 
+def _options(stack: str | None) -> dict[str, str]:
+    """Backend options from the command line (each backend reads the ones it declares)."""
+    return {"stack": stack} if stack is not None else {}
+
+
 def _run_engines(
-    cat: Catalog, targets: list[str], profile: str | None, verbose: bool
+    cat: Catalog,
+    targets: list[str],
+    profile: str | None,
+    verbose: bool,
+    options: dict[str, str] | None = None,
 ) -> list[EngineResult]:
     out: list[EngineResult] = []
     click.secho(f"engines: {', '.join(targets)}", bold=True)
     for loaded in sorted(cat.loaded, key=lambda x: x.analytic.id):
         for fx in loaded.fixtures:
             try:
-                rs = check_fixture(loaded, fx, targets, profile)
+                rs = check_fixture(loaded, fx, targets, profile, options)
             except EngineUnavailable as exc:
                 click.secho(f"error: {exc}", fg="red", err=True)
                 sys.exit(EXIT_UNAVAILABLE)
@@ -400,7 +418,8 @@ def _summary(results: list[PairResult]) -> str:
     "-t",
     "--target",
     "target",
-    type=click.Choice([*ALL_TARGETS, "all"]),
+    # "all" means the SIEMs; local engines (duckdb) are compiled when named
+    type=click.Choice([*ALL_TARGETS, *ENGINE_TARGETS, "all"]),
     default="all",
     show_default=True,
 )
@@ -416,6 +435,11 @@ def _summary(results: list[PairResult]) -> str:
     is_flag=True,
     help="compile approximations that only add alerts (supersets: nothing is missed)",
 )
+@click.option(
+    "--stack",
+    help="ES|QL target: Elastic Stack version whose idioms the query may use (8.19, 9.0, 9.1, "
+    "9.2, 9.3; default 9.3)",
+)
 @root_option
 def compile_cmd(
     paths: tuple[str, ...],
@@ -424,6 +448,7 @@ def compile_cmd(
     profile: str | None,
     allow_approximate: bool,
     allow_superset: bool,
+    stack: str | None,
     root: str | None,
 ) -> None:
     """Compile analytics to SIEM queries: OUT/<target>/<id>.<ext>, .err where a target cannot
@@ -441,6 +466,7 @@ def compile_cmd(
         profile=profile,
         allow_approximate=allow_approximate,
         allow_superset=allow_superset,
+        options=_options(stack),
     )
     _warn(results)
     if out is None:
@@ -509,9 +535,19 @@ def fidelity(catalog_paths: tuple[str, ...], as_json: bool, root: str | None) ->
     is_flag=True,
     help="with --strict: still accept approximations that only add alerts (supersets)",
 )
+@click.option(
+    "--stack",
+    help="ES|QL target: Elastic Stack version whose idioms the query may use (8.19, 9.0, 9.1, "
+    "9.2, 9.3; default 9.3)",
+)
 @root_option
 def build(
-    paths: tuple[str, ...], out: str, strict: bool, allow_superset: bool, root: str | None
+    paths: tuple[str, ...],
+    out: str,
+    strict: bool,
+    allow_superset: bool,
+    stack: str | None,
+    root: str | None,
 ) -> None:
     """The main job: validate, test (fixtures through the evaluator) and compile the analytics
     (default: analytics/) to every target into OUT, with OUT/junit.xml and OUT/fidelity.json,
@@ -533,7 +569,11 @@ def build(
     exportable = tuple(lo for lo in catalog if lo.doc.path not in refused)
     results = _run_tests(cat, verbose=False)
     pairs = compile_all(
-        cat.loaded, ALL_TARGETS, allow_approximate=not strict, allow_superset=allow_superset
+        cat.loaded,
+        ALL_TARGETS,
+        allow_approximate=not strict,
+        allow_superset=allow_superset,
+        options=_options(stack),
     )
     _warn(pairs)
     req = Request(exportable, not strict, None)
@@ -549,3 +589,4 @@ def build(
 
 
 main.add_command(export_cmd)
+main.add_command(import_group)

@@ -49,9 +49,12 @@ CODES: dict[str, str] = {
     "E210": "a field the profile cannot map",
     "E211": "no data source in the profile for a logsource or for the fields needed",
     "W300": "an allowed approximation (reported)",
-    "E400": "a technique id missing from the bundled ATT&CK table (export)",
+    "E400": "a technique or tactic missing from the bundled ATT&CK table (export)",
     "E401": "an export schedule (--every) that would miss or repeat window decisions",
     "W400": "a deprecated or revoked ATT&CK technique (export)",
+    "W401": "an ATT&CK technique that belongs to none of the tactics the analytic names (export)",
+    "E500": "a Sigma construct the language cannot say (import sigma)",
+    "E501": "not a valid Sigma rule (import sigma)",
 }
 
 

@@ -369,6 +369,10 @@ class Metadata:
     owner: str | None
     references: tuple[str, ...]
     false_positives: tuple[str, ...]
+    attack_tactics: tuple[str, ...] = ()  # as written: TA ids or short names (exports resolve)
+    author: str | None = None
+    license: str | None = None
+    tags: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

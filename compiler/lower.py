@@ -152,11 +152,15 @@ class _Lowering:
             description=m.description,
             attack_analytics=tuple(m.attack.analytics),
             attack_techniques=tuple(m.attack.techniques),
+            attack_tactics=tuple(m.attack.tactics),
             platforms=tuple(m.platforms),
             severity=m.severity,
             owner=m.owner,
             references=tuple(m.references),
             false_positives=tuple(m.false_positives),
+            author=m.author,
+            license=m.license,
+            tags=tuple(m.tags),
         )
         analytic = ir.Analytic(
             id=m.id,

@@ -28,6 +28,7 @@ from compiler.timeutil import parse_duration
 ID_RE = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 ANALYTIC_RE = r"^AN\d{4}$"
 TECHNIQUE_RE = r"^T\d{4}(\.\d{3})?$"
+TACTIC_RE = r"^(TA\d{4}|[a-z]+(-[a-z]+)*)$"
 DURATION_RE = r"^[0-9]+(ms|s|m|h|d|w)$"
 
 
@@ -169,9 +170,16 @@ class Strict(BaseModel):
 # --------------------------------------------------------------------------- metadata
 class Attack(Strict):
     analytics: list[Annotated[str, _attack(ANALYTIC_RE, "MITRE analytic id (AN1234)")]] = []
+    # may be empty: a rule imported from Sigma keeps the tags its author gave, which name no
+    # technique in one rule of eight of the SigmaHQ corpus
     techniques: list[
         Annotated[str, _attack(TECHNIQUE_RE, "ATT&CK technique id (T1234 or T1234.001)")]
-    ] = Field(min_length=1)
+    ] = []
+    # Exports derive tactics from the techniques; naming them here chooses among a technique's
+    # tactics (T1071 is command-and-control only, but an analytic may file it as exfiltration).
+    tactics: list[
+        Annotated[str, _attack(TACTIC_RE, "ATT&CK tactic id or short name (TA0010, exfiltration)")]
+    ] = []
 
 
 # --------------------------------------------------------------------------- streams
@@ -507,10 +515,16 @@ class AnalyticM(Strict):
     id: Annotated[str, Field(pattern=ID_RE)]
     title: Name
     description: Name
-    attack: Attack
-    platforms: list[Literal["windows", "linux", "macos"]] = Field(min_length=1)
+    attack: Attack = Attack()
+    # empty for rules on no operating system (cloud audit logs, proxies, network devices)
+    platforms: list[Literal["windows", "linux", "macos"]] = []
     severity: Literal["informational", "low", "medium", "high", "critical"]
     owner: str | None = None
+    # the rule's authors and license, kept from an imported rule (the Detection Rule License
+    # of Sigma rules requires keeping the author and the references), and its other tags
+    author: str | None = None
+    license: str | None = None
+    tags: list[str] = []
     references: list[str] = []
     false_positives: list[str] = []
     lookups: dict[LookupName, LookupM] = {}

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 
 import pytest
 
+from backends.base import Artifact, overall_direction
 from compiler import canonical, ir
 from compiler.evaluator import Event, evaluate
 from compiler.lower import Loaded
@@ -38,3 +39,19 @@ def find_fixture(catalog: Iterable[Loaded], aid: str, name: str) -> tuple[Loaded
                 if fx.name == name:
                     return lo, fx
     raise KeyError((aid, name))
+
+
+def assert_direction(artifact: Artifact, d: canonical.Diff, where: str) -> None:
+    """An engine's difference from the evaluator agrees with the artifact's declared direction:
+    exact differs in nothing, a superset misses no evaluator alert, a subset adds none (mixed
+    may do both). Engine caveats (a documented difference of the engine itself from the SIEM)
+    are the caller's business: call this only for differences the translation owns."""
+    direction = overall_direction(artifact.approximations)
+    if direction is None:
+        assert d.equal, f"{where}: exact, but the engine and the evaluator differ\n{d.render()}"
+    elif direction == "superset":
+        assert not canonical.uncovered(d.missing, d.extra), (
+            f"{where}: a declared superset misses alerts\n{d.render()}"
+        )
+    elif direction == "subset":
+        assert not d.extra, f"{where}: a declared subset adds alerts\n{d.render()}"

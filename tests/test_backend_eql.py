@@ -9,6 +9,7 @@ and null handling, never case sensitivity; the case rules are pinned by the expe
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +18,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from backends import get_backend
-from backends.base import NODE_TYPES, Artifact, CompileError
-from backends.elastic_eql import EqlBackend
-from backends.elastic_eql_text import duration, lucene_regex, quote
+from backends.base import NODE_TYPES, Approximation, Artifact, CompileError, overall_direction
+from backends.elastic_eql import EqlBackend, relaxation
+from backends.elastic_eql.text import duration, lucene_regex, quote
 from compiler import ir
 from compiler.discover import load_catalog
 from tests.oracles.elastic_eql_oracle import OracleRefused, run, validate
@@ -30,12 +31,13 @@ SPAN = ir.Span("t.yml", 3, 5)
 
 # ---------------------------------------------------------------------------- catalog
 # sample / missing-event sequence / registered_domain() inlined as wildcards
-COMPILED_APPROXIMATE = {"SIEMC-0006", "SIEMC-0009", "SIEMC-0012"}
+# AN1190: the first-seen baseline (and the join only it reads) dropped, a declared superset
+COMPILED_APPROXIMATE = {"AN1190", "SIEMC-0006", "SIEMC-0009", "SIEMC-0012"}
+SUPERSETS = {"AN1190"}
 UNSUPPORTED = {
-    "AN1190",  # join + first_seen
-    "AN1511",  # aggregate, join, first_seen
+    "AN1511",  # aggregate, join (first_seen dropped)
     "SIEMC-0003",  # aggregate, join
-    "SIEMC-0004",  # first_seen
+    "SIEMC-0004",  # a key computed by extract_ips() (first_seen dropped)
     "SIEMC-0005",  # join
     "SIEMC-0007",  # threshold
     "SIEMC-0008",  # threshold
@@ -68,6 +70,7 @@ def test_catalog_outcomes() -> None:
             continue
         compiled.add(a.id)
         assert bool(art.approximations) == (a.id in COMPILED_APPROXIMATE)
+        assert (overall_direction(art.approximations) == "superset") == (a.id in SUPERSETS)
     assert compiled == COMPILED_APPROXIMATE
     assert failed == UNSUPPORTED
 
@@ -91,6 +94,11 @@ def test_approximations_need_permission() -> None:
         assert [d.code for d in err.value.diagnostics] == ["E202"]
         art = BACKEND.compile(a, allow_approximate=True)
         assert "// APPROXIMATION" in art.text
+        if a.id in SUPERSETS:
+            assert BACKEND.compile(a, allow_superset=True).text == art.text
+        else:
+            with pytest.raises(CompileError):
+                BACKEND.compile(a, allow_superset=True)
 
 
 def test_unsupported_errors_name_the_construct_and_alternative() -> None:
@@ -103,8 +111,11 @@ def test_unsupported_errors_name_the_construct_and_alternative() -> None:
     with pytest.raises(CompileError) as err:
         BACKEND.compile(by_id["SIEMC-0004"], allow_approximate=True)
     (d,) = err.value.diagnostics
-    assert d.code == "E200" and "first-seen" in d.message and "new_terms" in d.message
+    assert d.code == "E200" and "extract_ips()" in d.message and "dns.answer_ips" in d.message
     assert (d.line, d.col) != (0, 0)
+    with pytest.raises(CompileError) as err:
+        BACKEND.compile(by_id["SIEMC-0007"], allow_approximate=True)
+    assert "threshold rule" in err.value.diagnostics[0].message
 
 
 # ---------------------------------------------------------------------------- IR builders
@@ -273,13 +284,37 @@ def test_filter_table(case: str, filt: ir.Predicate, expected: str) -> None:
 
 
 def test_regex_shorthand_is_an_approximation() -> None:
-    a = match(ir.Regex(pn, ("^(python|pypy)[23](\\.\\d+)?$",), span=SPAN))
+    a = match(ir.Regex(pn, ("^[a-z]+\\s\\w$",), span=SPAN))
     with pytest.raises(CompileError) as err:
         compile_(a)
     assert err.value.diagnostics[0].code == "E202"
-    assert "ASCII digits" in err.value.diagnostics[0].message
+    assert "ASCII blanks" in err.value.diagnostics[0].message
     art = compile_(a, approx=True)
-    assert art.query == ANY + 'process.name regex~ "(python|pypy)[23](\\\\.[0-9]+)?\\n?"\n'
+    # form feed and vertical tab stay raw: EQL strings have no escape for them
+    assert art.query == ANY + 'process.name regex~ "[a-z]+[ \\t\\n\\r\f\v][A-Za-z0-9_]\\n?"\n'
+
+
+def test_regex_digits_are_the_unicode_digits_python_matches() -> None:
+    """Python's \\d is every Unicode decimal digit; Lucene's is [0-9], so the class is spelled
+    out and the translation is exact, inside a class too."""
+    import re
+    import sys
+
+    art = compile_(match(ir.Regex(pn, ("^(python|pypy)[23](\\.\\d+)?$",), span=SPAN)))
+    assert art.approximations == ()
+    head = 'process.name regex~ "(python|pypy)[23](\\\\.[0-9\u0660-\u0669'
+    assert art.query.startswith(ANY + head)
+    # str.isdecimal is Python's \\d on text (category Nd); every digit and each range's
+    # neighbours are checked
+    digits = [cp for cp in range(sys.maxunicode + 1) if chr(cp).isdecimal()]
+    assert len(digits) > 600
+    probes = {chr(c) for cp in digits for c in (cp - 1, cp, cp + 1)} | {"a", "\u00b2", "\u2460"}
+    for pattern in ("^\\d+$", "^[x\\d]+$"):
+        lucene = lucene_regex(pattern, cased=True)
+        assert lucene.approximations == ()
+        python, translated = re.compile(pattern), re.compile(lucene.pattern)
+        for ch in sorted(probes):
+            assert bool(python.search(ch)) == bool(translated.fullmatch(ch)), repr(ch)
 
 
 @pytest.mark.parametrize("pattern", ["(?=a)b", "\\bword", "(a)\\1", "a$b", "(?i)a", "x*+"])
@@ -634,3 +669,66 @@ def test_enrichment_keyed_on_an_array_field_is_an_approximation() -> None:
     art = compile_(a, approx=True)
     assert [x.construct for x in art.approximations] == ["lookup enrichment"]
     assert "first row in CSV order" in art.approximations[0].detail
+
+
+# ---------------------------------------------------------------------------- baselines dropped
+def _with_baseline(detection: ir.Detection, baseline: ir.Baseline) -> ir.Analytic:
+    s = stream("s", ir.Eq(pn, ("curl",)))
+    a = analytic(detection, s)
+    return dataclasses.replace(a, baselines=(baseline,))
+
+
+def _dropped(a: ir.Analytic) -> Approximation:
+    with pytest.raises(CompileError) as err:
+        BACKEND.compile(a)
+    assert [d.code for d in err.value.diagnostics] == ["E202"]
+    art = BACKEND.compile(a, allow_superset=True)
+    assert art.query == 'any where process.name : "curl"\n'
+    (approx,) = art.approximations
+    assert approx.direction == "superset"
+    return approx
+
+
+def test_first_seen_names_new_terms_or_a_chain() -> None:
+    fs = ir.FirstSeen("s", ("host.name", pn), ("host.name", pn), 86_400_000, SPAN)
+    approx = _dropped(_with_baseline(ir.Match("s", SPAN), fs))
+    assert "a new_terms rule on host.name, process.name with a 1d history window" in approx.detail
+    assert "its query this query's filter written in KQL" in approx.detail
+    wide = dataclasses.replace(fs, keys=("a", "b", "c", "d"), current=("a", "b", "c", "d"))
+    approx = _dropped(_with_baseline(ir.Match("s", SPAN), wide))
+    assert "building-block chain" in approx.detail and "at most 3 fields" in approx.detail
+
+
+def test_rarity_and_deviation_name_their_elastic_answer() -> None:
+    rare = ir.Rarity("s", ("host.name",), ("host.name",), "@days", 3, 7 * 86_400_000, SPAN)
+    approx = _dropped(_with_baseline(ir.Match("s", SPAN), rare))
+    assert "3 or more days" in approx.detail and "building-block chain" in approx.detail
+    a = analytic(ir.Match("s", SPAN), stream("s"))
+    dev = ir.Deviation("m", 86_400_000, 3.0, None, 3, SPAN)
+    assert "ES|QL" in relaxation.elastic_answer(a, dev)
+
+
+def test_a_baseline_over_an_aggregate_leaves_only_the_aggregate_refused() -> None:
+    by_id = {a.id: a for a in _catalog()}
+    with pytest.raises(CompileError) as err:
+        BACKEND.compile(by_id["SIEMC-0010"], allow_approximate=True)
+    assert [d.line for d in err.value.diagnostics] == [40]
+    assert "aggregation" in err.value.diagnostics[0].message
+
+
+def test_count_thresholds_name_the_elastic_threshold_rule() -> None:
+    by_id = {a.id: a for a in _catalog()}
+    with pytest.raises(CompileError) as err:
+        BACKEND.compile(by_id["SIEMC-0007"], allow_approximate=True)
+    (d,) = err.value.diagnostics
+    assert d.help is not None and d.help.startswith(
+        "the Elastic answer is a threshold rule (group by source.ip, destination.ip; "
+        "threshold.value 1; cardinality of destination.port >= 20;"
+    )
+    with pytest.raises(CompileError) as err:
+        BACKEND.compile(by_id["SIEMC-0008"], allow_approximate=True)
+    assert "threshold.value 30;" in (err.value.diagnostics[0].help or "")
+    # sums and ratios are no threshold rule
+    with pytest.raises(CompileError) as err:
+        BACKEND.compile(by_id["SIEMC-0003"], allow_approximate=True)
+    assert all("threshold rule (" not in (x.help or "") for x in err.value.diagnostics)

@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 from backends import get_backend
 from backends.base import Artifact, CompileError, Context
 from backends.elastic_esql import EsqlBackend
-from backends.elastic_esql_expr import Renderer, profile_arrays, profile_types
-from backends.elastic_esql_regex import lucene_regex
+from backends.elastic_esql.expr import Renderer, profile_arrays, profile_types
+from backends.elastic_esql.regex import lucene_regex
 from backends.profiles import load_profile
 from compiler import ir
 from compiler.discover import load_catalog
@@ -23,18 +23,24 @@ from tests.oracles.esql_oracle import ecs_types, lookups_of, validate
 CATALOG = {x.analytic.id: x.analytic for x in load_catalog(["analytics"]).loaded}
 BACKEND = get_backend("esql")
 
-COMPILED = {"SIEMC-0007", "SIEMC-0008", "SIEMC-0010", "SIEMC-0011", "SIEMC-0012"}
-UNSUPPORTED = {
+COMPILED = {
     "AN1190",
     "AN1511",
     "SIEMC-0003",
+    "SIEMC-0007",
+    "SIEMC-0008",
+    "SIEMC-0009",
+    "SIEMC-0010",
+    "SIEMC-0011",
+    "SIEMC-0012",
+}
+UNSUPPORTED = {
     "SIEMC-0004",
     "SIEMC-0005",
     "SIEMC-0006",
-    "SIEMC-0009",
 }
 # exact without --allow-approximate
-EXACT: set[str] = set()  # every bundled pair that compiles has an approximation
+EXACT = {"AN1190", "AN1511", "SIEMC-0011"}
 
 
 def test_catalog_categories() -> None:
@@ -72,8 +78,9 @@ def test_approximations_need_permission(aid: str) -> None:
 
 def test_support_levels_match_behaviour() -> None:
     assert isinstance(BACKEND, EsqlBackend)
-    assert BACKEND.SUPPORT[ir.Join].level == "unsupported"
-    assert BACKEND.SUPPORT[ir.Sequence].level == "unsupported"
+    assert BACKEND.SUPPORT[ir.Join].level == "exact"
+    assert BACKEND.SUPPORT[ir.Sequence].level == "exact"
+    assert BACKEND.SUPPORT[ir.Cooccurrence].level == "unsupported"
 
 
 def test_profile_types_agree_with_the_oracle_schema() -> None:
@@ -455,3 +462,81 @@ def test_baseline_keyed_on_an_array_field_declares_it() -> None:
     a = dataclasses.replace(a, baselines=(fs,))
     art = _compiled(a)
     assert any("INLINE STATS result" in x.detail for x in art.approximations)
+
+
+# ------------------------------------------------------------------ target stack (--stack)
+DIFF = {x.analytic.id: x.analytic for x in load_catalog(["tests/differential/esql"]).loaded}
+
+
+def _on(stack: str) -> EsqlBackend:
+    backend = EsqlBackend().configure({"stack": stack})
+    assert isinstance(backend, EsqlBackend)
+    return backend
+
+
+def _codes(a: ir.Analytic, stack: str) -> set[str]:
+    with pytest.raises(CompileError) as exc:
+        _on(stack).compile(a, allow_approximate=True)
+    return {d.code for d in exc.value.diagnostics}
+
+
+def test_unknown_stack_is_a_positioned_error() -> None:
+    assert _codes(CATALOG["AN1190"], "7.17") == {"E231"}
+    art = _on("9.3.0").compile(CATALOG["AN1190"])
+    assert "// requires Elasticsearch >= 9.3.0" in art.text
+
+
+def test_correlations_need_inline_stats_before_9_3() -> None:
+    for stack in ("8.19", "9.0", "9.1", "9.2"):
+        assert _codes(CATALOG["AN1190"], stack) == {"E230"}  # sequence with a baseline
+        assert _codes(CATALOG["AN1511"], stack) == {"E230"}  # aggregate over a stream join
+
+
+def test_multi_field_lookup_join_needs_9_3() -> None:
+    assert _codes(CATALOG["SIEMC-0012"], "9.2") == {"E232"}
+
+
+@pytest.mark.parametrize("stack", ["8.19", "9.0", "9.1", "9.2", "9.3"])
+def test_a_process_sequence_compiles_for_every_stack_and_passes_its_validator(stack: str) -> None:
+    a = DIFF["D-ESQL-11"]
+    art = _on(stack).compile(a, allow_approximate=True)
+    validate(art.query, lookups_of(a), stack=stack)
+    assert ("INLINE STATS" in art.query) == (stack == "9.3")
+    assert f"// requires Elasticsearch >= {stack}.0" in art.text
+    # before 9.2 ECS array equality has no MV_CONTAINS: declared, never silently exact
+    arrays = [x for x in art.approximations if x.construct == "equality on an array field"]
+    assert bool(arrays) == (stack in ("8.19", "9.0", "9.1"))
+
+
+def test_other_backends_ignore_the_stack_option() -> None:
+    kql = get_backend("kql").configure({"stack": "bogus"})
+    assert kql.options == {}
+    a = CATALOG["SIEMC-0011"]
+    art = kql.compile(a, profile="asim", allow_approximate=True)
+    assert art.query == get_backend("kql").compile(a, profile="asim", allow_approximate=True).query
+
+
+# ------------------------------------------------------------------ correlations
+def test_a_sequence_not_keyed_on_one_process_is_refused() -> None:
+    a = CATALOG["AN1190"]
+    seq = a.detection
+    assert isinstance(seq, ir.Sequence)
+    no_until = dataclasses.replace(a, detection=dataclasses.replace(seq, until=None))
+    assert _codes(no_until, "9.3") == {"E200"}
+
+
+def test_a_join_off_the_process_identity_declares_it() -> None:
+    art = BACKEND.compile(CATALOG["SIEMC-0003"], allow_approximate=True)
+    joins = [x for x in art.approximations if x.construct == "stream join"]
+    assert joins and "nearest in time" in joins[0].detail
+    assert "INLINE STATS" in art.query
+
+
+def test_the_process_sequence_is_one_read_grouped_by_the_identity() -> None:
+    art = BACKEND.compile(CATALOG["AN1190"])
+    q = art.query
+    assert q.count("FROM ") == 1
+    assert "INLINE STATS siemc_seq_start = MIN(@timestamp) WHERE siemc_step_1" in q
+    assert "BY host.name, process.entity_id" in q
+    assert "proc_end" not in q  # the identity needs no end events
+    assert art.approximations == ()

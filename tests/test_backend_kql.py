@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from backends import get_backend
 from backends.base import NODE_TYPES, Artifact, CompileError
 from backends.regex_re2 import Unsupported, to_re2
+from backends.sentinel.domains import cut_is_exact
 from compiler import ir
 from compiler.discover import load_catalog
 from tests.oracles.kql_oracle import require_oracle, validate
@@ -39,8 +40,9 @@ def outcomes(profile: str) -> dict[str, Artifact | CompileError]:
 # --------------------------------------------------------------------------- (a) catalogue
 EXPECTED = {
     "mde": {
-        "ok": {"SIEMC-0004", "SIEMC-0005", "SIEMC-0006", "SIEMC-0008"},
-        "E211": {"AN1190", "AN1511", "SIEMC-0003", "SIEMC-0007", "SIEMC-0009", "SIEMC-0010",
+        # AN1190 keys its sequence on MDE's process identity: no process end events needed
+        "ok": {"AN1190", "SIEMC-0004", "SIEMC-0005", "SIEMC-0006", "SIEMC-0008"},
+        "E211": {"AN1511", "SIEMC-0003", "SIEMC-0007", "SIEMC-0009", "SIEMC-0010",
                  "SIEMC-0011", "SIEMC-0012"},  # no MDE source: process end, Zeek, byte flows
     },
     "asim": {
@@ -99,7 +101,7 @@ def test_output_is_deterministic() -> None:
 def test_every_emitted_query_passes_kusto_language() -> None:
     require_oracle()
     arts = [r for p in ("mde", "asim") for r in outcomes(p).values() if isinstance(r, Artifact)]
-    assert len(arts) == 12
+    assert len(arts) == 13
     results = validate([a.query for a in arts])
     bad = {
         f"{a.analytic}/{a.profile}": [e.show(a.query) for e in errs]
@@ -312,7 +314,8 @@ def test_hostile_values_still_validate(value: str, op: str) -> None:
         return
     else:
         pred = ir.StrMatch("process.command_line", op, (value,))  # type: ignore[arg-type]
-    q = BACKEND.compile(analytic(pred)).query
+    # an empty value is a declared approximation (a missing string reads as "")
+    q = BACKEND.compile(analytic(pred), allow_approximate=True).query
     assert "\n" not in q.split(";\n")[0].split("| where ")[-1]
     assert validate([q]) == [[]], q
 
@@ -469,7 +472,9 @@ def test_baselines_past_the_14_day_query_period_are_declared(
             "deviation": "past window values"}[kind]  # fmt: skip
     assert kept in x.detail
     assert ("superset" if kind != "deviation" else "mixed") in x.detail
-    assert "APPROXIMATION, mixed (t.yml:3:5)" in art.text
+    direction = "mixed" if kind == "deviation" else "superset"
+    assert x.direction == direction
+    assert f"APPROXIMATION, {direction} (t.yml:3:5)" in art.text
     with pytest.raises(CompileError) as ei:
         BACKEND.compile(a)
     assert [d.code for d in ei.value.diagnostics] == ["E202"]
@@ -543,7 +548,7 @@ def test_regex_is_respelled_for_re2_with_the_same_meaning(
 
 
 def test_python_syntax_re2_rejects_used_to_compile_as_exact() -> None:
-    for pat in ["(?x) a", "(?#c)a", r"(?a)\w", r"\N{DIGIT ONE}", "a{,3}"]:
+    for pat in ["(?x) a", "(?#c)a", r"(?a)\w", r"\N{DIGIT ONE}", "ba{,3}"]:
         q = BACKEND.compile(analytic(ir.Regex("process.name", (pat,), span=SPAN))).query
         text = q.split('matches regex "')[1].split('"')[0].encode().decode("unicode_escape")
         re2.compile(text, _RE2_OPTS)  # RE2 accepts what is emitted
@@ -794,3 +799,54 @@ def test_unicode_digit_class_is_nd_in_re2_as_in_python() -> None:
         and (nd.fullmatch(chr(c)) is not None) != (py.fullmatch(chr(c)) is not None)
     ]
     assert differ == []
+
+
+# --------------------------------------------------------------------------- registered domains
+def _rd_stream(where: ir.Predicate) -> ir.Stream:
+    rd = ir.Call("registered_domain", (ir.Call("lower", (ir.FieldRef("destination.domain"),)),))
+    return ir.Stream("s", ir.LogSource("network_connection"), None, (), (("rd", rd),), where)
+
+
+@pytest.mark.parametrize(
+    ("where", "exact"),
+    [
+        (ir.StrMatch("destination.domain", "endswith", (".dropbox.com", "drive.google.com")), True),
+        (ir.Eq("destination.domain", ("dropbox.com", "slack.com")), True),
+        # a suffix-list rule below the last two labels: the cut would give github.io
+        (ir.StrMatch("destination.domain", "endswith", (".github.io",)), False),
+        (ir.Eq("destination.domain", ("news.bbc.co.uk",)), False),
+        # a two-label suffix does not fix the name's last two labels (xbox.com ends with box.com)
+        (ir.StrMatch("destination.domain", "endswith", ("box.com",)), False),
+        (ir.StrMatch("destination.domain", "contains", (".dropbox.com",)), False),
+        (ir.Or((ir.Eq("destination.domain", ("dropbox.com",)), ir.Exists("x", True))), False),
+        (ir.And((ir.Exists("x", True), ir.Eq("destination.domain", ("dropbox.com",)))), True),
+    ],
+)
+def test_registered_domain_cut_is_exact_only_where_the_filter_pins_safe_names(
+    where: ir.Predicate, exact: bool
+) -> None:
+    s = _rd_stream(where)
+    rd = s.derive[0][1]
+    assert isinstance(rd, ir.Call)
+    assert cut_is_exact(s, rd.args[0]) is exact
+
+
+# --------------------------------------------------------------------------- absent = ""
+@pytest.mark.parametrize(
+    ("pred", "direction"),
+    [
+        (ir.Eq("process.command_line", ("",)), "superset"),
+        (ir.StrMatch("process.command_line", "contains", ("",)), "superset"),
+        (ir.Regex("process.command_line", ("^x?$",)), "superset"),
+        (ir.Not(ir.Eq("process.command_line", ("",))), "subset"),
+        (ir.Eq("process.command_line", ("x",)), None),
+        (ir.Regex("process.command_line", ("^x$",)), None),
+        (ir.Eq("process.pid", ("",)), None),  # a nullable (long) column tells missing apart
+    ],
+)
+def test_leaves_holding_on_empty_text_are_declared(
+    pred: ir.Predicate, direction: str | None
+) -> None:
+    art = BACKEND.compile(analytic(pred), profile="mde", allow_approximate=True)
+    got = [a.direction for a in art.approximations if "missing string" in a.construct]
+    assert got == ([direction] if direction else [])

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from backends import TARGETS, get_backend
+from backends import ENGINE_TARGETS, TARGETS, get_backend
 from backends.base import NODE_TYPES, CompileError
 from backends.profiles import load_profile
 from backends.profiles import names as profile_names
@@ -85,13 +85,13 @@ def _reading(ls: ir.LogSource, field: str) -> ir.Analytic:
 
 # (target, profile, logsource, field read, the sources key that lacks it, a carrier named)
 LACKS = [
-    ("splunk", "cim", ir.LogSource("network_flow", "windows"), "source.bytes", "windows",
-     "logsource {category: network_flow}"),
+    ("splunk", "cim", ir.LogSource("network_connection", "windows"), "source.bytes", "windows",
+     "logsource {category: network_connection, product: zeek}"),
     ("splunk", "cim", ir.LogSource("network_connection", "sysmon"), "destination.bytes",
      "sysmon", "logsource {category: network_connection, product: zeek}"),
-    # no profile has a traffic sensor that names the process: join it from endpoint events
+    # a traffic sensor names no process: the endpoint flows of the same profile do
     ("splunk", "cim", ir.LogSource("network_flow", "zeek", "conn"), "process.pid", "zeek/conn",
-     "with a join"),
+     "logsource {category: network_flow, product: windows}"),
     ("eql", "ecs", ir.LogSource("network_connection", "sysmon"), "source.bytes", "sysmon",
      "logsource {category: network_connection}"),
     ("esql", "ecs", ir.LogSource("network_flow", "zeek"), "process.pid", "zeek",
@@ -126,7 +126,9 @@ def test_a_field_the_source_cannot_carry_is_e211(
 @pytest.mark.parametrize("name", profile_names())
 def test_profiles_name_their_targets_and_lacks_are_documented(name: str) -> None:
     prof = load_profile(name)
-    assert {t for t in TARGETS if name in get_backend(t).profiles} == set(prof.targets)
+    assert {t for t in [*TARGETS, *ENGINE_TARGETS] if name in get_backend(t).profiles} == set(
+        prof.targets
+    )
     for key, entry in prof.sources.items():
         for field, why in (entry.get("lacks") or {}).items():
             assert isinstance(why, str) and len(why) > 20, (key, field)
@@ -175,12 +177,13 @@ def test_reads_follow_the_data_flow() -> None:
 def test_lacks_apply_per_source_entry() -> None:
     cim = load_profile("cim")
     fields = ["source.bytes", "process.name", "destination.ip"]
-    assert cim.lacking(ir.LogSource("network_flow", "windows"), fields) == {
-        "source.bytes": ("windows", cim.lacking(ir.LogSource(None, "windows"), fields)[
-            "source.bytes"][1]),
+    assert cim.lacking(ir.LogSource("network_flow", "zeek"), fields) == {
         "process.name": ("network_flow", cim.lacking(ir.LogSource("network_flow"), fields)[
             "process.name"][1]),
     }  # fmt: skip
+    # an entry for the category/product pair describes the pair alone (flows that name the
+    # process), not the AND of the category's and the product's entries
+    assert not cim.lacking(ir.LogSource("network_flow", "windows"), fields)
     assert cim.lacking(ir.LogSource("network_connection", "windows"), fields) == {
         "source.bytes": cim.lacking(ir.LogSource(None, "windows"), fields)["source.bytes"]
     }

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from compiler import canonical
 from compiler.canonical import diff, from_evaluator, make
 from compiler.evaluator.model import Alert
 
@@ -31,3 +32,18 @@ def test_diff_reports_both_sides_and_tolerates_missing_parts() -> None:
     # times given on both sides must agree; a measure off by more than the tolerance differs
     assert not diff([make("A", [], 0, 10)], [make("A", [], 0, 11)]).equal
     assert not diff([make("A", [], 0, 1, [("r", 1.0)])], [make("A", [], 0, 1, [("r", 1.1)])]).equal
+
+
+def test_a_coarser_alert_covers_the_finer_evaluator_alerts_in_it() -> None:
+    fine = [
+        canonical.make("A", [("host.name", "h1"), ("process.name", "WORD")], 0, 10),
+        canonical.make("A", [("host.name", "h1"), ("process.name", "EXCEL")], 0, 10),
+        canonical.make("A", [("host.name", "h2"), ("process.name", "WORD")], 0, 10),
+    ]
+    coarse = [canonical.make("A", [("host.name", "h1")], 0, 10, [("bytes", 99)])]
+    assert canonical.uncovered(fine, coarse) == [fine[2]]  # another host is not covered
+    assert canonical.uncovered(fine[:1], [canonical.make("A", [("host.name", "h1")], 0, 11)])
+    assert canonical.uncovered(fine[:1], [canonical.make("B", [("host.name", "h1")], 0, 10)])
+    # a key field the evaluator alert does not have never covers it
+    assert canonical.uncovered(fine[:1], [canonical.make("A", [("user.name", "u")], 0, 10)])
+    assert canonical.uncovered(fine, fine) == []

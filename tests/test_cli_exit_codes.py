@@ -114,7 +114,7 @@ def test_compile_usage_errors_are_64(tmp_path: Path, args: list[str], message: s
 def test_unknown_profile_lists_every_profile(tmp_path: Path) -> None:
     res = _invoke("compile", str(_analytic(tmp_path)), "-t", "kql", "--profile", "ASIM")
     assert res.exit_code == EXIT_USAGE
-    assert "splunk: cim; eql: ecs; esql: ecs; kql: mde, asim; sigma: sigma" in res.output
+    assert "splunk: cim, sysmon; eql: ecs; esql: ecs; kql: mde, asim; sigma: sigma" in res.output
 
 
 def test_compile_a_profile_that_fits_is_used(tmp_path: Path) -> None:

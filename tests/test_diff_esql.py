@@ -10,9 +10,7 @@ recorded difference that no longer happens fails too.
 
 Sliding windows are compiled as tumbling buckets (a declared approximation), so for analytics
 declaring it alert times are not compared (an evaluator window ``[first, last event]`` never
-equals a bucket); instead every engine alert must be a whole, epoch-aligned bucket. NOW-anchored
-baselines decide only the latest complete window at NOW(): :data:`SCHEDULED` lists the pairs
-whose missing alert must appear when the query runs at that window's end, as it is scheduled.
+equals a bucket); instead every engine alert must be a whole, epoch-aligned bucket.
 """
 
 from __future__ import annotations
@@ -26,10 +24,10 @@ from typing import Any, Literal
 
 import pytest
 
-from backends.base import Artifact
+from backends.base import Artifact, overall_direction
 from backends.elastic_esql import EsqlBackend
-from backends.elastic_esql_agg import AggregateBuilder
-from backends.elastic_esql_expr import Renderer
+from backends.elastic_esql.aggregate import AggregateBuilder
+from backends.elastic_esql.expr import Renderer
 from compiler import canonical, ir
 from compiler.build import compile_pair
 from compiler.discover import load_catalog
@@ -43,7 +41,6 @@ ROOT = Path(__file__).resolve().parent.parent
 EXTRA_DIR = ROOT / "tests" / "differential" / "esql"
 T0 = 1704067200000  # 2024-01-01T00:00:00Z, the differential fixtures' epoch
 SLIDING = "sliding window aggregation"
-BASELINE = "baseline"
 
 
 @dataclass(frozen=True)
@@ -62,12 +59,34 @@ _STRADDLE = (
     "a burst that straddles a bucket boundary is missed (artifact: 'evaluated over "
     "epoch-aligned tumbling buckets')"
 )
-_NOW = (
-    "the query decides only the latest complete window at NOW() (artifact: 'NOW-anchored: "
-    "one window per run'); siemc decides every window of the data"
+
+_TIE = (
+    "a missing event at the first event's own millisecond never suppresses it (artifact: "
+    "'ES|QL has no input order'), a declared superset"
 )
 
 EXPECTED: dict[tuple[str, str], Expected] = {
+    (
+        "SIEMC-0009",
+        "restart exactly at 5m, restart at the same timestamp, window open at now, not an agent",
+    ): Expected(
+        "approximation",
+        "absence",
+        _TIE + ": osqueryd restarts on web02 at its stop's millisecond",
+        extra=(
+            "SIEMC-0009 {host.name='web02', process.name='osqueryd'} "
+            "[1725361800000..1725361800000]",
+        ),
+    ),
+    (
+        "D-ESQL-15",
+        "restart exactly at 5m, a restart after the stop at the same millisecond",
+    ): Expected(
+        "approximation",
+        "absence",
+        _TIE + ": g2 restarts db at g1's millisecond",
+        extra=(f"D-ESQL-15 {{host.name='h1', process.name='db'}} [{T0 + 600000}..{T0 + 600000}]",),
+    ),
     ("SIEMC-0007", "20th distinct port exactly one minute after the first"): Expected(
         "approximation",
         SLIDING,
@@ -91,20 +110,6 @@ EXPECTED: dict[tuple[str, str], Expected] = {
         ),
     ),
     (
-        "SIEMC-0011",
-        "db01 sends 50 MB in one hour after five days of ~1 MB hours (last flow 1 ms before "
-        "the window end)",
-    ): Expected(
-        "approximation",
-        BASELINE,
-        _NOW + ": at the last event (1 ms before the hour ends) that hour is not complete",
-        missing=(
-            "SIEMC-0011 {host.name='db01'} [1725850800000..1725854400000] "
-            "{biggest_flow=30000000.0, bytes_in=20000.0, bytes_out=50000000.0, "
-            "capped_in=20000.0, net_out=49980000.0, out_mb=50.0, smallest_flow=20000000.0}",
-        ),
-    ),
-    (
         "D-ESQL-05",
         "three ports inside one minute bucket, equal timestamps, and a burst straddling a "
         "bucket boundary",
@@ -114,23 +119,6 @@ EXPECTED: dict[tuple[str, str], Expected] = {
         _STRADDLE + ": 10.0.0.2's ports at 00:01:50, 00:01:59 and 00:02:05",
         missing=(
             f"D-ESQL-05 {{source.ip='10.0.0.2'}} [{T0 + 110000}..{T0 + 125000}] {{ports=3.0}}",
-        ),
-    ),
-    (
-        "D-ESQL-06",
-        "new pair, pair seen exactly one day before, pair seen one day and 1 ms before, "
-        "case-distinct name",
-    ): Expected(
-        "approximation",
-        BASELINE,
-        _NOW + ": the three earlier hours alert in siemc only",
-        missing=(
-            f"D-ESQL-06 {{host.name='h1', process.name='older'}} [{T0 - 3600000}..{T0}] "
-            "{starts=1.0}",
-            f"D-ESQL-06 {{host.name='h1', process.name='old'}} [{T0}..{T0 + 3600000}] "
-            "{starts=1.0}",
-            f"D-ESQL-06 {{host.name='h1', process.name='Tool'}} [{T0 + 43200000}.."
-            f"{T0 + 46800000}] {{starts=1.0}}",
         ),
     ),
     (
@@ -165,9 +153,6 @@ EXPECTED: dict[tuple[str, str], Expected] = {
         ),
     ),
 }
-
-# NOW-anchored pairs whose missing alerts all appear when the query runs at their window's end
-SCHEDULED = [k for k, e in EXPECTED.items() if e.source == BASELINE and k[0] in ("SIEMC-0011",)]
 
 
 @cache
@@ -241,37 +226,26 @@ def test_engine_alerts_equal_the_evaluator(aid: str, fixture: str) -> None:
         assert _declares(artifact, exp.source), (exp.source, artifact.approximations)
 
 
-@pytest.mark.parametrize(("aid", "fixture"), SCHEDULED, ids=lambda v: str(v)[:60])
-def test_now_anchored_query_alerts_when_run_at_the_window_end(aid: str, fixture: str) -> None:
-    loaded, fx = _lookup(aid, fixture)
-    artifact = _artifact(aid)
-    assert artifact is not None
-    want = evaluator_alerts(loaded, fx)
-    missing = [w for w in want if w.describe() in EXPECTED[(aid, fixture)].missing]
-    assert missing
-    for w in missing:
-        assert w.end is not None
-        got = run_esql.run(loaded, dataclasses.replace(fx, now_ms=w.end), artifact)
-        assert canonical.diff([w], got).equal, (w.describe(), [g.describe() for g in got])
-
-
 def test_tables_name_existing_pairs() -> None:
     pairs = set(_pairs())
     assert set(EXPECTED) <= pairs
-    assert set(SCHEDULED) <= set(EXPECTED)
 
 
 def test_coverage_numbers() -> None:
     """The size of the comparison, so that a change in coverage is visible."""
     pairs = _pairs()
     assert {aid for aid, _ in pairs} == {
+        "AN1190",
+        "AN1511",
+        "SIEMC-0003",
         "SIEMC-0007",
         "SIEMC-0008",
+        "SIEMC-0009",
         "SIEMC-0010",
         "SIEMC-0011",
         "SIEMC-0012",
-    } | {f"D-ESQL-{i:02d}" for i in range(1, 11)}
-    assert (len(pairs), len(EXPECTED)) == (23, 7)
+    } | {f"D-ESQL-{i:02d}" for i in range(1, 16)}
+    assert (len(pairs), len(EXPECTED)) == (41, 7)
     assert [k for k, e in EXPECTED.items() if e.kind == "defect"] == []
 
 
@@ -359,6 +333,90 @@ def test_comparison_on_an_array_without_mv_max_is_caught(monkeypatch: pytest.Mon
 
     monkeypatch.setattr(Renderer, "_compare_values", plain)
     assert _differs("D-ESQL-08")
+
+
+def _replace_in_query(monkeypatch: pytest.MonkeyPatch, old: str, new: str) -> None:
+    """Make every compiled query say ``new`` where it said ``old``."""
+    render = EsqlBackend.render
+
+    def wrong(self: EsqlBackend, analytic: ir.Analytic, ctx: Any) -> str:
+        text: str = render(self, analytic, ctx)
+        assert old in text, old
+        return text.replace(old, new)
+
+    monkeypatch.setattr(EsqlBackend, "render", wrong)
+
+
+def test_exclusive_maxspan_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    """D-ESQL-11's p2 connects exactly at maxspan, p1 at the start's own millisecond."""
+    assert not _differs("D-ESQL-11")
+    _replace_in_query(
+        monkeypatch, "@timestamp <= siemc_seq_start +", "@timestamp < siemc_seq_start +"
+    )
+    assert _differs("D-ESQL-11")
+
+
+def test_strict_order_at_equal_timestamps_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert not _differs("D-ESQL-11")
+    _replace_in_query(monkeypatch, "@timestamp >= siemc_seq_start", "@timestamp > siemc_seq_start")
+    assert _differs("D-ESQL-11")
+
+
+def test_history_interval_edges_are_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    """[start - lookback, start): D-ESQL-14 has history at exactly the lower edge and 1 ms
+    below it; D-ESQL-13 a connection at the candidate's own start."""
+    assert not _differs("D-ESQL-14") and not _differs("D-ESQL-13")
+    _replace_in_query(monkeypatch, "siemc_hist_1 >= window", "siemc_hist_1 > window")
+    assert _differs("D-ESQL-14")
+    monkeypatch.undo()
+    _replace_in_query(monkeypatch, "siemc_hist_1 < @timestamp", "siemc_hist_1 <= @timestamp")
+    assert _differs("D-ESQL-13")
+
+
+def test_join_time_bound_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    """D-ESQL-12 joins a flow at its start's own timestamp and one exactly an hour later."""
+    assert not _differs("D-ESQL-12")
+    _replace_in_query(
+        monkeypatch,
+        "@timestamp <= siemc_flow_proc_partner_ts + 1 hour",
+        "@timestamp < siemc_flow_proc_partner_ts + 1 hour",
+    )
+    assert _differs("D-ESQL-12")
+
+
+def test_percentile_rank_off_by_one_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nearest rank is the ceiling of P/100 * n: D-ESQL-12's values 10, 30, 30, 40, 20 (and a
+    flow without bytes: n = 5) have the median 30 (the 3rd), not 20 (the 2nd)."""
+    assert not _differs("D-ESQL-12")
+    _replace_in_query(monkeypatch, "_n * 50 + 99) / 100", "_n * 50) / 100")
+    assert _differs("D-ESQL-12")
+
+
+def test_a_superset_absence_never_misses_an_evaluator_alert() -> None:
+    """The declared direction holds: every evaluator alert of an absence is found."""
+    for aid in ("SIEMC-0009", "D-ESQL-15"):
+        lo = next(x for x in _catalog() if x.analytic.id == aid)
+        art = _artifact(aid)
+        assert art is not None and overall_direction(art.approximations) == "superset"
+        for fx in lo.fixtures:
+            assert not _compare(lo, fx, art).missing
+
+
+def test_absence_window_end_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    """D-ESQL-15's f2 restarts exactly 5 minutes after f1's stop: inside the window."""
+    assert not _differs("D-ESQL-15")
+    _replace_in_query(
+        monkeypatch, "siemc_next <= @timestamp + 5 minutes", "siemc_next < @timestamp + 5 minutes"
+    )
+    assert _differs("D-ESQL-15")
+
+
+def test_deviation_history_excluding_the_window_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every window is decided against its past only: SIEMC-0011's 50 MB hour counted in its
+    own history would no longer stand out."""
+    assert not _differs("SIEMC-0011")
+    _replace_in_query(monkeypatch, "window < siemc_window AND", "window <= siemc_window AND")
+    assert _differs("SIEMC-0011")
 
 
 def test_a_derived_array_column_tested_as_a_scalar_is_caught(

@@ -287,3 +287,82 @@ def test_ip_values_and_dates_print_as_elasticsearch_does() -> None:
 def test_unknown_functions_are_refused() -> None:
     with pytest.raises(EsqlError, match="not interpreted"):
         row("MV_SORT([2, 1])")
+
+
+# ------------------------------------------------------------------ INLINE STATS, VALUES, MV_EXPAND
+def test_inline_stats_appends_the_group_aggregate_to_every_row() -> None:
+    """commands/inlinestats-by: every input row is kept and gets its group's aggregates; a
+    per-aggregate WHERE filters the rows of that aggregate only; nulls are skipped."""
+    docs: Docs = [
+        {"id": 1, "k": "a", "t": 5, "f": True},
+        {"id": 2, "k": "a", "t": 3, "f": False},
+        {"id": 3, "k": "b", "t": 7, "f": False},
+        {"id": 4, "k": "b", "t": None, "f": True},
+    ]
+    rows = q("FROM logs-* | INLINE STATS m = MIN(t) WHERE f, n = COUNT(t) BY k", docs)
+    assert [(r["id"], r["m"], r["n"]) for r in rows] == [
+        (1, 5, 2),
+        (2, 5, 2),
+        (3, None, 1),
+        (4, None, 1),
+    ]
+
+
+def test_inline_stats_null_key_is_its_own_group() -> None:
+    docs: Docs = [{"id": 1, "k": None, "t": 1}, {"id": 2, "t": 2}, {"id": 3, "k": "a", "t": 3}]
+    rows = q("FROM logs-* | INLINE STATS s = SUM(t) BY k", docs)
+    assert [(r["id"], r["s"]) for r in rows] == [(1, 3), (2, 3), (3, 3)]
+
+
+def test_inline_stats_by_a_multi_valued_key_is_refused() -> None:
+    """The page does not say which group's result a row in several groups receives."""
+    with pytest.raises(EsqlError):
+        q("FROM logs-* | INLINE STATS n = COUNT(*) BY k", [{"k": ["a", "b"]}])
+
+
+def test_values_gives_the_distinct_values_skipping_nulls() -> None:
+    """aggregation-functions#esql-values: all distinct values of the group as a multi-value
+    (order not guaranteed: compared as sets here); null without values."""
+    docs: Docs = [{"k": "a", "x": [1, 2]}, {"k": "a", "x": 2}, {"k": "a"}, {"k": "b"}]
+    rows = {r["k"]: r["v"] for r in q("FROM logs-* | STATS v = VALUES(x) BY k", docs)}
+    assert sorted(rows["a"]) == [1, 2] and rows["b"] is None
+    single = q("FROM logs-* | STATS v = VALUES(x)", [{"x": 4}, {"x": 4}])
+    assert single[0]["v"] == 4
+
+
+def test_mv_expand_gives_one_row_per_value() -> None:
+    """commands/mv_expand: one row per value, the other columns duplicated."""
+    docs: Docs = [{"id": 1, "a": [1, 2, 3], "b": "x"}, {"id": 2, "a": 9, "b": "y"}]
+    rows = q("FROM logs-* | MV_EXPAND a | KEEP id, a, b", docs)
+    assert [(r["id"], r["a"], r["b"]) for r in rows] == [
+        (1, 1, "x"),
+        (1, 2, "x"),
+        (1, 3, "x"),
+        (2, 9, "y"),
+    ]
+    with pytest.raises(EsqlError):
+        q("FROM logs-* | KEEP id | MV_EXPAND nope", docs)
+
+
+@pytest.mark.parametrize(
+    ("expr", "value"),
+    [
+        ('MV_APPEND("c", "h")', ["c", "h"]),
+        ("MV_APPEND([1, 2], 3)", [1, 2, 3]),
+        ("MV_APPEND(null, 3)", 3),
+        ("MV_APPEND(null, null)", None),
+    ],
+)
+def test_mv_append_concatenates(expr: str, value: Any) -> None:
+    assert row(expr) == value
+
+
+def test_date_arithmetic_with_multi_values_after_expansion() -> None:
+    """The per-candidate baseline: expand the history times, test each against the window."""
+    docs: Docs = [{"w": Date(10 * HOUR), "h": [Date(9 * HOUR), Date(10 * HOUR)]}]
+    rows = q(
+        "FROM logs-* | MV_EXPAND h | EVAL s = h >= w - 1 hour AND h < w "
+        "| STATS n = COUNT(*) WHERE s BY w",
+        docs,
+    )
+    assert rows[0]["n"] == 1

@@ -97,7 +97,7 @@ def test_logsource_product_and_service() -> None:
 
 def test_logsource_unknown_category() -> None:
     with pytest.raises(ValueError, match="unknown logsource category"):
-        logsource_predicate(ir.LogSource(category="registry_event"))
+        logsource_predicate(ir.LogSource(category="appliance"))
 
 
 def test_event_routed_to_every_matching_stream() -> None:

@@ -30,7 +30,7 @@ def files(d: Path) -> dict[str, bytes]:
 def test_export_all_is_deterministic(tmp_path: Path) -> None:
     code, out = run(ANALYTICS, "-o", str(tmp_path / "a"), "--allow-approximate")
     assert code == 0, out
-    assert "splunk: 5 exported, 7 skipped" in out
+    assert "splunk: 12 exported, 0 skipped" in out
     code, _ = run(ANALYTICS, "-o", str(tmp_path / "b"), "--allow-approximate")
     a, b = files(tmp_path / "a"), files(tmp_path / "b")
     assert a == b
@@ -45,7 +45,13 @@ def test_export_all_is_deterministic(tmp_path: Path) -> None:
 def test_one_target_and_approximations_refused_by_default(tmp_path: Path) -> None:
     code, out = run(ANALYTICS, "-o", str(tmp_path / "o"), "-t", "sigma")
     assert code == 0, out
-    assert set(files(tmp_path / "o")) == {"export.json", ".siemc-output", "sigma/README.md"}
+    # SIEMC-0012 is exact on Sigma (its lookups inlined): the only rule exported by default
+    assert set(files(tmp_path / "o")) == {
+        "export.json",
+        ".siemc-output",
+        "sigma/README.md",
+        "sigma/rules/SIEMC-0012.yml",
+    }
     summary = json.loads((tmp_path / "o" / "export.json").read_text())
     assert "can only approximate" in summary["targets"]["sigma"]["skipped"]["SIEMC-0006"]
 
@@ -128,3 +134,55 @@ def test_splunk_actions_option(tmp_path: Path) -> None:
     assert code == 0, text
     conf = (out / "splunk" / "siemc_detections" / "default" / "savedsearches.conf").read_text()
     assert "action.notable = 1" in conf and "action.risk" not in conf
+
+
+def test_named_tactics_file_the_techniques_in_every_export(tmp_path: Path) -> None:
+    # T1567 is exfiltration only, T1071.001 command-and-control only, T1059.004 execution only
+    text = LOOKUP_ANALYTIC.replace(
+        "attack: {techniques: [T1059.004]}",
+        "attack: {techniques: [T1567, T1071.001], tactics: [TA0010, command-and-control]}",
+    )
+    (tmp_path / "a.yml").write_text(text)
+    (tmp_path / "inventory.csv").write_text("host,role\n")
+    code, out = run(str(tmp_path / "a.yml"), "-o", str(tmp_path / "o"), "--allow-approximate")
+    assert code == 0, out
+    assert "W401" not in out
+    ndjson = (tmp_path / "o" / "elastic" / "rules.ndjson").read_text().splitlines()
+    rules = [json.loads(line) for line in ndjson]
+    threat = next(r["threat"] for r in rules if "threat" in r)
+    assert [t["tactic"]["id"] for t in threat] == ["TA0011", "TA0010"]  # kill-chain order
+    assert [[x["id"] for x in t["technique"]] for t in threat] == [["T1071"], ["T1567"]]
+    sentinel = next((tmp_path / "o" / "sentinel").rglob("TEST-LOOKUP*.yaml")).read_text()
+    assert "- CommandAndControl\n- Exfiltration\n" in sentinel
+
+
+def test_a_technique_outside_the_named_tactics_is_a_warning(tmp_path: Path) -> None:
+    text = LOOKUP_ANALYTIC.replace(
+        "attack: {techniques: [T1059.004]}",
+        "attack: {techniques: [T1567, T1059.004], tactics: [exfiltration]}",
+    )
+    (tmp_path / "a.yml").write_text(text)
+    (tmp_path / "inventory.csv").write_text("host,role\n")
+    code, out = run(str(tmp_path / "a.yml"), "-o", str(tmp_path / "o"), "--allow-approximate")
+    assert code == 0, out
+    assert "a.yml:4:30: warning[W401]: T1059.004 belongs to none of the tactics" in out
+
+
+def test_unknown_tactic_is_a_positioned_error(tmp_path: Path) -> None:
+    text = LOOKUP_ANALYTIC.replace(
+        "attack: {techniques: [T1059.004]}", "attack: {techniques: [T1059.004], tactics: [TA0099]}"
+    )
+    (tmp_path / "a.yml").write_text(text)
+    (tmp_path / "inventory.csv").write_text("host,role\n")
+    code, out = run(str(tmp_path / "a.yml"), "-o", str(tmp_path / "o"))
+    assert code == 2
+    assert "a.yml:4:45: error[E400]: tactic TA0099 is not in ATT&CK 18.1" in out
+
+
+def test_deprecated_technique_is_a_positioned_warning(tmp_path: Path) -> None:
+    text = LOOKUP_ANALYTIC.replace("T1059.004", "T1086")
+    (tmp_path / "a.yml").write_text(text)
+    (tmp_path / "inventory.csv").write_text("host,role\n")
+    code, out = run(str(tmp_path / "a.yml"), "-o", str(tmp_path / "o"), "--allow-approximate")
+    assert code == 0, out
+    assert "a.yml:4:23: warning[W400]: T1086 (PowerShell) is deprecated or revoked" in out

@@ -10,8 +10,8 @@ from typing import Any
 import jsonschema
 import pytest
 
-from compiler.export import elastic
-from compiler.export.common import stable_uuid
+from compiler.export import elastic, schedule
+from compiler.export.common import Package, stable_uuid
 from tests.export_support import CATALOG, request, vendor_schemas
 from tests.oracles import elastic_eql_oracle, esql_oracle
 
@@ -77,19 +77,31 @@ def test_threat_lists_tactics_from_techniques() -> None:
     assert execution["subtechnique"][0]["id"] == "T1059.004"
 
 
-def test_sequence_with_first_seen_is_a_chain() -> None:
-    mine = [r for r in RULES if r["meta"]["siemc"]["analytic"] == "AN1190"]
-    bb, nt = mine
+def test_sequence_with_first_seen_is_one_esql_rule() -> None:
+    """The ES|QL backend decides AN1190's sequence and baseline exactly in one query."""
+    (rule,) = [r for r in RULES if r["meta"]["siemc"]["analytic"] == "AN1190"]
+    assert rule["type"] == "esql" and "INLINE STATS" in rule["query"]
+    assert "Approximations" not in rule["note"]
+
+
+def test_sequence_with_first_seen_chain_without_esql() -> None:
+    """Where ES|QL cannot say it, a sequence with a first-seen baseline is a building block
+    and a new_terms rule over its alerts."""
+    lo = next(x for x in CATALOG if x.analytic.id == "AN1190")
+    pkg = Package("elastic")
+    reasons: list[str] = []
+    s = schedule.derive(lo.analytic, None)
+    chain = elastic._chain(pkg, lo, request(), s, reasons)
+    assert chain is not None, reasons
+    bb, nt = chain
     assert bb["building_block_type"] == "default" and bb["type"] == "eql"
-    assert bb["query"].startswith("sequence by host.name, process.pid with maxspan=5m")
+    assert bb["query"].startswith("sequence by host.name, process.entity_id with maxspan=5m")
     assert nt["type"] == "new_terms" and nt["index"] == [elastic.ALERTS_INDEX]
     assert bb["rule_id"] in nt["query"]
     assert nt["new_terms_fields"] == ["labels.host_role", "process.name", "process.parent.name"]
     assert nt["history_window_start"] == "now-14d"
-    without = elastic.package(request(allow_approximate=False))
-    assert "AN1190" not in without.exported
-    reason = next(s.reason for s in without.skipped if s.analytic == "AN1190")
-    assert "can only approximate" in reason
+    assert elastic._chain(pkg, lo, request(allow_approximate=False), s, reasons) is None
+    assert "elastic chain needs --allow-approximate" in reasons[-1]
 
 
 def test_lookup_index_files() -> None:
@@ -106,7 +118,7 @@ def test_lookup_index_files() -> None:
 
 def test_skipped_pairs_say_why() -> None:
     reasons = {s.analytic: s.reason for s in PKG.skipped}
-    assert "stream join" in reasons["SIEMC-0003"]
+    assert "sequence" in reasons["SIEMC-0004"]
     assert set(PKG.exported).isdisjoint(reasons)
 
 

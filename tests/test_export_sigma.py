@@ -97,6 +97,19 @@ def test_tactic_tags_and_level() -> None:
 
 def test_skips_say_why() -> None:
     reasons = {s.analytic: s.reason for s in PKG.skipped}
-    assert "sigma cannot express absence" in reasons["SIEMC-0009"]
-    assert "SIEMC-0009: sigma: " in PKG.files["README.md"]
-    assert [Path(f).stem for f in FILES] == PKG.exported == ["SIEMC-0006", "SIEMC-0007"]
+    assert "sigma cannot express stream join" in reasons["SIEMC-0003"]
+    assert "SIEMC-0003: sigma: " in PKG.files["README.md"]
+    assert [Path(f).stem for f in FILES] == PKG.exported
+    assert PKG.exported == [
+        "AN1190",
+        "SIEMC-0005",
+        "SIEMC-0006",
+        "SIEMC-0007",
+        "SIEMC-0009",
+        "SIEMC-0012",
+    ]
+
+
+def test_absence_rule_says_its_condition_is_a_pysigma_extension() -> None:
+    text = PKG.files["rules/SIEMC-0009.yml"]
+    assert "is a pySigma extension" in text and "condition: siemc_0009_agent_stop and not" in text

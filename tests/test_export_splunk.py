@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from backends.splunk.macros import definitions
 from compiler import ir
 from compiler.discover import load_catalog
 from compiler.export import splunk
@@ -143,8 +144,9 @@ def test_schedule_and_suppression() -> None:
     s = parse_conf(PKG.files[APPDIR + "default/savedsearches.conf"])
     hourly = next(v for k, v in s.items() if "SIEMC-0011" in k)
     assert hourly["cron_schedule"] == "0 * * * *"
-    # 1h frequency + 1h window: the deviation history is read by the query itself
-    assert (hourly["dispatch.earliest_time"], hourly["dispatch.latest_time"]) == ("-120m@m", "@m")
+    # 1h frequency + 1h window + the 7-day deviation history, which the query reads in the
+    # same pass (streamstats over the past windows): 170 hours
+    assert (hourly["dispatch.earliest_time"], hourly["dispatch.latest_time"]) == ("-10200m@m", "@m")
     assert hourly["alert.suppress"] == "1"
     assert hourly["alert.suppress.fields"].startswith("_time,dvc")
     assert hourly["action.notable.param.severity"] == "medium"
@@ -157,6 +159,7 @@ def test_base_searches_are_macros_that_expand_back() -> None:
     macros = parse_conf(PKG.files[APPDIR + "default/macros.conf"])
     assert macros["siemc_process_creation"]["definition"] == "index=* tag=process tag=report"
     searches = parse_conf(PKG.files[APPDIR + "default/savedsearches.conf"])
+    assert searches
     for name, keys in searches.items():
         aid = name.split(" - ")[1]
         lo = next(x for x in CATALOG if x.analytic.id == aid)
@@ -164,8 +167,11 @@ def test_base_searches_are_macros_that_expand_back() -> None:
         assert art is not None
         text = keys["search"]
         assert "index=*" not in text, name
-        for m, body in macros.items():
-            text = text.replace(f"`{m}`", body["definition"])
+        # every query ends with its own exclusion macro, defined as `search *`
+        own = definitions(art.query, art.profile, aid)
+        filt = next(m for m in own if m.endswith("_filter"))
+        assert text.endswith(f"| `{filt}`") and macros[filt]["definition"] == "search *"
+        assert all(macros[m]["definition"] == d for m, d in own.items())
         assert text == " ".join(x.strip() for x in art.query.strip().splitlines())
 
 
@@ -175,9 +181,22 @@ def test_lookups_and_options() -> None:
     plain = splunk.package(request())
     text = plain.files[APPDIR + "default/savedsearches.conf"]
     assert "action.notable" not in text and "action.risk" not in text
-    skipped = {s.analytic: s.reason for s in plain.skipped}
-    assert "no mapping in the cim profile" in skipped["SIEMC-0012"]
-    assert "SIEMC-0012: splunk: " in plain.files[APPDIR + "README.md"]
+    # every catalog analytic compiles to SPL (allowing the declared approximations)
+    assert not plain.skipped and "AN1190" in plain.exported and "AN1511" in plain.exported
+    strict = splunk.package(request(allow_approximate=False))
+    skipped = {s.analytic: s.reason for s in strict.skipped}
+    assert "splunk can only approximate" in skipped["SIEMC-0006"]
+    assert "SIEMC-0006: splunk: " in strict.files[APPDIR + "README.md"]
+    assert {"AN1190", "AN1511"} <= set(strict.exported)
+    # registered_domain() reads the Public Suffix List lookup, shipped with the app
+    stanzas = parse_conf(plain.files[APPDIR + "default/transforms.conf"])
+    assert stanzas["siemc_public_suffix_list"] == {
+        "filename": "siemc_public_suffix_list.csv",
+        "case_sensitive_match": "true",
+        "max_matches": "1000",
+    }
+    csv_text = plain.files[APPDIR + "lookups/siemc_public_suffix_list.csv"]
+    assert csv_text.startswith("suffix,rank\n") and "\nco.uk,002:002:002\n" in csv_text
 
 
 LOOKUP_ANALYTIC = """\

@@ -344,7 +344,7 @@ def test_baseline_candidate_fields_of_a_sequence_are_checked() -> None:
 
 def test_unknown_logsource_category() -> None:
     with pytest.raises(DiagnosticError) as info:
-        load("streams:\n  d: {logsource: {category: dns}}\ndetect: {match: d}\n")
+        load("streams:\n  d: {logsource: {category: dns_queries}}\ndetect: {match: d}\n")
     d = info.value.diagnostics[0]
     assert (d.code, d.line, d.col) == ("E103", 8, 29)
     assert "did you mean 'dns_query'?" in (d.help or "")

@@ -22,6 +22,8 @@ OLD_PYTHON = ROOT / ".venv-pysigma1" / "bin" / "python"
 # the bundled catalog compiles to few Sigma rules: the Sigma differential catalog adds every
 # correlation type the backend emits (value_sum, value_avg, value_percentile, temporal, ...)
 CATALOGS = [ROOT / "analytics", ROOT / "tests" / "differential" / "sigma"]
+# the files whose correlation is an absence (pySigma's extended temporal condition)
+ABSENCES = ["SIEMC-0009.yml", "DSIG-N1.yml"]
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +69,17 @@ def test_emitted_sigma_loads_and_converts(end: str, prefix: str, rules: list[Pat
     assert result["pysigma"].startswith(prefix), result["pysigma"]
     bad = {name: f["problems"] for name, f in result["files"].items() if f["problems"]}
     assert not bad, json.dumps(bad, indent=1)
-    assert all(f["queries"] >= 1 for f in result["files"].values())
+    # pySigma 1.5 parses the extended `not` condition of absences (since pySigma 1.1), but
+    # pysigma-backend-sqlite 1.2.4 has no conversion for it: only absences may stay unconverted
+    unconverted = {
+        name: f["unconverted"] for name, f in result["files"].items() if f["unconverted"]
+    }
+    if end == "1.5.x":
+        assert set(unconverted) == set(ABSENCES), unconverted
+        assert all("temporal_extended" in m for ms in unconverted.values() for m in ms)
+    else:
+        assert not unconverted, unconverted
+    assert all(f["queries"] >= 1 for n, f in result["files"].items() if n not in unconverted)
 
 
 @pytest.mark.parametrize("end", ["2.x", "1.5.x"])

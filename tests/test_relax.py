@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from backends.relax import prune_streams, without_baselines, without_until
+from backends.relax import one_threshold, prune_streams, without_baselines, without_until
+from compiler import ir
 from compiler.evaluator import evaluate
 from compiler.lower import load_file
 from compiler.testing import fixture_events
@@ -50,3 +51,31 @@ def test_relaxed_alerts_are_a_superset_on_every_fixture() -> None:
         assert strict <= loose
         grew |= loose > strict
     assert grew  # the fixtures exercise the baseline or the until
+
+
+AN1511 = ROOT / "analytics" / "an1511_office_script_cloud_upload_ratio.yml"
+
+
+def test_one_threshold_keeps_the_byte_threshold_of_a_ratio_conjunction() -> None:
+    a = load_file(AN1511).analytic
+    relaxed, dropped = one_threshold(a, {"sum", "count"})
+    d = relaxed.detection
+    assert isinstance(d, ir.Aggregate)
+    assert [m.name for m in d.measures] == ["bytes_out"] and d.compute == ()
+    assert isinstance(d.having, ir.BinOp) and d.having.op == ">="
+    assert [x.construct for x in dropped] == ["having condition", "measures"]
+    assert "ratio >= 6" in dropped[0].what
+    assert "bytes_in, flows, avg_out, p90_out, ratio" in dropped[1].what
+    # no measure of a kind the target computes: nothing to keep, nothing dropped
+    assert one_threshold(a, {"max"}) == (a, ())
+
+
+def test_one_threshold_alerts_are_a_superset_on_every_fixture() -> None:
+    loaded = load_file(AN1511)
+    a = without_baselines(loaded.analytic)[0]
+    relaxed = one_threshold(a, {"sum"})[0]
+    for fx in loaded.fixtures:
+        events = fixture_events(loaded, fx)
+        strict = {(al.key, al.start, al.end) for al in evaluate(a, events, fx.now_ms)}
+        loose = {(al.key, al.start, al.end) for al in evaluate(relaxed, events, fx.now_ms)}
+        assert strict <= loose

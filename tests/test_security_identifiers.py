@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from backends import TARGETS, get_backend
 from backends.base import Artifact, CompileError
+from backends.splunk.macros import definitions
 from compiler import ir
 from compiler.diagnostics import DiagnosticError
 from compiler.lower import load_file
@@ -328,7 +329,7 @@ def _compile_all(analytic: ir.Analytic) -> dict[str, Artifact | CompileError]:
 
 def _oracle_problem(target: str, art: Artifact, analytic: ir.Analytic) -> str | None:
     if target == "splunk":
-        return spl_check(art.text)
+        return spl_check(art.text, definitions(art.query, art.profile, art.analytic))
     if target == "eql":
         return eql_validate(art.query)
     if target == "sigma":

@@ -287,3 +287,66 @@ def test_unknown_commands_are_not_executable() -> None:
         run("search index=* | dedup a", [ev(1)])
     with pytest.raises(NotExecutable, match="search term without a field"):
         run("search error", [ev(1)])
+
+
+# --------------------------------------------------------------------------- macros, reverse
+def test_macros_expand_to_their_definitions_and_an_unknown_one_is_an_error() -> None:
+    evs = [ev(1, n="a", s="x"), ev(2, n="b", s="y")]
+    rows = execute("search `src` | `flt`", evs, {}, NOW, {"src": "s=x", "flt": "search *"})
+    assert col(rows, "n") == ["a"]
+    with pytest.raises(SplRuntimeError, match="macro 'nope' that cannot be found"):
+        execute("search `nope`", evs, {}, NOW, {})
+
+
+def test_search_star_keeps_every_result() -> None:
+    evs = [ev(1, n="a"), ev(2)]
+    assert col(run("search index=* | stats count BY n | search *", evs), "count") == [1]
+
+
+def test_reverse_gives_the_input_order_of_equal_times() -> None:
+    evs = [ev(5, i="first"), ev(5, i="second"), ev(4, i="zero")]
+    assert col(run("search index=* | reverse", evs), "i") == ["zero", "first", "second"]
+    with pytest.raises(SplRuntimeError):
+        run("search index=* | reverse x", evs)
+
+
+# --------------------------------------------------------------------------- eventstats
+def test_eventstats_adds_group_statistics_to_every_row_in_place() -> None:
+    evs = [ev(1, k="a", v=3), ev(2, k="b", v=5), ev(3, k="a", v=4), ev(4, v=9)]
+    rows = run("search index=* | reverse | eventstats count(v) AS n max(v) AS m BY k", evs)
+    assert col(rows, "_time") == [1, 2, 3, 4]  # the rows stay, in their order
+    assert col(rows, "n") == [2, 1, 2, None]  # no BY field: no statistics
+    assert col(rows, "m") == [4, 5, 4, None]
+    with pytest.raises(NotExecutable, match="multivalue"):
+        run("search index=* | eventstats count BY k", [ev(1, k=["a", "b"])])
+
+
+def test_streamstats_last_skips_nulls_and_current_false_leaves_the_row_out() -> None:
+    evs = [ev(1, k="a", x="p"), ev(2, k="a"), ev(3, k="a", x="q"), ev(4, k="a")]
+    rows = run("search index=* | reverse | streamstats current=f last(x) AS px BY k", evs)
+    assert col(rows, "px") == [None, "p", "p", "q"]
+
+
+# --------------------------------------------------------------------------- multivalue functions
+def test_split_mvrange_mvjoin_mvsort_mvappend_substr_ceil() -> None:
+    rows = run(
+        'search index=* | eval l=split(d, "."), i=mvrange(0, mvcount(l)), '
+        'c=mvmap(i, mvjoin(mvindex(l, i, -1), ".")), s=mvsort(mvappend("b", "a10", "a9")), '
+        "t=substr(d, 3, 7), u=substr(d, -3), r=ceil(x)",
+        [ev(1, d="a.b.example", x=1.2)],
+    )
+    (r,) = rows
+    assert r["l"] == ["a", "b", "example"] and r["i"] == [0, 1, 2]
+    assert r["c"] == ["a.b.example", "b.example", "example"]
+    assert r["s"] == ["a10", "a9", "b"]  # lexicographic
+    assert (r["t"], r["u"], r["r"]) == ("b.examp", "ple", 2)
+
+
+def test_lookup_multivalue_input_matches_each_value_in_file_order() -> None:
+    table = LookupDef(
+        [{"k": "x", "o": "1"}, {"k": "Y", "o": "2"}, {"k": "z", "o": "3"}],
+        case_sensitive=True,
+        max_matches=1000,
+    )
+    rows = run("search index=* | lookup t k AS f OUTPUT o", [ev(1, f=["z", "y", "x"])], t=table)
+    assert rows[0]["o"] == ["1", "3"]  # Y is not y: case-sensitive; rows in file order

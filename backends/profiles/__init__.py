@@ -69,7 +69,13 @@ class FieldProfile:
     def source_entries(self, ls: Any) -> list[tuple[str, dict[str, Any]]]:
         """The ``sources`` entries that describe logsource ``ls``, most specific first."""
         found = [(k, self.sources[k]) for k in source_keys(ls) if k in self.sources]
-        return found[:1] if self.source_lookup == "most_specific" else found
+        if self.source_lookup == "most_specific":
+            return found[:1]
+        if ls.category and ls.product and f"{ls.category}/{ls.product}" in self.sources:
+            # an entry for the pair describes the whole logsource: the data that is both (e.g.
+            # flows that also name the process), not the AND of the two entries
+            return [(k, e) for k, e in found if k not in (ls.category, ls.product)]
+        return found
 
     def has_source(self, ls: Any) -> bool:
         """Whether the profile names a data source for ``ls``: an entry for its category and

@@ -19,6 +19,7 @@ ENGINES: dict[str, str] = {
     "kql": "compiler.engines.run_kql",
     "esql": "compiler.engines.run_esql",
     "splunk": "compiler.engines.run_spl",
+    "duckdb": "compiler.engines.run_duckdb",
 }
 
 

@@ -12,8 +12,11 @@ What the engine (eql 1.0.1) does differently from Elasticsearch, and how this ad
   fixtures whose outcome depends on case alone must record the difference;
 * ``maxspan`` is converted to whole seconds (``1500ms`` acts as ``1s``);
 * sequences join events whose key is null, which Elasticsearch >= 7.16 never does: results with
-  a null key are dropped, which is exactly Elasticsearch's rule (a null-keyed event only ever
-  meets other null-keyed events in the engine, so no other result depends on it);
+  a null key (of the query's ``by`` fields) are dropped, which is exactly Elasticsearch's rule
+  (a null-keyed event only ever meets other null-keyed events in the engine, so no other
+  result depends on it);
+* ``cidrMatch`` raises on a value that is not an address, which an Elasticsearch ``ip`` field
+  never holds: it does not match (:func:`_address_or_no_match`);
 * missing-event sequences and ``sample`` are not run as the engine runs them (see
   :data:`NOT_EXECUTABLE` and :func:`_run_sample`);
 * the engine has no notion of multi-valued (array) fields: its comparisons see the whole list
@@ -28,6 +31,7 @@ Never name this module ``eql_*``: the eql package imports such modules as plugin
 from __future__ import annotations
 
 import copy
+import ipaddress
 import itertools
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack
@@ -271,6 +275,8 @@ def _make_array_aware(eql: Any) -> Any:
         def _convert_function_call(self, node: Any) -> Any:
             scalar = super()._convert_function_call(node)
             args = node.arguments
+            if node.name == "cidrMatch" and args and isinstance(args[0], Field):
+                scalar = _address_or_no_match(self._convert_field(args[0]), scalar)
             if node.name in _FIELD_TESTS and args and isinstance(args[0], Field):
                 return self._per_value(args[0], scalar, False)
             return scalar
@@ -290,6 +296,25 @@ def _make_array_aware(eql: Any) -> Any:
             )
 
     return ArrayAware
+
+
+def _address_or_no_match(value_of: Callable[[Any], Any], test: Callable[[Any], Any]) -> Any:
+    """cidrMatch as Elasticsearch runs it: its field argument must be an ``ip`` field (EQL
+    function reference, cidrMatch: "supports only the ip field data type"), which holds
+    addresses only; a value that is none is not indexed as one (the document is rejected, or
+    with ``ignore_malformed`` the value is skipped: mapping-params, ignore_malformed), so it
+    matches no range. eql 1.0.1 raises ValueError parsing it instead."""
+
+    def run(scope: Any) -> Any:
+        value = value_of(scope)
+        if isinstance(value, str):
+            try:
+                ipaddress.ip_address(value)
+            except ValueError:
+                return False
+        return test(scope)
+
+    return run
 
 
 def _elements(value: Any) -> list[Any]:
@@ -404,12 +429,14 @@ def run(loaded: Loaded, fixture: ir.Fixture, artifact: Artifact) -> list[Canonic
             for r in runner.run(ast)
         ]
     if isinstance(base, eql.ast.Sequence):
-        det = analytic.detection
-        until = [det.until] if isinstance(det, ir.Sequence) and det.until is not None else []
-        key_fields = [f for s in [*steps, *until] for f in _mapped_keys(s, profile)]
+        # The query's own join keys (it may key on another field than the analytic, e.g.
+        # process.entity_id for host + PID): they decide the joins and the null rule.
+        joins = [[_dotted(v) for v in q.join_values] for q in base.queries]
+        close = [_dotted(v) for v in base.close.join_values] if base.close else []
+        key_fields = [f for keys in [*joins, close] for f in keys]
         runner = _Runner(events, list(dict.fromkeys(key_fields)))
         results = runner.run_copies(ast)
-        return list(_sequence_alerts(analytic.id, steps, results, runner, profile))
+        return list(_sequence_alerts(analytic.id, steps, joins, results, runner, profile))
     if isinstance(base, eql.ast.Sample):
         return _run_sample(analytic.id, steps, base, _Runner(events), profile)
     raise TypeError(f"unexpected EQL query kind {type(base).__name__}")
@@ -427,25 +454,25 @@ def _mapped_keys(step: ir.Step, profile: FieldProfile) -> list[str]:
 def _sequence_alerts(
     aid: str,
     steps: Sequence[ir.Step],
+    joins: Sequence[Sequence[str]],
     results: list[list[int]],
     runner: _Runner,
     profile: FieldProfile,
 ) -> Iterator[CanonicalAlert]:
-    """Key pairs named after the first step's keys, with its event's values; start/end are the
-    first and last event times (as the evaluator reports sequences)."""
-    keyed = [_mapped_keys(s, profile) for s in steps]
+    """Key pairs named after the analytic's first step keys, with its event's values (what
+    the alert's first event shows, whatever the query joined on); start/end are the first
+    and last event times (as the evaluator reports sequences)."""
     for result in results:
         evs = [(runner.events[i], b) for i, b in (runner.copies[c] for c in result)]
         if any(
             _value(e, f, b) is None
-            for (e, b), fields in zip(evs, keyed, strict=False)
+            for (e, b), fields in zip(evs, joins, strict=False)
             for f in fields
         ):
             continue  # Elasticsearch >= 7.16: null keys never join (the engine joins them)
         first, binding = evs[0]
-        pairs = [
-            (k, _value(first, f, binding)) for k, f in zip(steps[0].keys, keyed[0], strict=True)
-        ]
+        mapped = _mapped_keys(steps[0], profile)
+        pairs = [(k, _value(first, f, binding)) for k, f in zip(steps[0].keys, mapped, strict=True)]
         yield canonical.make(aid, pairs, min(e.ts for e, _ in evs), max(e.ts for e, _ in evs))
 
 

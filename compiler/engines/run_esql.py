@@ -19,13 +19,17 @@ else keyword, as ECS maps most fields):
 * multi-values are read from doc values: keyword, ip and boolean values sorted and
   de-duplicated, numbers sorted.
 
-**Lookups** follow the backend's contract (``backends/elastic_esql.py``): index
+**Lookups** follow the backend's contract (``backends/elastic_esql/``): index
 ``siemc-lookup-<name>``, one document per CSV row with each column (empty cells left out),
 ``siemc_lc_<column>`` (the cell lower-cased) and ``siemc_row`` (1-based row).
 
 **Results.** ``NOW()`` is the fixture's ``now`` (else its last event). An aggregate row is an
-alert keyed by the BY columns with the window ``[window, window + size)``; a match row is an
-alert with no key at its ``@timestamp``.
+alert keyed by the BY columns with the window ``[window, window + size)``; a sequence row an
+alert keyed by the first step's key columns from ``start`` to ``end``; a match row is an alert
+with no key at its ``@timestamp``.
+
+**Stack.** The query is checked against the stack its header names (``requires Elasticsearch >=
+X``): Elastic's parser rejects commands and functions that stack lacks (``verify_features``).
 """
 
 from __future__ import annotations
@@ -42,7 +46,7 @@ import yaml
 
 from backends.base import Artifact
 from backends.elastic_esql import lookup_index, lookup_key
-from backends.elastic_esql_expr import profile_types
+from backends.elastic_esql.expr import profile_types
 from backends.profiles import load_profile
 from backends.registered_domain import ingested
 from compiler import canonical, engines, ir
@@ -226,6 +230,19 @@ def to_alerts(
             ms = [(n, plain(r[n])) for n in names if n in r]
             out.append(canonical.make(analytic.id, key, start, end, ms))
         return out
+    if isinstance(d, ir.Sequence):
+        # one row per alert: `start`/`end` are the first and last step's times, the key the
+        # first step's key fields (backends/elastic_esql/sequence.py)
+        for r in rows:
+            key = [(k, plain(r.get(k))) for k in d.steps[0].keys]
+            out.append(canonical.make(analytic.id, key, plain(r["start"]), plain(r["end"])))
+        return out
+    if isinstance(d, ir.Absence):
+        for r in rows:
+            ts = plain(r.get("@timestamp"))
+            key = [(k, plain(r.get(k))) for k in d.first.keys]
+            out.append(canonical.make(analytic.id, key, ts, ts))
+        return out
     for r in rows:
         ts = plain(r.get("@timestamp"))
         out.append(canonical.make(analytic.id, (), ts, ts))
@@ -235,11 +252,28 @@ def to_alerts(
 def run(loaded: Loaded, fixture: ir.Fixture, artifact: Artifact) -> list[CanonicalAlert]:
     """The canonical alerts of ``artifact``'s query executed over ``fixture``'s events."""
     interp = interpreter()
+    _check_stack(artifact.text)
     events = fixture_events(loaded, fixture)
     now = fixture.now_ms if fixture.now_ms is not None else max((e.ts for e in events), default=0)
     idx = indices(events, artifact.profile)
     rows = interp.execute(artifact.query, idx, lookup_indices(loaded.analytic), now)
     return to_alerts(loaded, artifact, rows)
+
+
+_STACK_NOTE = re.compile(r"^// requires Elasticsearch >= (\d+\.\d+\.\d+)$", re.M)
+
+
+def _check_stack(text: str) -> None:
+    """Reject a query using what the stack named in its header does not have."""
+    m = _STACK_NOTE.search(text)
+    if m is None:
+        return
+    try:
+        import esql
+    except ImportError as exc:
+        raise EngineUnavailable(EXTRA, str(exc)) from None
+    with esql.ParserConfig(min_stack_version=m.group(1)):
+        esql.verify_features(esql.parse_query(text), m.group(1))
 
 
 def execute_rows(

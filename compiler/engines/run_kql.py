@@ -25,8 +25,9 @@ absent string is ``""``.
 **Engine gaps** (duckdb-kql 1.1.2), bridged without changing what the query means:
 ``project-away`` with wildcards is expanded to the matching columns (read from the engine at that
 point of the query); ``count_distinct``/``count_distinctif`` are its exact ``dcount``;
-``strcat_array``, ``ipv4_is_in_any_range`` and ``ipv6_is_in_any_range`` are added to its function
-table with Kusto's documented semantics (an address that does not parse gives null).
+``strcat_array``, ``new_guid``, ``unicode_codepoints_to_string``, ``ipv4_is_in_any_range`` and
+``ipv6_is_in_any_range`` are added to its function table with Kusto's documented semantics (an
+address that does not parse gives null).
 
 Every query is validated with Kusto.Language first by the differential test: duckdb-kql accepts
 some invalid KQL (``where X = 1``) and runs it wrongly.
@@ -139,6 +140,16 @@ def _extend_engine() -> None:
             "ELSE CAST(_x AS VARCHAR) END), {1})",
             (2,),
         ),
+        # new_guid(): "Returns a random UUID (GUID)", one per row
+        # (learn.microsoft.com/kusto/query/new-guid-function); DuckDB's uuid() is volatile, so
+        # it is evaluated per row as well
+        "new_guid": f.FunctionSpec("new_guid", "template", "CAST(uuid() AS VARCHAR)", (0,)),
+        # unicode_codepoints_to_string(n): the character of one code point
+        # (learn.microsoft.com/kusto/query/unicode-codepoints-to-string-function); the backend
+        # passes one integer per call
+        "unicode_codepoints_to_string": f.FunctionSpec(
+            "unicode_codepoints_to_string", "template", "chr(CAST({0} AS INTEGER))", (1,)
+        ),
         "ipv4_is_in_any_range": f.FunctionSpec(
             "ipv4_is_in_any_range",
             "template",
@@ -212,6 +223,18 @@ _ENTITY_PIDS = (
     ("process.entity_id", "process.pid"),
     ("process.parent.entity_id", "process.parent.pid"),
 )
+_IS_START_EVENT = compile_predicate(_IS_START, {})
+# MDE tables whose rows carry the initiating process, and its columns -> the ECS field
+_CARRIERS = frozenset({"DeviceNetworkEvents", "DeviceEvents", "DeviceLogonEvents"})
+_INITIATING = {
+    "InitiatingProcessFileName": "process.name",
+    "InitiatingProcessFolderPath": "process.executable",
+    "InitiatingProcessCommandLine": "process.command_line",
+    "InitiatingProcessParentFileName": "process.parent.name",
+    "InitiatingProcessParentId": "process.parent.pid",
+    "InitiatingProcessAccountName": "user.name",
+    "InitiatingProcessAccountDomain": "user.domain",
+}
 _SQL_TYPES = {"string": "VARCHAR", "long": "BIGINT", "int": "INTEGER", "real": "DOUBLE",
               "datetime": "TIMESTAMP", "dynamic": "JSON", "bool": "BOOLEAN"}  # fmt: skip
 
@@ -267,7 +290,15 @@ class Tables:
     def __init__(self, profile: FieldProfile, events: list[Event], analytic: ir.Analytic):
         self.profile = profile
         self.rows: dict[str, list[dict[str, Any]]] = {}
-        self.entity_ctime: dict[str, int] = {}
+        self.entity_ctime: dict[str, dt.datetime] = {}
+        self.uids: dict[str, str] = {}  # MDE unique-id string -> the fixture's entity id
+        # a process' creation time is its start event's time (MDE rows carry it); an entity
+        # without a start in the fixture started before it (a time far before any fixture)
+        self.starts: dict[str, Event] = {}
+        for ev in events:
+            e = ev.fields.get("process.entity_id")
+            if isinstance(e, str) and e and _IS_START_EVENT(ev.fields):
+                self.starts.setdefault(e, ev)
         self.devices: dict[tuple[str, str], None] = {}
         # MDE identifies a process by DeviceId|ProcessId|ProcessCreationTime, so every row of an
         # entity id carries that entity's pid: the one its own start event gives, else the first
@@ -292,8 +323,12 @@ class Tables:
     def _ctime(self, entity: Any) -> dt.datetime | None:
         if entity is None or entity == "":
             return None
-        n = self.entity_ctime.setdefault(str(entity), len(self.entity_ctime))
-        return _ts(_CTIME_BASE_MS + 1000 * n)
+        e = str(entity)
+        if e not in self.entity_ctime:
+            start = self.starts.get(e)
+            far = _ts(_CTIME_BASE_MS + 1000 * len(self.entity_ctime))
+            self.entity_ctime[e] = _ts(start.ts) if start is not None else far
+        return self.entity_ctime[e]
 
     def row(self, ev: Event, table: str, key: str, const: dict[str, Any]) -> dict[str, Any]:
         prof, f = self.profile, ev.fields
@@ -313,12 +348,28 @@ class Tables:
             row["DeviceId"] = dev
             if os_type in _OS["mde"]:
                 self.devices[(str(dev), _OS["mde"][os_type])] = None
+            start = self.starts.get(str(back.get("InitiatingProcessUniqueId") or ""))
+            if table in _CARRIERS and start is not None:
+                # the row carries its initiating process' attributes (MDE fills them from the
+                # process): where the event does not say, the process' start event does
+                for col, ecs in _INITIATING.items():
+                    if row.get(col) in (None, "") and start.fields.get(ecs) is not None:
+                        row[col] = start.fields[ecs]
+                parent = start.fields.get("process.parent.entity_id")
+                if "InitiatingProcessParentUniqueId" in back and back[
+                    "InitiatingProcessParentUniqueId"
+                ] in (None, ""):
+                    back["InitiatingProcessParentUniqueId"] = parent
             for uid, (pid, ctime) in _MDE_IDS.items():
                 ent = back.get(uid)
                 if uid in back:
                     row[ctime] = self._ctime(ent)
                     if isinstance(ent, str) and ent in self.pids:
                         row[pid] = self.pids[ent]
+                    if isinstance(ent, str) and ent:
+                        text = _cell(row.get(pid), "long")
+                        when = _kusto_time(self.entity_ctime[ent])
+                        self.uids[f"{dev}|{'' if text is None else text}|{when}"] = ent
             if "RemoteHost" in back:
                 row["RemoteUrl"] = back["RemoteHost"]
             if "NetworkDirection" in back:
@@ -359,13 +410,7 @@ class Tables:
             _create(con, _table(name), schemas[name], self.rows.get(name, []))
         wl_cols = {"WatchlistAlias": "string", **{c: "string" for c in self.watchlist[0]}}
         _create(con, "Watchlists", wl_cols, self.watchlist[1])
-        if self.profile.name != "mde" or not self.entity_ctime:
-            return {}
-        ids = [{"E": e, "T": _ts(_CTIME_BASE_MS + 1000 * n)} for e, n in self.entity_ctime.items()]
-        _create(con, "__siemc_ids", {"E": "string", "T": "datetime"}, ids)
-        got = con.sql('SELECT "E", strftime("T", \'%Y-%m-%dT%H:%M:%S\') FROM "__siemc_ids"')
-        # strcat(..., datetime) renders 2000-01-01T00:00:00.0000000Z; map the time part back
-        return {f"{t}.0000000Z": e for e, t in got.fetchall()}
+        return self.uids if self.profile.name == "mde" else {}
 
 
 def _table(name: str) -> str:
@@ -446,7 +491,7 @@ def expand_wildcards(query: str, columns_of: Any) -> str:
 def key_columns(loaded: Loaded, artifact: Artifact) -> list[tuple[str, str]]:
     """(key field as the evaluator names it, output column) of the detection."""
     from backends import get_backend
-    from backends.sentinel_kql import KqlBackend
+    from backends.sentinel import KqlBackend
 
     be = get_backend("kql")
     assert isinstance(be, KqlBackend)
@@ -469,11 +514,14 @@ def key_columns(loaded: Loaded, artifact: Artifact) -> list[tuple[str, str]]:
     return []
 
 
+def _kusto_time(t: dt.datetime) -> str:
+    """A datetime as Kusto's strcat() writes it (2024-03-10T10:00:00.1230000Z)."""
+    return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond:06d}0Z"
+
+
 def _value(v: Any, ids: Mapping[str, str]) -> Any:
-    if isinstance(v, str):
-        for suffix, entity in ids.items():
-            if v.endswith("|" + suffix):
-                return entity
+    if isinstance(v, str) and v in ids:
+        return ids[v]
     if isinstance(v, dt.datetime):
         return _ms(v)
     if v is not None and type(v).__name__ == "Decimal":

@@ -37,17 +37,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from backends.profiles import load_profile
-from backends.sigma_rules_detection import (
+from backends.sigma.fields import (
     SourceMap,
     placeholder_name,
+    sigma_source,
     sigma_string,
-    source_map,
 )
 from compiler import canonical, engines, ir
 from compiler.canonical import CanonicalAlert
 from compiler.evaluator import Event
 from compiler.evaluator.predicates import compile_predicate
 from compiler.evaluator.streams import logsource_predicate
+from compiler.evaluator.values import to_number
 from compiler.lower import Loaded
 from compiler.testing import fixture_events
 
@@ -128,7 +129,24 @@ def sigma_row(fields: Mapping[str, Any], src: SourceMap) -> dict[str, Any]:
                 name = repl + ecs[len(prefix) :]
                 if value is not None and name not in row:
                     row[name] = value
+    for name in src.numeric:
+        # the source's schema logs these as numbers (sigma profile `numeric`): a fixture that
+        # spells one as a numeric string is logged as its number, as the source would write it
+        if isinstance(row.get(name), str) and (n := to_number(row[name])) is not None:
+            row[name] = int(n) if float(n).is_integer() else n
     return row
+
+
+def _ecs_condition(profile: Any, src: SourceMap, ls: ir.LogSource) -> ir.Predicate:
+    """The ECS events a Sigma logsource holds: the evaluator's logsource condition, or, for a
+    Sigma category siemc's language has no name for (process_termination), the profile's `ecs`
+    tests with the product's condition."""
+    entry = profile.source(src.key) or {}
+    if "ecs" not in entry:
+        return logsource_predicate(ls)
+    product = logsource_predicate(ir.LogSource(None, ls.product, ls.service))
+    tests = tuple(ir.Eq(str(k), (v,)) for k, v in entry["ecs"].items())
+    return ir.And((product, *tests))
 
 
 @dataclass
@@ -149,8 +167,8 @@ def build_tables(
     for ls in logsources:
         name = table_name(ls)
         ir_ls = ir.LogSource(*ls)
-        src = source_map(profile, ir_ls, ir.NO_SPAN)
-        member = compile_predicate(logsource_predicate(ir_ls), lookups)
+        src = sigma_source(profile, ir_ls)
+        member = compile_predicate(_ecs_condition(profile, src, ir_ls), lookups)
         rows = []
         for i, e in enumerate(events):
             if member(e.fields):
@@ -275,7 +293,12 @@ def _key_fields(det: ir.Detection) -> list[list[str]]:
     """Per key position, the ECS field of each step (the first step names the key)."""
     if isinstance(det, ir.Aggregate):
         return [[k] for k in det.keys]
-    steps = det.steps if isinstance(det, ir.Sequence) else getattr(det, "members", ())
+    if isinstance(det, ir.Absence):
+        steps: tuple[ir.Step, ...] = (det.first, det.missing)
+    elif isinstance(det, ir.Sequence):
+        steps = det.steps
+    else:
+        steps = getattr(det, "members", ())
     if not steps:
         return []
     return [[s.keys[i] for s in steps] for i in range(len(steps[0].keys))]
@@ -325,24 +348,32 @@ def to_alerts(
         evidence = [events[i] for i in ids]
         keys_json = json.loads(r["group_keys"])
         key = []
-        for i, name in enumerate(group_by):
-            fields = positions[i] if i < len(positions) else [name]
+        for i, name in enumerate(group_by[: len(positions)]):
+            # a group-by beyond the analytic's keys (the process identity standing in for a
+            # process end) narrows the group but is not part of the alert's key
+            fields = positions[i]
             key.append((fields[0], _restore(keys_json.get(name), evidence, fields)))
         times = sorted(e.ts for e in evidence)
         measures: list[tuple[str, Any]] = []
         start: int | None
         end: int | None
+        kind = str(converted.correlation.type.name).lower()
         if isinstance(det, ir.Aggregate):
-            measures = [(det.measures[0].name, r["metric_value"])]
             if det.window.kind == "tumbling":
-                start = end = None  # sliding windows: no bucket bounds to report
+                # the rule's window slides: neither bucket bounds nor the bucket's metric exist
+                # in its output (the metric is its own window's)
+                start = end = None
             else:
+                measures = [(det.measures[0].name, r["metric_value"])]
                 start, end = (times[0] if times else None), _ms(r["window_end"])
-        elif isinstance(det, ir.Sequence):
+        elif isinstance(det, ir.Absence):
+            # extended `first and not missing`: the window opens at the first event
+            start = end = _ms(r["window_start"])
+        elif kind == "temporal_ordered":
             start, end = (times[0], times[-1]) if times else (None, None)
         else:
             # temporal: the evidence is every member event in the window, not the events the
-            # evaluator picks; the window end is the event that completed the co-occurrence
+            # evaluator picks; the window end is the event that completed the correlation
             start, end = None, _ms(r["window_end"])
         out.append(canonical.make(aid, key, start, end, measures))
     return out

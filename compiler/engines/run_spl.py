@@ -30,7 +30,9 @@ from typing import Any
 
 from backends.base import Artifact
 from backends.profiles import FieldProfile, load_profile
-from backends.splunk_spl_expr import is_boolean
+from backends.splunk import psl
+from backends.splunk.expr import is_boolean
+from backends.splunk.macros import definitions, event_codes
 from compiler import canonical, engines, ir
 from compiler.canonical import CanonicalAlert
 from compiler.evaluator.model import Event
@@ -93,43 +95,81 @@ def _extracted(v: Any) -> Any:
     return None if v is None else _text(v)
 
 
-class CimEvents:
-    """ECS events as the CIM profile's Splunk events."""
+class ProfileEvents:
+    """ECS events as the Splunk events of a profile (cim: CIM names; sysmon: raw Sysmon)."""
 
     def __init__(self, profile: FieldProfile, analytic: ir.Analytic, interp: Any) -> None:
         self.profile = profile
         self.search = interp.sx
+        self.codes = event_codes(profile.name)
         lookups = {lk.name: lk for lk in analytic.lookups}
         self.categories = []
+        # the EventCode of the events of a category (sysmon: process_creation is EventCode 1)
+        self.category_codes: list[tuple[Any, str]] = []
         for cat, pred in LOGSOURCE_CATEGORIES.items():
             src = profile.source(cat)
             if src is not None:
                 tags = re.findall(r"\btag=(\w+)", str(src["search"]))
-                self.categories.append((compile_predicate(pred, lookups), tags))
+                member = compile_predicate(pred, lookups)
+                self.categories.append((member, tags))
+                code = re.search(r"\bEventCode=(\d+)", str(src["search"]))
+                if code:
+                    self.category_codes.append((member, code.group(1)))
         self.products = []
-        sourcetypes: list[str] = []
+        selectors: list[tuple[str, str]] = []
         for key, src in profile.sources.items():
-            if key in LOGSOURCE_CATEGORIES:
-                continue
             product, _, service = key.partition("/")
+            if product in LOGSOURCE_CATEGORIES:
+                continue
             ls = ir.LogSource(None, product, service or None)
             node = self.search.parse(str(src["search"]))
-            self.products.append((compile_predicate(logsource_predicate(ls), lookups), node))
-            for st in re.findall(r'sourcetype="([^"]+)"', str(src["search"])):
-                if "*" not in st and st not in sourcetypes:
-                    sourcetypes.append(st)
-        self.sourcetypes = [*sourcetypes, _OTHER_SOURCETYPE]
+            member = compile_predicate(logsource_predicate(ls), lookups)
+            if src.get("default"):
+                # the source every event of the profile comes from (sysmon: any event with an
+                # EventCode), whatever its own product says
+                member = self._has_code
+            self.products.append((member, node))
+            for field, value in re.findall(r'\b(sourcetype|source)="([^"]+)"', str(src["search"])):
+                if "*" not in value and (field, value) not in selectors:
+                    selectors.append((field, value))
+        self.selectors = [*selectors, ("sourcetype", _OTHER_SOURCETYPE)]
+        self.defaults = [
+            bool(src.get("default"))
+            for key, src in profile.sources.items()
+            if key.partition("/")[0] not in LOGSOURCE_CATEGORIES
+        ]
 
     @functools.cache  # noqa: B019 - one instance per run
-    def _sourcetype(self, wanted: tuple[bool, ...]) -> str:
-        def agreement(st: str) -> int:
-            row = {"sourcetype": st}
-            return sum(
+    def _selector(self, wanted: tuple[bool, ...]) -> tuple[str, str]:
+        def agreement(sel: tuple[str, str]) -> tuple[int, int]:
+            row = {"index": "main", sel[0]: sel[1]}
+            hits = [
                 self.search.matches(node, row) == w
                 for (_, node), w in zip(self.products, wanted, strict=True)
-            )
+            ]
+            # an event no selector fits wholly (a Sysmon event without an OS) at least keeps
+            # the default source right
+            first = [h for h, d in zip(hits, self.defaults, strict=True) if d]
+            return sum(hits), sum(first)
 
-        return max(self.sourcetypes, key=agreement)
+        return max(self.selectors, key=agreement)
+
+    def _has_code(self, f: Mapping[str, Any]) -> bool:
+        return self._event_code(f) is not None
+
+    def _event_code(self, f: Mapping[str, Any]) -> str | None:
+        """The EventCode of the event's logsource category, else the one whose ECS values (the
+        profile's ``event_codes``) the event has (a process end)."""
+        for member, code in self.category_codes:
+            if member(f):
+                return code
+        for code, values in self.codes.items():
+            if all(
+                any(_text(v).lower() == want.lower() for v in _values(f.get(field)))
+                for field, want in values.items()
+            ):
+                return code
+        return None
 
     def event(self, e: Event) -> dict[str, Any]:
         f = e.fields
@@ -142,6 +182,10 @@ class CimEvents:
                 v = _DIRECTION.get(v.lower(), v)
             if v is not None:
                 out[cim] = v
+        if self.codes:
+            code = self._event_code(f)
+            if code is not None:
+                out[self.profile.fields.get("event.code", "EventCode")] = code
         tags = (
             [str(x) for x in (f.get("event.category") or []) if x is not None]
             if isinstance(f.get("event.category"), list)
@@ -150,11 +194,16 @@ class CimEvents:
         for member, cat_tags in self.categories:
             if member(f):
                 tags += [t for t in cat_tags if t not in tags]
-        if tags:
+        if tags and "tag" in self.profile.fields.values():
             out["tag"] = tags[0] if len(tags) == 1 else tags
         wanted = tuple(bool(member(f)) for member, _ in self.products)
-        out["sourcetype"] = self._sourcetype(wanted)
+        field, value = self._selector(wanted)
+        out[field] = value
         return out
+
+
+def _values(v: Any) -> list[Any]:
+    return [x for x in v if x is not None] if isinstance(v, list) else ([] if v is None else [v])
 
 
 def lookup_definitions(loaded: Loaded, artifact: Artifact, interp: Any) -> dict[str, Any]:
@@ -166,6 +215,10 @@ def lookup_definitions(loaded: Loaded, artifact: Artifact, interp: Any) -> dict[
         rows = [dict(zip(lk.columns, r, strict=False)) for r in lk.rows]
         cased, most = settings.get(lk.name, (True, 1000))
         out[lk.name] = interp.LookupDef(rows, case_sensitive=cased, max_matches=most)
+    if psl.LOOKUP in settings:
+        cased, most = settings[psl.LOOKUP]
+        table = [dict(zip(psl.COLUMNS, r, strict=True)) for r in psl.rows()]
+        out[psl.LOOKUP] = interp.LookupDef(table, case_sensitive=cased, max_matches=most)
     return out
 
 
@@ -243,7 +296,7 @@ def to_alerts(
 
 def _boolean_computes(d: ir.Aggregate) -> set[str]:
     """Computed values the backend holds as the text "true"/"false" (eval cannot store a
-    boolean; backends.splunk_spl_expr)."""
+    boolean; backends.splunk.expr)."""
     out: set[str] = set()
     for name, e in d.compute:
         if is_boolean(e, frozenset(out)):
@@ -272,12 +325,13 @@ def run(loaded: Loaded, fixture: ir.Fixture, artifact: Artifact) -> list[Canonic
     interp = interpreter()
     profile = load_profile(artifact.profile)
     events = fixture_events(loaded, fixture)
-    cim = CimEvents(profile, loaded.analytic, interp)
-    splunk_events = [cim.event(e) for e in events]
+    conv = ProfileEvents(profile, loaded.analytic, interp)
+    splunk_events = [conv.event(e) for e in events]
     now = fixture.now_ms if fixture.now_ms is not None else max((e.ts for e in events), default=0)
     lookups = lookup_definitions(loaded, artifact, interp)
     try:
-        rows = interp.execute(artifact.query, splunk_events, lookups, now)
+        macros = definitions(artifact.query, artifact.profile, loaded.analytic.id)
+        rows = interp.execute(artifact.query, splunk_events, lookups, now, macros)
     except interp.NotExecutable as exc:
         raise NotExecutable(exc.what) from None
     return to_alerts(loaded.analytic, artifact.query, rows, profile)

@@ -45,6 +45,68 @@ LOGSOURCE_CATEGORIES: dict[str, ir.Predicate] = {
         )
     ),
 }
+
+
+def _ecs(category: str, *types: str, action: str | None = None) -> ir.Predicate:
+    parts: list[ir.Predicate] = [ir.Eq("event.category", (category,))]
+    if types:
+        parts.append(ir.Eq("event.type", types))
+    if action is not None:
+        parts.append(ir.Eq("event.action", (action,)))
+    return ir.And(tuple(parts))
+
+
+def _event_code(provider: str, *codes: str) -> ir.Predicate:
+    return ir.And((ir.Eq("event.provider", (provider,)), ir.Eq("event.code", codes)))
+
+
+# The rest of Sigma's category taxonomy (what `siemc import sigma` reads, docs/import.md): the
+# ECS categorisation where ECS has one (event.category and event.type, observer.type for
+# proxies and firewalls), else the event's provider and code as Winlogbeat and Elastic's
+# Sysmon integration record them (Sysmon event ids, PowerShell's 4103/4104 and 400/600/800).
+_SYSMON, _PS, _PS_CLASSIC = "Microsoft-Windows-Sysmon", "Microsoft-Windows-PowerShell", "PowerShell"
+LOGSOURCE_CATEGORIES.update(
+    {
+        "file_event": _ecs("file", "creation"),
+        "file_change": _ecs("file", "change"),
+        "file_rename": _ecs("file", "change", action="rename"),
+        "file_delete": _ecs("file", "deletion"),
+        "file_access": _ecs("file", "access"),
+        "file_executable_detected": _event_code(_SYSMON, "29"),
+        "create_stream_hash": _event_code(_SYSMON, "15"),
+        "registry_add": _ecs("registry", "creation"),
+        "registry_set": _ecs("registry", "change"),
+        "registry_rename": _ecs("registry", "change", action="rename"),
+        "registry_delete": _ecs("registry", "deletion"),
+        "registry_event": _ecs("registry"),
+        "image_load": _ecs("library", "start"),
+        "driver_load": _ecs("driver", "start"),
+        "process_access": _ecs("process", "access"),
+        "create_remote_thread": _event_code(_SYSMON, "8"),
+        "raw_access_thread": _event_code(_SYSMON, "9"),
+        "pipe_created": _event_code(_SYSMON, "17", "18"),
+        "wmi_event": _event_code(_SYSMON, "19", "20", "21"),
+        "process_tampering": _event_code(_SYSMON, "25"),
+        "sysmon_status": _event_code(_SYSMON, "4", "16"),
+        "sysmon_error": _event_code(_SYSMON, "255"),
+        "ps_module": _event_code(_PS, "4103"),
+        "ps_script": _event_code(_PS, "4104"),
+        "ps_classic_start": _event_code(_PS_CLASSIC, "400"),
+        "ps_classic_provider_start": _event_code(_PS_CLASSIC, "600"),
+        "ps_classic_script": _event_code(_PS_CLASSIC, "800"),
+        "dns": LOGSOURCE_CATEGORIES["dns_query"],
+        "webserver": _ecs("web", "access"),
+        "proxy": ir.And((ir.Eq("event.category", ("web",)), ir.Eq("observer.type", ("proxy",)))),
+        "firewall": ir.And(
+            (ir.Eq("event.category", ("network",)), ir.Eq("observer.type", ("firewall",)))
+        ),
+        "antivirus": _ecs("malware"),
+        "database": _ecs("database"),
+        # application logs (Java, Python, Ruby, ...) have no ECS category: the product selects
+        "application": ir.TRUE,
+    }
+)
+
 # Operating systems select on host.os.type; every other product is an event.module value
 # (zeek, sysmon, auditd, ... as set by the input profiles).
 OS_PRODUCTS = frozenset({"windows", "linux", "macos"})

@@ -7,6 +7,7 @@ vendor's :class:`~compiler.export.common.Package`; :func:`write` writes them ato
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -26,6 +27,7 @@ SUMMARY = "export.json"  # marks a folder siemc export wrote (and may replace)
 E_ATTACK = "E400"  # a technique id missing from the ATT&CK table
 E_SCHEDULE = "E401"  # --every that would miss or repeat decisions
 W_DEPRECATED = "W400"  # a deprecated or revoked technique
+W_UNFILED = "W401"  # a technique that belongs to none of the named tactics
 
 
 # The output folder could not be written (the message names the path and the reason).
@@ -64,7 +66,8 @@ def check(catalog: Sequence[Loaded], every_ms: int | None) -> list[Diagnostic]:
                     path,
                     help="name the technique that replaced it",
                 )
-                out.append(Diagnostic(**{**d.__dict__, "severity": "warning"}))
+                out.append(dataclasses.replace(d, severity="warning"))
+        out += _check_tactics(lo)
         try:
             sch.derive(a, every_ms)
         except sch.ScheduleError as exc:
@@ -77,6 +80,33 @@ def check(catalog: Sequence[Loaded], every_ms: int | None) -> list[Diagnostic]:
                     help="omit --every to use the schedule siemc derives from the analytic",
                 )
             )
+    return out
+
+
+def _check_tactics(lo: Loaded) -> list[Diagnostic]:
+    a = lo.analytic
+    out: list[Diagnostic] = []
+    for i, name in enumerate(a.meta.attack_tactics):
+        try:
+            attack.resolve_tactic(name)
+        except attack.UnknownTactic as exc:
+            out.append(lo.doc.diag(E_ATTACK, str(exc), ("attack", "tactics", i)))
+    if out:
+        return out
+    try:
+        stray = attack.unfiled(a.meta.attack_techniques, a.meta.attack_tactics)
+    except attack.UnknownTechnique:
+        return out  # reported with the techniques
+    for tid in stray:
+        i = a.meta.attack_techniques.index(tid)
+        d = lo.doc.diag(
+            W_UNFILED,
+            f"{tid} belongs to none of the tactics named in attack.tactics; exports file it "
+            "under its own tactics (" + ", ".join(attack.technique(tid).tactics) + ")",
+            ("attack", "techniques", i),
+            help="name one of its tactics, or remove attack.tactics to derive them all",
+        )
+        out.append(dataclasses.replace(d, severity="warning"))
     return out
 
 

@@ -85,15 +85,13 @@ def _date_math(ms: int) -> str:
     return f"now-{sch.fmt_duration(-(-ms // 1000) * 1000)}"
 
 
-def threat(techniques: tuple[str, ...]) -> list[dict[str, Any]]:
-    """Kibana's ``threat``: one entry per tactic, its techniques with their sub-techniques."""
+def threat(techniques: tuple[str, ...], tactics: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    """Kibana's ``threat``: one entry per tactic (attack.filing), its techniques with their
+    sub-techniques."""
     out: list[dict[str, Any]] = []
-    techs = [attack.technique(t) for t in techniques]
-    for tac in attack.tactics_for(techniques):
+    for tac, filed in attack.filing(techniques, tactics):
         parents: dict[str, dict[str, Any]] = {}
-        for t in techs:
-            if tac.shortname not in t.tactics:
-                continue
+        for t in (attack.technique(x) for x in filed):
             p = attack.technique(t.parent)
             entry = parents.setdefault(p.id, {"id": p.id, "name": p.name, "reference": p.reference})
             if t.id != p.id:
@@ -145,7 +143,7 @@ def _base_rule(lo: Loaded, role: str, s: sch.Schedule, lookback_ms: int) -> dict
         "enabled": False,  # imported disabled: check index patterns and lookups first
         "version": 1,
         "tags": ["siemc", f"siemc:{a.id}", *(f"OS: {p.capitalize()}" for p in m.platforms)],
-        "threat": threat(m.attack_techniques),
+        "threat": threat(m.attack_techniques, m.attack_tactics),
         "required_fields": [
             {"name": f, "ecs": f.split(".")[0] in ECS_SETS} for f in read_fields(a)
         ],
@@ -172,13 +170,23 @@ def _note(art_lines: list[str], s: sch.Schedule, extra: list[str]) -> str:
 
 def _esql_query(a: ir.Analytic, query: str, s: sch.Schedule) -> str:
     """Frame an aggregate query on whole epoch-aligned windows: the run decides the windows
-    that ended in its last ``frequency``. Queries with a baseline already frame themselves
-    on the latest complete window (NOW-anchored)."""
+    that ended in its last ``frequency``. Queries with a NOW-anchored baseline already frame
+    themselves on the latest complete window; a query deciding every window against its
+    history (per-candidate baselines) reads the whole lookback and keeps only the framed
+    windows in its output."""
     d = a.detection
     if not isinstance(d, ir.Aggregate) or "NOW()" in query:
         return query
     size = _esql_duration(d.window.size_ms)
     freq = _esql_duration(s.frequency_ms)
+    if a.baselines:
+        head, _, keep = query.rstrip("\n").rpartition("\n")
+        assert keep.startswith("| KEEP "), keep
+        frame = (
+            f"| WHERE window >= DATE_TRUNC({size}, NOW()) - {freq}\n"
+            f"    AND window < DATE_TRUNC({size}, NOW())"
+        )
+        return f"{head}\n{frame}\n{keep}"
     head, _, rest = query.partition("\n")
     frame = (
         f"| WHERE @timestamp >= DATE_TRUNC({size}, NOW()) - {freq}\n"
@@ -293,7 +301,7 @@ def rules_for(pkg: Package, lo: Loaded, req: Request) -> list[dict[str, Any]]:
 
 def lookup_files(lk: ir.Lookup) -> dict[str, str]:
     """``lookups/<index>.mapping.json`` and ``lookups/<index>.bulk.ndjson`` for a lookup, with
-    the fields the ES|QL backend joins on (docs: backends/elastic_esql.py)."""
+    the fields the ES|QL backend joins on (docs: backends/elastic_esql/__init__.py)."""
     name = lookup_index(lk.name)
     props: dict[str, Any] = {"siemc_row": {"type": "integer"}}
     for c in lk.columns:

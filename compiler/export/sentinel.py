@@ -165,7 +165,7 @@ def build_rule(lo_a: ir.Analytic, query: str, s: sch.Schedule) -> dict[str, Any]
         "queryPeriod": _duration(s.lookback_ms),
         "triggerOperator": "gt",
         "triggerThreshold": 0,
-        "tactics": [t.sentinel for t in attack.tactics_for(m.attack_techniques)],
+        "tactics": [t.sentinel for t, _ in attack.filing(m.attack_techniques, m.attack_tactics)],
         "relevantTechniques": techniques,
         "query": query.strip("\n") + "\n",
     }

@@ -23,10 +23,11 @@ from compiler.export.severity import severity
 Rule = SigmaRule | SigmaCorrelationRule
 
 
-def _tags(rule: Rule, techniques: tuple[str, ...]) -> None:
-    """Technique tags as the backend wrote them, plus each tactic (``attack.discovery``)."""
+def _tags(rule: Rule, techniques: tuple[str, ...], tactics: tuple[str, ...]) -> None:
+    """Technique tags as the backend wrote them, plus each tactic (``attack.discovery``) the
+    analytic is filed under (attack.filing)."""
     have = {(t.namespace, t.name) for t in rule.tags}
-    for tac in attack.tactics_for(techniques):
+    for tac, _ in attack.filing(techniques, tactics):
         if ("attack", tac.shortname) not in have:
             rule.tags.append(SigmaRuleTag("attack", tac.shortname))
     for tid in techniques:
@@ -39,13 +40,15 @@ def _is_output(rule: Rule, col: SigmaCollection) -> bool:
     return isinstance(rule, SigmaCorrelationRule) or len(col.rules) == 1
 
 
-def build(text: str, techniques: tuple[str, ...], level: str) -> list[dict[str, Any]]:
+def build(
+    text: str, techniques: tuple[str, ...], level: str, tactics: tuple[str, ...] = ()
+) -> list[dict[str, Any]]:
     col = SigmaCollection.from_yaml(text)
     col.resolve_rule_references()  # the correlation must name rules of this file
     out: list[dict[str, Any]] = []
     for rule in col.rules:
         if _is_output(rule, col):
-            _tags(rule, techniques)
+            _tags(rule, techniques, tactics)
             rule.level = SigmaLevel[level.upper()]
         out.append(rule.to_dict())
     return out
@@ -66,9 +69,14 @@ def package(req: Request) -> Package:
             pkg.skip(a.id, f"sigma: {why_not(res)}")
             continue
         approx = approximations_text(res.artifact)
-        docs = build(res.artifact.query, a.meta.attack_techniques, severity(a.meta.severity).sigma)
+        m = a.meta
+        docs = build(
+            res.artifact.query, m.attack_techniques, severity(m.severity).sigma, m.attack_tactics
+        )
         header = [f"{a.id}: {a.meta.title}", "exported by siemc export (sigma)"]
         header += [f"APPROXIMATION {x}" for x in approx]
+        # the backend's notes (placeholders to bind, pySigma extensions) stay with the rules
+        header += [ln[2:] for ln in res.artifact.text.splitlines() if ln.startswith("# NOTE ")]
         pkg.files[f"rules/{a.id}.yml"] = rule_file(docs, header)
         pkg.exported.append(a.id)
         exported.append(a.id + "".join(f"; APPROXIMATION {x}" for x in approx))

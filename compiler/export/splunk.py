@@ -1,11 +1,12 @@
 """Splunk package: an app folder (``siemc_detections``) with one scheduled search per analytic.
 
 ``default/savedsearches.conf`` (schedule, time range, suppression of re-alerts from overlapping
-runs, optional Enterprise Security notable and risk actions), ``default/macros.conf`` (one base
-search macro per data source, so indexes are set once), ``default/transforms.conf`` and
-``lookups/*.csv`` (every lookup, with the match settings the SPL backend relies on),
-``default/app.conf`` and ``metadata/default.meta``. Keys follow Splunk's .conf specs
-(savedsearches.conf.spec, macros.conf.spec, transforms.conf.spec, app.conf.spec).
+runs, optional Enterprise Security notable and risk actions), ``default/macros.conf`` (the base
+search macros the queries call, one per data source, so indexes are set once, and each
+analytic's ``<id>_filter`` exclusion macro: the SPL backend emits them, ESCU-style),
+``default/transforms.conf`` and ``lookups/*.csv`` (every lookup, with the match settings the SPL
+backend relies on), ``default/app.conf`` and ``metadata/default.meta``. Keys follow Splunk's
+.conf specs (savedsearches.conf.spec, macros.conf.spec, transforms.conf.spec, app.conf.spec).
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ import json
 import re
 from dataclasses import dataclass
 
-from backends.profiles import load_profile
+from backends.splunk import psl
+from backends.splunk.macros import definitions
 from compiler import ir
 from compiler.export import schedule as sch
 from compiler.export.common import (
@@ -31,7 +33,6 @@ from compiler.export.render import conf, readme
 from compiler.export.severity import severity
 
 APP = "siemc_detections"
-ANY_INDEX_MACRO = "siemc_any_index"
 
 
 @dataclass(frozen=True)
@@ -57,63 +58,6 @@ def relative(ms: int) -> str:
     return f"-{-(-ms // sch.MINUTE)}m@m"
 
 
-def _alternation(texts: dict[str, str]) -> str:
-    """A regex alternation of the texts, longest first (a source search may extend another)."""
-    return "|".join(re.escape(x) for x in sorted(texts, key=len, reverse=True))
-
-
-def _macro_name(key: str) -> str:
-    return "siemc_" + re.sub(r"[^a-z0-9_]", "_", key.lower())
-
-
-class BaseSearches:
-    """Rewrites the base searches the SPL backend emits (the cim profile's ``sources``) into
-    macro calls, and defines those macros."""
-
-    def __init__(self) -> None:
-        prof = load_profile("cim")
-        self.categories = {
-            str(v["search"]): k for k, v in prof.sources.items() if "index=" in str(v["search"])
-        }
-        self.products = {
-            str(v["search"]): k for k, v in prof.sources.items() if "index=" not in str(v["search"])
-        }
-        # A base search opens the query or a subsearch (`[search ...`), after an optional
-        # `earliest=` of a baseline subsearch: only there, never inside a filter value.
-        cats, prods = _alternation(self.categories), _alternation(self.products)
-        self.pattern = re.compile(
-            r"(?P<pre>(?:^|\[)search (?:earliest=\S+ )?)"
-            rf"(?:(?P<cat>{cats})(?: (?P<prod>{prods}))?"
-            rf"|index=\* (?P<prod2>{prods}))"
-        )
-        self.used: dict[str, str] = {}
-
-    def _call(self, search: str, key: str) -> str:
-        name = _macro_name(key)
-        self.used[name] = search
-        return f"`{name}`"
-
-    def rewrite(self, query: str) -> str:
-        def sub(m: re.Match[str]) -> str:
-            if m.group("cat"):
-                out = self._call(m.group("cat"), self.categories[m.group("cat")])
-                if m.group("prod"):
-                    out += " " + self._call(m.group("prod"), self.products[m.group("prod")])
-            else:
-                self.used[ANY_INDEX_MACRO] = "index=*"
-                out = f"`{ANY_INDEX_MACRO}` " + self._call(
-                    m.group("prod2"), self.products[m.group("prod2")]
-                )
-            return m.group("pre") + out
-
-        return self.pattern.sub(sub, query)
-
-    def expand(self, text: str) -> str:
-        for name, definition in self.used.items():
-            text = text.replace(f"`{name}`", definition)
-        return text
-
-
 def _one_line(query: str) -> str:
     """Pipeline lines joined by a space: SPL reads a newline between commands as a space, and a
     .conf value is one line. A line break inside a quoted string would change the value, so
@@ -132,11 +76,10 @@ def _conf_value(text: str) -> str:
 
 
 def _suppress_fields(query: str) -> list[str]:
-    """The columns of the final ``table`` command: one result row is one alert."""
-    last = query.strip().splitlines()[-1].strip()
-    if last.startswith("| table "):
-        return last[len("| table ") :].split()
-    return []
+    """The columns of the last ``table`` command (before the filter macro): one result row is
+    one alert."""
+    tables = [x.strip() for x in query.strip().splitlines() if x.startswith("| table ")]
+    return tables[-1][len("| table ") :].split() if tables else []
 
 
 def _security_domain(a: ir.Analytic) -> str:
@@ -153,7 +96,9 @@ def _search_keys(
     notes: list[str],
 ) -> list[tuple[str, str]]:
     m = lo_a.meta
-    lookback = s.detection_lookback_ms
+    # A query whose history subsearch sets its own `earliest=` needs only the detection's
+    # range; one that reads the history in the same pass needs the history in its range.
+    lookback = s.detection_lookback_ms if "earliest=" in query else s.lookback_ms
     keys = [
         ("search", query),
         ("description", _conf_value(m.description)),
@@ -242,9 +187,18 @@ def lookup_csv(lk: ir.Lookup) -> str:
     return buf.getvalue()
 
 
+def psl_csv() -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(psl.COLUMNS)
+    w.writerows(psl.rows())
+    return buf.getvalue()
+
+
 def package(req: Request, opts: Options = Options()) -> Package:
     pkg = Package("splunk")
-    bases = BaseSearches()
+    macros: dict[str, str] = {}
+    uses_psl = False
     searches: list[tuple[str, list[tuple[str, str]]]] = []
     lookups: dict[str, ir.Lookup] = {}
     exported: list[str] = []
@@ -266,12 +220,17 @@ def package(req: Request, opts: Options = Options()) -> Package:
         except ValueError as exc:
             pkg.skip(a.id, f"splunk: the query cannot be written on one .conf line: {exc}")
             continue
-        rewritten = bases.rewrite(query)
-        assert bases.expand(rewritten) == query  # the macros are exactly the base searches
+        defs = definitions(res.artifact.query, res.artifact.profile, a.id)
+        clash = [m for m, d in defs.items() if macros.get(m, d) != d]
+        if clash:
+            pkg.skip(a.id, f"macro {clash[0]!r} is defined differently by another analytic")
+            continue
+        macros.update(defs)
         for lk in a.lookups:
             lookups[lk.name] = lk
+        uses_psl = uses_psl or psl.LOOKUP in query
         fields = _suppress_fields(res.artifact.query)
-        keys = _search_keys(a, rewritten, fields, s, opts, pkg.notes)
+        keys = _search_keys(a, query, fields, s, opts, pkg.notes)
         searches.append((f"siemc - {a.id} - {_conf_value(a.meta.title)}", keys))
         pkg.exported.append(a.id)
         approx = approximations_text(res.artifact)
@@ -285,23 +244,39 @@ def package(req: Request, opts: Options = Options()) -> Package:
         "one scheduled search per analytic (savedsearches.conf.spec)", searches
     )
     pkg.files[root + "default/macros.conf"] = conf(
-        "base searches per data source: set your indexes here (macros.conf.spec)",
-        [(name, [("definition", bases.used[name])]) for name in sorted(bases.used)],
+        "base searches per data source: set your indexes here; <analytic>_filter: your "
+        "exclusions (macros.conf.spec)",
+        [(name, [("definition", macros[name])]) for name in sorted(macros)],
     )
-    pkg.files[root + "default/transforms.conf"] = conf(
-        "lookups: siemc matches case-insensitively and enrichment takes the first matching row "
-        "(transforms.conf.spec)",
-        [
+    stanzas = [
+        (
+            name,
+            [
+                ("filename", f"{name}.csv"),
+                ("case_sensitive_match", "false"),
+                ("max_matches", "1"),
+            ],
+        )
+        for name in sorted(lookups)
+    ]
+    if uses_psl:
+        # every rule the name's suffixes match, exactly (registered_domain(), psl.py)
+        stanzas.append(
             (
-                name,
+                psl.LOOKUP,
                 [
-                    ("filename", f"{name}.csv"),
-                    ("case_sensitive_match", "false"),
-                    ("max_matches", "1"),
+                    ("filename", psl.FILENAME),
+                    ("case_sensitive_match", "true"),
+                    ("max_matches", "1000"),
                 ],
             )
-            for name in sorted(lookups)
-        ],
+        )
+        pkg.files[root + f"lookups/{psl.FILENAME}"] = psl_csv()
+    pkg.files[root + "default/transforms.conf"] = conf(
+        "lookups: siemc matches case-insensitively and enrichment takes the first matching row; "
+        f"{psl.LOOKUP}: the Public Suffix List of publicsuffixlist {psl.PSL_VERSION} "
+        "(transforms.conf.spec)",
+        stanzas,
     )
     for name, lk in sorted(lookups.items()):
         pkg.files[root + f"lookups/{name}.csv"] = lookup_csv(lk)

@@ -22,14 +22,16 @@ It executes the syntax tree of Elastic's own parser (``detection-rules-esql-py``
   with a lookup index: one output row per matching lookup row, the row kept with null lookup
   columns when none matches; a null or multi-valued key matches nothing; lookup columns replace
   same-named columns.
+* ``MV_EXPAND column`` (mv_expand): one row per value of the column.
 * ``KEEP`` / ``DROP`` (keep, drop) with ``*`` patterns; ``LIMIT`` (limit). Without LIMIT a
   query returns at most 1000 rows: a larger result raises (which rows Elasticsearch would
   return is unspecified).
 
 Aggregates: COUNT(*) counts rows, COUNT(x) the values of x (each value of a multi-value);
 COUNT_DISTINCT is exact (Elasticsearch's HyperLogLog++ is exact below its precision threshold,
-barring hash collisions); SUM, AVG, MIN, MAX, STD_DEV (population), MEDIAN and PERCENTILE
-(t-digest, interpolated between values: exact for the few values of a fixture).
+barring hash collisions); VALUES (the distinct values as a multi-value); SUM, AVG, MIN, MAX,
+STD_DEV (population), MEDIAN and PERCENTILE (t-digest, interpolated between values: exact for
+the few values of a fixture).
 
 ``execute(query, indices, lookups, now_ms)`` returns the result rows as dicts (every output
 column, ``None`` for null). Documents are dicts, nested or with dotted keys, whose values are
@@ -128,6 +130,8 @@ def execute(
             _drop(cmd, table)
         elif isinstance(cmd, ast.JoinCommand):
             table = _lookup_join(cmd, table, lookups)
+        elif isinstance(cmd, ast.MvExpandCommand):
+            _mv_expand(cmd, table)
         elif isinstance(cmd, ast.LimitCommand):
             if not isinstance(cmd.count, int) or cmd.by:
                 raise EsqlError("LIMIT takes a constant here")
@@ -221,6 +225,26 @@ def _drop(cmd: ast.DropCommand, table: _Table) -> None:
         for c in gone:
             r.pop(c, None)
     table.dropped |= gone  # no longer readable, even where the mapping has the field
+
+
+# ------------------------------------------------------------------------------ MV_EXPAND
+def _mv_expand(cmd: ast.MvExpandCommand, table: _Table) -> None:
+    """One row per value of the column, the other columns duplicated (commands/mv_expand).
+    The page does not say what a null column gives; Elasticsearch's MvExpandOperator emits
+    the row once with null, which this follows (the backend never relies on it)."""
+    name = cmd.field
+    if name is None or not table.has(name):
+        raise EsqlError(f"Unknown column [{name}]")
+    rows: list[dict[str, Any]] = []
+    for r in table.rows:
+        vs = values(table.row(r).get(name))
+        for v in vs or [None]:
+            out = dict(r)
+            out[name] = v
+            rows.append(out)
+    table.rows = rows
+    if name not in table.columns:
+        table.columns.append(name)
 
 
 # ------------------------------------------------------------------------------ LOOKUP JOIN
@@ -367,6 +391,11 @@ def _aggregate(
         return len(vals)
     if name == "count_distinct":
         return len({hashable(v) for v in vals})
+    if name == "values":
+        # VALUES: every distinct value of the group as a multi-value, nulls skipped; "the order
+        # of the returned values isn't guaranteed" (aggregation-functions#esql-values): this
+        # interpreter returns them in first-seen order, which no siemc query depends on
+        return pack(list({hashable(v): v for v in vals}.values())) if vals else None
     if not vals:
         return None
     if name in ("min", "max"):

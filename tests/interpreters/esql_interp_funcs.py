@@ -44,7 +44,18 @@ from tests.interpreters.esql_interp_values import (
 )
 
 AGGREGATES = frozenset(
-    {"count", "count_distinct", "sum", "avg", "min", "max", "std_dev", "percentile", "median"}
+    {
+        "count",
+        "count_distinct",
+        "sum",
+        "avg",
+        "min",
+        "max",
+        "std_dev",
+        "percentile",
+        "median",
+        "values",
+    }
 )
 
 
@@ -350,6 +361,13 @@ def _cidr_match(ev: Evaluator, args: list[Any]) -> Any:
     return False
 
 
+def _mv_append(ev: Evaluator, args: list[Any]) -> Any:
+    """MV_APPEND(a, b): the values of a then those of b (functions-operators/mv-functions
+    #esql-mv_append: "Concatenates values of two multi-value fields"). A null argument adds no
+    value, as an empty multi-value; both null is null."""
+    return pack(values(args[0]) + values(args[1]))
+
+
 def _mv_contains(ev: Evaluator, args: list[Any]) -> Any:
     """Null is the empty set (MV_CONTAINS page): MV_CONTAINS(null, "x") is false."""
     sup, sub = values(args[0]), values(args[1])
@@ -444,6 +462,7 @@ _FUNCS: dict[str, Callable[[Evaluator, list[Any]], Any]] = {
     "mv_min": lambda ev, a: _min(values(a[0])) if values(a[0]) else None,
     "mv_max": lambda ev, a: _max(values(a[0])) if values(a[0]) else None,
     "mv_dedupe": lambda ev, a: pack(list(dict.fromkeys(values(a[0])))),
+    "mv_append": _mv_append,
     "replace": _replace,
     "trim": _trim,
     "starts_with": _starts,

@@ -37,8 +37,10 @@ from tests.interpreters.spl_interp_values import (
 )
 from tests.oracles.spl_grammar import (
     Cursor,
+    SplError,
     _options,
     _string_value,
+    expand_macros,
     lex,
     split_pipes,
     strip_comments,
@@ -64,6 +66,21 @@ class LookupDef:
         self.rows = [dict(r) for r in rows]
         self.case_sensitive = case_sensitive
         self.max_matches = max_matches
+        self._index: dict[str, dict[str, list[int]]] = {}
+
+    def index(self, column: str) -> dict[str, list[int]]:
+        """Row numbers by the (case-folded unless case-sensitive) text of a column, in file
+        order; rows with an empty cell are left out (an empty cell matches nothing)."""
+        if column not in self._index:
+            idx: dict[str, list[int]] = {}
+            for n, row in enumerate(self.rows):
+                v = row.get(column)
+                if v in (None, ""):
+                    continue
+                k = text(v) if self.case_sensitive else text(v).lower()
+                idx.setdefault(k, []).append(n)
+            self._index[column] = idx
+        return self._index[column]
 
 
 class Search:
@@ -137,6 +154,7 @@ class Search:
             "rex": self.rex, "lookup": self.lookup, "fields": _fields, "table": _table,
             "rename": _rename, "sort": _sort, "mvexpand": _mvexpand, "bin": st.cmd_bin,
             "stats": st.cmd_stats, "streamstats": st.cmd_streamstats, "join": self.join,
+            "reverse": _reverse, "eventstats": st.cmd_eventstats,
         }  # fmt: skip
         if name in simple:
             return simple[name](rows, args)
@@ -232,6 +250,14 @@ class Search:
             x, y = text(a), text(b)
             return x == y if table.case_sensitive else x.lower() == y.lower()
 
+        # the rows whose first input column has a value, by that value: a row matches only
+        # if that column equals some value of the field, so the others are never candidates
+        first = ins[0][0]
+        index = table.index(first)
+
+        def key(v: Any) -> str:
+            return text(v) if table.case_sensitive else text(v).lower()
+
         out = []
         for r in rows:
             res = dict(r)
@@ -239,7 +265,9 @@ class Search:
                 out.append(res)
                 continue
             hits: list[Row] = []
-            for row in table.rows:
+            candidates = sorted({i for v in mv(r.get(ins[0][1])) for i in index.get(key(v), [])})
+            for n in candidates:
+                row = table.rows[n]
                 if len(hits) >= table.max_matches:
                     break
                 if all(
@@ -375,6 +403,14 @@ def _sort(rows: list[Row], args: str) -> list[Row]:
     return out[:limit] if limit else out
 
 
+def _reverse(rows: list[Row], args: str) -> list[Row]:
+    """``reverse``: the results in the opposite order
+    (https://docs.splunk.com/Documentation/Splunk/latest/SearchReference/Reverse)."""
+    if args.strip():
+        raise SplRuntimeError("reverse takes no arguments")
+    return rows[::-1]
+
+
 def _mvexpand(rows: list[Row], args: str) -> list[Row]:
     """``mvexpand <field>``: one result per value of the field
     (https://docs.splunk.com/Documentation/Splunk/latest/SearchReference/Mvexpand)."""
@@ -398,10 +434,16 @@ def execute(
     events: list[dict[str, Any]],
     lookups: Mapping[str, LookupDef | Sequence[Mapping[str, Any]]],
     now_ms: int,
+    macros: Mapping[str, str] | None = None,
 ) -> list[dict[str, Any]]:
-    """Run ``query`` over ``events``; ``now()`` and relative time modifiers use ``now_ms``."""
+    """Run ``query`` over ``events``; ``now()`` and relative time modifiers use ``now_ms``;
+    ``macros`` defines the search macros the query calls (macros.conf ``definition``)."""
     for e in events:
         if num(e.get("_time")) is None:
             raise SplRuntimeError("every event needs a numeric _time (seconds)")
+    try:
+        query = expand_macros(query, dict(macros or {}))
+    except SplError as exc:
+        raise SplRuntimeError(str(exc)) from None
     rows = Search(events, lookups, now_ms).run(query)
     return [{k: v for k, v in r.items() if k != SEQ} for r in rows]

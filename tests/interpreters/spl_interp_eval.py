@@ -471,6 +471,8 @@ _FUNCS: dict[str, Callable[..., Any]] = {
     "coalesce": lambda *a: next((v for v in a if v is not None), None),
     "false": lambda: False,
     "floor": lambda x: None if num(x) is None else math.floor(num(x)),  # type: ignore[arg-type]
+    # MathematicalFunctions: ceiling(X) / ceil(X) rounds a number up to the next integer
+    "ceil": lambda x: None if num(x) is None else math.ceil(num(x)),  # type: ignore[arg-type]
     "isnotnull": lambda x: x is not None,
     "isnull": lambda x: x is None,
     "len": lambda s: None if s is None else len(text(mv(s)[0])),
@@ -488,6 +490,13 @@ _FUNCS: dict[str, Callable[..., Any]] = {
     "mvdedup": _mvdedup,
     "mvfind": _mvfind,
     "mvindex": lambda v, i, j=None: _mvindex(v, i, j),
+    # mvappend(X,...): every value of every argument, in order, as one multivalue
+    "mvappend": lambda *a: norm([x for v in a for x in mv(v)]),
+    "mvjoin": lambda v, sep: None if v is None else text(sep).join(text(x) for x in mv(v)),
+    "mvrange": lambda *a: _mvrange(*a),
+    "mvsort": lambda v: None if v is None else norm(sorted(text(x) for x in mv(v))),
+    "split": lambda s, sep: _split(s, sep),
+    "substr": lambda *a: _substr(*a),
     "null": lambda: None,
     "replace": lambda s, rx, repl: _each(
         s, lambda v: pcre(text(rx)).sub(pcre_replacement(text(repl)), text(v))
@@ -499,6 +508,41 @@ _FUNCS: dict[str, Callable[..., Any]] = {
     ),
     "true": lambda: True,
 }
+
+
+def _mvrange(start: Any, end: Any, step: Any = 1) -> Any:
+    """``mvrange(X,Y[,Z])``: the numbers from X up to, not including, Y, by Z (Multivalue eval
+    functions, mvrange)."""
+    a, b, c = num(start), num(end), num(step)
+    if a is None or b is None or not c:
+        return None
+    out = []
+    x = a
+    while (x < b) if c > 0 else (x > b):
+        out.append(number_out(x))
+        x += c
+    return norm(out)
+
+
+def _split(s: Any, sep: Any) -> Any:
+    """``split(X,"Y")``: the text of X cut at every Y, as a multivalue (Multivalue eval
+    functions, split)."""
+    if s is None or sep is None:
+        return None
+    return norm(text(_single(s, "split()")).split(text(sep)))
+
+
+def _substr(s: Any, start: Any, length: Any = None) -> Any:
+    """``substr(X,Y[,Z])``: Z characters of X from the 1-based position Y; a negative Y counts
+    from the end (Text functions, substr)."""
+    if s is None or num(start) is None:
+        return None
+    t = text(_single(s, "substr()"))
+    i = int(num(start) or 0)
+    i = i - 1 if i > 0 else (len(t) + i if i < 0 else 0)
+    if length is None:
+        return t[i:]
+    return t[i : i + int(num(length) or 0)]
 
 
 def _mvindex(v: Any, i: Any, j: Any) -> Any:

@@ -85,6 +85,10 @@ def parse(text_: str, where: str = "search") -> SNode | None:
             op = c.next().text
             v = c.next()
             return Term(t.text, op, _value(v))
+        if t.kind == "WORD" and t.text == "*":
+            # a lone wildcard keyword matches every event and result: `search *` keeps
+            # everything, the default definition of ESCU's `<detection>_filter` macros
+            return Term("*", "=", "*")
         raise NotExecutable(f"search term without a field ({t.text})")
 
     node = and_expr()
@@ -111,8 +115,8 @@ def time_bounds(node: SNode | None, now: float) -> tuple[float | None, float | N
 
 
 def _term(t: Term, row: dict[str, Any]) -> bool:
-    if t.field in TIME_MODIFIERS:
-        return True  # applied to the event set by time_bounds
+    if t.field in TIME_MODIFIERS or t.field == "*":
+        return True  # time modifiers: applied to the event set by time_bounds
     if t.field == "index":
         return wildcard(t.value).match(str(row.get("index", "main"))) is not None
     values = mv(row.get(t.field))

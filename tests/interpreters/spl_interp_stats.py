@@ -199,6 +199,37 @@ def cmd_stats(rows: list[Row], args: str) -> list[Row]:
     return sorted(out, key=lambda r: tuple(sort_key(r.get(f)) for f in by))
 
 
+def cmd_eventstats(rows: list[Row], args: str) -> list[Row]:
+    """The statistics of each row's BY group added to the row, the rows kept in their order
+    (https://docs.splunk.com/Documentation/Splunk/latest/SearchReference/Eventstats): a row
+    without a BY field gets none; a multivalue BY field puts the row in the group of each
+    value, so it takes the statistics of none unless it has one value (the interpreter refuses
+    such rows rather than guess)."""
+    aggs, by = parse_aggs(Cursor(lex(args, "search"), "eventstats"))
+    groups: dict[tuple[str, ...], list[Row]] = {}
+    keyed: list[tuple[str, ...] | None] = []
+    for r in rows:
+        keys = _group_keys(r, by)
+        if len(keys) > 1:
+            raise NotExecutable("eventstats BY a multivalue field")
+        key = tuple(text(x) for x in keys[0]) if keys else None
+        keyed.append(key)
+        if key is not None:
+            groups.setdefault(key, []).append(r)
+    stats = {k: {a.out: a.compute(members) for a in aggs} for k, members in groups.items()}
+    out = []
+    for r, key in zip(rows, keyed, strict=True):
+        res = dict(r)
+        if key is not None:
+            for name, v in stats[key].items():
+                if v is None:
+                    res.pop(name, None)
+                else:
+                    res[name] = v
+        out.append(res)
+    return out
+
+
 def cmd_streamstats(rows: list[Row], args: str) -> list[Row]:
     """Running statistics over each event's BY group, in input order
     (https://docs.splunk.com/Documentation/Splunk/latest/SearchReference/Streamstats):

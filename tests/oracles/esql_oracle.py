@@ -1,10 +1,11 @@
 """The ES|QL oracle: Elastic's offline parser and analyzer (``detection-rules-esql-py``, module
 ``esql``). No Elasticsearch runs offline, so queries are checked, not executed.
 
-``validate(query, lookups)`` parses the query with the grammar of the stack version the backend
-declares, rejects features newer than that version (``verify_features``), analyses it against
-the ECS schema of ``esql_ecs_schema.yml`` plus the lookup indices (unknown fields and functions,
-type errors, columns dropped by STATS/KEEP/DROP) and checks the shape detection rules need
+``validate(query, lookups, stack=...)`` parses the query with the grammar of the target stack
+(the backend's ``--stack``, default 9.3), rejects features newer than that version
+(``verify_features``), analyses it against the ECS schema of ``esql_ecs_schema.yml`` plus the
+lookup indices (unknown fields and functions, type errors, columns dropped by STATS/KEEP/DROP)
+and checks the shape detection rules need
 (``validate_detection_rule_query``: METADATA _id, _index, _version and KEEP). It raises the
 library's ``EsqlError`` on the first problem.
 """
@@ -18,7 +19,7 @@ from pathlib import Path
 import esql
 import yaml
 
-from backends.elastic_esql import MIN_STACK, lookup_index, lookup_key
+from backends.elastic_esql import DEFAULT_STACK, lookup_index, lookup_key
 from compiler import ir
 
 SCHEMA_FILE = Path(__file__).resolve().parent / "esql_ecs_schema.yml"
@@ -48,6 +49,7 @@ def validate(
     *,
     extra_fields: Mapping[str, str] | None = None,
     rule_shape: bool = True,
+    stack: str = DEFAULT_STACK,
 ) -> esql.ast.EsqlQuery:
     fields = dict(ecs_types())
     fields.update(extra_fields or {})
@@ -55,9 +57,10 @@ def validate(
         fields,
         lookups={lookup_index(n): lookup_schema(cols) for n, cols in (lookups or {}).items()},
     )
-    with esql.ParserConfig(min_stack_version=MIN_STACK):
+    version = stack + ".0"
+    with esql.ParserConfig(min_stack_version=version):
         tree = esql.parse_query(query)
-        esql.verify_features(tree, MIN_STACK)
+        esql.verify_features(tree, version)
         esql.analyze(tree, schema)
         if rule_shape:
             esql.validate_detection_rule_query(tree)

@@ -191,6 +191,7 @@ class Cursor:
 EVAL_FUNCS: dict[str, tuple[int, int | None]] = {
     "abs": (1, 1),
     "case": (2, None),  # ConditionalFunctions#case: pairs of condition, value
+    "ceil": (1, 1),  # MathematicalFunctions#ceiling(X)_or_ceil(X)
     "cidrmatch": (2, 2),
     "coalesce": (1, None),
     "false": (0, 0),
@@ -209,12 +210,18 @@ EVAL_FUNCS: dict[str, tuple[int, int | None]] = {
     "match": (2, 2),
     "max": (1, None),
     "min": (1, None),
+    "mvappend": (1, None),  # MultivalueEvalFunctions#mvappend(X,...)
     "mvcount": (1, 1),
     "mvdedup": (1, 1),
     "mvfilter": (1, 1),  # MultivalueEvalFunctions#mvfilter: one predicate over one field
     "mvfind": (2, 2),
     "mvmap": (2, 2),  # MultivalueEvalFunctions#mvmap: the field, an expression of its value
     "mvindex": (2, 3),
+    "mvjoin": (2, 2),  # MultivalueEvalFunctions#mvjoin(MV,STR)
+    "mvrange": (2, 3),  # MultivalueEvalFunctions#mvrange(X,Y,Z)
+    "mvsort": (1, 1),  # MultivalueEvalFunctions#mvsort(X): lexicographic
+    "split": (2, 2),  # MultivalueEvalFunctions#split(X,"Y")
+    "substr": (2, 3),  # TextFunctions#substr(X,Y,Z): 1-based
     "now": (0, 0),
     "null": (0, 0),
     "relative_time": (2, 2),
@@ -768,6 +775,12 @@ def cmd_join(text: str, where: str) -> None:
     c.end()
 
 
+def cmd_reverse(text: str, where: str) -> None:
+    """reverse: no arguments (DOCS + "Reverse")"""
+    if text.strip():
+        raise SplError(f"{where}: reverse takes no arguments")
+
+
 STREAMING = {"search", "where", "eval", "rex", "lookup", "fields", "rename", "mvexpand"}
 
 
@@ -806,6 +819,7 @@ COMMANDS: dict[str, Callable[[str, str], None]] = {
     "transaction": cmd_transaction,
     "join": cmd_join,
     "multisearch": cmd_multisearch,
+    "reverse": cmd_reverse,
 }
 GENERATING = {"multisearch"}
 
@@ -838,9 +852,29 @@ def validate(query: str, subsearch: bool = False) -> None:
         COMMANDS[name](rest, where)
 
 
-def check(query: str) -> str | None:
+_MACRO = re.compile(r"`([A-Za-z_][A-Za-z0-9_]*)`")
+
+
+def expand_macros(query: str, definitions: dict[str, str] | None = None) -> str:
+    """Search macros (a name between backticks) replaced by their definitions, as Splunk does
+    before it parses the search; a macro without a definition is an error ("The search
+    specifies a macro ... that cannot be found"). Comments are removed first, so a backtick in
+    a comment is not a macro call
+    (https://docs.splunk.com/Documentation/Splunk/latest/Knowledge/Usesearchmacros)."""
+    defs = definitions or {}
+    text = strip_comments(query)
+
+    def sub(m: re.Match[str]) -> str:
+        if m.group(1) not in defs:
+            raise SplError(f"the search specifies a macro '{m.group(1)}' that cannot be found")
+        return defs[m.group(1)]
+
+    return _MACRO.sub(sub, text)
+
+
+def check(query: str, macros: dict[str, str] | None = None) -> str | None:
     try:
-        validate(query)
+        validate(expand_macros(query, macros))
     except SplError as exc:
         return str(exc)
     return None

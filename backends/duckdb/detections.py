@@ -1,0 +1,127 @@
+"""Detections as the final SELECT: one row per alert.
+
+Every query returns the same columns, which ``compiler.engines.run_duckdb`` reads: ``_start``
+and ``_end`` (ms), one JSON column per key field (named by the field, the value as the group's
+first event holds it), one JSON column per measure and computed value (``measure:<name>``)
+and ``_evidence`` (event ids in time order).
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+from backends.base import Context
+from backends.duckdb import sliding
+from backends.duckdb.exprs import ExprRenderer
+from backends.duckdb.sql import col
+from backends.duckdb.streams import stream_cte
+from compiler import ir
+
+
+def match(d: ir.Match) -> str:
+    return (
+        "SELECT _ts AS _start, _ts AS _end, [_id] AS _evidence\n"
+        f"FROM {stream_cte(d.stream)}\nORDER BY _ts, _seq"
+    )
+
+
+def _key(i: int) -> str:
+    return col(f"key:{i}")
+
+
+def _measure(m: ir.Measure) -> str:
+    """The SQL aggregate of measure ``m`` over the rows of one group window."""
+    if m.field is None:
+        return "count(*)"
+    f = col(m.field)
+    if m.kind == "count":
+        return f"count(*) FILTER (WHERE NOT siemc_missing({f}))"
+    if m.kind == "distinct":
+        return f"len(list_distinct(flatten(list(siemc_keys({f})))))"
+    if m.kind == "sum":
+        return f"sum(siemc_sum1({f}))"
+    if m.kind == "min":
+        return f"min(siemc_min1({f}))"
+    if m.kind == "max":
+        return f"max(siemc_max1({f}))"
+    if m.kind == "avg":
+        return (
+            f"CASE WHEN sum(siemc_count1({f})) > 0 "
+            f"THEN sum(siemc_sum1({f})) / sum(siemc_count1({f})) END"
+        )
+    if m.kind == "stdev":
+        return f"list_aggregate(flatten(list(siemc_nums({f}))), 'stddev_samp')"
+    # percentile: nearest rank, with P the decimal written (99.9 = 999/10 exactly)
+    p = Fraction(str(m.p)) / 100
+    return f"siemc_nearest_rank(flatten(list(siemc_nums({f}))), {p.numerator}, {p.denominator})"
+
+
+def aggregate(d: ir.Aggregate, ctx: Context) -> list[tuple[str, str]]:
+    """CTEs and the final SELECT (named ``""``) of an aggregate."""
+    if d.window.kind == "sliding":
+        return sliding.aggregate(d, ctx)
+    size = d.window.size_ms
+    keys = list(d.keys)
+    for k in keys:
+        ctx.field(k, d.span)
+    for m in d.measures:
+        if m.field is not None:
+            ctx.field(m.field, m.span)
+    unnest = "".join(
+        f",\n    unnest(siemc_keys(s.{col(k)})) AS u{i}({_key(i)})" for i, k in enumerate(keys)
+    )
+    grouped = (
+        f"SELECT s.*, s._ts - (s._ts % {size} + {size}) % {size} AS _window"
+        f"{''.join(f', {_key(i)}' for i in range(len(keys)))}\n"
+        f"  FROM {stream_cte(d.stream)} s{unnest}"
+    )
+    group_by = ", ".join(["_window"] + [_key(i) for i in range(len(keys))])
+    firsts = "".join(
+        f",\n    arg_min(siemc_raw({col(k)}, {_key(i)}), (_ts, _seq)) AS {col(k)}"
+        for i, k in enumerate(keys)
+    )
+    measures = "".join(
+        f",\n    to_json({_measure(m)}) AS {col('measure:' + m.name)}" for m in d.measures
+    )
+    windows = (
+        f"SELECT _window{''.join(f', {_key(i)}' for i in range(len(keys)))}{firsts}{measures},\n"
+        "    list(_id ORDER BY _ts, _seq) AS _evidence\n"
+        f"  FROM grouped\n  GROUP BY {group_by}"
+    )
+    measure_names = {m.name for m in d.measures}
+    done: set[str] = set()
+
+    def measure_ref(ref: ir.MeasureRef) -> str:
+        if ref.name in done or ref.name in measure_names:
+            return col("measure:" + ref.name)
+        raise ctx.not_implemented(f"measure reference {ref.name!r}", ref.span)
+
+    def field_ref(ref: ir.FieldRef) -> str:
+        # compute/having read the group's key values; any other field is null
+        return col(ref.name) if ref.name in keys and ref.step is None else "NULL::JSON"
+
+    exprs = ExprRenderer(ctx, field=field_ref, measure=measure_ref)
+    ctes = [('"grouped"', grouped), ('"windows"', windows)]
+    prev = '"windows"'
+    # One CTE per computed value: later ones read it as a column, not as repeated text.
+    for i, (name, e) in enumerate(d.compute, 1):
+        ctes.append(
+            (
+                f'"computed:{i}"',
+                f"SELECT *, {exprs.render(e)} AS {col('measure:' + name)} FROM {prev}",
+            )
+        )
+        prev = f'"computed:{i}"'
+        done.add(name)
+    outs = [f"_window + {size} AS _end"] + [col(k) for k in keys]
+    outs += [col("measure:" + m.name) for m in d.measures]
+    outs += [col("measure:" + n) for n, _ in d.compute]
+    where = "" if d.having is None else f"\nWHERE {exprs.truth(d.having)}"
+    final = (
+        "SELECT _window AS _start, "
+        + ", ".join(outs)
+        + f", _evidence\nFROM {prev}"
+        + where
+        + "\nORDER BY _end, _start"
+    )
+    return [*ctes, ("", final)]

@@ -1,0 +1,234 @@
+"""The ES|QL Backend: support table, dispatch per detection, header notes.
+
+The target stack is the backend option ``stack`` (``--stack``, default 9.3,
+backends/elastic_esql/stack.py): correlations and per-candidate baselines need INLINE STATS
+(9.3), lookups on several columns a multi-field LOOKUP JOIN (9.3), ECS array equality
+MV_CONTAINS (9.2+).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import ClassVar
+
+from backends.base import Backend, CompileError, Context, Support
+from backends.comment import one_line
+from backends.elastic_esql.absence import AbsenceBuilder
+from backends.elastic_esql.aggregate import AggregateBuilder
+from backends.elastic_esql.build import E_UNKNOWN_STACK, QueryBuild
+from backends.elastic_esql.common import TEMPLATES, lookup_index
+from backends.elastic_esql.sequence import SequenceBuilder
+from backends.elastic_esql.stack import DEFAULT_STACK, STACKS, Stack, parse_stack
+from backends.registered_domain import REQUIREMENT, requirements
+from compiler import ir
+from compiler.diagnostics import Diagnostic
+
+_S = Support
+
+
+class EsqlBackend(Backend):
+    target = "esql"
+    extension = ".esql"
+    comment = "//"
+    profiles = ("ecs",)
+    OPTIONS = frozenset({"stack"})
+
+    SUPPORT: ClassVar[dict[type, Support]] = {
+        ir.Eq: _S(
+            "exact",
+            'TO_LOWER(f) == "v" / IN (...) (|cased: f == "v"); numbers compare numerically, '
+            "keyword fields through TO_DOUBLE (approximate: Java number parsing); ECS array "
+            "fields (event.category, ...) with MV_CONTAINS",
+        ),
+        ir.StrMatch: _S(
+            "exact",
+            'TO_LOWER(f) LIKE "*v*" with * ? \\ escaped (|cased: LIKE, STARTS_WITH, ENDS_WITH); '
+            "approximate on ECS array fields (LIKE on a multi-value is null)",
+        ),
+        ir.Regex: _S(
+            "exact",
+            "RLIKE with the Python pattern translated to an anchored Lucene regex (.* added "
+            "where unanchored, . as [^\\n], \\d \\w \\s as ASCII classes, TO_LOWER for "
+            "case-insensitive); lookaround, backreferences and \\b are unsupported; approximate "
+            "on ECS array fields (RLIKE on a multi-value is null)",
+        ),
+        ir.Compare: _S(
+            "exact",
+            "f > n on numeric fields; keyword fields through TO_DOUBLE (approximate); ECS array "
+            "fields as MV_MAX(f) > n / MV_MIN(f) < n (some value passes)",
+        ),
+        ir.Exists: _S("exact", "f IS NOT NULL / f IS NULL"),
+        ir.Cidr: _S(
+            "exact",
+            "CIDR_MATCH(ip, networks) with host bits cleared; IPv6 networks covering "
+            "::ffff:0:0/96 are approximate (Elasticsearch stores mapped addresses as IPv4); "
+            "approximate on ECS array fields (CIDR_MATCH on a multi-value is null)",
+        ),
+        ir.InLookup: _S(
+            "exact",
+            "LOOKUP JOIN siemc-lookup-<name> ON lower-cased keys, then siemc_row IS NOT NULL; "
+            "approximate when several CSV rows share a key (LOOKUP JOIN repeats the event) or "
+            "a key is an ECS array field (a multi-valued key matches no row)",
+        ),
+        ir.And: _S("exact", "AND (top-level conjuncts one per WHERE line)"),
+        ir.Or: _S("exact", "OR; null operands read as false in a WHERE"),
+        ir.Not: _S(
+            "exact",
+            "negation pushed to the atoms, each negated atom written (f IS NULL OR NOT ...) "
+            "because ES|QL's NOT null is null where siemc's not holds",
+        ),
+        ir.Literal_: _S("exact", 'ES|QL literals; strings escape \\ " \\n \\r \\t'),
+        ir.FieldRef: _S("exact", "the ECS column (back-quoted when not an identifier)"),
+        ir.MeasureRef: _S("exact", "the STATS column of the measure"),
+        ir.BinOp: _S(
+            "exact",
+            "arithmetic with / as CASE(b == 0, null, TO_DOUBLE(a) / b); string comparisons "
+            "through TO_LOWER; and/or with COALESCE(x, false) where null must read as false",
+        ),
+        ir.UnaryOp: _S("exact", "-x; not as NOT COALESCE(x, false)"),
+        ir.Call: _S(
+            "exact",
+            "lower/upper: TO_LOWER/TO_UPPER; basename: REPLACE(x, regex, ''); "
+            "registered_domain: the ECS <entity>.registered_domain Elastic fills at ingest "
+            "with the Public Suffix List for ECS name fields (destination.domain, "
+            "dns.question.name, ...: a requirement noted in the artifact), otherwise the last "
+            "two labels (approximate); coalesce: COALESCE; max/min: "
+            "GREATEST/LEAST over rotated COALESCEs (siemc ignores nulls); abs: ABS; "
+            "extract_ips is unsupported (no all-matches function; use kql or splunk)",
+        ),
+        ir.Enrich: _S(
+            "exact",
+            "LOOKUP JOIN siemc-lookup-<name> ON lower-cased keys, EVAL of the added columns; "
+            "approximate when several CSV rows share a key (every row is joined, not the first)",
+        ),
+        ir.Join: _S(
+            "exact",
+            "one read of both streams (FROM idx | EVAL per-stream flags), INLINE STATS of the "
+            "partner's time and added fields BY the join keys (9.3+), the time bound on each "
+            "row; exact on a process identity (host and process.entity_id, partner a process "
+            "start: one partner per key), approximate on other keys (the latest partner of the "
+            "key, not the nearest in time)",
+        ),
+        ir.Match: _S("exact", "FROM ... METADATA _id, _index, _version | WHERE ... | KEEP"),
+        ir.Sequence: _S(
+            "exact",
+            "two steps on one process (by host and process.pid until the process ends, first "
+            "step a process start): keyed on process.entity_id, one read of both streams, "
+            "INLINE STATS MIN(@timestamp) of the start BY the key (9.3+; before: STATS "
+            "VALUES + MV_EXPAND), then STATS of the "
+            "earliest second-step event within maxspan; other sequences are unsupported "
+            "(compile to eql, kql or sigma)",
+        ),
+        ir.Cooccurrence: _S(
+            "unsupported",
+            "ES|QL has no windowed correlation of different events; compile to kql, splunk or "
+            "sigma (temporal)",
+        ),
+        ir.Absence: _S(
+            "approximate",
+            "a forward window (9.3+): INLINE STATS VALUES(@timestamp) of the missing events BY "
+            "the keys, MV_EXPAND, a count of those in (t, t + within] per first event; superset: "
+            "a missing event at the first event's own millisecond never suppresses (no input "
+            "order), decided once NOW() reaches t + within",
+        ),
+        ir.Aggregate: _S(
+            "exact",
+            "tumbling: STATS ... BY window = BUCKET(@timestamp, size), keys (epoch-aligned); "
+            "sliding: approximated by tumbling buckets of the same size; a multi-valued key puts "
+            "the row in each value's group, as siemc; sum/avg/stdev/percentile of a multi-valued "
+            "keyword field are approximate (doc values are de-duplicated per document)",
+        ),
+        ir.FirstSeen: _S(
+            "exact",
+            "decided per candidate in the same read (tumbling aggregates over a join or with "
+            "first_seen only, and sequences): INLINE STATS VALUES(time) of the history rows "
+            "BY the key tuple, MV_EXPAND and a count of the times in [start - lookback, start); "
+            "otherwise approximate: INLINE STATS COUNT(*) over [W - lookback, W) for the latest "
+            "complete window W (NOW-anchored: one window per run)",
+        ),
+        ir.Rarity: _S(
+            "approximate",
+            "aggregates only: INLINE STATS COUNT_DISTINCT(across) of the history rows BY the "
+            "keys over [W - lookback, W) for the latest complete window W (NOW-anchored)",
+        ),
+        ir.Deviation: _S(
+            "exact",
+            "mean + k * sample stdev: every window decided against its own past (9.3+: "
+            "INLINE STATS VALUES(window) BY the group, MV_EXPAND, a STATS of the past windows "
+            "within the lookback per window); approximate with a percentile (PERCENTILE's "
+            "t-digest) or before 9.3: a second STATS over the past windows for the latest "
+            "complete window (NOW-anchored: one window per run)",
+        ),
+    }
+
+    # ------------------------------------------------------------------ entry points
+    def render(self, analytic: ir.Analytic, ctx: Context) -> str:
+        build = QueryBuild(analytic, ctx, stack_of(ctx))
+        d = analytic.detection
+        if isinstance(d, ir.Match):
+            commands = build.match(d)
+        elif isinstance(d, ir.Aggregate):
+            commands = AggregateBuilder(build, d).commands()
+        elif isinstance(d, ir.Sequence):
+            commands = SequenceBuilder(build, d).commands()
+        elif isinstance(d, ir.Absence):
+            commands = AbsenceBuilder(build, d).commands()
+        else:
+            raise ctx.unsupported(
+                type(d).__name__,
+                "not expressible in one ES|QL query",
+                d.span,
+                "compile to eql or kql",
+            )
+        return TEMPLATES.get_template("query.esql.j2").render(commands=commands)
+
+    def wrap(self, analytic: ir.Analytic, ctx: Context, query: str) -> str:
+        # one_line keeps every header line a single line, so the partition finds the first two
+        text = super().wrap(analytic, ctx, query)
+        head, _, rest = text.partition("\n")
+        second, _, body = rest.partition("\n")
+        stack = stack_of(ctx)
+        notes = [f"{self.comment} requires Elasticsearch >= {stack.full}"]
+        if stack.previews(query):
+            notes.append(
+                f"{self.comment} uses tech-preview features on {stack.name}: "
+                + ", ".join(stack.previews(query))
+            )
+        if ctx.profile.name == "ecs":
+            for reg, src in requirements(analytic):
+                notes.append(f"{self.comment} {REQUIREMENT.format(reg=reg, src=src)}")
+        for lk in analytic.lookups:
+            notes.append(
+                f"{self.comment} "
+                + one_line(
+                    f"lookup '{lk.name}': load {Path(lk.path).name} into lookup-mode "
+                    f"index {lookup_index(lk.name)} (fields: each column, siemc_lc_<column> "
+                    "lower-cased, siemc_row)"
+                )
+            )
+        return "\n".join([head, second, *notes, body.rstrip("\n")]) + "\n"
+
+
+def stack_of(ctx: Context) -> Stack:
+    """The target stack of the compilation (``--stack``; default 9.3)."""
+    stack = parse_stack(ctx.options.get("stack"))
+    if stack is None:
+        span = ctx.analytic.span
+        raise CompileError(
+            [
+                Diagnostic(
+                    E_UNKNOWN_STACK,
+                    f"unknown Elastic Stack version '{ctx.options.get('stack')}' for esql",
+                    span.path,
+                    span.line,
+                    span.col,
+                    1,
+                    f"use one of {', '.join(STACKS)} (default {DEFAULT_STACK})",
+                    "error",
+                )
+            ]
+        )
+    return stack
+
+
+__all__ = ["EsqlBackend", "stack_of"]

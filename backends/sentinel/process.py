@@ -1,0 +1,96 @@
+"""Process identity in the kql backend: when a correlation or join names one process, so that
+the query may key on the data source's unique process id and rely on there being one process
+start per id (docs/semantics.md, "Process identity"; :mod:`backends.identity`).
+
+MDE names a process by DeviceId + ProcessId + ProcessCreationTime (the profile's
+``ProcessUniqueId`` / ``InitiatingProcessUniqueId``), ASIM by ``TargetProcessGuid`` /
+``SrcProcessGuid``: a process has one start event, so a join or a sequence step over the process
+starts of one identity has at most one candidate event, and the order of equal timestamps cannot
+change which one is chosen.
+"""
+
+from __future__ import annotations
+
+from backends.identity import sequence_process_key
+from compiler import ir
+
+ENTITY = "process.entity_id"
+
+
+def is_process_start(analytic: ir.Analytic, stream_name: str) -> bool:
+    """Whether every event of the stream is a process start: its ``from`` chain ends at a
+    ``process_creation`` logsource."""
+    streams = {s.name: s for s in analytic.streams}
+    name: str | None = stream_name
+    seen: set[str] = set()
+    while name is not None and name in streams and name not in seen:
+        seen.add(name)
+        s = streams[name]
+        if isinstance(s.source, ir.LogSource):
+            return s.source.category == "process_creation"
+        name = s.source
+    return False
+
+
+def one_partner(analytic: ir.Analytic, on: tuple[str, ...], other: str) -> bool:
+    """Whether a join on ``on`` with the stream ``other`` has at most one partner per event:
+    the keys hold the process identity and the partner stream holds process starts."""
+    return ENTITY in on and is_process_start(analytic, other)
+
+
+def identity_sequence(analytic: ir.Analytic) -> ir.Sequence | None:
+    """The analytic's sequence keyed on the process identity instead of (host, PID) + until
+    process end (:func:`backends.identity.sequence_process_key`): every step keyed on the host
+    keys, ``process.entity_id`` and the other keys, without the until. None when the sequence
+    does not name one process that way."""
+    d = analytic.detection
+    if not isinstance(d, ir.Sequence):
+        return None
+    pk = sequence_process_key(analytic, d)
+    if pk is None:
+        return None
+    keys = (*pk.host, ENTITY, *pk.others)
+    steps = tuple(ir.Step(s.alias, s.stream, keys, s.span) for s in d.steps)
+    return ir.Sequence(steps, d.maxspan_ms, None, d.span)
+
+
+def exact_identity_pairs(analytic: ir.Analytic, seq: ir.Sequence) -> bool:
+    """Whether the join-built sequence is exact: two steps on the process identity whose first
+    step holds process starts, so each process has one first-step event (consumption and the
+    replacement of pending partials cannot occur) and its pairing is its earliest later
+    second-step event within maxspan, whichever of tied ones it is (they give the same alert)."""
+    return (
+        len(seq.steps) == 2
+        and ENTITY in seq.steps[0].keys
+        and seq.until is None
+        and is_process_start(analytic, seq.steps[0].stream)
+    )
+
+
+def needed_streams(analytic: ir.Analytic, seq: ir.Sequence | None) -> set[str]:
+    """The streams the query reads: those of the detection (``seq`` replacing a sequence
+    detection) and the baselines, with the streams they come from and join."""
+    d = seq or analytic.detection
+    roots: list[str] = []
+    if isinstance(d, ir.Sequence):
+        roots += [s.stream for s in d.steps] + ([d.until.stream] if d.until else [])
+    elif isinstance(d, ir.Cooccurrence):
+        roots += [m.stream for m in d.members]
+    elif isinstance(d, ir.Absence):
+        roots += [d.first.stream, d.missing.stream]
+    elif isinstance(d, ir.Match | ir.Aggregate):
+        roots.append(d.stream)
+    roots += [b.stream for b in analytic.baselines if isinstance(b, ir.FirstSeen | ir.Rarity)]
+    streams = {s.name: s for s in analytic.streams}
+    out: set[str] = set()
+    while roots:
+        name = roots.pop()
+        if name in out or name not in streams:
+            continue
+        out.add(name)
+        s = streams[name]
+        if isinstance(s.source, str):
+            roots.append(s.source)
+        if s.join is not None:
+            roots.append(s.join.stream)
+    return out

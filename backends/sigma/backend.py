@@ -1,0 +1,322 @@
+"""Sigma rules with Sigma correlation rules (pySigma 2 dialect).
+
+One Sigma rule per event stream the detection reads, then, for a correlating detection, one
+correlation rule that references them by ``name``; the artifact is a multi-document YAML file
+(rules first, correlation last). Field names come from the ``sigma`` profile, per logsource
+(:mod:`backends.sigma.fields`); derived fields, enrichments and lookups are inlined into the
+filters (:mod:`backends.sigma.inline`). What Sigma cannot check but can drop soundly (baselines,
+`until`, ratios) is dropped and declared a superset (:mod:`backends.sigma.streams`).
+References: https://github.com/SigmaHQ/sigma-specification (rules, modifiers appendix,
+correlation rules v2.1.0) and pySigma's ``sigma.correlations`` (value_avg/value_percentile and
+extended temporal conditions are pySigma extensions).
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Any, ClassVar
+
+import jinja2
+
+from backends.base import (
+    Artifact,
+    Backend,
+    CompileError,
+    Context,
+    Support,
+    alternative_for,
+    construct_name,
+)
+from backends.comment import one_line
+from backends.relax import Dropped
+from backends.sigma import correlation
+from backends.sigma.checks import support_errors
+from backends.sigma.correlation import Member
+from backends.sigma.fields import SourceMap, source_map
+from backends.sigma.filters import FilterTranslator
+from backends.sigma.inline import FALSE, TRUE, Env, Inliner
+from backends.sigma.joins import SUPERSET, joined
+from backends.sigma.streams import IDENTITY_NOTE, chain, relaxed
+from backends.sigma.support import SUPPORT, timespan_text
+from backends.sigma.tree import Cond, DetectionRenderer, conj
+from backends.sigma.writer import block, scalar
+from compiler import ir
+from compiler.diagnostics import Diagnostic
+
+# Deterministic rule ids: uuid5 of "<analytic id>/<stream>" in a namespace of our own.
+ID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://siemc.invalid/sigma")
+
+_ENV = jinja2.Environment(
+    loader=jinja2.PackageLoader("backends", "templates/sigma"),
+    autoescape=False,
+    keep_trailing_newline=True,
+    undefined=jinja2.StrictUndefined,
+)
+_ENV.filters["scalar"] = scalar
+_ENV.filters["block"] = block
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")
+
+
+class SigmaBackend(Backend):
+    target = "sigma"
+    extension = ".yml"
+    comment = "#"
+    profiles = ("sigma",)
+    SUPPORT: ClassVar[dict[type, Support]] = SUPPORT
+
+    def __init__(self) -> None:
+        self._notes: list[str] = []
+        self._dropped: tuple[Dropped, ...] = ()
+        self._identity = False
+
+    def compile(
+        self,
+        analytic: ir.Analytic,
+        *,
+        profile: str | None = None,
+        allow_approximate: bool = False,
+        allow_superset: bool = False,
+    ) -> Artifact:
+        # what Sigma cannot check but can drop soundly goes first; render() declares it
+        loose, self._dropped, self._identity = relaxed(analytic)
+        return super().compile(
+            loose,
+            profile=profile,
+            allow_approximate=allow_approximate,
+            allow_superset=allow_superset,
+        )
+
+    # ------------------------------------------------------------------ support checks
+    def check_support(self, analytic: ir.Analytic, ctx: Context) -> None:
+        def reject(
+            node: object, construct: str | None, reason: str | None, alternative: str | None
+        ) -> list[Diagnostic]:
+            span: ir.Span = getattr(node, "span", ctx.analytic.span)
+            return ctx.unsupported(
+                construct or construct_name(node),
+                reason or self.SUPPORT[type(node)].how,
+                span,
+                alternative or alternative_for(self.target, node),
+            ).diagnostics
+
+        errors = support_errors(analytic, reject)
+        if errors:
+            raise CompileError(errors)
+
+    # ------------------------------------------------------------------ rendering
+    def render(self, analytic: ir.Analytic, ctx: Context) -> str:
+        self._notes = [IDENTITY_NOTE] if self._identity else []
+        for d in self._dropped:
+            ctx.approximate(d.construct, d.what, d.span, direction="superset")
+        det = analytic.detection
+        prefix = slug(analytic.id)
+        if isinstance(det, ir.Match):
+            member = Member(f"{prefix}_{slug(det.stream)}", det.stream, det.stream, (), det.span)
+            return self._rule(analytic, ctx, member, metadata=True)
+        members = self._members(analytic, det, prefix)
+        sources: dict[str, SourceMap] = {}
+        envs: dict[str, Env] = {}
+        errors: list[Diagnostic] = []
+        for m in members:
+            try:
+                sources[m.name], envs[m.name] = self._source(analytic, ctx, m.stream)
+            except CompileError as exc:
+                errors += exc.diagnostics
+        if errors:
+            raise CompileError(errors)
+        corr: dict[str, Any]
+        if isinstance(det, ir.Aggregate):
+            m0 = members[0]
+            corr = correlation.aggregate(ctx, det, m0, sources[m0.name], envs[m0.name])
+            window, span = det.window.size_ms, det.window.span
+        elif isinstance(det, ir.Absence):
+            corr = correlation.absence(ctx, det, members[0].name, members[1].name)
+            self._notes.append(correlation.EXTENSION_NOTE.format(expr=corr["condition"]))
+            window, span = det.within_ms, det.span
+        else:
+            corr = correlation.temporal(ctx, det)
+            window = det.maxspan_ms if isinstance(det, ir.Sequence) else det.window_ms
+            span = det.span
+        rules: list[str] = []
+        for m in members:
+            try:
+                if (j := joined(analytic, m.stream)) is not None:
+                    rules.append(self._chained(analytic, ctx, m, j))
+                else:
+                    rules.append(self._rule(analytic, ctx, m, metadata=False))
+            except CompileError as exc:
+                errors += exc.diagnostics
+        if errors:
+            raise CompileError(errors)
+        corr.update(correlation.group_by(ctx, members, sources, envs))
+        corr["timespan"] = correlation.timespan(ctx, window, span)
+        corr["rules"] = [m.name for m in members]
+        meta = self._metadata(analytic)
+        if isinstance(det, ir.Absence):
+            meta["description"] += " (Condition: a pySigma extended temporal condition.)"
+        doc = _ENV.get_template("correlation.yml.j2").render(
+            **meta,
+            id=uuid.uuid5(ID_NAMESPACE, f"{analytic.id}/correlation"),
+            name=f"{prefix}_correlation",
+            **{
+                k: corr.get(k)
+                for k in ("type", "rules", "group_by", "aliases", "timespan", "condition")
+            },
+        )
+        return "".join(rules) + doc
+
+    def wrap(self, analytic: ir.Analytic, ctx: Context, query: str) -> str:
+        text = super().wrap(analytic, ctx, query)
+        if not self._notes:
+            return text
+        head, _, body = text.partition("\n---\n")
+        notes = "".join(f"{self.comment} NOTE {one_line(n)}\n" for n in self._notes)
+        return f"{head}\n{notes}---\n{body}"
+
+    def _chained(self, analytic: ir.Analytic, ctx: Context, m: Member, s: ir.Stream) -> str:
+        """The rules of a step over a join and the temporal correlation pairing them, named as
+        the step (backends.sigma.joins); the step's keys added by the join read the partner."""
+        j = s.join
+        assert j is not None
+        ctx.approximate(
+            "stream join",
+            SUPERSET.format(keys=", ".join(j.on), within=timespan_text(j.within_ms)),
+            j.span,
+            direction="superset",
+        )
+        event = Member(f"{m.name}_event", m.stream, f"{m.key}/event", j.on, j.span)
+        partner = Member(
+            f"{m.name}_{slug(j.stream)}", j.stream, f"{m.key}/{j.stream}", j.on, j.span
+        )
+        sources = {}
+        envs = {}
+        for x in (event, partner):
+            sources[x.name], envs[x.name] = self._source(analytic, ctx, x.stream)
+        for k in m.keys:
+            if k in j.add:
+                m.key_sources[k] = (sources[partner.name], envs[partner.name])
+        pair = correlation.group_by(ctx, [event, partner], sources, envs)
+        meta = {k: None for k in self._metadata(analytic)} | {
+            "title": f"{analytic.id} {m.key}: {s.name} joined to {j.stream}",
+            "description": f"Stream '{s.name}': a {j.stream} event before it with the same "
+            f"{', '.join(j.on)}, correlated by {slug(analytic.id)}_correlation",
+        }
+        doc = _ENV.get_template("correlation.yml.j2").render(
+            **meta,
+            id=uuid.uuid5(ID_NAMESPACE, f"{analytic.id}/{m.key}/join"),
+            name=m.name,
+            type="temporal",
+            rules=[event.name, partner.name],
+            group_by=pair["group_by"],
+            aliases=pair["aliases"],
+            timespan=correlation.timespan(ctx, j.within_ms, j.span),
+            condition=None,
+        )
+        return (
+            self._rule(analytic, ctx, event, metadata=False)
+            + self._rule(analytic, ctx, partner, metadata=False)
+            + doc
+        )
+
+    def _members(self, analytic: ir.Analytic, det: ir.Detection, prefix: str) -> list[Member]:
+        if isinstance(det, ir.Aggregate):
+            name = f"{prefix}_{slug(det.stream)}"
+            return [Member(name, det.stream, det.stream, det.keys, det.span)]
+        steps: tuple[ir.Step, ...]
+        if isinstance(det, ir.Sequence):
+            steps = det.steps
+        elif isinstance(det, ir.Cooccurrence):
+            steps = det.members
+        else:
+            assert isinstance(det, ir.Absence)
+            steps = (det.first, det.missing)
+        counts: dict[str, int] = {}
+        for s in steps:
+            counts[s.stream] = counts.get(s.stream, 0) + 1
+        # a stream used by two steps needs two rules: Sigma correlates distinct rules
+        out = []
+        for s in steps:
+            key = s.stream + (f"/{s.alias}" if counts[s.stream] > 1 else "")
+            out.append(Member(f"{prefix}_{slug(key)}", s.stream, key, s.keys, s.span))
+        return out
+
+    def _source(self, analytic: ir.Analytic, ctx: Context, stream: str) -> tuple[SourceMap, Env]:
+        """The Sigma logsource of a stream, and what its field names mean (derive, enrich)."""
+        streams = chain(analytic, stream)
+        root = streams[0]
+        assert isinstance(root.source, ir.LogSource)
+        env = Env()
+        for s in streams:
+            env = env.enriched(s.enrich).derived(s.derive)
+        return source_map(ctx.profile, root.source, root.span, root.filter), env
+
+    def _rule(self, analytic: ir.Analytic, ctx: Context, m: Member, *, metadata: bool) -> str:
+        streams = chain(analytic, m.stream)
+        root = streams[0]
+        assert isinstance(root.source, ir.LogSource)
+        src = source_map(ctx.profile, root.source, root.span, root.filter)
+        env = Env()
+        preds: list[ir.Predicate] = []
+        for s in streams:
+            env = env.enriched(s.enrich).derived(s.derive)
+            where = s.filter
+            if s is root and src.implied and isinstance(where, ir.And):
+                # the tests that picked the logsource are what the logsource means
+                where = ir.And(tuple(x for x in where.items if x not in src.implied), where.span)
+            preds.append(Inliner(ctx, env, src).pred(where))
+        if FALSE in preds:
+            raise ctx.unsupported(
+                f"stream '{m.stream}'",
+                "its filter, with lookups and derived fields inlined, matches no event",
+                streams[-1].span,
+                "check the filter's values against the lookup and the functions it reads",
+            )
+        translator = FilterTranslator(ctx, src, self._notes)
+        nodes = [translator.translate(p) for p in preds if p != TRUE]
+        renderer = DetectionRenderer()
+        if not nodes and not m.extra:
+            # a logsource without filter: Sigma needs a condition, and a tautology on a field
+            # of the source keeps every event (including those missing the field)
+            anchor = next(iter(src.fields.values()), "EventID")
+            anchor = anchor if isinstance(anchor, str) else anchor["field"]
+            tree = Cond(f"{anchor}|exists", (True,))
+            condition = renderer.condition(tree)
+            condition = f"{condition} or not {condition}"
+        else:
+            condition = renderer.condition(conj(nodes + m.extra))
+        meta = self._metadata(analytic)
+        if not metadata:
+            # a correlated rule is a building block: the correlation carries the metadata
+            meta = {k: None for k in meta} | {
+                "title": f"{analytic.id} {m.key}: {analytic.meta.title}",
+                "description": f"Events of stream '{m.stream}' correlated by "
+                f"{slug(analytic.id)}_correlation",
+            }
+        return _ENV.get_template("rule.yml.j2").render(
+            **meta,
+            id=uuid.uuid5(ID_NAMESPACE, f"{analytic.id}/{m.key}"),
+            name=m.name,
+            logsource=src.logsource,
+            detection=renderer.selections,
+            condition=condition,
+        )
+
+    def _metadata(self, analytic: ir.Analytic) -> dict[str, Any]:
+        meta = analytic.meta
+        tags = [f"attack.{t.lower()}" for t in meta.attack_techniques]
+        description = meta.description.strip()
+        if meta.attack_analytics:
+            description += f" (MITRE ATT&CK analytics: {', '.join(meta.attack_analytics)})"
+        return {
+            "title": meta.title,
+            "description": description,
+            "author": meta.owner,
+            "references": list(meta.references),
+            "tags": tags,
+            "falsepositives": list(meta.false_positives),
+            "level": meta.severity,
+        }

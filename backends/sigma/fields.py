@@ -1,0 +1,241 @@
+"""Sigma field names and values: per-logsource field mapping (the ``sigma`` profile) and the
+escaping of literal values (sigma-specification, "Escaping")."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from backends.base import E_NO_SOURCE, E_UNMAPPED, CompileError, Context, _diag
+from backends.profiles import FieldProfile, describe, source_keys
+from compiler import ir
+
+# Sigma string values treat `*` and `?` as wildcards and `\` as their escape character
+# (sigma-specification, "Escaping"): `\*`, `\?` and `\\` are the literal characters, while a
+# backslash before anything else is itself (so Windows paths stay readable: `\cmd.exe`).
+SIGMA_ESCAPES: dict[str, str] = {"*": "\\*", "?": "\\?"}
+_ESCAPE_RE = re.compile(r"\\(?=[\\*?])|[*?]")
+
+
+def sigma_string(value: str) -> str:
+    """A literal string as a Sigma value (no wildcard left)."""
+    return _ESCAPE_RE.sub(lambda m: SIGMA_ESCAPES.get(m.group(0), "\\\\"), value)
+
+
+def scalar_text(value: ir.Scalar) -> str:
+    """The text a substring operator reads from a scalar (docs/semantics.md)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+# The approximation every comparison with a number records (an Eq with a numeric value, a Compare).
+NUMERIC_COMPARISON = "numeric comparison on a field that may be logged as a string"
+
+
+def sigma_number(value: float) -> int | float:
+    return int(value) if float(value).is_integer() else float(value)
+
+
+# ---------------------------------------------------------------------- field mapping
+@dataclass(frozen=True)
+class SigmaField:
+    name: str
+    basename: str | None = None  # separators: the ECS field is the text after the last one
+    bare: bool = False  # the Sigma field may hold the name with no separator at all
+    values: dict[str, str] | None = None  # ECS value -> Sigma value
+
+
+@dataclass(frozen=True)
+class SourceMap:
+    """One logsource's Sigma form and field names."""
+
+    key: str
+    logsource: dict[str, str]
+    fields: dict[str, Any]
+    prefixes: dict[str, str]
+    unavailable: dict[str, str]
+    # Sigma fields the source's schema logs as numbers: numeric tests on them compare numbers
+    numeric: frozenset[str] = frozenset()
+    # conjuncts of the stream's filter the logsource implies (they picked it: `select`)
+    implied: tuple[ir.Predicate, ...] = ()
+
+    def shared(self, name: str) -> list[str]:
+        """The other ECS fields mapped to the same Sigma field as ``name`` (one Sigma field
+        holding a path and its last part, e.g. process.executable and process.name in Image)."""
+        target = _target(self.fields.get(name))
+        return [k for k, v in self.fields.items() if k != name and _target(v) == target]
+
+
+def _target(spec: Any) -> str | None:
+    if spec is None:
+        return None
+    return spec if isinstance(spec, str) else str(spec["field"])
+
+
+def source_map(
+    profile: FieldProfile, ls: ir.LogSource, span: ir.Span, where: ir.Predicate | None = None
+) -> SourceMap:
+    """The Sigma logsource of ``ls``; a product-only entry with ``select`` picks it by the
+    stream's own event.category/event.type conjuncts (``where``: the stream's filter)."""
+    # product/service beats category/product: a Zeek log's field names depend on the service,
+    # not on the category the analytic files it under
+    for key in source_keys(ls):
+        entry = profile.source(key)
+        if entry is None:
+            continue
+        implied: tuple[ir.Predicate, ...] = ()
+        if "select" in entry:
+            picked = selected_source(entry, where)
+            if picked is None:
+                break
+            key, implied = picked
+            entry = profile.source(key) or {}
+        if "no_source" in entry:
+            raise CompileError(
+                [
+                    _diag(
+                        E_NO_SOURCE,
+                        f"the {profile.name} profile has no Sigma log source for logsource "
+                        f"{describe(ls)} (sigma)",
+                        span,
+                        str(entry["no_source"]),
+                    )
+                ]
+            )
+        return _source(key, entry, ls, implied)
+    raise CompileError(
+        [
+            _diag(
+                E_NO_SOURCE,
+                f"the {profile.name} profile has no Sigma log source for logsource "
+                f"{describe(ls)} (sigma)",
+                span,
+                "add an entry to backends/profiles/sigma.yml `sources`, or use a logsource "
+                "category (process_creation, network_connection, dns_query) or a Zeek "
+                "product/service; a product-only stream needs an event.category/event.type "
+                "test the profile's `select` knows",
+            )
+        ]
+    )
+
+
+def _source(
+    key: str, entry: dict[str, Any], ls: ir.LogSource, implied: tuple[ir.Predicate, ...] = ()
+) -> SourceMap:
+    logsource: dict[str, str] = {
+        k: v for k in ("category", "product", "service") if (v := getattr(ls, k))
+    }
+    for k, v in (entry.get("logsource") or {}).items():
+        if v is None:
+            logsource.pop(k, None)
+        else:
+            logsource[k] = v
+    return SourceMap(
+        key,
+        {k: logsource[k] for k in ("category", "product", "service") if k in logsource},
+        dict(entry.get("fields") or {}),
+        dict(entry.get("prefixes") or {}),
+        dict(entry.get("unavailable") or {}),
+        frozenset(entry.get("numeric") or ()),
+        implied,
+    )
+
+
+def sigma_source(profile: FieldProfile, ls: ir.LogSource) -> SourceMap:
+    """The profile's source whose Sigma logsource is ``ls`` (as a rule names it): the engine
+    harness fills a table per Sigma logsource, including categories only `select` reaches."""
+    try:
+        return source_map(profile, ls, ir.NO_SPAN)
+    except CompileError:
+        for key, entry in profile.sources.items():
+            if "logsource" in entry:
+                src = _source(key, entry, ls)
+                want = {k: v for k in ("category", "product", "service") if (v := getattr(ls, k))}
+                if src.logsource == want and entry["logsource"].get("category") == ls.category:
+                    return src
+        raise
+
+
+def selected_source(
+    entry: dict[str, Any], where: ir.Predicate | None
+) -> tuple[str, tuple[ir.Predicate, ...]] | None:
+    """The source a product-only entry's ``select`` picks for a filter, and the filter's
+    conjuncts that picked it (``field: value`` tests)."""
+    conjuncts = where.items if isinstance(where, ir.And) else (() if where is None else (where,))
+    for option in entry["select"]:
+        used: list[ir.Predicate] = []
+        for name, value in option["when"].items():
+            hit = next(
+                (
+                    c
+                    for c in conjuncts
+                    if isinstance(c, ir.Eq)
+                    and c.field == name
+                    and c.values == (value,)
+                    and not c.cased
+                ),
+                None,
+            )
+            if hit is None:
+                break
+            used.append(hit)
+        else:
+            return str(option["source"]), tuple(used)
+    return None
+
+
+def map_field(profile: FieldProfile, src: SourceMap, name: str, span: ir.Span) -> SigmaField:
+    where = f"logsource {src.key}"
+    reason = src.unavailable.get(name) or profile.unavailable.get(name)
+    spec: Any = src.fields.get(name)
+    if spec is None and reason is None:
+        for prefix, repl in src.prefixes.items():
+            if name.startswith(prefix) and len(name) > len(prefix):
+                spec = repl + name[len(prefix) :]
+                break
+    if reason is not None and name not in src.fields:
+        help = reason
+    elif spec is not None:
+        if isinstance(spec, str):
+            return SigmaField(spec)
+        return SigmaField(
+            str(spec["field"]),
+            spec.get("basename"),
+            bool(spec.get("bare", False)),
+            {str(k): str(v) for k, v in spec["values"].items()} if spec.get("values") else None,
+        )
+    else:
+        near = sorted(k for k in src.fields if k.split(".")[0] == name.split(".")[0])[:6]
+        hint = f"mapped fields near it: {', '.join(near)}" if near else "no similar fields"
+        help = f"add it to backends/profiles/{profile.name}.yml under {src.key} ({hint})"
+    raise CompileError(
+        [
+            _diag(
+                E_UNMAPPED,
+                f"field '{name}' has no mapping in the {profile.name} profile for {where} (sigma)",
+                span,
+                help,
+            )
+        ]
+    )
+
+
+MULTI_VALUED = (
+    "the Sigma specification does not say how a value matches a list-valued field: "
+    "Elasticsearch backends match any element, SQL backends (pySigma's SQLite backend stores a "
+    "list as its JSON text) compare the whole stored value, so a test that siemc holds when "
+    "some element satisfies it may miss (or, for substrings, match across elements)"
+)
+
+
+def multi_valued(ctx: Context, what: str, name: str, span: ir.Span) -> None:
+    """Declare a test, key or measure on an ECS array field (see MULTI_VALUED)."""
+    ctx.approximate(f"{what} on the multi-valued field {name}", MULTI_VALUED, span)
+
+
+def placeholder_name(lookup: str, column: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_]", "_", f"{lookup}_{column}")

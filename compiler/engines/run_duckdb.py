@@ -1,0 +1,264 @@
+"""Execute compiled DuckDB SQL: over a fixture's events, or directly over ECS files.
+
+DuckDB is embedded (a Python package, nothing to start), so this engine runs what the backend
+compiled, unchanged: the differential tests compare it with the evaluator like every target's
+engine, and ``siemc run`` can use it to backtest at columnar speed.
+
+**The events relation** (the contract of ``backends/duckdb``): ``events(_ts, _seq, _id, <one
+JSON column per field the analytic names>)``. Fixture events are already flattened and in
+``(ts, seq)`` order; each becomes one row with its flat fields as a JSON document. Files are
+read by DuckDB itself (:func:`run_analytic`): each document is one JSON value, nested ECS
+objects and dotted keys both resolve to the dotted field, and the rows are sorted stably by
+time, files in the order given, documents in file order, as the evaluator merges its inputs.
+
+**Results.** One row per alert (backends/duckdb/detections.py): ``_start``, ``_end``, the key
+fields, ``measure:<name>`` columns and ``_evidence``.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from backends.base import Artifact
+from backends.duckdb import DuckdbBackend, columns
+from compiler import canonical, engines, ir
+from compiler.canonical import CanonicalAlert
+from compiler.evaluator.model import Alert, Event
+from compiler.lower import Loaded
+from compiler.testing import fixture_events
+
+EngineUnavailable = engines.EngineUnavailable
+NotExecutable = engines.NotExecutable
+
+FORMATS = ("ecs-jsonl", "ecs-json", "parquet")
+
+
+def _duckdb() -> Any:
+    try:
+        import duckdb
+    except ModuleNotFoundError:  # pragma: no cover - duckdb is a runtime dependency
+        raise EngineUnavailable(
+            "the duckdb engine needs the Python package 'duckdb': pip install duckdb"
+        ) from None
+    return duckdb
+
+
+def connect() -> Any:
+    con = _duckdb().connect(":memory:")
+    con.execute("SET TimeZone = 'UTC'")
+    return con
+
+
+def _path(field: str) -> str:
+    """The JSON path of a flat (dotted) key."""
+    return '$."' + field.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _lit(s: str) -> str:
+    return "'" + s.replace("'", "''") + "'"
+
+
+def load_events(con: Any, events: Sequence[Event], fields: Sequence[str]) -> None:
+    """Create ``events`` from evaluator events (already flat and ordered)."""
+    with tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False, encoding="utf-8") as fh:
+        for e in events:
+            doc = {"_ts": e.ts, "_seq": e.seq, "_id": e.id, "doc": e.fields}
+            fh.write(json.dumps(doc, ensure_ascii=False, default=str, allow_nan=False) + "\n")
+        tmp = Path(fh.name)
+    try:
+        con.execute(
+            "CREATE OR REPLACE TABLE siemc_raw AS SELECT * FROM read_json(?, "
+            "format = 'newline_delimited', columns = {_ts: 'BIGINT', _seq: 'BIGINT', "
+            "_id: 'VARCHAR', doc: 'JSON'})",
+            [str(tmp)],
+        )
+    finally:
+        tmp.unlink()
+    cols = "".join(f", json_extract(doc, {_lit(_path(f))}) AS {_quote(f)}" for f in fields)
+    con.execute(f"CREATE OR REPLACE VIEW events AS SELECT _ts, _seq, _id{cols} FROM siemc_raw")
+
+
+def execute(
+    con: Any, query: str, now_ms: int | None = None
+) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """Run a compiled script (macros, then the query); the column names and the rows.
+    ``now_ms`` is the observation end absences are decided at (variable ``siemc_now``)."""
+    con.execute(f"SET VARIABLE siemc_now = {'NULL' if now_ms is None else int(now_ms)}::BIGINT")
+    *setup, last = [s for s in _statements(query) if s.strip()]
+    for stmt in setup:
+        con.execute(stmt)
+    cur = con.execute(last)
+    names = [d[0] for d in cur.description]
+    return names, cur.fetchall()
+
+
+def _statements(script: str) -> list[str]:
+    """Split on the semicolons that end a line: the backend ends each statement that way and
+    never puts one inside a literal at a line end (literals are single-line)."""
+    out, cur = [], []
+    for line in script.splitlines():
+        cur.append(line)
+        if line.rstrip().endswith(";"):
+            out.append("\n".join(cur))
+            cur = []
+    out.append("\n".join(cur))
+    return out
+
+
+def _alerts(analytic: ir.Analytic, names: list[str], rows: list[tuple[Any, ...]]) -> list[Alert]:
+    d = analytic.detection
+    keys = d.keys if isinstance(d, ir.Aggregate) else ()
+    if isinstance(d, ir.Absence):
+        keys = d.first.keys
+    measures = [n for n in names if n.startswith("measure:")]
+    at = {n: i for i, n in enumerate(names)}
+    out = []
+    for row in rows:
+        key = tuple((k, _json(row[at[k]])) for k in keys)
+        ms = tuple((m.removeprefix("measure:"), _json(row[at[m]])) for m in measures)
+        out.append(
+            Alert(
+                analytic.id,
+                key,
+                int(row[at["_start"]]),
+                int(row[at["_end"]]),
+                ms,
+                tuple(row[at["_evidence"]]),
+            )
+        )
+    return out
+
+
+def _json(v: Any) -> Any:
+    return None if v is None else json.loads(v)
+
+
+def run(loaded: Loaded, fixture: ir.Fixture, artifact: Artifact) -> list[CanonicalAlert]:
+    """The alerts of ``artifact`` over ``fixture``'s events, in canonical form."""
+    events = fixture_events(loaded, fixture)
+    con = connect()
+    try:
+        load_events(con, events, columns(loaded.analytic))
+        names, rows = execute(con, artifact.query, fixture.now_ms)
+    finally:
+        con.close()
+    return [canonical.from_evaluator(a) for a in _alerts(loaded.analytic, names, rows)]
+
+
+# ---------------------------------------------------------------------------- files
+def _splits(field: str) -> list[str]:
+    """Every JSON path that flattens to ``field``: dotted keys first (the whole name as one key),
+    then each nesting of its parts (``process.name``: ``$."process.name"``,
+    ``$."process"."name"``)."""
+    parts = field.split(".")
+    paths: list[list[str]] = [[]]
+    out: list[list[str]] = []
+
+    def walk(i: int, acc: list[str]) -> None:
+        if i == len(parts):
+            out.append(acc)
+            return
+        for j in range(len(parts), i, -1):
+            walk(j, [*acc, ".".join(parts[i:j])])
+
+    walk(0, paths[0])
+    return [
+        "$" + "".join('."' + k.replace("\\", "\\\\").replace('"', '\\"') + '"' for k in keys)
+        for keys in out
+    ]
+
+
+# @timestamp as ms since the epoch: epoch numbers (seconds, or ms/us/ns when too large for
+# seconds, compiler.timeutil) and numeric strings, else ISO 8601 (no zone: the session's UTC).
+_TIME_MACROS = (
+    "CREATE OR REPLACE TEMP MACRO siemc_epoch(x) AS CASE "
+    "WHEN abs(x) >= 1e17 THEN floor(x / 1e6) WHEN abs(x) >= 1e14 THEN floor(x / 1e3) "
+    "WHEN abs(x) >= 1e11 THEN floor(x) ELSE floor(x * 1000) END::BIGINT",
+    "CREATE OR REPLACE TEMP MACRO siemc_ts(t) AS CASE "
+    "WHEN json_type(t) IN ('UBIGINT', 'BIGINT', 'DOUBLE') THEN siemc_epoch(t::DOUBLE) "
+    "WHEN json_type(t) = 'VARCHAR' THEN coalesce("
+    "siemc_epoch(try_cast(trim(t ->> '$') AS DOUBLE)), "
+    "epoch_ms(try_cast(trim(t ->> '$') AS TIMESTAMPTZ))) END",
+)
+
+
+def file_view(con: Any, files: Sequence[tuple[str | Path, str]], fields: Sequence[str]) -> None:
+    """Create ``events`` over ECS files read by DuckDB (see :func:`run_analytic`)."""
+    reads = []
+    for n, (path, fmt) in enumerate(files):
+        if fmt not in FORMATS:
+            raise ValueError(f"{path}: unknown format {fmt!r}; formats: {', '.join(FORMATS)}")
+        p = _lit(str(path))
+        if fmt == "parquet":
+            src = f"SELECT to_json(t) AS doc FROM read_parquet({p}) t"
+        else:
+            kind = "newline_delimited" if fmt == "ecs-jsonl" else "array"
+            src = f"SELECT json AS doc FROM read_json_objects({p}, format = '{kind}')"
+        reads.append(
+            f"SELECT {n} AS _file, {_lit(Path(path).name)} AS _src, "
+            f"row_number() OVER () AS _line, doc FROM ({src})"
+        )
+    for macro in _TIME_MACROS:
+        con.execute(macro)
+    paths = ['$."@timestamp"', '$."event"."id"', '$."event.id"'] + [
+        p for f in fields for p in _splits(f)
+    ]
+    pick, at = [], 4
+    for f in fields:
+        n = len(_splits(f))
+        pick.append(
+            f"coalesce({', '.join(f'NULLIF(v[{i}], {_lit("null")})' for i in range(at, at + n))})"
+            f" AS {_quote(f)}"
+        )
+        at += n
+    extract = f"json_extract(doc, [{', '.join(_lit(p) for p in paths)}])"
+    # No sort: queries order events by (_ts, _seq), and _seq is the input order (file, then
+    # document), so the view streams and DuckDB pushes the streams' filters into the read.
+    con.execute(
+        "CREATE OR REPLACE VIEW events AS SELECT coalesce(_ts, error("
+        "'an event without a readable @timestamp: ' || _src || '#' || _line)) AS _ts, "
+        f"_file * {1 << 40} + _line AS _seq, "
+        "coalesce(v[2] ->> '$', v[3] ->> '$', _src || '#' || _line) AS _id, "
+        + ", ".join(pick)
+        + f" FROM (SELECT _file, _src, _line, v, siemc_ts(v[1]) AS _ts FROM (SELECT *, {extract}"
+        f" AS v FROM ({' UNION ALL '.join(reads)})))"
+    )
+
+
+def run_analytic(
+    analytic: ir.Analytic, files: Sequence[tuple[str | Path, str]], now_ms: int | None = None
+) -> list[Alert]:
+    """Run ``analytic`` over ECS event files through DuckDB's own readers.
+
+    ``files`` lists ``(path, format)``, format ``ecs-jsonl`` (JSON Lines), ``ecs-json`` (one
+    JSON array) or ``parquet``; documents are ECS events, nested objects or dotted keys, with
+    ``@timestamp`` (ISO 8601, no zone = UTC, or epoch seconds/ms/us/ns) and optionally
+    ``event.id``. Events are ordered by time, ties in file order then document order.
+    ``now_ms`` is the observation end (``siemc run --now``): absences whose window it does not
+    cover are undecided and do not alert, as in the evaluator.
+
+    Returns the evaluator's :class:`Alert` objects (key, window, measures, evidence ids: an
+    event's ``event.id``, else ``<file name>#<n>``, the n-th document of the file), sorted as
+    the evaluator sorts them.
+    Raises :class:`backends.base.CompileError` when the analytic does not compile exactly to
+    DuckDB (the caller then runs the evaluator) and ``ValueError`` for unreadable input.
+    """
+    art = DuckdbBackend().compile(analytic)
+    con = connect()
+    try:
+        file_view(con, files, columns(analytic))
+        names, rows = execute(con, art.query, now_ms)
+    except _duckdb().Error as exc:
+        raise ValueError(f"DuckDB could not read the events: {exc}") from None
+    finally:
+        con.close()
+    alerts = _alerts(analytic, names, rows)
+    return sorted(alerts, key=lambda a: (a.end, a.start, repr(a.key), a.evidence))

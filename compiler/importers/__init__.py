@@ -1,0 +1,1 @@
+"""Importers: other rule languages into siemc analytics (docs/import.md)."""

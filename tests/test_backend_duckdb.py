@@ -414,3 +414,12 @@ def test_unreadable_timestamps_are_an_error(tmp_path: Path) -> None:
     path.write_text('{"@timestamp": "yesterday", "event": {"category": "network"}}\n', "utf-8")
     with pytest.raises(ValueError, match=r"@timestamp: e\.jsonl#1"):
         run_duckdb.run_analytic(_analytic(AGG), [(path, "ecs-jsonl")])
+
+
+def test_control_characters_are_spelled_with_chr() -> None:
+    from backends.duckdb.sql import strlit
+
+    # a raw \r in the artifact would come back as \n when the file is read as text
+    assert strlit("run\rnow") == "('run' || chr(13) || 'now')"
+    assert strlit("\x01it's\u2028") == "(chr(1) || 'it''s' || chr(8232))"
+    assert strlit("plain") == "'plain'"

@@ -13,7 +13,7 @@ import dataclasses
 import functools
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 import re2  # type: ignore[import-untyped]
@@ -48,12 +48,16 @@ COMPILED = {
     "SIEMC-0007": "mixed",  # distinct-count threshold -> value_count
     "SIEMC-0009": "mixed",  # absence -> temporal with pySigma's `not`; keyed by path
     "SIEMC-0012": None,  # enrichment and the two-column lookup inlined: exact
+    # Sysmon network connections for the flows, without bytes: byte measures dropped, the join
+    # as the start's filter on the flow's own Image, grouped by host and ProcessGuid
+    "AN1511": "superset",
 }
 COMPILED_APPROXIMATE = {k for k, v in COMPILED.items() if v is not None}
 UNSUPPORTED = {
-    "AN1511",  # no Windows flow source with bytes; join; computed keys
     "SIEMC-0003",  # join, coalesce derive, min/max/stdev, ratio
     "SIEMC-0004",  # extract_ips derive
+    # a key Sigma cannot compute, over a sliding window: it consumes its events per group, so
+    # a coarser group fires in other windows than the finer one (backends.relax.coarser_keys)
     "SIEMC-0008",  # registered_domain key
     "SIEMC-0010",  # enriched and registered_domain keys
 }
@@ -113,9 +117,9 @@ def test_without_allow_approximate_correlations_raise_e202() -> None:
 def test_errors_name_the_construct_span_and_alternative() -> None:
     by_id = {a.id: a for a in _catalog()}
     with pytest.raises(CompileError) as exc:
-        BACKEND.compile(by_id["AN1511"], allow_approximate=True)
+        BACKEND.compile(by_id["SIEMC-0003"], allow_approximate=True)
     join = [d for d in exc.value.diagnostics if "stream join" in d.message]
-    assert join and join[0].line == 46
+    assert join and join[0].line == 45
     assert "only a sequence or co-occurrence step over a join" in join[0].message
     assert "kql" in (join[0].help or "")
 
@@ -877,3 +881,85 @@ def test_a_null_test_of_registered_domain_is_refused() -> None:
     where = ir.Eq("destination.registered_domain", (None,), span=SPAN)
     [(code, msg)] = errors(analytic([stream("s", where, NET, derive)]))
     assert code == "E200" and "public suffix" in msg
+
+
+# ---------------------------------------------------------------------------- AN1511's relaxation
+def test_an1511_counts_storage_flows_per_process_on_sysmon_connections() -> None:
+    """No Windows flow source with bytes in the Sigma taxonomy: the flows are Sysmon network
+    connections (declared), the byte measures go, the join is the start's Image test on the
+    flow, and the group is host and ProcessGuid: every dropped part a declared superset."""
+    by_id = {a.id: a for a in _catalog()}
+    art = BACKEND.compile(by_id["AN1511"], allow_superset=True)
+    assert {a.direction for a in art.approximations} == {"superset"}
+    constructs = [a.construct for a in art.approximations]
+    assert constructs.count("group-by keys") == 2
+    assert {
+        "first-seen baseline",
+        "measures",
+        "having condition",
+        "stream join",
+        "tumbling window aggregation",
+        "logsource {category: network_flow, product: windows}",
+    } <= set(constructs)
+    docs = list(yaml.safe_load_all(art.text))
+    assert [d.get("logsource") for d in docs[:-1]] == [
+        {"category": "network_connection", "product": "windows"}
+    ]
+    assert {"Image|endswith", "Image"} == {
+        k for branch in docs[0]["detection"]["selection_3"] for k in branch
+    }
+    corr = _corr(art)
+    assert corr["type"] == "event_count" and corr["condition"] == {"gte": 1}
+    assert corr["group-by"] == ["Computer", "ProcessGuid"]
+    assert corr["timespan"] == "1h"
+
+
+def _flows(
+    keys: tuple[str, ...],
+    having: ir.Expr | None,
+    kind: Literal["tumbling", "sliding"] = "tumbling",
+) -> ir.Analytic:
+    s = stream(
+        "s",
+        ir.Eq("destination.port", (443,)),
+        ir.LogSource("network_flow", "windows"),
+        derive=(
+            (
+                "destination.registered_domain",
+                ir.Call("registered_domain", (ir.FieldRef("destination.domain"),)),
+            ),
+        ),
+    )
+    measures = (ir.Measure("n", "count", None), ir.Measure("out", "sum", "source.bytes"))
+    det = ir.Aggregate(
+        "s",
+        ir.Window(kind, 3_600_000, SPAN),
+        keys,
+        measures,
+        (),
+        having,
+        span=SPAN,
+    )
+    return analytic([s], det)
+
+
+def test_computed_keys_give_way_only_to_a_growing_threshold_on_tumbling_windows() -> None:
+    keys = ("host.name", "destination.registered_domain")
+    art = compile_(_flows(keys, _ge("n", 3)))
+    assert _corr(art)["group-by"] == ["Computer"]
+    assert _corr(art)["condition"] == {"gte": 3}
+    # the byte sum is gone with the source's bytes; the count stays
+    assert "measures" in {a.construct for a in art.approximations}
+    # an upper bound does not hold for a coarser group
+    below = ir.BinOp("<", ir.MeasureRef("n"), ir.Literal_(3))
+    assert any("computed key" in m for _, m in errors(_flows(keys, below)))
+    # a sliding window consumes its events per group: a coarser group fires in other windows
+    assert any("computed key" in m for _, m in errors(_flows(keys, _ge("n", 3), "sliding")))
+
+
+def test_bytes_on_a_windows_flow_stay_refused_where_read_outside_measures() -> None:
+    s = stream(
+        "s", ir.Compare("source.bytes", "gt", 1.0, SPAN), ir.LogSource("network_flow", "windows")
+    )
+    [(code, msg)] = errors(analytic([s]))
+    assert code == "E211" and "Sysmon" in msg and "zeek" in msg

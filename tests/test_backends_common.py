@@ -190,7 +190,10 @@ def test_lacks_apply_per_source_entry() -> None:
     assert not cim.lacking(ir.LogSource("process_creation"), fields)
     sigma = load_profile("sigma")  # the most specific entry alone describes the logsource
     assert not sigma.lacking(ir.LogSource("network_connection", "zeek", "conn"), fields[:1])
-    assert not sigma.has_source(ir.LogSource("network_flow", "windows"))  # no_source
+    # Windows flows are read from Sysmon network connections, which carry no bytes
+    assert sigma.has_source(ir.LogSource("network_flow", "windows"))
+    assert list(sigma.lacking(ir.LogSource("network_flow", "windows"), fields)) == fields[:1]
+    assert not sigma.has_source(ir.LogSource("network_flow"))  # no_source
     assert not load_profile("mde").has_source(ir.LogSource("network_flow"))  # unavailable
 
 

@@ -102,6 +102,7 @@ def test_skips_say_why() -> None:
     assert [Path(f).stem for f in FILES] == PKG.exported
     assert PKG.exported == [
         "AN1190",
+        "AN1511",
         "SIEMC-0005",
         "SIEMC-0006",
         "SIEMC-0007",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 from compiler import ir
 
@@ -13,8 +14,25 @@ def col(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+# Characters a text file may not carry verbatim: line breaks are normalised when the artifact is
+# read back (\r becomes \n), and other controls are invisible in review. They are spelled chr(n).
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
 def strlit(s: str) -> str:
-    return "'" + s.replace("'", "''") + "'"
+    """A VARCHAR literal; control characters as ``chr(n)`` concatenated to the quoted parts."""
+    if not _CONTROL.search(s):
+        return "'" + s.replace("'", "''") + "'"
+    parts: list[str] = []
+    last = 0
+    for m in _CONTROL.finditer(s):
+        if m.start() > last:
+            parts.append("'" + s[last : m.start()].replace("'", "''") + "'")
+        parts.append(f"chr({ord(m.group())})")
+        last = m.end()
+    if last < len(s):
+        parts.append("'" + s[last:].replace("'", "''") + "'")
+    return "(" + " || ".join(parts) + ")"
 
 
 def num(v: float) -> str:

@@ -29,6 +29,7 @@ from backends.base import (
     construct_name,
 )
 from backends.comment import one_line
+from backends.profiles import describe, load_profile
 from backends.relax import Dropped
 from backends.sigma import correlation
 from backends.sigma.checks import support_errors
@@ -82,7 +83,12 @@ class SigmaBackend(Backend):
         allow_superset: bool = False,
     ) -> Artifact:
         # what Sigma cannot check but can drop soundly goes first; render() declares it
-        loose, self._dropped, self._identity = relaxed(analytic)
+        name = profile or self.profiles[0]
+        loose, self._dropped, self._identity = (
+            relaxed(analytic, load_profile(name))
+            if name in self.profiles
+            else (analytic, (), False)
+        )
         return super().compile(
             loose,
             profile=profile,
@@ -259,6 +265,13 @@ class SigmaBackend(Backend):
         root = streams[0]
         assert isinstance(root.source, ir.LogSource)
         src = source_map(ctx.profile, root.source, root.span, root.filter)
+        if src.substitute is not None:
+            ctx.approximate(
+                f"logsource {describe(root.source)}",
+                src.substitute,
+                root.span,
+                direction="superset",
+            )
         env = Env()
         preds: list[ir.Predicate] = []
         for s in streams:

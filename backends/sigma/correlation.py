@@ -230,7 +230,9 @@ def group_by(
                     f"the computed key {k}",
                     "a Sigma correlation groups by fields as logged and cannot compute one",
                     m.span,
-                    "key on a logged field, or compile to esql, kql or splunk",
+                    "key on a logged field; over a tumbling window, with no `having` or lower "
+                    "bounds on counts or byte sums, the rule groups by the logged keys alone (a "
+                    "declared superset); or compile to esql, kql or splunk",
                 ).diagnostics
                 continue
             try:

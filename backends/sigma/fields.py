@@ -62,6 +62,9 @@ class SourceMap:
     numeric: frozenset[str] = frozenset()
     # conjuncts of the stream's filter the logsource implies (they picked it: `select`)
     implied: tuple[ir.Predicate, ...] = ()
+    # the source stands in for the one the logsource names: why, and under which condition the
+    # rule still sees every event the analytic reads (the profile's `substitute`)
+    substitute: str | None = None
 
     def shared(self, name: str) -> list[str]:
         """The other ECS fields mapped to the same Sigma field as ``name`` (one Sigma field
@@ -142,6 +145,7 @@ def _source(
         dict(entry.get("unavailable") or {}),
         frozenset(entry.get("numeric") or ()),
         implied,
+        " ".join(str(entry["substitute"]).split()) if entry.get("substitute") else None,
     )
 
 

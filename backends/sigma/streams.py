@@ -7,13 +7,19 @@ from __future__ import annotations
 import dataclasses
 
 from backends.identity import sequence_process_key
+from backends.profiles import FieldProfile
 from backends.relax import (
+    IDENTITY,
     Dropped,
+    coarser_keys,
+    join_as_own_filter,
     one_threshold,
     prune_streams,
     without_baselines,
+    without_measures_over,
     without_until,
 )
+from backends.sigma.inline import Env
 from backends.sigma.support import CORRELATION_TYPES
 from compiler import ir
 
@@ -36,7 +42,6 @@ def detection_streams(det: ir.Detection) -> list[str]:
     return [det.first.stream, det.missing.stream]
 
 
-IDENTITY = "process.entity_id"
 IDENTITY_NOTE = (
     "the sequence is keyed on the process identity (Sysmon's ProcessGuid, ECS "
     "process.entity_id) besides host and PID instead of cancelling on the process end: the two "
@@ -45,14 +50,70 @@ IDENTITY_NOTE = (
 )
 
 
-def relaxed(analytic: ir.Analytic) -> tuple[ir.Analytic, tuple[Dropped, ...], bool]:
+def relaxed(
+    analytic: ir.Analytic, profile: FieldProfile
+) -> tuple[ir.Analytic, tuple[Dropped, ...], bool]:
     """``analytic`` without what a Sigma rule cannot check, what was dropped, and whether a
     process end was replaced by the process identity."""
     a, baselines = without_baselines(analytic)
     a, identity = by_identity(a)
     a, until = without_until(a)
+    a, lacking = without_measures_over(a, lacking_measure_fields(a, profile))
+    a, join = join_as_own_filter(a)
+    keys: tuple[Dropped, ...] = ()
+    if isinstance(a.detection, ir.Aggregate):
+        # a Sigma correlation groups by fields as logged (a derive that copies one is fine)
+        env = _env(a, a.detection.stream)
+        a, keys = coarser_keys(a, lambda k: isinstance(env.resolve(k), ir.FieldRef))
     a, having = one_threshold(a, CORRELATION_TYPES)
-    return a, baselines + until + having, identity
+    return a, baselines + until + lacking + join + keys + having, identity
+
+
+def _env(analytic: ir.Analytic, stream: str) -> Env:
+    env = Env()
+    for s in chain(analytic, stream):
+        env = env.enriched(s.enrich).derived(s.derive)
+    return env
+
+
+def lacking_measure_fields(analytic: ir.Analytic, profile: FieldProfile) -> set[str]:
+    """The aggregate's measure fields its logsource does not carry (a byte count on Sysmon
+    network events), read as logged: a measure of a derived field counts when every field the
+    derive reads is lacking."""
+    d = analytic.detection
+    if not isinstance(d, ir.Aggregate):
+        return set()
+    streams = chain(analytic, d.stream)
+    root = streams[0]
+    if not isinstance(root.source, ir.LogSource):
+        return set()
+    # a field a join adds comes from the partner's source
+    joined = {f for s in streams if s.join is not None for f in s.join.add}
+    env = _env(analytic, d.stream)
+    out = set()
+    for m in d.measures:
+        if m.field is None:
+            continue
+        reads = sorted(_stored(env.resolve(m.field)))
+        if (
+            reads
+            and not joined & set(reads)
+            and len(profile.lacking(root.source, reads)) == len(reads)
+        ):
+            out.add(m.field)
+    return out
+
+
+def _stored(e: ir.Expr) -> set[str]:
+    if isinstance(e, ir.FieldRef):
+        return {e.name}
+    if isinstance(e, ir.Call):
+        return {f for a in e.args for f in _stored(a)}
+    if isinstance(e, ir.BinOp):
+        return _stored(e.left) | _stored(e.right)
+    if isinstance(e, ir.UnaryOp):
+        return _stored(e.operand)
+    return set()
 
 
 def by_identity(analytic: ir.Analytic) -> tuple[ir.Analytic, bool]:

@@ -43,6 +43,7 @@ from backends.sigma.fields import (
     sigma_source,
     sigma_string,
 )
+from backends.sigma.streams import relaxed
 from compiler import canonical, engines, ir
 from compiler.canonical import CanonicalAlert
 from compiler.evaluator import Event
@@ -341,18 +342,20 @@ def to_alerts(
     if converted.correlation is None:
         return [canonical.make(aid, (), r[TS_COLUMN], r[TS_COLUMN]) for r in rows]
     group_by = list(converted.correlation.group_by or [])
-    positions = _key_fields(det)
+    # the correlation groups by the keys of the analytic as the backend relaxed it: without
+    # the keys Sigma cannot compute (a coarser group), with the process identity where it
+    # stands for a process end (a narrower group, not part of the alert's key)
+    positions = _key_fields(relaxed(analytic, load_profile("sigma"))[0].detection)
+    alert_keys = {fields[0] for fields in _key_fields(det)}
     out = []
     for r in rows:
         ids = [int(x.split(":", 1)[1]) for x in json.loads(r["event_ids"])]
         evidence = [events[i] for i in ids]
         keys_json = json.loads(r["group_keys"])
         key = []
-        for i, name in enumerate(group_by[: len(positions)]):
-            # a group-by beyond the analytic's keys (the process identity standing in for a
-            # process end) narrows the group but is not part of the alert's key
-            fields = positions[i]
-            key.append((fields[0], _restore(keys_json.get(name), evidence, fields)))
+        for name, fields in zip(group_by, positions, strict=False):
+            if fields[0] in alert_keys:
+                key.append((fields[0], _restore(keys_json.get(name), evidence, fields)))
         times = sorted(e.ts for e in evidence)
         measures: list[tuple[str, Any]] = []
         start: int | None

@@ -45,7 +45,7 @@ from compiler.export import tree as export_tree
 from compiler.export.common import Request
 from compiler.inputs import FORMATS
 from compiler.junit import junit_xml, write_junit
-from compiler.runner import alert_json, load_sorted, parse_input_spec, run, stream_sorted
+from compiler.runner import alert_lines, parse_input_spec
 from compiler.surface import json_schema
 from compiler.testing import FixtureResult, describe_alert, run_all
 from compiler.timeutil import parse_timestamp
@@ -333,8 +333,8 @@ def _indent(text: str, n: int) -> str:
 @click.option(
     "--presorted",
     is_flag=True,
-    help="each input is already in time order: stream them (constant memory) instead of "
-    "loading and sorting",
+    help="each input is already in time order: fail at the first record that is not, instead "
+    "of sorting that file (inputs are always streamed; files out of order are sorted on disk)",
 )
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="write alerts here")
 @root_option
@@ -366,21 +366,25 @@ def run_cmd(
         raise click.UsageError(f"--now: {exc}") from None
     analytics = [x.analytic for x in sorted(cat.loaded, key=lambda x: x.analytic.id)]
     try:
-        events = stream_sorted(specs) if presorted else load_sorted(specs)
-        alerts = run(analytics, events, now_ms)
+        lines = alert_lines(analytics, specs, now_ms, presorted=presorted)
     except ValueError as exc:
         click.secho(f"error: {exc}", fg="red", err=True)
         if presorted and "out of order" in str(exc):
             click.echo("help: the inputs are not in time order; run without --presorted", err=True)
         sys.exit(EXIT_INVALID)
-    text = "".join(alert_json(a) + "\n" for a in alerts)
+    count = 0
     if output:
         tmp = Path(output + ".tmp")
-        tmp.write_text(text, encoding="utf-8")
+        with tmp.open("w", encoding="utf-8") as fh:
+            for line in lines:
+                fh.write(line + "\n")
+                count += 1
         tmp.replace(output)
     else:
-        click.echo(text, nl=False)
-    click.echo(f"{len(alerts)} alert(s) from {len(analytics)} analytic(s)", err=True)
+        for line in lines:
+            click.echo(line)
+            count += 1
+    click.echo(f"{count} alert(s) from {len(analytics)} analytic(s)", err=True)
 
 
 def _write_or_exit(write: Callable[[], None]) -> None:

@@ -2,16 +2,33 @@
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import json
-from collections.abc import Iterable, Iterator
+import marshal
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 from compiler import ir
-from compiler.evaluator import Alert, Evaluation, Event, make_events, merge_events, to_event
+from compiler.evaluator import Alert, Evaluation, Event, make_events, merge_events
+from compiler.evaluator.engine import alert_sort_key
+from compiler.evaluator.feed import (
+    RUN_EVENTS,
+    Admits,
+    OutOfOrder,
+    Record,
+    file_records,
+    merge,
+    sorted_records,
+)
 from compiler.inputs import FORMATS, read_events
 from compiler.timeutil import format_timestamp
+
+# Characters of alert lines per sorted run of an analytic's output. In memory a line costs about
+# four times its text (its sort key holds the evidence ids as separate strings).
+SINK_CHARS = 2_000_000
 
 
 def parse_input_spec(spec: str, default_format: str) -> tuple[Path, str]:
@@ -25,36 +42,13 @@ def parse_input_spec(spec: str, default_format: str) -> tuple[Path, str]:
 
 
 def load_sorted(inputs: list[tuple[Path, str]]) -> list[Event]:
-    """Read every input and merge them in time order (memory grows with the input)."""
+    """Read every input and merge them in time order, all in memory (the reference that
+    :func:`run_files` streams)."""
     return merge_events(make_events(read_events(p, fmt), p.name) for p, fmt in inputs)
 
 
-def stream_sorted(inputs: list[tuple[Path, str]]) -> Iterator[Event]:
-    """Merge inputs that are each already in time order, lazily: memory stays constant."""
-
-    def one(i: int, path: Path, fmt: str) -> Iterator[tuple[int, int, Event]]:
-        prev: int | None = None
-        for n, doc in enumerate(read_events(path, fmt), 1):
-            ev = to_event(doc, n, path.name)
-            # Checked here, per file, where the file and record are known: once merged, the
-            # evaluator could only name the event.
-            if prev is not None and ev.ts < prev:
-                raise ValueError(
-                    f"{path}: record {n} is out of order: its time "
-                    f"{format_timestamp(ev.ts)} is earlier than record {n - 1}'s "
-                    f"({format_timestamp(prev)}); --presorted needs each input in time order"
-                )
-            prev = ev.ts
-            yield ev.ts, i, ev
-
-    merged = heapq.merge(*(one(i, p, f) for i, (p, f) in enumerate(inputs)))
-    for seq, (_, _, ev) in enumerate(merged):
-        ev.seq = seq
-        yield ev
-
-
 def run(analytics: list[ir.Analytic], events: Iterable[Event], now: int | None) -> list[Alert]:
-    """Evaluate several analytics in one pass over the events."""
+    """Evaluate several analytics in one pass over events sorted by ``(ts, seq)``."""
     runs = [Evaluation(a) for a in analytics]
     for ev in events:
         for r in runs:
@@ -63,6 +57,186 @@ def run(analytics: list[ir.Analytic], events: Iterable[Event], now: int | None) 
     for r in runs:
         out.extend(r.finish(now))
     return out
+
+
+def run_files(
+    analytics: list[ir.Analytic],
+    inputs: list[tuple[Path, str]],
+    now: int | None,
+    presorted: bool = False,
+    run_events: int = RUN_EVENTS,
+) -> list[Alert]:
+    """:func:`run` over the events of ``inputs`` (in the order of :func:`load_sorted`),
+    streamed: each file is read lazily while it is in time order. At the first file found out
+    of order the evaluation starts over, with every file not yet read to its end in order
+    sorted externally (compiler.evaluator.feed); with ``presorted`` that is an error instead.
+
+    Alerts carry no event fields (``steps``/``pairs``), only what is printed."""
+    taken: list[list[Alert]] = []
+
+    def collect(n: int) -> list[Callable[[Alert], None]]:
+        taken[:] = [[] for _ in range(n)]
+        return [t.append for t in taken]
+
+    _run_restarting(analytics, inputs, now, presorted, run_events, collect)
+    return [a for t in taken for a in sorted(t, key=alert_sort_key)]
+
+
+def alert_lines(
+    analytics: list[ir.Analytic],
+    inputs: list[tuple[Path, str]],
+    now: int | None,
+    presorted: bool = False,
+    run_events: int = RUN_EVENTS,
+    sink_chars: int = SINK_CHARS,
+) -> Iterator[str]:
+    """The :func:`alert_json` lines of :func:`run_files`, in the same order, with the alerts
+    held as sorted runs of about ``sink_chars`` characters spilled to a temporary folder:
+    memory does not grow with the number of alerts either. Evaluates before returning (errors are
+    raised here, before any line); the folder goes when the lines have been read."""
+    tmp = tempfile.TemporaryDirectory(prefix="siemc-alerts-")
+    sinks: list[_Sink] = []
+
+    def collect(n: int) -> list[Callable[[Alert], None]]:
+        sinks[:] = [_Sink(Path(tmp.name) / f"a{k}", sink_chars) for k in range(n)]
+        return [s.add for s in sinks]
+
+    try:
+        _run_restarting(analytics, inputs, now, presorted, run_events, collect)
+    except BaseException:
+        tmp.cleanup()
+        raise
+    return _drain(sinks, tmp)
+
+
+Collect = Callable[[int], list[Callable[[Alert], None]]]
+
+
+def _run_restarting(
+    analytics: list[ir.Analytic],
+    inputs: list[tuple[Path, str]],
+    now: int | None,
+    presorted: bool,
+    run_events: int,
+    collect: Collect,
+) -> None:
+    ordered: set[int] = set()
+    to_sort: set[int] = set()
+    while True:
+        try:
+            # a fresh collector per attempt: a restart forgets the alerts of the last one
+            _evaluate(analytics, inputs, now, to_sort, ordered, run_events, collect(len(analytics)))
+            return
+        except OutOfOrder as exc:
+            if presorted:
+                raise ValueError(f"{exc}; --presorted needs each input in time order") from None
+            to_sort = set(range(len(inputs))) - ordered
+
+
+def _evaluate(
+    analytics: list[ir.Analytic],
+    inputs: list[tuple[Path, str]],
+    now: int | None,
+    to_sort: set[int],
+    ordered: set[int],
+    run_events: int,
+    emit: list[Callable[[Alert], None]],
+) -> None:
+    runs = [Evaluation(a) for a in analytics]
+    admits = _entry_condition(runs)
+    streams = [
+        sorted_records(i, p, f, admits, run_events)
+        if i in to_sort
+        else _noting_end(i, file_records(i, p, f, admits), ordered)
+        for i, (p, f) in enumerate(inputs)
+    ]
+    _feed(runs, merge(streams), emit)
+    for r, add in zip(runs, emit, strict=True):
+        for a in r.finish(now):
+            add(_slim(a))
+
+
+def _feed(
+    runs: list[Evaluation], records: Iterator[Record], emit: list[Callable[[Alert], None]]
+) -> None:
+    # seq counts every input event, skipped or not: the same numbers as load_sorted gives
+    for seq, (ts, _, _, ev) in enumerate(records):
+        if ev is None:
+            for r in runs:
+                r.skip(ts, seq)
+            continue
+        ev.seq = seq
+        for k, r in enumerate(runs):
+            r.push(ev)
+            if r.alerts:
+                add = emit[k]
+                for a in r.take_alerts():
+                    add(_slim(a))
+
+
+class _Sink:
+    """One analytic's alert lines in :func:`alert_sort_key` order, ties in arrival order (the
+    stable sort of :meth:`Evaluation.finish`), as sorted runs spilled to ``prefix``-named files."""
+
+    def __init__(self, prefix: Path, chars: int) -> None:
+        self.prefix, self.chars = prefix, chars
+        self.buf: list[tuple[Any, int, str]] = []
+        self.runs: list[Path] = []
+        self.count = 0
+        self.size = 0
+
+    def add(self, alert: Alert) -> None:
+        line = alert_json(alert)
+        self.buf.append((alert_sort_key(alert), self.count, line))
+        self.count += 1
+        self.size += len(line)
+        if self.size >= self.chars:
+            self.size = 0
+            self.buf.sort()
+            path = self.prefix.with_name(f"{self.prefix.name}-{len(self.runs)}")
+            with path.open("wb") as fh:
+                for item in self.buf:
+                    marshal.dump(item, fh)
+            self.runs.append(path)
+            self.buf = []
+
+    def lines(self) -> Iterator[str]:
+        self.buf.sort()  # (key, arrival, line): arrival is unique, lines are never compared
+        for _, _, line in heapq.merge(*(_read(p) for p in self.runs), self.buf):
+            yield line
+
+
+def _read(path: Path) -> Iterator[tuple[Any, int, str]]:
+    with path.open("rb") as fh:
+        while True:
+            try:
+                yield marshal.load(fh)
+            except EOFError:
+                return
+
+
+def _drain(sinks: list[_Sink], tmp: tempfile.TemporaryDirectory[str]) -> Iterator[str]:
+    try:
+        for sink in sinks:
+            yield from sink.lines()
+    finally:
+        tmp.cleanup()
+
+
+def _entry_condition(runs: list[Evaluation]) -> Admits:
+    if len(runs) == 1:
+        return runs[0].admits
+    return lambda fields: any(r.admits(fields) for r in runs)
+
+
+def _noting_end(index: int, records: Iterator[Record], ordered: set[int]) -> Iterator[Record]:
+    yield from records
+    ordered.add(index)
+
+
+def _slim(alert: Alert) -> Alert:
+    # What alert_json prints; the event fields an alert references are for baselines only.
+    return dataclasses.replace(alert, pairs=(), steps=()) if alert.steps or alert.pairs else alert
 
 
 def alert_json(al: Alert) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import calendar
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
 __all__ = ["format_timestamp", "parse_duration", "parse_size", "parse_timestamp"]
@@ -39,6 +39,21 @@ _TS_HELP = (
 def parse_timestamp(value: object) -> int:
     """Milliseconds since the Unix epoch (UTC) for a timestamp; sub-millisecond digits are
     dropped (floor). Raises ``ValueError`` for anything it does not recognise."""
+    # Fast paths for what logs nearly always hold; each returns None whenever it is not sure,
+    # and the general parser below decides (tests/test_timeutil.py compares the two).
+    kind = type(value)
+    if kind is str:
+        ms = _fast_iso(value)  # type: ignore[arg-type]
+        if ms is not None:
+            return ms
+    elif kind is int and -_EPOCH_INT_MAX < value < _EPOCH_INT_MAX:  # type: ignore[operator]
+        ms = _fast_epoch(value)  # type: ignore[arg-type]
+        if _MIN_MS <= ms <= _MAX_MS:
+            return ms
+    return _parse_general(value)
+
+
+def _parse_general(value: object) -> int:
     if isinstance(value, bool):  # bool is an int subclass; True is no timestamp
         raise ValueError(f"invalid timestamp {value!r}: {_TS_HELP}")
     if isinstance(value, int):
@@ -105,6 +120,86 @@ def _iso_ms(m: re.Match[str], original: object) -> int:
         seconds -= offset if tz[0] == "+" else -offset
     frac = (g["f"] or "")[:3].ljust(3, "0")
     return seconds * 1000 + int(frac)
+
+
+# --------------------------------------------------------------------------- fast paths
+_EPOCH_INT_MAX = 10**20  # below 1e21: _epoch_seconds' exponent guard never fires
+
+
+def _fast_epoch(value: int) -> int:
+    """_epoch_seconds for an int: seconds, or ms / us / ns from 1e11 / 1e14 / 1e17 on."""
+    size = -value if value < 0 else value
+    if size < 100_000_000_000:
+        return value * 1000
+    if size < 100_000_000_000_000:
+        return value
+    if size < 100_000_000_000_000_000:
+        return value // 1000  # floor, as ROUND_FLOOR
+    return value // 1_000_000
+
+
+# "YYYY-MM-DDTHH:MM" -> ms (UTC) at that minute: a log repeats each minute's prefix many times
+_MINUTE_MS: dict[str, int] = {}
+_MINUTE_MEMO_MAX = 100_000
+_EPOCH_ORDINAL = _EPOCH.toordinal()
+
+
+def _fast_iso(s: str) -> int | None:
+    """``YYYY-MM-DD[Tt ]HH:MM:SS[.,]f+`` followed by ``Z``, ``z``, ``+HH:MM``, ``-HH:MM`` or
+    nothing (UTC), without surrounding space: the layouts of ECS, Sysmon, Zeek and most
+    exports. None for anything else (the general parser decides, also on invalid values)."""
+    n = len(s)
+    if n < 19 or not s.isascii():
+        return None
+    end = s[-1]
+    offset = 0
+    if end == "Z" or end == "z":
+        n -= 1
+    elif n >= 25 and s[-3] == ":" and s[-6] in "+-":
+        hh, mm = s[-5:-3], s[-2:]
+        if not (hh.isdigit() and mm.isdigit()):
+            return None
+        h, m = int(hh), int(mm)
+        if h > 23 or m > 59:
+            return None
+        offset = (h * 3600 + m * 60) * (1000 if s[-6] == "-" else -1000)
+        n -= 6
+    elif not end.isdigit():
+        return None
+    minute = _MINUTE_MS.get(s[:16])
+    if minute is None:
+        minute = _minute_ms(s[:16])
+        if minute is None:
+            return None
+    digits = s[17:19]
+    if s[16] != ":" or not digits.isdigit() or digits > "59":
+        return None
+    frac = 0
+    if n > 19:
+        digits = s[20:n]
+        if s[19] not in ".," or not digits.isdigit():
+            return None
+        frac = int(digits[:3].ljust(3, "0"))
+    return minute + int(s[17:19]) * 1000 + frac + offset
+
+
+def _minute_ms(text: str) -> int | None:
+    if text[4] != "-" or text[7] != "-" or text[10] not in "Tt " or text[13] != ":":
+        return None
+    y, mo, d, h, m = text[:4], text[5:7], text[8:10], text[11:13], text[14:16]
+    if not (y.isdigit() and mo.isdigit() and d.isdigit() and h.isdigit() and m.isdigit()):
+        return None
+    if h > "23" or m > "59":
+        return None
+    try:
+        ordinal = date(int(y), int(mo), int(d)).toordinal()
+    except ValueError:
+        return None
+    if len(_MINUTE_MS) >= _MINUTE_MEMO_MAX:
+        _MINUTE_MS.clear()
+    ms = (ordinal - _EPOCH_ORDINAL) * 86_400_000 + int(h) * 3_600_000 + int(m) * 60_000
+    _MINUTE_MS[text] = ms
+    return ms
 
 
 def format_timestamp(ms: int) -> str:

@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from compiler.inputs import FORMATS, flatten, read_events
 from compiler.timeutil import parse_timestamp
@@ -375,3 +377,159 @@ def test_auditd_raw_line_connect_and_free_text(tmp_path: Path) -> None:
     assert proc["process.parent.pid"] == 5
     with pytest.raises(ValueError, match=r"audit\.log:1: no audit record"):
         list(read_events(write(tmp_path, "audit.log", "hello\n"), "auditd"))
+
+
+# ------------------------------------------------------------------ orjson reading = stdlib's
+def _reference_iter_json(path: Path, allow_text: bool = False) -> list[tuple[int, Any]]:
+    """The reading iter_json replaced (text, universal newlines, json.loads per line)."""
+    from compiler.inputs._common import _iter_array, _line
+
+    out: list[tuple[int, Any]] = []
+    with path.open("r", encoding="utf-8-sig", errors="replace", newline="") as fh:
+        lines = list(fh)
+    for k, raw in enumerate(lines):
+        if not raw.strip():
+            continue
+        if raw.strip().startswith("["):
+            text = "\n" * k + "".join(lines[k:])
+            return list(_iter_array(path, text))
+        for n, line in enumerate(lines[k:], k + 1):
+            out.extend(_line(path, n, line, allow_text))
+        return out
+    return out
+
+
+def _outcome(read: Any) -> Any:
+    try:
+        return ("ok", read())
+    except ValueError as exc:
+        return ("error", str(exc))
+
+
+TRICKY_LINES = [
+    b'{"a": 1, "a": 2}',
+    b'{"big": 123456789012345678901234567890, "neg": -9223372036854775809}',
+    b'{"u64": 18446744073709551615, "id": "1234567890123456789012"}',
+    b'{"f": 1e400, "g": -1e400, "h": 5e-324, "i": 0.1, "j": -0.0, "k": 1E2}',
+    b'{"nan": NaN, "inf": Infinity, "ninf": -Infinity}',
+    b'{"s": "\\ud800 lone", "t": "\\ud83d\\ude00 pair"}',
+    b'{"bad": "\xff\xfe utf8"}',
+    b'{"ctl": "\x01"}',
+    b'{"sep": "\xe2\x80\xa8 line separator"}',
+    b'   {"padded": true}   ',
+    b"\x0c",
+    b"\x1c\x1d",
+    b"\xc2\x85",
+    b'\xc2\xa0{"nbsp": 1}',
+    b'{"a": 1}{"b": 2}',
+    b'{"cr": 1}\r{"after_cr": 2}',
+    b"\r\r",
+    b"{broken",
+    b"[1, 2]",
+    b"42",
+    b'"text"',
+    b"plain text line",
+    b'{"nested": {"x": {"y": [1, {"z": null}]}}}',
+    b'\xef\xbb\xbf{"bom_mid_file": 1}',
+    b"[" * 1200 + b"]" * 1200,
+]
+
+
+@pytest.mark.parametrize("allow_text", [False, True])
+@pytest.mark.parametrize("k", range(len(TRICKY_LINES)))
+def test_orjson_reading_equals_the_stdlib_reading(tmp_path: Path, k: int, allow_text: bool) -> None:
+    from compiler.inputs._common import iter_json
+
+    good = b'{"@timestamp": "2024-01-01T00:00:00Z", "n": 1}'
+    for name, body in {
+        "alone": TRICKY_LINES[k] + b"\n",
+        "between": good + b"\r\n" + TRICKY_LINES[k] + b"\n" + good,
+        "bom": b"\xef\xbb\xbf\n\n" + TRICKY_LINES[k] + b"\r\n" + good + b"\n",
+    }.items():
+        path = tmp_path / f"{name}.jsonl"
+        path.write_bytes(body)
+        new = _outcome(lambda p=path: list(iter_json(p, allow_text)))
+        old = _outcome(lambda p=path: _reference_iter_json(p, allow_text))
+        assert repr(new) == repr(old), name  # repr: NaN != NaN, -0.0 == 0.0
+
+
+def test_orjson_reading_of_arrays_and_bounded_files(tmp_path: Path) -> None:
+    from compiler.inputs._common import iter_json
+    from compiler.safe_files import RefusedPath
+
+    path = tmp_path / "array.json"
+    path.write_bytes(b'\xef\xbb\xbf\r\n\n  [\n {"a": 1},\r\n {"b": NaN}\n]\n')
+    assert repr(list(iter_json(path))) == repr(_reference_iter_json(path))
+    assert [n for n, _ in iter_json(path)] == [4, 5]
+    big = tmp_path / "big.jsonl"
+    big.write_bytes(b'{"a": 1}\n' * 100)
+    assert len(list(iter_json(big, limit=900))) == 100
+    with pytest.raises(RefusedPath):
+        list(iter_json(big, limit=899))
+
+
+# ------------------------------------------------------------------ entry condition pushdown
+_KEY = st.sampled_from(["a", "b", "a.b", "b.c", "a.b.c", "c", ""])
+_LEAF = st.one_of(st.none(), st.integers(-3, 3), st.sampled_from(["x", "y", ""]))
+_DOC = st.recursive(
+    _LEAF | st.lists(_LEAF, max_size=2),
+    lambda inner: st.dictionaries(_KEY, inner, max_size=4),
+    max_leaves=12,
+).filter(lambda d: isinstance(d, dict))
+
+
+@given(_DOC)
+def test_nested_fields_read_what_flatten_gives(doc: dict[str, Any]) -> None:
+    from compiler.inputs.nested import NestedFields
+
+    flat = flatten(doc)
+    names = {*flat, "a.b", "a.b.c", "b.c", "a", "a..b", ".a", "a.b.c.d", "x"}
+    for name in names:
+        assert NestedFields(doc).get(name) == flat.get(name), name
+        assert NestedFields(doc).get(name, "default") == flat.get(name, "default"), name
+
+
+def test_within_depth_is_where_flatten_refuses() -> None:
+    from compiler.inputs._common import MAX_NESTING
+    from compiler.inputs.nested import within_depth
+
+    def nested(n: int) -> dict[str, Any]:
+        doc: dict[str, Any] = {"leaf": 1}
+        for _ in range(n - 1):
+            doc = {"k": doc, "other": {}}
+        return doc
+
+    for depth in (1, 2, 3, MAX_NESTING - 1, MAX_NESTING, MAX_NESTING + 1, MAX_NESTING + 2):
+        doc = nested(depth)
+        try:
+            flatten(doc)
+            ok = True
+        except ValueError:
+            ok = False
+        assert within_depth(doc) is ok is (depth <= MAX_NESTING), depth
+
+
+def test_the_ecs_reader_rejects_records_by_the_entry_condition(tmp_path: Path) -> None:
+    from compiler.inputs import read_timed
+
+    docs = [
+        {"@timestamp": "2024-01-01T00:00:01Z", "process": {"name": "keep"}},
+        {"@timestamp": "2024-01-01T00:00:02Z", "process": {"name": "drop"}},
+        {"@timestamp": "2024-01-01T00:00:03Z", "process.name": "keep"},
+        {"@timestamp": 1704067204, "process": {"name": "drop"}},  # time not text: whole
+        {"@timestamp": "2024-01-01T00:00:05Z", "process": {"name": "drop"}, "process.name": "keep"},
+    ]
+    path = tmp_path / "e.jsonl"
+    path.write_text("".join(json.dumps(d) + "\n" for d in docs), encoding="utf-8")
+
+    def admits(fields: Any) -> bool:
+        return bool(fields.get("process.name") == "keep")
+
+    got = list(read_timed(path, "ecs", admits=admits))
+    assert [ts for ts, _ in got] == [T + 1000, T + 2000, T + 3000, None, T + 5000]
+    assert [f is None for _, f in got] == [False, True, False, False, False]
+    assert [f["process.name"] for _, f in got if f is not None] == ["keep", "keep", "drop", "keep"]
+    assert [e for _, e in read_timed(path, "ecs")] == list(read_events(path, "ecs"))
+
+
+T = 1_704_067_200_000

@@ -1,7 +1,10 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from compiler import timeutil
 from compiler.timeutil import format_timestamp, parse_duration, parse_size, parse_timestamp
 
 T0 = 1_704_067_200_000  # 2024-01-01T00:00:00Z
@@ -124,3 +127,128 @@ def test_huge_epoch_exponents_are_refused_at_once(value: object) -> None:
         return
     with pytest.raises(ValueError, match="timestamp"):
         parse_timestamp(value)
+
+
+# --------------------------------------------------------------------------- fast paths
+# parse_timestamp tries a fast path first (the layouts of nearly every log); it must agree with
+# the general parser on every value, also by failing where the general parser fails.
+def _general(value: object) -> int | str:
+    try:
+        return timeutil._parse_general(value)
+    except ValueError as exc:
+        return f"error: {exc}"
+
+
+def _either(value: object) -> int | str:
+    try:
+        return parse_timestamp(value)
+    except ValueError as exc:
+        return f"error: {exc}"
+
+
+FAST_EDGES = [
+    "2024-01-01T00:00:00Z",
+    "2024-01-01t00:00:00z",
+    "2024-01-01 00:00:00",
+    "2024-01-01T00:00:00.5Z",
+    "2024-01-01T00:00:00,25Z",
+    "2024-01-01T00:00:00.123456789Z",
+    "2024-01-01T00:00:00.Z",
+    "2024-01-01T00:00:00.",
+    "2024-01-01T00:00:00.12a",
+    "2024-02-29T23:59:59.999Z",
+    "2023-02-29T00:00:00Z",
+    "2024-13-01T00:00:00Z",
+    "2024-00-10T00:00:00Z",
+    "2024-01-32T00:00:00Z",
+    "2024-01-01T24:00:00Z",
+    "2024-01-01T23:60:00Z",
+    "2024-01-01T23:59:60Z",
+    "0000-01-01T00:00:00Z",
+    "0001-01-01T00:00:00Z",
+    "9999-12-31T23:59:59.999Z",
+    "2024-01-01T02:00:00+02:00",
+    "2024-01-01T02:00:00.75-02:30",
+    "2024-01-01T02:00:00+24:00",
+    "2024-01-01T02:00:00+02:60",
+    "2024-01-01T02:00:00+0200",
+    "2024-01-01T02:00:00+02",
+    "2024-01-01T02:00:00 Z",
+    "2024-01-01T00:00:00Z ",
+    " 2024-01-01T00:00:00Z",
+    "2024-01-01T00:00",
+    "2024-01-01T0:00:00Z",
+    "2024-1-01T00:00:00Z",
+    "2024-01-01X00:00:00Z",
+    "2024-01-01T00-00-00Z",
+    "２０２４-01-01T00:00:00Z",  # full-width digits: not \d under re.ASCII
+    "2024-01-01T00:00:0٣Z",
+    "2024-01-01",
+    "1704067200",
+    "",
+    1704067200,
+    1704067200123,
+    1704067200123456,
+    1704067200123456789,
+    -1704067200,
+    -1704067200123,
+    -1704067200123457,
+    -1704067200123456789,
+    99999999999,
+    100000000000,
+    99999999999999,
+    100000000000000,
+    99999999999999999,
+    100000000000000000,
+    10**20 - 1,
+    10**20,
+    -(10**20) + 1,
+    10**21,
+    -62135596801,
+    -62135596800,
+    253402300800,
+    0,
+    True,
+    1.5,
+    None,
+]
+
+
+@pytest.mark.parametrize("value", FAST_EDGES, ids=[repr(v)[:40] for v in FAST_EDGES])
+def test_fast_paths_agree_with_the_general_parser(value: object) -> None:
+    assert _either(value) == _general(value)
+
+
+_DIGIT = st.sampled_from("0123456789")
+
+
+@st.composite
+def _iso_like(draw: st.DrawFn) -> str:
+    """Strings of the fast layout's shape, with digits and separators mutated."""
+    parts = [
+        draw(st.text(_DIGIT, min_size=4, max_size=4)),
+        draw(st.sampled_from("--/")),
+        draw(st.text(_DIGIT, min_size=2, max_size=2)),
+        "-",
+        draw(st.text(_DIGIT, min_size=2, max_size=2)),
+        draw(st.sampled_from("Tt x")),
+        draw(st.text(_DIGIT, min_size=2, max_size=2)),
+        ":",
+        draw(st.text(_DIGIT, min_size=2, max_size=2)),
+        draw(st.sampled_from("::.")),
+        draw(st.text(_DIGIT, min_size=2, max_size=2)),
+        draw(st.sampled_from(["", ".", ",", ".x"])) + draw(st.text(_DIGIT, max_size=10)),
+        draw(st.sampled_from(["", "Z", "z", " Z", "+", "-", "+0", "X"])),
+        draw(st.sampled_from(["", "00:00", "05:30", "23:59", "24:00", "12:60", "0530", "1:00"])),
+    ]
+    return "".join(parts)
+
+
+@given(_iso_like())
+def test_fast_iso_agrees_with_the_general_parser(value: str) -> None:
+    assert _either(value) == _general(value)
+
+
+@given(st.integers(min_value=-(10**22), max_value=10**22))
+def test_fast_epoch_agrees_with_the_general_parser(value: int) -> None:
+    assert _either(value) == _general(value)

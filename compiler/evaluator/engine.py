@@ -204,6 +204,36 @@ class Evaluation:
             if consumer is not None:
                 self._deliver(pipe, consumer[1], consumer[2], e)
 
+    def admits(self, fields: Mapping[str, Any]) -> bool:
+        """Whether an input event with these fields may reach a stream; :meth:`skip` takes the
+        place of :meth:`push` for one that does not (an exact pushdown into reading)."""
+        return self.streams.admits(fields)
+
+    def skip(self, ts: int, seq: int) -> None:
+        """What :meth:`push` does for an input event at ``(ts, seq)`` that reaches no stream:
+        check the order and move the time (watermark, join releases), without the event."""
+        if self._finished:
+            raise RuntimeError("evaluation already finished")
+        last = self._last
+        if last is not None and (ts < last[0] or (ts == last[0] and seq < last[1])):
+            raise ValueError(
+                f"event at ts={ts}, seq={seq} is out of order: events must be sorted by "
+                f"(ts, seq); previous was ts={last[0]}, seq={last[1]}"
+            )
+        self._last = (ts, seq)
+        if not self._direct:
+            self._enqueue(self.streams.tick(ts))
+            self._drain(ts - self.lateness)
+        elif self.watermark is None or ts > self.watermark:
+            self._advance(ts)
+
+    def take_alerts(self) -> list[Alert]:
+        """The alerts decided so far, removed (a long run hands them out as it goes). :meth:`finish`
+        then returns only the rest; all of them sorted stably by :func:`alert_sort_key`, taken
+        ones first, are what :meth:`finish` alone would have returned."""
+        out, self.alerts = self.alerts, []
+        return out
+
     def _feeds_detector(self, outs: list[tuple[Pipe, Event]]) -> bool:
         ranks = self._detector_ranks
         for pipe, _ in outs:  # noqa: SIM110 (any() over a generator costs a frame: hot path)
@@ -223,7 +253,7 @@ class Evaluation:
         for a in self._held:
             self._check(a)
         self._held.clear()
-        return sorted(self.alerts, key=_alert_sort_key)
+        return sorted(self.alerts, key=alert_sort_key)
 
     def state_size(self) -> int:
         """Stored items across the pipeline (memory tests: must not grow with the events)."""
@@ -318,7 +348,7 @@ class Evaluation:
         self.alerts.append(alert)
 
 
-def _alert_sort_key(a: Alert) -> tuple[int, int, str, tuple[str, ...]]:
+def alert_sort_key(a: Alert) -> tuple[int, int, str, tuple[str, ...]]:
     return (a.end, a.start, repr(a.key), a.evidence)
 
 

@@ -407,6 +407,19 @@ class StreamSet:
 
         self.router: Router[Route] = Router(conditions, lookups, outcome)
         self._chained = any(p.source is not None for p in self.pipes)
+        # An input event reaches streams only through the logsource streams (the others read
+        # their outputs, after their `where`); one that satisfies none of these conditions
+        # changes nothing but the time. A stream that joins, enriches or derives may filter on
+        # fields the input lacks, so only its logsource is a condition of entry.
+        entry: list[ir.Predicate] = []
+        for s in analytic.streams:
+            if s.name in need and not isinstance(s.source, str):
+                plain = s.join is None and not s.enrich and not s.derive
+                ls = logsource_predicate(s.source)
+                entry.append(ir.And((ls, s.filter)) if plain else ls)
+        self.admits: Callable[[Mapping[str, Any]], bool] = compile_predicate(
+            ir.Or(tuple(entry)), lookups
+        )
 
     def state_size(self) -> int:
         return sum(p.join.state_size() for p in self.pipes if p.join is not None)
@@ -436,6 +449,10 @@ class StreamSet:
     def step(self, event: Event) -> dict[str, list[Event]]:
         """Outputs of every stream after input ``event`` (possibly older, delayed join results)."""
         return self._run(event, event.ts)
+
+    def tick(self, now: int) -> dict[str, list[Event]]:
+        """Outputs after an input event at ``now`` that reaches no stream (joins release)."""
+        return self._run(None, now)
 
     def flush(self) -> dict[str, list[Event]]:
         """End of input: release everything the joins still hold."""

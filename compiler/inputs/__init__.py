@@ -11,9 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from compiler.inputs import auditd, ecs, sysmon, vmconnection, zeek
-from compiler.inputs._common import flatten
+from compiler.inputs._common import Admits, flatten
+from compiler.timeutil import parse_timestamp
 
-__all__ = ["FORMATS", "flatten", "read_events"]
+__all__ = ["FORMATS", "flatten", "read_events", "read_timed"]
 
 FORMATS: tuple[str, ...] = ("ecs", "sysmon", "zeek", "auditd", "vmconnection")
 
@@ -24,6 +25,36 @@ _READERS: dict[str, Callable[[Path, int | None], Iterator[dict[str, Any]]]] = {
     "auditd": auditd.read,
     "vmconnection": vmconnection.read,
 }
+
+
+def read_timed(
+    path: Path, fmt: str, limit: int | None = None, admits: Admits | None = None
+) -> Iterator[tuple[int | None, dict[str, Any] | None]]:
+    """``(ts, fields)`` for the events of :func:`read_events`, flattened; ``ts`` is the
+    ``@timestamp`` in ms where the reader has already parsed it, else None (the caller parses
+    ``fields["@timestamp"]``, as compiler.evaluator.to_event does).
+
+    ``admits`` (an entry condition on the fields): a record it rejects may come as
+    ``(ts, None)``, its time only; every record that comes with fields is to be evaluated."""
+    if fmt == "ecs":
+        return ecs.read_timed(Path(path), limit, admits)
+    return _timed(read_events(path, fmt, limit), admits)
+
+
+def _timed(
+    docs: Iterator[dict[str, Any]], admits: Admits | None
+) -> Iterator[tuple[int | None, dict[str, Any] | None]]:
+    for doc in docs:
+        fields = flatten(doc)
+        if admits is not None and not admits(fields):
+            try:
+                ts = parse_timestamp(fields.get("@timestamp"))
+            except ValueError:
+                yield None, fields  # evaluated after all: the evaluator reports the time
+                continue
+            yield ts, None
+            continue
+        yield None, fields
 
 
 def read_events(path: Path, fmt: str, limit: int | None = None) -> Iterator[dict[str, Any]]:

@@ -6,14 +6,16 @@ from __future__ import annotations
 import io
 import ipaddress
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from compiler.inputs._lines import iter_json_lines, strip_bom, text_lines
 from compiler.safe_files import open_bounded
 from compiler.timeutil import format_timestamp, parse_timestamp
 
 Record = dict[str, Any]
+Admits = Callable[[Any], bool]  # an entry condition on the fields (compiler.evaluator)
 
 
 # No log format nests objects anywhere near this deep (ECS: about 6); the limit keeps a hostile
@@ -30,15 +32,31 @@ def flatten(doc: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
+# Values decoded from JSON are one of these or a dict; only anything else (an inline fixture's
+# mapping type) needs the isinstance(Mapping) check, which costs more than the rest of the loop.
+_LEAVES = frozenset({str, int, float, bool, list, type(None)})
+
+
 def _flatten_into(out: dict[str, Any], doc: Mapping[str, Any], prefix: str, depth: int) -> None:
     if depth > MAX_NESTING:
         raise ValueError(f"objects nested more than {MAX_NESTING} levels deep")
+    leaves = _LEAVES
     for key, value in doc.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, Mapping):
-            _flatten_into(out, value, f"{name}.", depth + 1)
+        kind = type(value)
+        if kind is dict or (kind not in leaves and isinstance(value, Mapping)):
+            inner = f"{prefix}{key}."
+            if depth == MAX_NESTING:
+                _flatten_into(out, value, inner, depth + 1)  # raises
+            # One level inline: ECS objects are mostly one level of leaves (a call per
+            # object costs more than its loop).
+            for key2, value2 in value.items():
+                kind = type(value2)
+                if kind is dict or (kind not in leaves and isinstance(value2, Mapping)):
+                    _flatten_into(out, value2, f"{inner}{key2}.", depth + 2)
+                else:
+                    out[f"{inner}{key2}"] = value2
         else:
-            out[name] = value
+            out[f"{prefix}{key}"] = value
 
 
 def fail(path: Path, line: int, message: str) -> ValueError:
@@ -56,51 +74,62 @@ def open_text(path: Path, limit: int | None = None) -> Any:
     )
 
 
+def open_binary(path: Path, limit: int | None = None) -> Any:
+    """``path`` as bytes; with ``limit``, never read past ``limit`` bytes (as open_text)."""
+    return path.open("rb") if limit is None else open_bounded(path, limit)
+
+
 def iter_json(
     path: Path, allow_text: bool = False, limit: int | None = None
 ) -> Iterator[tuple[int, Any]]:
     """``(line, value)`` for every record of a JSON Lines file or of a file holding one JSON
     array. Blank lines are skipped. Decoding errors name ``path:line``. With ``allow_text``,
-    a line that does not start with ``{`` is yielded as a string (raw syslog, audit.log)."""
-    with open_text(path, limit) as fh:
-        for lineno, raw in enumerate(fh, 1):
-            text = raw.strip()
-            if not text:
-                continue
-            if text.startswith("["):
-                # Padding with newlines keeps line numbers right in error messages
-                yield from _iter_array(path, "\n" * (lineno - 1) + raw + fh.read())
+    a line that does not start with ``{`` is yielded as a string (raw syslog, audit.log).
+
+    The file is read as UTF-8 (a leading BOM dropped, undecodable bytes replaced) with universal
+    line ends; JSON Lines go through orjson (compiler.inputs._lines), each line it cannot decode
+    exactly as the stdlib would through :func:`_line`."""
+
+    def slow(n: int, text: str) -> Iterator[tuple[int, Any]]:
+        return _line(path, n, text, allow_text)
+
+    with open_binary(path, limit) as fh:
+        lineno = 0
+        for i, raw in enumerate(fh):
+            lines = text_lines(strip_bom(raw) if i == 0 else raw)
+            for k, text in enumerate(lines):
+                lineno += 1
+                if not text.strip():
+                    continue
+                if text.strip().startswith("["):
+                    # Padding with newlines keeps line numbers right in error messages
+                    rest = "".join(lines[k + 1 :]) + fh.read().decode("utf-8", "replace")
+                    yield from _iter_array(path, "\n" * (lineno - 1) + text + rest)
+                    return
+                for text in lines[k:]:
+                    yield from slow(lineno, text)
+                    lineno += 1
+                yield from iter_json_lines(fh, lineno - 1, allow_text, slow)
                 return
-            break
-        else:
-            return
-        yield from _jsonl(path, lineno, raw, fh, allow_text)
 
 
-def _jsonl(
-    path: Path, lineno: int, raw: str, rest: Any, allow_text: bool
-) -> Iterator[tuple[int, Any]]:
-    for n, line in enumerate(_chain([raw], rest), lineno):
-        text = line.strip()
-        if not text:
-            continue
-        if allow_text and not text.startswith("{"):
-            yield n, text
-            continue
-        try:
-            yield n, json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise fail(path, n, f"invalid JSON: {exc.msg} (column {exc.colno})") from exc
-        except RecursionError as exc:
-            raise fail(path, n, _TOO_DEEP) from exc
+def _line(path: Path, n: int, line: str, allow_text: bool) -> Iterator[tuple[int, Any]]:
+    """One text line of a JSON Lines file, read with the stdlib (the reference reading)."""
+    text = line.strip()
+    if not text:
+        return
+    if allow_text and not text.startswith("{"):
+        yield n, text
+        return
+    try:
+        yield n, json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise fail(path, n, f"invalid JSON: {exc.msg} (column {exc.colno})") from exc
+    except RecursionError as exc:
+        raise fail(path, n, _TOO_DEEP) from exc
 
 
 _TOO_DEEP = "invalid JSON: nested too deeply for the decoder (about 1,000 levels)"
-
-
-def _chain(head: list[str], rest: Any) -> Iterator[str]:
-    yield from head
-    yield from rest
 
 
 def _iter_array(path: Path, text: str) -> Iterator[tuple[int, Any]]:

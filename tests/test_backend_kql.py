@@ -851,3 +851,12 @@ def test_leaves_holding_on_empty_text_are_declared(
     art = BACKEND.compile(analytic(pred), profile="mde", allow_approximate=True)
     got = [a.direction for a in art.approximations if "missing string" in a.construct]
     assert got == ([direction] if direction else [])
+
+
+def test_a_boolean_column_equals_booleans_only() -> None:
+    # docs/semantics.md: a boolean never equals text; `[true, "yes"]` keeps only `true`, and
+    # `not: {b: "true"}` holds everywhere (Kusto would also reject `=~` on a bool)
+    (lo,) = load_catalog(["tests/differential/splunk/b_d03_boolean_vs_text.yml"]).loaded
+    art = BACKEND.compile(lo.analytic, profile="mde")
+    assert "| where labels_same_host == true;" in art.query
+    assert '=~ "yes"' not in art.query and "not(" not in art.query

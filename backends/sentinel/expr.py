@@ -118,7 +118,7 @@ class KqlExprMixin:
 
     def _nullable(self, c: str, text: str) -> str:
         """Two-valued under negation (see module docstring)."""
-        if self.scope.neg and self.ctype(c) != "string":
+        if self.scope.neg and self.ctype(c) != "string" and text != "false":
             return f"(isnotnull({t.ident(c)}) and {text})"
         return text
 
@@ -151,12 +151,14 @@ class KqlExprMixin:
     def visit_And(self, node: ir.And, ctx: Context) -> str:
         if not node.items:
             return "true"
-        return self._join([self.pred(p, ctx) for p in node.items], "and")
+        parts = [x for x in (self.pred(p, ctx) for p in node.items) if x != "true"]
+        return "false" if "false" in parts else self._join(parts, "and") if parts else "true"
 
     def visit_Or(self, node: ir.Or, ctx: Context) -> str:
         if not node.items:
             return "false"
-        return self._join([self.pred(p, ctx) for p in node.items], "or")
+        parts = [x for x in (self.pred(p, ctx) for p in node.items) if x != "false"]
+        return "true" if "true" in parts else self._join(parts, "or") if parts else "false"
 
     def visit_Not(self, node: ir.Not, ctx: Context) -> str:
         self.scope.neg = not self.scope.neg
@@ -164,7 +166,7 @@ class KqlExprMixin:
             inner = self.pred(node.item, ctx)
         finally:
             self.scope.neg = not self.scope.neg
-        return f"not({inner})"
+        return {"true": "false", "false": "true"}.get(inner, f"not({inner})")
 
     def pred(self, p: ir.Predicate, ctx: Context) -> str:
         return self.dispatch(p, ctx)  # type: ignore[attr-defined,no-any-return]
@@ -175,6 +177,9 @@ class KqlExprMixin:
             return f"isempty({q})" if ty == "string" else f"isnull({q})"
         if isinstance(v, bool):
             return f"{q} == {t.scalar(v)}" if ty == "bool" else "false"
+        if ty == "bool":
+            # a boolean equals booleans only, never a number or text (docs/semantics.md)
+            return "false"
         n = _num(v)
         if ty in NUMERIC:
             return f"{q} == {t.number(n)}" if n is not None else "false"
@@ -237,6 +242,9 @@ class KqlExprMixin:
             vals = ", ".join(t.number(x) for x in nums if x is not None)
             return self._nullable(c, f"{q} in ({vals})")
         parts = [self._nullable(c, self._eq_one(c, v, node.cased)) for v in node.values]
+        if node.quantifier == "any" and "false" in parts:
+            # a value of the wrong type never equals (e.g. text against a boolean column)
+            parts = [p for p in parts if p != "false"] or ["false"]
         return self._join(parts, "or" if node.quantifier == "any" else "and")
 
     _STROPS: ClassVar[dict[tuple[str, bool], str]] = {

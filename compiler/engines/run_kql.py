@@ -278,6 +278,8 @@ def _cell(v: Any, ty: str) -> Any:
             n = None
         if n is None:
             return None
+        # ingestion fills null for a floating point value in an int column (Azure Data
+        # Explorer, "Ingestion behavior of invalid data")
         return n if ty == "real" else int(n) if n.is_integer() else None
     if ty == "bool":
         return v if isinstance(v, bool) else None

@@ -732,3 +732,27 @@ def test_count_thresholds_name_the_elastic_threshold_rule() -> None:
     with pytest.raises(CompileError) as err:
         BACKEND.compile(by_id["SIEMC-0003"], allow_approximate=True)
     assert all("threshold rule (" not in (x.help or "") for x in err.value.diagnostics)
+
+
+# ---------------------------------------------------------------------------- mapping types
+def test_numeric_strings_on_numeric_fields_are_numbers() -> None:
+    """A numeric string is its number (docs/semantics.md); a long field indexes numbers, which
+    `== "443"` would not name: the value is written as the number. Keywords keep the text."""
+    port = ir.Eq("destination.port", ("443", 8080), span=SPAN)
+    art = compile_(match(port))
+    assert art.query == ANY + "destination.port in (443, 8080)\n"
+    assert compile_(match(ir.Eq("user.id", ("1000",)))).query == ANY + 'user.id == "1000"\n'
+
+
+def test_numeric_comparison_on_a_keyword_field_is_an_approximation() -> None:
+    """A range query on a keyword orders text ('22' > '1000'), siemc orders numbers."""
+    assert compile_(match(ir.Compare("destination.port", "gt", 1000, SPAN))).approximations == ()
+    a = match(ir.Compare("process.args", "gt", 1000, SPAN))
+    with pytest.raises(CompileError) as err:
+        compile_(a)
+    assert err.value.diagnostics[0].code == "E202"
+    art = compile_(a, approx=True)
+    assert art.query == ANY + "process.args > 1000\n"
+    (x,) = art.approximations
+    assert x.construct == "numeric comparison on a keyword field"
+    assert x.direction == "mixed" and "'22' > '1000'" in x.detail

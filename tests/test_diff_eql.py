@@ -310,6 +310,8 @@ def test_process_identity_note_states_the_conditions() -> None:
     art = _artifact(lo)
     assert art.query.startswith("sequence by host.name, process.entity_id with maxspan=1m")
     assert "until" not in art.query and art.approximations == ()
+    # a step event without a PID never joins in the analytic (a null key): each step says so
+    assert art.query.count(" and process.pid != null]") == 2
     assert "every step event carries process.entity_id and process.pid" in art.text
     assert "only after an end event of the previous one" in art.text
 
@@ -405,3 +407,32 @@ def test_an_engine_blind_to_arrays_is_caught(monkeypatch: pytest.MonkeyPatch) ->
     with pytest.raises(TypeError, match="unhashable"):
         _differs("D-EQL-11")
     assert _differs("D-EQL-12")
+
+
+def test_engine_indexes_fields_by_their_ecs_mapping() -> None:
+    """Elasticsearch filters and keys read indexed values: a long field coerces numeric strings
+    (and truncates fractions), an ip field stores an IPv4-mapped address as IPv4, and a value
+    the type cannot hold is skipped (ignore_malformed)."""
+    got = run_eql.indexed(
+        {
+            "destination.port": "1050",
+            "source.port": 1099.5,
+            "process.pid": ["7", "x", None],
+            "destination.ip": "::ffff:10.0.0.7",
+            "source.ip": "not an ip",
+            "user.id": 1000,
+        }
+    )
+    assert got == {
+        "destination.port": 1050,
+        "source.port": 1099,
+        "process.pid": [7],
+        "destination.ip": "10.0.0.7",
+        "source.ip": None,
+        "user.id": 1000,
+    }
+    docs: list[dict[str, object]] = [
+        {"destination.port": "1050", "destination.ip": "::ffff:10.1.1.1"}
+    ]
+    assert _hits("process where destination.port >= 1024", docs) == [[0]]
+    assert _hits('process where cidrMatch(destination.ip, "10.0.0.0/8")', docs) == [[0]]

@@ -22,6 +22,7 @@ from backends.elastic_eql.support import SUPPORT
 from backends.elastic_eql.text import duration, field
 from backends.elastic_eql.threshold import threshold_rule
 from backends.elastic_esql.expr import profile_arrays
+from backends.identity import sequence_process_key
 from backends.registered_domain import REQUIREMENT, requirements
 from compiler import ir
 from compiler.evaluator.streams import LOGSOURCE_CATEGORIES, logsource_predicate
@@ -96,10 +97,19 @@ class EqlBackend(Backend):
 
     def visit_Sequence(self, node: ir.Sequence, ctx: Context) -> str:
         # The same process: ECS names it by process.entity_id, which needs no end events.
+        pk = sequence_process_key(ctx.analytic, node)
+        guards: list[str] = []
+        if pk is not None:
+            # The analytic keys on the PID: a step event without one never joins (a null key),
+            # which the entity id alone would not say.
+            guards = [f"{self.key_field(s, pk.pid, ctx)} != null" for s in node.steps]
         node = process.entity_keyed(ctx.analytic, node) or node
         steps = list(node.steps) + ([node.until] if node.until is not None else [])
         shared, per_step = self.split_keys(steps, ctx)
-        rendered = [self.step(s, keys, ctx) for s, keys in zip(steps, per_step, strict=True)]
+        rendered = [
+            self.step(s, keys, ctx, guards[i] if i < len(guards) else None)
+            for i, (s, keys) in enumerate(zip(steps, per_step, strict=True))
+        ]
         until = rendered.pop() if node.until is not None else None
         return _TEMPLATES.get_template("sequence.eql.j2").render(
             kind="sequence",
@@ -225,8 +235,9 @@ class EqlBackend(Backend):
         return category, ir.And(tuple(rest))
 
     # ------------------------------------------------------------------ correlation steps
-    def step(self, step: ir.Step, keys: list[str], ctx: Context) -> str:
-        category, cond, _ = self.stream_query(step.stream, ctx)
+    def step(self, step: ir.Step, keys: list[str], ctx: Context, guard: str | None = None) -> str:
+        category, parts, _ = self._stream_parts(step.stream, ctx)
+        cond = join("and", parts + ([guard] if guard else []), top=True) or "true"
         text = f"[{category} where {cond}]"
         if keys:
             text += " by " + ", ".join(keys)

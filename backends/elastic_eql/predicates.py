@@ -22,11 +22,11 @@ from backends.elastic_eql.text import (
 from backends.elastic_eql.text import (
     field as field_name,
 )
-from backends.elastic_esql.expr import profile_arrays
+from backends.elastic_esql.expr import profile_arrays, profile_types
 from backends.registered_domain import ECS_REGISTERED_DOMAIN, ingest_source
 from compiler import ir
 from compiler.evaluator.predicates import compile_predicate
-from compiler.evaluator.values import call
+from compiler.evaluator.values import call, to_number
 
 LOOKUP_ROW_LIMIT = 100
 _DERIVE_ALT = "compile to esql (EVAL), kql (extend) or splunk (eval), which compute fields"
@@ -308,6 +308,14 @@ class PredicateRenderer:
         if isinstance(p, ir.Regex):
             return self.regex(p, f)
         if isinstance(p, ir.Compare):
+            if self.field_type(f) not in NUMERIC_TYPES | {"date"}:
+                self.ctx.approximate(
+                    "numeric comparison on a keyword field",
+                    f"'{f}' is a keyword in the ECS mapping: Elasticsearch runs "
+                    f"`{f} {self.CMP[p.op]} n` as a range query on its text, which orders "
+                    "values as strings ('22' > '1000'), where siemc compares numbers",
+                    p.span,
+                )
             return f"{f} {self.CMP[p.op]} {number(p.value)}"
         if isinstance(p, ir.Cidr):
             nets = [quote(str(ipaddress.ip_network(n.strip(), strict=False))) for n in p.networks]
@@ -324,7 +332,16 @@ class PredicateRenderer:
             return join("and", [self.eq_values(f, [v], p.cased) for v in values])
         return self.eq_values(f, values, p.cased) if values else "false"
 
+    def field_type(self, f: str) -> str:
+        """The field's mapping type in the profile (ECS maps the fields it leaves out as
+        keyword)."""
+        return profile_types(self.ctx.profile.name).get(f, "keyword")
+
     def eq_values(self, f: str, values: list[Any], cased: bool) -> str:
+        if self.field_type(f) in NUMERIC_TYPES:
+            # A numeric string is its number (docs/semantics.md), and a numeric field indexes
+            # numbers only: test the number, which `==` on the field matches.
+            values = [_numeric(v) for v in values]
         strings = [v for v in values if isinstance(v, str)]
         others = [number(v) for v in values if not isinstance(v, str)]
         parts: list[str] = []
@@ -402,6 +419,14 @@ def rows_predicate(fields: list[str], rows: list[tuple[str, ...]], span: ir.Span
         tests.append(ir.Eq(fields[-1], tuple(lasts), span=span))
         alts.append(ir.And(tuple(tests), span))
     return ir.Or(tuple(alts), span)
+
+
+NUMERIC_TYPES = frozenset({"long", "integer", "short", "byte", "double", "float", "scaled_float"})
+
+
+def _numeric(v: Any) -> Any:
+    n = to_number(v) if isinstance(v, str) else None
+    return v if n is None else n
 
 
 def _holds(p: Leaf, value: Any) -> bool:

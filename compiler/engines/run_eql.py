@@ -15,6 +15,9 @@ What the engine (eql 1.0.1) does differently from Elasticsearch, and how this ad
   a null key (of the query's ``by`` fields) are dropped, which is exactly Elasticsearch's rule
   (a null-keyed event only ever meets other null-keyed events in the engine, so no other
   result depends on it);
+* the engine reads the fixture's JSON as is, where Elasticsearch indexes each field by its
+  mapping and EQL filters and keys read the indexed values: fields the ECS profile types
+  (``types`` of ``backends/profiles/ecs.yml``) are indexed first (:func:`indexed`);
 * ``cidrMatch`` raises on a value that is not an address, which an Elasticsearch ``ip`` field
   never holds: it does not match (:func:`_address_or_no_match`);
 * missing-event sequences and ``sample`` are not run as the engine runs them (see
@@ -38,6 +41,7 @@ from contextlib import ExitStack
 from typing import Any
 
 from backends.base import Artifact
+from backends.elastic_esql.expr import profile_types
 from backends.profiles import FieldProfile, load_profile
 from backends.registered_domain import ingested
 from compiler import canonical, engines, ir
@@ -328,6 +332,58 @@ def _elements(value: Any) -> list[Any]:
     return out
 
 
+_INTEGRAL = frozenset({"long", "integer", "short", "byte"})
+_DECIMAL = frozenset({"double", "float", "half_float", "scaled_float"})
+
+
+def _mapped(kind: str, v: Any) -> Any:
+    """One JSON value as a field of mapping type ``kind`` indexes it, or None when it is not
+    indexed. Numeric fields coerce numeric strings and an integer type truncates fractions
+    (mapping parameter ``coerce``, default true); ``logs-*-*`` data streams set
+    ``index.mapping.ignore_malformed: true``, so a value the type cannot hold is skipped. An
+    ``ip`` field stores an IPv4-mapped IPv6 address as the IPv4 address (Lucene
+    ``InetAddressPoint`` encodes both alike). Other types keep the value."""
+    if kind in _INTEGRAL or kind in _DECIMAL:
+        if isinstance(v, bool):
+            return None
+        try:
+            num = float(v.strip()) if isinstance(v, str) else v
+        except ValueError:
+            return None
+        if not isinstance(num, int | float) or num != num or num in (float("inf"), -float("inf")):
+            return None
+        if kind in _INTEGRAL:
+            return v if isinstance(v, int) else int(num)
+        return float(num)
+    if kind == "ip":
+        try:
+            ip = ipaddress.ip_address(v) if isinstance(v, str) else None
+        except ValueError:
+            return None
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return None if ip is None else str(ip)
+    return v
+
+
+def indexed(fields: Mapping[str, Any], profile: str = "ecs") -> dict[str, Any]:
+    """The event's fields as Elasticsearch indexes them (:func:`_mapped`, per element of a
+    list); fields the profile does not type are left as dynamic mapping reads them."""
+    types = profile_types(profile)
+    out: dict[str, Any] = {}
+    for name, value in fields.items():
+        kind = types.get(name)
+        if kind is None or kind == "date" or value is None:
+            out[name] = value
+        elif isinstance(value, list):
+            out[name] = [
+                m for m in (_mapped(kind, x) for x in value if x is not None) if m is not None
+            ]
+        else:
+            out[name] = _mapped(kind, value)
+    return out
+
+
 Binding = dict[str, Any]  # key field -> the one value an expanded copy of an event stands for
 
 
@@ -369,7 +425,7 @@ class _Runner:
         self.copies: list[tuple[int, Binding]] = []
         self.stream = []
         for i, e in enumerate(events):
-            data = nest(ingested(e.fields))
+            data = nest(indexed(ingested(e.fields)))
             for binding in _key_bindings(e.fields, key_fields):
                 copy = {**data, _BINDING: binding} if binding else data
                 self.stream.append(eql.Event(_ENGINE_TYPE, e.ts, copy))

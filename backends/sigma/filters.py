@@ -271,7 +271,7 @@ class FilterTranslator:
         return Cond(f"{f.name}|expand", (f"%{placeholder}%",))
 
 
-def _as_number(v: ir.Scalar) -> ir.Scalar:
+def _as_number(v: str | int | float) -> str | int | float:
     """A numeric string as its number (an integer where it is one), anything else unchanged."""
     if not isinstance(v, str) or (n := to_number(v)) is None:
         return v

@@ -30,6 +30,7 @@ from backends.sigma.regex import basename_exact, sigma_regex
 from compiler import ir
 from compiler.discover import load_catalog
 from compiler.evaluator.values import call
+from compiler.lower import load_file
 from tests.oracles.sigma_oracle import load, run, to_sqlite, validate
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -963,3 +964,10 @@ def test_bytes_on_a_windows_flow_stay_refused_where_read_outside_measures() -> N
     )
     [(code, msg)] = errors(analytic([s]))
     assert code == "E211" and "Sysmon" in msg and "zeek" in msg
+
+
+def test_a_numeric_string_on_a_field_logged_as_a_number_is_written_as_the_number() -> None:
+    # the allowed-ports lookup holds "443"; DestinationPort is logged as a number
+    an = load_file(ROOT / "tests/differential/kql/d02_network.yml").analytic
+    art = get_backend("sigma").compile(an, allow_approximate=True)
+    assert "DestinationPort: 443\n" in art.query and "DestinationPort: '443'" not in art.query

@@ -643,3 +643,14 @@ def test_registered_domain_by_lookup_equals_the_evaluator() -> None:
     assert len(got) == len(set(names))
     for n in names:
         assert got[n] == call("registered_domain", [n]), n
+
+
+def test_a_category_no_sysmon_event_carries_is_a_missing_source_not_a_query_that_never_fires() -> (
+    None
+):
+    # Sysmon logs no authentication: `NOT _time=*` would claim exact where siemc alerts
+    an = load_file(ROOT / "tests/differential/kql/d06_authentication.yml").analytic
+    with pytest.raises(CompileError) as exc:
+        BACKEND.compile(an, profile="sysmon", allow_approximate=True)
+    assert {d.code for d in exc.value.diagnostics} == {"E211"}
+    assert "event.category authentication" in exc.value.diagnostics[0].message

@@ -104,6 +104,10 @@ class FilterTranslator:
         nums = [v for v in values if to_number(v) is not None]
         if nums:
             self._numeric(p.field, f.name, f"equality with {scalar_text(nums[0])!r}", p.span)
+        if f.name in self.src.numeric:
+            # the field is logged as a number, and siemc reads a numeric string (a lookup's
+            # "443") as its number: written as a string, Sigma would compare text with a number
+            values = [_as_number(v) for v in values]
         strings = [sigma_string(v) for v in values if isinstance(v, str)]
         others = [v for v in values if not isinstance(v, str)]
         cased = "|cased" if p.cased else ""
@@ -265,3 +269,10 @@ class FilterTranslator:
             "backslash)"
         )
         return Cond(f"{f.name}|expand", (f"%{placeholder}%",))
+
+
+def _as_number(v: str | int | float) -> str | int | float:
+    """A numeric string as its number (an integer where it is one), anything else unchanged."""
+    if not isinstance(v, str) or (n := to_number(v)) is None:
+        return v
+    return int(n) if float(n).is_integer() else n

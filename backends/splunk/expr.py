@@ -44,11 +44,12 @@ FieldFn = Callable[[str, ir.Span], str]
 # ---------------------------------------------------------------------- escaping
 def eval_str(value: str) -> str:
     """An eval/where string literal. Backslash and double quote are backslash-escaped
-    (https://docs.splunk.com/Documentation/Splunk/latest/SearchReference/Eval, "Usage"); a run
-    of three backticks would open an inline comment even inside quotes, so it is split with the
-    ``.`` concatenation operator."""
+    (https://docs.splunk.com/Documentation/Splunk/latest/SearchReference/Eval, "Usage").
+    Splunk expands macros and inline comments before it parses quotes, so a backtick pair
+    (`name`) would call a macro and three open a comment even inside a string: every backtick
+    is its own literal, joined with the ``.`` concatenation operator."""
     esc = value.replace("\\", "\\\\").replace('"', '\\"')
-    if "``" not in esc:
+    if "`" not in esc:
         return f'"{esc}"'
     return '"' + '" . "`" . "'.join(esc.split("`")) + '"'
 

@@ -183,14 +183,18 @@ class StreamBuilder:
         return self.names(name, span)
 
     def translate_values(
-        self, p: ir.Predicate, booleans: frozenset[str] = frozenset()
+        self, p: ir.Predicate, booleans: frozenset[str] = frozenset(), positive: bool = True
     ) -> ir.Predicate:
         """Rewrite ECS values into the profile's vocabulary (see VALUE_MAP); on a field holding
-        a derived boolean as text, drop the values no boolean equals (strings, numbers)."""
+        a derived boolean as text, drop the values no boolean equals (strings, numbers).
+
+        A required event.category / event.type no EventCode of the profile carries (Sysmon
+        logs no authentication) is refused as a missing data source: the query would never
+        fire where the evaluator alerts on such events, so it cannot claim to be exact."""
         table = VALUE_MAP.get(self.ctx.profile.name, {})
         false = ir.Or(())
         if isinstance(p, ir.And | ir.Or):
-            items = [self.translate_values(x, booleans) for x in p.items]
+            items = [self.translate_values(x, booleans, positive) for x in p.items]
             unit, zero = (ir.TRUE, false) if isinstance(p, ir.And) else (false, ir.TRUE)
             if zero in items:
                 return zero
@@ -201,7 +205,7 @@ class StreamBuilder:
                     return false
             return type(p)(terms, p.span)
         if isinstance(p, ir.Not):
-            item = self.translate_values(p.item, booleans)
+            item = self.translate_values(p.item, booleans, not positive)
             if item in (ir.TRUE, false):
                 return false if item == ir.TRUE else ir.TRUE
             return ir.Not(item, p.span)
@@ -216,7 +220,11 @@ class StreamBuilder:
             return ir.Eq(p.field, kept, p.cased, p.quantifier, p.span)
         codes = event_codes(self.ctx.profile.name)
         if isinstance(p, ir.Eq) and codes and p.field in ("event.category", "event.type"):
-            return _by_event_code(p, codes)
+            coded = _by_event_code(p, codes)
+            if positive and coded == false:
+                shown = ", ".join(str(v) for v in p.values)
+                raise self._no_source(f"events with {p.field} {shown}", p.span)
+            return coded
         if isinstance(p, ir.Eq) and p.field in table:
             m = table[p.field]
             vals = tuple(m.get(v.lower(), v) if isinstance(v, str) else v for v in p.values)

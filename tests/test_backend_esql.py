@@ -40,7 +40,7 @@ UNSUPPORTED = {
     "SIEMC-0006",
 }
 # exact without --allow-approximate
-EXACT = {"AN1511", "SIEMC-0011"}
+EXACT = {"AN1190", "AN1511", "SIEMC-0011"}
 
 
 def test_catalog_categories() -> None:
@@ -79,7 +79,7 @@ def test_approximations_need_permission(aid: str) -> None:
 def test_support_levels_match_behaviour() -> None:
     assert isinstance(BACKEND, EsqlBackend)
     assert BACKEND.SUPPORT[ir.Join].level == "exact"
-    assert BACKEND.SUPPORT[ir.Sequence].level == "approximate"
+    assert BACKEND.SUPPORT[ir.Sequence].level == "exact"
     assert BACKEND.SUPPORT[ir.Cooccurrence].level == "unsupported"
 
 
@@ -482,7 +482,7 @@ def _codes(a: ir.Analytic, stack: str) -> set[str]:
 
 def test_unknown_stack_is_a_positioned_error() -> None:
     assert _codes(CATALOG["AN1190"], "7.17") == {"E231"}
-    art = _on("9.3.0").compile(CATALOG["AN1190"], allow_approximate=True)
+    art = _on("9.3.0").compile(CATALOG["AN1190"])
     assert "// requires Elasticsearch >= 9.3.0" in art.text
 
 
@@ -533,13 +533,10 @@ def test_a_join_off_the_process_identity_declares_it() -> None:
 
 
 def test_the_process_sequence_is_one_read_grouped_by_the_identity() -> None:
-    art = BACKEND.compile(CATALOG["AN1190"], allow_approximate=True)
+    art = BACKEND.compile(CATALOG["AN1190"])
     q = art.query
     assert q.count("FROM ") == 1
     assert "INLINE STATS siemc_seq_start = MIN(@timestamp) WHERE siemc_step_1" in q
     assert "BY host.name, process.entity_id" in q
     assert "proc_end" not in q  # the identity needs no end events
-    # ES|QL has no input order: only the equal-timestamp order is declared
-    assert [(x.construct, x.direction) for x in art.approximations] == [
-        ("equal timestamps", "mixed")
-    ]
+    assert art.approximations == ()

@@ -111,13 +111,13 @@ class EsqlBackend(Backend):
         ),
         ir.Match: _S("exact", "FROM ... METADATA _id, _index, _version | WHERE ... | KEEP"),
         ir.Sequence: _S(
-            "approximate",
+            "exact",
             "two steps on one process (by host and process.pid until the process ends, first "
             "step a process start): keyed on process.entity_id, one read of both streams, "
             "INLINE STATS MIN(@timestamp) of the start BY the key (9.3+; before: STATS "
             "VALUES + MV_EXPAND), then STATS of the "
-            "earliest second-step event within maxspan; mixed: a second-step event at the "
-            "start's millisecond counts in either input order (no input order); other "
+            "earliest second-step event within maxspan (ES|QL has no input order: exact under "
+            "docs/semantics.md Process identity, no event of a process before its start); other "
             "sequences are unsupported (compile to eql, kql or sigma)",
         ),
         ir.Cooccurrence: _S(

@@ -13,12 +13,8 @@ nothing left to decide. In ES|QL::
           end = MIN(@timestamp) WHERE <step 2> AND siemc_seq_start <= @timestamp <= + maxspan
           BY host.name, process.entity_id
 
-A second-step event at the start's own timestamp counts, as it does when the start comes first
-in input order; the start event itself never fills step 2 (one event, one step). ES|QL has no
-input order, so a second-step event of the process logged at the start's millisecond but before
-it in the input also counts, where siemc's sequence skips it (docs/semantics.md, equal
-timestamps): the alert then ends at the start's time instead of at a later event, or is added
-when there is none. That is declared (mixed: it moves an alert's end as well as adding one).
+A second-step event at the start's own timestamp counts (the start comes first in input order);
+the start event itself never fills step 2 (one event, one step).
 """
 
 from __future__ import annotations
@@ -92,14 +88,6 @@ class SequenceBuilder:
         c2 = " AND ".join([m.flag[second.stream], *nonnull2])
         cmds.append(
             f"EVAL siemc_step_1 = COALESCE({c1}, false), siemc_step_2 = COALESCE({c2}, false)"
-        )
-        self.ctx.approximate(
-            "equal timestamps",
-            "a second-step event at the start's own millisecond counts even when it comes "
-            "before the start in the input (ES|QL has no input order; siemc skips it): the "
-            "alert may end at the start's time instead of a later event, or be added",
-            seq.span,
-            direction="mixed",
         )
         if not self.b.stack.inline_stats:
             return cmds + self._without_inline_stats(first, cols1, by)

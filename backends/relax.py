@@ -144,6 +144,14 @@ def _text(e: ir.Expr) -> str:
 
 def prune_streams(analytic: ir.Analytic) -> ir.Analytic:
     """The analytic without the streams neither its detection nor its baselines read."""
+    kept = read_streams(analytic)
+    streams = tuple(s for s in analytic.streams if s.name in kept)
+    return dataclasses.replace(analytic, streams=streams)
+
+
+def read_streams(analytic: ir.Analytic) -> set[str]:
+    """The streams the detection and the baselines read, with the streams they come from
+    (``from:``) and join."""
     by_name = {s.name: s for s in analytic.streams}
     todo = list(_roots(analytic))
     kept: set[str] = set()
@@ -157,8 +165,7 @@ def prune_streams(analytic: ir.Analytic) -> ir.Analytic:
             todo.append(s.source)
         if s.join is not None:
             todo.append(s.join.stream)
-    streams = tuple(s for s in analytic.streams if s.name in kept)
-    return dataclasses.replace(analytic, streams=streams)
+    return kept
 
 
 def _roots(analytic: ir.Analytic) -> list[str]:
@@ -390,7 +397,7 @@ def join_as_own_filter(analytic: ir.Analytic) -> tuple[ir.Analytic, tuple[Droppe
         ):
             return analytic, ()
         for name, e in x.derive:
-            if _field_refs(e) & tainted:
+            if ir.field_names(e) & tainted:
                 tainted.add(name)
             else:
                 tainted.discard(name)
@@ -410,7 +417,7 @@ def join_as_own_filter(analytic: ir.Analytic) -> tuple[ir.Analytic, tuple[Droppe
             if name in need:
                 kept.append((name, e))
                 need.discard(name)
-                need |= _field_refs(e)
+                need |= ir.field_names(e)
         need |= {f for e in x.enrich for _, f in e.match} | set(x.join.on if x.join else ())
         pruned[x.name] = dataclasses.replace(x, derive=tuple(reversed(kept)))
     for x in chain[: chain.index(s) + 1]:
@@ -476,15 +483,3 @@ def _pred_field_names(p: ir.Predicate) -> set[str]:
     if isinstance(p, ir.InLookup):
         return {f for _, f in p.match}
     return {p.field}
-
-
-def _field_refs(e: ir.Expr) -> set[str]:
-    if isinstance(e, ir.FieldRef):
-        return {e.name}
-    if isinstance(e, ir.Call):
-        return {f for a in e.args for f in _field_refs(a)}
-    if isinstance(e, ir.BinOp):
-        return _field_refs(e.left) | _field_refs(e.right)
-    if isinstance(e, ir.UnaryOp):
-        return _field_refs(e.operand)
-    return set()

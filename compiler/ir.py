@@ -436,3 +436,17 @@ class Fixture:
     now_ms: int | None
     expect: tuple[ExpectedAlert, ...]
     span: Span = _nospan()
+
+
+def field_names(e: Expr, *, steps: bool = True) -> set[str]:
+    """The event fields an expression reads (FieldRef names; without ``steps``, only the
+    references to the current event, not to a correlation step's ``alias.field``)."""
+    if isinstance(e, FieldRef):
+        return {e.name} if steps or e.step is None else set()
+    if isinstance(e, Call):
+        return {f for a in e.args for f in field_names(a, steps=steps)}
+    if isinstance(e, BinOp):
+        return field_names(e.left, steps=steps) | field_names(e.right, steps=steps)
+    if isinstance(e, UnaryOp):
+        return field_names(e.operand, steps=steps)
+    return set()

@@ -52,15 +52,4 @@ def pred_fields(p: ir.Predicate) -> set[str]:
 
 
 def expr_fields(e: ir.Expr) -> set[str]:
-    if isinstance(e, ir.FieldRef):
-        return {e.name} if e.step is None else set()
-    if isinstance(e, ir.BinOp):
-        return expr_fields(e.left) | expr_fields(e.right)
-    if isinstance(e, ir.UnaryOp):
-        return expr_fields(e.operand)
-    if isinstance(e, ir.Call):
-        out: set[str] = set()
-        for a in e.args:
-            out |= expr_fields(a)
-        return out
-    return set()
+    return ir.field_names(e, steps=False)

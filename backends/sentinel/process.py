@@ -11,7 +11,10 @@ change which one is chosen.
 
 from __future__ import annotations
 
+import dataclasses
+
 from backends.identity import sequence_process_key
+from backends.relax import read_streams
 from compiler import ir
 
 ENTITY = "process.entity_id"
@@ -68,29 +71,6 @@ def exact_identity_pairs(analytic: ir.Analytic, seq: ir.Sequence) -> bool:
 
 
 def needed_streams(analytic: ir.Analytic, seq: ir.Sequence | None) -> set[str]:
-    """The streams the query reads: those of the detection (``seq`` replacing a sequence
-    detection) and the baselines, with the streams they come from and join."""
+    """The streams the query reads (``seq`` replacing a sequence detection)."""
     d = seq or analytic.detection
-    roots: list[str] = []
-    if isinstance(d, ir.Sequence):
-        roots += [s.stream for s in d.steps] + ([d.until.stream] if d.until else [])
-    elif isinstance(d, ir.Cooccurrence):
-        roots += [m.stream for m in d.members]
-    elif isinstance(d, ir.Absence):
-        roots += [d.first.stream, d.missing.stream]
-    elif isinstance(d, ir.Match | ir.Aggregate):
-        roots.append(d.stream)
-    roots += [b.stream for b in analytic.baselines if isinstance(b, ir.FirstSeen | ir.Rarity)]
-    streams = {s.name: s for s in analytic.streams}
-    out: set[str] = set()
-    while roots:
-        name = roots.pop()
-        if name in out or name not in streams:
-            continue
-        out.add(name)
-        s = streams[name]
-        if isinstance(s.source, str):
-            roots.append(s.source)
-        if s.join is not None:
-            roots.append(s.join.stream)
-    return out
+    return read_streams(dataclasses.replace(analytic, detection=d))

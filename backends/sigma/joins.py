@@ -42,18 +42,6 @@ def _fields(p: ir.Predicate) -> set[str]:
     return {p.field}
 
 
-def _refs(e: ir.Expr) -> set[str]:
-    if isinstance(e, ir.FieldRef):
-        return {e.name}
-    if isinstance(e, ir.Call):
-        return {f for a in e.args for f in _refs(a)}
-    if isinstance(e, ir.BinOp):
-        return _refs(e.left) | _refs(e.right)
-    if isinstance(e, ir.UnaryOp):
-        return _refs(e.operand)
-    return set()
-
-
 def join_errors(analytic: ir.Analytic, reject: Reject) -> list[Diagnostic]:
     """Refusals for the joins of the streams the detection reads."""
     det = analytic.detection
@@ -109,7 +97,7 @@ def _join_shape(
     added = set(j.add)
     after = streams[streams.index(s) :]
     used = {f for x in after for f in _fields(x.filter)}
-    used |= {f for x in after for _, e in x.derive for f in _refs(e)}
+    used |= {f for x in after for _, e in x.derive for f in ir.field_names(e)}
     used |= {f for x in after for e in x.enrich for _, f in e.match}
     if used & added:
         return reject(

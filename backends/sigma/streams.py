@@ -94,7 +94,7 @@ def lacking_measure_fields(analytic: ir.Analytic, profile: FieldProfile) -> set[
     for m in d.measures:
         if m.field is None:
             continue
-        reads = sorted(_stored(env.resolve(m.field)))
+        reads = sorted(ir.field_names(env.resolve(m.field)))
         if (
             reads
             and not joined & set(reads)
@@ -102,18 +102,6 @@ def lacking_measure_fields(analytic: ir.Analytic, profile: FieldProfile) -> set[
         ):
             out.add(m.field)
     return out
-
-
-def _stored(e: ir.Expr) -> set[str]:
-    if isinstance(e, ir.FieldRef):
-        return {e.name}
-    if isinstance(e, ir.Call):
-        return {f for a in e.args for f in _stored(a)}
-    if isinstance(e, ir.BinOp):
-        return _stored(e.left) | _stored(e.right)
-    if isinstance(e, ir.UnaryOp):
-        return _stored(e.operand)
-    return set()
 
 
 def by_identity(analytic: ir.Analytic) -> tuple[ir.Analytic, bool]:

@@ -28,7 +28,6 @@ from backends.base import (
     alternative_for,
     construct_name,
 )
-from backends.comment import one_line
 from backends.profiles import describe, load_profile
 from backends.relax import Dropped
 from backends.sigma import correlation
@@ -70,7 +69,6 @@ class SigmaBackend(Backend):
     SUPPORT: ClassVar[dict[type, Support]] = SUPPORT
 
     def __init__(self) -> None:
-        self._notes: list[str] = []
         self._dropped: tuple[Dropped, ...] = ()
         self._identity = False
 
@@ -115,7 +113,8 @@ class SigmaBackend(Backend):
 
     # ------------------------------------------------------------------ rendering
     def render(self, analytic: ir.Analytic, ctx: Context) -> str:
-        self._notes = [IDENTITY_NOTE] if self._identity else []
+        if self._identity:
+            ctx.note(IDENTITY_NOTE)
         for d in self._dropped:
             ctx.approximate(d.construct, d.what, d.span, direction="superset")
         det = analytic.detection
@@ -141,7 +140,7 @@ class SigmaBackend(Backend):
             window, span = det.window.size_ms, det.window.span
         elif isinstance(det, ir.Absence):
             corr = correlation.absence(ctx, det, members[0].name, members[1].name)
-            self._notes.append(correlation.EXTENSION_NOTE.format(expr=corr["condition"]))
+            ctx.note(correlation.EXTENSION_NOTE.format(expr=corr["condition"]))
             window, span = det.within_ms, det.span
         else:
             corr = correlation.temporal(ctx, det)
@@ -174,14 +173,6 @@ class SigmaBackend(Backend):
             },
         )
         return "".join(rules) + doc
-
-    def wrap(self, analytic: ir.Analytic, ctx: Context, query: str) -> str:
-        text = super().wrap(analytic, ctx, query)
-        if not self._notes:
-            return text
-        head, _, body = text.partition("\n---\n")
-        notes = "".join(f"{self.comment} NOTE {one_line(n)}\n" for n in self._notes)
-        return f"{head}\n{notes}---\n{body}"
 
     def _chained(self, analytic: ir.Analytic, ctx: Context, m: Member, s: ir.Stream) -> str:
         """The rules of a step over a join and the temporal correlation pairing them, named as
@@ -288,7 +279,7 @@ class SigmaBackend(Backend):
                 streams[-1].span,
                 "check the filter's values against the lookup and the functions it reads",
             )
-        translator = FilterTranslator(ctx, src, self._notes)
+        translator = FilterTranslator(ctx, src)
         nodes = [translator.translate(p) for p in preds if p != TRUE]
         renderer = DetectionRenderer()
         if not nodes and not m.extra:

@@ -29,10 +29,9 @@ from compiler.evaluator.values import to_number
 class FilterTranslator:
     """IR predicates of one stream -> a :data:`Node` tree, with its logsource's field names."""
 
-    def __init__(self, ctx: Context, src: SourceMap, lookup_notes: list[str]) -> None:
+    def __init__(self, ctx: Context, src: SourceMap) -> None:
         self.ctx = ctx
         self.src = src
-        self.notes = lookup_notes
 
     def field(self, name: str, span: ir.Span) -> SigmaField:
         return map_field(self.ctx.profile, self.src, name, span)
@@ -261,7 +260,7 @@ class FilterTranslator:
         f = self._plain(field_name, p.span, "a lookup")
         lookup = self.ctx.analytic.lookup(p.lookup)
         placeholder = placeholder_name(p.lookup, column)
-        self.notes.append(
+        self.ctx.note(
             f"placeholder %{placeholder}% = column '{column}' of lookup '{p.lookup}' "
             f"({lookup.path.rsplit('/', 1)[-1]}); bind it with a pySigma pipeline "
             "(ValueListPlaceholderTransformation / value_placeholders) to the column's values "

@@ -76,7 +76,7 @@ def package(req: Request) -> Package:
         header = [f"{a.id}: {a.meta.title}", "exported by siemc export (sigma)"]
         header += [f"APPROXIMATION {x}" for x in approx]
         # the backend's notes (placeholders to bind, pySigma extensions) stay with the rules
-        header += [ln[2:] for ln in res.artifact.text.splitlines() if ln.startswith("# NOTE ")]
+        header += [f"NOTE {n}" for n in res.artifact.notes]
         pkg.files[f"rules/{a.id}.yml"] = rule_file(docs, header)
         pkg.exported.append(a.id)
         exported.append(a.id + "".join(f"; APPROXIMATION {x}" for x in approx))

@@ -376,7 +376,7 @@ def run_cmd(
         raise click.UsageError(f"--now: {exc}") from None
     analytics = [x.analytic for x in sorted(cat.loaded, key=lambda x: x.analytic.id)]
     try:
-        choices = run_engine.choose(analytics, specs, engine)
+        choices = run_engine.choose(analytics, specs, engine, presorted)
         lines, ran = run_engine.lines(
             choices,
             specs,

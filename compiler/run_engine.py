@@ -46,17 +46,23 @@ def duckdb_format(path: Path, fmt: str) -> str | None:
 
 
 def choose(
-    analytics: Sequence[ir.Analytic], inputs: Sequence[tuple[Path, str]], engine: str
+    analytics: Sequence[ir.Analytic],
+    inputs: Sequence[tuple[Path, str]],
+    engine: str,
+    presorted: bool = False,
 ) -> list[Choice]:
     """The engine of each analytic. ``duckdb`` raises :class:`EngineRefused` for one it cannot
-    run exactly; ``evaluator`` runs everything on the evaluator."""
+    run exactly; ``evaluator`` runs everything on the evaluator. ``presorted`` (fail on input
+    out of time order instead of sorting it) is the evaluator's streaming mode."""
     if engine == "evaluator":
         return [Choice(a, "evaluator", "--engine evaluator") for a in analytics]
     others = sorted({f for p, f in inputs if duckdb_format(p, f) is None})
     out = []
     for a in analytics:
         why = ""
-        if others:
+        if presorted:
+            why = "--presorted is the evaluator's streaming mode"
+        elif others:
             why = f"inputs in format {', '.join(others)} (DuckDB reads ECS JSON only)"
         else:
             try:

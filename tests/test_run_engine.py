@@ -117,7 +117,7 @@ def test_non_ecs_inputs_go_to_the_evaluator(tmp_path: Path) -> None:
 
 def test_a_time_layout_duckdb_does_not_read_falls_back_to_the_evaluator(tmp_path: Path) -> None:
     rows = [
-        dict(r, **{"@timestamp": f"2024-09-01T12:00:{i:02d}+0200"}) for i, r in enumerate(_PORTS)
+        dict(r, **{"@timestamp": f"2024-09-01T12:00:{i:02d} +02:00"}) for i, r in enumerate(_PORTS)
     ]
     path = _write(tmp_path, rows)
     a7 = next((ROOT / "analytics").glob("siemc0007_*.yml"))

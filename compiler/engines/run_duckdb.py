@@ -180,12 +180,12 @@ def _splits(field: str) -> list[str]:
 # compiler.timeutil.parse_timestamp (the evaluator's reader): non-negative integer epochs
 # (seconds, or ms/us/ns from 1e11/1e14/1e17 on, floored; DuckDB's // truncates, equal to floor
 # only for non-negative numbers) and ISO 8601 as ECS writes it (seconds present, an optional
-# fraction, then Z or a +HH:MM offset, or no zone = UTC; the calendar is validated by the cast).
+# fraction, then Z or a +HH[[:]MM] offset, or no zone = UTC; the calendar is validated by the cast).
 # Anything else is null, and a null time stops the run (siemc run then uses the evaluator, whose
 # reader parses every layout it documents or names the record it cannot read).
 _ISO = (
     r"^(\d{4})-(\d{2})-(\d{2})[Tt ]([01]\d|2[0-3]):([0-5]\d):([0-5]\d)"
-    r"(?:[.,](\d+))?(?:([Zz])|([+-])([01]\d|2[0-3]):([0-5]\d))?$"
+    r"(?:[.,](\d+))?(?:([Zz])|([+-])([01]\d|2[0-3])(?::?([0-5]\d))?)?$"
 )
 _MIN_MS, _MAX_MS = -62_135_596_800_000, 253_402_300_799_999
 _TIME_MACROS = (

@@ -6,6 +6,7 @@ docs/cli.md#exit-codes.
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -125,8 +126,6 @@ def main(ctx: click.Context, color: str, quiet: bool, verbose: bool) -> None:
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="write to a file")
 def schema(output: str | None) -> None:
     """Print the JSON Schema of analytic files (for editor autocompletion)."""
-    import json
-
     text = json.dumps(json_schema(), indent=2, sort_keys=True) + "\n"
     if output:
         Path(output).write_text(text, encoding="utf-8")

@@ -5,8 +5,7 @@ The verdict is the one ``siemc build`` records (compile_pair with approximations
 profile of the target). Suggestions are of three kinds, each labelled with how sure it is:
 
 * ``verified``: a rewrite of the analytic (a tumbling instead of a sliding window, a correlation
-  on ``process.entity_id`` instead of host and PID) or another profile, compiled here, which
-  makes the pair exact;
+  on ``process.entity_id`` instead of host and PID), compiled here, which makes the pair exact;
 * ``hint``: a known remedy for an approximated construct, not compiled (it needs information the
   analytic does not hold, such as which field the data already fills);
 * the refusal's own ``help`` line, which names what the target can run instead.
@@ -174,18 +173,12 @@ HINTS: tuple[tuple[str, str], ...] = (
 )
 
 
-def _suggestions(
-    loaded: Loaded, target: str, best: PairResult, profiles: dict[str, str]
-) -> list[Suggestion]:
+def _suggestions(loaded: Loaded, target: str, best: PairResult) -> list[Suggestion]:
+    """Towards an exact pair. Another profile is never among them: the verdict already is the
+    best profile's (each profile's verdict is listed beside it)."""
     if verdict(best) == "exact":
         return []
     out: list[Suggestion] = []
-    default = get_backend(target).profiles[0]
-    for name, v in profiles.items():
-        if v == "exact" and name != default:
-            out.append(
-                Suggestion(f"compile with --profile {name} (the pair is exact there)", "verified")
-            )
     for rewrite in REWRITES:
         found = rewrite(loaded.analytic)
         if found is None:
@@ -226,7 +219,7 @@ def explain(loaded: Loaded, targets: Sequence[str]) -> Explanation:
                 profile=art.profile if art is not None else None,
                 profiles=profiles,
                 reasons=_reasons(best),
-                suggestions=_suggestions(loaded, t, best, profiles),
+                suggestions=_suggestions(loaded, t, best),
                 notes=list(art.notes) if art is not None else [],
                 query=art.query if art is not None else None,
             )

@@ -12,8 +12,8 @@ import pytest
 from click.testing import CliRunner, Result
 
 from compiler.cli import main
-from compiler.diagnostics import CODES
-from compiler.sarif import MAX_RESULTS
+from compiler.diagnostics import CODES, Diagnostic
+from compiler.sarif import MAX_RESULTS, sarif_log
 
 from .test_cli import ANALYTIC, write
 from .test_cli_exit_codes import COUNTING
@@ -194,3 +194,19 @@ def test_build_writes_sarif_of_failing_fixtures(
     (r,) = doc["runs"][0]["results"]
     assert r["ruleId"] == "E620"
     assert r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == "an/a.yml"
+
+
+def test_sarif_keeps_githubs_result_limit_errors_first(tmp_path: Path) -> None:
+    warnings = [
+        Diagnostic("W300", f"w{i}", "a.yml", i + 1, 1, severity="warning")
+        for i in range(MAX_RESULTS)
+    ]
+    error = Diagnostic("E120", "unknown stream", "z.yml", 3, 4)
+    doc = sarif_log([*warnings, error], cwd=tmp_path)
+    run = doc["runs"][0]
+    assert len(run["results"]) == MAX_RESULTS
+    assert run["properties"] == {"siemcResultsLeftOut": 1}
+    assert any(r["ruleId"] == "E120" for r in run["results"])
+    outside = sarif_log([Diagnostic("E120", "m", "/elsewhere/x.yml", 1, 1)], cwd=tmp_path)
+    loc = outside["runs"][0]["results"][0]["locations"][0]["physicalLocation"]
+    assert loc["artifactLocation"] == {"uri": "file:///elsewhere/x.yml"}

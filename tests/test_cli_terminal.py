@@ -4,6 +4,7 @@ one table of exit codes (compiler/cli_common.py, docs/cli.md)."""
 from __future__ import annotations
 
 import io
+import json
 import re
 from pathlib import Path
 
@@ -14,6 +15,8 @@ from click.testing import CliRunner, Result
 from compiler import terminal
 from compiler.cli import main
 from compiler.cli_common import EXIT_CODES
+from compiler.lower import load_file
+from compiler.runner import PROGRESS_EVERY, alert_lines
 
 from .test_cli import ANALYTIC, write
 
@@ -137,3 +140,13 @@ def test_exit_codes_are_documented_in_one_table() -> None:
 )
 def test_usage_errors_exit_64(args: list[str]) -> None:
     assert invoke(*args).exit_code == 64
+
+
+def test_run_reports_records_read_to_its_progress_callback(tmp_path: Path) -> None:
+    analytic = load_file(write(tmp_path, "a.yml", ANALYTIC)).analytic
+    log = tmp_path / "log.jsonl"
+    event = {"@timestamp": "2024-01-01T00:00:00Z", "process": {"name": "x"}}
+    log.write_text("".join(json.dumps(event) + "\n" for _ in range(PROGRESS_EVERY + 1)))
+    seen: list[int] = []
+    lines = list(alert_lines([analytic], [(log, "ecs")], None, progress=seen.append))
+    assert lines == [] and seen == [0, PROGRESS_EVERY]

@@ -13,6 +13,7 @@ from click.testing import CliRunner, Result
 
 from compiler.cli import main
 from compiler.diagnostics import CODES, Diagnostic
+from compiler.engines import load_engine
 from compiler.sarif import MAX_RESULTS, sarif_log
 
 from .test_cli import ANALYTIC, write
@@ -210,3 +211,24 @@ def test_sarif_keeps_githubs_result_limit_errors_first(tmp_path: Path) -> None:
     outside = sarif_log([Diagnostic("E120", "m", "/elsewhere/x.yml", 1, 1)], cwd=tmp_path)
     loc = outside["runs"][0]["results"][0]["locations"][0]["physicalLocation"]
     assert loc["artifactLocation"] == {"uri": "file:///elsewhere/x.yml"}
+
+
+def test_an_engine_error_is_e623_at_the_fixture(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def run(loaded: Any, fixture: Any, artifact: Any) -> Any:
+        raise KeyError("x")
+
+    monkeypatch.setattr(load_engine("eql"), "run", run)
+    path = write(tmp_path, "a.yml", ANALYTIC)
+    res = invoke("test", str(path), "--engines", "eql", "--format", "json")
+    assert res.exit_code == 70
+    doc = json.loads(res.stdout)
+    assert {e["status"] for e in doc["engines"]} == {"error"}
+    assert {d["code"] for d in doc["diagnostics"]} == {"E623"}
+    sarif = sarif_ok(invoke("test", str(path), "--engines", "eql", "--format", "sarif").stdout)
+    lines = {
+        r["locations"][0]["physicalLocation"]["region"]["startLine"]
+        for r in sarif["runs"][0]["results"]
+    }
+    assert lines == {line_of(ANALYTIC, "excel spawns"), line_of(ANALYTIC, "word spawns")}

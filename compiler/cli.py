@@ -1,87 +1,76 @@
-"""The ``siemc`` command line.
-
-Exit codes (the table in docs/diagnostics.md): 0 success; 1 a check did not pass (a fixture's or
-an engine's alerts differ, a pair that was asked for did not compile); 2 invalid input; 64 usage
-error; 69 an engine is not installed; 70 an engine raised on a case (the other cases ran);
-73 the output cannot be written (compile --out, build, export); 130 interrupted (143: SIGTERM
-while an output folder is written).
+"""The ``siemc`` command line: the group with its global options (--color, -q, -v) and the
+commands check, schema, compile, fidelity and build; test, run, export, import, explain and diff
+live in their own compiler/cli_*.py modules. Exit codes: compiler/cli_common.py and
+docs/cli.md#exit-codes.
 """
 
 from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import click
 
 from backends import ENGINE_TARGETS
-from compiler import run_engine
-from compiler.atomic import Interrupted, OutputError
+from compiler import output_format as fmt
+from compiler import terminal
+from compiler.atomic import Interrupted
 from compiler.build import (
     ALL_TARGETS,
-    OUTPUT_MARKER,
     PairResult,
     compile_all,
-    profile_problem,
     render_err,
     write_outputs,
 )
-from compiler.cli_export import check_root, export_cmd, root_option
-from compiler.cli_import import import_group
-from compiler.discover import Catalog, find_analytics, load_catalog
-from compiler.engine_check import (
-    EngineResult,
-    EngineUnavailable,
-    FixtureInputError,
-    MissingData,
-    check_fixture,
+from compiler.cli_common import (
+    EXIT_CANTCREAT,
+    EXIT_ENGINE_ERROR,
+    EXIT_INTERRUPTED,
+    EXIT_INVALID,
+    EXIT_OK,
+    EXIT_TESTS,
+    EXIT_UNAVAILABLE,
+    EXIT_USAGE,
+    catalog_sources,
+    check_profile,
+    no_files,
+    options,
+    report_invalid,
+    stack_option,
+    summary,
+    warn,
+    write_or_exit,
 )
-from compiler.engines import ENGINES
+from compiler.cli_diff import diff_cmd
+from compiler.cli_explain import explain_cmd
+from compiler.cli_export import export_cmd, root_option
+from compiler.cli_import import import_group
+from compiler.cli_run import run_cmd
+from compiler.cli_test import run_tests, test, tests_exit
+from compiler.discover import load_catalog
 from compiler.export import VENDORS, export
 from compiler.export import check as export_check
 from compiler.export import tree as export_tree
 from compiler.export.common import Request
-from compiler.inputs import FORMATS
-from compiler.junit import junit_xml, write_junit
-from compiler.runner import alert_lines, parse_input_spec
+from compiler.junit import junit_xml
+from compiler.lower import Loaded
+from compiler.sarif import sarif_log
 from compiler.surface import json_schema
-from compiler.testing import FixtureResult, describe_alert, run_all
-from compiler.timeutil import parse_timestamp
 
-EXIT_OK, EXIT_TESTS, EXIT_INVALID = 0, 1, 2
-# click exits 2 on a usage error, which would be indistinguishable from invalid input: siemc
-# uses the sysexits.h codes for the problems that are not about the analytics.
-EXIT_USAGE, EXIT_UNAVAILABLE, EXIT_ENGINE_ERROR, EXIT_CANTCREAT = 64, 69, 70, 73
-EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it: not a failed check
-
-_MARK = {"passed": "PASS", "failed": "FAIL", "skipped": "SKIP", "error": "ERR "}
-_COLOR = {"passed": "green", "failed": "red", "skipped": "yellow", "error": "red"}
-
-
-def _report_invalid(cat: Catalog) -> None:
-    for exc in cat.errors:
-        click.echo(exc.render(), err=True)
-        click.echo("", err=True)
-    if cat.errors:
-        n = len(cat.diagnostics)
-        click.secho(f"{n} error{'s' * (n != 1)} in {len(cat.errors)} file(s)", fg="red", err=True)
-
-
-def _no_files(paths: tuple[str, ...], root: str | None) -> None:
-    for p in paths:
-        if not Path(p).exists():
-            raise click.UsageError(f"no such file or folder: {p}")
-    for p in paths:
-        if (Path(p) / OUTPUT_MARKER).exists():
-            raise click.UsageError(
-                f"{p} is a folder siemc wrote its outputs into, not analytics ({OUTPUT_MARKER})"
-            )
-    if not find_analytics(paths):
-        raise click.UsageError(f"no analytic files (*.yml, *.yaml) under: {' '.join(paths)}")
-    check_root(paths, root)
+__all__ = [
+    "EXIT_CANTCREAT",
+    "EXIT_ENGINE_ERROR",
+    "EXIT_INTERRUPTED",
+    "EXIT_INVALID",
+    "EXIT_OK",
+    "EXIT_TESTS",
+    "EXIT_UNAVAILABLE",
+    "EXIT_USAGE",
+    "main",
+]
 
 
 class _Siemc(click.Group):
@@ -117,8 +106,20 @@ class _Siemc(click.Group):
 
 @click.group(cls=_Siemc, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="siemc")
-def main() -> None:
+@click.option(
+    "--color",
+    type=click.Choice(terminal.COLOR_CHOICES),
+    default="auto",
+    show_default=True,
+    help="colour: auto (on a terminal, unless the NO_COLOR environment variable is set), "
+    "always, never",
+)
+@click.option("-q", "--quiet", is_flag=True, help="print only problems and the output asked for")
+@click.option("-v", "--verbose", is_flag=True, help="more detail, for every command")
+@click.pass_context
+def main(ctx: click.Context, color: str, quiet: bool, verbose: bool) -> None:
     """siemc: write a behavioural analytic once, test it, compile it to every SIEM."""
+    terminal.configure(ctx, color, quiet, verbose)
 
 
 @main.command()
@@ -135,304 +136,70 @@ def schema(output: str | None) -> None:
 @main.command()
 @click.argument("paths", nargs=-1, required=True)
 @root_option
-def check(paths: tuple[str, ...], root: str | None) -> None:
+@fmt.format_option(fmt.TEXT, fmt.JSON, fmt.SARIF)
+def check(paths: tuple[str, ...], root: str | None, output_format: str) -> None:
     """Validate analytics: report every problem at file:line:col."""
-    _no_files(paths, root)
+    no_files(paths, root)
     cat = load_catalog(paths, root)
-    _report_invalid(cat)
+    if output_format == fmt.TEXT:
+        report_invalid(cat)
+    elif output_format == fmt.JSON:
+        doc = {
+            "analytics": sorted(lo.analytic.id for lo in cat.loaded),
+            "invalid_files": sorted({str(d.path) for d in cat.diagnostics}),
+            "diagnostics": fmt.diagnostics(cat.diagnostics),
+        }
+        click.echo(fmt.dump(doc), nl=False)
+    else:
+        click.echo(fmt.dump(sarif_log(cat.diagnostics, catalog_sources(cat))), nl=False)
     if cat.errors:
         sys.exit(EXIT_INVALID)
-    click.echo(f"{len(cat.loaded)} analytic(s) valid")
+    if output_format == fmt.TEXT:
+        terminal.info(f"{len(cat.loaded)} analytic(s) valid")
 
 
-def _run_tests(cat: Catalog, verbose: bool) -> list[FixtureResult]:
-    results: list[FixtureResult] = []
-    for loaded in sorted(cat.loaded, key=lambda x: x.analytic.id):
-        a = loaded.analytic
-        click.secho(f"{a.id}  {a.meta.title}", bold=True)
-        click.echo(f"      {a.path}")
-        if not loaded.fixtures:
-            click.secho("  no fixtures", fg="yellow")
-        for r in run_all(loaded):
-            results.append(r)
-            fx = r.fixture
-            label = f"{fx.kind}/{fx.data}"
-            click.secho(f"  {_MARK[r.status]}", fg=_COLOR[r.status], nl=False)
-            click.echo(f"  {label:<19} {fx.name}  ({r.message})")
-            if r.detail:
-                click.echo("\n".join("        " + line for line in r.detail.splitlines()))
-            elif verbose:
-                for al in r.actual:
-                    click.echo(f"        {describe_alert(al)}")
-    counts = {k: sum(1 for r in results if r.status == k) for k in _MARK}
-    summary = (
-        f"{len(cat.loaded)} analytic(s), {len(results)} fixture(s): "
-        f"{counts['passed']} passed, {counts['failed']} failed, "
-        f"{counts['error']} errors, {counts['skipped']} skipped"
-    )
-    if cat.errors:
-        summary += f"; {len(cat.errors)} invalid file(s)"
-    bad = counts["failed"] or counts["error"] or cat.errors
-    click.secho(summary, fg="red" if bad else "green", bold=True)
-    return results
-
-
-def _tests_exit(results: list[FixtureResult]) -> int:
-    """2 when a fixture could not be loaded (bad input), 1 when one failed, else 0."""
-    if any(r.status == "error" for r in results):
-        return EXIT_INVALID
-    if any(r.status == "failed" for r in results):
-        return EXIT_TESTS
-    return EXIT_OK
-
-
-@main.command()
-@click.argument("paths", nargs=-1, required=True)
-@click.option("--junit", type=click.Path(dir_okay=False), help="write JUnit XML results here")
-@click.option("-v", "--verbose", is_flag=True, help="list every alert of passing fixtures too")
-@click.option(
-    "--engines",
-    "engines",
-    help="also run each compiled query in its target's engine and compare with the evaluator: "
-    "comma-separated from eql, sigma, kql, esql, splunk, or all",
-)
-@click.option("--profile", help="field-mapping profile for the engines (e.g. asim for kql)")
-@click.option(
-    "--stack",
-    help="ES|QL target: Elastic Stack version whose idioms the query may use (8.19, 9.0, 9.1, "
-    "9.2, 9.3; default 9.3)",
-)
-@root_option
-def test(
-    paths: tuple[str, ...],
-    junit: str | None,
-    verbose: bool,
-    engines: str | None,
-    profile: str | None,
-    stack: str | None,
-    root: str | None,
-) -> None:
-    """Run every analytic's fixtures through the reference evaluator (and, with --engines,
-    through the targets' engines)."""
-    _no_files(paths, root)
-    targets = _engine_targets(engines)
-    if profile is not None and not targets:
-        raise click.UsageError("--profile selects the field-mapping profile of --engines")
-    _check_profile(profile, targets)
-    cat = load_catalog(paths, root)
-    _report_invalid(cat)
-    results = _run_tests(cat, verbose)
-    options = _options(stack)
-    engine_results = _run_engines(cat, targets, profile, verbose, options) if targets else []
-    if junit:
-        write_junit(Path(junit), results, cat.diagnostics, engine_results)
-    code = EXIT_INVALID if cat.errors else _tests_exit(results)
-    if code != EXIT_INVALID and any(r.status == "error" for r in engine_results):
-        code = EXIT_ENGINE_ERROR  # results are missing: worse news than a failed comparison
-    elif code == EXIT_OK and any(r.status == "failed" for r in engine_results):
-        code = EXIT_TESTS
-    sys.exit(code)
-
-
-def _check_profile(profile: str | None, targets: Sequence[str]) -> None:
-    problem = profile_problem(profile, targets)
-    if problem:
-        raise click.UsageError(f"--profile: {problem}")
-
-
-def _engine_targets(spec: str | None) -> list[str]:
-    if not spec:
-        return []
-    names = [x.strip() for x in spec.split(",") if x.strip()]
-    if "all" in names:
-        return list(ENGINES)
-    unknown = [n for n in names if n not in ENGINES]
-    if unknown:
-        raise click.UsageError(
-            f"unknown engine(s): {', '.join(unknown)}; engines: {', '.join(ENGINES)}, all"
-        )
-    return names
-
-
-_ENGINE_MARK = {
-    "equal": ("PASS", "green"),
-    "approximate": ("APPX", "yellow"),
-    "failed": ("FAIL", "red"),
-    "not_executable": ("N/A", "yellow"),
-    "not_compiled": ("--", "white"),
-    "error": ("ERROR", "red"),
-}
-
-
-def _options(stack: str | None) -> dict[str, str]:
-    """Backend options from the command line (each backend reads the ones it declares)."""
-    return {"stack": stack} if stack is not None else {}
-
-
-def _run_engines(
-    cat: Catalog,
-    targets: list[str],
-    profile: str | None,
-    verbose: bool,
-    options: dict[str, str] | None = None,
-) -> list[EngineResult]:
-    out: list[EngineResult] = []
-    click.secho(f"engines: {', '.join(targets)}", bold=True)
-    for loaded in sorted(cat.loaded, key=lambda x: x.analytic.id):
-        for fx in loaded.fixtures:
-            try:
-                rs = check_fixture(loaded, fx, targets, profile, options)
-            except EngineUnavailable as exc:
-                click.secho(f"error: {exc}", fg="red", err=True)
-                sys.exit(EXIT_UNAVAILABLE)
-            except (MissingData, FixtureInputError):
-                continue  # reported by the evaluator run above
-            for r in rs:
-                out.append(r)
-                if r.status == "not_compiled" and not verbose:
-                    continue  # counted in the summary; `siemc compile` explains why
-                mark, color = _ENGINE_MARK[r.status]
-                click.secho(f"  {mark:<5}", fg=color, nl=False)
-                click.echo(f" {r.target:<7} {loaded.analytic.id}: {fx.name}  ({r.message})")
-                if r.query and (r.status == "failed" or (r.status == "error" and verbose)):
-                    click.echo(f"        query:\n{_indent(r.query, 10)}")
-                if r.detail:
-                    click.echo(_indent(r.detail, 8))
-    for t in targets:
-        mine = [r for r in out if r.target == t]
-        counts = {k: sum(1 for r in mine if r.status == k) for k in _ENGINE_MARK}
-        summary = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in counts.items() if n)
-        color = "red" if counts["failed"] or counts["error"] else "green"
-        click.secho(f"{t}: {summary or 'nothing to run'}", fg=color, bold=True)
+def compile_catalog(
+    loaded: Sequence[Loaded],
+    targets: Sequence[str],
+    *,
+    profile: str | None = None,
+    allow_approximate: bool = False,
+    allow_superset: bool = False,
+    backend_options: dict[str, str] | None = None,
+) -> list[PairResult]:
+    """compile_all, one analytic at a time under a progress bar (on a terminal only)."""
+    out: list[PairResult] = []
+    catalog = sorted(loaded, key=lambda x: x.analytic.id)
+    with terminal.progress(catalog, "compiling") as bar:
+        for lo in bar:
+            out += compile_all(
+                [lo],
+                targets,
+                profile=profile,
+                allow_approximate=allow_approximate,
+                allow_superset=allow_superset,
+                options=backend_options,
+            )
     return out
 
 
-def _indent(text: str, n: int) -> str:
-    return "\n".join(" " * n + line for line in text.splitlines())
-
-
-@main.command("run")
-@click.argument("paths", nargs=-1, required=True)
-@click.option(
-    "-i",
-    "--input",
-    "inputs",
-    multiple=True,
-    required=True,
-    metavar="[FORMAT:]FILE",
-    help=f"a log file to evaluate (repeatable); FORMAT is one of {', '.join(FORMATS)}",
-)
-@click.option(
-    "--format",
-    "default_format",
-    type=click.Choice(FORMATS),
-    default="ecs",
-    show_default=True,
-    help="format of inputs given without FORMAT:",
-)
-@click.option("--now", help="observation end, ISO 8601 (closes absence windows)")
-@click.option(
-    "--presorted",
-    is_flag=True,
-    help="each input is already in time order: fail at the first record that is not, instead "
-    "of sorting that file (inputs are always streamed; files out of order are sorted on disk)",
-)
-@click.option("-o", "--output", type=click.Path(dir_okay=False), help="write alerts here")
-@click.option(
-    "--engine",
-    type=click.Choice(run_engine.ENGINES),
-    default="auto",
-    show_default=True,
-    help="auto: DuckDB for each analytic that compiles exactly to it over ECS inputs, the "
-    "reference evaluator otherwise; stderr says which ran",
-)
-@root_option
-def run_cmd(
-    paths: tuple[str, ...],
-    inputs: tuple[str, ...],
-    default_format: str,
-    now: str | None,
-    presorted: bool,
-    output: str | None,
-    engine: str,
-    root: str | None,
-) -> None:
-    """Evaluate analytics over log files; print one JSON alert per line."""
-    _no_files(paths, root)
-    cat = load_catalog(paths, root)
-    _report_invalid(cat)
-    if cat.errors:
-        sys.exit(EXIT_INVALID)
-    try:
-        specs = [parse_input_spec(s, default_format) for s in inputs]
-    except ValueError as exc:
-        raise click.UsageError(str(exc)) from None
-    for p, _ in specs:
-        if not p.is_file():
-            raise click.UsageError(f"no such input file: {p}")
-    try:
-        now_ms = parse_timestamp(now) if now else None
-    except ValueError as exc:
-        raise click.UsageError(f"--now: {exc}") from None
-    analytics = [x.analytic for x in sorted(cat.loaded, key=lambda x: x.analytic.id)]
-    try:
-        choices = run_engine.choose(analytics, specs, engine, presorted)
-        lines, ran = run_engine.lines(
-            choices,
-            specs,
-            now_ms,
-            strict=engine == "duckdb",
-            evaluate=lambda rest: alert_lines(rest, specs, now_ms, presorted=presorted),
-        )
-    except run_engine.EngineRefused as exc:
-        click.secho(f"error: {exc}", fg="red", err=True)
-        sys.exit(EXIT_INVALID)
-    except ValueError as exc:
-        click.secho(f"error: {exc}", fg="red", err=True)
-        if presorted and "out of order" in str(exc):
-            click.echo("help: the inputs are not in time order; run without --presorted", err=True)
-        sys.exit(EXIT_INVALID)
-    for c in ran:
-        why = f" ({c.why})" if c.engine == "evaluator" and engine == "auto" else ""
-        click.echo(f"{c.analytic.id}: engine {c.engine}{why}", err=True)
-    count = 0
-    if output:
-        tmp = Path(output + ".tmp")
-        with tmp.open("w", encoding="utf-8") as fh:
-            for line in lines:
-                fh.write(line + "\n")
-                count += 1
-        tmp.replace(output)
-    else:
-        for line in lines:
-            click.echo(line)
-            count += 1
-    click.echo(f"{count} alert(s) from {len(analytics)} analytic(s)", err=True)
-
-
-def _write_or_exit(write: Callable[[], None]) -> None:
-    """Run ``write`` (an atomic folder write); an I/O error is a message and exit 73, the
-    previous output left as it was."""
-    try:
-        write()
-    except OutputError as exc:
-        click.secho(f"error: {exc}", fg="red", err=True)
-        sys.exit(EXIT_CANTCREAT)
-
-
-def _warn(results: list[PairResult]) -> None:
+def _pairs_report(results: list[PairResult], diagnostics: list[Any], output_format: str) -> None:
+    """compile's --format json / sarif document: every pair (with its query), or the
+    diagnostics of refused pairs, allowed approximations (W300) and invalid analytics."""
+    if output_format == fmt.JSON:
+        doc = {
+            "pairs": [fmt.pair(r, query=True) for r in results],
+            "diagnostics": fmt.diagnostics(diagnostics),
+        }
+        click.echo(fmt.dump(doc), nl=False)
+        return
+    found = list(diagnostics)
+    sources: dict[str, str] = {}
     for r in results:
-        for w in r.warnings():
-            click.echo(w.render(r.source), err=True)
-
-
-def _summary(results: list[PairResult]) -> str:
-    counts: dict[str, int] = {}
-    for r in results:
-        label = f"{r.direction} approximation" if r.direction else r.status
-        counts[label] = counts.get(label, 0) + 1
-    parts = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in sorted(counts.items()))
-    return f"{len(results)} (analytic, target) pair(s): {parts}"
+        mine = r.diagnostics if r.artifact is None else r.warnings()
+        found += mine
+        sources |= {d.path: r.source for d in mine}
+    click.echo(fmt.dump(sarif_log(found, sources)), nl=False)
 
 
 @main.command("compile")
@@ -458,12 +225,9 @@ def _summary(results: list[PairResult]) -> str:
     is_flag=True,
     help="compile approximations that only add alerts (supersets: nothing is missed)",
 )
-@click.option(
-    "--stack",
-    help="ES|QL target: Elastic Stack version whose idioms the query may use (8.19, 9.0, 9.1, "
-    "9.2, 9.3; default 9.3)",
-)
+@stack_option
 @root_option
+@fmt.format_option(fmt.TEXT, fmt.JSON, fmt.SARIF)
 def compile_cmd(
     paths: tuple[str, ...],
     target: str,
@@ -473,40 +237,46 @@ def compile_cmd(
     allow_superset: bool,
     stack: str | None,
     root: str | None,
+    output_format: str,
 ) -> None:
     """Compile analytics to SIEM queries: OUT/<target>/<id>.<ext>, .err where a target cannot
     express the analytic, and OUT/fidelity.json."""
-    _no_files(paths, root)
+    no_files(paths, root)
     targets = list(ALL_TARGETS) if target == "all" else [target]
-    _check_profile(profile, targets)
+    check_profile(profile, targets)
     cat = load_catalog(paths, root)
-    _report_invalid(cat)
+    report_invalid(cat)
+    machine = output_format != fmt.TEXT
     if not cat.loaded or (out is None and cat.errors):
+        if machine:
+            _pairs_report([], cat.diagnostics, output_format)
         sys.exit(EXIT_INVALID)
-    results = compile_all(
+    if out is None and len(cat.loaded) != 1 and not machine:
+        raise click.UsageError("give --out DIR to compile more than one analytic")
+    results = compile_catalog(
         cat.loaded,
         targets,
         profile=profile,
         allow_approximate=allow_approximate,
         allow_superset=allow_superset,
-        options=_options(stack),
+        backend_options=options(stack),
     )
-    _warn(results)
-    if out is None:
-        if len(cat.loaded) != 1:
-            raise click.UsageError("give --out DIR to compile more than one analytic")
-        failed = False
+    if not machine:
+        warn(results)
+    if out is not None:
+        write_or_exit(lambda: write_outputs(Path(out), results))
+    if machine:
+        _pairs_report(results, cat.diagnostics, output_format)
+    elif out is None:
         for r in results:
             if len(results) > 1:
                 click.echo(f"===== {r.target} =====")
             if r.artifact is not None:
                 click.echo(r.artifact.text, nl=False)
             else:
-                failed = True
                 click.echo(render_err(r), err=True, nl=False)
-        sys.exit(EXIT_TESTS if failed else EXIT_OK)
-    _write_or_exit(lambda: write_outputs(Path(out), results))
-    click.echo(_summary(results) + f"; written to {out}")
+    else:
+        terminal.info(summary(results) + f"; written to {out}")
     if cat.errors:
         # one invalid analytic does not stop the others from compiling, but the run failed
         sys.exit(EXIT_INVALID)
@@ -524,27 +294,32 @@ def compile_cmd(
     help="instead, compile these analytics and count exact / superset / subset / mixed / "
     "refused pairs per target (each pair with its best profile)",
 )
-@click.option("--json", "as_json", is_flag=True, help="with --catalog: JSON instead of Markdown")
+@click.option("--json", "as_json", is_flag=True, help="the same as --format json")
 @root_option
-def fidelity(catalog_paths: tuple[str, ...], as_json: bool, root: str | None) -> None:
+@fmt.format_option(fmt.TEXT, fmt.JSON)
+def fidelity(
+    catalog_paths: tuple[str, ...], as_json: bool, root: str | None, output_format: str
+) -> None:
     """Print the fidelity matrix (construct x target) as Markdown (docs/targets.md), or with
-    --catalog how a catalog of analytics deploys on each target."""
+    --catalog how a catalog of analytics deploys on each target (Markdown, or JSON)."""
     if not catalog_paths:
-        if as_json:
-            raise click.UsageError("--json needs --catalog")
+        if as_json or output_format == fmt.JSON:
+            flag = "--json" if as_json else "--format json"
+            raise click.UsageError(f"{flag} needs --catalog")
         from backends.matrix import markdown
 
         click.echo(markdown(), nl=False)
         return
     from compiler import catalog_report
 
-    _no_files(catalog_paths, root)
+    no_files(catalog_paths, root)
     cat = load_catalog(catalog_paths, root)
-    _report_invalid(cat)
+    report_invalid(cat)
     if not cat.loaded:
         sys.exit(EXIT_INVALID)
-    results = compile_all(cat.loaded, ALL_TARGETS, allow_approximate=True)
-    render = catalog_report.as_json if as_json else catalog_report.markdown
+    results = compile_catalog(cat.loaded, ALL_TARGETS, allow_approximate=True)
+    machine = as_json or output_format == fmt.JSON
+    render = catalog_report.as_json if machine else catalog_report.markdown
     click.echo(render(results, ALL_TARGETS), nl=False)
     sys.exit(EXIT_INVALID if cat.errors else EXIT_OK)
 
@@ -558,12 +333,14 @@ def fidelity(catalog_paths: tuple[str, ...], as_json: bool, root: str | None) ->
     is_flag=True,
     help="with --strict: still accept approximations that only add alerts (supersets)",
 )
-@click.option(
-    "--stack",
-    help="ES|QL target: Elastic Stack version whose idioms the query may use (8.19, 9.0, 9.1, "
-    "9.2, 9.3; default 9.3)",
-)
+@stack_option
 @root_option
+@click.option(
+    "--sarif",
+    type=click.Path(dir_okay=False),
+    help="also write the problems found (invalid analytics, export problems, failing fixtures) "
+    "as SARIF 2.1.0 here, with paths relative to the working directory (code scanning)",
+)
 def build(
     paths: tuple[str, ...],
     out: str,
@@ -571,14 +348,15 @@ def build(
     allow_superset: bool,
     stack: str | None,
     root: str | None,
+    sarif: str | None,
 ) -> None:
     """The main job: validate, test (fixtures through the evaluator) and compile the analytics
     (default: analytics/) to every target into OUT, with OUT/junit.xml and OUT/fidelity.json,
     and package them as scheduled rules for each SIEM into OUT/export/ (as `siemc export`)."""
     paths = paths or ("analytics",)
-    _no_files(paths, root)
+    no_files(paths, root)
     cat = load_catalog(paths, root)
-    _report_invalid(cat)
+    report_invalid(cat)
     if not cat.loaded:
         sys.exit(EXIT_INVALID)
     # An invalid analytic is reported (and the exit code says so) while every other one is
@@ -590,26 +368,34 @@ def build(
         click.echo(d.render(sources.get(d.path)) + "\n", err=True)
     refused = {d.path for d in problems if d.severity == "error"}
     exportable = tuple(lo for lo in catalog if lo.doc.path not in refused)
-    results = _run_tests(cat, verbose=False)
-    pairs = compile_all(
+    results = run_tests(cat, verbose=terminal.verbose())
+    pairs = compile_catalog(
         cat.loaded,
         ALL_TARGETS,
         allow_approximate=not strict,
         allow_superset=allow_superset,
-        options=_options(stack),
+        backend_options=options(stack),
     )
-    _warn(pairs)
+    warn(pairs)
     req = Request(exportable, not strict, None)
     extra = {"junit.xml": junit_xml(results, cat.diagnostics)}
     extra |= {f"export/{k}": v for k, v in export_tree(export(req, VENDORS), req).items()}
     # one atomic write: the folder holds this build's outputs, junit.xml and export/ together
     # or the previous build's, never a mix of the two
-    _write_or_exit(lambda: write_outputs(Path(out), pairs, extra))
-    click.echo(_summary(pairs) + f"; rule packages in {out}/export/; written to {out}/")
+    write_or_exit(lambda: write_outputs(Path(out), pairs, extra))
+    if sarif:
+        found = [*cat.diagnostics, *problems, *fmt.failure_diagnostics(results, [])]
+        log = sarif_log(found, catalog_sources(cat))
+        Path(sarif).write_text(fmt.dump(log), encoding="utf-8")
+    terminal.info(summary(pairs) + f"; rule packages in {out}/export/; written to {out}/")
     if cat.errors or refused:
         sys.exit(EXIT_INVALID)
-    sys.exit(_tests_exit(results))
+    sys.exit(tests_exit(results))
 
 
+main.add_command(test)
+main.add_command(run_cmd)
 main.add_command(export_cmd)
 main.add_command(import_group)
+main.add_command(explain_cmd)
+main.add_command(diff_cmd)

@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import click
 
+from compiler import output_format as fmt
+from compiler import terminal
+from compiler.diagnostics import Diagnostic
 from compiler.discover import find_analytics, load_catalog
 from compiler.export import E_SCHEDULE, VENDORS, ExportIOError, check, export, tree, write
 from compiler.export import schedule as sch
-from compiler.export.common import Request
+from compiler.export.common import Package, Request
 from compiler.export.splunk import Options
+from compiler.sarif import sarif_log
 
 # the table of docs/diagnostics.md: 73 is sysexits' EX_CANTCREAT (the output cannot be written)
 EXIT_OK, EXIT_INVALID, EXIT_IO = 0, 2, 73
@@ -64,6 +70,15 @@ def check_root(paths: tuple[str, ...], root: str | None) -> None:
     multiple=True,
     help="add an Enterprise Security alert action to every Splunk search (repeatable)",
 )
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "json", "sarif"]),
+    default="text",
+    show_default=True,
+    help="output: text for people, json (what was exported and skipped, and every "
+    "diagnostic), sarif (the diagnostics as SARIF 2.1.0)",
+)
 def export_cmd(
     paths: tuple[str, ...],
     target: str,
@@ -72,6 +87,7 @@ def export_cmd(
     every: str | None,
     splunk_actions: tuple[str, ...],
     root: str | None,
+    output_format: str,
 ) -> None:
     """Package analytics as scheduled rules: a Splunk app, Elastic rule NDJSON, Sentinel
     analytic rules (YAML and ARM) and Sigma rule files, into OUT/<target>/."""
@@ -93,6 +109,9 @@ def export_cmd(
     problems = check(catalog, every_ms)
     for d in problems:
         click.echo(d.render(sources.get(d.path)) + "\n", err=True)
+    report = _Report(output_format, [*cat.diagnostics, *problems], sources)
+    for failed in cat.errors:
+        report.sources |= failed.sources
     errors = [d for d in problems if d.severity == "error"]
     # An --every that cuts some analytic's windows is a wrong option for this run: nothing is
     # exported. An analytic that does not load, or names an unknown technique, is its own
@@ -103,6 +122,7 @@ def export_cmd(
     if any(d.code == E_SCHEDULE for d in errors) or not catalog:
         n = len(cat.diagnostics) + len(errors)
         click.secho(f"{n} error{'s' * (n != 1)}: nothing exported", fg="red", err=True)
+        report.emit([])
         sys.exit(EXIT_INVALID)
     req = Request(catalog, allow_approximate, every_ms)
     vendors = list(VENDORS) if target == "all" else [target]
@@ -113,11 +133,14 @@ def export_cmd(
     except ExportIOError as exc:
         click.secho(f"error: {exc}", fg="red", err=True)
         sys.exit(EXIT_IO)
-    for p in packages:
-        for s in p.skipped:
-            click.echo(f"  skip  {p.vendor:<8} {s.analytic}: {s.reason}", err=True)
-        click.echo(f"{p.vendor}: {len(p.exported)} exported, {len(p.skipped)} skipped")
-    click.echo(f"written to {out}/ (skipped pairs and why: {out}/export.json)")
+    if output_format == "text":
+        for p in packages:
+            if not terminal.quiet():
+                for s in p.skipped:
+                    click.echo(f"  skip  {p.vendor:<8} {s.analytic}: {s.reason}", err=True)
+            terminal.info(f"{p.vendor}: {len(p.exported)} exported, {len(p.skipped)} skipped")
+        terminal.info(f"written to {out}/ (skipped pairs and why: {out}/export.json)")
+    report.emit(packages)
     if left_out:
         n = len(cat.diagnostics) + len(errors)
         click.secho(
@@ -127,3 +150,31 @@ def export_cmd(
         )
         sys.exit(EXIT_INVALID)
     sys.exit(EXIT_OK)
+
+
+@dataclass
+class _Report:
+    """export's --format json / sarif document, printed once whatever the outcome."""
+
+    output_format: str
+    diagnostics: list[Diagnostic]
+    sources: dict[str, str]
+
+    def emit(self, packages: Sequence[Package]) -> None:
+        if self.output_format == fmt.JSON:
+            doc = {
+                "packages": [
+                    {
+                        "vendor": p.vendor,
+                        "exported": sorted(p.exported),
+                        "skipped": [
+                            {"analytic": s.analytic, "reason": s.reason} for s in p.skipped
+                        ],
+                    }
+                    for p in packages
+                ],
+                "diagnostics": fmt.diagnostics(self.diagnostics),
+            }
+            click.echo(fmt.dump(doc), nl=False)
+        elif self.output_format == fmt.SARIF:
+            click.echo(fmt.dump(sarif_log(self.diagnostics, self.sources)), nl=False)

@@ -89,6 +89,7 @@ def alert_lines(
     presorted: bool = False,
     run_events: int = RUN_EVENTS,
     sink_chars: int = SINK_CHARS,
+    progress: Progress | None = None,
 ) -> Iterator[str]:
     """The :func:`alert_json` lines of :func:`run_files`, in the same order, with the alerts
     held as sorted runs of about ``sink_chars`` characters spilled to a temporary folder:
@@ -102,7 +103,7 @@ def alert_lines(
         return [s.add for s in sinks]
 
     try:
-        _run_restarting(analytics, inputs, now, presorted, run_events, collect)
+        _run_restarting(analytics, inputs, now, presorted, run_events, collect, progress)
     except BaseException:
         tmp.cleanup()
         raise
@@ -110,6 +111,10 @@ def alert_lines(
 
 
 Collect = Callable[[int], list[Callable[[Alert], None]]]
+# called with the number of records read so far, every PROGRESS_EVERY records (siemc run's
+# counter on a terminal); a restart after an out-of-order file counts again from 0
+Progress = Callable[[int], None]
+PROGRESS_EVERY = 1 << 14
 
 
 def _run_restarting(
@@ -119,13 +124,15 @@ def _run_restarting(
     presorted: bool,
     run_events: int,
     collect: Collect,
+    progress: Progress | None = None,
 ) -> None:
     ordered: set[int] = set()
     to_sort: set[int] = set()
     while True:
         try:
             # a fresh collector per attempt: a restart forgets the alerts of the last one
-            _evaluate(analytics, inputs, now, to_sort, ordered, run_events, collect(len(analytics)))
+            emit = collect(len(analytics))
+            _evaluate(analytics, inputs, now, to_sort, ordered, run_events, emit, progress)
             return
         except OutOfOrder as exc:
             if presorted:
@@ -141,6 +148,7 @@ def _evaluate(
     ordered: set[int],
     run_events: int,
     emit: list[Callable[[Alert], None]],
+    progress: Progress | None = None,
 ) -> None:
     runs = [Evaluation(a) for a in analytics]
     admits = _entry_condition(runs)
@@ -150,17 +158,22 @@ def _evaluate(
         else _noting_end(i, file_records(i, p, f, admits), ordered)
         for i, (p, f) in enumerate(inputs)
     ]
-    _feed(runs, merge(streams), emit)
+    _feed(runs, merge(streams), emit, progress)
     for r, add in zip(runs, emit, strict=True):
         for a in r.finish(now):
             add(_slim(a))
 
 
 def _feed(
-    runs: list[Evaluation], records: Iterator[Record], emit: list[Callable[[Alert], None]]
+    runs: list[Evaluation],
+    records: Iterator[Record],
+    emit: list[Callable[[Alert], None]],
+    progress: Progress | None = None,
 ) -> None:
     # seq counts every input event, skipped or not: the same numbers as load_sorted gives
     for seq, (ts, _, _, ev) in enumerate(records):
+        if progress is not None and seq % PROGRESS_EVERY == 0:
+            progress(seq)
         if ev is None:
             for r in runs:
                 r.skip(ts, seq)

@@ -30,6 +30,7 @@ from compiler.build import (
 )
 from compiler.cli_export import check_root, export_cmd, root_option
 from compiler.cli_import import import_group
+from compiler.cli_new import new_cmd
 from compiler.discover import Catalog, find_analytics, load_catalog
 from compiler.engine_check import (
     EngineResult,
@@ -590,3 +591,4 @@ def build(
 
 main.add_command(export_cmd)
 main.add_command(import_group)
+main.add_command(new_cmd)

@@ -108,6 +108,13 @@ def read_sample(path: Path, fmt: str) -> list[dict[str, Any]]:
         raise SampleError(f"{path}:1:1", str(exc)) from None
     if not events:
         raise SampleError(f"{path}:1:1", f"no events in {path} (read as {fmt})")
+    if "@timestamp" not in events[0]:
+        # the proposed fixtures are built from the first event, and a fixture event needs one
+        raise SampleError(
+            f"{path}:1:1",
+            f"the first event of {path} has no @timestamp (read as {fmt})",
+            "give the format of the file (--format, or FORMAT:FILE) if it is not ECS",
+        )
     return events
 
 

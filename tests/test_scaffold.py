@@ -51,16 +51,30 @@ def test_every_shape_passes_check_and_test(tmp_path: Path, shape: str) -> None:
     assert [p.name for p in target.parent.iterdir()] == [target.name]
 
 
-def test_each_negative_fixture_is_needed(tmp_path: Path) -> None:
-    """The negative fixtures are not empty gestures: with their events as the positive
-    fixture's, every shape would alert (so they test the filters, keys and windows)."""
-    for shape in SHAPES:
-        target = tmp_path / f"n_{shape}.yml"
-        assert _new(str(target), "--shape", shape)[0] == EXIT_OK
-        doc = yaml.safe_load(target.read_text())
-        neg = next(t for t in doc["tests"] if t["kind"] == "negative")
-        assert len(neg["events"]) >= 2 or shape == "match", shape
-        assert "expect" not in neg
+# What each shape's negative fixture is there to test: without it (a loosened analytic), the
+# negative fixture's events alert.
+LOOSEN = {
+    "match": lambda d: d["streams"]["proc"].pop("where"),
+    "sequence": lambda d: d["detect"]["sequence"].update(maxspan="1h"),
+    "aggregate": lambda d: d["detect"]["aggregate"].pop("having"),
+    "baseline": lambda d: d.pop("baseline"),
+    "absence": lambda d: d["detect"]["absence"].update(within="30s"),
+}
+
+
+@pytest.mark.parametrize("shape", list(SHAPES))
+def test_each_negative_fixture_tests_its_shape(tmp_path: Path, shape: str) -> None:
+    target = tmp_path / "a" / f"n_{shape}.yml"
+    assert _new(str(target), "--shape", shape)[0] == EXIT_OK
+    doc = yaml.safe_load(target.read_text())
+    LOOSEN[shape](doc)
+    loose = tmp_path / "b" / f"n_{shape}.yml"
+    loose.parent.mkdir()
+    loose.write_text(yaml.safe_dump(doc, sort_keys=False))
+    cat = load_catalog([loose])
+    assert not cat.errors, "\n".join(e.render() for e in cat.errors)
+    results = {r.fixture.kind: r for r in run_all(cat.loaded[0])}
+    assert results["negative"].status == "failed" and results["negative"].actual, shape
 
 
 def test_modeline_points_at_the_nearest_schema(tmp_path: Path) -> None:
@@ -187,4 +201,8 @@ def test_from_events_bad_sample_is_positioned_invalid_input(tmp_path: Path) -> N
     empty.write_text("")
     code, out = _new(str(tmp_path / "x.yml"), "--from-events", str(empty))
     assert code == EXIT_INVALID and "error[E601]" in out and "no events" in out
+    untimed = tmp_path / "untimed.jsonl"
+    untimed.write_text('{"process": {"name": "a.exe"}}\n')
+    code, out = _new(str(tmp_path / "x.yml"), "--from-events", str(untimed))
+    assert code == EXIT_INVALID and f"{untimed}:1:1: error[E601]" in out and "@timestamp" in out
     assert not (tmp_path / "x.yml").exists()

@@ -158,7 +158,10 @@ def write_new_file(path: Path, text: str) -> None:
             try:
                 if path.exists() or path.is_symlink():
                     raise FileExistsError(path)
-                path.parent.mkdir(parents=True, exist_ok=True)
+                try:
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                except FileExistsError:  # a file where a folder should be, not ``path``
+                    raise OutputError(f"cannot create {path.parent}: it is not a folder") from None
                 with sigs.deferred():  # created and recorded as one step: never left behind
                     fd, name = tempfile.mkstemp(
                         prefix=f"{TEMP_PREFIX}{path.name}.", dir=path.parent

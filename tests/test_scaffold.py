@@ -106,6 +106,13 @@ def test_never_overwrites(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mine.yml"]
 
 
+def test_a_file_where_the_folder_should_be_is_exit_73(tmp_path: Path) -> None:
+    (tmp_path / "afile").write_text("")
+    code, out = _new(str(tmp_path / "afile" / "x.yml"))
+    assert code == EXIT_CANTCREAT
+    assert "is not a folder" in out and "E600" not in out
+
+
 def test_never_overwrites_a_dangling_symlink(tmp_path: Path) -> None:
     link = tmp_path / "link.yml"
     link.symlink_to(tmp_path / "elsewhere.yml")

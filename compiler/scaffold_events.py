@@ -225,10 +225,15 @@ def propose(path: Path, fmt: str) -> Proposal:
     ls, notes, used = _infer_logsource(events, const)
     where: list[tuple[str, Any]] = []
     commented: list[tuple[str, Any]] = []
+    # with a category, the events' provider and code only say which log source recorded them
+    # (Sysmon's event 1 for process_creation), which the targets' data models already map
+    categorised = ls.get("category", "application") != "application"
     for name in sorted(const):
         if name in used:
             continue
         kind = _kind(name)
+        if categorised and name in ("event.code", "event.provider") and kind == "filter":
+            kind = "instance"
         if kind == "filter":
             where.append((name, const[name]))
         elif kind == "instance":

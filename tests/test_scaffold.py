@@ -198,6 +198,24 @@ def test_from_events_reads_raw_formats(
     _fixtures(target)
 
 
+def test_from_events_sysmon_process_starts(tmp_path: Path) -> None:
+    """Sysmon event 1 records: process_creation on windows; the Sysmon provider and event code
+    only name the log source, so they are comments, not filters."""
+    lines = (OTRF / "otrf_lsass06_payload_sysmon.jsonl").read_text().splitlines()
+    starts = [ln for ln in lines if json.loads(ln).get("EventID") in (1, "1")]
+    assert len(starts) >= 2
+    sample = tmp_path / "starts.jsonl"
+    sample.write_text("\n".join(starts) + "\n")
+    target = tmp_path / "starts.yml"
+    assert _new(str(target), "--from-events", f"sysmon:{sample}")[0] == EXIT_OK
+    text = target.read_text()
+    stream = yaml.safe_load(text)["streams"]["sample"]
+    assert stream["logsource"] == {"category": "process_creation", "product": "windows"}
+    assert "event.code" not in (stream.get("where") or {})
+    assert '# event.code: "1"' in text
+    _fixtures(target)
+
+
 def test_from_events_bad_sample_is_positioned_invalid_input(tmp_path: Path) -> None:
     sample = tmp_path / "broken.jsonl"
     sample.write_text('{"@timestamp": "2024-01-01T00:00:00Z"}\n{not json\n')

@@ -143,3 +143,48 @@ def write_tree(
                 for d in (tmp, old):
                     if d is not None:
                         shutil.rmtree(d, ignore_errors=True)
+
+
+def write_new_file(path: Path, text: str) -> None:
+    """Create ``path`` holding ``text`` (UTF-8, ``\\n`` line ends) all at once, never replacing
+    a file that exists: the text goes to a temporary file beside it, which is then hard-linked
+    to ``path`` (the link fails when ``path`` exists, also when another process created it in
+    the meantime). Raise :class:`FileExistsError` for an existing ``path``, :class:`OutputError`
+    for any other reason it cannot be written, or :class:`Interrupted`."""
+    path = Path(os.path.abspath(path))
+    with _handled_signals() as sigs:
+        tmp: Path | None = None
+        try:
+            try:
+                if path.exists() or path.is_symlink():
+                    raise FileExistsError(path)
+                try:
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                except FileExistsError:  # a file where a folder should be, not ``path``
+                    raise OutputError(f"cannot create {path.parent}: it is not a folder") from None
+                with sigs.deferred():  # created and recorded as one step: never left behind
+                    fd, name = tempfile.mkstemp(
+                        prefix=f"{TEMP_PREFIX}{path.name}.", dir=path.parent
+                    )
+                    tmp = Path(name)
+                with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
+                    fh.write(text)
+                with sigs.deferred():
+                    try:
+                        os.link(tmp, path)
+                    except FileExistsError:
+                        raise
+                    except OSError:
+                        # a file system without hard links: the check above has to do
+                        if path.exists():
+                            raise FileExistsError(path) from None
+                        tmp.replace(path)
+                        tmp = None
+            except FileExistsError:
+                raise
+            except OSError as exc:
+                raise OutputError(f"cannot write {path}: {_reason(exc)}") from None
+        finally:
+            if tmp is not None:
+                with sigs.deferred():
+                    tmp.unlink(missing_ok=True)

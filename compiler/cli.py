@@ -48,6 +48,7 @@ from compiler.cli_diff import diff_cmd
 from compiler.cli_explain import explain_cmd
 from compiler.cli_export import export_cmd, root_option
 from compiler.cli_import import import_group
+from compiler.cli_new import new_cmd
 from compiler.cli_run import run_cmd
 from compiler.cli_test import run_tests, test, tests_exit
 from compiler.discover import load_catalog
@@ -399,3 +400,4 @@ main.add_command(export_cmd)
 main.add_command(import_group)
 main.add_command(explain_cmd)
 main.add_command(diff_cmd)
+main.add_command(new_cmd)

@@ -55,6 +55,8 @@ CODES: dict[str, str] = {
     "W401": "an ATT&CK technique that belongs to none of the tactics the analytic names (export)",
     "E500": "a Sigma construct the language cannot say (import sigma)",
     "E501": "not a valid Sigma rule (import sigma)",
+    "E600": "siemc new: the file to write exists (never overwritten)",
+    "E601": "siemc new --from-events: sample events that cannot be read or tell nothing apart",
     "E620": "a fixture's alerts differ from its expectations (test)",
     "E621": "a fixture whose data cannot be read (test)",
     "E622": "an engine's alerts differ from the evaluator's beyond what the pair declares (test)",

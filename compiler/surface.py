@@ -167,26 +167,66 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
+def doc(description: str, *examples: Any, **field: Any) -> Any:
+    """A field with the description and examples editors show (``siemc schema``; a test
+    requires both on every property)."""
+    return Field(description=description, examples=list(examples), **field)
+
+
 # --------------------------------------------------------------------------- metadata
 class Attack(Strict):
-    analytics: list[Annotated[str, _attack(ANALYTIC_RE, "MITRE analytic id (AN1234)")]] = []
+    analytics: list[Annotated[str, _attack(ANALYTIC_RE, "MITRE analytic id (AN1234)")]] = doc(
+        "MITRE ATT&CK detection analytic ids (AN followed by four digits) this analytic "
+        "implements.",
+        ["AN1511"],
+        default=[],
+    )
     # may be empty: a rule imported from Sigma keeps the tags its author gave, which name no
     # technique in one rule of eight of the SigmaHQ corpus
     techniques: list[
         Annotated[str, _attack(TECHNIQUE_RE, "ATT&CK technique id (T1234 or T1234.001)")]
-    ] = []
+    ] = doc(
+        "ATT&CK technique or sub-technique ids the analytic detects; exports derive the "
+        "tactics from them.",
+        ["T1567.002"],
+        ["T1059.001", "T1105"],
+        default=[],
+    )
     # Exports derive tactics from the techniques; naming them here chooses among a technique's
     # tactics (T1071 is command-and-control only, but an analytic may file it as exfiltration).
     tactics: list[
         Annotated[str, _attack(TACTIC_RE, "ATT&CK tactic id or short name (TA0010, exfiltration)")]
-    ] = []
+    ] = doc(
+        "ATT&CK tactics (ids or short names) to file the techniques under, when a technique "
+        "belongs to several; default: each technique's own tactics.",
+        ["exfiltration"],
+        ["TA0010"],
+        default=[],
+    )
 
 
 # --------------------------------------------------------------------------- streams
 class LogSourceM(Strict):
-    category: str | None = None
-    product: str | None = None
-    service: str | None = None
+    category: str | None = doc(
+        "Sigma logsource category, selecting events by their ECS categorisation "
+        "(docs/language.md, Logsources).",
+        "process_creation",
+        "network_connection",
+        default=None,
+    )
+    product: str | None = doc(
+        "windows, linux or macos (host.os.type), or the event.module of a log source "
+        "(zeek, sysmon, auditd).",
+        "windows",
+        "zeek",
+        default=None,
+    )
+    service: str | None = doc(
+        "The dataset of the product: event.dataset is <product>.<service>.",
+        "conn",
+        "dns",
+        default=None,
+    )
 
     @model_validator(mode="after")
     def _not_empty(self) -> LogSourceM:
@@ -198,31 +238,88 @@ class LogSourceM(Strict):
 
 
 class LookupM(Strict):
-    file: Name
-    description: str | None = None
+    file: Name = doc(
+        "A UTF-8 CSV file with a header row, relative to the analytic's folder and inside "
+        "the analytics root.",
+        "lookups/host_inventory.csv",
+    )
+    description: str | None = doc(
+        "What the table holds and who maintains it.",
+        "Approved cloud storage domains per host role",
+        default=None,
+    )
 
 
 class EnrichM(Strict):
-    lookup: Name
-    match: dict[ColumnName, FieldName] = Field(min_length=1)
-    add: dict[ColumnName, FieldName] = Field(min_length=1)
+    lookup: Name = doc("The lookup (under `lookups:`) to join the events to.", "inventory")
+    match: dict[ColumnName, FieldName] = doc(
+        "CSV column -> event field: a row matches when every column equals its field "
+        "(case-insensitively).",
+        {"host": "host.name"},
+        min_length=1,
+    )
+    add: dict[ColumnName, FieldName] = doc(
+        "CSV column -> new event field, copied from the matching row.",
+        {"role": "labels.host_role"},
+        min_length=1,
+    )
 
 
 class JoinM(Strict):
-    stream: Name
-    on: list[FieldName] = Field(min_length=1)
-    within: Duration
-    direction: Literal["around", "before", "after"] = "around"
-    add: list[FieldName] = []
+    stream: Name = doc("The other stream whose events are joined to this one.", "endpoint_conn")
+    on: list[FieldName] = doc(
+        "Fields that must be equal (exactly, as text) in both events.",
+        ["source.ip", "source.port", "destination.ip", "destination.port"],
+        min_length=1,
+    )
+    within: Duration = doc(
+        "The largest time between the two events (it tolerates clock skew).", "5m", "1d"
+    )
+    direction: Literal["around", "before", "after"] = doc(
+        "around: the partner may come before or after; before: it precedes; after: it follows.",
+        "around",
+        default="around",
+    )
+    add: list[FieldName] = doc(
+        "Fields copied from the partner event (the nearest in time).",
+        ["process.entity_id", "process.name", "host.name"],
+        default=[],
+    )
 
 
 class StreamM(Strict):
-    logsource: LogSourceM | None = None
-    from_: Name | None = Field(default=None, alias="from")
-    join: JoinM | None = None
-    enrich: list[EnrichM] = []
-    derive: dict[FieldName, str] = {}
-    where: Any = None
+    logsource: LogSourceM | None = doc(
+        "Which events the stream reads, in Sigma's vocabulary (exactly one of logsource, from).",
+        {"category": "process_creation", "product": "windows"},
+        default=None,
+    )
+    from_: Name | None = doc(
+        "Another stream this one reads (exactly one of logsource, from).",
+        "flow",
+        default=None,
+        alias="from",
+    )
+    join: JoinM | None = doc(
+        "Keep the events that have a partner in another stream, adding its fields.",
+        {"stream": "endpoint_conn", "on": ["source.ip", "source.port"], "within": "1d"},
+        default=None,
+    )
+    enrich: list[EnrichM] = doc(
+        "Lookup joins, applied before derive and where.",
+        [{"lookup": "inventory", "match": {"host": "host.name"}, "add": {"role": "host.role"}}],
+        default=[],
+    )
+    derive: dict[FieldName, str] = doc(
+        "Computed fields: field -> expression (docs/language.md, Expressions).",
+        {"destination.registered_domain": "registered_domain(destination.domain)"},
+        default={},
+    )
+    where: Any = doc(
+        "The filter: a mapping is an AND of `field|modifier: value` entries, a list an OR; "
+        "any/all/not nest (docs/language.md, Filters).",
+        {"process.name": ["powershell.exe", "pwsh.exe"], "process.command_line|contains": "-enc"},
+        default=None,
+    )
 
     @model_validator(mode="after")
     def _source(self) -> StreamM:
@@ -235,67 +332,108 @@ class StreamM(Strict):
 
 # --------------------------------------------------------------------------- detections
 class StepM(Strict):
-    stream: Name
-    as_: AliasName | None = Field(default=None, alias="as")
-    by: list[FieldName] | None = None
+    stream: Name = doc("The stream this step reads.", "proc")
+    as_: AliasName | None = doc(
+        "The step's name, used as `name.field` in expressions and baselines.",
+        "start",
+        default=None,
+        alias="as",
+    )
+    by: list[FieldName] | None = doc(
+        "This step's own key fields, compared position by position with the other steps'.",
+        ["host.name", "destination.ip"],
+        default=None,
+    )
 
 
 class SequenceM(Strict):
-    by: list[FieldName] | None = None
-    maxspan: Duration
-    steps: list[StepM] = Field(min_length=2)
-    until: StepM | None = None
+    by: list[FieldName] | None = doc(
+        "Key fields every step shares unless it names its own (compared exactly, as text).",
+        ["host.name", "process.entity_id"],
+        default=None,
+    )
+    maxspan: Duration = doc("Every step within this time of the first.", "2m", "1h")
+    steps: list[StepM] = doc(
+        "The streams, in order.",
+        [{"stream": "proc", "as": "start"}, {"stream": "conn", "as": "net"}],
+        min_length=2,
+    )
+    until: StepM | None = doc(
+        "An event of this stream with the same keys cancels the sequences it interrupts.",
+        {"stream": "proc_end"},
+        default=None,
+    )
 
 
 class CooccurrenceM(Strict):
-    by: list[FieldName] = Field(min_length=1)
-    window: Duration
-    streams: list[Name | StepM] = Field(min_length=2)
+    by: list[FieldName] = doc(
+        "Key fields shared by the events of every stream.", ["host.name"], min_length=1
+    )
+    window: Duration = doc("Every stream has an event within this time.", "10m")
+    streams: list[Name | StepM] = doc(
+        "The streams (names, or steps with their own keys), in any order.",
+        ["proc", "dns", "conn"],
+        min_length=2,
+    )
 
 
 class AbsenceM(Strict):
-    by: list[FieldName] = Field(min_length=1)
-    first: Name | StepM
-    missing: Name | StepM
-    within: Duration
+    by: list[FieldName] = doc(
+        "Key fields the missing event must share with the first.",
+        ["host.name", "process.name"],
+        min_length=1,
+    )
+    first: Name | StepM = doc("The stream of the event that starts the wait.", "agent_stop")
+    missing: Name | StepM = doc(
+        "The stream of the event that should follow; the alert fires when none does.",
+        "agent_start",
+    )
+    within: Duration = doc("How long to wait for the missing event.", "5m")
 
 
 class WindowM(Strict):
-    kind: Literal["tumbling", "sliding"]
-    size: Duration
+    kind: Literal["tumbling", "sliding"] = doc(
+        "tumbling: consecutive windows aligned to the epoch (UTC); sliding: any span of that size.",
+        "tumbling",
+    )
+    size: Duration = doc("The window's length.", "1h", "5m")
 
 
 class CountMeasure(Strict):
-    count: bool | FieldName
+    count: bool | FieldName = doc(
+        "true counts events; a field name counts events that have that field.",
+        True,
+        "destination.ip",
+    )
 
 
 class DistinctMeasure(Strict):
-    distinct: FieldName
+    distinct: FieldName = doc("The number of distinct values of this field.", "destination.port")
 
 
 class SumMeasure(Strict):
-    sum: FieldName
+    sum: FieldName = doc("The sum of this numeric field.", "source.bytes")
 
 
 class AvgMeasure(Strict):
-    avg: FieldName
+    avg: FieldName = doc("The mean of this numeric field.", "source.bytes")
 
 
 class MinMeasure(Strict):
-    min: FieldName
+    min: FieldName = doc("The smallest value of this numeric field.", "source.bytes")
 
 
 class MaxMeasure(Strict):
-    max: FieldName
+    max: FieldName = doc("The largest value of this numeric field.", "source.bytes")
 
 
 class StdevMeasure(Strict):
-    stdev: FieldName
+    stdev: FieldName = doc("The sample standard deviation of this numeric field.", "source.bytes")
 
 
 class PercentileMeasure(Strict):
-    percentile: FieldName
-    p: float = Field(gt=0, le=100)
+    percentile: FieldName = doc("The numeric field whose percentile is measured.", "source.bytes")
+    p: float = doc("The percentile, above 0 and at most 100.", 95, 99.5, gt=0, le=100)
 
 
 MEASURE_KINDS = ("count", "distinct", "sum", "avg", "min", "max", "stdev", "percentile")
@@ -334,12 +472,30 @@ MeasureM = Annotated[
 
 
 class AggregateM(Strict):
-    stream: Name
-    window: WindowM
-    by: list[FieldName] = []
-    measures: dict[MeasureName, MeasureM] = Field(min_length=1)
-    compute: dict[MeasureName, str] = {}
-    having: str | None = None
+    stream: Name = doc("The stream whose events are aggregated.", "flow")
+    window: WindowM = doc(
+        "The time windows the events are grouped in.", {"kind": "tumbling", "size": "1h"}
+    )
+    by: list[FieldName] = doc(
+        "Group-by key fields (compared exactly, as text).",
+        ["host.name", "destination.ip"],
+        default=[],
+    )
+    measures: dict[MeasureName, MeasureM] = doc(
+        "Measure name -> one of count, distinct, sum, avg, min, max, stdev, percentile.",
+        {"bytes_out": {"sum": "source.bytes"}, "flows": {"count": True}},
+        min_length=1,
+    )
+    compute: dict[MeasureName, str] = doc(
+        "Values computed from the measures: name -> expression.",
+        {"ratio": "bytes_out / bytes_in"},
+        default={},
+    )
+    having: str | None = doc(
+        "The condition a window's row must meet to be an alert (an expression).",
+        "ratio >= 10 and bytes_out >= 10MB",
+        default=None,
+    )
 
     @model_validator(mode="after")
     def _names_apart(self) -> AggregateM:
@@ -356,8 +512,8 @@ class AggregateM(Strict):
 
 
 class CountCond(Strict):
-    gte: int | None = Field(default=None, ge=1)
-    gt: int | None = Field(default=None, ge=0)
+    gte: int | None = doc("At least this many (exactly one of gte, gt).", 20, default=None, ge=1)
+    gt: int | None = doc("More than this many (exactly one of gte, gt).", 19, default=None, ge=0)
 
     @model_validator(mode="after")
     def _one(self) -> CountCond:
@@ -367,15 +523,23 @@ class CountCond(Strict):
 
 
 class DistinctCond(CountCond):
-    field: FieldName
+    field: FieldName = doc("The field whose distinct values are counted.", "destination.port")
 
 
 class ThresholdM(Strict):
-    stream: Name
-    by: list[FieldName] = []
-    window: Duration
-    count: CountCond | None = None
-    distinct: DistinctCond | None = None
+    stream: Name = doc("The stream whose events are counted.", "conn")
+    by: list[FieldName] = doc("Group-by key fields.", ["host.name"], default=[])
+    window: Duration = doc("The sliding window's length.", "5m")
+    count: CountCond | None = doc(
+        "A number of events (measure event_count); exactly one of count, distinct.",
+        {"gte": 20},
+        default=None,
+    )
+    distinct: DistinctCond | None = doc(
+        "A number of distinct values of a field (measure value_count).",
+        {"field": "destination.port", "gte": 10},
+        default=None,
+    )
 
     @model_validator(mode="after")
     def _one(self) -> ThresholdM:
@@ -385,27 +549,52 @@ class ThresholdM(Strict):
 
 
 class MatchD(Strict):
-    match: Name
+    match: Name = doc("Every event of this stream is an alert.", "proc")
 
 
 class SequenceD(Strict):
-    sequence: SequenceM
+    sequence: SequenceM = doc(
+        "Events of several streams in order, with the same keys, within maxspan.",
+        {
+            "by": ["host.name"],
+            "maxspan": "5m",
+            "steps": [{"stream": "proc"}, {"stream": "conn"}],
+        },
+    )
 
 
 class CooccurrenceD(Strict):
-    cooccurrence: CooccurrenceM
+    cooccurrence: CooccurrenceM = doc(
+        "An event of every stream, with the same keys, within a window, in any order.",
+        {"by": ["host.name"], "window": "10m", "streams": ["a", "b"]},
+    )
 
 
 class AbsenceD(Strict):
-    absence: AbsenceM
+    absence: AbsenceM = doc(
+        "An event of `first` that no event of `missing` with the same keys follows in time.",
+        {"by": ["host.name"], "first": "agent_stop", "missing": "agent_start", "within": "5m"},
+    )
 
 
 class AggregateD(Strict):
-    aggregate: AggregateM
+    aggregate: AggregateM = doc(
+        "Measures per key in time windows, with computed values and a condition.",
+        {
+            "stream": "flow",
+            "window": {"kind": "tumbling", "size": "1h"},
+            "by": ["host.name"],
+            "measures": {"bytes_out": {"sum": "source.bytes"}},
+            "having": "bytes_out >= 10MB",
+        },
+    )
 
 
 class ThresholdD(Strict):
-    threshold: ThresholdM
+    threshold: ThresholdM = doc(
+        "Shorthand for a sliding count or distinct count of events per key.",
+        {"stream": "conn", "by": ["host.name"], "window": "5m", "count": {"gte": 20}},
+    )
 
 
 DETECT_KINDS = ("match", "sequence", "cooccurrence", "absence", "aggregate", "threshold")
@@ -423,27 +612,62 @@ DetectM = Annotated[
 
 # --------------------------------------------------------------------------- baselines
 class FirstSeenM(Strict):
-    stream: Name
-    keys: list[FieldName] = Field(min_length=1)
-    as_: list[FieldName] | None = Field(default=None, alias="as")
-    lookback: Duration
+    stream: Name = doc("The history stream.", "proc_history")
+    keys: list[FieldName] = doc(
+        "Fields of the history events; the alert's values must not have been seen together.",
+        ["host.name", "process.name"],
+        min_length=1,
+    )
+    as_: list[FieldName] | None = doc(
+        "The alert's fields to compare with `keys`, when they are named differently (same length).",
+        ["start.host.name", "start.process.name"],
+        default=None,
+        alias="as",
+    )
+    lookback: Duration = doc(
+        "How far back history reaches, before the alert's start.", "14d", "30d"
+    )
 
 
 class RarityM(Strict):
-    stream: Name
-    keys: list[FieldName] = Field(min_length=1)
-    as_: list[FieldName] | None = Field(default=None, alias="as")
-    across: FieldName
-    max: int = Field(ge=1)
-    lookback: Duration
+    stream: Name = doc("The history stream.", "net_history")
+    keys: list[FieldName] = doc(
+        "Fields of the history events that identify the value whose rarity is measured.",
+        ["destination.registered_domain"],
+        min_length=1,
+    )
+    as_: list[FieldName] | None = doc(
+        "The alert's fields to compare with `keys`, when they are named differently.",
+        ["destination.registered_domain"],
+        default=None,
+        alias="as",
+    )
+    across: FieldName = doc(
+        "What rarity counts: distinct values of this field (or `days`).", "host.name", "days"
+    )
+    max: int = doc("The key must have been seen on fewer than this many distinct values.", 3, ge=1)
+    lookback: Duration = doc("How far back history reaches.", "30d")
 
 
 class DeviationM(Strict):
-    measure: Name
-    lookback: Duration
-    k: float | None = Field(default=None, gt=0)
-    percentile: float | None = Field(default=None, gt=0, le=100)
-    min_history: int = Field(default=3, ge=1)
+    measure: Name = doc("A measure of the (tumbling) aggregate.", "bytes_out")
+    lookback: Duration = doc("The past windows the measure is compared with.", "7d")
+    k: float | None = doc(
+        "Above mean + k * sample standard deviation of past windows (one of k, percentile).",
+        3,
+        default=None,
+        gt=0,
+    )
+    percentile: float | None = doc(
+        "Above this percentile of past windows (one of k, percentile).",
+        99,
+        default=None,
+        gt=0,
+        le=100,
+    )
+    min_history: int = doc(
+        "Past windows with data needed; with fewer the condition is false.", 3, default=3, ge=1
+    )
 
     @model_validator(mode="after")
     def _one(self) -> DeviationM:
@@ -453,15 +677,30 @@ class DeviationM(Strict):
 
 
 class FirstSeenB(Strict):
-    first_seen: FirstSeenM
+    first_seen: FirstSeenM = doc(
+        "The alert's key values were not seen together in the history stream in the lookback.",
+        {"stream": "proc_history", "keys": ["host.name", "process.name"], "lookback": "14d"},
+    )
 
 
 class RarityB(Strict):
-    rarity: RarityM
+    rarity: RarityM = doc(
+        "The key was seen on fewer than `max` distinct hosts (or days) in the lookback.",
+        {
+            "stream": "net",
+            "keys": ["destination.domain"],
+            "across": "host.name",
+            "max": 3,
+            "lookback": "30d",
+        },
+    )
 
 
 class DeviationB(Strict):
-    deviation: DeviationM
+    deviation: DeviationM = doc(
+        "A measure above its history: mean + k * stdev, or a percentile of past windows.",
+        {"measure": "bytes_out", "lookback": "7d", "k": 3},
+    )
 
 
 BASELINE_KINDS = ("first_seen", "rarity", "deviation")
@@ -476,24 +715,62 @@ BaselineM = Annotated[
 
 # --------------------------------------------------------------------------- tests
 class InputM(Strict):
-    file: Name
-    format: Literal["ecs", "sysmon", "zeek", "auditd", "vmconnection"] = "ecs"
+    file: Name = doc(
+        "A log file relative to the analytic (or $OTRF/... under the OTRF data folder).",
+        "fixtures/AN1511/positive.jsonl",
+        "$OTRF/otrf_lsass06_zeek_conn.log",
+    )
+    format: Literal["ecs", "sysmon", "zeek", "auditd", "vmconnection"] = doc(
+        "The input profile that reads the file into ECS events (docs/inputs.md).",
+        "sysmon",
+        default="ecs",
+    )
 
 
 class ExpectM(Strict):
-    key: dict[str, Scalar] = {}
-    evidence: list[str] | None = None
-    measures: dict[str, Scalar | dict[Literal["==", "gte", "gt", "lte", "lt"], Scalar]] = {}
+    key: dict[str, Scalar] = doc(
+        "The alert's key values to check (the first step's names).",
+        {"host.name": "ws01", "process.name": "auditd"},
+        default={},
+    )
+    evidence: list[str] | None = doc(
+        "The event ids of the alert, in order (event.id).", ["e1", "e2"], default=None
+    )
+    measures: dict[str, Scalar | dict[Literal["==", "gte", "gt", "lte", "lt"], Scalar]] = doc(
+        "Measure values: exact, or {gte|gt|lte|lt|==: value}; units allowed.",
+        {"bytes_out": {"gte": "10MB"}, "flows": 2},
+        default={},
+    )
 
 
 class TestM(Strict):
-    name: Name
-    kind: Literal["positive", "negative"]
-    data: Literal["real", "synthetic"] = "synthetic"
-    now: str | None = None
-    inputs: list[InputM] = []
-    events: list[dict[str, Any]] = []
-    expect: list[ExpectM] = []
+    name: Name = doc("What the fixture shows.", "agent stops and stays down")
+    kind: Literal["positive", "negative"] = doc(
+        "positive: the listed alerts, exactly; negative: no alert.", "positive", "negative"
+    )
+    data: Literal["real", "synthetic"] = doc(
+        "real: recorded logs; synthetic: written by hand.", "real", default="synthetic"
+    )
+    now: str | None = doc(
+        "The end of observation, ISO 8601 (closes absence and open windows).",
+        "2024-05-01T12:00:00Z",
+        default=None,
+    )
+    inputs: list[InputM] = doc(
+        "Log files to read.",
+        [{"file": "fixtures/X/positive.jsonl"}, {"file": "sysmon.jsonl", "format": "sysmon"}],
+        default=[],
+    )
+    events: list[dict[str, Any]] = doc(
+        "Inline ECS events (flat dotted or nested keys), each with @timestamp.",
+        [{"@timestamp": "2024-05-01T10:00:00Z", "event.id": "e1", "process.name": "cmd.exe"}],
+        default=[],
+    )
+    expect: list[ExpectM] = doc(
+        "The alerts a positive fixture expects (their number is exact).",
+        [{"key": {"host.name": "ws01"}, "evidence": ["e1"]}],
+        default=[],
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> TestM:
@@ -512,26 +789,69 @@ class TestM(Strict):
 class AnalyticM(Strict):
     """One analytic file."""
 
-    id: Annotated[str, Field(pattern=ID_RE)]
-    title: Name
-    description: Name
-    attack: Attack = Attack()
+    id: Annotated[str, Field(pattern=ID_RE)] = doc(
+        "Unique across the catalog; letters, digits, _ . -", "AN1511", "SIEMC-0003"
+    )
+    title: Name = doc("One line: what the analytic detects.", "certutil downloads a file")
+    description: Name = doc(
+        "What the analytic detects, why it matters and how; exports copy it into each rule.",
+        "certutil.exe downloads a file with -urlcache: a living-off-the-land download.",
+    )
+    attack: Attack = doc(
+        "The MITRE ATT&CK analytics, techniques and tactics.",
+        {"techniques": ["T1105"]},
+        default=Attack(),
+    )
     # empty for rules on no operating system (cloud audit logs, proxies, network devices)
-    platforms: list[Literal["windows", "linux", "macos"]] = []
-    severity: Literal["informational", "low", "medium", "high", "critical"]
-    owner: str | None = None
+    platforms: list[Literal["windows", "linux", "macos"]] = doc(
+        "Operating systems the analytic applies to (empty for cloud or network logs).",
+        ["windows"],
+        default=[],
+    )
+    severity: Literal["informational", "low", "medium", "high", "critical"] = doc(
+        "The alert's severity; exports map it to each SIEM's scale.", "high"
+    )
+    owner: str | None = doc(
+        "The team that maintains the analytic.", "detection-engineering", default=None
+    )
     # the rule's authors and license, kept from an imported rule (the Detection Rule License
     # of Sigma rules requires keeping the author and the references), and its other tags
-    author: str | None = None
-    license: str | None = None
-    tags: list[str] = []
-    references: list[str] = []
-    false_positives: list[str] = []
-    lookups: dict[LookupName, LookupM] = {}
-    streams: dict[StreamName, StreamM] = Field(min_length=1)
-    detect: DetectM
-    baseline: list[BaselineM] = []
-    tests: list[TestM] = []
+    author: str | None = doc("The rule's authors.", "Jane Doe", default=None)
+    license: str | None = doc("The rule's license.", "DRL-1.1", default=None)
+    tags: list[str] = doc("Other tags, kept as written.", ["attack.g0016"], default=[])
+    references: list[str] = doc(
+        "Links to what the analytic is based on.",
+        ["https://attack.mitre.org/techniques/T1105/"],
+        default=[],
+    )
+    false_positives: list[str] = doc(
+        "Known benign causes of alerts.", ["Backup agents uploading archives"], default=[]
+    )
+    lookups: dict[LookupName, LookupM] = doc(
+        "Named CSV tables for enrich steps and lookup filters.",
+        {"inventory": {"file": "lookups/host_inventory.csv"}},
+        default={},
+    )
+    streams: dict[StreamName, StreamM] = doc(
+        "Named event streams: what the detection and baselines read.",
+        {"proc": {"logsource": {"category": "process_creation"}, "where": {"process.name": "x"}}},
+        min_length=1,
+    )
+    detect: DetectM = doc(
+        "The detection: exactly one of match, sequence, cooccurrence, absence, aggregate, "
+        "threshold.",
+        {"match": "proc"},
+    )
+    baseline: list[BaselineM] = doc(
+        "Conditions on history every alert must also meet (first_seen, rarity, deviation).",
+        [{"first_seen": {"stream": "proc", "keys": ["host.name"], "lookback": "14d"}}],
+        default=[],
+    )
+    tests: list[TestM] = doc(
+        "Fixtures: events and the alerts they must give (`siemc test`).",
+        [{"name": "n", "kind": "negative", "events": [{"@timestamp": "2024-05-01T10:00:00Z"}]}],
+        default=[],
+    )
 
     @field_validator("lookups")
     @classmethod

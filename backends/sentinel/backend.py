@@ -232,6 +232,8 @@ class KqlBackend(KqlDetectMixin, KqlJoinFoldMixin, KqlStreamMixin, KqlExprMixin,
             head = t.ident(stream.source)
         else:
             src = self.resolve_source(stream, ctx)
+            if src.approximate:
+                ctx.approximate(f"{src.table} rows", src.approximate, stream.span)
             self.scope = Scope(src)
             head = src.table
             lines += [f"| where {w}" for w in src.where]
@@ -354,6 +356,7 @@ def _service_source(ls: ir.LogSource, prof: FieldProfile) -> Source | str | None
         dict(e.get("fields") or {}),
         dict(e.get("computed") or {}),
         dict(e.get("types") or {}),
+        " ".join(str(e["approximate"]).split()) if e.get("approximate") else None,
     )
 
 

@@ -46,6 +46,9 @@ class Source:
     fields: dict[str, str]
     computed: dict[str, str]
     types: dict[str, str]
+    # how the source's rows differ from the events (profile entry `approximate`: the rows the
+    # parser drops or merges), declared as an approximation by every stream reading it
+    approximate: str | None = None
 
 
 @dataclass

@@ -299,15 +299,14 @@ def test_zeek_events_fill_the_corelight_parsers_one_row_per_uid() -> None:
     )
     tables = run_kql.Tables(load_profile("asim"), fixture_events(loaded, fx), loaded.analytic)
     rows = tables.rows["corelight_dns"]
-    assert [(r["uid"] if "uid" in r else None, r["query"]) for r in rows] == [
+    assert [(r.get("uid"), r["query"]) for r in rows] == [
         ("Cd1", "b.bad.example"),
         ("Cd2", "c.good.example"),
         (None, "D.Bad.Example"),
     ]
     loaded, fx = _lookup(
         "D-KQL-62A",
-        "states in both cases, empty and set tunnel parents, no byte counts, high port, "
-        "other logs",
+        "states in both cases, empty and set tunnel parents, no byte counts, high port, other logs",
     )
     tables = run_kql.Tables(load_profile("asim"), fixture_events(loaded, fx), loaded.analytic)
     conn = {r["uid"]: r for r in tables.rows["corelight_conn"]}

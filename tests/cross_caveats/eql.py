@@ -45,8 +45,7 @@ CAVEATS: dict[tuple[str, str], Caveat] = {
     ),
     (
         "D-KQL-62A",
-        "states in both cases, empty and set tunnel parents, no byte counts, high port, "
-        "other logs",
+        "states in both cases, empty and set tunnel parents, no byte counts, high port, other logs",
     ): Caveat(
         _CASE + ': `zeek.conn.conn_state in ("S0", "REJ")` (|cased) accepts \'s0\' in the '
         "engine only",

@@ -45,11 +45,11 @@ EXPECTED = {
         "E211": {"AN1511", "SIEMC-0003", "SIEMC-0007", "SIEMC-0009", "SIEMC-0010",
                  "SIEMC-0011", "SIEMC-0012"},  # no MDE source: process end, Zeek, byte flows
     },
+    # Zeek conn/ssl through the Corelight solution's parsers (corelight_conn, corelight_ssl)
     "asim": {
-        "ok": {"AN1190", "AN1511", "SIEMC-0004", "SIEMC-0005", "SIEMC-0006", "SIEMC-0008",
-               "SIEMC-0009", "SIEMC-0011"},
-        "E210": {"SIEMC-0003", "SIEMC-0007"},
-        "E211": {"SIEMC-0010", "SIEMC-0012"},
+        "ok": {"AN1190", "AN1511", "SIEMC-0003", "SIEMC-0004", "SIEMC-0005", "SIEMC-0006",
+               "SIEMC-0007", "SIEMC-0008", "SIEMC-0009", "SIEMC-0010", "SIEMC-0011",
+               "SIEMC-0012"},
     },
 }  # fmt: skip
 
@@ -101,7 +101,7 @@ def test_output_is_deterministic() -> None:
 def test_every_emitted_query_passes_kusto_language() -> None:
     require_oracle()
     arts = [r for p in ("mde", "asim") for r in outcomes(p).values() if isinstance(r, Artifact)]
-    assert len(arts) == 13
+    assert len(arts) == 17
     results = validate([a.query for a in arts])
     bad = {
         f"{a.analytic}/{a.profile}": [e.show(a.query) for e in errs]
@@ -414,6 +414,80 @@ def test_no_source_help_names_only_profiles_that_have_one() -> None:
     with pytest.raises(CompileError) as ei:
         BACKEND.compile(a, profile="mde")
     assert "another profile (asim)" in (ei.value.diagnostics[0].help or "")
+
+
+def _zeek(category: str | None, service: str, pred: ir.Predicate) -> ir.Analytic:
+    ls = ir.LogSource(category=category, product="zeek", service=service)
+    z = ir.Stream("s", ls, None, (), (), pred, SPAN)
+    return ir.Analytic("T-1", "t.yml", META, (), (z,), ir.Match("s", SPAN), (), SPAN)
+
+
+@pytest.mark.parametrize(
+    ("category", "service", "pred", "head", "where"),
+    [
+        (
+            "network_flow",
+            "conn",
+            ir.Eq("zeek.conn.conn_state", ("S0",), cased=True),
+            "corelight_conn\n| where isnotnull(orig_ip_bytes) or isnotnull(resp_ip_bytes)",
+            'conn_state == "S0"',
+        ),
+        (
+            "network_connection",
+            "conn",
+            ir.Compare("zeek.conn.orig_bytes", "gt", 0),
+            "corelight_conn",
+            "orig_bytes > 0",
+        ),
+        (
+            None,
+            "ssl",
+            ir.StrMatch("tls.client.server_name", "endswith", (".example.com",)),
+            "corelight_ssl",
+            'server_name endswith ".example.com"',
+        ),
+        (
+            "dns_query",
+            "dns",
+            ir.Eq("dns.question.name", ("a.example",)),
+            "corelight_dns\n| where isnotempty(query)",
+            'query =~ "a.example"',
+        ),
+    ],
+)
+def test_zeek_services_read_the_corelight_parsers(
+    category: str | None, service: str, pred: ir.Predicate, head: str, where: str
+) -> None:
+    """A Zeek log with a service is read from the Corelight solution's parser for it, in
+    Zeek's column names; the category adds its condition and nothing of the ASIM entries (no
+    NetworkSession columns, no EventProduct filter)."""
+    # (corelight_dns declares the queries it drops: test_corelight_dns_declares_...)
+    a = _zeek(category, service, pred)
+    q = BACKEND.compile(a, profile="asim", allow_approximate=service == "dns").query
+    assert q.startswith(f"let s = {head}\n| where {where};"), q
+    assert "EventProduct" not in q and "SrcBytes" not in q
+    require_oracle()
+    assert validate([q]) == [[]], q
+
+
+def test_zeek_service_without_the_category_has_no_source() -> None:
+    with pytest.raises(CompileError) as ei:
+        BACKEND.compile(_zeek("process_creation", "conn", ir.TRUE), profile="asim")
+    (d,) = ei.value.diagnostics
+    assert d.code == "E211"
+    assert "'zeek/conn' (corelight_conn) has no process_creation events" in d.message
+    with pytest.raises(CompileError) as ei:
+        BACKEND.compile(_zeek("network_connection", "ssl", ir.TRUE), profile="asim")
+    assert "categories: none, use the logsource without one" in ei.value.diagnostics[0].message
+
+
+def test_corelight_dns_declares_the_queries_it_drops() -> None:
+    q = ir.Eq("dns.question.name", ("a.example",))
+    with pytest.raises(CompileError) as ei:
+        BACKEND.compile(_zeek(None, "dns", q), profile="asim")
+    assert "one row per Zeek uid" in ei.value.diagnostics[0].message
+    art = BACKEND.compile(_zeek(None, "dns", q), profile="asim", allow_approximate=True)
+    assert [a.direction for a in art.approximations] == ["mixed"]
 
 
 # --------------------------------------------------------------------------- 14-day queryPeriod

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 from click.testing import CliRunner
 
 from compiler.cli import main
@@ -39,9 +40,13 @@ def test_export_all_is_deterministic(tmp_path: Path) -> None:
     }  # fmt: skip
     summary = json.loads(a["export.json"])
     assert summary["attack_version"] == "18.1"
-    # a Zeek-only analytic has no Sentinel data source; a 14d baseline ships with its cut declared
-    assert "SIEMC-0010" in summary["targets"]["sentinel"]["skipped"]
+    # a Zeek-only analytic reads Corelight's parser and names its connector
+    assert summary["targets"]["sentinel"]["skipped"] == {}
     assert "AN1190" in summary["targets"]["sentinel"]["exported"]
+    rule = yaml.safe_load(a["sentinel/AnalyticRules/SIEMC-0010.yaml"])
+    assert rule["requiredDataConnectors"] == [
+        {"connectorId": "Corelight", "dataTypes": ["corelight_ssl"]}
+    ]
 
 
 def test_one_target_and_approximations_refused_by_default(tmp_path: Path) -> None:

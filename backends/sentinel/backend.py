@@ -232,6 +232,8 @@ class KqlBackend(KqlDetectMixin, KqlJoinFoldMixin, KqlStreamMixin, KqlExprMixin,
             head = t.ident(stream.source)
         else:
             src = self.resolve_source(stream, ctx)
+            if src.approximate:
+                ctx.approximate(f"{src.table} rows", src.approximate, stream.span)
             self.scope = Scope(src)
             head = src.table
             lines += [f"| where {w}" for w in src.where]
@@ -297,6 +299,9 @@ def _resolve(stream: ir.Stream, prof: FieldProfile) -> Source | str:
     if not ls.category and hint:
         keys.insert(0, f"event.category={hint}")
     entries = [(k, prof.source(k)) for k in keys if prof.source(k) is not None]
+    own = _service_source(ls, prof)
+    if own is not None:
+        return own
     for k, e in entries:
         if e and "unavailable" in e:
             return f"logsource '{k}': {e['unavailable']}"
@@ -323,6 +328,36 @@ def _resolve(stream: ir.Stream, prof: FieldProfile) -> Source | str:
         src.computed.update(e.get("computed") or {})
         src.types.update(e.get("types") or {})
     return src
+
+
+def _service_source(ls: ir.LogSource, prof: FieldProfile) -> Source | str | None:
+    """The source of a logsource whose product's service has a parser of its own (the
+    ``product/service`` entry names a table, as Corelight's corelight_conn for Zeek conn.log):
+    that entry alone describes it, and the category adds its ``category_where`` condition.
+    None when there is no such entry."""
+    if not (ls.product and ls.service):
+        return None
+    key = f"{ls.product}/{ls.service}"
+    e = prof.source(key)
+    if not e or "table" not in e:
+        return None
+    where = list(e.get("where") or [])
+    if ls.category:
+        by_category = e.get("category_where") or {}
+        if ls.category not in by_category:
+            return (
+                f"logsource '{key}' ({e['table']}) has no {ls.category} events (categories: "
+                f"{', '.join(sorted(by_category)) or 'none, use the logsource without one'})"
+            )
+        where += list(by_category[ls.category] or [])
+    return Source(
+        str(e["table"]),
+        where,
+        dict(e.get("fields") or {}),
+        dict(e.get("computed") or {}),
+        dict(e.get("types") or {}),
+        " ".join(str(e["approximate"]).split()) if e.get("approximate") else None,
+    )
 
 
 def _safe(name: str) -> str:

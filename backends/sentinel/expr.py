@@ -46,6 +46,9 @@ class Source:
     fields: dict[str, str]
     computed: dict[str, str]
     types: dict[str, str]
+    # how the source's rows differ from the events (profile entry `approximate`: the rows the
+    # parser drops or merges), declared as an approximation by every stream reading it
+    approximate: str | None = None
 
 
 @dataclass
@@ -459,6 +462,9 @@ class KqlExprMixin:
         if f == "abs":
             return f"abs({args[0]})"
         if f == "coalesce":
+            # fields the data model keeps in one column (Zeek's server_name is both the SNI and
+            # the destination name) are one argument
+            args = list(dict.fromkeys(args))
             return f"coalesce({', '.join(args)})" if len(args) > 1 else args[0]
         if f in ("max", "min"):
             return f"{f}_of({', '.join(args)})"

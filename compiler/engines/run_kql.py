@@ -185,6 +185,12 @@ _IS_END = ir.And((ir.Eq("event.category", ("process",)), ir.Eq("event.type", ("e
 _IS_NET = ir.Or((LOGSOURCE_CATEGORIES["network_connection"], LOGSOURCE_CATEGORIES["network_flow"]))
 _IS_DNS = LOGSOURCE_CATEGORIES["dns_query"]
 _IS_AUTH = ir.Eq("event.category", ("authentication",))
+
+
+def _zeek(log: str) -> ir.Predicate:
+    return ir.And((ir.Eq("event.module", ("zeek",)), ir.Eq("event.dataset", (f"zeek.{log}",))))
+
+
 ROUTES: dict[str, list[tuple[str, str, ir.Predicate, dict[str, Any]]]] = {
     "mde": [
         ("DeviceProcessEvents", "process_creation", _IS_START, {"ActionType": "ProcessCreated"}),
@@ -199,8 +205,14 @@ ROUTES: dict[str, list[tuple[str, str, ir.Predicate, dict[str, Any]]]] = {
         ("_Im_NetworkSession", "network_connection", _IS_NET, {}),
         ("_Im_Dns", "dns_query", _IS_DNS, {}),
         ("_Im_Authentication", "event.category=authentication", _IS_AUTH, {}),
+        ("corelight_conn", "zeek/conn", _zeek("conn"), {}),
+        ("corelight_ssl", "zeek/ssl", _zeek("ssl"), {}),
+        ("corelight_dns", "zeek/dns", _zeek("dns"), {}),
     ],
 }  # fmt: skip
+# Corelight's parser functions keep one row per Zeek uid, the latest (`summarize
+# arg_max(TimeGenerated, *) by uid`, Azure-Sentinel Solutions/Corelight/Parsers)
+_ONE_ROW_PER_UID = frozenset({"corelight_conn", "corelight_ssl", "corelight_dns"})
 _OS = {"mde": {"windows": "Windows10", "linux": "Linux", "macos": "macOS"},
        "asim": {"windows": "Windows", "linux": "Linux", "macos": "macOS"}}  # fmt: skip
 _PRODUCT = {"zeek": "Zeek", "sysmon": "Sysmon"}
@@ -320,6 +332,8 @@ class Tables:
             for table, key, member, const in routes:
                 if member(ev.fields):
                     self.rows.setdefault(table, []).append(self.row(ev, table, key, const))
+        for table in _ONE_ROW_PER_UID & set(self.rows):
+            self.rows[table] = _latest_per_uid(self.rows[table])
         self.watchlist = _watchlist(analytic)
 
     def _ctime(self, entity: Any) -> dt.datetime | None:
@@ -415,8 +429,22 @@ class Tables:
         return self.uids if self.profile.name == "mde" else {}
 
 
+def _latest_per_uid(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A Corelight parser's rows: the latest of each uid (the later in input order on a tie,
+    which arg_max leaves unspecified). A row without a uid stands for itself: every Zeek
+    record has one, only synthetic fixtures lack it."""
+    latest: dict[str, int] = {}
+    for i, r in enumerate(rows):
+        uid = str(r.get("uid") or "")
+        if uid and (uid not in latest or rows[latest[uid]]["TimeGenerated"] <= r["TimeGenerated"]):
+            latest[uid] = i
+    keep = set(latest.values())
+    return [r for i, r in enumerate(rows) if i in keep or not r.get("uid")]
+
+
 def _table(name: str) -> str:
-    return "__" + name.lstrip("_") if name.startswith("_Im_") else name
+    """The engine table behind a parser function (ASIM's and Corelight's are functions)."""
+    return "__" + name.lstrip("_") if name.startswith("_Im_") or name in _ONE_ROW_PER_UID else name
 
 
 def _create(con: Any, name: str, cols: dict[str, str], rows: list[dict[str, Any]]) -> None:

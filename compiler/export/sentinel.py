@@ -69,15 +69,24 @@ def _iso(ms: int) -> str:
 
 
 def _connectors(query: str, profile: str) -> list[dict[str, Any]]:
-    """The MDE connector with the tables the query reads. An ASIM query reads unifying parsers,
-    each over whichever connectors the workspace has, so it names none (as the ASIM rules of
-    the Azure-Sentinel repository do)."""
-    if profile != "mde":
-        return []
-    prof = load_profile("mde")
-    known = {str(v["table"]) for v in prof.sources.values() if v.get("table")} | {"DeviceInfo"}
-    tables = sorted(t for t in known if re.search(rf"\b{t}\b", query))
-    return [{"connectorId": MDE_CONNECTOR, "dataTypes": tables}]
+    """The connectors whose tables the query reads. MDE: the Defender XDR connector with the
+    tables. ASIM unifying parsers each read whichever connectors the workspace has, so they name
+    none (as the ASIM rules of the Azure-Sentinel repository do); a profile source that declares
+    its ``connector`` (Corelight's parser functions) names it with the functions it reads as
+    data types, as the Corelight solution's own rules do."""
+    prof = load_profile(profile)
+    out: list[dict[str, Any]] = []
+    if profile == "mde":
+        known = {str(v["table"]) for v in prof.sources.values() if v.get("table")} | {"DeviceInfo"}
+        tables = sorted(t for t in known if re.search(rf"\b{t}\b", query))
+        out.append({"connectorId": MDE_CONNECTOR, "dataTypes": tables})
+    by_connector: dict[str, set[str]] = {}
+    for src in prof.sources.values():
+        table, connector = src.get("table"), src.get("connector")
+        if connector and table and re.search(rf"\b{table}\b", query):
+            by_connector.setdefault(str(connector), set()).add(str(table))
+    out += [{"connectorId": c, "dataTypes": sorted(t)} for c, t in sorted(by_connector.items())]
+    return out
 
 
 def _columns(name: str, profile: str) -> list[str]:

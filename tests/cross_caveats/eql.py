@@ -43,6 +43,22 @@ CAVEATS: dict[tuple[str, str], Caveat] = {
             f"[{T0 + 10800000}..{T0 + 10805000}]",
         ),
     ),
+    (
+        "D-KQL-62A",
+        "states in both cases, empty and set tunnel parents, no byte counts, high port, other logs",
+    ): Caveat(
+        _CASE + ': `zeek.conn.conn_state in ("S0", "REJ")` (|cased) accepts \'s0\' in the '
+        "engine only",
+        extra=(f"D-KQL-62A {{(no key)}} [{T0 + 2000}..{T0 + 2000}]",),
+    ),
+    (
+        "D-KQL-62C",
+        "SNI in another case, no SNI, another port, an old version, a conn record, IPv6",
+    ): Caveat(
+        _CASE + ': `zeek.ssl.version in ("TLSv12", "TLSv13")` (|cased) accepts \'tlsv12\' in '
+        "the engine only",
+        extra=(f"D-KQL-62C {{(no key)}} [{T0 + 5000}..{T0 + 5000}]",),
+    ),
     ("D-SPL-E02", "values differing from the pattern by case only"): Caveat(
         _CASE,
         extra=(

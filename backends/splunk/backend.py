@@ -166,9 +166,11 @@ class SplunkBackend(Backend):
             "at search time and includes the detection window",
         ),
         ir.Deviation: Support(
-            "approximate",
-            "streamstats current=f time_window=<lookback> avg/stdev/exactperc over the "
-            "group's past windows; the window's lower bound may differ at the boundary",
+            "exact",
+            "streamstats current=f count/avg/stdev over the group's past windows (the rows of "
+            "bin + stats), time_window halfway between two window multiples so that exactly "
+            "the windows starting at or after start - lookback count; a percentile uses "
+            "exactperc (approximate: it may interpolate)",
         ),
     }
 
@@ -192,6 +194,7 @@ class SplunkBackend(Backend):
         ]
         for a in ctx.approximations:
             lines.append(f"APPROXIMATION, {a.direction} ({a.span.at()}) {a.construct}: {a.detail}")
+        lines += [f"NOTE {n}" for n in ctx.notes]
         for lk in analytic.lookups:
             lines.append(
                 f"lookup definition {lk.name}: transforms.conf [{lk.name}] "
@@ -364,29 +367,46 @@ class SplunkBackend(Backend):
     def _deviation(
         self, d: ir.Aggregate, a: ir.Analytic, ctx: Context, keys: list[str]
     ) -> list[str]:
+        """docs/semantics.md (deviation): the group's past windows that had events and a
+        numeric value, starting at or after ``start - lookback`` and ending by ``start``. After
+        ``bin`` + ``stats`` a group has one row per window that had events, at its start, a
+        multiple of the size; streamstats current=f leaves the current window out, and a
+        time_window strictly between two multiples of the size (``q*size + size/2``, q =
+        lookback // size) holds exactly the past windows starting at or after
+        ``start - lookback``, whichever way streamstats treats an event exactly at its edge."""
         cmds: list[str] = []
+        size = d.window.size_ms
+        kinds = {m.name: m.kind for m in d.measures}
         for i, b in enumerate(x for x in a.baselines if isinstance(x, ir.Deviation)):
-            ctx.approximate(
-                "deviation baseline",
-                "streamstats current=f time_window over the group's past windows: whether a "
-                "past window starting exactly `lookback` before the current one counts "
-                "follows streamstats' window edge, and the search time range must reach back "
-                "over the lookback",
-                b.span,
-            )
+            span = (b.lookback_ms // size) * size + size // 2
+            if b.percentile is not None:
+                ctx.approximate(
+                    "deviation baseline percentile",
+                    "streamstats exactperc may interpolate between neighbouring values; siemc "
+                    "takes the nearest rank of the past windows' values",
+                    b.span,
+                )
             m = ctx.profile.local(b.measure)
             p = f"siemc_dev{i}"
+            if kinds.get(b.measure) not in ("count", "distinct", "sum", "avg", "stdev"):
+                # min/max of text and computed values may be non-numeric: not history, and a
+                # non-numeric current value fails
+                cmds.append(f"eval {p}_v=tonumber({field_ref(m)})")
+                m = f"{p}_v"
             aggs = [f"count({m}) AS {p}_n"]
-            tests = [f"{p}_n>={b.min_history}"]
+            # the sample standard deviation needs two values (siemc: false with fewer)
+            least = max(b.min_history, 2 if b.k is not None else 1)
+            tests = [f"{p}_n>={least}"]
             if b.k is not None:
                 aggs += [f"avg({m}) AS {p}_mean", f"stdev({m}) AS {p}_sd"]
                 tests.append(f"{m}>{p}_mean+{number(b.k)}*{p}_sd")
             if b.percentile is not None:
                 aggs.append(f"exactperc{number(b.percentile)}({m}) AS {p}_pct")
                 tests.append(f"{m}>{p}_pct")
+            firstseen.history_note(ctx, b.lookback_ms, "window")
             cmds.append("sort 0 _time")
             cmds.append(
-                f"streamstats current=f time_window={seconds(b.lookback_ms)} "
+                f"streamstats current=f time_window={seconds(span)} "
                 f"{' '.join(aggs)} BY {' '.join(keys)}"
             )
             cmds.append("where " + " AND ".join(tests))

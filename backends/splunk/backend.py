@@ -18,7 +18,7 @@ import jinja2
 
 from backends.base import Backend, Context, Support
 from backends.comment import one_line
-from backends.splunk import firstseen, psl, sequence
+from backends.splunk import firstseen, psl, rarity, sequence
 from backends.splunk.expr import eval_str, field_ref, is_boolean, number, seconds
 from backends.splunk.macros import definitions, filter_macro
 from backends.splunk.streams import SEQ, TAG, Names, StreamBuilder
@@ -161,9 +161,11 @@ class SplunkBackend(Backend):
             "sequence, tumbling aggregate); elsewhere a join subsearch (approximate)",
         ),
         ir.Rarity: Support(
-            "approximate",
-            "join type=left with a history subsearch `stats dc(across)`; lookback anchored "
-            "at search time and includes the detection window",
+            "exact",
+            "one time-ordered pass on a match or tumbling aggregate: the history rows in the "
+            "detection's pool, streamstats values() of the across values by key, one row per "
+            "value, streamstats last() of its times tested against the candidate's start, "
+            "eventstats dc(); elsewhere a join subsearch anchored at search time (approximate)",
         ),
         ir.Deviation: Support(
             "exact",
@@ -217,6 +219,11 @@ class SplunkBackend(Backend):
         if isinstance(det, ir.Match):
             if firstseen.applies(a, det):
                 return self._match_first_seen(det, a, ctx, sb, names)
+            if rarity.applies(a, det, sb.multi):
+                self._check_candidates(a, ctx, sb)
+                cmds = sb.pipeline(list(dict.fromkeys([det.stream, *rarity.history_streams(a)])))
+                pooled = cmds[0].startswith("| multisearch")
+                return cmds + rarity.one_pass(a, ctx, sb, names, det.stream, pooled)
             cmds = self._single(sb, det.stream)
             return cmds + self._baselines(a, ctx, sb, names)
         if isinstance(det, ir.Aggregate):
@@ -267,7 +274,14 @@ class SplunkBackend(Backend):
         one_pass = firstseen.applies(a, d) and not any(
             c in sb.multi for b in a.baselines for c in getattr(b, "current", ())
         )
-        if one_pass:
+        rare_pass = rarity.applies(a, d, sb.multi)
+        if rare_pass:
+            cmds = sb.pipeline(list(dict.fromkeys([d.stream, *rarity.history_streams(a)])))
+            pooled = cmds[0].startswith("| multisearch")
+            cmds += rarity.one_pass(
+                a, ctx, sb, names, d.stream, pooled, start_s=d.window.size_ms // 1000
+            )
+        elif one_pass:
             b = next(x for x in a.baselines if isinstance(x, ir.FirstSeen))
             streams = [d.stream] + ([b.stream] if b.stream != d.stream else [])
             cmds = sb.pipeline(streams)
@@ -357,7 +371,7 @@ class SplunkBackend(Backend):
         cmds += self._deviation(d, a, ctx, keys)
         if d.having is not None:
             cmds.append(f"where {sb.expr(d.having, frozenset(bools), condition=True)}")
-        if not one_pass:
+        if not (one_pass or rare_pass):
             cmds += self._baselines(a, ctx, sb, names)
         outs = [ctx.profile.local(m.name) for m in d.measures]
         outs += [ctx.profile.local(n) for n, _ in d.compute]

@@ -46,11 +46,7 @@ def applies(a: ir.Analytic, d: ir.Detection, multi: frozenset[str]) -> bool:
             d.window.kind == "tumbling"
             and d.window.size_ms < 86_400_000
             and d.window.size_ms % 1000 == 0
-            and all(
-                c in d.keys and c not in multi
-                for b in hist
-                for c in getattr(b, "current", ())
-            )
+            and all(c in d.keys and c not in multi for b in hist for c in getattr(b, "current", ()))
         )
     return False
 
@@ -127,7 +123,8 @@ def _pass(
     for i, (k, c) in enumerate(zip(b.keys, b.current, strict=True)):
         h, cf = field_ref(names(k, b.span)), field_ref(field(c))
         if h == cf:
-            sets.append(f'siemc_h{i}=if(siemc_role=="x", null(), {h})' if passing else f"siemc_h{i}={h}")
+            val = f'if(siemc_role=="x", null(), {h})' if passing else h
+            sets.append(f"siemc_h{i}={val}")
         else:
             sets.append(f'siemc_h{i}=case(siemc_role=="h", {h}, siemc_role=="c", {cf})')
     across = "floor(_time/86400)" if b.across == "@days" else field_ref(names(b.across, b.span))
@@ -153,8 +150,7 @@ def _pass(
     cmds.append("mvexpand siemc_ri")
     cmds.append('eval siemc_ra=if(siemc_role=="c", mvindex(siemc_rv, siemc_ri), siemc_ra)')
     cmds.append(
-        f"streamstats current=f time_window={window} last(siemc_ht) AS siemc_rs "
-        f"BY {group} siemc_ra"
+        f"streamstats current=f time_window={window} last(siemc_ht) AS siemc_rs BY {group} siemc_ra"
     )
     look = number(b.lookback_ms / 1000)
     cmds.append(f'eval siemc_ro=if(siemc_role=="c" AND siemc_rs>=_time-{look}, siemc_ra, null())')
@@ -165,7 +161,9 @@ def _pass(
         cmds.append(f'where siemc_role=="c" AND siemc_ri==0 AND {rare}')
     else:
         # a candidate that is not rare stays as history of a later baseline
-        tags = " OR ".join(f"{TAG}=={eval_str(s)}" for s in sorted(set(later))) if pooled else "true()"
+        tags = "true()"
+        if pooled:
+            tags = " OR ".join(f"{TAG}=={eval_str(s)}" for s in sorted(set(later)))
         cmds.append(f'eval {CAND}=if(siemc_role=="c" AND NOT {rare}, 0, {CAND})')
         keep = [
             f'siemc_role=="c" AND siemc_ri==0 AND ({CAND}==1 OR {tags})',

@@ -5,7 +5,8 @@ every function but ``count`` ignores null values; a multivalue field contributes
 ``sum``/``avg``/``stdev``/``exactperc`` read the numeric values only; ``stdev`` is the sample
 standard deviation; ``exactperc<p>`` interpolates linearly at rank ``p/100*(n-1)`` (the reference's
 example: exactperc50 of 1..10 is 5.5); ``last`` is the last value in the order the command reads
-its input; ``values`` is the distinct values' texts in lexicographical order; ``min``/``max`` compare numerically when there are numbers, else lexicographically.
+its input; ``values`` is the distinct values' texts in lexicographical order;
+``min``/``max`` compare numerically when there are numbers, else lexicographically.
 """
 
 from __future__ import annotations

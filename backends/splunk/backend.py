@@ -274,13 +274,21 @@ class SplunkBackend(Backend):
         one_pass = firstseen.applies(a, d) and not any(
             c in sb.multi for b in a.baselines for c in getattr(b, "current", ())
         )
-        rare_pass = rarity.applies(a, d, sb.multi)
-        if rare_pass:
+        rare_pass = rarity.applies(a, d, sb.multi) and not (
+            d.window.kind == "sliding" and any(k in sb.multi for k in d.keys)
+        )
+        if rare_pass and d.window.kind == "sliding":
+            # the history is the detection stream's rows: the candidates are decided after the
+            # window's statistics, at the start of streamstats' window
+            cmds = self._single(sb, d.stream)
+        elif rare_pass:
             cmds = sb.pipeline(list(dict.fromkeys([d.stream, *rarity.history_streams(a)])))
             pooled = cmds[0].startswith("| multisearch")
-            cmds += rarity.one_pass(
-                a, ctx, sb, names, d.stream, pooled, start_s=d.window.size_ms // 1000
-            )
+            if d.window.kind == "tumbling":
+                n = d.window.size_ms // 1000
+                cmds += rarity.one_pass(
+                    a, ctx, sb, names, d.stream, pooled, start=f"floor(_time/{n})*{n}"
+                )
         elif one_pass:
             b = next(x for x in a.baselines if isinstance(x, ir.FirstSeen))
             streams = [d.stream] + ([b.stream] if b.stream != d.stream else [])
@@ -347,7 +355,11 @@ class SplunkBackend(Backend):
                 d.window.span,
                 direction="superset" if _grows_with_the_window(d) else "mixed",
             )
-            cmds.append("where " + " AND ".join(f"isnotnull({field_ref(k)})" for k in keys))
+            if rare_pass:
+                # rows without a key are still history: the window start is kept for the pass
+                aggs.append("min(_time) AS siemc_ws")
+            else:
+                cmds.append("where " + " AND ".join(f"isnotnull({field_ref(k)})" for k in keys))
             # streamstats groups by a multivalue field's whole value; siemc puts the event in
             # the group of each value (as stats BY does): one row per value
             # (https://docs.splunk.com/Documentation/Splunk/latest/SearchReference/Mvexpand)
@@ -369,7 +381,21 @@ class SplunkBackend(Backend):
             else:
                 bools.discard(name)
         cmds += self._deviation(d, a, ctx, keys)
-        if d.having is not None:
+        if rare_pass and d.window.kind == "sliding":
+            ctx.approximate(
+                "rarity baseline on a sliding window",
+                "each candidate is judged at the start of streamstats' window, which keeps "
+                "the events of windows that fired, so it may start earlier than siemc's",
+                next(b for b in a.baselines if isinstance(b, ir.Rarity)).span,
+            )
+            cond = [f"isnotnull({field_ref(k)})" for k in keys]
+            if d.having is not None:
+                cond.append(sb.expr(d.having, frozenset(bools), condition=True))
+            cmds += rarity.one_pass(
+                a, ctx, sb, names, d.stream, False, start="siemc_ws", candidate=" AND ".join(cond)
+            )
+            cmds[-1] += " siemc_ws"
+        elif d.having is not None:
             cmds.append(f"where {sb.expr(d.having, frozenset(bools), condition=True)}")
         if not (one_pass or rare_pass):
             cmds += self._baselines(a, ctx, sb, names)

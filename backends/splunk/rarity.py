@@ -42,12 +42,12 @@ def applies(a: ir.Analytic, d: ir.Detection, multi: frozenset[str]) -> bool:
     if isinstance(d, ir.Match):
         return True
     if isinstance(d, ir.Aggregate):
-        return (
-            d.window.kind == "tumbling"
-            and d.window.size_ms < 86_400_000
-            and d.window.size_ms % 1000 == 0
-            and all(c in d.keys and c not in multi for b in hist for c in getattr(b, "current", ()))
-        )
+        keys = all(c in d.keys and c not in multi for b in hist for c in getattr(b, "current", ()))
+        if d.window.kind == "sliding":
+            # the candidates are the sliding window's rows, so the history must be the same
+            # rows (another stream's rows would enter the window's statistics)
+            return keys and all(b.stream == d.stream for b in hist)
+        return keys and d.window.size_ms < 86_400_000 and d.window.size_ms % 1000 == 0
     return False
 
 
@@ -62,28 +62,30 @@ def one_pass(
     names: Names,
     det_stream: str,
     pooled: bool,
-    start_s: int | None = None,
+    start: str | None = None,
+    candidate: str | None = None,
 ) -> list[str]:
     """Commands after the pool of the detection stream and the history streams (``pooled``:
-    rows carry their stream in TAG; else every row is a candidate and history). With
-    ``start_s`` the candidates are events of tumbling windows of that many seconds, judged at
-    their window's start, so a group window is dropped or kept whole."""
+    rows carry their stream in TAG; else every row is a detection row and history).
+    ``candidate``: the condition of the candidates among the detection rows (None: all).
+    ``start``: the candidate's start where it is not the row's time (an eval expression; a
+    tumbling window's start, so that a group window is dropped or kept whole)."""
     field = CandidateField(ctx, names)
     rarities = [b for b in a.baselines if isinstance(b, ir.Rarity)]
     cmds: list[str] = []
+    conds = [f"{TAG}=={eval_str(det_stream)}"] if pooled else []
+    conds += [candidate] if candidate else []
     if pooled:
-        cand = f"{TAG}=={eval_str(det_stream)}"
         wanted = sorted({det_stream, *(b.stream for b in rarities)})
         if any(a.stream(s).join is not None for s in wanted):
             # the join partners' rows leave the pool
             cmds.append("where " + " OR ".join(f"{TAG}=={eval_str(s)}" for s in wanted))
-        cmds.append(f"eval {CAND}=if({cand}, 1, 0)")
-    else:
-        cmds.append(f"eval {CAND}=1")
+    cmds.append(f"eval {CAND}=" + (f"if({' AND '.join(conds)}, 1, 0)" if conds else "1"))
     for i, b in enumerate(rarities):
         later = [x.stream for x in rarities[i + 1 :]]
-        cmds += _pass(b, ctx, sb, names, field, pooled, later, start_s)
-    cmds.append(f"where {CAND}==1")
+        cmds += _pass(b, ctx, sb, names, field, pooled, later, start)
+    if len(rarities) > 1:
+        cmds.append(f"where {CAND}==1")
     cmds.append(f"fields - {CAND}")
     return cmds
 
@@ -96,7 +98,7 @@ def _pass(
     field: CandidateField,
     pooled: bool,
     later: list[str],
-    start_s: int | None,
+    start: str | None,
 ) -> list[str]:
     history_note(ctx, b.lookback_ms, "candidate")
     is_hist = f"{TAG}=={eval_str(b.stream)}" if pooled else "true()"
@@ -109,17 +111,14 @@ def _pass(
         f'case({CAND}==1 AND {is_hist}, mvappend("c", "h"), {CAND}==1, "c", {is_hist}, "h"'
         + (', true(), "x")' if passing else ")")
         if pooled
-        else 'mvappend("c", "h")'
+        else f'if({CAND}==1, mvappend("c", "h"), "h")'
     )
     cmds.append(f"eval siemc_role={role}")
     cmds.append("mvexpand siemc_role")
     sets = []
-    if start_s is not None:
-        # a candidate is judged at its window start: _time moved there for the pass
-        sets += [
-            "siemc_t=_time",
-            f'_time=if(siemc_role=="c", floor(_time/{start_s})*{start_s}, _time)',
-        ]
+    if start is not None:
+        # a candidate is judged at its start: _time moved there for the pass
+        sets += ["siemc_t=_time", f'_time=if(siemc_role=="c", {start}, _time)']
     for i, (k, c) in enumerate(zip(b.keys, b.current, strict=True)):
         h, cf = field_ref(names(k, b.span)), field_ref(field(c))
         if h == cf:
@@ -161,19 +160,20 @@ def _pass(
         cmds.append(f'where siemc_role=="c" AND siemc_ri==0 AND {rare}')
     else:
         # a candidate that is not rare stays as history of a later baseline
-        tags = "true()"
+        cmds.append(f'eval {CAND}=if(siemc_role=="c" AND NOT {rare}, 0, {CAND})')
         if pooled:
             tags = " OR ".join(f"{TAG}=={eval_str(s)}" for s in sorted(set(later)))
-        cmds.append(f'eval {CAND}=if(siemc_role=="c" AND NOT {rare}, 0, {CAND})')
-        keep = [
-            f'siemc_role=="c" AND siemc_ri==0 AND ({CAND}==1 OR {tags})',
-            f'siemc_role=="h" AND {CAND}==0 AND ({tags})',
-        ]
+            keep = [
+                f'siemc_role=="c" AND siemc_ri==0 AND ({CAND}==1 OR {tags})',
+                f'siemc_role=="h" AND {CAND}==0 AND ({tags})',
+            ]
+        else:
+            keep = ['siemc_role=="c" AND siemc_ri==0', f'siemc_role=="h" AND {CAND}==0']
         if passing:
             keep.append('siemc_role=="x"')
         cmds.append("where " + " OR ".join(f"({x})" for x in keep))
-    if start_s is not None:
+    if start is not None:
         cmds.append("eval _time=siemc_t")
     drop = "siemc_h* siemc_r*"
-    cmds.append(f"fields - {drop}" + (" siemc_t" if start_s is not None else ""))
+    cmds.append(f"fields - {drop}" + (" siemc_t" if start is not None else ""))
     return cmds

@@ -111,9 +111,10 @@ class SplunkBackend(Backend):
             "eval lower/upper/coalesce/max/min/abs; basename via replace(); registered_domain "
             "(a derived field) with the Public Suffix List as a lookup shipped with the app "
             "(every suffix of the name looked up at once, the longest match wins; inside "
-            "another expression: the last two labels, approximate); extract_ips via rex "
-            "max_match=0 (approximate: IPv4 only); lower/upper/basename of a multi-valued "
-            "field via mvmap(), any other function of one is E201",
+            "another expression: the last two labels, approximate); extract_ips via "
+            "replace() marking the IPv6 tokens, rex max_match=0 and mvmap() normalising "
+            "(compressed lower-case IPv6, mapped ones as IPv4); lower/upper/basename of a "
+            "multi-valued field via mvmap(), any other function of one is E201",
         ),
         ir.Enrich: Support(
             "exact",

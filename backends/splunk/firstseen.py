@@ -41,8 +41,9 @@ def history_note(ctx: Context, lookback_ms: int, candidate: str) -> None:
     """The history is read in the query's own pass, so from the search's time range."""
     ctx.note(
         f"the baseline history is read from the search's own time range: it must start "
-        f"{seconds(lookback_ms)} before the earliest {candidate} judged (earlier ones see a "
-        "partial history; the exported schedule sets dispatch.earliest_time so)"
+        f"{seconds(lookback_ms)} before the earliest {candidate} judged, earlier ones see a "
+        "partial history (the export's dispatch.earliest_time covers the lookback of the "
+        f"{candidate}s each scheduled run decides)"
     )
 
 

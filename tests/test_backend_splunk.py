@@ -36,7 +36,7 @@ def macro_defs(art: Artifact) -> dict[str, str]:
 # events, which the CIM has not (the sysmon profile has).
 CIM_REFUSED = {"SIEMC-0009": {"E210"}}
 COMPILED = set(CATALOG) - set(CIM_REFUSED)
-EXACT = {"AN1190", "AN1511", "SIEMC-0003", "SIEMC-0005", "SIEMC-0012"}
+EXACT = {"AN1190", "AN1511", "SIEMC-0003", "SIEMC-0004", "SIEMC-0005", "SIEMC-0011", "SIEMC-0012"}
 APPROXIMATE = COMPILED - EXACT
 UNSOURCED: set[str] = set()
 
@@ -75,7 +75,7 @@ def test_catalog_outcomes() -> None:
         "SIEMC-0011": {"E211"},
         "SIEMC-0012": {"E211"},
     }
-    assert exact == {"AN1190", "SIEMC-0005", "SIEMC-0009"}
+    assert exact == {"AN1190", "SIEMC-0004", "SIEMC-0005", "SIEMC-0009"}
 
 
 @pytest.mark.parametrize("aid", sorted(COMPILED))
@@ -152,8 +152,13 @@ def test_join_directions_and_baselines(variants: dict[str, ir.Analytic]) -> None
     # a value counts only when it came from the nearest partner
     assert "if(siemc_bh0==siemc_bs, siemc_bv0, null())" in q3
     q10 = BACKEND.compile(variants["SIEMC-0010"], allow_approximate=True).query
-    assert "stats dc(siemc_day) AS siemc_base0" in q10
-    assert "where isnull(siemc_base1) OR siemc_base1<3" in q10
+    # rarity in one pass: the candidates judged at the start of streamstats' window, one row
+    # per across value seen, each value's latest occurrence tested against the lookback
+    assert "min(_time) AS siemc_ws BY labels_host_role destination_registered_domain" in q10
+    assert 'siemc_ra=if(siemc_role=="h", floor(_time/86400), null())' in q10
+    assert "eventstats dc(siemc_ro) AS siemc_rn BY _time siemc_h0 siemc_h1" in q10
+    assert 'siemc_role=="c" AND siemc_ri==0 AND (isnull(siemc_rn) OR siemc_rn<3)' in q10
+    assert "join " not in q10
     q9 = BACKEND.compile(variants["SIEMC-0009"], allow_approximate=True).query
     assert "streamstats current=f time_window=301s last(siemc_mt) AS siemc_next" in q9
     # AN1511's measures over a source that counts bytes (Zeek conn): an exact nearest rank

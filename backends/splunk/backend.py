@@ -18,7 +18,7 @@ import jinja2
 
 from backends.base import Backend, Context, Support
 from backends.comment import one_line
-from backends.splunk import firstseen, psl, sequence
+from backends.splunk import firstseen, psl, rarity, sequence
 from backends.splunk.expr import eval_str, field_ref, is_boolean, number, seconds
 from backends.splunk.macros import definitions, filter_macro
 from backends.splunk.streams import SEQ, TAG, Names, StreamBuilder
@@ -111,9 +111,10 @@ class SplunkBackend(Backend):
             "eval lower/upper/coalesce/max/min/abs; basename via replace(); registered_domain "
             "(a derived field) with the Public Suffix List as a lookup shipped with the app "
             "(every suffix of the name looked up at once, the longest match wins; inside "
-            "another expression: the last two labels, approximate); extract_ips via rex "
-            "max_match=0 (approximate: IPv4 only); lower/upper/basename of a multi-valued "
-            "field via mvmap(), any other function of one is E201",
+            "another expression: the last two labels, approximate); extract_ips via "
+            "replace() marking the IPv6 tokens, rex max_match=0 and mvmap() normalising "
+            "(compressed lower-case IPv6, mapped ones as IPv4); lower/upper/basename of a "
+            "multi-valued field via mvmap(), any other function of one is E201",
         ),
         ir.Enrich: Support(
             "exact",
@@ -161,14 +162,18 @@ class SplunkBackend(Backend):
             "sequence, tumbling aggregate); elsewhere a join subsearch (approximate)",
         ),
         ir.Rarity: Support(
-            "approximate",
-            "join type=left with a history subsearch `stats dc(across)`; lookback anchored "
-            "at search time and includes the detection window",
+            "exact",
+            "one time-ordered pass on a match or tumbling aggregate: the history rows in the "
+            "detection's pool, streamstats values() of the across values by key, one row per "
+            "value, streamstats last() of its times tested against the candidate's start, "
+            "eventstats dc(); elsewhere a join subsearch anchored at search time (approximate)",
         ),
         ir.Deviation: Support(
-            "approximate",
-            "streamstats current=f time_window=<lookback> avg/stdev/exactperc over the "
-            "group's past windows; the window's lower bound may differ at the boundary",
+            "exact",
+            "streamstats current=f count/avg/stdev over the group's past windows (the rows of "
+            "bin + stats), time_window halfway between two window multiples so that exactly "
+            "the windows starting at or after start - lookback count; a percentile uses "
+            "exactperc (approximate: it may interpolate)",
         ),
     }
 
@@ -192,6 +197,7 @@ class SplunkBackend(Backend):
         ]
         for a in ctx.approximations:
             lines.append(f"APPROXIMATION, {a.direction} ({a.span.at()}) {a.construct}: {a.detail}")
+        lines += [f"NOTE {n}" for n in ctx.notes]
         for lk in analytic.lookups:
             lines.append(
                 f"lookup definition {lk.name}: transforms.conf [{lk.name}] "
@@ -214,6 +220,11 @@ class SplunkBackend(Backend):
         if isinstance(det, ir.Match):
             if firstseen.applies(a, det):
                 return self._match_first_seen(det, a, ctx, sb, names)
+            if rarity.applies(a, det, sb.multi):
+                self._check_candidates(a, ctx, sb)
+                cmds = sb.pipeline(list(dict.fromkeys([det.stream, *rarity.history_streams(a)])))
+                pooled = cmds[0].startswith("| multisearch")
+                return cmds + rarity.one_pass(a, ctx, sb, names, det.stream, pooled)
             cmds = self._single(sb, det.stream)
             return cmds + self._baselines(a, ctx, sb, names)
         if isinstance(det, ir.Aggregate):
@@ -264,7 +275,22 @@ class SplunkBackend(Backend):
         one_pass = firstseen.applies(a, d) and not any(
             c in sb.multi for b in a.baselines for c in getattr(b, "current", ())
         )
-        if one_pass:
+        rare_pass = rarity.applies(a, d, sb.multi) and not (
+            d.window.kind == "sliding" and any(k in sb.multi for k in d.keys)
+        )
+        if rare_pass and d.window.kind == "sliding":
+            # the history is the detection stream's rows: the candidates are decided after the
+            # window's statistics, at the start of streamstats' window
+            cmds = self._single(sb, d.stream)
+        elif rare_pass:
+            cmds = sb.pipeline(list(dict.fromkeys([d.stream, *rarity.history_streams(a)])))
+            pooled = cmds[0].startswith("| multisearch")
+            if d.window.kind == "tumbling":
+                n = d.window.size_ms // 1000
+                cmds += rarity.one_pass(
+                    a, ctx, sb, names, d.stream, pooled, start=f"floor(_time/{n})*{n}"
+                )
+        elif one_pass:
             b = next(x for x in a.baselines if isinstance(x, ir.FirstSeen))
             streams = [d.stream] + ([b.stream] if b.stream != d.stream else [])
             cmds = sb.pipeline(streams)
@@ -330,7 +356,11 @@ class SplunkBackend(Backend):
                 d.window.span,
                 direction="superset" if _grows_with_the_window(d) else "mixed",
             )
-            cmds.append("where " + " AND ".join(f"isnotnull({field_ref(k)})" for k in keys))
+            if rare_pass:
+                # rows without a key are still history: the window start is kept for the pass
+                aggs.append("min(_time) AS siemc_ws")
+            else:
+                cmds.append("where " + " AND ".join(f"isnotnull({field_ref(k)})" for k in keys))
             # streamstats groups by a multivalue field's whole value; siemc puts the event in
             # the group of each value (as stats BY does): one row per value
             # (https://docs.splunk.com/Documentation/Splunk/latest/SearchReference/Mvexpand)
@@ -352,9 +382,23 @@ class SplunkBackend(Backend):
             else:
                 bools.discard(name)
         cmds += self._deviation(d, a, ctx, keys)
-        if d.having is not None:
+        if rare_pass and d.window.kind == "sliding":
+            ctx.approximate(
+                "rarity baseline on a sliding window",
+                "each candidate is judged at the start of streamstats' window, which keeps "
+                "the events of windows that fired, so it may start earlier than siemc's",
+                next(b for b in a.baselines if isinstance(b, ir.Rarity)).span,
+            )
+            cond = [f"isnotnull({field_ref(k)})" for k in keys]
+            if d.having is not None:
+                cond.append(sb.expr(d.having, frozenset(bools), condition=True))
+            cmds += rarity.one_pass(
+                a, ctx, sb, names, d.stream, False, start="siemc_ws", candidate=" AND ".join(cond)
+            )
+            cmds[-1] += " siemc_ws"
+        elif d.having is not None:
             cmds.append(f"where {sb.expr(d.having, frozenset(bools), condition=True)}")
-        if not one_pass:
+        if not (one_pass or rare_pass):
             cmds += self._baselines(a, ctx, sb, names)
         outs = [ctx.profile.local(m.name) for m in d.measures]
         outs += [ctx.profile.local(n) for n, _ in d.compute]
@@ -364,29 +408,46 @@ class SplunkBackend(Backend):
     def _deviation(
         self, d: ir.Aggregate, a: ir.Analytic, ctx: Context, keys: list[str]
     ) -> list[str]:
+        """docs/semantics.md (deviation): the group's past windows that had events and a
+        numeric value, starting at or after ``start - lookback`` and ending by ``start``. After
+        ``bin`` + ``stats`` a group has one row per window that had events, at its start, a
+        multiple of the size; streamstats current=f leaves the current window out, and a
+        time_window strictly between two multiples of the size (``q*size + size/2``, q =
+        lookback // size) holds exactly the past windows starting at or after
+        ``start - lookback``, whichever way streamstats treats an event exactly at its edge."""
         cmds: list[str] = []
+        size = d.window.size_ms
+        kinds = {m.name: m.kind for m in d.measures}
         for i, b in enumerate(x for x in a.baselines if isinstance(x, ir.Deviation)):
-            ctx.approximate(
-                "deviation baseline",
-                "streamstats current=f time_window over the group's past windows: whether a "
-                "past window starting exactly `lookback` before the current one counts "
-                "follows streamstats' window edge, and the search time range must reach back "
-                "over the lookback",
-                b.span,
-            )
+            span = (b.lookback_ms // size) * size + size // 2
+            if b.percentile is not None:
+                ctx.approximate(
+                    "deviation baseline percentile",
+                    "streamstats exactperc may interpolate between neighbouring values; siemc "
+                    "takes the nearest rank of the past windows' values",
+                    b.span,
+                )
             m = ctx.profile.local(b.measure)
             p = f"siemc_dev{i}"
+            if kinds.get(b.measure) not in ("count", "distinct", "sum", "avg", "stdev"):
+                # min/max of text and computed values may be non-numeric: not history, and a
+                # non-numeric current value fails
+                cmds.append(f"eval {p}_v=tonumber({field_ref(m)})")
+                m = f"{p}_v"
             aggs = [f"count({m}) AS {p}_n"]
-            tests = [f"{p}_n>={b.min_history}"]
+            # the sample standard deviation needs two values (siemc: false with fewer)
+            least = max(b.min_history, 2 if b.k is not None else 1)
+            tests = [f"{p}_n>={least}"]
             if b.k is not None:
                 aggs += [f"avg({m}) AS {p}_mean", f"stdev({m}) AS {p}_sd"]
                 tests.append(f"{m}>{p}_mean+{number(b.k)}*{p}_sd")
             if b.percentile is not None:
                 aggs.append(f"exactperc{number(b.percentile)}({m}) AS {p}_pct")
                 tests.append(f"{m}>{p}_pct")
+            firstseen.history_note(ctx, b.lookback_ms, "window")
             cmds.append("sort 0 _time")
             cmds.append(
-                f"streamstats current=f time_window={seconds(b.lookback_ms)} "
+                f"streamstats current=f time_window={seconds(span)} "
                 f"{' '.join(aggs)} BY {' '.join(keys)}"
             )
             cmds.append("where " + " AND ".join(tests))

@@ -559,14 +559,7 @@ def _lit_kind(e: ir.Expr) -> str | None:
     return None
 
 
-# IPv4 addresses glued to no word character, no leading-zero octets (extract_ips).
-IPV4_REX = (
-    r"(?<![\w.])(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
-    r"(?![\w.])"
-)
-
 __all__ = [
-    "IPV4_REX",
     "ExprRenderer",
     "NotACondition",
     "PredicateRenderer",

@@ -37,6 +37,16 @@ def applies(a: ir.Analytic, d: ir.Detection) -> bool:
     return isinstance(d, ir.Sequence) and len(d.steps) == 2 and d.steps[1].stream != hist[0].stream
 
 
+def history_note(ctx: Context, lookback_ms: int, candidate: str) -> None:
+    """The history is read in the query's own pass, so from the search's time range."""
+    ctx.note(
+        f"the baseline history is read from the search's own time range: it must start "
+        f"{seconds(lookback_ms)} before the earliest {candidate} judged, earlier ones see a "
+        "partial history (the export's dispatch.earliest_time covers the lookback of the "
+        f"{candidate}s each scheduled run decides)"
+    )
+
+
 def one_pass(
     a: ir.Analytic,
     ctx: Context,
@@ -54,6 +64,7 @@ def one_pass(
     (before the aggregation): each is judged at its window's start, so a group window is
     dropped whole or kept whole."""
     hist = eval_str(b.stream)
+    history_note(ctx, b.lookback_ms, "candidate")
     cmds: list[str] = []
     if candidate is None:
         if pooled:

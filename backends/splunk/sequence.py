@@ -114,15 +114,17 @@ def pair(
                     "applies until, then the last step, then the first to one event",
                     d.span,
                 )
-    for s in roles:
-        for k in s.keys:
-            if k in sb.multi:
-                ctx.approximate(
-                    f"ordered sequence keyed on the multi-valued field {k}",
-                    "mvexpand gives one row per value and each row completes on its own, where "
-                    "siemc binds an instance to one value and consumes the event for all",
-                    s.span,
-                )
+    for k in second.keys:
+        if k in sb.multi:
+            ctx.approximate(
+                f"ordered sequence keyed on the multi-valued field {k} of its last step",
+                "mvexpand gives one row per value and each row may complete, where siemc "
+                "completes one partial per event (the first value with one)",
+                second.span,
+            )
+    # first-step values: each row stands for the partial under one value; the event is
+    # consumed for all of them by its first completion (kept below)
+    multi_first = [i for i, k in enumerate(first.keys) if k in sb.multi]
     streams = [s.stream for s in roles] + [h for h in history if h not in {s.stream for s in roles}]
     cmds = sb.pipeline(streams)
     n = len(first.keys)
@@ -145,7 +147,11 @@ def pair(
             cmds.append(f"mvexpand siemc_g{i}")
     # the (time, input) order of docs/semantics.md
     cmds.append(f"sort 0 _time {SEQ}")
-    orig = [names(k, first.span) for k in d.steps[0].keys]
+    # the alert key: the first step's values, for a multi-valued one the element that matched
+    orig = [
+        f"siemc_g{i}" if i in multi_first else names(k, first.span)
+        for i, k in enumerate(d.steps[0].keys)
+    ]
     carried = orig + [names(f, first.span) for alias, f in step_fields if alias == first.alias]
     a_rows = Carry("siemc_a", is_step[first.stream])
     sets = a_rows.sets(carried)
@@ -170,6 +176,16 @@ def pair(
         tests.append("(isnull(siemc_pu) OR siemc_pu<siemc_as)")
     done = " AND ".join(tests)
     cmds.append(f"where {keep} OR ({done})" if keep else f"where {done}")
+    if multi_first:
+        # a first-step event completes once: with the earliest last step of any of its values
+        # (https://docs.splunk.com/Documentation/Splunk/latest/SearchReference/Eventstats)
+        b_row = is_step[second.stream]
+        cmds.append(
+            f"eval siemc_ca=if({b_row}, siemc_as, null()), siemc_cb=if({b_row}, {SEQ}, null())"
+        )
+        cmds.append("eventstats min(siemc_cb) AS siemc_cf BY siemc_ca")
+        cmds.append(f"where NOT ({b_row}) OR siemc_cb==siemc_cf")
+        cmds.append("fields - siemc_ca siemc_cb siemc_cf")
     # the alert: the first step's time and keys, and the step fields the baselines read
     is_alert = is_step[second.stream]  # never a history stream (firstseen.applies)
     outs = [f"duration=if({is_alert}, _time-siemc_at, null())"]

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from backends.base import E_NO_SOURCE, CompileError, Context, _diag
 from backends.profiles import describe, ecs_array_fields
-from backends.splunk import psl
+from backends.splunk import ips, psl
 from backends.splunk.expr import (
-    IPV4_REX,
     ExprRenderer,
     NotACondition,
     PredicateRenderer,
@@ -438,19 +437,7 @@ class StreamBuilder:
         arg = e.args[0]
         if not isinstance(arg, ir.FieldRef):
             raise self.ctx.not_implemented("extract_ips() of a computed value", e.span)
-        self.ctx.approximate(
-            "function extract_ips()",
-            "rex max_match=0 extracts IPv4 addresses (::ffff:-mapped ones included) but no "
-            "IPv6 addresses",
-            e.span,
-        )
-        src = self.names(arg.name, arg.span)
-        # https://docs.splunk.com/Documentation/Splunk/latest/SearchReference/Rex (max_match=0:
-        # every match, as a multivalue field)
-        tmp = "siemc_ips"
-        rex = f"rex field={src} max_match=0 {eval_str('(?<' + tmp + '>' + IPV4_REX + ')')}"
-        assign = f"mvdedup({tmp})" if cond is None else f"if({cond}, mvdedup({tmp}), {dst})"
-        return [f"eval {tmp}=null()", rex, f"eval {dst}={assign}", f"fields - {tmp}"]
+        return ips.commands(self.names(arg.name, arg.span), dst, cond)
 
     # ------------------------------------------------------------------ pipelines
     def pipeline(self, wanted: list[str], earliest: str | None = None) -> list[str]:

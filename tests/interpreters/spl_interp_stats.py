@@ -5,7 +5,8 @@ every function but ``count`` ignores null values; a multivalue field contributes
 ``sum``/``avg``/``stdev``/``exactperc`` read the numeric values only; ``stdev`` is the sample
 standard deviation; ``exactperc<p>`` interpolates linearly at rank ``p/100*(n-1)`` (the reference's
 example: exactperc50 of 1..10 is 5.5); ``last`` is the last value in the order the command reads
-its input; ``min``/``max`` compare numerically when there are numbers, else lexicographically.
+its input; ``values`` is the distinct values' texts in lexicographical order;
+``min``/``max`` compare numerically when there are numbers, else lexicographically.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from tests.interpreters.spl_interp_values import (
     NotExecutable,
     SplRuntimeError,
     mv,
+    norm,
     num,
     number_out,
     span_seconds,
@@ -103,6 +105,9 @@ _FUNCS: dict[str, Any] = {
     "stdev": _stdev,
     "min": lambda vs: _extreme(vs, False),
     "max": lambda vs: _extreme(vs, True),
+    # the distinct values as a multivalue, in lexicographical order
+    # (https://docs.splunk.com/Documentation/Splunk/latest/SearchReference/Multivaluestatsandchartfunctions#values)
+    "values": lambda vs: norm(sorted({text(v) for v in vs})),
     "first": lambda vs: vs[0] if vs else None,
     "last": lambda vs: vs[-1] if vs else None,
 }

@@ -2,9 +2,10 @@
 
 Each ``first`` event with every key present is its own instance: it alerts unless a
 ``missing`` event with equal keys (the key rule, any alternative) lies in ``(t, t + within]``
-(strictly later: input order at one timestamp does not count), and only once decided: the input has passed ``t + within`` (its
-newest event, the watermark without joins) or the observation end ``now`` (DuckDB variable
-``siemc_now``, set by the engine; unset: no ``now``) reaches it.
+(strictly later: input order at one timestamp does not count), and only once decided: the
+input has passed ``t + within`` (its newest event, the watermark without joins) or the
+observation end ``now`` (DuckDB variable ``siemc_now``, set by the engine; unset: no ``now``)
+reaches it.
 """
 
 from __future__ import annotations

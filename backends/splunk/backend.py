@@ -507,7 +507,7 @@ class SplunkBackend(Backend):
         self, d: ir.Absence, a: ir.Analytic, ctx: Context, sb: StreamBuilder, names: Names
     ) -> list[str]:
         """Each ``first`` row alerts unless the nearest strictly later ``missing`` row with its
-        keys (the input read backwards: streamstats ``last()``) is within ``within``; decided
+        keys (the rows in reverse time order: streamstats ``last()``) is within ``within``; decided
         once now() has passed the window."""
         _multi_keys([d.first], sb, ctx, "absence", "has no `missing` event")
         cmds, knames = self._keyed_pool([d.first, d.missing], a, ctx, sb, names)

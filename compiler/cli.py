@@ -18,6 +18,7 @@ from typing import Any
 import click
 
 from backends import ENGINE_TARGETS
+from compiler import run_engine
 from compiler.atomic import Interrupted, OutputError
 from compiler.build import (
     ALL_TARGETS,
@@ -337,6 +338,14 @@ def _indent(text: str, n: int) -> str:
     "of sorting that file (inputs are always streamed; files out of order are sorted on disk)",
 )
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="write alerts here")
+@click.option(
+    "--engine",
+    type=click.Choice(run_engine.ENGINES),
+    default="auto",
+    show_default=True,
+    help="auto: DuckDB for each analytic that compiles exactly to it over ECS inputs, the "
+    "reference evaluator otherwise; stderr says which ran",
+)
 @root_option
 def run_cmd(
     paths: tuple[str, ...],
@@ -345,6 +354,7 @@ def run_cmd(
     now: str | None,
     presorted: bool,
     output: str | None,
+    engine: str,
     root: str | None,
 ) -> None:
     """Evaluate analytics over log files; print one JSON alert per line."""
@@ -366,12 +376,25 @@ def run_cmd(
         raise click.UsageError(f"--now: {exc}") from None
     analytics = [x.analytic for x in sorted(cat.loaded, key=lambda x: x.analytic.id)]
     try:
-        lines = alert_lines(analytics, specs, now_ms, presorted=presorted)
+        choices = run_engine.choose(analytics, specs, engine, presorted)
+        lines, ran = run_engine.lines(
+            choices,
+            specs,
+            now_ms,
+            strict=engine == "duckdb",
+            evaluate=lambda rest: alert_lines(rest, specs, now_ms, presorted=presorted),
+        )
+    except run_engine.EngineRefused as exc:
+        click.secho(f"error: {exc}", fg="red", err=True)
+        sys.exit(EXIT_INVALID)
     except ValueError as exc:
         click.secho(f"error: {exc}", fg="red", err=True)
         if presorted and "out of order" in str(exc):
             click.echo("help: the inputs are not in time order; run without --presorted", err=True)
         sys.exit(EXIT_INVALID)
+    for c in ran:
+        why = f" ({c.why})" if c.engine == "evaluator" and engine == "auto" else ""
+        click.echo(f"{c.analytic.id}: engine {c.engine}{why}", err=True)
     count = 0
     if output:
         tmp = Path(output + ".tmp")

@@ -245,7 +245,15 @@ def alert_json(al: Alert) -> str:
         "key": dict(al.key),
         "start": format_timestamp(al.start),
         "end": format_timestamp(al.end),
-        "measures": dict(al.measures),
+        "measures": {k: _number(v) for k, v in al.measures},
         "evidence": list(al.evidence),
     }
     return json.dumps(doc, sort_keys=False, ensure_ascii=False, default=str)
+
+
+def _number(v: Any) -> Any:
+    """A measure as JSON numbers mean it: an integral float is written as the integer (10.0 and
+    10 are one number), so every engine prints the same line for the same alert."""
+    if type(v) is float and v.is_integer() and abs(v) < 2**53:
+        return int(v)
+    return v

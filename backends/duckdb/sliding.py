@@ -81,7 +81,7 @@ def aggregate(d: ir.Aggregate, ctx: Context) -> list[tuple[str, str]]:
     pairs = (
         f"SELECT {', '.join(f'e.{k}' for k in kcols) + ', ' if kcols else ''}"
         f"e._i, e._lo, e._ts AS _end, p._i AS _a, p._ts AS _start{firsts}{measures},\n"
-        f"    list(p._id) {W} AS _evidence\n"
+        f"    list_reverse(list(p._id) {W}) AS _evidence\n"
         f"  FROM spans e JOIN spans p ON {same} AND p._i BETWEEN e._lo AND e._i\n"
         f"  WINDOW w AS (PARTITION BY {', '.join(f'e.{k}' for k in kcols) + ', ' if kcols else ''}"
         "e._i ORDER BY p._i DESC ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)"

@@ -176,17 +176,37 @@ def _splits(field: str) -> list[str]:
     ]
 
 
-# @timestamp as ms since the epoch: epoch numbers (seconds, or ms/us/ns when too large for
-# seconds, compiler.timeutil) and numeric strings, else ISO 8601 (no zone: the session's UTC).
+# @timestamp as ms since the epoch, parsed only where DuckDB is sure to agree with
+# compiler.timeutil.parse_timestamp (the evaluator's reader): non-negative integer epochs
+# (seconds, or ms/us/ns from 1e11/1e14/1e17 on, floored; DuckDB's // truncates, equal to floor
+# only for non-negative numbers) and ISO 8601 as ECS writes it (seconds present, an optional
+# fraction, then Z or a +HH[[:]MM] offset, or no zone = UTC; the calendar is validated by the cast).
+# Anything else is null, and a null time stops the run (siemc run then uses the evaluator, whose
+# reader parses every layout it documents or names the record it cannot read).
+_ISO = (
+    r"^(\d{4})-(\d{2})-(\d{2})[Tt ]([01]\d|2[0-3]):([0-5]\d):([0-5]\d)"
+    r"(?:[.,](\d+))?(?:([Zz])|([+-])([01]\d|2[0-3])(?::?([0-5]\d))?)?$"
+)
+_MIN_MS, _MAX_MS = -62_135_596_800_000, 253_402_300_799_999
 _TIME_MACROS = (
-    "CREATE OR REPLACE TEMP MACRO siemc_epoch(x) AS CASE "
-    "WHEN abs(x) >= 1e17 THEN floor(x / 1e6) WHEN abs(x) >= 1e14 THEN floor(x / 1e3) "
-    "WHEN abs(x) >= 1e11 THEN floor(x) ELSE floor(x * 1000) END::BIGINT",
+    "CREATE OR REPLACE TEMP MACRO siemc_in_range(ms) AS "
+    f"CASE WHEN ms BETWEEN {_MIN_MS} AND {_MAX_MS} THEN ms::BIGINT END",
+    "CREATE OR REPLACE TEMP MACRO siemc_epoch(x) AS siemc_in_range(CASE "
+    "WHEN x < 0 THEN NULL WHEN x < 100000000000 THEN x * 1000 "
+    "WHEN x < 100000000000000 THEN x WHEN x < 100000000000000000 THEN x // 1000 "
+    "ELSE x // 1000000 END)",
+    "CREATE OR REPLACE TEMP MACRO siemc_iso_parts(p) AS siemc_in_range("
+    "epoch_ms(try_cast(p.y || '-' || p.mo || '-' || p.d || ' ' || p.h || ':' || p.mi || ':' "
+    "|| p.sec AS TIMESTAMP)) + rpad(left(p.f, 3), 3, '0')::BIGINT - CASE p.sign "
+    "WHEN '+' THEN 1 WHEN '-' THEN -1 ELSE 0 END "
+    "* (coalesce(try_cast(p.oh AS BIGINT), 0) * 3600000 + coalesce(try_cast(p.om AS BIGINT), 0) "
+    "* 60000))",
+    "CREATE OR REPLACE TEMP MACRO siemc_iso(s) AS CASE WHEN regexp_full_match(s, "
+    f"{_lit(_ISO)}) THEN siemc_iso_parts(regexp_extract(s, {_lit(_ISO)}, "
+    "['y', 'mo', 'd', 'h', 'mi', 'sec', 'f', 'z', 'sign', 'oh', 'om'])) END",
     "CREATE OR REPLACE TEMP MACRO siemc_ts(t) AS CASE "
-    "WHEN json_type(t) IN ('UBIGINT', 'BIGINT', 'DOUBLE') THEN siemc_epoch(t::DOUBLE) "
-    "WHEN json_type(t) = 'VARCHAR' THEN coalesce("
-    "siemc_epoch(try_cast(trim(t ->> '$') AS DOUBLE)), "
-    "epoch_ms(try_cast(trim(t ->> '$') AS TIMESTAMPTZ))) END",
+    "WHEN json_type(t) IN ('UBIGINT', 'BIGINT') THEN siemc_epoch(t::HUGEINT) "
+    "WHEN json_type(t) = 'VARCHAR' THEN siemc_iso(t ->> '$') END",
 )
 
 
@@ -220,11 +240,13 @@ def file_view(con: Any, files: Sequence[tuple[str | Path, str]], fields: Sequenc
         )
         at += n
     extract = f"json_extract(doc, [{', '.join(_lit(p) for p in paths)}])"
-    # No sort: queries order events by (_ts, _seq), and _seq is the input order (file, then
-    # document), so the view streams and DuckDB pushes the streams' filters into the read.
+    # Materialised, so that every record's time is read (a record no stream selects but whose
+    # time does not parse stops the run, as it stops the evaluator's reader). No sort: queries
+    # order events by (_ts, _seq), and _seq is the input order (file, then document).
     con.execute(
-        "CREATE OR REPLACE VIEW events AS SELECT coalesce(_ts, error("
-        "'an event without a readable @timestamp: ' || _src || '#' || _line)) AS _ts, "
+        "CREATE OR REPLACE TEMP TABLE events AS SELECT coalesce(_ts, error("
+        "'a @timestamp missing or in a layout DuckDB does not read here: ' || _src || '#' "
+        "|| _line)) AS _ts, "
         f"_file * {1 << 40} + _line AS _seq, "
         "coalesce(v[2] ->> '$', v[3] ->> '$', _src || '#' || _line) AS _id, "
         + ", ".join(pick)
@@ -253,12 +275,16 @@ def run_analytic(
     """
     art = DuckdbBackend().compile(analytic)
     con = connect()
+    spill = tempfile.TemporaryDirectory(prefix="siemc-duckdb-")
     try:
+        # an in-memory database spills to ./.tmp by default: never write into the user's folder
+        con.execute(f"SET temp_directory = {_lit(spill.name)}")
         file_view(con, files, columns(analytic))
         names, rows = execute(con, art.query, now_ms)
     except _duckdb().Error as exc:
         raise ValueError(f"DuckDB could not read the events: {exc}") from None
     finally:
         con.close()
+        spill.cleanup()
     alerts = _alerts(analytic, names, rows)
     return sorted(alerts, key=lambda a: (a.end, a.start, repr(a.key), a.evidence))

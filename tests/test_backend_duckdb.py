@@ -145,8 +145,8 @@ detect:
 """
     )
     assert "AND NOT EXISTS (" in q
-    assert "m._ts BETWEEN f._ts AND f._ts + 300000" in q
-    assert "(m._ts > f._ts OR m._seq > f._seq)" in q
+    assert "WHERE m._ts > f._ts AND m._ts <= f._ts + 300000" in q  # strictly later
+    assert "_seq >" not in q  # input order at one timestamp does not count
     assert "coalesce(getvariable('siemc_now') >= f._ts + 300000, false)" in q
 
 

@@ -40,7 +40,7 @@ UNSUPPORTED = {
     "SIEMC-0006",
 }
 # exact without --allow-approximate
-EXACT = {"AN1190", "AN1511", "SIEMC-0011"}
+EXACT = {"AN1190", "AN1511", "SIEMC-0009", "SIEMC-0011"}
 
 
 def test_catalog_categories() -> None:

@@ -145,12 +145,20 @@ EXPECTED: dict[tuple[str, str], Expected] = {
 NOT_EXECUTED: dict[tuple[str, str], str] = {
     (
         "SIEMC-0009",
-        "agent stays down, another agent restarts instead, restart 1 ms too late, AUDITD is "
-        "not auditd",
+        "stays down, another agent restarts, restart 1 ms late, AUDITD, start at the stop's "
+        "millisecond",
     ): "missing-event sequence",
     (
         "SIEMC-0009",
-        "restart exactly at 5m, restart at the same timestamp, window open at now, not an agent",
+        "restart exactly at 5m, restart 1 ms after the stop, window open at now, not an agent",
+    ): "missing-event sequence",
+    (
+        "D-EQL-60",
+        "two runs at one millisecond, a run 1m + 1 ms after another",
+    ): "missing-event sequence",
+    (
+        "D-EQL-60",
+        "runs 1 ms apart, exactly 1m apart, the last one undecided at now",
     ): "missing-event sequence",
 }
 
@@ -226,11 +234,11 @@ def test_coverage_numbers() -> None:
     pairs = _pairs()
     compiled = {aid for aid, _ in pairs}
     assert compiled == {"AN1190", "SIEMC-0006", "SIEMC-0009", "SIEMC-0012"} | {
-        f"D-EQL-{i:02d}" for i in range(1, 19)
+        f"D-EQL-{i:02d}" for i in [*range(1, 19), 60]
     }
-    assert len(pairs) == 37
+    assert len(pairs) == 39
     executed = len(pairs) - len(NOT_EXECUTED)
-    assert (executed, len(EXPECTED), len(NOT_EXECUTED)) == (35, 12, 2)
+    assert (executed, len(EXPECTED), len(NOT_EXECUTED)) == (35, 12, 4)
 
 
 def test_differential_fixtures_pass_the_evaluator() -> None:

@@ -24,7 +24,7 @@ from typing import Any, Literal
 
 import pytest
 
-from backends.base import Artifact, overall_direction
+from backends.base import Artifact
 from backends.elastic_esql import EsqlBackend
 from backends.elastic_esql.aggregate import AggregateBuilder
 from backends.elastic_esql.expr import Renderer
@@ -60,33 +60,7 @@ _STRADDLE = (
     "epoch-aligned tumbling buckets')"
 )
 
-_TIE = (
-    "a missing event at the first event's own millisecond never suppresses it (artifact: "
-    "'ES|QL has no input order'), a declared superset"
-)
-
 EXPECTED: dict[tuple[str, str], Expected] = {
-    (
-        "SIEMC-0009",
-        "restart exactly at 5m, restart at the same timestamp, window open at now, not an agent",
-    ): Expected(
-        "approximation",
-        "absence",
-        _TIE + ": osqueryd restarts on web02 at its stop's millisecond",
-        extra=(
-            "SIEMC-0009 {host.name='web02', process.name='osqueryd'} "
-            "[1725361800000..1725361800000]",
-        ),
-    ),
-    (
-        "D-ESQL-15",
-        "restart exactly at 5m, a restart after the stop at the same millisecond",
-    ): Expected(
-        "approximation",
-        "absence",
-        _TIE + ": g2 restarts db at g1's millisecond",
-        extra=(f"D-ESQL-15 {{host.name='h1', process.name='db'}} [{T0 + 600000}..{T0 + 600000}]",),
-    ),
     ("SIEMC-0007", "20th distinct port exactly one minute after the first"): Expected(
         "approximation",
         SLIDING,
@@ -244,8 +218,8 @@ def test_coverage_numbers() -> None:
         "SIEMC-0010",
         "SIEMC-0011",
         "SIEMC-0012",
-    } | {f"D-ESQL-{i:02d}" for i in range(1, 16)}
-    assert (len(pairs), len(EXPECTED)) == (41, 7)
+    } | {f"D-ESQL-{i:02d}" for i in [*range(1, 16), 60]}
+    assert (len(pairs), len(EXPECTED)) == (43, 5)
     assert [k for k, e in EXPECTED.items() if e.kind == "defect"] == []
 
 
@@ -392,14 +366,23 @@ def test_percentile_rank_off_by_one_is_caught(monkeypatch: pytest.MonkeyPatch) -
     assert _differs("D-ESQL-12")
 
 
-def test_a_superset_absence_never_misses_an_evaluator_alert() -> None:
-    """The declared direction holds: every evaluator alert of an absence is found."""
-    for aid in ("SIEMC-0009", "D-ESQL-15"):
+def test_absences_are_exact_and_equal_the_evaluator() -> None:
+    """A missing event must be strictly later (docs/semantics.md "Absence"), which ES|QL
+    computes: no approximation is declared and every fixture, ties included, is equal."""
+    for aid in ("SIEMC-0009", "D-ESQL-15", "D-ESQL-60"):
         lo = next(x for x in _catalog() if x.analytic.id == aid)
         art = _artifact(aid)
-        assert art is not None and overall_direction(art.approximations) == "superset"
+        assert art is not None and art.approximations == ()
         for fx in lo.fixtures:
-            assert not _compare(lo, fx, art).missing
+            diff = _compare(lo, fx, art)
+            assert not diff.missing and not diff.extra
+
+
+def test_absence_tie_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    """D-ESQL-60's starts at their stop's own millisecond do not suppress it."""
+    assert not _differs("D-ESQL-60")
+    _replace_in_query(monkeypatch, "siemc_next > @timestamp AND", "siemc_next >= @timestamp AND")
+    assert _differs("D-ESQL-60")
 
 
 def test_absence_window_end_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -198,8 +198,8 @@ def test_tables_name_existing_triples() -> None:
 def test_coverage_numbers() -> None:
     """The size of the comparison, so that a change in coverage is visible."""
     triples = _triples()
-    assert len(triples) == 83
-    assert len({(a, p) for a, p, _ in triples}) == 54
+    assert len(triples) == 85
+    assert len({(a, p) for a, p, _ in triples}) == 55
     assert sum(e.kind == "defect" for e in EXPECTED.values()) == 0
     assert sum(e.kind == "approximation" for e in EXPECTED.values()) == 13
 
@@ -237,6 +237,25 @@ def test_dropped_group_key_is_caught() -> None:
     )
     d = _compare(loaded, fx, wrong)
     assert not d.equal and d.missing and d.extra
+
+
+def test_absence_tie_is_caught() -> None:
+    """A start at its stop's own millisecond does not suppress it (docs/semantics.md
+    "Absence"): an inclusive lower bound loses D-KQL-60's two h1 alerts."""
+    _engine()
+    loaded, fx = _lookup(
+        "D-KQL-60", "two stops and a start at one millisecond, a start of another case"
+    )
+    art = _artifact("D-KQL-60", "asim")
+    assert art is not None and not art.approximations
+    assert _compare(loaded, fx, art).equal
+    strict = "| where start__t > stop__t and start__t <= stop__t + 2m"
+    assert strict in art.query
+    wrong = Artifact(
+        **{**art.__dict__, "query": art.query.replace(strict, strict.replace(" > ", " >= "))}
+    )
+    d = _compare(loaded, fx, wrong)
+    assert not d.equal and [a.start for a in d.missing] == [T0, T0] and not d.extra
 
 
 @pytest.mark.parametrize("profile", PROFILES)

@@ -156,18 +156,23 @@ DECLARED: dict[tuple[str, str], Declared] = {
     ),
     (
         "SIEMC-0009",
-        "agent stays down, another agent restarts instead, restart 1 ms too late, AUDITD is "
-        "not auditd",
+        "stays down, another agent restarts, restart 1 ms late, AUDITD, start at the stop's "
+        "millisecond",
     ): Declared(
         "key process.name",
         "the correlation groups by Image, the full path process.name is the last part of: the "
-        "four alerts name the path",
+        "four alerts name the path; web04 and web05 (absence): the engine counts a start at "
+        "the stop's own timestamp",
         missing=(
             "SIEMC-0009 {host.name='web01', process.name='auditd'} [1725357600000..1725357600000]",
             "SIEMC-0009 {host.name='db01', process.name='osqueryd'} [1725358200000..1725358200000]",
             "SIEMC-0009 {host.name='build01', process.name='falcon-sensor'} "
             "[1725358800000..1725358800000]",
             "SIEMC-0009 {host.name='web03', process.name='auditd'} [1725359400000..1725359400000]",
+            "SIEMC-0009 {host.name='web04', process.name='osqueryd'} "
+            "[1725360000000..1725360000000]",
+            "SIEMC-0009 {host.name='web05', process.name='osqueryd'} "
+            "[1725360600000..1725360600000]",
         ),
         extra=(
             "SIEMC-0009 {host.name='web01', process.name='/usr/sbin/auditd'} "
@@ -185,12 +190,21 @@ DECLARED: dict[tuple[str, str], Declared] = {
         "start at the stop's timestamp before and after it, two stops at one time, open window",
     ): Declared(
         "absence",
-        "ws5: the engine counts a start at the stop's own timestamp although it came first in "
-        "input order; ws7: the two stops at one timestamp are one window, one alert",
+        "ws5 and ws6: the engine counts a start at the stop's own timestamp, listed before or "
+        "after it; ws7: the two stops at one timestamp are one window, one alert",
         missing=(
             "DSIG-N1 {host.name='ws5'} [1704070800000..1704070800000]",
+            "DSIG-N1 {host.name='ws6'} [1704071400000..1704071400000]",
             "DSIG-N1 {host.name='ws7'} [1704072000000..1704072000000]",
         ),
+    ),
+    ("DSIG-60", "restart 2m + 1 ms after a stop at .250, restart at the stop's millisecond"): (
+        Declared(
+            "absence",
+            "ws2: the engine counts a start at the stop's own timestamp; the window ends of a "
+            "stop inside a second are exact (ws1)",
+            missing=("DSIG-60 {host.name='ws2'} [1704067800999..1704067800999]",),
+        )
     ),
     ("DSIG-R1", "ratio and bytes, bytes only, no inbound bytes, across a boundary, just under"): (
         Declared(

@@ -148,8 +148,8 @@ def test_coverage_numbers() -> None:
     """The size of the comparison, so that a change in coverage is visible."""
     pairs = _pairs()
     by_profile = {p: len([x for x in pairs if x[0] == p]) for p in PROFILES}
-    assert by_profile == {"cim": 74, "sysmon": 51}
-    assert len({a for _, a, _ in pairs}) == 49
+    assert by_profile == {"cim": 76, "sysmon": 53}
+    assert len({a for _, a, _ in pairs}) == 50
     assert sum(e.kind == "approximation" for e in EXPECTED.values()) == 2
     assert sum(e.kind == "defect" for e in EXPECTED.values()) == 0
     assert not NOT_EXECUTABLE
@@ -187,6 +187,24 @@ def test_dropped_group_key_is_caught() -> None:
     wrong = Artifact(**{**art.__dict__, "query": art.query.replace(by, "BY _time dvc")})
     d = _compare(loaded, fx, wrong)
     assert not d.equal and d.missing and d.extra
+
+
+def test_absence_tie_is_caught() -> None:
+    """A start at a run's own millisecond, in both streams or not, does not suppress it
+    (docs/semantics.md "Absence"): taking the nearest later-or-equal missing time loses the
+    D-SPL-60 alerts of ws1 and ws2."""
+    _engine()
+    loaded, fx = _lookup(
+        "D-SPL-60", "a start at a stop's millisecond, a start alone, a start 1m + 1 ms late"
+    )
+    art = _artifact("D-SPL-60")
+    assert art is not None and not art.approximations
+    assert _compare(loaded, fx, art).equal
+    strict = "eval siemc_next=if(siemc_next>_time, siemc_next, null())"
+    assert strict in art.query
+    wrong = Artifact(**{**art.__dict__, "query": art.query.replace(strict, "eval siemc_x=0")})
+    d = _compare(loaded, fx, wrong)
+    assert not d.equal and len(d.missing) == 3 and not d.extra
 
 
 _MV = "answers with one, two and three addresses, and none"

@@ -538,11 +538,29 @@ class TestAbsence:
         det.push("F", ev(0, 1, host_name="h"))
         assert len(list(det.push("M", ev(101, 2, host_name="other")))) == 1
 
-    def test_equal_timestamps_follow_input_order(self) -> None:
-        before = [("M", ev(5, 1, host_name="h")), ("F", ev(5, 2, host_name="h"))]
-        assert evidence(run(ab_det(), before, now=10**6)) == [("e2",)]
-        after = [("F", ev(5, 1, host_name="h")), ("M", ev(5, 2, host_name="h"))]
-        assert run(ab_det(), after, now=10**6) == []
+    def test_missing_event_must_be_strictly_later(self) -> None:
+        # At the first event's own millisecond a missing event never suppresses, in either
+        # input order; 1 ms later and exactly at t + within it does, 1 ms after that it does not.
+        def alerts(ts: int, missing_first: bool = False) -> list[tuple[str, ...]]:
+            f, m = ("F", ev(5, 1, host_name="h")), ("M", ev(ts, 2, host_name="h"))
+            pushes = [m, f] if missing_first else [f, m]
+            return evidence(run(ab_det(), pushes, now=10**6))
+
+        assert alerts(5) == [("e1",)]
+        assert alerts(5, missing_first=True) == [("e1",)]
+        assert alerts(6) == []
+        assert alerts(105) == []
+        assert alerts(106) == [("e1",)]
+
+    def test_tie_keeps_the_instance_open_for_a_later_missing_event(self) -> None:
+        pushes = [
+            ("F", ev(0, 1, host_name="h")),
+            ("F", ev(5, 2, host_name="h")),
+            ("M", ev(5, 3, host_name="h")),  # suppresses e1 only
+            ("M", ev(7, 4, host_name="h")),  # suppresses e2
+            ("F", ev(7, 5, host_name="h")),
+        ]
+        assert evidence(run(ab_det(), pushes, now=10**6)) == [("e5",)]
 
     def test_other_key_does_not_suppress(self) -> None:
         pushes = [("F", ev(0, 1, host_name="h1")), ("M", ev(1, 2, host_name="h2"))]

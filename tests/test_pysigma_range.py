@@ -23,7 +23,7 @@ OLD_PYTHON = ROOT / ".venv-pysigma1" / "bin" / "python"
 # correlation type the backend emits (value_sum, value_avg, value_percentile, temporal, ...)
 CATALOGS = [ROOT / "analytics", ROOT / "tests" / "differential" / "sigma"]
 # the files whose correlation is an absence (pySigma's extended temporal condition)
-ABSENCES = ["SIEMC-0009.yml", "DSIG-N1.yml"]
+ABSENCES = ["SIEMC-0009.yml", "DSIG-60.yml", "DSIG-N1.yml"]
 
 
 @pytest.fixture(scope="module")

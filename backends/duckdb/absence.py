@@ -1,10 +1,11 @@
 """Absence (``first`` not followed by ``missing`` within a time) as one anti-join.
 
 Each ``first`` event with every key present is its own instance: it alerts unless a
-``missing`` event with equal keys (the key rule, any alternative) lies in ``[t, t + within]``
-and after it in input order, and only once decided: the input has passed ``t + within`` (its
-newest event, the watermark without joins) or the observation end ``now`` (DuckDB variable
-``siemc_now``, set by the engine; unset: no ``now``) reaches it.
+``missing`` event with equal keys (the key rule, any alternative) lies in ``(t, t + within]``
+(strictly later: input order at one timestamp does not count), and only once decided: the
+input has passed ``t + within`` (its newest event, the watermark without joins) or the
+observation end ``now`` (DuckDB variable ``siemc_now``, set by the engine; unset: no ``now``)
+reaches it.
 """
 
 from __future__ import annotations
@@ -35,7 +36,6 @@ def absence(d: ir.Absence, analytic: ir.Analytic, ctx: Context) -> str:
         f"  AND ((SELECT max(_ts) FROM {SOURCE}) > f._ts + {w}\n"
         f"       OR coalesce(getvariable('siemc_now') >= f._ts + {w}, false))\n"
         f"  AND NOT EXISTS (\n    SELECT 1 FROM {stream_cte(d.missing.stream)} m\n"
-        f"    WHERE m._ts BETWEEN f._ts AND f._ts + {w}\n"
-        f"      AND (m._ts > f._ts OR m._seq > f._seq){meet})\n"
+        f"    WHERE m._ts > f._ts AND m._ts <= f._ts + {w}{meet})\n"
         "ORDER BY f._ts, f._seq"
     )

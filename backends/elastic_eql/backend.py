@@ -120,15 +120,18 @@ class EqlBackend(Backend):
         )
 
     def visit_Absence(self, node: ir.Absence, ctx: Context) -> str:
+        # Elasticsearch looks for the nearest missing event strictly later than the first
+        # (a range `gt` its millisecond) and suppresses when it is at most maxspan later: the
+        # evaluator's (t, t + within]. Only the end of the searched range differs.
         ctx.approximate(
             "absence (A not followed by B)",
-            "compiled as an Elasticsearch missing-event sequence (`![...]`): a missing event "
-            "at the same timestamp as the first event does not suppress it (Elasticsearch "
-            "searches strictly later events), and an absence is reported as soon as the "
-            f"searched range has no missing event, even if it ends before first + "
-            f"{duration(node.within_ms)} (schedule the rule to look back at least that far "
-            "behind now)",
+            "compiled as an Elasticsearch missing-event sequence (`![...]`), which finds the "
+            "same missing events as siemc (strictly later, at most maxspan later), but reports "
+            "an absence as soon as the searched range has no missing event, even if it ends "
+            f"before first + {duration(node.within_ms)} (schedule the rule to look back at "
+            "least that far behind now)",
             node.span,
+            direction="superset",
         )
         steps = [node.first, node.missing]
         shared, per_step = self.split_keys(steps, ctx)

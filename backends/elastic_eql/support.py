@@ -110,9 +110,9 @@ SUPPORT: dict[type, Support] = {
     ir.Absence: _s(
         "approximate",
         "missing-event sequence `sequence by k with maxspan=T [first] ![missing]` "
-        "(Elasticsearch >= 8.9): a missing event with the same timestamp as `first` does not "
-        "suppress (Elasticsearch searches strictly after it), and the absence is reported "
-        "even when the searched range ends before first + T (the evaluator waits)",
+        "(Elasticsearch >= 8.9), which searches missing events strictly later than `first`, "
+        "as siemc does; superset: the absence is reported even when the searched range ends "
+        "before first + T (the evaluator waits)",
     ),
     ir.Aggregate: _s(
         "unsupported",

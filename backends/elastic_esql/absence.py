@@ -4,11 +4,9 @@ keys follows within the window (docs/semantics.md, "Absence").
 One read of both streams; ``INLINE STATS siemc_next = VALUES(@timestamp) WHERE <missing> BY
 <keys>`` gives every first event the times of its key's missing events; MV_EXPAND and a count of
 the times in ``(t, t + within]`` decide each first event, which is its own instance. An instance
-is decided once ``NOW()`` reaches ``t + within``, as a scheduled rule sees it.
-
-ES|QL has no input order, so a missing event at the first event's own millisecond never
-suppresses it (the evaluator lets one that comes later in the input suppress): the query fires on
-every evaluator alert and may add those ties (a declared superset).
+is decided once ``NOW()`` reaches ``t + within``, as a scheduled rule sees it. A missing event
+must be strictly later than the first event, as in the evaluator: at one millisecond neither
+comes first (an event in both streams never suppresses itself).
 """
 
 from __future__ import annotations
@@ -48,14 +46,6 @@ class AbsenceBuilder:
         keys = [ident(c) for c in fcols]
         nonnull = " AND ".join(f"{k} IS NOT NULL" for k in keys)
         within = duration(d.within_ms)
-        self.ctx.approximate(
-            "absence",
-            "a missing event at the first event's own millisecond never suppresses it (ES|QL "
-            "has no input order; siemc lets one that comes later in the input suppress), and an "
-            f"instance is decided once NOW() reaches its time + {within}",
-            d.span,
-            direction="superset",
-        )
         cmds += [
             f"EVAL siemc_first = COALESCE({m.flag[first.stream]} AND {nonnull}, false)",
             f"INLINE STATS siemc_next = VALUES(@timestamp) WHERE {m.flag[missing.stream]}\n"

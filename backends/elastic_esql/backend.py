@@ -126,11 +126,10 @@ class EsqlBackend(Backend):
             "sigma (temporal)",
         ),
         ir.Absence: _S(
-            "approximate",
+            "exact",
             "a forward window (9.3+): INLINE STATS VALUES(@timestamp) of the missing events BY "
-            "the keys, MV_EXPAND, a count of those in (t, t + within] per first event; superset: "
-            "a missing event at the first event's own millisecond never suppresses (no input "
-            "order), decided once NOW() reaches t + within",
+            "the keys, MV_EXPAND, a count of those in (t, t + within] per first event, decided "
+            "once NOW() reaches t + within",
         ),
         ir.Aggregate: _S(
             "exact",

@@ -134,11 +134,9 @@ class KqlBackend(KqlDetectMixin, KqlJoinFoldMixin, KqlStreamMixin, KqlExprMixin,
             "consuming the set",
         ),
         ir.Absence: Support(
-            "approximate",
-            "leftanti join against (first ⋈ missing within "
-            "`between (t .. t + within)`), decided when `t + within <= now()`; "
-            "a missing event at the first event's exact timestamp always "
-            "suppresses (KQL has no input order)",
+            "exact",
+            "leftanti join against (first ⋈ missing with `t < ts <= t + within`), decided "
+            "when `t + within <= now()`",
         ),
         ir.Aggregate: Support(
             "exact",

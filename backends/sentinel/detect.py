@@ -378,24 +378,18 @@ class KqlDetectMixin:
         return Alerts(q, ["__start", "__end", *keys], self._corr_cand(d.members, keys))
 
     def visit_Absence(self, d: ir.Absence, ctx: Context) -> Alerts:
-        ctx.approximate(
-            "absence (A not followed by B)",
-            "a missing event at exactly the first event's timestamp always suppresses (the "
-            "evaluator counts it only when it comes later in input order); instances are decided "
-            "when t + within <= now()",
-            d.span,
-        )
         keys = self._corr_keys(d.first, ctx)
         f = self._step_let(0, d.first, keys, self._extras(d.first.alias), ctx)
         m = self._step_let(1, d.missing, keys, [], ctx)
         t0, tm = f"{d.first.alias}__t", f"{d.missing.alias}__t"
         on = ", ".join(keys)
         w = t.timespan(d.within_ms)
+        # strictly later: no SIEM orders events of one timestamp (docs/semantics.md "Absence")
         q = "\n".join(
             [
                 f,
                 f"| join kind=leftanti ({f} | join kind=inner ({m}) on {on} "
-                f"| where {tm} between ({t0} .. ({t0} + {w})) | distinct {t0}, {on}) on {t0}, {on}",
+                f"| where {tm} > {t0} and {tm} <= {t0} + {w} | distinct {t0}, {on}) on {t0}, {on}",
                 f"| where {t0} + {w} <= now()",
                 f"| extend __start = {t0}",
             ]

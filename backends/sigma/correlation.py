@@ -101,16 +101,21 @@ def temporal(ctx: Context, det: ir.Sequence | ir.Cooccurrence) -> dict[str, Any]
 
 def absence(ctx: Context, det: ir.Absence, first: str, missing: str) -> dict[str, Any]:
     expr = f"{first} and not {missing}"
+    # pySigma's sqlite backend anchors a window [t, t + timespan] at each first event (one per
+    # key and timestamp), looks for missing events BETWEEN its ends, and decides it once the
+    # observation end reaches t + timespan, as siemc does at `now`. Every difference left
+    # removes alerts.
     ctx.approximate(
         "absence",
         "compiled to a temporal correlation with pySigma's extended condition "
         f"'{expr}' (not in the Sigma specification v2.1.0): pySigma's sqlite backend checks "
         "a window from each first event forward, as siemc, but a missing event at the first "
-        "event's own timestamp suppresses it whatever the input order (siemc: only when it "
-        "comes after; subset), first events of one key at one timestamp make one alert "
-        "(subset), and an instance whose window ends exactly at the last event is decided "
-        "(siemc waits for a later event or `now`; superset); " + KEY_CASE,
+        "event's own timestamp suppresses it (siemc: only a strictly later one, since no SIEM "
+        "orders events of one timestamp), first events of one key at one timestamp make one "
+        "alert, and " + KEY_CASE + ", so a missing event of another case suppresses: fewer "
+        "alerts, never more",
         det.span,
+        direction="subset",
     )
     return {"type": "temporal", "condition": expr}
 

@@ -110,9 +110,10 @@ SUPPORT: dict[type, Support] = {
     ),
     ir.Absence: Support(
         "approximate",
-        "a `temporal_ordered` correlation with the pySigma extended condition "
+        "a `temporal` correlation with the pySigma extended condition "
         "`first and not missing` (not in the spec v2.1.0; the rule says so); a window that "
-        "the backend checks from the first event forward",
+        "the backend checks from the first event forward (subset: pySigma's sqlite backend "
+        "lets a missing event at the first event's own timestamp suppress it)",
     ),
     ir.Aggregate: Support(
         "approximate",

@@ -21,7 +21,7 @@ from backends.comment import one_line
 from backends.splunk import firstseen, psl, rarity, sequence
 from backends.splunk.expr import eval_str, field_ref, is_boolean, number, seconds
 from backends.splunk.macros import definitions, filter_macro
-from backends.splunk.streams import SEQ, TAG, Names, StreamBuilder
+from backends.splunk.streams import TAG, Names, StreamBuilder
 from compiler import ir
 
 _ENV = jinja2.Environment(
@@ -143,8 +143,8 @@ class SplunkBackend(Backend):
         ),
         ir.Absence: Support(
             "exact",
-            "streamstats last() of the `missing` times by key over the reversed input order "
-            "(the nearest later one), decided once now() passes the window",
+            "streamstats last() of the `missing` times by key in reverse time order (the "
+            "nearest strictly later one), decided once now() passes the window",
         ),
         ir.Aggregate: Support(
             "exact",
@@ -567,37 +567,36 @@ class SplunkBackend(Backend):
     def _absence(
         self, d: ir.Absence, a: ir.Analytic, ctx: Context, sb: StreamBuilder, names: Names
     ) -> list[str]:
-        """Each ``first`` row alerts unless the nearest later ``missing`` row with its keys (in
-        the input order, read backwards: streamstats ``last()``) is within ``within``; decided
+        """Each ``first`` row alerts unless the nearest strictly later ``missing`` row with its
+        keys (the rows in reverse time order: streamstats ``last()``) is within ``within``; decided
         once now() has passed the window."""
         _multi_keys([d.first], sb, ctx, "absence", "has no `missing` event")
-        if not sequence.disjoint(a, d.first.stream, d.missing.stream) and (
-            d.first.stream != d.missing.stream
-        ):
-            ctx.approximate(
-                "absence over streams that may share an event",
-                "an event in both the first and the missing stream is two rows here, and the "
-                "missing row may suppress its own first row, where siemc never lets an event "
-                "suppress itself",
-                d.span,
-            )
         cmds, knames = self._keyed_pool([d.first, d.missing], a, ctx, sb, names)
-        miss = eval_str(d.missing.stream)
-        cmds.append(f"sort 0 -_time -{SEQ}")
-        cmds.append(f"eval siemc_mt=if({TAG}=={miss}, _time, null())")
-        # current=f: a row that is both first and missing (one stream) never suppresses itself;
-        # the window only bounds the state, the where decides the edge
+        by = " ".join(knames)
+        # one stream for both roles without joins is a plain search, whose rows carry no TAG
+        pooled = cmds[0].startswith("| multisearch")
+        is_first = f"{TAG}=={eval_str(d.first.stream)} AND " if pooled else ""
+        cmds.append("sort 0 -_time")
+        if pooled:
+            cmds.append(f"eval siemc_mt=if({TAG}=={eval_str(d.missing.stream)}, _time, null())")
+        # A missing row at the first row's own time never counts (docs/semantics.md: no SIEM
+        # orders events of one timestamp), so every row of a (keys, _time) group takes the
+        # nearest strictly later missing time, which the group's first row in this reversed
+        # order sees before any row of its own time. The window only bounds the state; the
+        # where decides the edge.
         cmds.append(
             f"streamstats current=f time_window={seconds(d.within_ms + 1000)} "
-            f"last(siemc_mt) AS siemc_next BY {' '.join(knames)}"
+            f"last({'siemc_mt' if pooled else '_time'}) AS siemc_next BY {by}"
         )
+        cmds.append("eval siemc_next=if(siemc_next>_time, siemc_next, null())")
+        cmds.append(f"eventstats max(siemc_next) AS siemc_next BY {by} _time")
         within = seconds(d.within_ms)
         cmds.append(
-            f"where {TAG}=={eval_str(d.first.stream)} AND (isnull(siemc_next) OR "
+            f"where {is_first}(isnull(siemc_next) OR "
             f"siemc_next-_time>{number(d.within_ms / 1000)}) AND "
             f"_time<=relative_time(now(), {eval_str('-' + within)})"
         )
-        cmds.append("fields - siemc_mt siemc_next")
+        cmds.append("fields - siemc_mt siemc_next" if pooled else "fields - siemc_next")
         cmds += self._baselines(a, ctx, sb, names)
         return cmds
 

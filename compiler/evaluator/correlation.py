@@ -496,10 +496,11 @@ class AbsenceDetector(_Detector):
         if event.ts > self._watermark:
             self._watermark = event.ts
             self._decide(event.ts - self._within - 1)
-        # The missing role first: an event in both streams must not suppress itself.
+        # Only strictly earlier instances are suppressed, so an event in both streams never
+        # suppresses itself, whichever role is applied first.
         if stream == self._missing.stream:
             for key in key_tuples(event, self._missing.keys):
-                self._suppress(key, event.seq)
+                self._suppress(key, event.ts)
         if stream == self._first.stream:
             keys = key_tuples(event, self._first.keys)
             if keys:
@@ -512,21 +513,16 @@ class AbsenceDetector(_Detector):
                     queue.append(instance)
         return self._take()
 
-    def _suppress(self, key: Key, seq: int) -> None:
+    def _suppress(self, key: Key, ts: int) -> None:
         queue = self._by_key.get(key)
         if queue is None:
             return
-        # Every open instance of the key started at or before this event (and ends at or after
-        # it, since _decide ran): all are suppressed, except one for this very event (same seq,
-        # pushed earlier under the `first` stream), which can only be the last.
-        last = queue[-1]
-        for instance in queue:
-            instance.alive = False
-        if last.event.seq == seq:
-            last.alive = True
-            queue.clear()
-            queue.append(last)
-        else:
+        # Every open instance of the key ends at or after ts (_decide ran); those that start
+        # strictly before ts are suppressed. Those at ts itself, the tail of the queue, are not:
+        # input order at one timestamp is not observable in a SIEM (docs/semantics.md).
+        while queue and queue[0].event.ts < ts:
+            queue.popleft().alive = False
+        if not queue:
             del self._by_key[key]
 
     def _decide(self, last_start: int) -> None:

@@ -41,15 +41,18 @@ def outcomes(profile: str) -> dict[str, Artifact | CompileError]:
 EXPECTED = {
     "mde": {
         # AN1190 keys its sequence on MDE's process identity: no process end events needed
-        "ok": {"AN1190", "SIEMC-0004", "SIEMC-0005", "SIEMC-0006", "SIEMC-0008"},
+        "ok": {"AN1190", "SIEMC-0004", "SIEMC-0005", "SIEMC-0006", "SIEMC-0008", "SIEMC-0014",
+               "SIEMC-0016", "SIEMC-0017"},
         "E211": {"AN1511", "SIEMC-0003", "SIEMC-0007", "SIEMC-0009", "SIEMC-0010",
-                 "SIEMC-0011", "SIEMC-0012"},  # no MDE source: process end, Zeek, byte flows
+                 "SIEMC-0011", "SIEMC-0012", "SIEMC-0013",
+                 "SIEMC-0015"},  # no MDE source: process end, Zeek, byte flows
     },
     # Zeek conn/ssl through the Corelight solution's parsers (corelight_conn, corelight_ssl)
     "asim": {
         "ok": {"AN1190", "AN1511", "SIEMC-0003", "SIEMC-0004", "SIEMC-0005", "SIEMC-0006",
                "SIEMC-0007", "SIEMC-0008", "SIEMC-0009", "SIEMC-0010", "SIEMC-0011",
-               "SIEMC-0012"},
+               "SIEMC-0012", "SIEMC-0013", "SIEMC-0014", "SIEMC-0015",
+               "SIEMC-0016", "SIEMC-0017"},
     },
 }  # fmt: skip
 
@@ -101,7 +104,7 @@ def test_output_is_deterministic() -> None:
 def test_every_emitted_query_passes_kusto_language() -> None:
     require_oracle()
     arts = [r for p in ("mde", "asim") for r in outcomes(p).values() if isinstance(r, Artifact)]
-    assert len(arts) == 17
+    assert len(arts) == 25
     results = validate([a.query for a in arts])
     bad = {
         f"{a.analytic}/{a.profile}": [e.show(a.query) for e in errs]

@@ -52,6 +52,13 @@ COMPILED = {
     # Sysmon network connections for the flows, without bytes: byte measures dropped, the join
     # as the start's filter on the flow's own Image, grouped by host and ProcessGuid
     "AN1511": "superset",
+    # the deployable forms (docs/catalog.md): tumbling windows as sliding timespans, the
+    # first-seen baseline dropped, sequences as temporal
+    "SIEMC-0013": "mixed",  # value_count leaves value comparison to the backend
+    "SIEMC-0014": "superset",
+    "SIEMC-0015": "superset",
+    "SIEMC-0016": "superset",
+    "SIEMC-0017": "superset",
 }
 COMPILED_APPROXIMATE = {k for k, v in COMPILED.items() if v is not None}
 UNSUPPORTED = {

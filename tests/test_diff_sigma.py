@@ -313,6 +313,150 @@ DECLARED: dict[tuple[str, str], Declared] = {
             "DSIG-K2 {host.name='WS4'} [None..None]",
         ),
     ),
+    # the deployable forms (docs/catalog.md): tumbling buckets as sliding timespans, the
+    # first-seen baseline dropped, sequences as unordered temporal correlations
+    (
+        "SIEMC-0013",
+        "20 distinct ports from the bucket start to its last millisecond (repeats, a "
+        "tie, no port, lower-case state and a tunnelled attempt do not count); 40 "
+        "ports in one bucket alert once",
+    ): Declared(
+        "tumbling window aggregation",
+        "the sliding 1m timespan reports every window of >= 20 ports with no "
+        "consumption: 192.168.7.9's 40 ports in one minute close 21 such windows, "
+        "one of them the bucket's",
+        extra=("SIEMC-0013 {destination.ip='192.168.7.20', source.ip='192.168.7.9'} [None..None]",)
+        * 20,
+    ),
+    (
+        "SIEMC-0013",
+        "20th port at the next bucket's first millisecond; port 22 again as text; "
+        "too many packets, lower-case state, tunnel, completed session; two "
+        "destinations; an external destination",
+    ): Declared(
+        "tumbling window aggregation",
+        "the sliding minute [12:00:00, 12:01:00] holds the 19 ports and the 20th the "
+        "12:01 boundary puts in the next bucket",
+        extra=("SIEMC-0013 {destination.ip='10.20.3.31', source.ip='10.30.0.16'} [None..None]",),
+    ),
+    (
+        "SIEMC-0013",
+        "what the buckets give up - SIEMC-0007's positive (20th port exactly one "
+        "minute after the first) straddles 10:01:00 and is missed",
+    ): Declared(
+        "tumbling window aggregation",
+        "the sliding minute [10:00:00, 10:01:00] holds the 20 ports the 10:01 boundary splits",
+        extra=("SIEMC-0013 {destination.ip='10.20.3.31', source.ip='10.30.0.16'} [None..None]",),
+    ),
+    (
+        "SIEMC-0014",
+        "30th query at the next bucket's first millisecond; 24-character, "
+        "underscored and non-first long labels; no host name; a Linux host; reverse "
+        "lookups and Windows Update",
+    ): Declared(
+        "tumbling window aggregation",
+        "the sliding 5m window [11:00:00, 11:05:00] holds the 29 queries and the "
+        "30th the 11:05 boundary puts in the next bucket",
+        extra=("SIEMC-0014 {host.name='WS-GINA'} [None..None]",),
+    ),
+    (
+        "SIEMC-0014",
+        "what the buckets give up - 30 queries from 15:02:30 to 15:07:20 straddle "
+        "15:05 (SIEMC-0008 alerts on them)",
+    ): Declared(
+        "tumbling window aggregation",
+        "the sliding 5m window holds the 30 queries the 15:05 boundary splits 15 / 15",
+        extra=("SIEMC-0014 {host.name='WS-GINA'} [None..None]",),
+    ),
+    (
+        "SIEMC-0015",
+        "APT29 day 2 - UTICA (10.0.1.5) syncs to OneDrive d.docs.live.net, no history",
+    ): Declared(
+        "tumbling window aggregation",
+        "a sliding hour with >= 1 session fires at every session: the three "
+        "d.docs.live.net sessions make three alerts, one of them the bucket's",
+        extra=(
+            "SIEMC-0015 {destination.domain='d.docs.live.net', source.ip='10.0.1.5'} [None..None]",
+            "SIEMC-0015 {destination.domain='d.docs.live.net', source.ip='10.0.1.5'} [None..None]",
+        ),
+    ),
+    (
+        "SIEMC-0015",
+        "the same APT29 sessions after UTICA used d.docs.live.net three days earlier "
+        "- only that earlier session, first in its own week, alerts",
+    ): Declared(
+        "first-seen baseline",
+        "the rule reads no history: the three sessions of 2020-05-01, seen three "
+        "days before, alert (one per session, sliding windows)",
+        extra=(
+            "SIEMC-0015 {destination.domain='d.docs.live.net', source.ip='10.0.1.5'} [None..None]",
+        )
+        * 3,
+    ),
+    (
+        "SIEMC-0015",
+        "history 7 days + 1 ms before the bucket is too old; the bucket's first and "
+        "last millisecond; the next hour is not new; upper-case history; new for "
+        "this host though another used it, two sessions at one millisecond",
+    ): Declared(
+        "first-seen baseline",
+        "the rule reads no history: the next hour's session (x15-p1-next), seen in "
+        "the hour before, alerts, and the bucket's second session closes a window of "
+        "its own",
+        extra=(
+            "SIEMC-0015 {destination.domain='content.dropboxapi.com', "
+            "source.ip='10.30.0.15'} [None..None]",
+            "SIEMC-0015 {destination.domain='content.dropboxapi.com', "
+            "source.ip='10.30.0.15'} [None..None]",
+        ),
+    ),
+    (
+        "SIEMC-0015",
+        "history exactly 7 days before the bucket start covers it - only the history "
+        "session alerts",
+    ): Declared(
+        "first-seen baseline",
+        "the rule reads no history: the session 7 days after the first, which it covers, alerts",
+        extra=(
+            "SIEMC-0015 {destination.domain='content.dropboxapi.com', "
+            "source.ip='10.30.0.15'} [None..None]",
+        ),
+    ),
+    (
+        "SIEMC-0016",
+        "child 1 ms late; discovery before the shell; a sibling, the pid on another "
+        "host, no parent pid; non-discovery children; a non-interactive shell",
+    ): Declared(
+        "ordered sequence",
+        "the temporal correlation ignores order: uname before its parent shell's "
+        "start (pid 7100) completes it",
+        extra=("SIEMC-0016 {host.name='web02', process.pid='7100'} [None..1717419601000]",),
+    ),
+    (
+        "SIEMC-0017",
+        "PowerShell resolves github.com and raw.githubusercontent.com, then connects "
+        "(psh_control_panel_execution)",
+    ): Declared(
+        "ordered sequence",
+        "no consumption: the raw.githubusercontent.com query pairs again with the "
+        "github.com connection within 30 s",
+        extra=(
+            "SIEMC-0017 {host.name='WORKSTATION5', "
+            "process.entity_id='{39e4a257-1872-5f91-5c12-000000000700}'} "
+            "[None..1603344668120]",
+        ),
+    ),
+    (
+        "SIEMC-0017",
+        "what it gives up - of SIEMC-0004's negatives, the connection to an address "
+        "the query did not return and the one after a failed query alert here",
+    ): Declared(
+        "ordered sequence",
+        "the temporal correlation ignores order: g-ps6 connects before its query",
+        extra=(
+            "SIEMC-0017 {host.name='WS-CAROL', process.entity_id='g-ps6'} [None..1719842401000]",
+        ),
+    ),
 }
 
 

@@ -88,14 +88,16 @@ def uncovered(
     expected key's fields with the same values (a coarser group), and the same times where both
     give them. A superset that cannot compute a key the analytic groups by (a derived field)
     groups by the keys it has; each of its alerts then stands for every finer evaluator alert
-    in it, and its measures, taken over the coarser group, are not compared."""
+    in it, and its measures, taken over the coarser group, are not compared. Key values that
+    differ only by case also cover each other: a target that folds the case of group-by values
+    (pySigma's sqlite backend lower-cases them) merges groups the same way."""
     out = []
     for want in expected:
         wk = dict(want.key)
         for got in actual:
             if got.analytic != want.analytic:
                 continue
-            if any(name not in wk or wk[name] != v for name, v in got.key):
+            if any(name not in wk or not _same_folded(wk[name], v) for name, v in got.key):
                 continue
             if all(
                 a is None or b is None or a == b
@@ -105,6 +107,12 @@ def uncovered(
         else:
             out.append(want)
     return out
+
+
+def _same_folded(a: object, b: object) -> bool:
+    if isinstance(a, str) and isinstance(b, str):
+        return a.lower() == b.lower()
+    return a == b
 
 
 @dataclass

@@ -47,3 +47,7 @@ def test_a_coarser_alert_covers_the_finer_evaluator_alerts_in_it() -> None:
     # a key field the evaluator alert does not have never covers it
     assert canonical.uncovered(fine[:1], [canonical.make("A", [("user.name", "u")], 0, 10)])
     assert canonical.uncovered(fine, fine) == []
+    # a target that folds the case of group-by values merges those groups: it covers them
+    folded = [canonical.make("A", [("host.name", "H1"), ("process.name", "word")], 0, 10)]
+    assert canonical.uncovered(fine[:1], folded) == []
+    assert canonical.uncovered(fine[:1], [canonical.make("A", [("host.name", "h1x")], 0, 10)])

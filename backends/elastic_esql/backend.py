@@ -17,8 +17,10 @@ from backends.elastic_esql.absence import AbsenceBuilder
 from backends.elastic_esql.aggregate import AggregateBuilder
 from backends.elastic_esql.build import E_UNKNOWN_STACK, QueryBuild
 from backends.elastic_esql.common import TEMPLATES, lookup_index
+from backends.elastic_esql.expr import profile_arrays
 from backends.elastic_esql.sequence import SequenceBuilder
 from backends.elastic_esql.stack import DEFAULT_STACK, STACKS, Stack, parse_stack
+from backends.inline import Env, Inliner, Limits, read_lookups, render_best
 from backends.registered_domain import REQUIREMENT, requirements
 from compiler import ir
 from compiler.diagnostics import Diagnostic
@@ -164,6 +166,10 @@ class EsqlBackend(Backend):
 
     # ------------------------------------------------------------------ entry points
     def render(self, analytic: ir.Analytic, ctx: Context) -> str:
+        # a small static lookup or a derived field only filters read: no LOOKUP JOIN, no EVAL
+        return render_best(ctx, analytic, esql_inliner, self._render)
+
+    def _render(self, analytic: ir.Analytic, ctx: Context) -> str:
         build = QueryBuild(analytic, ctx, stack_of(ctx))
         d = analytic.detection
         if isinstance(d, ir.Match):
@@ -198,7 +204,7 @@ class EsqlBackend(Backend):
         if ctx.profile.name == "ecs":
             for reg, src in requirements(analytic):
                 notes.append(f"{self.comment} {REQUIREMENT.format(reg=reg, src=src)}")
-        for lk in analytic.lookups:
+        for lk in read_lookups(ctx.analytic):
             notes.append(
                 f"{self.comment} "
                 + one_line(
@@ -208,6 +214,25 @@ class EsqlBackend(Backend):
                 )
             )
         return "\n".join([head, second, *notes, body.rstrip("\n")]) + "\n"
+
+
+class EsqlInliner(Inliner):
+    def multi_valued(self, name: str) -> bool:
+        return name in profile_arrays(self.ctx.profile.name)
+
+
+_LIMITS = Limits(
+    "ES|QL",
+    100,
+    "keep the EVAL (the field is read outside filters)",
+    "keep the LOOKUP JOIN",
+)
+
+
+def esql_inliner(ctx: Context, env: Env) -> Inliner:
+    """Lookups and derived fields inlined as ES|QL filters (the ECS registered-domain fields
+    filled at ingest read on the ecs profile, as the EVAL would)."""
+    return EsqlInliner(ctx, env, _LIMITS, ingest=ctx.profile.name == "ecs")
 
 
 def stack_of(ctx: Context) -> Stack:

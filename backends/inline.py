@@ -165,16 +165,25 @@ class Inliner:
     """Rewrites one stream's predicates over stored fields (``env``: what its names mean).
 
     Subclasses adapt it to a target: :meth:`stored` sees every test on a stored field,
-    :meth:`big_lookup` decides what a lookup over the row limit becomes, :meth:`multi_valued`
-    names the match fields that may hold several values. ``ingest`` reads ECS
+    :meth:`big_lookup` decides what a lookup over the row limit becomes. ``arrays`` names the
+    stored fields that may hold several values; ``ingest`` reads ECS
     ``<entity>.registered_domain`` (filled at ingest) for the registered domain of an ECS name
     field, as the Elastic targets do."""
 
-    def __init__(self, ctx: Context, env: Env, limits: Limits, *, ingest: bool = False) -> None:
+    def __init__(
+        self,
+        ctx: Context,
+        env: Env,
+        limits: Limits,
+        *,
+        ingest: bool = False,
+        arrays: frozenset[str] = frozenset(),
+    ) -> None:
         self.ctx = ctx
         self.env = env
         self.limits = limits
         self.ingest = ingest
+        self.arrays = arrays
         self.lookups = {lk.name: lk for lk in ctx.analytic.lookups}
 
     def _with_env(self, env: Env) -> Inliner:
@@ -193,10 +202,6 @@ class Inliner:
     # ------------------------------------------------------------------ target hooks
     def stored(self, name: str, p: Leaf, neg: bool) -> None:
         """Called for every test on the stored field ``name`` (polarity ``neg``)."""
-
-    def multi_valued(self, name: str) -> bool:
-        """Whether the stored field ``name`` may hold several values on this target."""
-        return False
 
     def big_lookup(self, p: ir.InLookup, rows: int) -> ir.Predicate:
         raise self.ctx.unsupported(
@@ -260,7 +265,7 @@ class Inliner:
         fields = [f for _, f in enrich.match]
         for f in fields:
             raw = match_env.raw_field(f)
-            if raw is not None and self.multi_valued(raw):
+            if raw is not None and raw in self.arrays:
                 self.approximate(
                     "lookup enrichment",
                     f"'{raw}' may hold several values on {self.limits.name}: the inlined test "
@@ -384,15 +389,12 @@ def _case_blind(p: Leaf) -> bool:
 
 # --------------------------------------------------------------------------- whole streams
 def _pred_fields(p: ir.Predicate) -> Iterator[str]:
-    if isinstance(p, ir.And | ir.Or):
-        for x in p.items:
-            yield from _pred_fields(x)
-    elif isinstance(p, ir.Not):
-        yield from _pred_fields(p.item)
-    elif isinstance(p, ir.InLookup):
-        yield from (f for _, f in p.match)
-    else:
-        yield p.field
+    for x in _leaves(p):
+        if isinstance(x, ir.InLookup):
+            yield from (f for _, f in x.match)
+        else:
+            assert not isinstance(x, ir.And | ir.Or | ir.Not)
+            yield x.field
 
 
 def _read_elsewhere(analytic: ir.Analytic, stream: ir.Stream) -> set[str]:

@@ -43,11 +43,6 @@ def join(op: str, parts: Sequence[str], top: bool = False) -> str:
     return text if top else f"({text})"
 
 
-class EqlInliner(Inliner):
-    def multi_valued(self, name: str) -> bool:
-        return name in profile_arrays(self.ctx.profile.name)
-
-
 LIMITS = Limits(
     "EQL",
     100,
@@ -59,7 +54,8 @@ LIMITS = Limits(
 def eql_inliner(ctx: Context, env: Env) -> Inliner:
     """Lookups and derived fields inlined as EQL needs them (the ECS registered-domain fields
     filled at ingest read on the ecs profile)."""
-    return EqlInliner(ctx, env, LIMITS, ingest=ctx.profile.name == "ecs")
+    name = ctx.profile.name
+    return Inliner(ctx, env, LIMITS, ingest=name == "ecs", arrays=profile_arrays(name))
 
 
 class PredicateRenderer:

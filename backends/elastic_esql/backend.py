@@ -94,7 +94,9 @@ class EsqlBackend(Backend):
             "registered_domain: the ECS <entity>.registered_domain Elastic fills at ingest "
             "with the Public Suffix List for ECS name fields (destination.domain, "
             "dns.question.name, ...: a requirement noted in the artifact), otherwise the last "
-            "two labels (approximate); coalesce: COALESCE; max/min: "
+            "two labels (approximate), or, when only the stream's filter reads it, a test on "
+            "the name proven against the Public Suffix List (backends/inline.py: no EVAL, no "
+            "LOOKUP JOIN for lookups only filters read); coalesce: COALESCE; max/min: "
             "GREATEST/LEAST over rotated COALESCEs (siemc ignores nulls); abs: ABS; "
             "extract_ips is unsupported (no all-matches function; use kql or splunk)",
         ),
@@ -216,11 +218,6 @@ class EsqlBackend(Backend):
         return "\n".join([head, second, *notes, body.rstrip("\n")]) + "\n"
 
 
-class EsqlInliner(Inliner):
-    def multi_valued(self, name: str) -> bool:
-        return name in profile_arrays(self.ctx.profile.name)
-
-
 _LIMITS = Limits(
     "ES|QL",
     100,
@@ -232,7 +229,8 @@ _LIMITS = Limits(
 def esql_inliner(ctx: Context, env: Env) -> Inliner:
     """Lookups and derived fields inlined as ES|QL filters (the ECS registered-domain fields
     filled at ingest read on the ecs profile, as the EVAL would)."""
-    return EsqlInliner(ctx, env, _LIMITS, ingest=ctx.profile.name == "ecs")
+    name = ctx.profile.name
+    return Inliner(ctx, env, _LIMITS, ingest=name == "ecs", arrays=profile_arrays(name))
 
 
 def stack_of(ctx: Context) -> Stack:

@@ -109,7 +109,10 @@ class KqlBackend(KqlDetectMixin, KqlJoinFoldMixin, KqlStreamMixin, KqlExprMixin,
             "tolower/toupper, extract (basename), coalesce, max_of/min_of, abs; "
             "registered_domain keeps the last two labels (KQL has no Public Suffix List): exact "
             "where the stream's filter pins the name to values or suffixes no list rule reaches "
-            "below, approximate elsewhere; extract_ips is approximate (extract_all, IPv4 only)",
+            "below, approximate elsewhere; a test only the stream's filter reads is inlined "
+            "instead as a regular expression proven against the Public Suffix List, with no "
+            "extend and no watchlist for lookups (backends/inline.py); extract_ips is "
+            "approximate (extract_all, IPv4 only)",
         ),
         ir.Enrich: Support(
             "exact",

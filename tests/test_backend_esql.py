@@ -45,7 +45,22 @@ UNSUPPORTED = {
     "SIEMC-0017",  # a DNS query then a connection: the first step is no process start
 }
 # exact without --allow-approximate
-EXACT = {"AN1190", "AN1511", "SIEMC-0009", "SIEMC-0011", "SIEMC-0014", "SIEMC-0015"}
+EXACT = {
+    "AN1190",
+    "AN1511",
+    "SIEMC-0009",
+    "SIEMC-0011",
+    "SIEMC-0012",
+    "SIEMC-0014",
+    "SIEMC-0015",
+}
+
+
+@pytest.fixture
+def as_written(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Compile every stream as written: no lookup or derived field inlined into its filter
+    (which backends.inline does when only the filter reads them)."""
+    monkeypatch.setattr("backends.inline.filter_only_streams", lambda analytic: [])
 
 
 def test_catalog_categories() -> None:
@@ -334,7 +349,7 @@ def test_aggregate_skeleton() -> None:
     validate(q)
 
 
-def test_lookup_membership_and_enrichment() -> None:
+def test_lookup_membership_and_enrichment(as_written: None) -> None:
     lk = ir.Lookup("Approved", "/x/approved.csv", ("role", "domain"), (("ws", "a.com"),))
     inv = ir.Lookup("inv", "/x/inv.csv", ("host", "role2"), (("h1", "r"),))
     en = ir.Enrich("inv", (("host", "host.name"),), (("role2", "labels.host_role"),), span=SPAN)
@@ -436,7 +451,7 @@ def _compiled(a: ir.Analytic) -> Artifact:
     return BACKEND.compile(a, allow_approximate=True)
 
 
-def test_a_column_derived_from_an_array_field_is_tested_as_an_array() -> None:
+def test_a_column_derived_from_an_array_field_is_tested_as_an_array(as_written: None) -> None:
     derive = (("labels.arg", ir.Call("lower", (ir.FieldRef("process.args"),))),)
     art = _compiled(_analytic(EQ("labels.arg", ("-EncodedCommand",), span=SPAN), derive=derive))
     assert 'MV_CONTAINS(TO_LOWER(labels.arg), "-encodedcommand")' in art.query
@@ -497,8 +512,16 @@ def test_correlations_need_inline_stats_before_9_3() -> None:
         assert _codes(CATALOG["AN1511"], stack) == {"E230"}  # aggregate over a stream join
 
 
-def test_multi_field_lookup_join_needs_9_3() -> None:
+def test_multi_field_lookup_join_needs_9_3(as_written: None) -> None:
     assert _codes(CATALOG["SIEMC-0012"], "9.2") == {"E232"}
+
+
+def test_inlined_lookups_need_no_lookup_join_on_any_stack() -> None:
+    """SIEMC-0012's lookups and registered_domain() only filter: inlined, the query has no
+    LOOKUP JOIN (so it runs before 9.3) and no approximation."""
+    art = _on("9.2").compile(CATALOG["SIEMC-0012"])
+    assert "LOOKUP JOIN" not in art.query and "siemc-lookup" not in art.text
+    assert art.approximations == ()
 
 
 @pytest.mark.parametrize("stack", ["8.19", "9.0", "9.1", "9.2", "9.3"])

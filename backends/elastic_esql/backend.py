@@ -17,8 +17,10 @@ from backends.elastic_esql.absence import AbsenceBuilder
 from backends.elastic_esql.aggregate import AggregateBuilder
 from backends.elastic_esql.build import E_UNKNOWN_STACK, QueryBuild
 from backends.elastic_esql.common import TEMPLATES, lookup_index
+from backends.elastic_esql.expr import profile_arrays
 from backends.elastic_esql.sequence import SequenceBuilder
 from backends.elastic_esql.stack import DEFAULT_STACK, STACKS, Stack, parse_stack
+from backends.inline import Env, Inliner, Limits, read_lookups, render_best
 from backends.registered_domain import REQUIREMENT, requirements
 from compiler import ir
 from compiler.diagnostics import Diagnostic
@@ -92,7 +94,9 @@ class EsqlBackend(Backend):
             "registered_domain: the ECS <entity>.registered_domain Elastic fills at ingest "
             "with the Public Suffix List for ECS name fields (destination.domain, "
             "dns.question.name, ...: a requirement noted in the artifact), otherwise the last "
-            "two labels (approximate); coalesce: COALESCE; max/min: "
+            "two labels (approximate), or, when only the stream's filter reads it, a test on "
+            "the name proven against the Public Suffix List (backends/inline.py: no EVAL, no "
+            "LOOKUP JOIN for lookups only filters read); coalesce: COALESCE; max/min: "
             "GREATEST/LEAST over rotated COALESCEs (siemc ignores nulls); abs: ABS; "
             "extract_ips is unsupported (no all-matches function; use kql or splunk)",
         ),
@@ -163,6 +167,10 @@ class EsqlBackend(Backend):
 
     # ------------------------------------------------------------------ entry points
     def render(self, analytic: ir.Analytic, ctx: Context) -> str:
+        # a small static lookup or a derived field only filters read: no LOOKUP JOIN, no EVAL
+        return render_best(ctx, analytic, esql_inliner, self._render)
+
+    def _render(self, analytic: ir.Analytic, ctx: Context) -> str:
         build = QueryBuild(analytic, ctx, stack_of(ctx))
         d = analytic.detection
         if isinstance(d, ir.Match):
@@ -197,7 +205,7 @@ class EsqlBackend(Backend):
         if ctx.profile.name == "ecs":
             for reg, src in requirements(analytic):
                 notes.append(f"{self.comment} {REQUIREMENT.format(reg=reg, src=src)}")
-        for lk in analytic.lookups:
+        for lk in read_lookups(ctx.analytic):
             notes.append(
                 f"{self.comment} "
                 + one_line(
@@ -207,6 +215,21 @@ class EsqlBackend(Backend):
                 )
             )
         return "\n".join([head, second, *notes, body.rstrip("\n")]) + "\n"
+
+
+_LIMITS = Limits(
+    "ES|QL",
+    100,
+    "keep the EVAL (the field is read outside filters)",
+    "keep the LOOKUP JOIN",
+)
+
+
+def esql_inliner(ctx: Context, env: Env) -> Inliner:
+    """Lookups and derived fields inlined as ES|QL filters (the ECS registered-domain fields
+    filled at ingest read on the ecs profile, as the EVAL would)."""
+    name = ctx.profile.name
+    return Inliner(ctx, env, _LIMITS, ingest=name == "ecs", arrays=profile_arrays(name))
 
 
 def stack_of(ctx: Context) -> Stack:

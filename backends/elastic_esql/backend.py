@@ -117,13 +117,19 @@ class EsqlBackend(Backend):
             "INLINE STATS MIN(@timestamp) of the start BY the key (9.3+; before: STATS "
             "VALUES + MV_EXPAND), then STATS of the "
             "earliest second-step event within maxspan (ES|QL has no input order: exact under "
-            "docs/semantics.md Process identity, no event of a process before its start); other "
-            "sequences are unsupported (compile to eql, kql or sigma)",
+            "docs/semantics.md Process identity, no event of a process before its start); "
+            "likewise a first step of process starts keyed on the host and process.entity_id "
+            "without until, the second step keyed on the same process or its parent (exact "
+            "when a child's events come after its parent's start, noted); other "
+            "sequences are unsupported (compile to eql, kql or splunk)",
         ),
         ir.Cooccurrence: _S(
             "unsupported",
-            "ES|QL has no windowed correlation of different events; compile to kql, splunk or "
-            "sigma (temporal)",
+            "ES|QL has no windowed correlation of different events (no input order, no "
+            "per-row windows); compile to kql, splunk or sigma (temporal); the nearest ES|QL "
+            "form counts each member per key over hopping buckets of twice the window "
+            "(STATS COUNT(*) WHERE <member> BY key, bucket), which fires wherever siemc does "
+            "and also on members up to twice the window apart",
         ),
         ir.Absence: _S(
             "approximate",

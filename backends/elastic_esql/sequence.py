@@ -29,6 +29,12 @@ from backends.identity import HOST_KEYS, sequence_process_key
 from compiler import ir
 
 PARENT_ENTITY = "process.parent.entity_id"
+NEAREST = (
+    "compile to eql (sequence), kql or splunk; the nearest ES|QL form starts at the process: "
+    "a first step over process starts keyed on [host.name, process.entity_id] (the second "
+    "step keyed on the same process or its parent), or an unordered STATS ... BY host.name, "
+    "process.entity_id of both event kinds, which drops the order"
+)
 
 
 class SequenceBuilder:
@@ -61,10 +67,12 @@ class SequenceBuilder:
         if not m.identity(g1, first.stream):
             raise self.ctx.unsupported(
                 "ordered sequence",
-                "the first step is not a process start, so a process may have several "
-                "first-step events and ES|QL cannot pair them in order",
+                "the first step is not a process start, so a key may have several first-step "
+                "events; siemc pairs each second-step event with the latest pending one in "
+                "input order (a newer one replaces it, a completed pair consumes both), which "
+                "ES|QL, without input order or per-row window functions, cannot reproduce",
                 seq.span,
-                "compile to eql (sequence), kql or sigma",
+                NEAREST,
             )
         self._conditions(m, g1, g2)
         p = m.build()
@@ -151,8 +159,7 @@ class SequenceBuilder:
             "only for two steps whose first step holds process starts keyed on the process "
             "(host and process.entity_id, or host and process.pid until the process ends)",
             self.seq.span,
-            "compile to eql (sequence), kql or sigma; for esql, key the first step on "
-            "[host.name, process.entity_id] over process starts",
+            NEAREST,
         )
 
     def _key_fields(self) -> tuple[list[str], list[str]]:

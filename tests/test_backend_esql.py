@@ -40,7 +40,7 @@ UNSUPPORTED = {
     "SIEMC-0006",
 }
 # exact without --allow-approximate
-EXACT = {"AN1190", "AN1511", "SIEMC-0005", "SIEMC-0011"}
+EXACT = {"AN1190", "AN1511", "SIEMC-0003", "SIEMC-0005", "SIEMC-0011"}
 
 
 def test_catalog_categories() -> None:
@@ -525,11 +525,12 @@ def test_a_sequence_not_keyed_on_one_process_is_refused() -> None:
     assert _codes(no_until, "9.3") == {"E200"}
 
 
-def test_a_join_off_the_process_identity_declares_it() -> None:
-    art = BACKEND.compile(CATALOG["SIEMC-0003"], allow_approximate=True)
-    joins = [x for x in art.approximations if x.construct == "stream join"]
-    assert joins and "nearest in time" in joins[0].detail
-    assert "INLINE STATS" in art.query
+def test_a_join_off_the_process_identity_keeps_the_nearest_partner() -> None:
+    art = BACKEND.compile(CATALOG["SIEMC-0003"])
+    assert art.approximations == ()
+    assert "MV_EXPAND siemc_flow_proc_partner_ts" in art.query
+    assert "BY source.ip, source.port, destination.ip, destination.port, @timestamp" in art.query
+    assert any("nearest" in n and "input order" in n for n in art.notes)
 
 
 def test_the_process_sequence_is_one_read_grouped_by_the_identity() -> None:

@@ -268,8 +268,8 @@ def test_coverage_numbers() -> None:
         "SIEMC-0010",
         "SIEMC-0011",
         "SIEMC-0012",
-    } | {f"D-ESQL-{i:02d}" for i in (*range(1, 16), 64)}
-    assert (len(pairs), len(EXPECTED)) == (45, 5)
+    } | {f"D-ESQL-{i:02d}" for i in (*range(1, 16), 64, 65)}
+    assert (len(pairs), len(EXPECTED)) == (46, 5)
     assert [k for k, e in EXPECTED.items() if e.kind == "defect"] == []
 
 
@@ -460,3 +460,11 @@ def test_one_bucket_per_event_is_caught(monkeypatch: pytest.MonkeyPatch) -> None
     start = "DATE_TRUNC(1 minute, @timestamp)"
     _replace_in_query(monkeypatch, f"MV_APPEND({start} - 1 minute, {start})", start)
     assert _differs("D-ESQL-05")
+
+
+def test_the_later_partner_at_equal_distance_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    """D-ESQL-65's f2 has partners 7.5 minutes before and after: siemc takes the earlier."""
+    assert not _differs("D-ESQL-65")
+    later = "CASE(siemc_flow_proc_partner_ts > @timestamp, 1, 0)"
+    _replace_in_query(monkeypatch, later, "CASE(siemc_flow_proc_partner_ts > @timestamp, 0, 1)")
+    assert _differs("D-ESQL-65")

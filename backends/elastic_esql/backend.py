@@ -105,9 +105,12 @@ class EsqlBackend(Backend):
             "exact",
             "one read of both streams (FROM idx | EVAL per-stream flags), INLINE STATS of the "
             "partner's time and added fields BY the join keys (9.3+), the time bound on each "
-            "row; exact on a process identity (host and process.entity_id, partner a process "
-            "start: one partner per key), approximate on other keys (the latest partner of the "
-            "key, not the nearest in time)",
+            "row; on a process identity (host and process.entity_id, partner a process "
+            "start: one partner per key) the partner's time by the key, on other keys every "
+            "partner time of the key (VALUES, MV_EXPAND) and the copy of the nearest kept "
+            "(the earlier at equal distance), its fields grouped by the key and its time "
+            "(partners sharing a key and a millisecond: noted, siemc takes the first in input "
+            "order)",
         ),
         ir.Match: _S("exact", "FROM ... METADATA _id, _index, _version | WHERE ... | KEEP"),
         ir.Sequence: _S(
@@ -141,7 +144,12 @@ class EsqlBackend(Backend):
         ir.Aggregate: _S(
             "exact",
             "tumbling: STATS ... BY window = BUCKET(@timestamp, size), keys (epoch-aligned); "
-            "sliding: approximated by tumbling buckets of the same size; a multi-valued key puts "
+            "sliding: hopping buckets of twice the size every size (MV_EXPAND) when the "
+            "condition only grows with events (counts, distinct counts, maxima at or above a "
+            "number, minima at or below one: a superset), else tumbling buckets (mixed); a "
+            "distinct count is exact by a STATS BY the value then a COUNT per group (with "
+            "counts, sums, minima and maxima beside it), else COUNT_DISTINCT (HyperLogLog++, "
+            "approximate); a multi-valued key puts "
             "the row in each value's group, as siemc; sum/avg/stdev/percentile of a multi-valued "
             "keyword field are approximate (doc values are de-duplicated per document)",
         ),

@@ -28,6 +28,7 @@ COMPILED = {
     "AN1511",
     "SIEMC-0003",
     "SIEMC-0005",
+    "SIEMC-0006",
     "SIEMC-0007",
     "SIEMC-0008",
     "SIEMC-0009",
@@ -37,7 +38,6 @@ COMPILED = {
 }
 UNSUPPORTED = {
     "SIEMC-0004",
-    "SIEMC-0006",
 }
 # exact without --allow-approximate
 EXACT = {"AN1190", "AN1511", "SIEMC-0003", "SIEMC-0005", "SIEMC-0011"}
@@ -80,7 +80,7 @@ def test_support_levels_match_behaviour() -> None:
     assert isinstance(BACKEND, EsqlBackend)
     assert BACKEND.SUPPORT[ir.Join].level == "exact"
     assert BACKEND.SUPPORT[ir.Sequence].level == "exact"
-    assert BACKEND.SUPPORT[ir.Cooccurrence].level == "unsupported"
+    assert BACKEND.SUPPORT[ir.Cooccurrence].level == "approximate"
 
 
 def test_profile_types_agree_with_the_oracle_schema() -> None:
@@ -597,3 +597,14 @@ def test_a_distinct_count_is_exact_by_grouping_on_the_value() -> None:
     assert "| STATS BY window, source.ip, destination.ip, destination.port\n" in art.query
     assert "| STATS value_count = COUNT(destination.port)\n    BY window, " in art.query
     assert not any(x.construct == "distinct count" for x in art.approximations)
+
+
+def test_a_cooccurrence_is_a_superset_over_hopping_buckets() -> None:
+    art = BACKEND.compile(CATALOG["SIEMC-0006"], allow_superset=True)
+    assert [(x.construct, x.direction) for x in art.approximations] == [
+        ("unordered co-occurrence", "superset")
+    ]
+    q = art.query
+    assert "| MV_EXPAND window\n" in q and "BY window, host.name\n" in q
+    assert "events_discovery = COUNT(*) WHERE siemc_in_discovery" in q
+    assert "WHERE events_interactive_shell >= 1 AND events_discovery >= 1 AND " in q

@@ -17,6 +17,7 @@ from backends.elastic_esql.absence import AbsenceBuilder
 from backends.elastic_esql.aggregate import AggregateBuilder
 from backends.elastic_esql.build import E_UNKNOWN_STACK, QueryBuild
 from backends.elastic_esql.common import TEMPLATES, lookup_index
+from backends.elastic_esql.cooccurrence import CooccurrenceBuilder
 from backends.elastic_esql.sequence import SequenceBuilder
 from backends.elastic_esql.stack import DEFAULT_STACK, STACKS, Stack, parse_stack
 from backends.registered_domain import REQUIREMENT, requirements
@@ -127,12 +128,12 @@ class EsqlBackend(Backend):
             "sequences are unsupported (compile to eql, kql or splunk)",
         ),
         ir.Cooccurrence: _S(
-            "unsupported",
+            "approximate",
             "ES|QL has no windowed correlation of different events (no input order, no "
-            "per-row windows); compile to kql, splunk or sigma (temporal); the nearest ES|QL "
-            "form counts each member per key over hopping buckets of twice the window "
-            "(STATS COUNT(*) WHERE <member> BY key, bucket), which fires wherever siemc does "
-            "and also on members up to twice the window apart",
+            "per-row windows): each member's events counted per key over hopping buckets of "
+            "twice the window every window (MV_EXPAND), a superset that also fires on members "
+            "up to twice the window apart and once per bucket; compile to kql, splunk or "
+            "sigma (temporal) for the exact correlation",
         ),
         ir.Absence: _S(
             "approximate",
@@ -188,6 +189,8 @@ class EsqlBackend(Backend):
             commands = SequenceBuilder(build, d).commands()
         elif isinstance(d, ir.Absence):
             commands = AbsenceBuilder(build, d).commands()
+        elif isinstance(d, ir.Cooccurrence):
+            commands = CooccurrenceBuilder(build, d).commands()
         else:
             raise ctx.unsupported(
                 type(d).__name__,

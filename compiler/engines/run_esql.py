@@ -243,6 +243,13 @@ def to_alerts(
             key = [(k, plain(r.get(k))) for k in d.steps[0].keys]
             out.append(canonical.make(analytic.id, key, plain(r["start"]), plain(r["end"])))
         return out
+    if isinstance(d, ir.Cooccurrence):
+        # a hopping bucket holding the members (backends/elastic_esql/cooccurrence.py): keyed
+        # by the first member's keys, without the evaluator's times (first and last event)
+        for r in rows:
+            key = [(k, plain(r.get(k))) for k in d.members[0].keys]
+            out.append(canonical.make(analytic.id, key, None, None))
+        return out
     if isinstance(d, ir.Absence):
         for r in rows:
             ts = plain(r.get("@timestamp"))

@@ -634,8 +634,10 @@ def test_hostile_equality_matches_exactly_the_literal(value: str) -> None:
 @given(HOSTILE, st.sampled_from(["contains", "startswith", "endswith"]))
 def test_hostile_substrings_match_exactly_the_literal(value: str, op: str) -> None:
     inside = {"contains": f"<{value}>", "startswith": f"{value}>", "endswith": f"<{value}"}[op]
-    # a decoy where every character of the value is replaced: wildcards must not match it
-    decoy = {"contains": "<", "startswith": "", "endswith": "<"}[op] + "#" * len(value)
+    # a decoy where every character of the value is replaced (by one the value does not
+    # hold, else '#' would match a value of '#'s): wildcards must not match it
+    fill = next(c for c in "#~@%&=ABCDEFGH" if c not in value)  # more than 12 candidates
+    decoy = {"contains": "<", "startswith": "", "endswith": "<"}[op] + fill * len(value)
     got = _run_one(ir.StrMatch("process.command_line", op, (value,)), [inside, decoy])  # type: ignore[arg-type]
     assert got == [inside]
 

@@ -25,13 +25,13 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from sigma.backends.elasticsearch import EqlBackend, ESQLBackend  # type: ignore[attr-defined]
-from sigma.backends.kusto import KustoBackend  # type: ignore[attr-defined]
-from sigma.backends.splunk import SplunkBackend  # type: ignore[attr-defined]
+from sigma.backends.elasticsearch import EqlBackend, ESQLBackend
+from sigma.backends.kusto import KustoBackend
+from sigma.backends.splunk import SplunkBackend
 from sigma.collection import SigmaCollection
-from sigma.pipelines.elasticsearch.windows import ecs_windows  # type: ignore[import-not-found]
-from sigma.pipelines.elasticsearch.zeek import ecs_zeek_beats  # type: ignore[import-not-found]
-from sigma.pipelines.microsoftxdr import microsoft_xdr_pipeline  # type: ignore[import-not-found]
+from sigma.pipelines.elasticsearch.windows import ecs_windows
+from sigma.pipelines.elasticsearch.zeek import ecs_zeek_beats
+from sigma.pipelines.microsoftxdr import microsoft_xdr_pipeline
 from sigma.rule import SigmaRule
 
 PACKAGES = (

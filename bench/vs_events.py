@@ -238,7 +238,11 @@ def _keyed(t: Template, keys: tuple[str, ...], i: int) -> dict[str, Any] | None:
     ev = dict(t.event)
     for k in keys:
         base = ev.get(k, DEFAULTS.get(k, "key"))
-        v = key_value(base, i, lambda c, k=k: t.matches({**ev, k: c}))
+
+        def ok(c: Any, k: str = k) -> bool:
+            return t.matches({**ev, k: c})
+
+        v = key_value(base, i, ok)
         if v is None:
             return None
         ev[k] = v
@@ -296,7 +300,8 @@ def _measure_value(
     t: Template, ev: dict[str, Any], name: str, cond: Condition, values: str, j: int
 ) -> Any:
     if cond.kind == "value_count":
-        base = ev.get(name, "v")
+        # an address field needs addresses: the engines type .ip fields (ES|QL drops text)
+        base = ev.get(name) or ("192.0.2.1" if name.endswith(".ip") else "v")
         got = key_value(
             base, 100 + (0 if values == "same" else j), lambda c: t.matches({**ev, name: c})
         )

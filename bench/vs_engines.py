@@ -113,7 +113,7 @@ def caseless(query: str) -> str:
 def run_esql_query(query: str, events: list[Event], keys: list[str]) -> Outcome:
     idx = run_esql.indices(events, "ecs")
     # pySigma reads every index (`from *`); the interpreter knows the indices by name
-    text = re.sub(r"^from \*", "from " + ",".join(sorted(idx)) or "logs-x", caseless(query))
+    text = re.sub(r"^from \*", "from " + ",".join(sorted(idx)), caseless(query))
     now = max((e.ts for e in events), default=0)
     try:
         rows = run_esql.execute_rows(text, idx, {}, now)
@@ -162,4 +162,6 @@ def run_kql_query(
         con.close()
     recs = [dict(zip(cols, r, strict=True)) for r in rows]
     times = [run_kql._ms(r.get("Timestamp", r.get("TimeGenerated"))) for r in recs]
+    # the Kusto backend converts no correlation; a key column of a future one would carry a
+    # Defender name, which is not mapped back here, so no key is read
     return outcome(times, [[None for _ in keys] for _ in recs])

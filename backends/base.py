@@ -63,6 +63,7 @@ NODE_TYPES: tuple[type, ...] = (
     ir.Cooccurrence,
     ir.Absence,
     ir.Aggregate,
+    ir.Measure,  # only a conditional one (`where:`): iter_nodes yields no other
     ir.FirstSeen,
     ir.Rarity,
     ir.Deviation,
@@ -344,6 +345,7 @@ _NAMES: dict[type, str] = {
     ir.Cooccurrence: "unordered co-occurrence",
     ir.Absence: "absence (A not followed by B)",
     ir.Aggregate: "windowed aggregation",
+    ir.Measure: "conditional measure (where)",
     ir.FirstSeen: "first-seen baseline",
     ir.Rarity: "rarity baseline",
     ir.Deviation: "deviation baseline",
@@ -419,6 +421,11 @@ def iter_nodes(analytic: ir.Analytic, *, detection_exprs: bool = True) -> list[o
         pred(s.filter)
     d = analytic.detection
     out.append(d)
+    if isinstance(d, ir.Aggregate):
+        for m in d.measures:
+            if m.where is not None:
+                out.append(m)
+                pred(m.where)
     if isinstance(d, ir.Aggregate) and detection_exprs:
         for _, e in d.compute:
             expr(e)

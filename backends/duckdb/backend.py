@@ -111,6 +111,10 @@ class DuckdbBackend(Backend):
             "tumbling: GROUP BY the epoch-aligned window; sliding: a recursive query restarts "
             "each group's window after an alert",
         ),
+        ir.Measure: Support(
+            "not_implemented",
+            "a conditional measure would be the aggregate's FILTER (WHERE ...) clause",
+        ),
         ir.FirstSeen: Support("not_implemented", "the evaluator runs baselines"),
         ir.Rarity: Support("not_implemented", "the evaluator runs baselines"),
         ir.Deviation: Support("not_implemented", "the evaluator runs baselines"),

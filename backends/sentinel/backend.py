@@ -150,6 +150,10 @@ class KqlBackend(KqlDetectMixin, KqlJoinFoldMixin, KqlStreamMixin, KqlExprMixin,
             "exact: the nearest rank of `array_sort_asc(make_list(x))` (percentile() is "
             "a T-Digest estimate)",
         ),
+        ir.Measure: Support(
+            "not_implemented",
+            "a conditional measure would be countif, dcountif, sumif, ...",
+        ),
         ir.FirstSeen: Support(
             "exact",
             "leftanti join against (candidates ⋈ history in "

@@ -155,6 +155,10 @@ class SplunkBackend(Backend):
             "sort + streamstats count + eventstats count (exactperc, approximate, on "
             "multi-valued fields or keys)",
         ),
+        ir.Measure: Support(
+            "not_implemented",
+            "a conditional measure would be count(eval(...)), dc(eval(if(...))), ...",
+        ),
         ir.FirstSeen: Support(
             "exact",
             "one time-ordered pass: the history rows in the detection's pool, streamstats "

@@ -156,8 +156,10 @@ class SplunkBackend(Backend):
             "multi-valued fields or keys)",
         ),
         ir.Measure: Support(
-            "not_implemented",
-            "a conditional measure would be count(eval(...)), dc(eval(if(...))), ...",
+            "exact",
+            "eval of the measured value where the filter holds, else null(), then the stats "
+            "function of that column (count, dc, sum, ...); not yet: a conditional percentile, "
+            "or one beside a one-pass first-seen or rarity baseline",
         ),
         ir.FirstSeen: Support(
             "exact",
@@ -311,8 +313,20 @@ class SplunkBackend(Backend):
         keys = [names(k, d.span) for k in d.keys]
         aggs: list[str] = []
         ranks: list[str] = []  # commands ranking the values of exact percentiles
+        conditional: list[str] = []  # eval assignments of conditional measures' columns
         for m in d.measures:
             out = ctx.profile.local(m.name)
+            if m.where is not None:
+                if one_pass or rare_pass:
+                    raise ctx.not_implemented(
+                        "a conditional measure beside a one-pass first-seen or rarity baseline",
+                        m.span,
+                    )
+                looks, value = self._conditional(d, m, sb, names)
+                cmds += looks
+                conditional.append(f"siemc_w{len(aggs)}={value}")
+                aggs.append(f"{STATS_FN[m.kind]}(siemc_w{len(aggs)}) AS {out}")
+                continue
             if m.kind == "percentile" and _exact_percentile(d, m, sb):
                 assert m.field is not None
                 i = len(ranks)
@@ -338,6 +352,8 @@ class SplunkBackend(Backend):
                 cmds.append(f"eval {has}=if(isnotnull({src}), 1, null())")
                 arg = f"({has})"
             aggs.append(f"{fn}{arg} AS {out}")
+        if conditional:
+            cmds.append("eval " + ", ".join(conditional))
         if d.window.kind == "tumbling":
             if d.window.size_ms >= _DAY_MS:
                 ctx.approximate(
@@ -408,6 +424,27 @@ class SplunkBackend(Backend):
         outs += [ctx.profile.local(n) for n, _ in d.compute]
         cmds.append("table " + " ".join(["_time", *keys, *outs]))
         return cmds
+
+    @staticmethod
+    def _conditional(
+        d: ir.Aggregate, m: ir.Measure, sb: StreamBuilder, names: Names
+    ) -> tuple[list[str], str]:
+        """The value a conditional measure aggregates, as a column: the measure's own value
+        (1 for a count) where its filter holds, else null, which stats functions skip, so
+        `count(col)` counts the events the filter holds for and `dc(col)` the distinct values
+        of those events (a multivalue stays whole through if())."""
+        assert m.where is not None
+        if m.kind == "percentile":
+            raise sb.ctx.not_implemented("a conditional percentile measure", m.span)
+        cond = sb.preds().where(sb.translate_values(m.where, sb.booleans(d.stream)))
+        value = "1"
+        if m.field is not None:
+            f = field_ref(names(m.field, m.span))
+            if m.kind == "count":  # the events that have the field: once each, as siemc
+                cond = f"{cond} AND isnotnull({f})"
+            else:
+                value = f
+        return sb.lookup_cmds(m.where), f"if({cond}, {value}, null())"
 
     def _deviation(
         self, d: ir.Aggregate, a: ir.Analytic, ctx: Context, keys: list[str]

@@ -151,8 +151,10 @@ class KqlBackend(KqlDetectMixin, KqlJoinFoldMixin, KqlStreamMixin, KqlExprMixin,
             "a T-Digest estimate)",
         ),
         ir.Measure: Support(
-            "not_implemented",
-            "a conditional measure would be countif, dcountif, sumif, ...",
+            "exact",
+            "the filter as a boolean column of each event (extend, before keys are "
+            "mv-expanded), then countif, count_distinctif, sumif, avgif, minif, maxif, "
+            "stdevif, make_list_if on it",
         ),
         ir.FirstSeen: Support(
             "exact",

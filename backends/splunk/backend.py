@@ -158,8 +158,9 @@ class SplunkBackend(Backend):
         ir.Measure: Support(
             "exact",
             "eval of the measured value where the filter holds, else null(), then the stats "
-            "function of that column (count, dc, sum, ...); not yet: a conditional percentile, "
-            "or one beside a one-pass first-seen or rarity baseline",
+            "function of that column (count, dc, sum, ...; a percentile ranks its values); not "
+            "yet: beside a one-pass first-seen or rarity baseline, or a percentile where the "
+            "unconditional one is approximate",
         ),
         ir.FirstSeen: Support(
             "exact",
@@ -324,8 +325,20 @@ class SplunkBackend(Backend):
                     )
                 looks, value = self._conditional(d, m, sb, names)
                 cmds += looks
-                conditional.append(f"siemc_w{len(aggs)}={value}")
-                aggs.append(f"{STATS_FN[m.kind]}(siemc_w{len(aggs)}) AS {out}")
+                w = f"siemc_w{len(aggs)}"
+                conditional.append(f"{w}={value}")
+                if m.kind == "percentile":
+                    if not _exact_percentile(d, m, sb):
+                        raise ctx.not_implemented(
+                            "a conditional percentile of a multi-valued field or key, or over "
+                            "a sliding window",
+                            m.span,
+                        )
+                    i = len(ranks)
+                    ranks += _nearest_rank(i, w, m.p or 0, keys, d.window)
+                    aggs.append(f"max(siemc_pv{i}) AS {out}")
+                else:
+                    aggs.append(f"{STATS_FN[m.kind]}({w}) AS {out}")
                 continue
             if m.kind == "percentile" and _exact_percentile(d, m, sb):
                 assert m.field is not None
@@ -434,8 +447,6 @@ class SplunkBackend(Backend):
         `count(col)` counts the events the filter holds for and `dc(col)` the distinct values
         of those events (a multivalue stays whole through if())."""
         assert m.where is not None
-        if m.kind == "percentile":
-            raise sb.ctx.not_implemented("a conditional percentile measure", m.span)
         cond = sb.preds().where(sb.translate_values(m.where, sb.booleans(d.stream)))
         value = "1"
         if m.field is not None:

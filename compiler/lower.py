@@ -540,7 +540,10 @@ class _Lowering:
             cond = None
             if mm.where is not None:
                 cond = FilterLowering(
-                    self.doc, lookup_cols, self.errors, frozenset(self.m.lookups) - set(self.lookups)
+                    self.doc,
+                    lookup_cols,
+                    self.errors,
+                    frozenset(self.m.lookups) - set(self.lookups),
                 ).lower(mm.where, (*mp, "where"))
             measures.append(
                 ir.Measure(name, kind, fld, p, self.span(mp, key=True), cond)  # type: ignore[arg-type]

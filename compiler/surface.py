@@ -498,7 +498,10 @@ class AggregateM(Strict):
         {
             "bytes_out": {"sum": "source.bytes"},
             "flows": {"count": True},
-            "privileged_ports": {"distinct": "destination.port", "where": {"destination.port|lt": 1024}},
+            "privileged_ports": {
+                "distinct": "destination.port",
+                "where": {"destination.port|lt": 1024},
+            },
         },
         min_length=1,
     )

@@ -118,14 +118,15 @@ def test_sliding_conditional_threshold_fires_and_consumes() -> None:
 
 def test_conditional_measure_filter_may_test_a_lookup(tmp_path: Any) -> None:
     (tmp_path / "ports.csv").write_text("port\n22\n3389\n")
-    text = HEAD.replace(
-        "streams:", "lookups:\n  admin: {file: ports.csv}\nstreams:"
-    ) + """
+    text = (
+        HEAD.replace("streams:", "lookups:\n  admin: {file: ports.csv}\nstreams:")
+        + """
     window: {kind: tumbling, size: 1h}
     by: [host.name]
     measures:
       admin_flows: {count: true, where: {lookup: {name: admin, match: {port: destination.port}}}}
 """
+    )
     path = tmp_path / "t.yml"
     path.write_text(text)
     a = load_text(str(path), text).analytic

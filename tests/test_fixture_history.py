@@ -135,12 +135,15 @@ def test_an_id_shared_by_history_and_other_events_is_an_error() -> None:
 
 
 def test_a_fixture_of_history_only_is_refused() -> None:
-    text = FIRST_SEEN.split("tests:")[0] + """tests:
+    text = (
+        FIRST_SEEN.split("tests:")[0]
+        + """tests:
   - name: only history
     kind: negative
     history:
       - {"@timestamp": "2024-01-01T10:00:00Z", event.id: h1, host.name: ws1}
 """
+    )
     with pytest.raises(DiagnosticError) as exc:
         _loaded(text)
     assert "history" in exc.value.diagnostics[0].message

@@ -17,8 +17,8 @@ windows holding millions of events.
 from __future__ import annotations
 
 from backends.base import Context
-from backends.duckdb.measures import conditions, measure_sql
 from backends.duckdb.exprs import ExprRenderer
+from backends.duckdb.measures import conditions, measure_sql
 from backends.duckdb.sql import col
 from backends.duckdb.streams import stream_cte
 from compiler import ir

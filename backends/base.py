@@ -369,6 +369,7 @@ def construct_name(node: object) -> str:
 # Where a target cannot express a construct, which target can (the help line of E200).
 _ALTERNATIVES: dict[type, str] = {
     ir.Aggregate: "compile to esql, kql or splunk, which aggregate",
+    ir.Measure: "compile to splunk or kql, which filter the events of one measure",
     ir.Deviation: "compile to kql or splunk, which can compare with past windows",
     ir.FirstSeen: "compile to kql, splunk or esql, which can query the lookback",
     ir.Rarity: "compile to kql or splunk",
@@ -421,12 +422,11 @@ def iter_nodes(analytic: ir.Analytic, *, detection_exprs: bool = True) -> list[o
         pred(s.filter)
     d = analytic.detection
     out.append(d)
-    if isinstance(d, ir.Aggregate):
+    if isinstance(d, ir.Aggregate) and detection_exprs:
         for m in d.measures:
             if m.where is not None:
                 out.append(m)
                 pred(m.where)
-    if isinstance(d, ir.Aggregate) and detection_exprs:
         for _, e in d.compute:
             expr(e)
         if d.having is not None:

@@ -63,6 +63,7 @@ NODE_TYPES: tuple[type, ...] = (
     ir.Cooccurrence,
     ir.Absence,
     ir.Aggregate,
+    ir.Measure,  # only a conditional one (`where:`): iter_nodes yields no other
     ir.FirstSeen,
     ir.Rarity,
     ir.Deviation,
@@ -344,6 +345,7 @@ _NAMES: dict[type, str] = {
     ir.Cooccurrence: "unordered co-occurrence",
     ir.Absence: "absence (A not followed by B)",
     ir.Aggregate: "windowed aggregation",
+    ir.Measure: "conditional measure (where)",
     ir.FirstSeen: "first-seen baseline",
     ir.Rarity: "rarity baseline",
     ir.Deviation: "deviation baseline",
@@ -367,6 +369,7 @@ def construct_name(node: object) -> str:
 # Where a target cannot express a construct, which target can (the help line of E200).
 _ALTERNATIVES: dict[type, str] = {
     ir.Aggregate: "compile to esql, kql or splunk, which aggregate",
+    ir.Measure: "compile to splunk or kql, which filter the events of one measure",
     ir.Deviation: "compile to kql or splunk, which can compare with past windows",
     ir.FirstSeen: "compile to kql, splunk or esql, which can query the lookback",
     ir.Rarity: "compile to kql or splunk",
@@ -420,6 +423,10 @@ def iter_nodes(analytic: ir.Analytic, *, detection_exprs: bool = True) -> list[o
     d = analytic.detection
     out.append(d)
     if isinstance(d, ir.Aggregate) and detection_exprs:
+        for m in d.measures:
+            if m.where is not None:
+                out.append(m)
+                pred(m.where)
         for _, e in d.compute:
             expr(e)
         if d.having is not None:

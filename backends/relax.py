@@ -222,7 +222,7 @@ def without_measures_over(
     d = analytic.detection
     if not isinstance(d, ir.Aggregate):
         return analytic, ()
-    gone = {m.name for m in d.measures if m.field is not None and m.field in lacking}
+    gone = {m.name for m in d.measures if _measure_reads(m).intersection(lacking)}
     if not gone:
         return analytic, ()
     compute = []
@@ -231,7 +231,9 @@ def without_measures_over(
             gone.add(name)
         else:
             compute.append((name, e))
-    fields = sorted({m.field for m in d.measures if m.name in gone and m.field is not None})
+    fields = sorted(
+        {f for m in d.measures if m.name in gone for f in _measure_reads(m)}.intersection(lacking)
+    )
     names = [m.name for m in d.measures] + [n for n, _ in d.compute]
     dropped = [
         Dropped(
@@ -265,6 +267,12 @@ def without_measures_over(
         detection=dataclasses.replace(d, measures=measures, compute=tuple(compute), having=having),
     )
     return relaxed, tuple(dropped)
+
+
+def _measure_reads(m: ir.Measure) -> set[str]:
+    """The event fields a measure reads: its field and its condition's."""
+    out = {m.field} if m.field is not None else set()
+    return out | (_pred_field_names(m.where) if m.where is not None else set())
 
 
 def _reads(e: ir.Expr) -> set[str]:
@@ -401,14 +409,14 @@ def join_as_own_filter(analytic: ir.Analytic) -> tuple[ir.Analytic, tuple[Droppe
                 tainted.add(name)
             else:
                 tainted.discard(name)
-    if any(m.field in tainted for m in d.measures):
+    if any(_measure_reads(m) & tainted for m in d.measures):
         return analytic, ()
     keys = tuple(k for k in d.keys if k not in tainted)
     if keys != d.keys and d.having is not None and not _monotone(d, d.having):
         return analytic, ()  # as coarser_keys
     # derives nothing reads once the keys are gone are dropped; the partner's tests must then
     # read the event's own fields, not a value a derive or an enrichment computed from them
-    need = set(keys) | {m.field for m in d.measures if m.field is not None}
+    need = set(keys) | {f for m in d.measures for f in _measure_reads(m)}
     pruned: dict[str, ir.Stream] = {}
     for x in reversed(chain):
         need |= _pred_field_names(x.filter)

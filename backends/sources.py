@@ -60,6 +60,9 @@ def source_reads(a: ir.Analytic) -> dict[str, Reads]:
         for m in d.measures:
             if m.field is not None:
                 ask(d.stream, m.field, m.span)
+            if m.where is not None:
+                for f, span in _pred_fields(m.where):
+                    ask(d.stream, f, span)
     steps: list[ir.Step] = []
     if isinstance(d, ir.Sequence):
         steps = [*d.steps, *([d.until] if d.until else [])]

@@ -50,6 +50,9 @@ def check_fixture(
     :class:`FixtureInputError` (the fixture's data cannot be read, or the evaluator rejects it:
     the evaluator's own run reports that). Any other exception while one target's case is
     compiled or run becomes that case's ``error`` result: the other cases still run."""
+    # Every event, history included, on both sides: the engine cannot say which events an
+    # alert rests on, so history alerts are compared like any other (which is stricter than
+    # dropping them on both sides; only the fixture's expectations leave them out).
     events = fixture_events(loaded, fx)
     try:
         alerts = evaluate(loaded.analytic, events, fx.now_ms)

@@ -80,7 +80,8 @@ def _detection_lines(d: ir.Detection) -> list[str]:
     ]
     for m in d.measures:
         of = f" of {m.field}" if m.field else ""
-        out.append(f"  measure {m.name}: {m.kind}{of}")
+        only = " (of the events its `where` holds for)" if m.where is not None else ""
+        out.append(f"  measure {m.name}: {m.kind}{of}{only}")
     out += [f"  computes {name}" for name, _ in d.compute]
     if d.having is not None:
         out.append("  alerts where `having` holds")

@@ -299,6 +299,8 @@ class Measure:
     field: str | None  # None: count every event
     p: float | None = None  # percentile only
     span: Span = _nospan()
+    # A conditional measure (`where:`): only events the filter holds for contribute.
+    where: Predicate | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -416,6 +418,7 @@ class FixtureInput:
     file: str  # as written (may start with $OTRF)
     format: str
     span: Span = _nospan()
+    history: bool = False  # feeds baselines; alerts with evidence from it are not reported
 
 
 @dataclass(frozen=True, slots=True)
@@ -436,6 +439,7 @@ class Fixture:
     now_ms: int | None
     expect: tuple[ExpectedAlert, ...]
     span: Span = _nospan()
+    history: tuple[dict[str, object], ...] = ()  # inline history events (see FixtureInput)
 
 
 def field_names(e: Expr, *, steps: bool = True) -> set[str]:

@@ -527,6 +527,7 @@ class _Lowering:
         win = self.window(q.window.kind, q.window.size, (*base, "window", "size"))
         measures = []
         names: dict[str, str] = {}
+        lookup_cols = {n: lk.columns for n, lk in self.lookups.items()}
         for name, mm in q.measures.items():
             mp = (*base, "measures", name)
             kind = next(k for k in s.MEASURE_KINDS if k in type(mm).model_fields)
@@ -536,7 +537,17 @@ class _Lowering:
                     self.err("E102", "'count: false' counts nothing; use 'count: true'", mp)
                 fld = None if isinstance(fld, bool) else fld
             p = mm.p if isinstance(mm, s.PercentileMeasure) else None
-            measures.append(ir.Measure(name, kind, fld, p, self.span(mp, key=True)))  # type: ignore[arg-type]
+            cond = None
+            if mm.where is not None:
+                cond = FilterLowering(
+                    self.doc,
+                    lookup_cols,
+                    self.errors,
+                    frozenset(self.m.lookups) - set(self.lookups),
+                ).lower(mm.where, (*mp, "where"))
+            measures.append(
+                ir.Measure(name, kind, fld, p, self.span(mp, key=True), cond)  # type: ignore[arg-type]
+            )
             names[name] = "measure"
         compute = []
         for name, text in q.compute.items():

@@ -188,7 +188,7 @@ def lower_fixture(
     for k, inp in enumerate(t.inputs):
         _check_input(ctx, inp.file, (*base, "inputs", k, "file"), folder, root)
     inputs = tuple(
-        ir.FixtureInput(inp.file, inp.format, ctx.span((*base, "inputs", k)))
+        ir.FixtureInput(inp.file, inp.format, ctx.span((*base, "inputs", k)), inp.history)
         for k, inp in enumerate(t.inputs)
     )
     return ir.Fixture(
@@ -200,4 +200,5 @@ def lower_fixture(
         now,
         tuple(expects),
         ctx.span(base),
+        tuple(ctx.doc.as_written_tree((*base, "history", i), e) for i, e in enumerate(t.history)),
     )

@@ -399,7 +399,18 @@ class WindowM(Strict):
     size: Duration = doc("The window's length.", "1h", "5m")
 
 
-class CountMeasure(Strict):
+class _Conditional(Strict):
+    where: Any = doc(
+        "Only events this filter holds for contribute (the filter grammar of a stream's "
+        "`where`); an event it does not hold for, or cannot decide (a missing field), counts "
+        "for nothing (docs/semantics.md, Aggregates).",
+        {"destination.port|lt": 1024},
+        {"event.outcome": "failure"},
+        default=None,
+    )
+
+
+class CountMeasure(_Conditional):
     count: bool | FieldName = doc(
         "true counts events; a field name counts events that have that field.",
         True,
@@ -407,31 +418,31 @@ class CountMeasure(Strict):
     )
 
 
-class DistinctMeasure(Strict):
+class DistinctMeasure(_Conditional):
     distinct: FieldName = doc("The number of distinct values of this field.", "destination.port")
 
 
-class SumMeasure(Strict):
+class SumMeasure(_Conditional):
     sum: FieldName = doc("The sum of this numeric field.", "source.bytes")
 
 
-class AvgMeasure(Strict):
+class AvgMeasure(_Conditional):
     avg: FieldName = doc("The mean of this numeric field.", "source.bytes")
 
 
-class MinMeasure(Strict):
+class MinMeasure(_Conditional):
     min: FieldName = doc("The smallest value of this numeric field.", "source.bytes")
 
 
-class MaxMeasure(Strict):
+class MaxMeasure(_Conditional):
     max: FieldName = doc("The largest value of this numeric field.", "source.bytes")
 
 
-class StdevMeasure(Strict):
+class StdevMeasure(_Conditional):
     stdev: FieldName = doc("The sample standard deviation of this numeric field.", "source.bytes")
 
 
-class PercentileMeasure(Strict):
+class PercentileMeasure(_Conditional):
     percentile: FieldName = doc("The numeric field whose percentile is measured.", "source.bytes")
     p: float = doc("The percentile, above 0 and at most 100.", 95, 99.5, gt=0, le=100)
 
@@ -482,8 +493,16 @@ class AggregateM(Strict):
         default=[],
     )
     measures: dict[MeasureName, MeasureM] = doc(
-        "Measure name -> one of count, distinct, sum, avg, min, max, stdev, percentile.",
-        {"bytes_out": {"sum": "source.bytes"}, "flows": {"count": True}},
+        "Measure name -> one of count, distinct, sum, avg, min, max, stdev, percentile; "
+        "`where:` makes it conditional.",
+        {
+            "bytes_out": {"sum": "source.bytes"},
+            "flows": {"count": True},
+            "privileged_ports": {
+                "distinct": "destination.port",
+                "where": {"destination.port|lt": 1024},
+            },
+        },
         min_length=1,
     )
     compute: dict[MeasureName, str] = doc(
@@ -725,6 +744,13 @@ class InputM(Strict):
         "sysmon",
         default="ecs",
     )
+    history: bool = doc(
+        "true: the file is history: its events feed baselines (and windows) like any other, "
+        "but an alert with any of them as evidence is not reported (docs/semantics.md, "
+        "Fixtures).",
+        True,
+        default=False,
+    )
 
 
 class ExpectM(Strict):
@@ -766,6 +792,12 @@ class TestM(Strict):
         [{"@timestamp": "2024-05-01T10:00:00Z", "event.id": "e1", "process.name": "cmd.exe"}],
         default=[],
     )
+    history: list[dict[str, Any]] = doc(
+        "Inline history events: evaluated like `events`, but an alert with any of them as "
+        "evidence is not reported (a first-seen baseline's past, say).",
+        [{"@timestamp": "2024-04-20T10:00:00Z", "event.id": "h1", "process.name": "cmd.exe"}],
+        default=[],
+    )
     expect: list[ExpectM] = doc(
         "The alerts a positive fixture expects (their number is exact).",
         [{"key": {"host.name": "ws01"}, "evidence": ["e1"]}],
@@ -780,8 +812,14 @@ class TestM(Strict):
             raise PydanticCustomError(
                 "fixture", "a positive fixture lists the alerts it expects under 'expect'"
             )
-        if not self.inputs and not self.events:
+        if not self.inputs and not self.events and not self.history:
             raise PydanticCustomError("fixture", "a fixture needs 'inputs' or 'events'")
+        if not self.events and all(i.history for i in self.inputs):
+            raise PydanticCustomError(
+                "fixture",
+                "every event of this fixture is history, whose alerts are never reported: "
+                "give it 'events' or an input without 'history: true'",
+            )
         return self
 
 

@@ -67,10 +67,27 @@ def resolve_input(file: str, analytic_path: str, root: Path | None = None) -> Pa
     return p
 
 
+@dataclass(frozen=True)
+class FixtureEvents:
+    """A fixture's events, merged in time order, and the ids of its history events."""
+
+    events: list[Event]
+    history: frozenset[str]
+
+
 def fixture_events(loaded: Loaded, fx: ir.Fixture) -> list[Event]:
-    """The fixture's input files then its inline events, merged in time order (ties keep this
-    order: inputs as listed, then inline events)."""
+    """Every event of the fixture, history included (see :func:`load_fixture`)."""
+    return load_fixture(loaded, fx).events
+
+
+def load_fixture(loaded: Loaded, fx: ir.Fixture) -> FixtureEvents:
+    """The fixture's input files, its inline history events, then its inline events, merged in
+    time order (ties keep this order), with the ids of the history events (inputs marked
+    ``history: true`` and inline ``history``). An id both history and not is an error: an
+    alert's evidence names events by id, so history could not be told apart."""
     groups: list[list[Event]] = []
+    history: set[str] = set()
+    live: set[str] = set()
     for inp in fx.inputs:
         at = f"{inp.span.path}:{inp.span.line}:{inp.span.col}"
         try:
@@ -86,12 +103,29 @@ def fixture_events(loaded: Loaded, fx: ir.Fixture) -> list[Event]:
             raise FixtureInputError(f"{at}: {exc}") from None
         except RefusedPath as exc:
             raise FixtureInputError(f"{at}: {exc.code}: {exc.message}") from None
-    if fx.events:
-        try:
-            groups.append(make_events(fx.events, "inline"))
-        except ValueError as exc:
-            raise FixtureInputError(f"inline events: {exc}") from None
-    return merge_events(groups)
+        (history if inp.history else live).update(e.id for e in groups[-1])
+    for docs, source in ((fx.history, "history"), (fx.events, "inline")):
+        if docs:
+            try:
+                groups.append(make_events(docs, source))
+            except ValueError as exc:
+                raise FixtureInputError(f"inline {source} events: {exc}") from None
+            (history if source == "history" else live).update(e.id for e in groups[-1])
+    both = sorted(history & live)
+    if both:
+        raise FixtureInputError(
+            f"{fx.span.path}:{fx.span.line}:{fx.span.col}: event id {both[0]!r} names both a "
+            "history event and another event: alerts name their evidence by id, so give "
+            "history events ids of their own"
+        )
+    return FixtureEvents(merge_events(groups), frozenset(history))
+
+
+def reported(alerts: list[Alert], history: frozenset[str]) -> list[Alert]:
+    """The alerts a fixture reports: those with no history event among their evidence."""
+    if not history:
+        return alerts
+    return [al for al in alerts if history.isdisjoint(al.evidence)]
 
 
 def _norm(v: Any) -> Any:
@@ -182,7 +216,7 @@ def run_fixture(loaded: Loaded, fx: ir.Fixture) -> FixtureResult:
     aid = loaded.analytic.id
     t0 = time.perf_counter()
     try:
-        events = fixture_events(loaded, fx)
+        loaded_events = load_fixture(loaded, fx)
     except MissingData as exc:
         if os.environ.get("CI") == "true":
             return FixtureResult(aid, fx, "error", f"real data missing under CI: {exc}")
@@ -190,14 +224,16 @@ def run_fixture(loaded: Loaded, fx: ir.Fixture) -> FixtureResult:
     except FixtureInputError as exc:
         return FixtureResult(aid, fx, "error", str(exc))
     try:
-        actual = evaluate(loaded.analytic, events, fx.now_ms)
+        every = evaluate(loaded.analytic, loaded_events.events, fx.now_ms)
     except ValueError as exc:
         return FixtureResult(aid, fx, "error", f"evaluation failed: {exc}")
+    actual = reported(every, loaded_events.history)
     missing, extra = match_alerts(fx.expect, actual)
     secs = time.perf_counter() - t0
     if not missing and not extra:
-        n = len(actual)
-        return FixtureResult(aid, fx, "passed", f"{n} alert{'s' * (n != 1)}", "", actual, secs)
+        n, h = len(actual), len(every) - len(actual)
+        msg = f"{n} alert{'s' * (n != 1)}" + (f"; {h} on history, not reported" if h else "")
+        return FixtureResult(aid, fx, "passed", msg, "", actual, secs)
     lines = [f"expected {len(fx.expect)} alert(s), got {len(actual)}"]
     lines += [f"  - missing:    {describe_expected(ex)}" for ex in missing]
     lines += [f"  + unexpected: {describe_alert(al)}" for al in extra]

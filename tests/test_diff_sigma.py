@@ -263,6 +263,25 @@ DECLARED: dict[tuple[str, str], Declared] = {
         ),
     ),
     (
+        "AN1511",
+        "the same Word upload to Dropbox a week after the first is not new (the first is "
+        "history, its own alert not reported)",
+    ): Declared(
+        "first-seen baseline",
+        "the history upload (g-ww7) alerts inside its ProcessGuid's alert; without the baseline "
+        "the repeat a week later (g-ww8) alerts too",
+        covered=(
+            "AN1511 {destination.registered_domain='dropboxapi.com', host.name='WS-GINA', "
+            "process.entity_id='g-ww7', process.name='WINWORD.EXE'} [1721901600000..1721905200000] "
+            "{avg_out=25000000.0, bytes_in=1000000.0, bytes_out=25000000.0, flows=1.0, "
+            "p90_out=25000000.0, ratio=25.0}",
+        ),
+        extra=(
+            "AN1511 {host.name='WS-GINA', process.entity_id='g-ww7'} [None..None]",
+            "AN1511 {host.name='WS-GINA', process.entity_id='g-ww8'} [None..None]",
+        ),
+    ),
+    (
         "DSIG-K1",
         "two domains in one hour and one in the next; late, missing and later starts, few "
         "bytes, low ratio",

@@ -69,6 +69,9 @@ def columns(analytic: ir.Analytic) -> tuple[str, ...]:
     if isinstance(d, ir.Aggregate):
         out.update(dict.fromkeys(d.keys))
         out.update(dict.fromkeys(m.field for m in d.measures if m.field is not None))
+        for m in d.measures:
+            if m.where is not None:
+                _pred_fields(m.where, out)
     return tuple(sorted(out))
 
 
@@ -110,6 +113,11 @@ class DuckdbBackend(Backend):
             "exact",
             "tumbling: GROUP BY the epoch-aligned window; sliding: a recursive query restarts "
             "each group's window after an alert",
+        ),
+        ir.Measure: Support(
+            "exact",
+            "the filter as a column of each row, and FILTER (WHERE it) on each aggregate the "
+            "measure is made of (tumbling and sliding)",
         ),
         ir.FirstSeen: Support("not_implemented", "the evaluator runs baselines"),
         ir.Rarity: Support("not_implemented", "the evaluator runs baselines"),

@@ -8,11 +8,10 @@ and ``_evidence`` (event ids in time order).
 
 from __future__ import annotations
 
-from fractions import Fraction
-
 from backends.base import Context
 from backends.duckdb import sliding
 from backends.duckdb.exprs import ExprRenderer
+from backends.duckdb.measures import conditions, measure_sql
 from backends.duckdb.sql import col
 from backends.duckdb.streams import stream_cte
 from compiler import ir
@@ -27,33 +26,6 @@ def match(d: ir.Match) -> str:
 
 def _key(i: int) -> str:
     return col(f"key:{i}")
-
-
-def _measure(m: ir.Measure) -> str:
-    """The SQL aggregate of measure ``m`` over the rows of one group window."""
-    if m.field is None:
-        return "count(*)"
-    f = col(m.field)
-    if m.kind == "count":
-        return f"count(*) FILTER (WHERE NOT siemc_missing({f}))"
-    if m.kind == "distinct":
-        return f"len(list_distinct(flatten(list(siemc_keys({f})))))"
-    if m.kind == "sum":
-        return f"sum(siemc_sum1({f}))"
-    if m.kind == "min":
-        return f"min(siemc_min1({f}))"
-    if m.kind == "max":
-        return f"max(siemc_max1({f}))"
-    if m.kind == "avg":
-        return (
-            f"CASE WHEN sum(siemc_count1({f})) > 0 "
-            f"THEN sum(siemc_sum1({f})) / sum(siemc_count1({f})) END"
-        )
-    if m.kind == "stdev":
-        return f"list_aggregate(flatten(list(siemc_nums({f}))), 'stddev_samp')"
-    # percentile: nearest rank, with P the decimal written (99.9 = 999/10 exactly)
-    p = Fraction(str(m.p)) / 100
-    return f"siemc_nearest_rank(flatten(list(siemc_nums({f}))), {p.numerator}, {p.denominator})"
 
 
 def aggregate(d: ir.Aggregate, ctx: Context) -> list[tuple[str, str]]:
@@ -72,7 +44,7 @@ def aggregate(d: ir.Aggregate, ctx: Context) -> list[tuple[str, str]]:
     )
     grouped = (
         f"SELECT s.*, s._ts - (s._ts % {size} + {size}) % {size} AS _window"
-        f"{''.join(f', {_key(i)}' for i in range(len(keys)))}\n"
+        f"{''.join(f', {_key(i)}' for i in range(len(keys)))}{conditions(d, ctx)}\n"
         f"  FROM {stream_cte(d.stream)} s{unnest}"
     )
     group_by = ", ".join(["_window"] + [_key(i) for i in range(len(keys))])
@@ -81,7 +53,7 @@ def aggregate(d: ir.Aggregate, ctx: Context) -> list[tuple[str, str]]:
         for i, k in enumerate(keys)
     )
     measures = "".join(
-        f",\n    to_json({_measure(m)}) AS {col('measure:' + m.name)}" for m in d.measures
+        f",\n    to_json({measure_sql(m)}) AS {col('measure:' + m.name)}" for m in d.measures
     )
     windows = (
         f"SELECT _window{''.join(f', {_key(i)}' for i in range(len(keys)))}{firsts}{measures},\n"

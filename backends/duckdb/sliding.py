@@ -16,41 +16,14 @@ windows holding millions of events.
 
 from __future__ import annotations
 
-from fractions import Fraction
-
 from backends.base import Context
 from backends.duckdb.exprs import ExprRenderer
+from backends.duckdb.measures import conditions, measure_sql
 from backends.duckdb.sql import col
 from backends.duckdb.streams import stream_cte
 from compiler import ir
 
 W = "OVER w"
-
-
-def _measure(m: ir.Measure) -> str:
-    """Measure ``m`` over the window ``w`` (rows ``j`` of ``pairs``, read as ``p``)."""
-    if m.field is None:
-        return f"count(*) {W}"
-    f = f"p.{col(m.field)}"
-    if m.kind == "count":
-        return f"count(*) FILTER (WHERE NOT siemc_missing({f})) {W}"
-    if m.kind == "distinct":
-        return f"len(list_distinct(flatten(list(siemc_keys({f})) {W})))"
-    if m.kind == "sum":
-        return f"sum(siemc_sum1({f})) {W}"
-    if m.kind == "min":
-        return f"min(siemc_min1({f})) {W}"
-    if m.kind == "max":
-        return f"max(siemc_max1({f})) {W}"
-    if m.kind == "avg":
-        return (
-            f"CASE WHEN sum(siemc_count1({f})) {W} > 0 "
-            f"THEN sum(siemc_sum1({f})) {W} / sum(siemc_count1({f})) {W} END"
-        )
-    if m.kind == "stdev":
-        return f"list_aggregate(flatten(list(siemc_nums({f})) {W}), 'stddev_samp')"
-    p = Fraction(str(m.p)) / 100
-    return f"siemc_nearest_rank(flatten(list(siemc_nums({f})) {W}), {p.numerator}, {p.denominator})"
 
 
 def aggregate(d: ir.Aggregate, ctx: Context) -> list[tuple[str, str]]:
@@ -63,7 +36,7 @@ def aggregate(d: ir.Aggregate, ctx: Context) -> list[tuple[str, str]]:
         for i, (k, kc) in enumerate(zip(keys, kcols, strict=True))
     )
     ordered = (
-        f"SELECT s.*{''.join(f', {k}' for k in kcols)}, "
+        f"SELECT s.*{''.join(f', {k}' for k in kcols)}{conditions(d, ctx)}, "
         f"row_number() OVER (PARTITION BY {part} ORDER BY s._ts, s._seq) AS _i\n"
         f"  FROM {stream_cte(d.stream)} s{unnest}"
     )
@@ -76,7 +49,8 @@ def aggregate(d: ir.Aggregate, ctx: Context) -> list[tuple[str, str]]:
         f", siemc_raw(p.{col(k)}, p.{kc}) AS {col(k)}" for k, kc in zip(keys, kcols, strict=True)
     )
     measures = "".join(
-        f",\n    to_json({_measure(m)}) AS {col('measure:' + m.name)}" for m in d.measures
+        f",\n    to_json({measure_sql(m, 'p.', W)}) AS {col('measure:' + m.name)}"
+        for m in d.measures
     )
     pairs = (
         f"SELECT {', '.join(f'e.{k}' for k in kcols) + ', ' if kcols else ''}"

@@ -123,6 +123,10 @@ SUPPORT: dict[type, Support] = {
         "that approximates it (group-by fields, a count, a distinct count, over one rule "
         "execution's look-back)",
     ),
+    ir.Measure: _s(
+        "unsupported",
+        "EQL has no aggregation, so no conditional measure either; compile to splunk or kql",
+    ),
     ir.FirstSeen: _s(
         "approximate",
         "an EQL query cannot look back at history: the baseline is dropped, with the streams "

@@ -157,6 +157,10 @@ class EsqlBackend(Backend):
             "the row in each value's group, as siemc; sum/avg/stdev/percentile of a multi-valued "
             "keyword field are approximate (doc values are de-duplicated per document)",
         ),
+        ir.Measure: _S(
+            "not_implemented",
+            "a conditional measure would be STATS ... WHERE (the aggregate's own filter)",
+        ),
         ir.FirstSeen: _S(
             "exact",
             "decided per candidate in the same read (tumbling aggregates over a join or with "

@@ -152,6 +152,12 @@ class KqlBackend(KqlDetectMixin, KqlJoinFoldMixin, KqlStreamMixin, KqlExprMixin,
             "exact: the nearest rank of `array_sort_asc(make_list(x))` (percentile() is "
             "a T-Digest estimate)",
         ),
+        ir.Measure: Support(
+            "exact",
+            "the filter as a boolean column of each event (extend, before keys are "
+            "mv-expanded), then countif, count_distinctif, sumif, avgif, minif, maxif, "
+            "stdevif, make_list_if on it",
+        ),
         ir.FirstSeen: Support(
             "exact",
             "leftanti join against (candidates ⋈ history in "

@@ -9,6 +9,7 @@ which bounds exact lookbacks.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import TYPE_CHECKING
@@ -55,6 +56,7 @@ class KqlDetectMixin:
 
         def col(self, name: str, span: ir.Span, ctx: Context) -> str: ...
         def expr(self, e: ir.Expr, ctx: Context) -> str: ...
+        def pred(self, p: ir.Predicate, ctx: Context) -> str: ...
         def _present(self, c: str) -> str: ...
         def ctype(self, column: str) -> str: ...
         def _dynamic(self, c: str, what: str, span: ir.Span, ctx: Context) -> None: ...
@@ -102,12 +104,31 @@ class KqlDetectMixin:
         return Alerts(f"{t.ident(d.stream)}\n| extend __start = {tcol}", ["__start"], cand)
 
     # ------------------------------------------------------------------ aggregate
+    def _conditions(self, agg: ir.Aggregate, ctx: Context) -> list[str]:
+        """``__if_<measure> = <filter>`` per conditional measure: a boolean column computed on
+        each event before the keys are expanded (a filter reads the event's whole values).
+        What the filter's rendering declares about a stream's rows, it does not claim about
+        a measure (more or fewer counted events move a measure either way): mixed."""
+        out = []
+        for m in agg.measures:
+            if m.where is None:
+                continue
+            n = len(ctx.approximations)
+            out.append(f"__if_{m.name} = {self.pred(m.where, ctx)}")
+            ctx.approximations[n:] = [
+                dataclasses.replace(a, direction="mixed") for a in ctx.approximations[n:]
+            ]
+        return out
+
     def _measures(
         self, agg: ir.Aggregate, ctx: Context, over: dict[str, str] | None = None
     ) -> tuple[list[str], list[str]]:
-        """Aggregations and the post-summarize fixes (sum of no values is null; stdev needs 2)."""
+        """Aggregations and the post-summarize fixes (sum of no values is null; stdev needs 2).
+        A conditional measure aggregates the rows whose ``__if_<measure>`` column is true (the
+        *if variants: countif, count_distinctif, sumif, ...)."""
         aggs, fixes = [], []
         for m in agg.measures:
+            cond = f"__if_{m.name}" if m.where is not None else None
             c = (
                 None
                 if m.field is None
@@ -123,28 +144,38 @@ class KqlDetectMixin:
                     m.span,
                 )
             if m.kind == "count":
+                tests = [x for x in (cond, c and self._present(c)) if x]
                 aggs.append(
-                    f"{name} = count()" if c is None else f"{name} = countif({self._present(c)})"
+                    f"{name} = countif({' and '.join(tests)})" if tests else f"{name} = count()"
                 )
             elif m.kind == "distinct":
                 assert c is not None
-                aggs.append(f"{name} = count_distinctif({q}, {self._present(c)})")
+                has = self._present(c) + (f" and {cond}" if cond else "")
+                aggs.append(f"{name} = count_distinctif({q}, {has})")
             elif m.kind == "percentile":
                 assert c is not None
                 x = q if self.ctype(c) in ("long", "int", "real") else f"todouble({q})"
                 ty = "long" if self.ctype(c) in ("long", "int") else "real"
                 # exact nearest rank over the sorted values (percentile() is a T-Digest
                 # estimate); make_list keeps up to 1,048,576 values per group
-                aggs.append(f"__n_l_{m.name} = make_list({x})")
-                aggs.append(f"__n_{m.name} = countif(isnotnull({x}))")
+                if cond:
+                    aggs.append(f"__n_l_{m.name} = make_list_if({x}, {cond})")
+                    aggs.append(f"__n_{m.name} = countif(isnotnull({x}) and {cond})")
+                else:
+                    aggs.append(f"__n_l_{m.name} = make_list({x})")
+                    aggs.append(f"__n_{m.name} = countif(isnotnull({x}))")
                 fixes.append(
                     f"{name} = iff(__n_{m.name} < 1, {ty}(null), "
                     f"{nearest_rank(f'__n_l_{m.name}', f'__n_{m.name}', m.p or 0, ty)})"
                 )
             else:
                 assert c is not None
-                aggs.append(f"{name} = {_MEASURE[m.kind]}({q})")
-                aggs.append(f"__n_{m.name} = countif(isnotnull({q}))")
+                if cond:
+                    aggs.append(f"{name} = {_MEASURE[m.kind]}if({q}, {cond})")
+                    aggs.append(f"__n_{m.name} = countif(isnotnull({q}) and {cond})")
+                else:
+                    aggs.append(f"{name} = {_MEASURE[m.kind]}({q})")
+                    aggs.append(f"__n_{m.name} = countif(isnotnull({q}))")
                 need = 2 if m.kind == "stdev" else 1
                 ty = "real" if m.kind in ("avg", "stdev") or self.ctype(c) == "real" else "long"
                 fixes.append(f"{name} = iff(__n_{m.name} < {need}, {ty}(null), {name})")
@@ -158,6 +189,9 @@ class KqlDetectMixin:
             sc.cols[k] = c
         size = t.timespan(agg.window.size_ms)
         lines = [t.ident(agg.stream)]
+        conds = self._conditions(agg, ctx)
+        if conds:
+            lines.append(f"| extend {', '.join(conds)}")
         for c in dict.fromkeys(keys):
             if self.ctype(c) == "dynamic":
                 # a multi-valued key puts the event in the group of each element
@@ -192,7 +226,10 @@ class KqlDetectMixin:
             )
             fields = sorted({m.field for m in agg.measures if m.field})
             fcols = [self.col(f, agg.span, ctx) for f in fields]
-            proj = ", ".join([f"__t = {tcol}", *[t.ident(c) for c in dict.fromkeys(keys + fcols)]])
+            ifs = [f"__if_{m.name}" for m in agg.measures if m.where is not None]
+            proj = ", ".join(
+                [f"__t = {tcol}", *[t.ident(c) for c in dict.fromkeys(keys + fcols)], *ifs]
+            )
             self.lets.append((f"__w_{_safe(agg.stream)}", "\n".join([*lines, f"| project {proj}"])))
             w = f"__w_{_safe(agg.stream)}"
             lines = [

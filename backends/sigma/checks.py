@@ -40,6 +40,8 @@ def _aggregate_errors(det: ir.Aggregate, reject: Reject) -> list[Diagnostic]:
     for m in det.measures:
         if m.span == ir.NO_SPAN:
             m = dataclasses.replace(m, span=det.span)
+        if m.where is not None:
+            errors += reject(m, None, None, _ALT)
         if m.kind not in CORRELATION_TYPES:
             errors += reject(
                 m,

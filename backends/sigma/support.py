@@ -124,6 +124,11 @@ SUPPORT: dict[type, Support] = {
         "one monotone threshold Sigma computes (declared superset); min/max/stdev cannot be "
         "expressed",
     ),
+    ir.Measure: Support(
+        "unsupported",
+        "a Sigma correlation measures every event of the rules it names: it has no "
+        "condition on the counted events besides the rules' own detections",
+    ),
     ir.FirstSeen: Support(
         "approximate",
         "dropped (a Sigma rule sees no history): every candidate alerts, a declared superset",

@@ -155,6 +155,13 @@ class SplunkBackend(Backend):
             "sort + streamstats count + eventstats count (exactperc, approximate, on "
             "multi-valued fields or keys)",
         ),
+        ir.Measure: Support(
+            "exact",
+            "eval of the measured value where the filter holds, else null(), then the stats "
+            "function of that column (count, dc, sum, ...; a percentile ranks its values); not "
+            "yet: beside a one-pass first-seen or rarity baseline, or a percentile where the "
+            "unconditional one is approximate",
+        ),
         ir.FirstSeen: Support(
             "exact",
             "one time-ordered pass: the history rows in the detection's pool, streamstats "
@@ -307,8 +314,32 @@ class SplunkBackend(Backend):
         keys = [names(k, d.span) for k in d.keys]
         aggs: list[str] = []
         ranks: list[str] = []  # commands ranking the values of exact percentiles
+        conditional: list[str] = []  # eval assignments of conditional measures' columns
         for m in d.measures:
             out = ctx.profile.local(m.name)
+            if m.where is not None:
+                if one_pass or rare_pass:
+                    raise ctx.not_implemented(
+                        "a conditional measure beside a one-pass first-seen or rarity baseline",
+                        m.span,
+                    )
+                looks, value = self._conditional(d, m, sb, names)
+                cmds += looks
+                w = f"siemc_w{len(aggs)}"
+                conditional.append(f"{w}={value}")
+                if m.kind == "percentile":
+                    if not _exact_percentile(d, m, sb):
+                        raise ctx.not_implemented(
+                            "a conditional percentile of a multi-valued field or key, or over "
+                            "a sliding window",
+                            m.span,
+                        )
+                    i = len(ranks)
+                    ranks += _nearest_rank(i, w, m.p or 0, keys, d.window)
+                    aggs.append(f"max(siemc_pv{i}) AS {out}")
+                else:
+                    aggs.append(f"{STATS_FN[m.kind]}({w}) AS {out}")
+                continue
             if m.kind == "percentile" and _exact_percentile(d, m, sb):
                 assert m.field is not None
                 i = len(ranks)
@@ -334,6 +365,8 @@ class SplunkBackend(Backend):
                 cmds.append(f"eval {has}=if(isnotnull({src}), 1, null())")
                 arg = f"({has})"
             aggs.append(f"{fn}{arg} AS {out}")
+        if conditional:
+            cmds.append("eval " + ", ".join(conditional))
         if d.window.kind == "tumbling":
             if d.window.size_ms >= _DAY_MS:
                 ctx.approximate(
@@ -404,6 +437,25 @@ class SplunkBackend(Backend):
         outs += [ctx.profile.local(n) for n, _ in d.compute]
         cmds.append("table " + " ".join(["_time", *keys, *outs]))
         return cmds
+
+    @staticmethod
+    def _conditional(
+        d: ir.Aggregate, m: ir.Measure, sb: StreamBuilder, names: Names
+    ) -> tuple[list[str], str]:
+        """The value a conditional measure aggregates, as a column: the measure's own value
+        (1 for a count) where its filter holds, else null, which stats functions skip, so
+        `count(col)` counts the events the filter holds for and `dc(col)` the distinct values
+        of those events (a multivalue stays whole through if())."""
+        assert m.where is not None
+        cond = sb.preds().where(sb.translate_values(m.where, sb.booleans(d.stream)))
+        value = "1"
+        if m.field is not None:
+            f = field_ref(names(m.field, m.span))
+            if m.kind == "count":  # the events that have the field: once each, as siemc
+                cond = f"{cond} AND isnotnull({f})"
+            else:
+                value = f
+        return sb.lookup_cmds(m.where), f"if({cond}, {value}, null())"
 
     def _deviation(
         self, d: ir.Aggregate, a: ir.Analytic, ctx: Context, keys: list[str]

@@ -25,6 +25,7 @@ absent string is ``""``.
 **Engine gaps** (duckdb-kql 1.1.2), bridged without changing what the query means:
 ``project-away`` with wildcards is expanded to the matching columns (read from the engine at that
 point of the query); ``count_distinct``/``count_distinctif`` are its exact ``dcount``;
+``minif``, ``maxif`` and ``make_list_if`` are added with Kusto's documented semantics;
 ``strcat_array``, ``new_guid``, ``unicode_codepoints_to_string``, ``ipv4_is_in_any_range`` and
 ``ipv6_is_in_any_range`` are added to its function table with Kusto's documented semantics (an
 address that does not parse gives null).
@@ -169,6 +170,16 @@ def _extend_engine() -> None:
     for name, same in (("count_distinct", "dcount"), ("count_distinctif", "dcountif")):
         if name not in aggs:
             aggs[name] = f.AggregateSpec(name, aggs[same].template, aggs[same].arities)
+    # minif/maxif: the min/max of the rows the predicate is true for, null when there is none
+    # (https://learn.microsoft.com/kusto/query/minif-aggregation-function); make_list_if: the
+    # non-null values of those rows, [] when there is none, as make_list
+    # (https://learn.microsoft.com/kusto/query/make-list-if-aggregation-function)
+    for name, template, arities in (
+        ("minif", "min({0}) FILTER (WHERE {1})", (2,)),
+        ("maxif", "max({0}) FILTER (WHERE {1})", (2,)),
+        ("make_list_if", "coalesce(list({0}) FILTER (WHERE ({1}) AND {0} IS NOT NULL), [])", (2,)),
+    ):
+        aggs.setdefault(name, f.AggregateSpec(name, template, arities))
 
 
 def _connect(dk: Any) -> Any:

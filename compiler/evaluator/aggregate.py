@@ -37,7 +37,7 @@ Semantics (the specification; docs/semantics.md, section "Aggregates"):
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from compiler import ir
@@ -51,6 +51,7 @@ from compiler.evaluator.measures import (
     sample_stdev,
 )
 from compiler.evaluator.model import Alert, Event
+from compiler.evaluator.predicates import compile_predicate
 from compiler.evaluator.values import compare, compile_expr, to_number, truthy
 
 _NO_ALERTS: tuple[Alert, ...] = ()
@@ -90,7 +91,11 @@ class AggregateDetector:
     push_advances = True
 
     def __init__(
-        self, analytic_id: str, node: ir.Aggregate, deviation: tuple[ir.Deviation, ...] = ()
+        self,
+        analytic_id: str,
+        node: ir.Aggregate,
+        deviation: tuple[ir.Deviation, ...] = (),
+        lookups: Mapping[str, ir.Lookup] | None = None,
     ) -> None:
         if deviation and node.window.kind != "tumbling":
             raise ValueError("deviation baselines need a tumbling aggregate")
@@ -103,6 +108,13 @@ class AggregateDetector:
         self.sliding = node.window.kind == "sliding"
         self._keys = node.keys
         self._fields = tuple(m.field for m in node.measures)
+        # Conditional measures (`where:`) read the value of an event their filter holds for
+        # and nothing (None) from any other; None otherwise (the plain field reads).
+        self._getters = (
+            tuple(_value_getter(m, lookups or {}) for m in node.measures)
+            if any(m.where is not None for m in node.measures)
+            else None
+        )
         self._factories = tuple(accumulator_factory(m, self.sliding) for m in node.measures)
         self._init_lanes(node.measures)
         self._measure_index = {m.name: i for i, m in enumerate(node.measures)}
@@ -264,7 +276,10 @@ class AggregateDetector:
                     elif v is not None:
                         self._sum_slow(cell, pos, v)
             return out
-        raw = [fields.get(f) for f in self._fields]  # type: ignore[arg-type]
+        if self._getters is None:
+            raw = [fields.get(f) for f in self._fields]  # type: ignore[arg-type]
+        else:
+            raw = [g(fields) for g in self._getters]
         for key in keys:
             cell = groups.get(key)
             if cell is None:
@@ -308,9 +323,9 @@ class AggregateDetector:
         init: list[Any] = []  # the lane slots of a new cell
         pos = 2
         for m in measures:
-            if m.kind == "count" and m.field is None:
+            if m.kind == "count" and m.field is None and m.where is None:
                 lanes.append((_COUNT, 0))
-            elif m.kind == "sum":
+            elif m.kind == "sum" and m.where is None:
                 lanes.append((_SUM, pos))
                 init += [0, 0]
                 pos += 2
@@ -433,7 +448,10 @@ class AggregateDetector:
         keys = key_tuples(event, self._keys)
         if not keys:
             return _NO_ALERTS
-        raw = tuple([fields.get(f) for f in self._fields])  # type: ignore[arg-type]
+        if self._getters is None:
+            raw = tuple([fields.get(f) for f in self._fields])  # type: ignore[arg-type]
+        else:
+            raw = tuple([g(fields) for g in self._getters])
         item = (ts, event.id, raw)
         lo = ts - self.size  # inclusive lower bound
         out: list[Alert] | None = None
@@ -483,6 +501,22 @@ class AggregateDetector:
                 dead.append(key)
         for key in dead:
             del self._groups[key]
+
+
+def _value_getter(
+    m: ir.Measure, lookups: Mapping[str, ir.Lookup]
+) -> Callable[[Mapping[str, Any]], Any]:
+    """What an event gives measure ``m``'s accumulator: its field's value (``True`` for
+    ``count: true``, whose conditional form counts the events that give a non-null value) when
+    the condition holds, else None, which no accumulator counts."""
+    if m.where is None:
+        name = m.field
+        return (lambda fields: fields.get(name)) if name is not None else (lambda fields: True)
+    holds = compile_predicate(m.where, lookups)
+    field = m.field
+    if field is None:
+        return lambda fields: True if holds(fields) else None
+    return lambda fields: fields.get(field) if holds(fields) else None
 
 
 def _deviation_holds(d: ir.Deviation, current: float | int | None, past: list[Any]) -> bool:

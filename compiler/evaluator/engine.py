@@ -90,7 +90,8 @@ def build_detector(analytic: ir.Analytic) -> Detector:
         return CooccurrenceDetector(analytic.id, node)
     if isinstance(node, ir.Absence):
         return AbsenceDetector(analytic.id, node)
-    return AggregateDetector(analytic.id, node, deviations)
+    lookups = {lk.name: lk for lk in analytic.lookups}
+    return AggregateDetector(analytic.id, node, deviations, lookups)
 
 
 def detection_streams(node: ir.Detection) -> list[str]:

@@ -374,7 +374,8 @@ def accumulator_factory(m: ir.Measure, removable: bool = False) -> Callable[[], 
     open a group per event); ``removable`` when values will be taken back."""
     kind = m.kind
     if kind == "count":
-        return CountAll if m.field is None else CountField
+        # a conditional `count: true` is given True or None per event (see aggregate.py)
+        return CountAll if m.field is None and m.where is None else CountField
     if kind == "distinct":
         return Distinct if removable else DistinctSet
     if kind == "sum":

@@ -137,6 +137,9 @@ def read_fields(analytic: ir.Analytic) -> list[str]:
     d = analytic.detection
     if isinstance(d, ir.Aggregate):
         out += list(d.keys) + [m.field for m in d.measures if m.field]
+        for m in d.measures:
+            if m.where is not None:
+                _pred_fields(m.where, out)
     elif isinstance(d, ir.Sequence | ir.Cooccurrence):
         steps = d.steps if isinstance(d, ir.Sequence) else d.members
         out += [k for st in steps for k in st.keys]

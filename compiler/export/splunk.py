@@ -58,6 +58,14 @@ def relative(ms: int) -> str:
     return f"-{-(-ms // sch.MINUTE)}m@m"
 
 
+def search_range_ms(query: str, s: sch.Schedule) -> int:
+    """How far back a run's time range reaches. A query whose history subsearch sets its own
+    ``earliest=`` needs only the detection's range; one that reads the history in the same
+    pass (first-seen, rarity, deviation) needs the history in its range too, and judges only
+    the candidates whose history it holds whole (backends/splunk/firstseen.py)."""
+    return s.detection_lookback_ms if "earliest=" in query else s.lookback_ms
+
+
 def _one_line(query: str) -> str:
     """Pipeline lines joined by a space: SPL reads a newline between commands as a space, and a
     .conf value is one line. A line break inside a quoted string would change the value, so
@@ -96,9 +104,7 @@ def _search_keys(
     notes: list[str],
 ) -> list[tuple[str, str]]:
     m = lo_a.meta
-    # A query whose history subsearch sets its own `earliest=` needs only the detection's
-    # range; one that reads the history in the same pass needs the history in its range.
-    lookback = s.detection_lookback_ms if "earliest=" in query else s.lookback_ms
+    lookback = search_range_ms(query, s)
     keys = [
         ("search", query),
         ("description", _conf_value(m.description)),
@@ -112,13 +118,15 @@ def _search_keys(
         ("quantity", "0"),
         ("alert.track", "1"),
     ]
-    if lookback > s.frequency_ms and fields:
-        # Consecutive runs overlap by the span: the same result row (same window or first
-        # event time and keys) is reported once.
+    overlap = s.detection_lookback_ms
+    if overlap > s.frequency_ms and fields:
+        # Consecutive runs overlap by the span (a baseline's history before it only feeds the
+        # judgement: its candidates are not reported, firstseen.judged): the same result row
+        # (same window or first event time and keys) is reported once.
         keys += [
             ("alert.suppress", "1"),
             ("alert.suppress.fields", ",".join(fields)),
-            ("alert.suppress.period", f"{-(-lookback // 1000)}s"),
+            ("alert.suppress.period", f"{-(-overlap // 1000)}s"),
         ]
     else:
         keys.append(("alert.suppress", "0"))
@@ -236,7 +244,7 @@ def package(req: Request, opts: Options = Options()) -> Package:
         approx = approximations_text(res.artifact)
         exported.append(
             f"{a.id}: every {sch.fmt_duration(s.frequency_ms)} over "
-            f"{relative(s.detection_lookback_ms)} ({s.reason})"
+            f"{relative(search_range_ms(query, s))} ({s.reason})"
             + "".join(f"; APPROXIMATION {x}" for x in approx)
         )
     root = f"{APP}/"

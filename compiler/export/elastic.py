@@ -27,6 +27,7 @@ from compiler.export.common import (
     Package,
     Request,
     approximations_text,
+    authors,
     compile_target,
     read_fields,
     schedule_or_skip,
@@ -133,7 +134,7 @@ def _base_rule(lo: Loaded, role: str, s: sch.Schedule, lookback_ms: int) -> dict
         "rule_id": stable_uuid(a.id, "elastic", role),
         "name": m.title,
         "description": m.description.strip(),
-        "author": [m.owner or "siemc"],
+        "author": authors(m) or ["siemc"],
         "severity": sev.elastic,
         "risk_score": sev.elastic_risk,
         "interval": sch.fmt_duration(s.frequency_ms),
@@ -149,6 +150,8 @@ def _base_rule(lo: Loaded, role: str, s: sch.Schedule, lookback_ms: int) -> dict
         ],
         "meta": {"siemc": {"analytic": a.id, "schedule": s.reason}},
     }
+    if m.license:
+        rule["license"] = m.license
     if m.references:
         rule["references"] = list(m.references)
     if m.false_positives:

@@ -26,6 +26,7 @@ from compiler.export.common import (
     Request,
     approximations_text,
     compile_target,
+    credits,
     schedule_or_skip,
     why_not,
 )
@@ -107,7 +108,7 @@ def _search_keys(
     lookback = search_range_ms(query, s)
     keys = [
         ("search", query),
-        ("description", _conf_value(m.description)),
+        ("description", _conf_value(" ".join([m.description, *(f"{x}." for x in credits(m))]))),
         ("enableSched", "1"),
         ("cron_schedule", cron(s.frequency_ms)),
         ("dispatch.earliest_time", relative(lookback)),

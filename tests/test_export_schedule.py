@@ -182,8 +182,16 @@ def splunk_runs(
         {t for e in ts for t in range((e // f + 1) * f, e + reach + f + 1, f)}
         | {(e + back) // f * f + f for e in ts}
     )
-    out: dict[CanonicalAlert, None] = {}
+    # Runs reading the same events give the same verdicts (the searches do not read now()),
+    # and the earliest of them judges every candidate the later ones judge: one run per range
+    # of events stands for them all.
+    assert "now()" not in query
+    by_events: dict[tuple[int, int], int] = {}
     for t in (t for t in runs if t < end):
+        events_in = (bisect.bisect_left(ts, t - back), bisect.bisect_left(ts, t))
+        by_events.setdefault(events_in, t)
+    out: dict[CanonicalAlert, None] = {}
+    for t in sorted(by_events.values()):
         out.update(dict.fromkeys(run(t, t - back, t)))  # suppression: one alert per result row
     # the observation ends: one last run reads the rest (as the evaluator's finish does)
     out.update(dict.fromkeys(run(end, end - back, None)))

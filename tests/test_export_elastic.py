@@ -159,6 +159,14 @@ def test_match_with_first_seen_chain_is_a_superset(tmp_path: Path) -> None:
     assert bb["type"] == "eql" and bb["query"].startswith("process where")
     assert nt["query"] == f'kibana.alert.rule.rule_id: "{bb["rule_id"]}"'
     assert "(superset)" in nt["note"]
+    lo = load_catalog([tmp_path]).loaded[0]
+    reasons: list[str] = []
+    strict = Request((lo,), False, None)
+    assert (
+        elastic._chain(Package("elastic"), lo, strict, schedule.derive(lo.analytic), reasons)
+        is None
+    )
+    assert "elastic chain needs --allow-approximate" in reasons[-1]
 
 
 def test_chain_refuses_fields_the_alerts_do_not_carry() -> None:

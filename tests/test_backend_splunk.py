@@ -182,7 +182,10 @@ def test_join_directions_and_baselines(variants: dict[str, ir.Analytic]) -> None
     assert "min(_time) AS siemc_ws BY labels_host_role destination_registered_domain" in q10
     assert 'siemc_ra=if(siemc_role=="h", floor(_time/86400), null())' in q10
     assert "eventstats dc(siemc_ro) AS siemc_rn BY _time siemc_h0 siemc_h1" in q10
-    assert 'siemc_role=="c" AND siemc_ri==0 AND (isnull(siemc_rn) OR siemc_rn<3)' in q10
+    assert (
+        'siemc_role=="c" AND siemc_ri==0 AND _time-2592000>=info_min_time AND '
+        "(isnull(siemc_rn) OR siemc_rn<3)"
+    ) in q10
     assert "join " not in q10
     q9 = BACKEND.compile(variants["SIEMC-0009"], allow_approximate=True).query
     assert "streamstats current=f time_window=301s last(siemc_mt) AS siemc_next" in q9

@@ -5,13 +5,15 @@ with a first-seen baseline is a building block plus a new_terms rule over its al
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import jsonschema
 import pytest
 
+from compiler.discover import load_catalog
 from compiler.export import elastic, schedule
-from compiler.export.common import Package, stable_uuid
+from compiler.export.common import Package, Request, stable_uuid
 from tests.export_support import CATALOG, request, vendor_schemas
 from tests.oracles import elastic_eql_oracle, esql_oracle
 
@@ -85,24 +87,98 @@ def test_sequence_with_first_seen_is_one_esql_rule() -> None:
     assert "Approximations" not in rule["note"]
 
 
-def test_sequence_with_first_seen_chain_without_esql() -> None:
-    """Where ES|QL cannot say it, a sequence with a first-seen baseline is a building block
-    and a new_terms rule over its alerts."""
+CHAIN = """\
+id: TEST-CHAIN
+title: A new client of a web service
+description: test analytic for the Elastic rule chain
+attack: {techniques: [T1102]}
+platforms: [linux]
+severity: medium
+streams:
+  tool:
+    logsource: {category: process_creation, product: linux}
+    where: {process.name: [curl, wget]}
+  https:
+    logsource: {category: network_connection, product: linux}
+    where: {destination.port: 443}
+detect:
+%s
+baseline:
+  - first_seen:
+      stream: tool
+      keys: [process.name, process.parent.name]
+%s
+      lookback: 14d
+"""
+SEQUENCE = """\
+  sequence:
+    by: [host.name, process.pid]
+    maxspan: 5m
+    steps:
+      - {stream: tool, as: start}
+      - {stream: https, as: net}"""
+
+
+def _chain_of(tmp_path: Path, detect: str, current: str) -> tuple[list[dict[str, Any]], list[str]]:
+    (tmp_path / "a.yml").write_text(CHAIN % (detect, current))
+    cat = load_catalog([tmp_path])
+    assert not cat.errors, cat.errors
+    (lo,) = cat.loaded
+    reasons: list[str] = []
+    req = Request((lo,), True, None)
+    chain = elastic._chain(Package("elastic"), lo, req, schedule.derive(lo.analytic), reasons)
+    assert chain is not None, reasons
+    for rule in chain:
+        for version in ("8.19", "master"):
+            folder = vendor_schemas() / "elastic"
+            schema = json.loads((folder / f"{version}.{rule['type']}.json").read_text())
+            jsonschema.validate(schema_view(rule), schema)
+    return chain, reasons
+
+
+def test_sequence_with_first_seen_chain(tmp_path: Path) -> None:
+    """Where one query cannot say it, a sequence with a first-seen baseline on one step's
+    event fields is a building block and a new_terms rule over that step's event alerts."""
+    (bb, nt), _ = _chain_of(
+        tmp_path, SEQUENCE, "      as: [start.process.name, start.process.parent.name]"
+    )
+    assert bb["building_block_type"] == "default" and bb["type"] == "eql"
+    assert bb["query"].startswith("sequence by host.name, process.pid with maxspan=5m")
+    assert nt["type"] == "new_terms" and nt["index"] == [elastic.ALERTS_INDEX]
+    assert nt["query"] == (
+        f'kibana.alert.rule.rule_id: "{bb["rule_id"]}" and kibana.alert.group.index: 0'
+    )
+    assert nt["new_terms_fields"] == ["process.name", "process.parent.name"]
+    assert nt["history_window_start"] == "now-14d"
+    assert "(mixed)" in nt["note"] and "of sequence step 0 only" in nt["note"]
+
+
+def test_match_with_first_seen_chain_is_a_superset(tmp_path: Path) -> None:
+    """A match whose history is its own stream: the building block's alerts are that stream's
+    events, so only the history's reach (from the deployment, anchored at the run) differs."""
+    (bb, nt), _ = _chain_of(tmp_path, "  match: tool", "")
+    assert bb["type"] == "eql" and bb["query"].startswith("process where")
+    assert nt["query"] == f'kibana.alert.rule.rule_id: "{bb["rule_id"]}"'
+    assert "(superset)" in nt["note"]
+    lo = load_catalog([tmp_path]).loaded[0]
+    reasons: list[str] = []
+    strict = Request((lo,), False, None)
+    assert (
+        elastic._chain(Package("elastic"), lo, strict, schedule.derive(lo.analytic), reasons)
+        is None
+    )
+    assert "elastic chain needs --allow-approximate" in reasons[-1]
+
+
+def test_chain_refuses_fields_the_alerts_do_not_carry() -> None:
+    """AN1190's candidate reads the host role (a lookup enrichment) and a derived parent name:
+    the building block's alerts copy the source events, so a new_terms rule over them would
+    never see those fields. AN1190 ships as one exact ES|QL rule instead."""
     lo = next(x for x in CATALOG if x.analytic.id == "AN1190")
-    pkg = Package("elastic")
     reasons: list[str] = []
     s = schedule.derive(lo.analytic, None)
-    chain = elastic._chain(pkg, lo, request(), s, reasons)
-    assert chain is not None, reasons
-    bb, nt = chain
-    assert bb["building_block_type"] == "default" and bb["type"] == "eql"
-    assert bb["query"].startswith("sequence by host.name, process.entity_id with maxspan=5m")
-    assert nt["type"] == "new_terms" and nt["index"] == [elastic.ALERTS_INDEX]
-    assert bb["rule_id"] in nt["query"]
-    assert nt["new_terms_fields"] == ["labels.host_role", "process.name", "process.parent.name"]
-    assert nt["history_window_start"] == "now-14d"
-    assert elastic._chain(pkg, lo, request(allow_approximate=False), s, reasons) is None
-    assert "elastic chain needs --allow-approximate" in reasons[-1]
+    assert elastic._chain(Package("elastic"), lo, request(), s, reasons) is None
+    assert "labels.host_role, process.parent.name is computed by the analytic" in reasons[-1]
 
 
 def test_lookup_index_files() -> None:

@@ -8,6 +8,7 @@ app.conf.spec and default.meta.conf.spec."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -246,3 +247,28 @@ def test_transforms_and_csv_for_exported_lookups(tmp_path: Path) -> None:
     assert "lookup inventory host AS dvc OUTPUT role AS" in only["search"]
     # a match decides each event once: no overlap between runs, nothing to suppress
     assert (only["dispatch.earliest_time"], only["alert.suppress"]) == ("-5m@m", "0")
+
+
+def test_risk_objects_and_suppression_of_event_results() -> None:
+    """Correlation results name their keys siemc_k<i>: the host key is the risk object there;
+    aggregates by the profile's field (dvc); a match's events by the address they carry.
+    Searches that end on events (co-occurrence, absence) are suppressed per event and key."""
+    s = parse_conf(PKG.files[APPDIR + "default/savedsearches.conf"])
+
+    def risk(aid: str) -> tuple[str, str] | None:
+        v = next(v for k, v in s.items() if f" - {aid} - " in k)
+        if "action.risk.param._risk" not in v:
+            return None
+        (obj,) = json.loads(v["action.risk.param._risk"])
+        return obj["risk_object_field"], obj["risk_object_type"]
+
+    assert risk("AN1190") == ("siemc_k0", "system")  # key host.name, process.pid
+    assert risk("SIEMC-0011") == ("dvc", "system")
+    assert risk("SIEMC-0007") == ("src_ip", "system")
+    assert risk("SIEMC-0012") == ("src_ip", "system")  # a match: its events' source address
+    assert risk("SIEMC-0010") is None  # keyed by host role and domain: no host or user
+    assert any(n.startswith("SIEMC-0010: no host or user key") for n in PKG.notes)
+    co = next(v for k, v in s.items() if " - SIEMC-0006 - " in k)
+    assert (co["alert.suppress"], co["alert.suppress.fields"]) == ("1", "_time,siemc_k0")
+    absence = next(v for k, v in s.items() if " - SIEMC-0009 - " in k)
+    assert absence["alert.suppress.fields"] == "_time,siemc_k0,siemc_k1"

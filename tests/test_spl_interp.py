@@ -50,6 +50,23 @@ def test_search_earliest_is_relative_to_now() -> None:
     assert len(run("search earliest=-60s index=*", evs)) == 1
 
 
+def test_the_search_time_range_selects_events_and_addinfo_reports_it() -> None:
+    evs = [ev(100), ev(200), ev(300)]
+    rows = execute("search index=* | addinfo", evs, {}, NOW, time_range=(150_000, 300_000))
+    assert col(rows, "_time") == [200]
+    assert (rows[0]["info_min_time"], rows[0]["info_max_time"]) == (150.0, 300.0)
+    assert rows[0]["info_search_time"] == NOW / 1000
+    # all time: earliest is the epoch, latest +Infinity (Search Reference, "Addinfo")
+    rows = run("search index=* | addinfo | where _time-150>=info_min_time", evs)
+    assert col(rows, "_time") == [300, 200]
+    assert {r["info_max_time"] for r in rows} == {"+Infinity"}
+    # time modifiers in the search string override the search's time range
+    rows = execute("search earliest=-1000s index=*", evs, {}, NOW, time_range=(150_000, 300_000))
+    assert rows == []
+    with pytest.raises(SplRuntimeError, match="no arguments"):
+        run("search index=* | addinfo x", evs)
+
+
 def test_equal_times_come_in_reverse_input_order() -> None:
     evs = [ev(5, i="first"), ev(5, i="second")]
     assert col(run("search index=*", evs), "i") == ["second", "first"]

@@ -502,7 +502,9 @@ class SplunkBackend(Backend):
                 f"streamstats current=f time_window={seconds(span)} "
                 f"{' '.join(aggs)} BY {' '.join(keys)}"
             )
-            cmds.append("where " + " AND ".join(tests))
+            cmds.append(firstseen.ADDINFO)
+            cmds.append("where " + " AND ".join([firstseen.judged(b.lookback_ms), *tests]))
+            cmds.append("fields - info_*")
         return cmds
 
     # ------------------------------------------------------------------ correlations

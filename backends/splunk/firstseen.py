@@ -6,9 +6,14 @@ the candidates (the detection's result rows, at their start time) and the histor
 sorted by time, candidates first at one time (a history event at ``t`` is not history), and
 streamstats ``last()`` of the history rows' times by key gives, at each candidate, the latest
 occurrence before it: seen when it is within the lookback. No subsearch, so none of the
-subsearch result limits apply (https://docs.splunk.com/Documentation/Splunk/latest/Search/Aboutsubsearches);
-the search's time range must reach ``lookback`` before the earliest candidate (the export sets
-it so).
+subsearch result limits apply (https://docs.splunk.com/Documentation/Splunk/latest/Search/Aboutsubsearches).
+
+The history is what the search's time range holds, so a candidate less than ``lookback`` after
+the range's start would be judged on a partial history: a key seen just before the range looks
+new. :func:`judged` keeps only candidates whose whole lookback lies in the range (``addinfo``'s
+``info_min_time``; an all-time search has 0, so nothing is dropped). A scheduled search whose
+range is ``lookback`` + its interval (+ the detection's span) then judges each candidate in
+full, in one run or in the overlapping runs that all see the same history.
 """
 
 from __future__ import annotations
@@ -40,11 +45,22 @@ def applies(a: ir.Analytic, d: ir.Detection) -> bool:
 def history_note(ctx: Context, lookback_ms: int, candidate: str) -> None:
     """The history is read in the query's own pass, so from the search's time range."""
     ctx.note(
-        f"the baseline history is read from the search's own time range: it must start "
-        f"{seconds(lookback_ms)} before the earliest {candidate} judged, earlier ones see a "
-        "partial history (the export's dispatch.earliest_time covers the lookback of the "
-        f"{candidate}s each scheduled run decides)"
+        f"the baseline history is read from the search's own time range: only {candidate}s "
+        f"at least {seconds(lookback_ms)} after its start are judged (addinfo info_min_time; "
+        f"an all-time search judges all), earlier ones would see a partial history (the "
+        f"export's dispatch.earliest_time covers the lookback of the {candidate}s each "
+        "scheduled run decides)"
     )
+
+
+ADDINFO = "addinfo"  # info_min_time: the start of the search's time range
+
+
+def judged(lookback_ms: int, at: str = "_time") -> str:
+    """The condition that the candidate at ``at`` (epoch seconds) has its whole lookback
+    inside the search's time range; needs :data:`ADDINFO` before it
+    (https://docs.splunk.com/Documentation/Splunk/latest/SearchReference/Addinfo)."""
+    return f"{at}-{number(lookback_ms / 1000)}>=info_min_time"
 
 
 def one_pass(
@@ -100,10 +116,14 @@ def one_pass(
         f"last(siemc_ht) AS siemc_seen BY {group}"
     )
     look = number(b.lookback_ms / 1000)
-    cmds.append(f'where siemc_role=="c" AND (isnull(siemc_seen) OR siemc_seen<_time-{look})')
+    cmds.append(ADDINFO)
+    cmds.append(
+        f'where siemc_role=="c" AND {judged(b.lookback_ms)} '
+        f"AND (isnull(siemc_seen) OR siemc_seen<_time-{look})"
+    )
     if start_s is not None:
         cmds.append("eval _time=siemc_t")
-    cmds.append("fields - siemc_role siemc_h* siemc_seen" + (" siemc_t" if start_s else ""))
+    cmds.append("fields - siemc_role siemc_h* siemc_seen info_*" + (" siemc_t" if start_s else ""))
     return cmds
 
 

@@ -17,6 +17,9 @@ depending on how streamstats treats an event exactly ``time_window`` away:
    (candidates with one time and key have the same history, so their rows may mix), and one
    row per candidate is kept.
 
+Only candidates whose whole lookback lies in the search's time range are judged
+(:func:`backends.splunk.firstseen.judged`): earlier ones would count a partial history.
+
 (https://docs.splunk.com/Documentation/Splunk/latest/SearchReference/Streamstats,
 https://docs.splunk.com/Documentation/Splunk/latest/SearchReference/Mvexpand,
 https://docs.splunk.com/Documentation/Splunk/latest/SearchReference/Eventstats)
@@ -26,7 +29,7 @@ from __future__ import annotations
 
 from backends.base import Context
 from backends.splunk.expr import eval_str, field_ref, number, seconds
-from backends.splunk.firstseen import CandidateField, history_note
+from backends.splunk.firstseen import ADDINFO, CandidateField, history_note, judged
 from backends.splunk.streams import TAG, Names, StreamBuilder
 from compiler import ir
 
@@ -81,12 +84,13 @@ def one_pass(
             # the join partners' rows leave the pool
             cmds.append("where " + " OR ".join(f"{TAG}=={eval_str(s)}" for s in wanted))
     cmds.append(f"eval {CAND}=" + (f"if({' AND '.join(conds)}, 1, 0)" if conds else "1"))
+    cmds.append(ADDINFO)
     for i, b in enumerate(rarities):
         later = [x.stream for x in rarities[i + 1 :]]
         cmds += _pass(b, ctx, sb, names, field, pooled, later, start)
     if len(rarities) > 1:
         cmds.append(f"where {CAND}==1")
-    cmds.append(f"fields - {CAND}")
+    cmds.append(f"fields - {CAND} info_*")
     return cmds
 
 
@@ -156,11 +160,13 @@ def _pass(
     # the values seen within the lookback, per candidate time and key
     cmds.append(f"eventstats dc(siemc_ro) AS siemc_rn BY _time {group}")
     rare = f"(isnull(siemc_rn) OR siemc_rn<{b.max})"
+    full = judged(b.lookback_ms)
     if not later:
-        cmds.append(f'where siemc_role=="c" AND siemc_ri==0 AND {rare}')
+        cmds.append(f'where siemc_role=="c" AND siemc_ri==0 AND {full} AND {rare}')
     else:
-        # a candidate that is not rare stays as history of a later baseline
-        cmds.append(f'eval {CAND}=if(siemc_role=="c" AND NOT {rare}, 0, {CAND})')
+        # a candidate that is not rare, or not judged on a whole history, stays as history of
+        # a later baseline
+        cmds.append(f'eval {CAND}=if(siemc_role=="c" AND NOT ({full} AND {rare}), 0, {CAND})')
         if pooled:
             tags = " OR ".join(f"{TAG}=={eval_str(s)}" for s in sorted(set(later)))
             keep = [

@@ -70,6 +70,25 @@ def why_not(res: PairResult) -> str:
     return (heads[0] if heads else res.status) + more
 
 
+def authors(m: ir.Metadata) -> list[str]:
+    """The rule's authors (``author:``, comma-separated as Sigma rules write them; kept from an
+    imported rule), else its owner."""
+    names = [x.strip() for x in (m.author or "").split(",") if x.strip()]
+    return names or ([m.owner] if m.owner else [])
+
+
+def credits(m: ir.Metadata) -> list[str]:
+    """Author, licence and references as lines, for vendors whose rules have no field for them
+    (the Detection Rule License of imported Sigma rules requires keeping author and
+    references with the rule)."""
+    out = [f"Author: {', '.join(authors(m))}"] if authors(m) else []
+    if m.license:
+        out.append(f"License: {m.license}")
+    if m.references:
+        out.append("References: " + ", ".join(m.references))
+    return out
+
+
 def approximations_text(art: Artifact) -> list[str]:
     return [
         f"{a.construct} ({a.direction}): {a.detail} ({a.span.at()})" for a in art.approximations

@@ -3,10 +3,10 @@ lookup indices (mapping with ``index.mode: lookup`` and bulk NDJSON of the rows)
 
 Rule type per analytic (docs/export.md): ``eql`` when the EQL backend compiles it (match,
 sequence, co-occurrence as ``sample``, absence as a missing-event sequence); ``esql`` when the
-ES|QL backend does (aggregates, baselines); otherwise, for a correlation with one first-seen
-baseline on at most 3 plain event fields, a chain: an EQL building-block rule and a
-``new_terms`` rule over its alerts in ``.alerts-security.alerts-*`` (an approximation: the
-history is the building block's earlier alerts, not the history stream).
+ES|QL backend does (aggregates, baselines); otherwise, for a match or a sequence with one
+first-seen baseline on at most 3 event fields of one step, a chain: an EQL building-block rule
+and a ``new_terms`` rule over its alerts in ``.alerts-security.alerts-*`` (an approximation:
+the history is the building block's earlier alerts, not the history stream).
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from compiler.export.common import (
     Package,
     Request,
     approximations_text,
+    authors,
     compile_target,
     read_fields,
     schedule_or_skip,
@@ -133,7 +134,7 @@ def _base_rule(lo: Loaded, role: str, s: sch.Schedule, lookback_ms: int) -> dict
         "rule_id": stable_uuid(a.id, "elastic", role),
         "name": m.title,
         "description": m.description.strip(),
-        "author": [m.owner or "siemc"],
+        "author": authors(m) or ["siemc"],
         "severity": sev.elastic,
         "risk_score": sev.elastic_risk,
         "interval": sch.fmt_duration(s.frequency_ms),
@@ -149,6 +150,8 @@ def _base_rule(lo: Loaded, role: str, s: sch.Schedule, lookback_ms: int) -> dict
         ],
         "meta": {"siemc": {"analytic": a.id, "schedule": s.reason}},
     }
+    if m.license:
+        rule["license"] = m.license
     if m.references:
         rule["references"] = list(m.references)
     if m.false_positives:
@@ -216,27 +219,89 @@ def _detection_only(a: ir.Analytic) -> ir.Analytic:
     return dataclasses.replace(a, baselines=(), streams=streams)
 
 
+def _made(a: ir.Analytic, stream: str) -> set[str]:
+    """Fields a stream's events get from the analytic (derive, enrich, join), through the
+    streams it reads: Elastic's alert documents copy the source event, without them."""
+    st = a.stream(stream)
+    out = {n for n, _ in st.derive} | {n for en in st.enrich for _, n in en.add}
+    if st.join is not None:
+        out |= set(st.join.add)
+    if isinstance(st.source, str):
+        out |= _made(a, st.source)
+    return out
+
+
+def _candidate(
+    a: ir.Analytic, fs: ir.FirstSeen, reasons: list[str]
+) -> tuple[str, int | None, list[str]] | None:
+    """(stream, step index, fields) of the events whose alerts carry the candidate's fields:
+    the match's events, or one sequence step's events (``kibana.alert.group.index``)."""
+    d = a.detection
+    if isinstance(d, ir.Match):
+        stream, index, fields = d.stream, None, list(fs.current)
+    elif isinstance(d, ir.Sequence):
+        aliases = {st.alias: i for i, st in enumerate(d.steps)}
+        heads = {c.partition(".")[0] for c in fs.current}
+        if len(heads) != 1 or not heads <= set(aliases):
+            reasons.append(
+                "chain: the first_seen candidate must read one sequence step's fields "
+                "(its events' building-block alerts carry them)"
+            )
+            return None
+        index = aliases[heads.pop()]
+        stream = d.steps[index].stream
+        fields = [c.partition(".")[2] for c in fs.current]
+    else:
+        reasons.append("chain: only a match or a sequence has alerts that carry event fields")
+        return None
+    if len(fields) > 3:
+        reasons.append("chain: new_terms takes at most 3 fields")
+        return None
+    made = sorted(set(fields) & _made(a, stream))
+    if made:
+        reasons.append(
+            f"chain: {', '.join(made)} is computed by the analytic (derive, enrich or join), so "
+            "the building block's alerts, copies of the source events, do not carry it"
+        )
+        return None
+    return stream, index, fields
+
+
 def _chain(
     pkg: Package, lo: Loaded, req: Request, s: sch.Schedule, reasons: list[str]
 ) -> list[dict[str, Any]] | None:
+    """An EQL building block of the detection and a ``new_terms`` rule over its alerts
+    (``.alerts-security.alerts-*``, the vendor's higher-order rule idiom) for a match or a
+    sequence with one first-seen baseline on at most three event fields of one step."""
     a = lo.analytic
     if len(a.baselines) != 1 or not isinstance(a.baselines[0], ir.FirstSeen):
-        return None
-    if isinstance(a.detection, ir.Aggregate):
+        reasons.append("chain: new_terms expresses one first_seen baseline, no other")
         return None
     fs = a.baselines[0]
-    fields = [c.split(".", 1)[1] if c.split(".")[0] in a.step_aliases() else c for c in fs.current]
-    if len(fields) > 3:
-        reasons.append("new_terms takes at most 3 fields")
+    got = _candidate(a, fs, reasons)
+    if got is None:
         return None
+    stream, index, fields = got
     part = _detection_only(a)
     res = compile_target(lo, "eql", req.allow_approximate, analytic=part)
     if res.artifact is None:
         reasons.append(f"eql (without the baseline): {why_not(res)}")
         return None
+    # The history is the building block's earlier alerts: the candidate stream's own earlier
+    # events when it is the history stream (fewer, from the rule's deployment on, and in a
+    # window anchored at the run instead of each candidate: more terms look new, a superset);
+    # another stream's events are not seen at all (mixed).
+    own = fs.stream == stream and list(fs.keys) == fields
+    direction = "superset" if own and index is None else "mixed"
     detail = (
-        "first_seen as a new_terms rule over the building block's alerts: the history is "
-        "the building block's earlier alerts, not the history stream"
+        f"first_seen as a new_terms rule over the building block's alerts ({direction}): the "
+        "history is the building block's earlier alerts"
+        + ("" if own else f", not the '{fs.stream}' stream")
+        + (
+            f", of sequence step {index} only (those of completed sequences)"
+            if index is not None
+            else ""
+        )
     )
     if not req.allow_approximate:
         reasons.append(f"elastic chain needs --allow-approximate ({detail})")
@@ -246,16 +311,23 @@ def _chain(
     bb["building_block_type"] = "default"
     bb["name"] = f"{a.meta.title} (siemc building block)"
     bb["note"] = _note(approximations_text(res.artifact), s, [detail])
+    query = f'kibana.alert.rule.rule_id: "{bb["rule_id"]}"'
+    if index is not None:
+        # a sequence's event alerts carry their position; its shell alert has none
+        query += f" and kibana.alert.group.index: {index}"
     nt = _base_rule(lo, "rule", s, s.frequency_ms + sch.MINUTE)
     nt.update(
         type="new_terms",
         language="kuery",
         index=[ALERTS_INDEX],
-        query=f'kibana.alert.rule.rule_id: "{bb["rule_id"]}"',
+        query=query,
         new_terms_fields=fields,
         history_window_start=_date_math(fs.lookback_ms),
         note=_note(approximations_text(res.artifact), s, [detail]),
     )
+    nt["required_fields"] = [
+        {"name": f, "ecs": f.split(".")[0] in ECS_SETS} for f in sorted(set(fields))
+    ]
     return [bb, nt]
 
 
@@ -292,7 +364,7 @@ def rules_for(pkg: Package, lo: Loaded, req: Request) -> list[dict[str, Any]]:
             r.update(type="esql", language="esql", query=_esql_query(a, art.query, s))
         r["note"] = _note(approximations_text(art), s, [f"compiled by the {target} backend"])
         return [r]
-    chain = _chain(pkg, lo, req, s, reasons)
+    chain = _chain(pkg, lo, req, s, reasons) if a.baselines else None
     if chain is not None:
         return chain
     pkg.skip(a.id, "; ".join(reasons))

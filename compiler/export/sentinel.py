@@ -23,7 +23,9 @@ from compiler.export.common import (
     Request,
     alert_keys,
     approximations_text,
+    authors,
     compile_target,
+    credits,
     schedule_or_skip,
     stable_uuid,
     why_not,
@@ -180,7 +182,7 @@ def build_rule(
     doc: dict[str, Any] = {
         "id": stable_uuid(lo_a.id, "sentinel"),
         "name": m.title,
-        "description": m.description.strip() + "\n",
+        "description": "\n\n".join([m.description.strip(), *credits(m)]) + "\n",
         "severity": severity(m.severity).sentinel,
         "requiredDataConnectors": _connectors(query, profile),
         "queryFrequency": _duration(s.frequency_ms),
@@ -196,6 +198,13 @@ def build_rule(
         doc["entityMappings"] = ents
     doc["version"] = "1.0.0"
     doc["kind"] = "Scheduled"
+    # the repository's metadata block of contributed rules: who wrote it and who supports it
+    doc["metadata"] = {
+        "source": {"kind": "Community"},
+        "author": {"name": ", ".join(authors(m)) or "siemc"},
+        "support": {"tier": "Community"},
+        "categories": {"domains": ["Security - Threat Protection"]},
+    }
     return doc
 
 

@@ -113,6 +113,32 @@ def _check_attack(tactics: list[str], techniques: list[str]) -> None:
             raise ValueError(f"technique {tid} belongs to none of the tactics {tactics}")
 
 
+class _Source(_Strict):
+    kind: Literal["Community", "Solution", "Standalone"]
+
+
+class _Author(_Strict):
+    name: Annotated[str, Field(min_length=1)]
+
+
+class _Support(_Strict):
+    tier: Literal["Community", "Microsoft", "Partner", "Developer"]
+
+
+class _Categories(_Strict):
+    domains: Annotated[list[Annotated[str, Field(pattern=r"^Security - .+$")]], Field(min_length=1)]
+
+
+class RuleMetadata(_Strict):
+    """The ``metadata`` block of contributed rules in the Azure-Sentinel repository (source
+    kind, author, support tier, categories)."""
+
+    source: _Source
+    author: _Author
+    support: _Support
+    categories: _Categories | None = None
+
+
 class AnalyticRule(_Strict):
     """The Azure-Sentinel repository's YAML analytic rule (Detections/<source>/<rule>.yaml)."""
 
@@ -131,6 +157,7 @@ class AnalyticRule(_Strict):
     entityMappings: Annotated[list[EntityMapping], Field(min_length=1, max_length=10)] | None = None
     version: Annotated[str, Field(pattern=r"^\d+\.\d+\.\d+$")]
     kind: Literal["Scheduled"]
+    metadata: RuleMetadata | None = None
 
     @field_validator("queryFrequency", "queryPeriod")
     @classmethod

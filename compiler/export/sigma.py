@@ -15,8 +15,16 @@ from sigma.correlations import SigmaCorrelationRule
 from sigma.rule import SigmaLevel, SigmaRule, SigmaRuleTag
 
 from backends.comment import one_line
+from compiler import ir
 from compiler.export import attack
-from compiler.export.common import Package, Request, approximations_text, compile_target, why_not
+from compiler.export.common import (
+    Package,
+    Request,
+    approximations_text,
+    authors,
+    compile_target,
+    why_not,
+)
 from compiler.export.render import readme
 from compiler.export.severity import severity
 
@@ -41,7 +49,11 @@ def _is_output(rule: Rule, col: SigmaCollection) -> bool:
 
 
 def build(
-    text: str, techniques: tuple[str, ...], level: str, tactics: tuple[str, ...] = ()
+    text: str,
+    techniques: tuple[str, ...],
+    level: str,
+    tactics: tuple[str, ...] = (),
+    meta: ir.Metadata | None = None,
 ) -> list[dict[str, Any]]:
     col = SigmaCollection.from_yaml(text)
     col.resolve_rule_references()  # the correlation must name rules of this file
@@ -50,8 +62,27 @@ def build(
         if _is_output(rule, col):
             _tags(rule, techniques, tactics)
             rule.level = SigmaLevel[level.upper()]
-        out.append(rule.to_dict())
+        if meta is not None:
+            _credit(rule, meta)
+        d = rule.to_dict()
+        if rule.license and "license" not in d:
+            # SigmaRuleBase.to_dict (pySigma 2.0) leaves the parsed license out
+            d = {**dict(list(d.items())[:1]), "license": rule.license, **d}
+        out.append(d)
     return out
+
+
+def _credit(rule: Rule, m: ir.Metadata) -> None:
+    """Every rule of the file carries the analytic's authors, licence and references (the
+    Detection Rule License of imported Sigma rules requires keeping them with derived rules)."""
+    names = authors(m)
+    if names:
+        rule.author = ", ".join(names)
+    if m.license:
+        rule.license = m.license
+    for ref in m.references:
+        if ref not in rule.references:
+            rule.references.append(ref)
 
 
 def rule_file(docs: list[dict[str, Any]], header: list[str]) -> str:
@@ -71,7 +102,7 @@ def package(req: Request) -> Package:
         approx = approximations_text(res.artifact)
         m = a.meta
         docs = build(
-            res.artifact.query, m.attack_techniques, severity(m.severity).sigma, m.attack_tactics
+            res.artifact.query, m.attack_techniques, severity(m.severity).sigma, m.attack_tactics, m
         )
         header = [f"{a.id}: {a.meta.title}", "exported by siemc export (sigma)"]
         header += [f"APPROXIMATION {x}" for x in approx]

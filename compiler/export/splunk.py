@@ -17,6 +17,7 @@ import json
 import re
 from dataclasses import dataclass
 
+from backends.profiles import FieldProfile, UnmappedField, load_profile
 from backends.splunk import psl
 from backends.splunk.macros import definitions
 from compiler import ir
@@ -24,8 +25,11 @@ from compiler.export import schedule as sch
 from compiler.export.common import (
     Package,
     Request,
+    alert_keys,
     approximations_text,
     compile_target,
+    credits,
+    read_fields,
     schedule_or_skip,
     why_not,
 )
@@ -58,6 +62,14 @@ def relative(ms: int) -> str:
     return f"-{-(-ms // sch.MINUTE)}m@m"
 
 
+def search_range_ms(query: str, s: sch.Schedule) -> int:
+    """How far back a run's time range reaches. A query whose history subsearch sets its own
+    ``earliest=`` needs only the detection's range; one that reads the history in the same
+    pass (first-seen, rarity, deviation) needs the history in its range too, and judges only
+    the candidates whose history it holds whole (backends/splunk/firstseen.py)."""
+    return s.detection_lookback_ms if "earliest=" in query else s.lookback_ms
+
+
 def _one_line(query: str) -> str:
     """Pipeline lines joined by a space: SPL reads a newline between commands as a space, and a
     .conf value is one line. A line break inside a quoted string would change the value, so
@@ -75,11 +87,20 @@ def _conf_value(text: str) -> str:
     return " ".join(text.split()).rstrip("\\")
 
 
-def _suppress_fields(query: str) -> list[str]:
-    """The columns of the last ``table`` command (before the filter macro): one result row is
-    one alert."""
+def result_fields(a: ir.Analytic, query: str, profile: FieldProfile) -> list[str]:
+    """The fields that identify one result row, one alert: the columns of the last ``table``
+    command (before the filter macro); a search that ends on events (a match, a co-occurrence
+    or an absence pass) identifies them by ``_time`` and the alert's key fields (the
+    correlation keys ``siemc_k<i>`` the backend computes, or the keys' own fields)."""
     tables = [x.strip() for x in query.strip().splitlines() if x.startswith("| table ")]
-    return tables[-1][len("| table ") :].split() if tables else []
+    if tables:
+        return tables[-1][len("| table ") :].split()
+    keys = alert_keys(a)
+    if not keys:
+        return []
+    if all(f"siemc_k{i}=" in query for i in range(len(keys))):
+        return ["_time", *(f"siemc_k{i}" for i in range(len(keys)))]
+    return ["_time", *(_columns(profile, k)[0] for k in keys)]
 
 
 def _security_domain(a: ir.Analytic) -> str:
@@ -94,14 +115,13 @@ def _search_keys(
     s: sch.Schedule,
     opts: Options,
     notes: list[str],
+    profile: FieldProfile,
 ) -> list[tuple[str, str]]:
     m = lo_a.meta
-    # A query whose history subsearch sets its own `earliest=` needs only the detection's
-    # range; one that reads the history in the same pass needs the history in its range.
-    lookback = s.detection_lookback_ms if "earliest=" in query else s.lookback_ms
+    lookback = search_range_ms(query, s)
     keys = [
         ("search", query),
-        ("description", _conf_value(m.description)),
+        ("description", _conf_value(" ".join([m.description, *(f"{x}." for x in credits(m))]))),
         ("enableSched", "1"),
         ("cron_schedule", cron(s.frequency_ms)),
         ("dispatch.earliest_time", relative(lookback)),
@@ -112,13 +132,15 @@ def _search_keys(
         ("quantity", "0"),
         ("alert.track", "1"),
     ]
-    if lookback > s.frequency_ms and fields:
-        # Consecutive runs overlap by the span: the same result row (same window or first
-        # event time and keys) is reported once.
+    overlap = s.detection_lookback_ms
+    if overlap > s.frequency_ms and fields:
+        # Consecutive runs overlap by the span (a baseline's history before it only feeds the
+        # judgement: its candidates are not reported, firstseen.judged): the same result row
+        # (same window or first event time and keys) is reported once.
         keys += [
             ("alert.suppress", "1"),
             ("alert.suppress.fields", ",".join(fields)),
-            ("alert.suppress.period", f"{-(-lookback // 1000)}s"),
+            ("alert.suppress.period", f"{-(-overlap // 1000)}s"),
         ]
     else:
         keys.append(("alert.suppress", "0"))
@@ -141,7 +163,7 @@ def _search_keys(
             ("action.notable.param.security_domain", _security_domain(lo_a)),
         ]
     if opts.risk:
-        obj = _risk_object(fields)
+        obj = risk_object(lo_a, fields, profile)
         keys += [
             ("action.risk", "1"),
             ("action.risk.param._risk_score", str(sev.splunk_risk)),
@@ -168,15 +190,43 @@ def _search_keys(
     return keys
 
 
-# CIM result fields that identify a risk object, in order of preference.
-_RISK_OBJECTS = (("dvc", "system"), ("dest", "system"), ("src_ip", "system"), ("user", "user"))
+# Alert keys that name a risk object, in order of preference, with the Enterprise Security
+# risk object type (system, user).
+_RISK_OBJECTS = (
+    ("host.name", "system"),
+    ("host.hostname", "system"),
+    ("user.name", "user"),
+    ("source.ip", "system"),
+    ("destination.ip", "system"),
+)
 
 
-def _risk_object(fields: list[str]) -> tuple[str, str] | None:
-    for f, kind in _RISK_OBJECTS:
-        if f in fields:
-            return f, kind
+def risk_object(a: ir.Analytic, fields: list[str], profile: FieldProfile) -> tuple[str, str] | None:
+    """The result column of the alert's host or user key: a correlation names key ``i``
+    ``siemc_k<i>``, an aggregate by the profile's field (``dvc`` for host.name in CIM); the
+    results of a match are its events, with the host, user or address fields the analytic
+    reads."""
+    keys = alert_keys(a)
+    for ecs, kind in _RISK_OBJECTS:
+        if ecs in keys:
+            for col in (f"siemc_k{keys.index(ecs)}", *_columns(profile, ecs)):
+                if col in fields:
+                    return col, kind
+    if not keys and isinstance(a.detection, ir.Match):
+        read = set(read_fields(a))
+        for ecs, kind in _RISK_OBJECTS:
+            if ecs in read:
+                return _columns(profile, ecs)[0], kind
     return None
+
+
+def _columns(profile: FieldProfile, ecs: str) -> list[str]:
+    """The profile's field for an ECS field read from events, then its query-local name when a
+    stream computes it."""
+    try:
+        return [profile.map_field(ecs), profile.local(ecs)]
+    except UnmappedField:
+        return [profile.local(ecs)]
 
 
 def lookup_csv(lk: ir.Lookup) -> str:
@@ -229,14 +279,15 @@ def package(req: Request, opts: Options = Options()) -> Package:
         for lk in a.lookups:
             lookups[lk.name] = lk
         uses_psl = uses_psl or psl.LOOKUP in query
-        fields = _suppress_fields(res.artifact.query)
-        keys = _search_keys(a, query, fields, s, opts, pkg.notes)
+        profile = load_profile(res.artifact.profile)
+        fields = result_fields(a, res.artifact.query, profile)
+        keys = _search_keys(a, query, fields, s, opts, pkg.notes, profile)
         searches.append((f"siemc - {a.id} - {_conf_value(a.meta.title)}", keys))
         pkg.exported.append(a.id)
         approx = approximations_text(res.artifact)
         exported.append(
             f"{a.id}: every {sch.fmt_duration(s.frequency_ms)} over "
-            f"{relative(s.detection_lookback_ms)} ({s.reason})"
+            f"{relative(search_range_ms(query, s))} ({s.reason})"
             + "".join(f"; APPROXIMATION {x}" for x in approx)
         )
     root = f"{APP}/"

@@ -9,7 +9,10 @@ https://docs.splunk.com/Documentation/Splunk/latest/SearchReference/). It never 
 
 ``execute(query, events, lookups, now_ms)``: ``events`` are Splunk events (dicts with CIM field
 names and ``_time`` in seconds; search-time extracted values are strings, multivalues lists);
-``lookups`` maps a lookup definition name to its rows. Returns the result rows.
+``lookups`` maps a lookup definition name to its rows. Returns the result rows. ``time_range``
+is the search's time range (a scheduled search's ``dispatch.earliest_time`` /
+``dispatch.latest_time`` resolved to epoch milliseconds; None: all time): the index returns only
+its events, and ``addinfo`` reports it.
 
 Order: a search returns events newest first; events with equal ``_time`` come in reverse input
 order (the newest-indexed first). ``sort`` is stable. Commands outside the subset raise
@@ -89,8 +92,11 @@ class Search:
         events: Sequence[Mapping[str, Any]],
         lookups: Mapping[str, LookupDef | Sequence[Mapping[str, Any]]],
         now_ms: int,
+        time_range: tuple[int | None, int | None] = (None, None),
     ) -> None:
         self.index = [{**e, "_time": num(e["_time"]), SEQ: i} for i, e in enumerate(events)]
+        lo, hi = time_range
+        self.range = (None if lo is None else lo / 1000, None if hi is None else hi / 1000)
         self.lookups = {
             k: v if isinstance(v, LookupDef) else LookupDef(v) for k, v in lookups.items()
         }
@@ -122,6 +128,10 @@ class Search:
         """The events of the index matching the expression, newest first (Search reference)."""
         node = sx.parse(args)
         lo, hi = sx.time_bounds(node, self.env.now)
+        if lo is None and hi is None:
+            # time modifiers in the search string override the search's time range
+            # (https://docs.splunk.com/Documentation/Splunk/latest/Search/Specifytimemodifiersinyoursearch)
+            lo, hi = self.range
         out = [
             dict(e)
             for e in self.index
@@ -160,7 +170,26 @@ class Search:
             return simple[name](rows, args)
         if name == "transaction":
             return st.cmd_transaction(rows, args, self.env)
+        if name == "addinfo":
+            return self.addinfo(rows, args)
         raise NotExecutable(name)
+
+    def addinfo(self, rows: list[Row], args: str) -> list[Row]:
+        """``addinfo``: every result gets ``info_min_time`` and ``info_max_time``, the earliest
+        and latest time boundaries of the search, ``info_search_time`` and ``info_sid``
+        (https://docs.splunk.com/Documentation/Splunk/latest/SearchReference/Addinfo). An
+        all-time search has no boundaries: its earliest is the epoch, 0, and its latest is
+        ``+Infinity`` (the page's example: "info_max_time would be set to +infinity")."""
+        if args.strip():
+            raise SplRuntimeError("addinfo takes no arguments")
+        lo, hi = self.range
+        info = {
+            "info_min_time": 0.0 if lo is None else float(lo),
+            "info_max_time": "+Infinity" if hi is None else float(hi),
+            "info_search_time": self.env.now,
+            "info_sid": "siemc_interp",
+        }
+        return [{**r, **info} for r in rows]
 
     # ------------------------------------------------------------------ streaming commands
     def eval(self, rows: list[Row], args: str) -> list[Row]:
@@ -435,9 +464,11 @@ def execute(
     lookups: Mapping[str, LookupDef | Sequence[Mapping[str, Any]]],
     now_ms: int,
     macros: Mapping[str, str] | None = None,
+    time_range: tuple[int | None, int | None] = (None, None),
 ) -> list[dict[str, Any]]:
     """Run ``query`` over ``events``; ``now()`` and relative time modifiers use ``now_ms``;
-    ``macros`` defines the search macros the query calls (macros.conf ``definition``)."""
+    ``macros`` defines the search macros the query calls (macros.conf ``definition``);
+    ``time_range`` is the search's [earliest, latest) in epoch milliseconds."""
     for e in events:
         if num(e.get("_time")) is None:
             raise SplRuntimeError("every event needs a numeric _time (seconds)")
@@ -445,5 +476,5 @@ def execute(
         query = expand_macros(query, dict(macros or {}))
     except SplError as exc:
         raise SplRuntimeError(str(exc)) from None
-    rows = Search(events, lookups, now_ms).run(query)
+    rows = Search(events, lookups, now_ms, time_range).run(query)
     return [{k: v for k, v in r.items() if k != SEQ} for r in rows]

@@ -775,13 +775,19 @@ def cmd_join(text: str, where: str) -> None:
     c.end()
 
 
+def cmd_addinfo(text: str, where: str) -> None:
+    """addinfo: no arguments (DOCS + "Addinfo")"""
+    if text.strip():
+        raise SplError(f"{where}: addinfo takes no arguments")
+
+
 def cmd_reverse(text: str, where: str) -> None:
     """reverse: no arguments (DOCS + "Reverse")"""
     if text.strip():
         raise SplError(f"{where}: reverse takes no arguments")
 
 
-STREAMING = {"search", "where", "eval", "rex", "lookup", "fields", "rename", "mvexpand"}
+STREAMING = {"search", "where", "eval", "rex", "lookup", "fields", "rename", "mvexpand", "addinfo"}
 
 
 def cmd_multisearch(text: str, where: str) -> None:
@@ -820,6 +826,7 @@ COMMANDS: dict[str, Callable[[str, str], None]] = {
     "join": cmd_join,
     "multisearch": cmd_multisearch,
     "reverse": cmd_reverse,
+    "addinfo": cmd_addinfo,
 }
 GENERATING = {"multisearch"}
 

@@ -84,8 +84,7 @@ def aggregate(d: ir.Aggregate, ctx: Context) -> list[tuple[str, str]]:
         f",\n    to_json({_measure(m)}) AS {col('measure:' + m.name)}" for m in d.measures
     )
     windows = (
-        f"SELECT _window{''.join(f', {_key(i)}' for i in range(len(keys)))}{firsts}{measures},\n"
-        "    list(_id ORDER BY _ts, _seq) AS _evidence\n"
+        f"SELECT _window{''.join(f', {_key(i)}' for i in range(len(keys)))}{firsts}{measures}\n"
         f"  FROM grouped\n  GROUP BY {group_by}"
     )
     measure_names = {m.name for m in d.measures}
@@ -116,12 +115,22 @@ def aggregate(d: ir.Aggregate, ctx: Context) -> list[tuple[str, str]]:
     outs = [f"_window + {size} AS _end"] + [col(k) for k in keys]
     outs += [col("measure:" + m.name) for m in d.measures]
     outs += [col("measure:" + n) for n, _ in d.compute]
-    where = "" if d.having is None else f"\nWHERE {exprs.truth(d.having)}"
+    where = "" if d.having is None else f"\n  WHERE {exprs.truth(d.having)}"
+    ctes.append(('"alerts"', f"SELECT * FROM {prev}{where}"))
+    # Evidence only for the groups that alert: an ordered list per group of every window
+    # costs more than the whole aggregation when few groups fire.
+    using = ", ".join(["_window"] + [_key(i) for i in range(len(keys))])
+    ctes.append(
+        (
+            '"evidence"',
+            f"SELECT {using}, list(_id ORDER BY _ts, _seq) AS _evidence\n"
+            f"  FROM grouped SEMI JOIN alerts USING ({using})\n  GROUP BY {using}",
+        )
+    )
     final = (
         "SELECT _window AS _start, "
         + ", ".join(outs)
-        + f", _evidence\nFROM {prev}"
-        + where
+        + f", _evidence\nFROM alerts JOIN evidence USING ({using})"
         + "\nORDER BY _end, _start"
     )
     return [*ctes, ("", final)]

@@ -248,7 +248,13 @@ def run(
     siemc = str(Path(sys.executable).with_name("siemc"))
     for shape, text in SHAPES.items():
         (tmp / f"{shape}.yml").write_text(text, encoding="utf-8")
-    results: dict[str, Any] = {"sizes": list(sizes), "shapes": {}, "peers": {}, "checks": {}}
+    results: dict[str, Any] = {
+        "sizes": list(sizes),
+        "shapes": {},
+        "duckdb_engine": {},
+        "peers": {},
+        "checks": {},
+    }
     mismatches: list[str] = []
     use_duckdb = duckdb_available()
     use_eql = eql_available()
@@ -268,11 +274,29 @@ def run(
         for shape in SHAPES:
             out = tmp / f"alerts-{shape}-{n}.jsonl"
             argv = [siemc, "run", str(tmp / f"{shape}.yml"), "-i", str(data), "-o", str(out)]
-            times = timed(argv, tmp / "stdout.txt")
+            times = timed([*argv, "--engine", "evaluator"], tmp / "stdout.txt")
             alerts = siemc_alerts(out, shape)
             row = _rate(n, *times) | {"alerts": len(alerts)}
             results["shapes"].setdefault(shape, {})[n] = row
             log(f"  siemc run {shape:<14} {_line(row)}  {len(alerts)} alerts")
+            if shape in DUCKDB_SQL and use_duckdb:
+                # siemc's DuckDB engine on the same analytic (what --engine auto picks for it)
+                d_out = tmp / f"alerts-{shape}-{n}-duckdb.jsonl"
+                d_argv = [*argv[:-1], str(d_out), "--engine", "duckdb"]
+                times = timed(d_argv, tmp / "stdout.txt")
+                d_alerts = siemc_alerts(d_out, shape)
+                same = d_alerts == alerts
+                results["duckdb_engine"].setdefault(shape, {})[n] = row = _rate(n, *times) | {
+                    "alerts": len(d_alerts),
+                    "same_alerts": same,
+                }
+                results["checks"][f"duckdb_engine_{shape}_{n}"] = same
+                if not same:
+                    mismatches.append(f"duckdb engine {shape} at {n}: {len(d_alerts)} alerts")
+                log(
+                    f"  siemc run {shape:<14} {_line(row)}  {len(d_alerts)} alerts (DuckDB engine)"
+                    + ("" if same else "  WARNING: different alerts")
+                )
             peers: list[tuple[str, str]] = []
             if shape == "sequence" and use_eql:
                 peers.append(("eql", "eql PythonEngine"))
@@ -333,20 +357,32 @@ def summary(results: dict[str, Any], sizes: Sequence[int]) -> dict[str, Any]:
     for kind, rows in peers.items():
         if kind.startswith("duckdb-"):
             shape = kind.removeprefix("duckdb-")
-            # No DuckDB engine in siemc yet: the evaluator against DuckDB by hand, not the
-            # issue's duckdb_vs_hand_* (siemc's DuckDB engine against DuckDB by hand).
             ratio = shapes[shape][base]["events_per_s"] / rows[base]["events_per_s"]
             out[f"evaluator_vs_duckdb_hand_{shape}"] = ratio
+            for n in sizes:
+                ours = results["duckdb_engine"].get(shape, {}).get(n)
+                if ours is not None and n in rows:
+                    # siemc run --engine duckdb against DuckDB by hand, wall clock (both use
+                    # every core), at each size
+                    key = f"duckdb_vs_hand_{shape}" + ("" if n == base else f"_{n}")
+                    out[key] = ours["events_per_s"] / rows[n]["events_per_s"]
     out["orjson_parse_events_per_s"] = peers["orjson_parse"][base]["events_per_s"]
     out["orjson_parse_events_per_cpu_s"] = peers["orjson_parse"][base]["events_per_cpu_s"]
     out["peak_rss_mb"] = {
         s: {str(n): r["peak_rss_mb"] for n, r in rows.items()} for s, rows in shapes.items()
+    }
+    out["duckdb_engine_peak_rss_mb"] = {
+        s: {str(n): r["peak_rss_mb"] for n, r in rows.items()}
+        for s, rows in results["duckdb_engine"].items()
     }
     if len(sizes) > 1 and sizes[-1] == 4 * base:
         growth = {
             s: rows[sizes[-1]]["peak_rss_mb"] / rows[base]["peak_rss_mb"]
             for s, rows in shapes.items()
         }
+        for s, rows in results["duckdb_engine"].items():
+            if sizes[-1] in rows and base in rows:
+                growth[f"duckdb_{s}"] = rows[sizes[-1]]["peak_rss_mb"] / rows[base]["peak_rss_mb"]
         out["rss_growth_4x"] = growth
         out["rss_growth_4x_max"] = max(growth.values())
     out["same_alerts"] = all(results["checks"].values())

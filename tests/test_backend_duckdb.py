@@ -101,8 +101,8 @@ detect:
     having: out > 10
 """
     )
-    assert "s._ts - (s._ts % 3600000 + 3600000) % 3600000 AS _window" in q
-    assert 'unnest(siemc_keys(s."host.name"))' in q
+    assert "_ts - (_ts % 3600000 + 3600000) % 3600000 AS _window" in q
+    assert 'SELECT *, unnest(siemc_keys("host.name")) AS "key:0"' in q
     assert 'siemc_nearest_rank(flatten(list(siemc_nums("source.bytes"))), 999, 1000)' in q
 
 

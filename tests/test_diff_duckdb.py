@@ -173,8 +173,8 @@ def test_windows_aligned_to_the_first_event_are_caught(monkeypatch: pytest.Monke
     def shifted(d: ir.Aggregate, ctx: object) -> list[tuple[str, str]]:
         out = aggregate(d, ctx)  # type: ignore[arg-type]
         size = d.window.size_ms
-        old = f"s._ts - (s._ts % {size} + {size}) % {size}"
-        return [(n, sql.replace(old, f"s._ts - ((s._ts - 1000) % {size})")) for n, sql in out]
+        old = f"_ts - (_ts % {size} + {size}) % {size}"
+        return [(n, sql.replace(old, f"_ts - ((_ts - 1000) % {size})")) for n, sql in out]
 
     monkeypatch.setattr(detections, "aggregate", shifted)
     assert _differs("D-ESQL-04")

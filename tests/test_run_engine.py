@@ -4,6 +4,7 @@ evaluator otherwise, and the same alert lines from both."""
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from functools import cache
 from pathlib import Path
 
@@ -190,3 +191,20 @@ def _agrees(value: object) -> bool:
         return bool(got == parse_timestamp(value))
     except ValueError:
         return False
+
+
+@settings(max_examples=300, derandomize=True, deadline=None)
+@given(
+    when=st.datetimes(min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 31, 23, 59, 59)),
+    digits=st.integers(0, 9),
+)
+def test_the_layout_ecs_shippers_write_is_read_exactly(when: datetime, digits: int) -> None:
+    """`2024-01-01T13:45:06.143Z` (any number of fraction digits) takes the fast path, which
+    slices the JSON text: it must read every such time, to the evaluator's millisecond."""
+    frac = f"{when.microsecond:06d}{when.microsecond % 1000:03d}"[:digits]
+    text = when.strftime("%Y-%m-%dT%H:%M:%S").rjust(19, "0") + (f".{frac}" if digits else "") + "Z"
+    con = run_duckdb.connect()
+    for macro in run_duckdb._TIME_MACROS:
+        con.execute(macro)
+    got = con.execute("SELECT siemc_ts(?::JSON)", [json.dumps(text)]).fetchone()[0]
+    assert got == parse_timestamp(text)

@@ -187,10 +187,17 @@ _ISO = (
     r"^(\d{4})-(\d{2})-(\d{2})[Tt ]([01]\d|2[0-3]):([0-5]\d):([0-5]\d)"
     r"(?:[.,](\d+))?(?:([Zz])|([+-])([01]\d|2[0-3])(?::?([0-5]\d))?)?$"
 )
+# The layout ECS shippers write (UTC, 'T', 'Z', a year from 0001) matched on the JSON text
+# itself: a string of these characters has no escapes, so its text is the quoted value, and the
+# time is sliced out with no JSON parse and no range check (9999-12-31T23:59:59.999Z is the max).
+_JSON_ISO_Z = (
+    r'^"(?:[1-9]\d{3}|0[1-9]\d{2}|00[1-9]\d|000[1-9])-\d{2}-\d{2}T'
+    r'(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d(?:\.\d+)?Z"$'
+)
 _MIN_MS, _MAX_MS = -62_135_596_800_000, 253_402_300_799_999
 _TIME_MACROS = (
-    "CREATE OR REPLACE TEMP MACRO siemc_in_range(ms) AS "
-    f"CASE WHEN ms BETWEEN {_MIN_MS} AND {_MAX_MS} THEN ms::BIGINT END",
+    "CREATE OR REPLACE TEMP MACRO siemc_in_range(ms) AS list_transform([ms], lambda m: "
+    f"CASE WHEN m BETWEEN {_MIN_MS} AND {_MAX_MS} THEN m::BIGINT END)[1]",
     "CREATE OR REPLACE TEMP MACRO siemc_epoch(x) AS siemc_in_range(CASE "
     "WHEN x < 0 THEN NULL WHEN x < 100000000000 THEN x * 1000 "
     "WHEN x < 100000000000000 THEN x WHEN x < 100000000000000000 THEN x // 1000 "
@@ -201,12 +208,18 @@ _TIME_MACROS = (
     "WHEN '+' THEN 1 WHEN '-' THEN -1 ELSE 0 END "
     "* (coalesce(try_cast(p.oh AS BIGINT), 0) * 3600000 + coalesce(try_cast(p.om AS BIGINT), 0) "
     "* 60000))",
-    "CREATE OR REPLACE TEMP MACRO siemc_iso(s) AS CASE WHEN regexp_full_match(s, "
-    f"{_lit(_ISO)}) THEN siemc_iso_parts(regexp_extract(s, {_lit(_ISO)}, "
-    "['y', 'mo', 'd', 'h', 'mi', 'sec', 'f', 'z', 'sign', 'oh', 'om'])) END",
+    # The groups are extracted once: a macro repeats its argument's text at every use.
+    "CREATE OR REPLACE TEMP MACRO siemc_iso(s) AS CASE "
+    f"WHEN regexp_full_match(s, {_lit(_ISO)}) THEN list_transform([regexp_extract(s, "
+    f"{_lit(_ISO)}, ['y', 'mo', 'd', 'h', 'mi', 'sec', 'f', 'z', 'sign', 'oh', 'om'])], "
+    "lambda p: siemc_iso_parts(p))[1] END",
+    # CASE tests each WHEN only on the rows no earlier one took: the common layout first
     "CREATE OR REPLACE TEMP MACRO siemc_ts(t) AS CASE "
-    "WHEN json_type(t) IN ('UBIGINT', 'BIGINT') THEN siemc_epoch(t::HUGEINT) "
-    "WHEN json_type(t) = 'VARCHAR' THEN siemc_iso(t ->> '$') END",
+    f"WHEN regexp_full_match(t, {_lit(_JSON_ISO_Z)}) "
+    "THEN epoch_ms(try_cast(substr(t, 2, 19) AS TIMESTAMP)) + CASE WHEN length(t) > 22 "
+    "THEN rpad(left(substr(t, 22, length(t) - 23), 3), 3, '0')::BIGINT ELSE 0 END "
+    "WHEN json_type(t) = 'VARCHAR' THEN siemc_iso(t ->> '$') "
+    "WHEN json_type(t) IN ('UBIGINT', 'BIGINT') THEN siemc_epoch(t::HUGEINT) END",
 )
 
 

@@ -129,7 +129,17 @@ def schema(output: str | None) -> None:
     """Print the JSON Schema of analytic files (for editor autocompletion)."""
     text = json.dumps(json_schema(), indent=2, sort_keys=True) + "\n"
     if output:
-        Path(output).write_text(text, encoding="utf-8")
+        target = Path(output)
+        tmp = target.with_name(target.name + ".tmp")
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_text(text, encoding="utf-8")
+            tmp.replace(target)
+        except OSError as exc:
+            if tmp.is_file():
+                tmp.unlink()
+            click.secho(f"error: cannot write {output}: {exc.strerror or exc}", fg="red", err=True)
+            sys.exit(EXIT_CANTCREAT)
     else:
         click.echo(text, nl=False)
 

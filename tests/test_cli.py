@@ -256,3 +256,14 @@ def test_fidelity_catalog_counts_every_pair_per_target() -> None:
     assert md.exit_code == 0 and "| **all** |" in md.output and "| AN1190 |" in md.output
     bad = CliRunner().invoke(main, ["fidelity", "--json"])
     assert bad.exit_code == 64 and "--json needs --catalog" in bad.output
+
+
+def test_schema_output_creates_its_folder_and_reports_what_it_cannot_write(tmp_path: Path) -> None:
+    res = CliRunner().invoke(main, ["schema", "-o", str(tmp_path / "a" / "b.json")])
+    assert res.exit_code == 0, res.output
+    assert json.loads((tmp_path / "a" / "b.json").read_text())["title"]
+    (tmp_path / "file").write_text("x")
+    res = CliRunner().invoke(main, ["schema", "-o", str(tmp_path / "file" / "x.json")])
+    assert res.exit_code == 73
+    assert "cannot write" in res.output
+    assert res.exception is None or isinstance(res.exception, SystemExit)

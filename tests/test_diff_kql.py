@@ -78,7 +78,16 @@ _MV04 = (
 _EMPTY = "cannot tell a missing process.command_line from an empty one"
 _EMPTY_FIXTURE = "empty, missing and non-empty command lines"
 _EMPTY_EXTRA = (f"D-KQL-11 {{(no key)}} [{T0 + 2000}..{T0 + 2000}]",)
+_F66 = "children, maxspan edges, old and missing parents, disagreeing parent fields, PID reuse, ties"
+_F66_REUSED = (
+    "D-KQL-66P {host.name='h7', process.pid='700'} "
+    f"[{T0 + 7 * 60000}..{T0 + 7 * 60000 + 20000}]",
+)
 EXPECTED: dict[tuple[str, str, str], Expected] = {
+    # the shell (pid 700) ended and sleep reused its PID: whoami is sleep's child on MDE
+    ("D-KQL-66P", "mde", _F66): Expected(
+        "approximation", "a child of another process that reused its PID", missing=_F66_REUSED
+    ),
     ("D-KQL-11", "mde", _EMPTY_FIXTURE): Expected("approximation", _EMPTY, extra=_EMPTY_EXTRA),
     ("D-KQL-11", "asim", _EMPTY_FIXTURE): Expected("approximation", _EMPTY, extra=_EMPTY_EXTRA),
     ("SIEMC-0004", "mde", _F4_PSL): Expected("approximation", _LABELS, missing=_PSL_MISSING),

@@ -17,7 +17,7 @@ from backends.base import Context
 from backends.identity import PID
 from backends.sentinel import text as t
 from backends.sentinel.expr import Scope
-from backends.sentinel.process import exact_identity_pairs
+from backends.sentinel.process import exact_identity_pairs, parent_child
 from compiler import ir
 from compiler.evaluator.engine import detection_span
 
@@ -286,15 +286,21 @@ class KqlDetectMixin:
             d = self.identity_seq
             self._use(orig.stream)
             pid_key = [k for k in orig.keys if k == PID]
-        if not exact_identity_pairs(self._ctx_analytic, d):
-            ctx.approximate("ordered sequence", _SEQ_DETAIL, d.span)
+        exact = exact_identity_pairs(self._ctx_analytic, d)
+        child = parent_child(self._ctx_analytic, d) if self.identity_seq is None else None
         keys = self._corr_keys(d.steps[0], ctx)
         first_extra = sorted({*self._extras(d.steps[0].alias), *pid_key})
         folded = None
-        if self.identity_seq is not None and exact_identity_pairs(self._ctx_analytic, d):
+        if (self.identity_seq is not None and exact) or child is not None:
             folded = self.folded_sequence(
                 self._ctx_analytic, d, first_extra, self._extras(d.steps[1].alias), keys, ctx
             )
+        if folded is not None and child == PID:
+            ctx.approximate(
+                "parent-child sequence keyed on PIDs", _PID_CHILD, d.span, direction="subset"
+            )
+        elif not exact:
+            ctx.approximate("ordered sequence", _SEQ_DETAIL, d.span)
         lines = [folded] if folded is not None else self._joined_steps(d, keys, first_extra, ctx)
         cand = self._corr_cand(d.steps, keys)
         for k in pid_key:
@@ -565,6 +571,14 @@ _SEQ_DETAIL = (
     "one; the evaluator's EQL state machine (one pending partial per key and step, events "
     "consumed by completed sequences) can pair differently when instances of one key overlap, "
     "and events with equal timestamps have no input order in KQL"
+)
+
+_PID_CHILD = (
+    "the child's row names its parent (MDE's Initiating* columns: the parent's own process "
+    "record), so a child pairs only with its real parent; the evaluator pairs on (host, PID) and "
+    "also pairs a first-step process that exited within maxspan with a child of another process "
+    "that reused its PID, which alerts there and not here. Equal when no PID is reused on a host "
+    "within maxspan (docs/semantics.md, Process identity: parent and child)"
 )
 
 

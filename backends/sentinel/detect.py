@@ -18,6 +18,7 @@ from backends.identity import PID
 from backends.sentinel import text as t
 from backends.sentinel.expr import Scope
 from backends.sentinel.process import exact_identity_pairs, parent_child
+from backends.sentinel.seqnotes import PID_CHILD, SEQ_DETAIL, SEQ_TIES
 from compiler import ir
 from compiler.evaluator.engine import detection_span
 
@@ -297,10 +298,11 @@ class KqlDetectMixin:
             )
         if folded is not None and child == PID:
             ctx.approximate(
-                "parent-child sequence keyed on PIDs", _PID_CHILD, d.span, direction="subset"
+                "parent-child sequence keyed on PIDs", PID_CHILD, d.span, direction="subset"
             )
         elif not exact:
-            ctx.approximate("ordered sequence", _SEQ_DETAIL, d.span)
+            two = len(d.steps) == 2 and d.until is None and self._scalar_keys(d, ctx)
+            ctx.approximate("ordered sequence", SEQ_TIES if two else SEQ_DETAIL, d.span)
         lines = [folded] if folded is not None else self._joined_steps(d, keys, first_extra, ctx)
         cand = self._corr_cand(d.steps, keys)
         for k in pid_key:
@@ -309,6 +311,14 @@ class KqlDetectMixin:
             lines.append(f"| extend {pid} = {d.steps[0].alias}_{_safe(k)}")
             cand[k] = cand[f"{d.steps[0].alias}.{k}"] = pid
         return Alerts("\n".join(lines), ["__start", "__end", *keys], cand)
+
+    def _scalar_keys(self, d: ir.Sequence, ctx: Context) -> bool:
+        """Whether no step's key column is multi-valued (dynamic)."""
+        for s in d.steps:
+            _, cols = self._step_cols(s, ctx)
+            if any(self.ctype(c) == "dynamic" for c in cols):
+                return False
+        return True
 
     def _joined_steps(
         self, d: ir.Sequence, keys: list[str], first_extra: list[str], ctx: Context
@@ -563,23 +573,6 @@ class KqlDetectMixin:
             f"| lookup kind=inner __history{i} on {', '.join(al.identity)}\n"
             f"| where {' and '.join(conds)}\n| project-away __d*"
         )
-
-
-_SEQ_DETAIL = (
-    "steps are paired by joins: each event pairs with the earliest later event of the next "
-    "step with equal keys within maxspan, and each later event keeps only the latest earlier "
-    "one; the evaluator's EQL state machine (one pending partial per key and step, events "
-    "consumed by completed sequences) can pair differently when instances of one key overlap, "
-    "and events with equal timestamps have no input order in KQL"
-)
-
-_PID_CHILD = (
-    "the child's row names its parent (MDE's Initiating* columns: the parent's own process "
-    "record), so a child pairs only with its real parent; the evaluator pairs on (host, PID) and "
-    "also pairs a first-step process that exited within maxspan with a child of another process "
-    "that reused its PID, which alerts there and not here. Equal when no PID is reused on a host "
-    "within maxspan (docs/semantics.md, Process identity: parent and child)"
-)
 
 
 def nearest_rank(values: str, n: str, p: float, ty: str) -> str:

@@ -9,6 +9,11 @@ is the row's initiating process, created at ``InitiatingProcessCreationTime``. T
 pipeline (enrichments, derived fields, filters) is evaluated on those columns of the row, and the
 sequence is the row's earliest event within maxspan of the creation: no join.
 
+The same holds for "process starts, then a child of it starts" (keys: the first step's process
+against the second step's parent, :func:`.process.parent_child`): a DeviceProcessEvents row's
+Initiating* columns are the new process' parent, so the parent's start is read from the child's
+row (docs/semantics.md, "Process identity": parent and child).
+
 One MDE fact is used: the tables record a process' file name with its folder path, so the
 fallback ``coalesce(process.parent.name, <expression of process.parent.executable>)``, which
 analytics write for sources that log only a path, is the parent's name; the parent's folder is

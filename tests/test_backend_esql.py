@@ -27,6 +27,8 @@ COMPILED = {
     "AN1190",
     "AN1511",
     "SIEMC-0003",
+    "SIEMC-0005",
+    "SIEMC-0006",
     "SIEMC-0007",
     "SIEMC-0008",
     "SIEMC-0009",
@@ -39,13 +41,29 @@ COMPILED = {
 }
 UNSUPPORTED = {
     "SIEMC-0004",
-    "SIEMC-0005",
-    "SIEMC-0006",
     "SIEMC-0016",  # a parent-child sequence, not one process
     "SIEMC-0017",  # a DNS query then a connection: the first step is no process start
 }
 # exact without --allow-approximate
-EXACT = {"AN1190", "AN1511", "SIEMC-0009", "SIEMC-0011", "SIEMC-0014", "SIEMC-0015"}
+EXACT = {
+    "AN1190",
+    "AN1511",
+    "SIEMC-0003",
+    "SIEMC-0005",
+    "SIEMC-0009",
+    "SIEMC-0011",
+    "SIEMC-0012",
+    "SIEMC-0013",
+    "SIEMC-0014",
+    "SIEMC-0015",
+}
+
+
+@pytest.fixture
+def as_written(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Compile every stream as written: no lookup or derived field inlined into its filter
+    (which backends.inline does when only the filter reads them)."""
+    monkeypatch.setattr("backends.inline.filter_only_streams", lambda analytic: [])
 
 
 def test_catalog_categories() -> None:
@@ -85,7 +103,7 @@ def test_support_levels_match_behaviour() -> None:
     assert isinstance(BACKEND, EsqlBackend)
     assert BACKEND.SUPPORT[ir.Join].level == "exact"
     assert BACKEND.SUPPORT[ir.Sequence].level == "exact"
-    assert BACKEND.SUPPORT[ir.Cooccurrence].level == "unsupported"
+    assert BACKEND.SUPPORT[ir.Cooccurrence].level == "approximate"
 
 
 def test_profile_types_agree_with_the_oracle_schema() -> None:
@@ -334,7 +352,7 @@ def test_aggregate_skeleton() -> None:
     validate(q)
 
 
-def test_lookup_membership_and_enrichment() -> None:
+def test_lookup_membership_and_enrichment(as_written: None) -> None:
     lk = ir.Lookup("Approved", "/x/approved.csv", ("role", "domain"), (("ws", "a.com"),))
     inv = ir.Lookup("inv", "/x/inv.csv", ("host", "role2"), (("h1", "r"),))
     en = ir.Enrich("inv", (("host", "host.name"),), (("role2", "labels.host_role"),), span=SPAN)
@@ -436,7 +454,7 @@ def _compiled(a: ir.Analytic) -> Artifact:
     return BACKEND.compile(a, allow_approximate=True)
 
 
-def test_a_column_derived_from_an_array_field_is_tested_as_an_array() -> None:
+def test_a_column_derived_from_an_array_field_is_tested_as_an_array(as_written: None) -> None:
     derive = (("labels.arg", ir.Call("lower", (ir.FieldRef("process.args"),))),)
     art = _compiled(_analytic(EQ("labels.arg", ("-EncodedCommand",), span=SPAN), derive=derive))
     assert 'MV_CONTAINS(TO_LOWER(labels.arg), "-encodedcommand")' in art.query
@@ -497,8 +515,16 @@ def test_correlations_need_inline_stats_before_9_3() -> None:
         assert _codes(CATALOG["AN1511"], stack) == {"E230"}  # aggregate over a stream join
 
 
-def test_multi_field_lookup_join_needs_9_3() -> None:
+def test_multi_field_lookup_join_needs_9_3(as_written: None) -> None:
     assert _codes(CATALOG["SIEMC-0012"], "9.2") == {"E232"}
+
+
+def test_inlined_lookups_need_no_lookup_join_on_any_stack() -> None:
+    """SIEMC-0012's lookups and registered_domain() only filter: inlined, the query has no
+    LOOKUP JOIN (so it runs before 9.3) and no approximation."""
+    art = _on("9.2").compile(CATALOG["SIEMC-0012"])
+    assert "LOOKUP JOIN" not in art.query and "siemc-lookup" not in art.text
+    assert art.approximations == ()
 
 
 @pytest.mark.parametrize("stack", ["8.19", "9.0", "9.1", "9.2", "9.3"])
@@ -530,11 +556,12 @@ def test_a_sequence_not_keyed_on_one_process_is_refused() -> None:
     assert _codes(no_until, "9.3") == {"E200"}
 
 
-def test_a_join_off_the_process_identity_declares_it() -> None:
-    art = BACKEND.compile(CATALOG["SIEMC-0003"], allow_approximate=True)
-    joins = [x for x in art.approximations if x.construct == "stream join"]
-    assert joins and "nearest in time" in joins[0].detail
-    assert "INLINE STATS" in art.query
+def test_a_join_off_the_process_identity_keeps_the_nearest_partner() -> None:
+    art = BACKEND.compile(CATALOG["SIEMC-0003"])
+    assert art.approximations == ()
+    assert "MV_EXPAND siemc_flow_proc_partner_ts" in art.query
+    assert "BY source.ip, source.port, destination.ip, destination.port, @timestamp" in art.query
+    assert any("nearest" in n and "input order" in n for n in art.notes)
 
 
 def test_the_process_sequence_is_one_read_grouped_by_the_identity() -> None:
@@ -545,3 +572,70 @@ def test_the_process_sequence_is_one_read_grouped_by_the_identity() -> None:
     assert "BY host.name, process.entity_id" in q
     assert "proc_end" not in q  # the identity needs no end events
     assert art.approximations == ()
+
+
+# ------------------------------------------------------------------ esql2: sequences to children,
+# hopping buckets, exact distinct counts
+def test_a_sequence_to_the_children_is_two_inline_stats_and_needs_9_3() -> None:
+    art = BACKEND.compile(CATALOG["SIEMC-0005"])
+    q = art.query
+    assert art.approximations == () and q.count("FROM ") == 1
+    assert q.count("INLINE STATS") == 2  # the join to the child's start, then the pairing
+    assert "siemc_seq_key_2 = CASE(siemc_step_1, process.entity_id, siemc_step_2, " in q
+    assert "BY host.name, process.entity_id = siemc_seq_key_2" in q
+    assert any("child" in n and "input order" in n for n in art.notes)
+    assert _codes(CATALOG["SIEMC-0005"], "9.2") == {"E230"}
+
+
+def test_a_sequence_linked_by_another_field_than_the_parent_declares_the_tie() -> None:
+    a = DIFF["D-ESQL-64"]
+    seq = a.detection
+    assert isinstance(seq, ir.Sequence)
+    net = dataclasses.replace(seq.steps[1], keys=("host.name", "process.group_leader.entity_id"))
+    other = dataclasses.replace(a, detection=dataclasses.replace(seq, steps=(seq.steps[0], net)))
+    art = BACKEND.compile(other, allow_approximate=True)
+    assert [x.direction for x in art.approximations] == ["mixed"]
+    assert "input order" in art.approximations[0].detail
+
+
+def test_a_first_step_that_is_not_a_process_start_is_refused_with_the_nearest_form() -> None:
+    with pytest.raises(CompileError) as exc:
+        BACKEND.compile(CATALOG["SIEMC-0004"], allow_approximate=True)
+    (d,) = exc.value.diagnostics
+    assert d.code == "E200" and "process start" in d.message
+    assert "[host.name, process.entity_id]" in (d.help or "")
+
+
+def test_a_growing_sliding_condition_is_a_superset_over_hopping_buckets() -> None:
+    for aid in ("SIEMC-0007", "SIEMC-0008"):
+        art = BACKEND.compile(CATALOG[aid], allow_superset=True)
+        assert [x.direction for x in art.approximations] == ["superset"]
+        assert "MV_EXPAND window" in art.query and "window_end = window + " in art.query
+    a = CATALOG["SIEMC-0008"]
+    agg = a.detection
+    assert isinstance(agg, ir.Aggregate)
+    few = dataclasses.replace(
+        agg, having=ir.BinOp("<", ir.MeasureRef("event_count"), ir.Literal_(30))
+    )
+    art = BACKEND.compile(dataclasses.replace(a, detection=few), allow_approximate=True)
+    assert [x.direction for x in art.approximations] == ["mixed"]
+    assert "MV_EXPAND" not in art.query
+
+
+def test_a_distinct_count_is_exact_by_grouping_on_the_value() -> None:
+    art = BACKEND.compile(CATALOG["SIEMC-0007"], allow_superset=True)
+    assert "COUNT_DISTINCT" not in art.query
+    assert "| STATS BY window, source.ip, destination.ip, destination.port\n" in art.query
+    assert "| STATS value_count = COUNT(destination.port)\n    BY window, " in art.query
+    assert not any(x.construct == "distinct count" for x in art.approximations)
+
+
+def test_a_cooccurrence_is_a_superset_over_hopping_buckets() -> None:
+    art = BACKEND.compile(CATALOG["SIEMC-0006"], allow_superset=True)
+    assert [(x.construct, x.direction) for x in art.approximations] == [
+        ("unordered co-occurrence", "superset")
+    ]
+    q = art.query
+    assert "| MV_EXPAND window\n" in q and "BY window, host.name\n" in q
+    assert "events_discovery = COUNT(*) WHERE siemc_in_discovery" in q
+    assert "WHERE events_interactive_shell >= 1 AND events_discovery >= 1 AND " in q

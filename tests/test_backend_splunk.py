@@ -684,3 +684,14 @@ def test_a_category_no_sysmon_event_carries_is_a_missing_source_not_a_query_that
         BACKEND.compile(an, profile="sysmon", allow_approximate=True)
     assert {d.code for d in exc.value.diagnostics} == {"E211"}
     assert "event.category authentication" in exc.value.diagnostics[0].message
+
+
+def test_a_filter_macro_starts_with_a_letter() -> None:
+    """A Sigma rule's UUID as analytic id (siemc import sigma) must still give a macro name the
+    SPL grammar reads: a name starts with a letter or an underscore."""
+    from backends.splunk.macros import filter_macro
+
+    assert filter_macro("AN1190") == "an1190_filter"
+    assert filter_macro("5f1abf38-3f09-4cd0-9a4f-4bc4ec1e1b5c") == (
+        "siemc_5f1abf38_3f09_4cd0_9a4f_4bc4ec1e1b5c_filter"
+    )

@@ -116,11 +116,13 @@ def test_watchlists(tmp_path: Path) -> None:
             "category: process_creation", "category: process_creation, product: windows"
         )
     )
-    (tmp_path / "inventory.csv").write_text("host,role\nweb01,web-server\n")
+    # more rows than KQL inlines into a filter (backends/inline.py): the query reads the watchlist
+    csv = "host,role\n" + "".join(f"web{i:03d},web-server\n" for i in range(120))
+    (tmp_path / "inventory.csv").write_text(csv)
     cat = load_catalog([tmp_path])
     pkg = sentinel.package(Request(tuple(cat.loaded), False, None))
     assert pkg.exported == ["TEST-LOOKUP"], pkg.skipped
-    assert pkg.files["Watchlists/inventory/inventory.csv"] == "host,role\nweb01,web-server\n"
+    assert pkg.files["Watchlists/inventory/inventory.csv"] == csv
     wl = json.loads(pkg.files["Watchlists/inventory/watchlist.json"])["resources"][0]["properties"]
     assert (wl["watchlistAlias"], wl["itemsSearchKey"]) == ("inventory", "host")
     assert (

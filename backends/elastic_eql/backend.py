@@ -17,12 +17,13 @@ import jinja2
 from backends.base import Backend, CompileError, Context, Support, construct_name
 from backends.comment import one_line
 from backends.elastic_eql import process, relaxation
-from backends.elastic_eql.predicates import Env, PredicateRenderer, join
+from backends.elastic_eql.predicates import PredicateRenderer, join
 from backends.elastic_eql.support import SUPPORT
 from backends.elastic_eql.text import duration, field
 from backends.elastic_eql.threshold import threshold_rule
 from backends.elastic_esql.expr import profile_arrays
 from backends.identity import sequence_process_key
+from backends.inline import Env
 from backends.registered_domain import REQUIREMENT, requirements
 from compiler import ir
 from compiler.evaluator.streams import LOGSOURCE_CATEGORIES, logsource_predicate

@@ -67,11 +67,13 @@ SUPPORT: dict[type, Support] = {
         "exact",
         "EQL cannot create fields: a derived field is inlined into the tests that read it "
         "when possible: lower()/upper() under a case-insensitive test (the test already "
-        "ignores case), coalesce(a, b) as `(a != null and test(a)) or (a == null and "
-        "test(b))`; registered_domain(x) == d as a test of the ECS <entity>.registered_domain "
+        "ignores case), coalesce(a, b) as `a : v or (a == null and b : v)`; "
+        "registered_domain(x) == d as a test of the ECS <entity>.registered_domain "
         "Elastic fills at ingest with the Public Suffix List when x is an ECS name field "
-        '(a requirement noted in the artifact), otherwise as `x : (d, "*.d")` (approximate: '
-        "no suffix list, no stripping of blanks and trailing dots); other functions "
+        "(a requirement noted in the artifact), otherwise as a `regex~` on x proven against "
+        "the Public Suffix List (backends/psl_names.py: the names under d, blanks and "
+        "trailing dots, minus the suffixes rules name below d; a declared superset past 16 "
+        "such suffixes); other functions "
         "(basename, extract_ips, "
         "max, min, abs) and cased tests on lower()/upper(): E200, compile to esql, kql or "
         "splunk",

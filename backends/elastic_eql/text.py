@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import re
+import string
 import sys
 from dataclasses import dataclass
 
@@ -250,6 +251,12 @@ class _RegexTranslator:
             return _shorthand(ch) if in_class else "[" + _shorthand(ch) + "]"
         if ch in _CHAR_ESCAPES:
             return _CHAR_ESCAPES[ch]
+        width = {"x": 2, "u": 4, "U": 8}.get(ch, 0)
+        code = self.p[self.i : self.i + width]
+        if width and len(code) == width and all(c in string.hexdigits for c in code):
+            # a code point (Python's \xhh, \uhhhh, \Uhhhhhhhh): Lucene reads the character
+            self.i += width
+            return literal(chr(int(code, 16)))
         if ch.isalnum():
             raise RegexNotPortable(f"escape '\\{ch}' (word boundaries, back-references, ...)")
         return literal(ch)
@@ -300,7 +307,7 @@ def class_literal(s: str) -> str:
 def lucene_regex(pattern: str, cased: bool) -> LuceneRegex:
     result = _RegexTranslator(pattern).translate()
     notes = list(result.approximations)
-    if not cased and not pattern.isascii():
+    if not cased and any(not c.isascii() and c.lower() + c.upper() != c + c for c in pattern):
         notes.append(
             "regex~ folds ASCII letters only (Lucene ASCII_CASE_INSENSITIVE); Python IGNORECASE "
             "also folds the non-ASCII letters of this pattern"

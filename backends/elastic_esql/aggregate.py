@@ -26,6 +26,7 @@ class AggregateBuilder:
         self.ctx = build.ctx
         self.agg = agg
         self.size = duration(agg.window.size_ms)
+        self.double = duration(2 * agg.window.size_ms)
         # The latest complete window, epoch-aligned (DATE_TRUNC rounds fixed intervals from
         # the epoch, like BUCKET).
         self.current = f"DATE_TRUNC({self.size}, NOW()) - {self.size}"
@@ -52,7 +53,20 @@ class AggregateBuilder:
             and agg.window.kind == "tumbling"
             and self.b.stack.inline_stats
         )
-        if agg.window.kind == "sliding":
+        hopping = agg.window.kind == "sliding" and not bls and _grows_with_events(agg)
+        if hopping:
+            self.ctx.approximate(
+                "sliding window aggregation",
+                f"evaluated over epoch-aligned hopping buckets of {self.double} every "
+                f"{self.size} (each event in two): every siemc window [e.ts - {self.size}, "
+                "e.ts] lies inside one bucket and the condition only grows with more events, "
+                "so the query fires for every group and time siemc alerts on; it also fires "
+                f"on events up to {self.double} apart, once per bucket instead of once per "
+                "consumed window, with the measures of the whole bucket",
+                agg.window.span,
+                direction="superset",
+            )
+        elif agg.window.kind == "sliding":
             self.ctx.approximate(
                 "sliding window aggregation",
                 f"evaluated over epoch-aligned tumbling buckets of {self.size}: a burst that "
@@ -85,10 +99,19 @@ class AggregateBuilder:
         if keys:
             cmds.append("WHERE " + " AND ".join(f"{ident(k)} IS NOT NULL" for k in keys))
         cmds += self._percentiles([ident(k) for k in keys])
-        aggs = [self.measure(m) for m in agg.measures]
-        aggs += [f"{c} = MAX({c})" for c, _ in hist_cols]
         by = [f"window = BUCKET(@timestamp, {self.size})", *(ident(k) for k in keys)]
-        cmds.append("STATS " + ",\n    ".join(aggs) + "\n    BY " + ", ".join(by))
+        if hopping:
+            start = f"DATE_TRUNC({self.size}, @timestamp)"
+            cmds.append(f"EVAL window = MV_APPEND({start} - {self.size}, {start})")
+            cmds.append("MV_EXPAND window")
+            by[0] = "window"
+        distinct = self._distinct_exactly(keys)
+        if distinct is not None:
+            cmds += self._two_stats(distinct, by, ["window", *(ident(k) for k in keys)], hist_cols)
+        else:
+            aggs = [self.measure(m) for m in agg.measures]
+            aggs += [f"{c} = MAX({c})" for c, _ in hist_cols]
+            cmds.append("STATS " + ",\n    ".join(aggs) + "\n    BY " + ", ".join(by))
         cmds += self._finish_measures()
         conds: list[str] = []
         if every_window:
@@ -102,6 +125,9 @@ class AggregateBuilder:
         if conds:
             cmds.append("WHERE " + "\n    AND ".join(conds))
         keep = ["window", *(ident(k) for k in keys), *self.outputs]
+        if hopping:
+            cmds.append(f"EVAL window_end = window + {self.double}")
+            keep.insert(1, "window_end")
         cmds.append("KEEP " + ", ".join(keep))
         return cmds
 
@@ -191,6 +217,57 @@ class AggregateBuilder:
         )
 
     # ------------------------------------------------------------------ measures
+    def _distinct_exactly(self, keys: list[str]) -> ir.Measure | None:
+        """The distinct-count measure counted exactly by two STATS (first by the keys and the
+        value, then the values per key), or None. The other measures must carry through the
+        first STATS (counts, sums, minima, maxima), which needs one value per event when there
+        are any (a multi-valued field puts the event in one group per value)."""
+        ds = [m for m in self.agg.measures if m.kind == "distinct" and m.field is not None]
+        if len(ds) != 1:
+            return None
+        d = ds[0]
+        assert d.field is not None
+        fld = self.cols.get(d.field, d.field)
+        others = [m for m in self.agg.measures if m is not d]
+        if fld in keys or any(m.kind not in ("count", "sum", "min", "max") for m in others):
+            return None
+        if others and fld in self.r.arrays:
+            return None
+        return d
+
+    def _two_stats(
+        self,
+        d: ir.Measure,
+        by: list[str],
+        group: list[str],
+        hist_cols: list[tuple[str, str]],
+    ) -> list[str]:
+        """COUNT_DISTINCT is a HyperLogLog++ estimate; grouping by the value is exact: a first
+        STATS by the group and the value, a second counting the non-null values per group and
+        carrying the other measures (a count is the sum of the partial counts)."""
+        assert d.field is not None
+        f = ident(self.ctx.field(self.cols.get(d.field, d.field), d.span))
+        first: list[str] = []
+        second: list[str] = []
+        for m in self.agg.measures:
+            if m is d:
+                name = ident(m.name)
+                self.outputs.append(name)
+                self.r.types["\0measure:" + m.name] = "long"
+                second.append(f"{name} = COUNT({f})")
+                continue
+            first.append(self.measure(m))
+            name = ident(m.name)
+            again = "SUM" if m.kind in ("count", "sum") else m.kind.upper()
+            second.append(f"{name} = {again}({name})")
+        first += [f"{c} = MAX({c})" for c, _ in hist_cols]
+        second += [f"{c} = MAX({c})" for c, _ in hist_cols]
+        head = "STATS " + ",\n    ".join(first) + "\n    BY " if first else "STATS BY "
+        return [
+            head + ", ".join([*by, f]),
+            "STATS " + ",\n    ".join(second) + "\n    BY " + ", ".join(group),
+        ]
+
     def measure(self, m: ir.Measure) -> str:
         if m.span == ir.NO_SPAN:  # threshold shorthands lower to measures without a span
             m = ir.Measure(m.name, m.kind, m.field, m.p, span=self.agg.span)
@@ -433,3 +510,28 @@ class AggregateBuilder:
             + ("\n    BY " + ", ".join(map(ident, keys)) if keys else ""),
             "WHERE window IS NOT NULL",
         ]
+
+
+def _grows_with_events(agg: ir.Aggregate) -> bool:
+    """Whether ``having`` can only turn true as events join a window (monotone): and/or of
+    counts, distinct counts and maxima at or above a number and minima at or below one. A
+    window holding every event of a siemc window then fires wherever siemc does."""
+    kinds = {m.name: m.kind for m in agg.measures}
+
+    def grows(e: ir.Expr) -> bool:
+        if isinstance(e, ir.BinOp) and e.op in ("and", "or"):
+            return grows(e.left) and grows(e.right)
+        if not (
+            isinstance(e, ir.BinOp)
+            and isinstance(e.left, ir.MeasureRef)
+            and isinstance(e.right, ir.Literal_)
+            and isinstance(e.right.value, int | float)
+            and not isinstance(e.right.value, bool)
+        ):
+            return False
+        kind = kinds.get(e.left.name)
+        if e.op in (">=", ">"):
+            return kind in ("count", "distinct", "max")
+        return e.op in ("<=", "<") and kind == "min"
+
+    return not agg.compute and (agg.having is None or grows(agg.having))

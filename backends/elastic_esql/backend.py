@@ -17,8 +17,11 @@ from backends.elastic_esql.absence import AbsenceBuilder
 from backends.elastic_esql.aggregate import AggregateBuilder
 from backends.elastic_esql.build import E_UNKNOWN_STACK, QueryBuild
 from backends.elastic_esql.common import TEMPLATES, lookup_index
+from backends.elastic_esql.cooccurrence import CooccurrenceBuilder
+from backends.elastic_esql.expr import profile_arrays
 from backends.elastic_esql.sequence import SequenceBuilder
 from backends.elastic_esql.stack import DEFAULT_STACK, STACKS, Stack, parse_stack
+from backends.inline import Env, Inliner, Limits, read_lookups, render_best
 from backends.registered_domain import REQUIREMENT, requirements
 from compiler import ir
 from compiler.diagnostics import Diagnostic
@@ -92,7 +95,9 @@ class EsqlBackend(Backend):
             "registered_domain: the ECS <entity>.registered_domain Elastic fills at ingest "
             "with the Public Suffix List for ECS name fields (destination.domain, "
             "dns.question.name, ...: a requirement noted in the artifact), otherwise the last "
-            "two labels (approximate); coalesce: COALESCE; max/min: "
+            "two labels (approximate), or, when only the stream's filter reads it, a test on "
+            "the name proven against the Public Suffix List (backends/inline.py: no EVAL, no "
+            "LOOKUP JOIN for lookups only filters read); coalesce: COALESCE; max/min: "
             "GREATEST/LEAST over rotated COALESCEs (siemc ignores nulls); abs: ABS; "
             "extract_ips is unsupported (no all-matches function; use kql or splunk)",
         ),
@@ -105,9 +110,12 @@ class EsqlBackend(Backend):
             "exact",
             "one read of both streams (FROM idx | EVAL per-stream flags), INLINE STATS of the "
             "partner's time and added fields BY the join keys (9.3+), the time bound on each "
-            "row; exact on a process identity (host and process.entity_id, partner a process "
-            "start: one partner per key), approximate on other keys (the latest partner of the "
-            "key, not the nearest in time)",
+            "row; on a process identity (host and process.entity_id, partner a process "
+            "start: one partner per key) the partner's time by the key, on other keys every "
+            "partner time of the key (VALUES, MV_EXPAND) and the copy of the nearest kept "
+            "(the earlier at equal distance), its fields grouped by the key and its time "
+            "(partners sharing a key and a millisecond: noted, siemc takes the first in input "
+            "order)",
         ),
         ir.Match: _S("exact", "FROM ... METADATA _id, _index, _version | WHERE ... | KEEP"),
         ir.Sequence: _S(
@@ -117,13 +125,19 @@ class EsqlBackend(Backend):
             "INLINE STATS MIN(@timestamp) of the start BY the key (9.3+; before: STATS "
             "VALUES + MV_EXPAND), then STATS of the "
             "earliest second-step event within maxspan (ES|QL has no input order: exact under "
-            "docs/semantics.md Process identity, no event of a process before its start); other "
-            "sequences are unsupported (compile to eql, kql or sigma)",
+            "docs/semantics.md Process identity, no event of a process before its start); "
+            "likewise a first step of process starts keyed on the host and process.entity_id "
+            "without until, the second step keyed on the same process or its parent (exact "
+            "when a child's events come after its parent's start, noted); other "
+            "sequences are unsupported (compile to eql, kql or splunk)",
         ),
         ir.Cooccurrence: _S(
-            "unsupported",
-            "ES|QL has no windowed correlation of different events; compile to kql, splunk or "
-            "sigma (temporal)",
+            "approximate",
+            "ES|QL has no windowed correlation of different events (no input order, no "
+            "per-row windows): each member's events counted per key over hopping buckets of "
+            "twice the window every window (MV_EXPAND), a superset that also fires on members "
+            "up to twice the window apart and once per bucket; compile to kql, splunk or "
+            "sigma (temporal) for the exact correlation",
         ),
         ir.Absence: _S(
             "exact",
@@ -134,7 +148,12 @@ class EsqlBackend(Backend):
         ir.Aggregate: _S(
             "exact",
             "tumbling: STATS ... BY window = BUCKET(@timestamp, size), keys (epoch-aligned); "
-            "sliding: approximated by tumbling buckets of the same size; a multi-valued key puts "
+            "sliding: hopping buckets of twice the size every size (MV_EXPAND) when the "
+            "condition only grows with events (counts, distinct counts, maxima at or above a "
+            "number, minima at or below one: a superset), else tumbling buckets (mixed); a "
+            "distinct count is exact by a STATS BY the value then a COUNT per group (with "
+            "counts, sums, minima and maxima beside it), else COUNT_DISTINCT (HyperLogLog++, "
+            "approximate); a multi-valued key puts "
             "the row in each value's group, as siemc; sum/avg/stdev/percentile of a multi-valued "
             "keyword field are approximate (doc values are de-duplicated per document)",
         ),
@@ -163,6 +182,10 @@ class EsqlBackend(Backend):
 
     # ------------------------------------------------------------------ entry points
     def render(self, analytic: ir.Analytic, ctx: Context) -> str:
+        # a small static lookup or a derived field only filters read: no LOOKUP JOIN, no EVAL
+        return render_best(ctx, analytic, esql_inliner, self._render)
+
+    def _render(self, analytic: ir.Analytic, ctx: Context) -> str:
         build = QueryBuild(analytic, ctx, stack_of(ctx))
         d = analytic.detection
         if isinstance(d, ir.Match):
@@ -173,6 +196,8 @@ class EsqlBackend(Backend):
             commands = SequenceBuilder(build, d).commands()
         elif isinstance(d, ir.Absence):
             commands = AbsenceBuilder(build, d).commands()
+        elif isinstance(d, ir.Cooccurrence):
+            commands = CooccurrenceBuilder(build, d).commands()
         else:
             raise ctx.unsupported(
                 type(d).__name__,
@@ -197,7 +222,7 @@ class EsqlBackend(Backend):
         if ctx.profile.name == "ecs":
             for reg, src in requirements(analytic):
                 notes.append(f"{self.comment} {REQUIREMENT.format(reg=reg, src=src)}")
-        for lk in analytic.lookups:
+        for lk in read_lookups(ctx.analytic):
             notes.append(
                 f"{self.comment} "
                 + one_line(
@@ -207,6 +232,21 @@ class EsqlBackend(Backend):
                 )
             )
         return "\n".join([head, second, *notes, body.rstrip("\n")]) + "\n"
+
+
+_LIMITS = Limits(
+    "ES|QL",
+    100,
+    "keep the EVAL (the field is read outside filters)",
+    "keep the LOOKUP JOIN",
+)
+
+
+def esql_inliner(ctx: Context, env: Env) -> Inliner:
+    """Lookups and derived fields inlined as ES|QL filters (the ECS registered-domain fields
+    filled at ingest read on the ecs profile, as the EVAL would)."""
+    name = ctx.profile.name
+    return Inliner(ctx, env, _LIMITS, ingest=name == "ecs", arrays=profile_arrays(name))
 
 
 def stack_of(ctx: Context) -> Stack:

@@ -221,13 +221,7 @@ class MultiRead:
             raise self.b.needs_inline_stats("stream join", j.span)
         check_keys(self, [cols.get(f, f) for f in j.on], "stream join", j.span)
         if not self.identity(j.on, j.stream):
-            self.ctx.approximate(
-                "stream join",
-                "keyed on fields that are not a process identity: INLINE STATS pairs each "
-                "event with the latest partner event of its key, where siemc takes the partner "
-                f"nearest in time within {duration(j.within_ms)}",
-                j.span,
-            )
+            return self._nearest(name, j, cols, keys)
         pflag = self.flag[j.stream]
         stem = f"siemc_{slug(name)}"
         ts = f"{stem}_partner_ts"
@@ -259,6 +253,55 @@ class MultiRead:
         if assigns:
             self.p.commands.append("EVAL " + ",\n    ".join(assigns))
         return [f"{k} IS NOT NULL" for k in keys] + bound
+
+    def _nearest(self, name: str, j: ir.Join, cols: dict[str, str], keys: list[str]) -> list[str]:
+        """A join on keys with several partners per key: each row is paired with every partner
+        time of its key (INLINE STATS VALUES, MV_EXPAND), the copy of the nearest partner within
+        the bound is kept (the earlier at equal distance: score 2 |dt| + (partner later)), or,
+        without one, the copy of the smallest time; the partner's fields are then grouped by
+        the key and the partner's time (docs/semantics.md, "Join")."""
+        pflag = self.flag[j.stream]
+        stem = f"siemc_{slug(name)}"
+        ts, first, score, best = (f"{stem}_{x}" for x in ("partner_ts", "first", "score", "best"))
+        within = duration(j.within_ms)
+        if j.direction == "before":
+            bound = f"{ts} <= @timestamp AND @timestamp <= {ts} + {within}"
+        elif j.direction == "after":
+            bound = f"{ts} >= @timestamp AND {ts} <= @timestamp + {within}"
+        else:
+            bound = f"{ts} >= @timestamp - {within} AND {ts} <= @timestamp + {within}"
+        by = ", ".join(keys)
+        self.p.commands += [
+            f"INLINE STATS {ts} = VALUES(@timestamp) WHERE {pflag}\n    BY {by}",
+            # a key without partners gets a time outside every bound (expanded once)
+            f"EVAL {ts} = COALESCE({ts}, @timestamp - {within} - 1 millisecond), "
+            f"{first} = MV_MIN({ts})",
+            f"MV_EXPAND {ts}",
+            f"EVAL {score} = CASE({bound}, 2 * ABS(TO_LONG({ts}) - TO_LONG(@timestamp))"
+            f" + CASE({ts} > @timestamp, 1, 0), null)",
+            f"INLINE STATS {best} = MIN({score})\n    BY {by}, @timestamp",
+            f"WHERE {score} == {best} OR ({best} IS NULL AND {ts} == {first})",
+        ]
+        other = self.cols[j.stream]
+        aggs, assigns = [], []
+        for f in j.add:
+            pc = f"{stem}_partner.{f}"
+            aggs.append(f"{ident(pc)} = VALUES({ident(other.get(f, f))}) WHERE {pflag}")
+            self.r.types[pc] = self.r.kind(other.get(f, f))
+            col = self._column(name, f)
+            assigns.append(f"{ident(col)} = COALESCE({ident(pc)}, {ident(cols.get(f, f))})")
+            self.r.types[col] = self.r.kind(cols.get(f, f))
+            cols[f] = col
+        if aggs:
+            self.p.commands.append("INLINE STATS " + ",\n    ".join(aggs) + f"\n    BY {by}, {ts}")
+            self.p.commands.append("EVAL " + ",\n    ".join(assigns))
+        self.ctx.note(
+            f"the join of {name} takes the nearest {j.stream} event of its key, as siemc; "
+            "when two of them share the key and the millisecond, siemc takes the first in "
+            "input order, which Elasticsearch does not keep (the query then adds both "
+            "events' values)"
+        )
+        return [f"{k} IS NOT NULL" for k in keys] + [f"{score} IS NOT NULL"]
 
     def identity(self, keys: Iterable[str], partner: str) -> bool:
         """Whether a key names one process and the partner stream has one event per process:

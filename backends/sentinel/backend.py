@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 import jinja2
 
 from backends.base import E_NO_SOURCE, Backend, CompileError, Context, Support, _diag
+from backends.inline import Env, Inliner, Limits, render_best
 from backends.profiles import FieldProfile, load_profile, logsource_keys
 from backends.sentinel import text as t
 from backends.sentinel.detect import KqlDetectMixin
@@ -112,7 +113,10 @@ class KqlBackend(KqlDetectMixin, KqlJoinFoldMixin, KqlStreamMixin, KqlExprMixin,
             "tolower/toupper, extract (basename), coalesce, max_of/min_of, abs; "
             "registered_domain keeps the last two labels (KQL has no Public Suffix List): exact "
             "where the stream's filter pins the name to values or suffixes no list rule reaches "
-            "below, approximate elsewhere; extract_ips is approximate (extract_all, IPv4 only)",
+            "below, approximate elsewhere; a test only the stream's filter reads is inlined "
+            "instead as a regular expression proven against the Public Suffix List, with no "
+            "extend and no watchlist for lookups (backends/inline.py); extract_ips is "
+            "approximate (extract_all, IPv4 only)",
         ),
         ir.Enrich: Support(
             "exact",
@@ -177,6 +181,10 @@ class KqlBackend(KqlDetectMixin, KqlJoinFoldMixin, KqlStreamMixin, KqlExprMixin,
 
     # ------------------------------------------------------------------ rendering
     def render(self, analytic: ir.Analytic, ctx: Context) -> str:
+        # a small static lookup or a derived field only filters read: no watchlist, no extend
+        return render_best(ctx, analytic, kql_inliner, self._render)
+
+    def _render(self, analytic: ir.Analytic, ctx: Context) -> str:
         self.lets: list[tuple[str, str]] = []
         self.scopes: dict[str, Scope] = {}
         self.used = _referenced_fields(analytic)
@@ -399,3 +407,13 @@ def _referenced_fields(a: ir.Analytic) -> set[str]:
     walk(a.detection)
     walk(a.baselines)
     return out
+
+
+_LIMITS = Limits(
+    "KQL", 100, "keep the extend (the field is read outside filters)", "keep the watchlist"
+)
+
+
+def kql_inliner(ctx: Context, env: Env) -> Inliner:
+    """Lookups and derived fields inlined as KQL filters (MDE and ASIM columns are scalars)."""
+    return Inliner(ctx, env, _LIMITS)

@@ -35,7 +35,7 @@ from backends.sigma.checks import support_errors
 from backends.sigma.correlation import Member
 from backends.sigma.fields import SourceMap, source_map
 from backends.sigma.filters import FilterTranslator
-from backends.sigma.inline import FALSE, TRUE, Env, Inliner
+from backends.sigma.inline import FALSE, TRUE, Env, SigmaInliner
 from backends.sigma.joins import SUPERSET, joined
 from backends.sigma.streams import IDENTITY_NOTE, chain, relaxed
 from backends.sigma.support import SUPPORT, timespan_text
@@ -271,7 +271,7 @@ class SigmaBackend(Backend):
             if s is root and src.implied and isinstance(where, ir.And):
                 # the tests that picked the logsource are what the logsource means
                 where = ir.And(tuple(x for x in where.items if x not in src.implied), where.span)
-            preds.append(Inliner(ctx, env, src).pred(where))
+            preds.append(SigmaInliner(ctx, env, src).pred(where))
         if FALSE in preds:
             raise ctx.unsupported(
                 f"stream '{m.stream}'",

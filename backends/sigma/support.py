@@ -78,8 +78,9 @@ SUPPORT: dict[type, Support] = {
         "approximate",
         "inlined where a filter reads it: lower()/upper() under case-insensitive tests "
         "(exact), coalesce() as alternatives on its arguments (exact), registered_domain() "
-        "against a literal as a domain-or-subdomain test (declared where a public suffix "
-        "could intervene); other functions, and computed keys or measures, cannot be "
+        "against a literal as a regular expression proven against the Public Suffix List "
+        "(exact; a declared superset past 16 suffixes below the domain); other functions, "
+        "and computed keys or measures, cannot be "
         "expressed",
     ),
     ir.Enrich: Support(

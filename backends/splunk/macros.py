@@ -23,8 +23,11 @@ FILTER_DEFINITION = "search *"
 
 
 def filter_macro(analytic_id: str) -> str:
-    """The analytic's exclusion macro: ``an1190_filter`` for AN1190."""
-    return re.sub(r"[^a-z0-9]+", "_", analytic_id.lower()).strip("_") + "_filter"
+    """The analytic's exclusion macro: ``an1190_filter`` for AN1190; an id that starts with a
+    digit (a Sigma rule's UUID) gets the prefix ``siemc_``, since a macro name starts with a
+    letter or an underscore."""
+    name = re.sub(r"[^a-z0-9]+", "_", analytic_id.lower()).strip("_") + "_filter"
+    return f"siemc_{name}" if name[0].isdigit() else name
 
 
 def source_macros(profile: FieldProfile) -> dict[str, str]:

@@ -24,7 +24,9 @@ else keyword, as ECS maps most fields):
 ``siemc_lc_<column>`` (the cell lower-cased) and ``siemc_row`` (1-based row).
 
 **Results.** ``NOW()`` is the fixture's ``now`` (else its last event). An aggregate row is an
-alert keyed by the BY columns with the window ``[window, window + size)``; a sequence row an
+alert keyed by the BY columns with the window ``[window, window + size)``, or without times
+when the row has a ``window_end`` (a hopping bucket standing for a sliding window, which it
+contains); a sequence row an
 alert keyed by the first step's key columns from ``start`` to ``end``; a match row is an alert
 with no key at its ``@timestamp``.
 
@@ -226,6 +228,10 @@ def to_alerts(
         for r in rows:
             start = plain(r.get("window"))
             end = start + d.window.size_ms if isinstance(start, int) else None
+            if "window_end" in r:
+                # a hopping bucket of a sliding window (backends/elastic_esql/aggregate.py)
+                # holds the evaluator's window [first event, e.ts] but is not it: not compared
+                start = end = None
             key = [(k, plain(r.get(col))) for k, col in keys]
             ms = [(n, plain(r[n])) for n in names if n in r]
             out.append(canonical.make(analytic.id, key, start, end, ms))
@@ -236,6 +242,13 @@ def to_alerts(
         for r in rows:
             key = [(k, plain(r.get(k))) for k in d.steps[0].keys]
             out.append(canonical.make(analytic.id, key, plain(r["start"]), plain(r["end"])))
+        return out
+    if isinstance(d, ir.Cooccurrence):
+        # a hopping bucket holding the members (backends/elastic_esql/cooccurrence.py): keyed
+        # by the first member's keys, without the evaluator's times (first and last event)
+        for r in rows:
+            key = [(k, plain(r.get(k))) for k in d.members[0].keys]
+            out.append(canonical.make(analytic.id, key, None, None))
         return out
     if isinstance(d, ir.Absence):
         for r in rows:

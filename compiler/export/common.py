@@ -76,9 +76,11 @@ def approximations_text(art: Artifact) -> list[str]:
     ]
 
 
-def schedule_or_skip(pkg: Package, loaded: Loaded, req: Request) -> sch.Schedule | None:
+def schedule_or_skip(
+    pkg: Package, loaded: Loaded, req: Request, min_ms: int = 0
+) -> sch.Schedule | None:
     try:
-        return sch.derive(loaded.analytic, req.every_ms)
+        return sch.derive(loaded.analytic, req.every_ms, min_ms)
     except sch.ScheduleError as exc:
         pkg.skip(loaded.analytic.id, f"schedule: {exc}")
         return None

@@ -128,17 +128,26 @@ def _history(analytic: ir.Analytic) -> int:
     return max((b.lookback_ms for b in analytic.baselines), default=0)
 
 
-def derive(analytic: ir.Analytic, every_ms: int | None = None) -> Schedule:
+def derive(analytic: ir.Analytic, every_ms: int | None = None, min_ms: int = 0) -> Schedule:
     """The schedule of an analytic; ``every_ms`` overrides the frequency after checking that it
-    keeps every decision exactly once."""
+    keeps every decision exactly once. ``min_ms`` is the vendor's shortest frequency (Sentinel
+    runs a scheduled rule at most every 5 minutes): a shorter window is then decided several at
+    a time, by the smallest multiple of its size that the vendor allows."""
     span, align, reason = _span(analytic.detection)
     if every_ms is None:
         freq = align if align else DEFAULT_FREQUENCY
-        if align and not cron_ok(align):
+        if freq < min_ms:
+            freq = -(-min_ms // freq) * freq
+        if align and not cron_ok(freq):
             # A window size a cron schedule cannot follow (7m, 5h): run once per day, which
             # is a multiple of every window size that divides a day.
-            freq = DAY if DAY % align == 0 else align
+            freq = DAY if DAY % align == 0 else freq
     else:
+        if every_ms < min_ms:
+            raise ScheduleError(
+                f"every {fmt_duration(every_ms)} is shorter than this vendor's shortest "
+                f"frequency, {fmt_duration(min_ms)}"
+            )
         freq = every_ms
         if align and freq % align:
             raise ScheduleError(

@@ -54,6 +54,10 @@ ENTITIES: dict[str, tuple[str, str]] = {
 MDE_CONNECTOR = "MicrosoftThreatProtection"
 
 
+# Sentinel runs a scheduled rule at most every 5 minutes (queryFrequency 5m..14d)
+SHORTEST_FREQUENCY = 5 * 60_000
+
+
 def _duration(ms: int) -> str:
     """Sentinel's ``5m``/``1h``/``14d``, rounded up to whole minutes."""
     return sch.fmt_duration(-(-ms // sch.MINUTE) * sch.MINUTE)
@@ -310,7 +314,7 @@ def package(req: Request) -> Package:
     watchlists: dict[str, dict[str, str]] = {}
     for lo in req.catalog:
         a = lo.analytic
-        s = schedule_or_skip(pkg, lo, req)
+        s = schedule_or_skip(pkg, lo, req, SHORTEST_FREQUENCY)
         if s is None:
             continue
         cut = _history_cut(a, s)

@@ -116,4 +116,28 @@ CAVEATS: dict[tuple[str, str], Caveat] = {
             "DSIG-S1 {host.name='ws4', process.entity_id='G12'} [1704078000000..1704078005000]",
         ),
     ),
+    (
+        "D-ESQL-64",
+        "child connects at the spawn's millisecond, exactly at maxspan, the earliest of two, "
+        "the start's parent wins",
+    ): Caveat(
+        "n3 names another parent than its process' start c3: an MDE connection row carries "
+        "its initiating process' parent (one per process, docs/semantics.md, Process "
+        "identity, condition 4), so the table holds c3's parent and the row alone decides",
+        missing=(
+            "D-ESQL-64 {host.name='h2', process.entity_id='e3'} [1704068400000..1704068410000]",
+        ),
+    ),
+    (
+        "D-ESQL-64",
+        "1 ms beyond maxspan, no start to join, the shell's own connection, a grandchild, the "
+        "start's parent overrides, other host",
+    ): Caveat(
+        "m4 names the shell f4 as parent where its process' start d4 names another: an MDE "
+        "connection row carries its initiating process' parent (condition 4), so the table "
+        "holds d4's parent and the row alone decides",
+        extra=(
+            "D-ESQL-64 {host.name='h1', process.entity_id='f4'} [1704069000000..1704069002000]",
+        ),
+    ),
 }

@@ -36,13 +36,17 @@ _ENV = jinja2.Environment(
 _SEQ_HOW = (
     "exact for two steps on the process identity whose first step holds process starts "
     "((host, PID) until process end is keyed on MDE's id + creation time or ASIM's process "
-    "GUID, no end events needed): the first later step-2 event within maxspan per start; "
+    "GUID, no end events needed): the first later step-2 event within maxspan per start; on MDE "
+    "a process start then an event of that process, or a start then a child's start (keyed on "
+    "the parent), is one query over the later rows, whose InitiatingProcess* columns are the "
+    "process (keyed on PIDs a declared subset: a reused PID pairs only in the evaluator); "
     "otherwise inner joins of the steps on the keys with `between (t0 .. t0 + maxspan)`; each "
     "event pairs "
     "with the earliest later event of the next step, each later event keeps the latest earlier "
-    "one (arg_min/arg_max), `until` is a leftanti join. Approximate: the evaluator's EQL state "
-    "machine (one pending partial per key and step, consumed events) can pair differently when "
-    "instances of one key overlap, and equal timestamps have no input order in KQL"
+    "one (arg_min/arg_max), `until` is a leftanti join. Approximate: for two steps without until "
+    "that is the evaluator's pairing but for the input order of one millisecond (KQL has none); "
+    "with more steps or until the evaluator's EQL state machine (one pending partial per key "
+    "and step, consumed events) can pair differently when instances of one key overlap"
 )
 
 _PERIOD_HOW = (

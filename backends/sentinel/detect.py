@@ -18,7 +18,8 @@ from backends.base import Context
 from backends.identity import PID
 from backends.sentinel import text as t
 from backends.sentinel.expr import Scope
-from backends.sentinel.process import exact_identity_pairs
+from backends.sentinel.process import exact_identity_pairs, parent_child
+from backends.sentinel.seqnotes import PID_CHILD, SEQ_DETAIL, SEQ_TIES
 from compiler import ir
 from compiler.evaluator.engine import detection_span
 
@@ -323,15 +324,22 @@ class KqlDetectMixin:
             d = self.identity_seq
             self._use(orig.stream)
             pid_key = [k for k in orig.keys if k == PID]
-        if not exact_identity_pairs(self._ctx_analytic, d):
-            ctx.approximate("ordered sequence", _SEQ_DETAIL, d.span)
+        exact = exact_identity_pairs(self._ctx_analytic, d)
+        child = parent_child(self._ctx_analytic, d) if self.identity_seq is None else None
         keys = self._corr_keys(d.steps[0], ctx)
         first_extra = sorted({*self._extras(d.steps[0].alias), *pid_key})
         folded = None
-        if self.identity_seq is not None and exact_identity_pairs(self._ctx_analytic, d):
+        if (self.identity_seq is not None and exact) or child is not None:
             folded = self.folded_sequence(
                 self._ctx_analytic, d, first_extra, self._extras(d.steps[1].alias), keys, ctx
             )
+        if folded is not None and child == PID:
+            ctx.approximate(
+                "parent-child sequence keyed on PIDs", PID_CHILD, d.span, direction="subset"
+            )
+        elif not exact:
+            two = len(d.steps) == 2 and d.until is None and self._scalar_keys(d, ctx)
+            ctx.approximate("ordered sequence", SEQ_TIES if two else SEQ_DETAIL, d.span)
         lines = [folded] if folded is not None else self._joined_steps(d, keys, first_extra, ctx)
         cand = self._corr_cand(d.steps, keys)
         for k in pid_key:
@@ -340,6 +348,14 @@ class KqlDetectMixin:
             lines.append(f"| extend {pid} = {d.steps[0].alias}_{_safe(k)}")
             cand[k] = cand[f"{d.steps[0].alias}.{k}"] = pid
         return Alerts("\n".join(lines), ["__start", "__end", *keys], cand)
+
+    def _scalar_keys(self, d: ir.Sequence, ctx: Context) -> bool:
+        """Whether no step's key column is multi-valued (dynamic)."""
+        for s in d.steps:
+            _, cols = self._step_cols(s, ctx)
+            if any(self.ctype(c) == "dynamic" for c in cols):
+                return False
+        return True
 
     def _joined_steps(
         self, d: ir.Sequence, keys: list[str], first_extra: list[str], ctx: Context
@@ -594,15 +610,6 @@ class KqlDetectMixin:
             f"| lookup kind=inner __history{i} on {', '.join(al.identity)}\n"
             f"| where {' and '.join(conds)}\n| project-away __d*"
         )
-
-
-_SEQ_DETAIL = (
-    "steps are paired by joins: each event pairs with the earliest later event of the next "
-    "step with equal keys within maxspan, and each later event keeps only the latest earlier "
-    "one; the evaluator's EQL state machine (one pending partial per key and step, events "
-    "consumed by completed sequences) can pair differently when instances of one key overlap, "
-    "and events with equal timestamps have no input order in KQL"
-)
 
 
 def nearest_rank(values: str, n: str, p: float, ty: str) -> str:

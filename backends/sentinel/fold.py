@@ -9,6 +9,11 @@ is the row's initiating process, created at ``InitiatingProcessCreationTime``. T
 pipeline (enrichments, derived fields, filters) is evaluated on those columns of the row, and the
 sequence is the row's earliest event within maxspan of the creation: no join.
 
+The same holds for "process starts, then a child of it starts" (keys: the first step's process
+against the second step's parent, :func:`.process.parent_child`): a DeviceProcessEvents row's
+Initiating* columns are the new process' parent, so the parent's start is read from the child's
+row (docs/semantics.md, "Process identity": parent and child).
+
 One MDE fact is used: the tables record a process' file name with its folder path, so the
 fallback ``coalesce(process.parent.name, <expression of process.parent.executable>)``, which
 analytics write for sources that log only a path, is the parent's name; the parent's folder is
@@ -27,6 +32,8 @@ from backends.sentinel.process import ENTITY
 from compiler import ir
 
 CARRIERS = frozenset({"DeviceNetworkEvents", "DeviceEvents"})
+# process-creation rows: their Initiating* columns are the new process' parent
+CHILDREN = "DeviceProcessEvents"
 # ECS field of the initiating process -> the column of a carrier row holding it
 VIEW = {
     "@timestamp": "InitiatingProcessCreationTime",
@@ -185,8 +192,14 @@ class KqlFoldMixin:
             return None
         row = self.scopes[second.stream]
         chain = start_chain(a, first.stream, set(extras))
-        if row.source.table not in CARRIERS or chain is None:
+        if row.source.table not in CARRIERS | {CHILDREN} or chain is None:
             return None
+        self.scope = row
+        if any(
+            VIEW.get(k) != self.col(k2, d.span, ctx)
+            for k, k2 in zip(first.keys, second.keys, strict=True)
+        ):
+            return None  # a key the row holds for another process than its initiating one
         # the start's columns, on the row
         types = {c: row.source.types.get(c, "string") for c in VIEW.values()}
         types["InitiatingProcessCreationTime"] = "datetime"
@@ -207,11 +220,13 @@ class KqlFoldMixin:
         self.scope = row
         ts = t.ident(self.col("@timestamp", d.span, ctx))
         by = [t.ident(self.col(k, d.span, ctx)) for k in second.keys]
+        # one start per process: keyed on PIDs, the group is still the initiating process
+        ident = [*by, *(c for c in _IDENTITY if "InitiatingProcessUniqueId" not in by)]
         lines += [
             f"| where {' and '.join(self._present(c) for c in by)}",
             f"| where {ts} between ({created} .. ({created} + {t.timespan(d.maxspan_ms)}))",
             # the process' first such event completes the sequence and consumes the start
-            f"| summarize arg_min({ts}, *) by {', '.join(by)}",
+            f"| summarize arg_min({ts}, *) by {', '.join(dict.fromkeys(ident))}",
         ]
         proj = [f"__start = {created}", f"__end = {ts}"]
         proj += [f"{kn} = {c}" for kn, c in zip(keys, by, strict=True)]
@@ -220,6 +235,10 @@ class KqlFoldMixin:
         lines.append(f"| project {', '.join(proj)}")
         self.scope = start
         return "\n".join(lines)
+
+
+# MDE's process identity on a row, for its initiating process (DeviceId is the host's)
+_IDENTITY = ("DeviceId", "InitiatingProcessId", "InitiatingProcessCreationTime")
 
 
 def _safe(name: str) -> str:

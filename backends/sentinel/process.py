@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import dataclasses
 
-from backends.identity import sequence_process_key
+from backends.identity import HOST_KEYS, sequence_process_key
 from backends.relax import read_streams
 from compiler import ir
 
 ENTITY = "process.entity_id"
+# a first-step key naming a process -> the second-step key naming that process as the parent
+PARENT = {"process.pid": "process.parent.pid", ENTITY: "process.parent.entity_id"}
 
 
 def is_process_start(analytic: ir.Analytic, stream_name: str) -> bool:
@@ -74,3 +76,58 @@ def needed_streams(analytic: ir.Analytic, seq: ir.Sequence | None) -> set[str]:
     """The streams the query reads (``seq`` replacing a sequence detection)."""
     d = seq or analytic.detection
     return read_streams(dataclasses.replace(analytic, detection=d))
+
+
+def parent_child(analytic: ir.Analytic, seq: ir.Sequence) -> str | None:
+    """The process key of a parent -> child sequence, or None: two steps of process starts that
+    no event belongs to both of, without until, whose keys are the same host keys and one
+    process key of the first step (``process.pid`` or ``process.entity_id``) against that
+    key of the second step's parent. Then the second step's event is a child of the first's
+    process, and one process start names the first step's event (docs/semantics.md, "Process
+    identity": parent and child)."""
+    if len(seq.steps) != 2 or seq.until is not None:
+        return None
+    first, second = seq.steps
+    if not all(is_process_start(analytic, s.stream) for s in seq.steps):
+        return None
+    if len(first.keys) != len(second.keys) or not disjoint(analytic, first.stream, second.stream):
+        return None
+    pairs = list(zip(first.keys, second.keys, strict=True))
+    own = [a for a, b in pairs if PARENT.get(a) == b]
+    rest = [(a, b) for a, b in pairs if PARENT.get(a) != b]
+    if len(own) != 1 or any(a != b or a not in HOST_KEYS for a, b in rest):
+        return None
+    return own[0]
+
+
+def disjoint(analytic: ir.Analytic, x: str, y: str) -> bool:
+    """Whether no event can be in both streams: a field both require (along their ``from``
+    chains, through ``and``) to equal one of some case-insensitive strings, with no common
+    value."""
+    if x == y:
+        return False
+    rx, ry = _required(analytic, x), _required(analytic, y)
+    return any(not (rx[f] & ry[f]) for f in rx.keys() & ry.keys())
+
+
+def _required(analytic: ir.Analytic, name: str) -> dict[str, set[str]]:
+    streams = {s.name: s for s in analytic.streams}
+    req: dict[str, set[str]] = {}
+    derived: set[str] = set()  # a derived field holds other values in other streams
+    cur: str | None = name
+    while cur is not None and cur in streams:
+        s = streams[cur]
+        derived |= {n for n, _ in s.derive} | {f for en in s.enrich for _, f in en.add}
+        items = s.filter.items if isinstance(s.filter, ir.And) else (s.filter,)
+        for p in items:
+            if (
+                isinstance(p, ir.Eq)
+                and p.quantifier == "any"
+                and not p.cased
+                and p.values
+                and all(isinstance(v, str) for v in p.values)
+            ):
+                vals = {str(v).lower() for v in p.values}
+                req[p.field] = req[p.field] & vals if p.field in req else vals
+        cur = s.source if isinstance(s.source, str) else None
+    return {f: v for f, v in req.items() if f not in derived}

@@ -324,6 +324,7 @@ class Tables:
             e = ev.fields.get("process.entity_id")
             if isinstance(e, str) and e and _IS_START_EVENT(ev.fields):
                 self.starts.setdefault(e, ev)
+        self.parents = _parent_starts(events, self.starts)
         self.devices: dict[tuple[str, str], None] = {}
         # MDE identifies a process by DeviceId|ProcessId|ProcessCreationTime, so every row of an
         # entity id carries that entity's pid: the one its own start event gives, else the first
@@ -387,10 +388,22 @@ class Tables:
                     "InitiatingProcessParentUniqueId"
                 ] in (None, ""):
                     back["InitiatingProcessParentUniqueId"] = parent
+            parent = self.parents.get(id(ev)) if table == "DeviceProcessEvents" else None
+            if parent is not None:
+                # a process-creation row's Initiating* columns are its parent's, which MDE
+                # fills from its own record of that process (advanced-hunting-
+                # deviceprocessevents-table), not from what the child's event says about it
+                for col, ecs in _INITIATING.items():
+                    if parent.fields.get(ecs) is not None:
+                        row[col] = parent.fields[ecs]
+                if parent.fields.get("process.pid") is not None:
+                    row["InitiatingProcessId"] = parent.fields["process.pid"]
             for uid, (pid, ctime) in _MDE_IDS.items():
                 ent = back.get(uid)
                 if uid in back:
                     row[ctime] = self._ctime(ent)
+                    if uid == "InitiatingProcessUniqueId" and parent is not None and not ent:
+                        row[ctime] = _ts(parent.ts)
                     if isinstance(ent, str) and ent in self.pids:
                         row[pid] = self.pids[ent]
                     if isinstance(ent, str) and ent:
@@ -438,6 +451,30 @@ class Tables:
         wl_cols = {"WatchlistAlias": "string", **{c: "string" for c in self.watchlist[0]}}
         _create(con, "Watchlists", wl_cols, self.watchlist[1])
         return self.uids if self.profile.name == "mde" else {}
+
+
+def _parent_starts(events: list[Event], starts: Mapping[str, Event]) -> dict[int, Event]:
+    """Each event's parent process' start event in the fixture (by ``id()`` of the event): the
+    start of its ``process.parent.entity_id``, or without one the latest start before it in
+    input order of its ``process.parent.pid`` on its host (a live process' PID names it alone
+    on its host). Events whose parent's start is not in the fixture are left out."""
+    latest: dict[tuple[str, str], Event] = {}
+    out: dict[int, Event] = {}
+    for ev in events:
+        f = ev.fields
+        host = str(f.get("host.id") or f.get("host.name") or "")
+        ent, ppid = f.get("process.parent.entity_id"), f.get("process.parent.pid")
+        parent = None
+        if isinstance(ent, str) and ent:
+            parent = starts.get(ent)
+        elif ppid is not None and host:
+            parent = latest.get((host, str(_cell(ppid, "long"))))
+        if parent is not None and parent is not ev:
+            out[id(ev)] = parent
+        pid = f.get("process.pid")
+        if pid is not None and host and _IS_START_EVENT(f):
+            latest[(host, str(_cell(pid, "long")))] = ev
+    return out
 
 
 def _latest_per_uid(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

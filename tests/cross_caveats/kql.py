@@ -97,6 +97,25 @@ CAVEATS: dict[tuple[str, str], Caveat] = {
         "(backends/sentinel/empty.py; docs/targets.md, Exists)",
         missing=("D-SPL-E05 {(no key)} [1704067208000..1704067208000]",),
     ),
+    # parent -> child on MDE reads the parent from the child's row (docs/semantics.md,
+    # "Process identity": parent and child)
+    ("DSIG-S1", "repeated first step, a second child, wrong order"): Caveat(
+        "process G7 has two start events (s1-d1, s1-d2): MDE records one creation time per "
+        "process, and a child's row carries it, so the engine pairs the child with the "
+        "process' first start",
+        missing=(
+            "DSIG-S1 {host.name='ws1', process.entity_id='G7'} [1704074410000..1704074420000]",
+        ),
+        extra=("DSIG-S1 {host.name='ws1', process.entity_id='G7'} [1704074400000..1704074420000]",),
+    ),
+    ("DSIG-S1", "host name differing only by case, missing parent id"): Caveat(
+        "process G12 starts on host WS4 and its child on ws4: MDE writes one DeviceName per "
+        "device, and a child's row names its parent on the child's device, so the engine sees "
+        "the pair on ws4",
+        extra=(
+            "DSIG-S1 {host.name='ws4', process.entity_id='G12'} [1704078000000..1704078005000]",
+        ),
+    ),
     (
         "D-ESQL-64",
         "child connects at the spawn's millisecond, exactly at maxspan, the earliest of two, "

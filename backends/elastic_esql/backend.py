@@ -19,6 +19,7 @@ from backends.elastic_esql.build import E_UNKNOWN_STACK, QueryBuild
 from backends.elastic_esql.common import TEMPLATES, lookup_index
 from backends.elastic_esql.cooccurrence import CooccurrenceBuilder
 from backends.elastic_esql.expr import profile_arrays
+from backends.elastic_esql.match import match_first_seen
 from backends.elastic_esql.sequence import SequenceBuilder
 from backends.elastic_esql.stack import DEFAULT_STACK, STACKS, Stack, parse_stack
 from backends.inline import Env, Inliner, Limits, read_lookups, render_best
@@ -188,7 +189,9 @@ class EsqlBackend(Backend):
     def _render(self, analytic: ir.Analytic, ctx: Context) -> str:
         build = QueryBuild(analytic, ctx, stack_of(ctx))
         d = analytic.detection
-        if isinstance(d, ir.Match):
+        if isinstance(d, ir.Match) and analytic.baselines:
+            commands = match_first_seen(build, d)
+        elif isinstance(d, ir.Match):
             commands = build.match(d)
         elif isinstance(d, ir.Aggregate):
             commands = AggregateBuilder(build, d).commands()

@@ -129,7 +129,11 @@ class EsqlBackend(Backend):
             "docs/semantics.md Process identity, no event of a process before its start); "
             "likewise a first step of process starts keyed on the host and process.entity_id "
             "without until, the second step keyed on the same process or its parent (exact "
-            "when a child's events come after its parent's start, noted); other "
+            "when a child's events come after its parent's start, noted); two steps from a "
+            "process (process.pid or process.entity_id, no until) to its children (the "
+            "parent's key) over streams sharing no event: each child pairs with the latest "
+            "first step at or before it (STATS VALUES by the key, MV_EXPAND, STATS MAX then "
+            "MIN; exact when a child at its parent's millisecond comes after it, noted); other "
             "sequences are unsupported (compile to eql, kql or splunk)",
         ),
         ir.Cooccurrence: _S(
@@ -161,7 +165,8 @@ class EsqlBackend(Backend):
         ir.FirstSeen: _S(
             "exact",
             "decided per candidate in the same read (tumbling aggregates over a join or with "
-            "first_seen only, and sequences): INLINE STATS VALUES(time) of the history rows "
+            "first_seen only, sequences, and single-event matches, one row per event by "
+            "_index and _id): INLINE STATS VALUES(time) of the history rows "
             "BY the key tuple, MV_EXPAND and a count of the times in [start - lookback, start); "
             "otherwise approximate: INLINE STATS COUNT(*) over [W - lookback, W) for the latest "
             "complete window W (NOW-anchored: one window per run)",

@@ -28,8 +28,7 @@ from typing import Any, Literal
 import pytest
 
 from backends.base import Artifact
-from backends.elastic_esql import EsqlBackend, child_sequence
-from backends.elastic_esql import backend as backend_mod
+from backends.elastic_esql import EsqlBackend, child_sequence, match
 from backends.elastic_esql.aggregate import AggregateBuilder
 from backends.elastic_esql.build import QueryBuild
 from backends.elastic_esql.expr import Renderer
@@ -324,12 +323,12 @@ def test_first_seen_on_a_match_without_one_row_per_event_is_caught(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     assert not _differs("D-ESQL-67")
-    build = backend_mod.match_first_seen
+    build = match.match_first_seen
 
     def every_row(b: QueryBuild, d: ir.Match) -> list[str]:
         return [c.split("\n    AND siemc_hist_1 == ")[0] for c in build(b, d)]
 
-    monkeypatch.setattr(backend_mod, "match_first_seen", every_row)
+    monkeypatch.setattr("backends.elastic_esql.backend.match_first_seen", every_row)
     assert _differs("D-ESQL-67")
 
 

@@ -36,7 +36,7 @@ def test_children_pair_with_the_latest_start_on_every_stack() -> None:
         art = get_backend("esql").configure({"stack": stack}).compile(a, allow_approximate=True)
         assert "STATS start = MAX(siemc_starts)" in art.query
         assert "INLINE STATS" not in art.query
-        assert "NOTE exact when a child event" in art.text
+        assert "NOTE exact when an event of 'child'" in art.text
 
 
 def test_streams_that_may_share_an_event_are_not_paired_by_the_latest_start() -> None:

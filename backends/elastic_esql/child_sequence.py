@@ -103,10 +103,11 @@ def commands(b: QueryBuild, seq: ir.Sequence, pos: int) -> list[str]:
         by.append(f"{ident(k)} = {col}")
     names = [ident(k) for k in first.keys]
     b.ctx.note(
-        f"exact when a {second.stream} event at the millisecond of a {first.stream} event "
-        "of its key comes after it in input order (ES|QL keeps no input order; a child starts "
-        f"after its parent): each child pairs with the latest {first.stream} event at or "
-        "before it, so a PID reused within maxspan replaces the pending one, as in siemc"
+        f"exact when an event of '{second.stream}' at the millisecond of an event of "
+        f"'{first.stream}' with its key comes after it in input order (ES|QL keeps no input "
+        "order; a child starts after its parent): each child pairs with the latest event of "
+        f"'{first.stream}' at or before it, so a PID reused within maxspan replaces the "
+        "pending one, as in siemc"
     )
     return [
         *cmds,

@@ -38,10 +38,10 @@ COMPILED = {
     "SIEMC-0013",
     "SIEMC-0014",
     "SIEMC-0015",
+    "SIEMC-0016",
 }
 UNSUPPORTED = {
     "SIEMC-0004",
-    "SIEMC-0016",  # a parent-child sequence, not one process
     "SIEMC-0017",  # a DNS query then a connection: the first step is no process start
 }
 # exact without --allow-approximate
@@ -56,6 +56,7 @@ EXACT = {
     "SIEMC-0013",
     "SIEMC-0014",
     "SIEMC-0015",
+    "SIEMC-0016",
 }
 
 

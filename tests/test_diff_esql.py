@@ -28,8 +28,9 @@ from typing import Any, Literal
 import pytest
 
 from backends.base import Artifact
-from backends.elastic_esql import EsqlBackend
+from backends.elastic_esql import EsqlBackend, child_sequence, match
 from backends.elastic_esql.aggregate import AggregateBuilder
+from backends.elastic_esql.build import QueryBuild
 from backends.elastic_esql.expr import Renderer
 from compiler import canonical, ir
 from compiler.build import compile_pair
@@ -259,8 +260,10 @@ def test_coverage_numbers() -> None:
         "SIEMC-0014",
         "SIEMC-0015",
         "D61-RD3",
-    } | {f"D-ESQL-{i:02d}" for i in (*range(1, 16), 60, 64, 65, 66)}
-    assert (len(pairs), len(EXPECTED)) == (68, 4)
+        "SIEMC-0016",
+        "D-ESQL-67S",
+    } | {f"D-ESQL-{i:02d}" for i in (*range(1, 16), 60, 64, 65, 66, 67)}
+    assert (len(pairs), len(EXPECTED)) == (76, 4)
     assert [k for k, e in EXPECTED.items() if e.kind == "defect"] == []
 
 
@@ -303,6 +306,30 @@ def test_wrong_comparison_operator_is_caught(monkeypatch: pytest.MonkeyPatch) ->
 
     monkeypatch.setattr(Renderer, "p_Compare", strict)
     assert _differs("D-ESQL-02")
+
+
+def test_pairing_children_with_the_oldest_start_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert not _differs("D-ESQL-67S")
+    commands = child_sequence.commands
+
+    def oldest(b: QueryBuild, seq: ir.Sequence, pos: int) -> list[str]:
+        return [c.replace("MAX(siemc_starts)", "MIN(siemc_starts)") for c in commands(b, seq, pos)]
+
+    monkeypatch.setattr(child_sequence, "commands", oldest)
+    assert _differs("D-ESQL-67S")
+
+
+def test_first_seen_on_a_match_without_one_row_per_event_is_caught(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert not _differs("D-ESQL-67")
+    build = match.match_first_seen
+
+    def every_row(b: QueryBuild, d: ir.Match) -> list[str]:
+        return [c.split("\n    AND siemc_hist_1 == ")[0] for c in build(b, d)]
+
+    monkeypatch.setattr("backends.elastic_esql.backend.match_first_seen", every_row)
+    assert _differs("D-ESQL-67")
 
 
 def test_dropped_group_key_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -19,6 +19,7 @@ from backends.elastic_esql.build import E_UNKNOWN_STACK, QueryBuild
 from backends.elastic_esql.common import TEMPLATES, lookup_index
 from backends.elastic_esql.cooccurrence import CooccurrenceBuilder
 from backends.elastic_esql.expr import profile_arrays
+from backends.elastic_esql.match import match_first_seen
 from backends.elastic_esql.sequence import SequenceBuilder
 from backends.elastic_esql.stack import DEFAULT_STACK, STACKS, Stack, parse_stack
 from backends.inline import Env, Inliner, Limits, read_lookups, render_best
@@ -128,7 +129,11 @@ class EsqlBackend(Backend):
             "docs/semantics.md Process identity, no event of a process before its start); "
             "likewise a first step of process starts keyed on the host and process.entity_id "
             "without until, the second step keyed on the same process or its parent (exact "
-            "when a child's events come after its parent's start, noted); other "
+            "when a child's events come after its parent's start, noted); two steps from a "
+            "process (process.pid or process.entity_id, no until) to its children (the "
+            "parent's key) over streams sharing no event: each child pairs with the latest "
+            "first step at or before it (STATS VALUES by the key, MV_EXPAND, STATS MAX then "
+            "MIN; exact when a child at its parent's millisecond comes after it, noted); other "
             "sequences are unsupported (compile to eql, kql or splunk)",
         ),
         ir.Cooccurrence: _S(
@@ -164,7 +169,8 @@ class EsqlBackend(Backend):
         ir.FirstSeen: _S(
             "exact",
             "decided per candidate in the same read (tumbling aggregates over a join or with "
-            "first_seen only, and sequences): INLINE STATS VALUES(time) of the history rows "
+            "first_seen only, sequences, and single-event matches, one row per event by "
+            "_index and _id): INLINE STATS VALUES(time) of the history rows "
             "BY the key tuple, MV_EXPAND and a count of the times in [start - lookback, start); "
             "otherwise approximate: INLINE STATS COUNT(*) over [W - lookback, W) for the latest "
             "complete window W (NOW-anchored: one window per run)",
@@ -192,7 +198,9 @@ class EsqlBackend(Backend):
     def _render(self, analytic: ir.Analytic, ctx: Context) -> str:
         build = QueryBuild(analytic, ctx, stack_of(ctx))
         d = analytic.detection
-        if isinstance(d, ir.Match):
+        if isinstance(d, ir.Match) and analytic.baselines:
+            commands = match_first_seen(build, d)
+        elif isinstance(d, ir.Match):
             commands = build.match(d)
         elif isinstance(d, ir.Aggregate):
             commands = AggregateBuilder(build, d).commands()

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from backends.base import CompileError
 from backends.elastic_esql import baselines as bl_mod
+from backends.elastic_esql import child_sequence
 from backends.elastic_esql.build import QueryBuild
 from backends.elastic_esql.common import duration
 from backends.elastic_esql.expr import ident
@@ -47,6 +48,9 @@ class SequenceBuilder:
 
     def commands(self) -> list[str]:
         seq = self.seq
+        pos = child_sequence.link(seq)
+        if pos is not None and self._by_children(pos):
+            return child_sequence.commands(self.b, seq, pos)
         first, second = self._steps()
         g1, g2 = self._key_fields()
         bls = list(self.analytic.baselines)
@@ -144,6 +148,31 @@ class SequenceBuilder:
         cmds.append("WHERE " + "\n    AND ".join(["end IS NOT NULL", *(f"{s} == 0" for s in seen)]))
         cmds.append("KEEP " + ", ".join(dict.fromkeys([*out, *names])))
         return cmds
+
+    def _by_children(self, pos: int) -> bool:
+        """Whether the sequence from a process to its children pairs each child with the
+        latest first step before it (backends/elastic_esql/child_sequence.py): no baseline, no
+        event of both steps, and no single-read form below already exact (a first step keyed
+        on the entity id, whose one start per key makes the INLINE STATS pairing exact when
+        the two steps read different event categories)."""
+        first, second = self.seq.steps
+        if self.analytic.baselines or not child_sequence.disjoint(
+            self.b, first.stream, second.stream
+        ):
+            return False
+        if first.keys[pos] != ENTITY:
+            return True
+        cats = {
+            s.source.category if isinstance(s.source, ir.LogSource) else None
+            for s in (self._root(first.stream), self._root(second.stream))
+        }
+        return len(cats) == 1
+
+    def _root(self, name: str) -> ir.Stream:
+        s = self.analytic.stream(name)
+        while isinstance(s.source, str):
+            s = self.analytic.stream(s.source)
+        return s
 
     def _steps(self) -> tuple[ir.Step, ir.Step]:
         if len(self.seq.steps) != 2:

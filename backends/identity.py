@@ -95,3 +95,43 @@ def _required_eqs(p: ir.Predicate) -> set[tuple[str, str]]:
             out |= _required_eqs(item)
         return out
     return set()
+
+
+def required_values(
+    analytic: ir.Analytic, stream: str, arrays: frozenset[str] = frozenset()
+) -> dict[str, set[str]]:
+    """field -> the lower-cased strings an event of ``stream`` must hold in it, from every
+    top-level ``field: [values]`` test (case-insensitive, any value) along its ``from:`` chain.
+    Left out: derived and enriched fields (another stream may compute other values for the same
+    event) and ``arrays``, the fields a target stores as multi-values (one event may hold a value
+    of each of two disjoint sets)."""
+    streams = {s.name: s for s in analytic.streams}
+    req: dict[str, set[str]] = {}
+    computed: set[str] = set()
+    cur: str | None = stream
+    while cur is not None and cur in streams:
+        s = streams[cur]
+        computed |= {n for n, _ in s.derive} | {f for en in s.enrich for _, f in en.add}
+        for p in s.filter.items if isinstance(s.filter, ir.And) else (s.filter,):
+            if (
+                isinstance(p, ir.Eq)
+                and p.quantifier == "any"
+                and not p.cased
+                and p.values
+                and all(isinstance(v, str) for v in p.values)
+            ):
+                vals = {str(v).lower() for v in p.values}
+                req[p.field] = req[p.field] & vals if p.field in req else vals
+        cur = s.source if isinstance(s.source, str) else None
+    return {f: v for f, v in req.items() if f not in computed and f not in arrays}
+
+
+def disjoint_streams(
+    analytic: ir.Analytic, x: str, y: str, arrays: frozenset[str] = frozenset()
+) -> bool:
+    """Whether no event can be in both streams: a field both require (required_values) with no
+    value in common."""
+    if x == y:
+        return False
+    rx, ry = required_values(analytic, x, arrays), required_values(analytic, y, arrays)
+    return any(not (rx[f] & ry[f]) for f in rx.keys() & ry.keys())

@@ -28,6 +28,7 @@ from backends.elastic_esql.build import QueryBuild
 from backends.elastic_esql.common import duration
 from backends.elastic_esql.expr import ident
 from backends.elastic_esql.streams import ENTITY, MultiRead, check_keys
+from backends.identity import disjoint_streams
 from compiler import ir
 
 PARENT = {"process.pid": "process.parent.pid", ENTITY: "process.parent.entity_id"}
@@ -50,32 +51,9 @@ def link(seq: ir.Sequence) -> int | None:
 
 
 def disjoint(b: QueryBuild, x: str, y: str) -> bool:
-    """Whether no event can be in both streams: a single-valued field both require (along
-    their ``from:`` chains) with no common value, compared as the filters do."""
-    rx, ry = _required(b, x), _required(b, y)
-    return x != y and any(not (rx[f] & ry[f]) for f in rx.keys() & ry.keys())
-
-
-def _required(b: QueryBuild, name: str) -> dict[str, set[str]]:
-    req: dict[str, set[str]] = {}
-    cur: str | None = name
-    while cur is not None:
-        s = b.analytic.stream(cur)
-        items = s.filter.items if isinstance(s.filter, ir.And) else (s.filter,)
-        for p in items:
-            # an ECS array field may hold a value of each set: it proves nothing
-            if (
-                isinstance(p, ir.Eq)
-                and p.quantifier == "any"
-                and not p.cased
-                and p.values
-                and p.field not in b.r.arrays
-                and all(isinstance(v, str) for v in p.values)
-            ):
-                vals = {str(v).lower() for v in p.values}
-                req[p.field] = req[p.field] & vals if p.field in req else vals
-        cur = s.source if isinstance(s.source, str) else None
-    return req
+    """Whether no event can be in both streams; an ECS array field may hold a value of each
+    set, so it proves nothing."""
+    return disjoint_streams(b.analytic, x, y, frozenset(b.r.arrays))
 
 
 def commands(b: QueryBuild, seq: ir.Sequence, pos: int) -> list[str]:

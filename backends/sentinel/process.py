@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from backends.identity import HOST_KEYS, sequence_process_key
+from backends.identity import HOST_KEYS, disjoint_streams, sequence_process_key
 from backends.relax import read_streams
 from compiler import ir
 
@@ -101,33 +101,5 @@ def parent_child(analytic: ir.Analytic, seq: ir.Sequence) -> str | None:
 
 
 def disjoint(analytic: ir.Analytic, x: str, y: str) -> bool:
-    """Whether no event can be in both streams: a field both require (along their ``from``
-    chains, through ``and``) to equal one of some case-insensitive strings, with no common
-    value."""
-    if x == y:
-        return False
-    rx, ry = _required(analytic, x), _required(analytic, y)
-    return any(not (rx[f] & ry[f]) for f in rx.keys() & ry.keys())
-
-
-def _required(analytic: ir.Analytic, name: str) -> dict[str, set[str]]:
-    streams = {s.name: s for s in analytic.streams}
-    req: dict[str, set[str]] = {}
-    derived: set[str] = set()  # a derived field holds other values in other streams
-    cur: str | None = name
-    while cur is not None and cur in streams:
-        s = streams[cur]
-        derived |= {n for n, _ in s.derive} | {f for en in s.enrich for _, f in en.add}
-        items = s.filter.items if isinstance(s.filter, ir.And) else (s.filter,)
-        for p in items:
-            if (
-                isinstance(p, ir.Eq)
-                and p.quantifier == "any"
-                and not p.cased
-                and p.values
-                and all(isinstance(v, str) for v in p.values)
-            ):
-                vals = {str(v).lower() for v in p.values}
-                req[p.field] = req[p.field] & vals if p.field in req else vals
-        cur = s.source if isinstance(s.source, str) else None
-    return {f: v for f, v in req.items() if f not in derived}
+    """Whether no event can be in both streams (MDE columns hold one value each)."""
+    return disjoint_streams(analytic, x, y)

@@ -25,7 +25,7 @@ import dataclasses
 from collections.abc import Callable
 
 from backends.base import Context
-from backends.identity import sequence_process_key
+from backends.identity import disjoint_streams, sequence_process_key
 from backends.profiles import UnmappedField
 from backends.splunk.expr import eval_str, field_ref, number, seconds
 from backends.splunk.streams import SEQ, TAG, Carry, Names, StreamBuilder
@@ -58,37 +58,19 @@ def disjoint(a: ir.Analytic, x: str, y: str) -> bool:
     EventCode or CIM dataset per event), or a field both require with no common value."""
     if x == y:
         return False
-    cx, rx = _required(a, x)
-    cy, ry = _required(a, y)
-    if cx and cy and cx != cy:
-        return True
-    return any(not (rx[f] & ry[f]) for f in rx.keys() & ry.keys())
+    cx, cy = _category(a, x), _category(a, y)
+    return bool(cx and cy and cx != cy) or disjoint_streams(a, x, y)
 
 
-def _required(a: ir.Analytic, name: str) -> tuple[str | None, dict[str, set[str]]]:
-    req: dict[str, set[str]] = {}
-    cat: str | None = None
+def _category(a: ir.Analytic, name: str) -> str | None:
     streams = {s.name: s for s in a.streams}
     cur: str | None = name
     while cur is not None and cur in streams:
-        s = streams[cur]
-        items = s.filter.items if isinstance(s.filter, ir.And) else (s.filter,)
-        for p in items:
-            if (
-                isinstance(p, ir.Eq)
-                and p.quantifier == "any"
-                and not p.cased
-                and p.values
-                and all(isinstance(v, str) for v in p.values)
-            ):
-                vals = {str(v).lower() for v in p.values}
-                req[p.field] = req[p.field] & vals if p.field in req else vals
-        if isinstance(s.source, ir.LogSource):
-            cat = s.source.category
-            cur = None
-        else:
-            cur = s.source
-    return cat, req
+        src = streams[cur].source
+        if isinstance(src, ir.LogSource):
+            return src.category
+        cur = src
+    return None
 
 
 def pair(

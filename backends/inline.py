@@ -388,15 +388,6 @@ def _case_blind(p: Leaf) -> bool:
 
 
 # --------------------------------------------------------------------------- whole streams
-def _pred_fields(p: ir.Predicate) -> Iterator[str]:
-    for x in _leaves(p):
-        if isinstance(x, ir.InLookup):
-            yield from (f for _, f in x.match)
-        else:
-            assert not isinstance(x, ir.And | ir.Or | ir.Not)
-            yield x.field
-
-
 def _read_elsewhere(analytic: ir.Analytic, stream: ir.Stream) -> set[str]:
     """Every field name the analytic reads outside ``stream``'s own pipeline (keys, measures,
     other streams, joins, baselines), with and without a step alias."""
@@ -406,7 +397,7 @@ def _read_elsewhere(analytic: ir.Analytic, stream: ir.Stream) -> set[str]:
             continue
         if s.source == stream.name:
             return {"*"}  # a derived stream reads every field of this one
-        names.update(_pred_fields(s.filter))
+        names.update(ir.predicate_fields(s.filter))
         for _, e in s.derive:
             names |= ir.field_names(e)
         for en in s.enrich:

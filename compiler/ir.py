@@ -454,3 +454,14 @@ def field_names(e: Expr, *, steps: bool = True) -> set[str]:
     if isinstance(e, UnaryOp):
         return field_names(e.operand, steps=steps)
     return set()
+
+
+def predicate_fields(p: Predicate) -> set[str]:
+    """The event fields a filter tests (a lookup membership test reads its match fields)."""
+    if isinstance(p, And | Or):
+        return {f for x in p.items for f in predicate_fields(x)}
+    if isinstance(p, Not):
+        return predicate_fields(p.item)
+    if isinstance(p, InLookup):
+        return {f for _, f in p.match}
+    return {p.field}

@@ -23,46 +23,20 @@ from compiler.evaluator.streams import logsource_predicate
 _EXACT = "exact: the macros follow the evaluator's value rules (docs/duckdb.md)"
 
 
-def _pred_fields(p: ir.Predicate, out: dict[str, None]) -> None:
-    if isinstance(p, ir.And | ir.Or):
-        for x in p.items:
-            _pred_fields(x, out)
-    elif isinstance(p, ir.Not):
-        _pred_fields(p.item, out)
-    elif isinstance(p, ir.InLookup):
-        for _, f in p.match:
-            out[f] = None
-    else:
-        out[p.field] = None
-
-
-def _expr_fields(e: ir.Expr, out: dict[str, None]) -> None:
-    if isinstance(e, ir.FieldRef) and e.step is None:
-        out[e.name] = None
-    elif isinstance(e, ir.BinOp):
-        _expr_fields(e.left, out)
-        _expr_fields(e.right, out)
-    elif isinstance(e, ir.UnaryOp):
-        _expr_fields(e.operand, out)
-    elif isinstance(e, ir.Call):
-        for a in e.args:
-            _expr_fields(a, out)
-
-
 def columns(analytic: ir.Analytic) -> tuple[str, ...]:
     """Every field the compiled query reads or writes: the JSON columns ``events`` must have."""
     out: dict[str, None] = {}
     for s in analytic.streams:
         if isinstance(s.source, ir.LogSource):
-            _pred_fields(logsource_predicate(s.source), out)
+            out.update(dict.fromkeys(ir.predicate_fields(logsource_predicate(s.source))))
         if s.join is not None:
             out.update(dict.fromkeys(s.join.on + s.join.add))
         for en in s.enrich:
             out.update(dict.fromkeys(f for _, f in en.match + en.add))
         for name, e in s.derive:
-            _expr_fields(e, out)
+            out.update(dict.fromkeys(ir.field_names(e, steps=False)))
             out[name] = None
-        _pred_fields(s.filter, out)
+        out.update(dict.fromkeys(ir.predicate_fields(s.filter)))
     d = analytic.detection
     if isinstance(d, ir.Absence):
         out.update(dict.fromkeys(d.first.keys + d.missing.keys))
@@ -71,7 +45,7 @@ def columns(analytic: ir.Analytic) -> tuple[str, ...]:
         out.update(dict.fromkeys(m.field for m in d.measures if m.field is not None))
         for m in d.measures:
             if m.where is not None:
-                _pred_fields(m.where, out)
+                out.update(dict.fromkeys(ir.predicate_fields(m.where)))
     return tuple(sorted(out))
 
 

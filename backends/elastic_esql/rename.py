@@ -39,16 +39,7 @@ def expr(e: ir.Expr, cols: Mapping[str, str]) -> ir.Expr:
 
 
 def pred_fields(p: ir.Predicate) -> set[str]:
-    if isinstance(p, ir.And | ir.Or):
-        out: set[str] = set()
-        for x in p.items:
-            out |= pred_fields(x)
-        return out
-    if isinstance(p, ir.Not):
-        return pred_fields(p.item)
-    if isinstance(p, ir.InLookup):
-        return {f for _, f in p.match}
-    return {p.field}
+    return ir.predicate_fields(p)
 
 
 def expr_fields(e: ir.Expr) -> set[str]:

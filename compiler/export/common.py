@@ -106,31 +106,6 @@ def schedule_or_skip(
 
 
 # ---------------------------------------------------------------------- fields
-def _pred_fields(p: ir.Predicate, out: list[str]) -> None:
-    if isinstance(p, ir.And | ir.Or):
-        for x in p.items:
-            _pred_fields(x, out)
-    elif isinstance(p, ir.Not):
-        _pred_fields(p.item, out)
-    elif isinstance(p, ir.InLookup):
-        out.extend(f for _, f in p.match)
-    else:
-        out.append(p.field)
-
-
-def _expr_fields(e: ir.Expr, out: list[str]) -> None:
-    if isinstance(e, ir.FieldRef):
-        out.append(e.name)
-    elif isinstance(e, ir.BinOp):
-        _expr_fields(e.left, out)
-        _expr_fields(e.right, out)
-    elif isinstance(e, ir.UnaryOp):
-        _expr_fields(e.operand, out)
-    elif isinstance(e, ir.Call):
-        for a in e.args:
-            _expr_fields(a, out)
-
-
 def computed_fields(analytic: ir.Analytic) -> set[str]:
     """Fields the analytic makes (derive, enrich, join add): not read from the source data."""
     made: set[str] = set()
@@ -151,14 +126,14 @@ def read_fields(analytic: ir.Analytic) -> list[str]:
         for en in s.enrich:
             out += [f for _, f in en.match]
         for _, e in s.derive:
-            _expr_fields(e, out)
-        _pred_fields(s.filter, out)
+            out += ir.field_names(e)
+        out += ir.predicate_fields(s.filter)
     d = analytic.detection
     if isinstance(d, ir.Aggregate):
         out += list(d.keys) + [m.field for m in d.measures if m.field]
         for m in d.measures:
             if m.where is not None:
-                _pred_fields(m.where, out)
+                out += ir.predicate_fields(m.where)
     elif isinstance(d, ir.Sequence | ir.Cooccurrence):
         steps = d.steps if isinstance(d, ir.Sequence) else d.members
         out += [k for st in steps for k in st.keys]
@@ -168,14 +143,8 @@ def read_fields(analytic: ir.Analytic) -> list[str]:
         if isinstance(b, ir.FirstSeen | ir.Rarity):
             out += list(b.keys)
     made = computed_fields(analytic)
-    derived_from_self = {n for s in analytic.streams for n, e in s.derive if n in _expr_names(e)}
+    derived_from_self = {n for s in analytic.streams for n, e in s.derive if n in ir.field_names(e)}
     return sorted({f for f in out if f not in made or f in derived_from_self})
-
-
-def _expr_names(e: ir.Expr) -> set[str]:
-    out: list[str] = []
-    _expr_fields(e, out)
-    return set(out)
 
 
 def alert_keys(analytic: ir.Analytic) -> tuple[str, ...]:

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from backends.base import Context
 from backends.duckdb import sliding
-from backends.duckdb.exprs import ExprRenderer
-from backends.duckdb.measures import conditions, measure_sql
+from backends.duckdb.measures import computed, conditions, measure_sql
 from backends.duckdb.sql import col
 from backends.duckdb.streams import stream_cte
 from compiler import ir
@@ -65,31 +64,8 @@ def aggregate(d: ir.Aggregate, ctx: Context) -> list[tuple[str, str]]:
         f"SELECT _window{''.join(f', {_key(i)}' for i in range(len(keys)))}{firsts}{measures}\n"
         f"  FROM grouped\n  GROUP BY {group_by}"
     )
-    measure_names = {m.name for m in d.measures}
-    done: set[str] = set()
-
-    def measure_ref(ref: ir.MeasureRef) -> str:
-        if ref.name in done or ref.name in measure_names:
-            return col("measure:" + ref.name)
-        raise ctx.not_implemented(f"measure reference {ref.name!r}", ref.span)
-
-    def field_ref(ref: ir.FieldRef) -> str:
-        # compute/having read the group's key values; any other field is null
-        return col(ref.name) if ref.name in keys and ref.step is None else "NULL::JSON"
-
-    exprs = ExprRenderer(ctx, field=field_ref, measure=measure_ref)
-    ctes = [('"grouped"', grouped), ('"windows"', windows)]
-    prev = '"windows"'
-    # One CTE per computed value: later ones read it as a column, not as repeated text.
-    for i, (name, e) in enumerate(d.compute, 1):
-        ctes.append(
-            (
-                f'"computed:{i}"',
-                f"SELECT *, {exprs.render(e)} AS {col('measure:' + name)} FROM {prev}",
-            )
-        )
-        prev = f'"computed:{i}"'
-        done.add(name)
+    comp, prev, exprs = computed(d, ctx, '"windows"')
+    ctes = [('"grouped"', grouped), ('"windows"', windows), *comp]
     outs = [f"_window + {size} AS _end"] + [col(k) for k in keys]
     outs += [col("measure:" + m.name) for m in d.measures]
     outs += [col("measure:" + n) for n, _ in d.compute]

@@ -6,6 +6,7 @@ from __future__ import annotations
 from fractions import Fraction
 
 from backends.base import Context
+from backends.duckdb.exprs import ExprRenderer
 from backends.duckdb.predicates import PredicateRenderer
 from backends.duckdb.sql import col
 from backends.duckdb.streams import lookup_cte
@@ -63,3 +64,29 @@ def measure_sql(m: ir.Measure, row: str = "", over: str = "") -> str:
         f"siemc_nearest_rank(flatten(list(siemc_nums({f})){flt}{w}), "
         f"{p.numerator}, {p.denominator})"
     )
+
+
+def computed(
+    d: ir.Aggregate, ctx: Context, prev: str
+) -> tuple[list[tuple[str, str]], str, ExprRenderer]:
+    """One CTE per ``compute`` entry after the CTE ``prev`` (later entries read earlier ones as
+    columns, not as repeated text): the CTEs, the last one's name, and the renderer ``having``
+    uses. compute/having read the group's measures and key values; any other field is null."""
+    known = {m.name for m in d.measures}
+
+    def measure_ref(ref: ir.MeasureRef) -> str:
+        if ref.name in known:
+            return col("measure:" + ref.name)
+        raise ctx.not_implemented(f"measure reference {ref.name!r}", ref.span)
+
+    def field_ref(ref: ir.FieldRef) -> str:
+        return col(ref.name) if ref.name in d.keys and ref.step is None else "NULL::JSON"
+
+    exprs = ExprRenderer(ctx, field=field_ref, measure=measure_ref)
+    ctes = []
+    for i, (name, e) in enumerate(d.compute, 1):
+        sql = f"SELECT *, {exprs.render(e)} AS {col('measure:' + name)} FROM {prev}"
+        ctes.append((f'"computed:{i}"', sql))
+        prev = f'"computed:{i}"'
+        known.add(name)
+    return ctes, prev, exprs

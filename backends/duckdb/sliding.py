@@ -17,8 +17,7 @@ windows holding millions of events.
 from __future__ import annotations
 
 from backends.base import Context
-from backends.duckdb.exprs import ExprRenderer
-from backends.duckdb.measures import conditions, measure_sql
+from backends.duckdb.measures import computed, conditions, measure_sql
 from backends.duckdb.sql import col
 from backends.duckdb.streams import stream_cte
 from compiler import ir
@@ -60,25 +59,8 @@ def aggregate(d: ir.Aggregate, ctx: Context) -> list[tuple[str, str]]:
         f"  WINDOW w AS (PARTITION BY {', '.join(f'e.{k}' for k in kcols) + ', ' if kcols else ''}"
         "e._i ORDER BY p._i DESC ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)"
     )
-    measure_names = {m.name for m in d.measures}
-    done: set[str] = set()
-
-    def measure_ref(ref: ir.MeasureRef) -> str:
-        if ref.name in done or ref.name in measure_names:
-            return col("measure:" + ref.name)
-        raise ctx.not_implemented(f"measure reference {ref.name!r}", ref.span)
-
-    def field_ref(ref: ir.FieldRef) -> str:
-        return col(ref.name) if ref.name in keys and ref.step is None else "NULL::JSON"
-
-    exprs = ExprRenderer(ctx, field=field_ref, measure=measure_ref)
-    ctes = [('"ordered"', ordered), ('"spans"', spans), ('"pairs"', pairs)]
-    prev = '"pairs"'
-    for i, (name, e) in enumerate(d.compute, 1):
-        sql = f"SELECT *, {exprs.render(e)} AS {col('measure:' + name)} FROM {prev}"
-        ctes.append((f'"computed:{i}"', sql))
-        prev = f'"computed:{i}"'
-        done.add(name)
+    comp, prev, exprs = computed(d, ctx, '"pairs"')
+    ctes = [('"ordered"', ordered), ('"spans"', spans), ('"pairs"', pairs), *comp]
     fires = "true" if d.having is None else exprs.truth(d.having)
     ctes.append(('"fires"', f"SELECT * FROM {prev} WHERE {fires}"))
     groups = ", ".join(kcols)

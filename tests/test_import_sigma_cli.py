@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
-import pytest
 from click.testing import CliRunner
 
 from compiler.cli import main
@@ -71,16 +69,11 @@ def test_usage_errors_exit_64(tmp_path: Path) -> None:
     assert not (tmp_path / "out").exists()
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes anywhere")
 def test_unwritable_output_exits_73(tmp_path: Path) -> None:
+    # a file where the output's parent folder should be: no user, root included, can write there
     (tmp_path / "a.yml").write_text(GOOD)
-    locked = tmp_path / "locked"
-    locked.mkdir()
-    locked.chmod(0o500)
-    try:
-        code, _, err = invoke(str(tmp_path / "a.yml"), "-o", str(locked / "out"))
-    finally:
-        locked.chmod(0o700)
+    (tmp_path / "file").write_text("x")
+    code, _, err = invoke(str(tmp_path / "a.yml"), "-o", str(tmp_path / "file" / "out"))
     assert code == 73 and "error:" in err
 
 

@@ -19,6 +19,7 @@ from compiler.evaluator import Evaluation, Event, evaluate, feed
 from compiler.lower import Loaded, load_text
 from compiler.runner import alert_json, load_sorted, run, run_files
 from compiler.testing import MissingData, resolve_input
+from tests.ci_support import skip_unless_ci
 
 ROOT = Path(__file__).resolve().parent.parent
 CATALOGS = [ROOT / "analytics", *sorted((ROOT / "tests" / "differential").iterdir())]
@@ -42,7 +43,7 @@ def _inputs(lo: Loaded, fx: ir.Fixture, tmp: Path) -> list[tuple[Path, str]]:
         try:
             inputs.append((resolve_input(inp.file, lo.analytic.path, lo.root), inp.format))
         except MissingData:
-            pytest.skip(f"real data missing: {inp.file}")
+            skip_unless_ci(f"real data missing: {inp.file}")
     if fx.events:
         inline = tmp / "inline.jsonl"
         inline.write_text("".join(json.dumps(e) + "\n" for e in fx.events), encoding="utf-8")
@@ -300,8 +301,7 @@ RAW_FILES = [
 @pytest.mark.parametrize(("name", "fmt"), RAW_FILES)
 def test_raw_formats_sort_on_disk_as_in_memory(name: str, fmt: str) -> None:
     path = OTRF / name
-    if not path.is_file():
-        pytest.skip(f"OTRF data missing: {path}")
+    assert path.is_file(), f"{path}: the OTRF extracts ship with the repository"
     want = load_sorted([(path, fmt)])
     got = [ev for _, _, _, ev in feed.sorted_records(0, path, fmt, None, run_events=16)]
     assert [(e.ts, e.id, e.fields) for e in got if e is not None] == [

@@ -472,6 +472,13 @@ def inlined(
     streams = []
     for s in analytic.streams:
         if s.name in names:
+            made = [n for n, _ in s.derive] + [f for en in s.enrich for _, f in en.add]
+            if made:
+                # the alert rows are the events as logged: say where the computed fields went
+                ctx.note(
+                    f"stream '{s.name}': {', '.join(made)} are not added to the alert rows: "
+                    "only its filter reads them, where their lookups and expressions are inlined"
+                )
             env = Env().enriched(s.enrich).derived(s.derive)
             s = dataclasses.replace(s, enrich=(), derive=(), filter=make(ctx, env).pred(s.filter))
         streams.append(s)

@@ -163,8 +163,11 @@ class EsqlBackend(Backend):
             "keyword field are approximate (doc values are de-duplicated per document)",
         ),
         ir.Measure: _S(
-            "not_implemented",
-            "a conditional measure would be STATS ... WHERE (the aggregate's own filter)",
+            "exact",
+            "the aggregate's own filter, STATS agg WHERE <filter> (the "
+            "stream filter rendering, true exactly where siemc's holds); an exact distinct "
+            "count keeps a value when some event holding it satisfies the filter; an exact "
+            "percentile ranks only those events; not over a stream join",
         ),
         ir.FirstSeen: _S(
             "exact",

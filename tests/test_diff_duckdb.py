@@ -145,8 +145,8 @@ def test_sliding_windows_that_are_not_emptied_are_caught(monkeypatch: pytest.Mon
     assert not _differs("D-SPL-K04")
     aggregate = sliding.aggregate
 
-    def no_consumption(d: ir.Aggregate, ctx: object) -> list[tuple[str, str]]:
-        out = aggregate(d, ctx)  # type: ignore[arg-type]
+    def no_consumption(d: ir.Aggregate, ctx: object, bl: object) -> list[tuple[str, str]]:
+        out = aggregate(d, ctx, bl)  # type: ignore[arg-type]
         return [(n, sql.replace("greatest(c._s, f._lo)", "f._lo")) for n, sql in out]
 
     monkeypatch.setattr(sliding, "aggregate", no_consumption)
@@ -170,8 +170,8 @@ def test_windows_aligned_to_the_first_event_are_caught(monkeypatch: pytest.Monke
     assert not _differs("D-ESQL-04")
     aggregate = detections.aggregate
 
-    def shifted(d: ir.Aggregate, ctx: object) -> list[tuple[str, str]]:
-        out = aggregate(d, ctx)  # type: ignore[arg-type]
+    def shifted(d: ir.Aggregate, ctx: object, bl: object) -> list[tuple[str, str]]:
+        out = aggregate(d, ctx, bl)  # type: ignore[arg-type]
         size = d.window.size_ms
         old = f"_ts - (_ts % {size} + {size}) % {size}"
         return [(n, sql.replace(old, f"_ts - ((_ts - 1000) % {size})")) for n, sql in out]

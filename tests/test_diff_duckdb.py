@@ -6,7 +6,8 @@ Every (analytic, fixture) pair of the bundled catalog and of every catalog under
 as recorded in :data:`EXPECTED` (a declared approximation, quoted from the artifact). Anything
 else is a failure, in both directions: a listed difference that no longer happens fails too.
 Analytics that do not compile must be refused with E200/E201 (never an approximation: the
-backend declares none today, so every compiled pair is exact).
+backend declares none today, so every compiled pair is exact). Deliberately wrong backends
+(monkeypatched below) must differ on some fixture: proof that the fixtures pin each rule.
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ import pytest
 from backends.base import Artifact
 from backends.duckdb import DuckdbBackend, detections, sliding
 from backends.duckdb import absence as absence_module
+from backends.duckdb import baselines
 from backends.duckdb import backend as duck_backend
+from backends.duckdb import exprs as duck_exprs
 from backends.duckdb import predicates as duck_predicates
 from backends.duckdb.sql import col
 from compiler import canonical, ir
@@ -111,10 +114,13 @@ def test_coverage_numbers() -> None:
     """The size of the comparison, so that a change in coverage is visible."""
     pairs = _pairs()
     compiled = {aid for aid, _ in pairs}
-    # the bundled join + tumbling ratio aggregate, the sliding distinct count, the absence
+    # the bundled join + tumbling ratio aggregate, the sliding distinct count, the absence,
+    # registered_domain(), the first-seen, rarity and deviation baselines
     assert {"SIEMC-0003", "SIEMC-0007", "SIEMC-0009"} <= compiled
+    assert {"SIEMC-0008", "SIEMC-0012", "AN1511", "SIEMC-0010", "SIEMC-0011"} <= compiled
+    assert {"SIEMC-0015", "D-SPL-F1", "D-SPL-R63B", "D-SPL-D63A"} <= compiled
     # at least what this backend compiled when written (catalogs only grow)
-    assert len(compiled) >= 57 and len(pairs) >= 70
+    assert len(compiled) >= 118 and len(pairs) >= 158
 
 
 # ------------------------------------------------------------------ deliberately wrong backends
@@ -178,3 +184,77 @@ def test_windows_aligned_to_the_first_event_are_caught(monkeypatch: pytest.Monke
 
     monkeypatch.setattr(detections, "aggregate", shifted)
     assert _differs("D-ESQL-04")
+
+
+def test_history_that_includes_the_window_start_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    """History is [start - lookback, start): an occurrence at the start is not seen."""
+    assert not _differs("D-DDB-03")
+    holds = baselines.Baselines.holds
+
+    def closed(self: baselines.Baselines, start: str, cand: baselines.Candidate) -> list[str]:
+        return [
+            c.replace(f"h._ts < {start}", f"h._ts <= {start}") for c in holds(self, start, cand)
+        ]
+
+    monkeypatch.setattr(baselines.Baselines, "holds", closed)
+    assert _differs("D-DDB-03")
+
+
+def test_history_open_at_the_lookback_edge_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An occurrence exactly lookback before the start is seen (first_seen and rarity)."""
+    assert not _differs("D-DDB-03") and not _differs("D-DDB-04")
+    holds = baselines.Baselines.holds
+
+    def opened(self: baselines.Baselines, start: str, cand: baselines.Candidate) -> list[str]:
+        return [c.replace("h._ts >= ", "h._ts > ") for c in holds(self, start, cand)]
+
+    monkeypatch.setattr(baselines.Baselines, "holds", opened)
+    assert _differs("D-DDB-03") and _differs("D-DDB-04")
+
+
+def test_days_not_aligned_to_utc_midnight_are_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert not _differs("D-DDB-05")
+    ctes = baselines.Baselines.ctes
+
+    def shifted(self: baselines.Baselines) -> list[tuple[str, str]]:
+        return [
+            (n, sql.replace("(_ts % 86400000", "((_ts + 1) % 86400000")) for n, sql in ctes(self)
+        ]
+
+    monkeypatch.setattr(baselines.Baselines, "ctes", shifted)
+    assert _differs("D-DDB-05")
+
+
+def test_deviation_over_the_current_window_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past windows end at or before the current start: the current value is not history."""
+    assert not _differs("D-DDB-06")
+    deviates = baselines.Baselines.deviates
+
+    def with_current(
+        self: baselines.Baselines, d: ir.Aggregate, windows: str, keys: list[str]
+    ) -> list[str]:
+        out = deviates(self, d, windows, keys)
+        return [c.replace(f"h._window + {d.window.size_ms} <= ", "h._window <= ") for c in out]
+
+    monkeypatch.setattr(baselines.Baselines, "deviates", with_current)
+    assert _differs("D-DDB-06")
+
+
+def test_registered_domain_as_the_last_two_labels_is_caught(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The common SQL shortcut for a registered domain differs from the Public Suffix List."""
+    assert not _differs("D-DDB-01")
+    call = duck_exprs.ExprRenderer.call
+
+    def two_labels(self: duck_exprs.ExprRenderer, e: ir.Call) -> str:
+        if e.func != "registered_domain":
+            return call(self, e)
+        v = self.render(e.args[0])
+        return (
+            f"CASE WHEN json_type({v}) = 'VARCHAR' THEN to_json(nullif(regexp_extract("
+            f"lower({v} ->> '$'), '[^.]+[.][^.]+$'), '')) ELSE {v} END"
+        )
+
+    monkeypatch.setattr(duck_exprs.ExprRenderer, "call", two_labels)
+    assert _differs("D-DDB-01")

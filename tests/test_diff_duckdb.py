@@ -12,6 +12,7 @@ backend declares none today, so every compiled pair is exact). Deliberately wron
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
@@ -22,7 +23,6 @@ import pytest
 from backends.base import Artifact
 from backends.duckdb import DuckdbBackend, detections, sliding
 from backends.duckdb import absence as absence_module
-from backends.duckdb import baselines
 from backends.duckdb import backend as duck_backend
 from backends.duckdb import exprs as duck_exprs
 from backends.duckdb import predicates as duck_predicates
@@ -186,58 +186,51 @@ def test_windows_aligned_to_the_first_event_are_caught(monkeypatch: pytest.Monke
     assert _differs("D-ESQL-04")
 
 
-def test_history_that_includes_the_window_start_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+def _differs_when(aid: str, old: str, new: str) -> bool:
+    """Whether some fixture of ``aid`` differs once ``old`` (which must occur) is replaced by
+    ``new`` in the compiled query."""
+    lo = next(x for x in _catalog() if x.analytic.id == aid)
+    art = DuckdbBackend().compile(lo.analytic)
+    assert old in art.query, (aid, old)
+    bad = dataclasses.replace(art, query=art.query.replace(old, new))
+    return any(not _compare(lo, fx, bad).equal for fx in lo.fixtures)
+
+
+def test_history_that_includes_the_window_start_is_caught() -> None:
     """History is [start - lookback, start): an occurrence at the start is not seen."""
-    assert not _differs("D-DDB-03")
-    holds = baselines.Baselines.holds
-
-    def closed(self: baselines.Baselines, start: str, cand: baselines.Candidate) -> list[str]:
-        return [
-            c.replace(f"h._ts < {start}", f"h._ts <= {start}") for c in holds(self, start, cand)
-        ]
-
-    monkeypatch.setattr(baselines.Baselines, "holds", closed)
-    assert _differs("D-DDB-03")
-
-
-def test_history_open_at_the_lookback_edge_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
-    """An occurrence exactly lookback before the start is seen (first_seen and rarity)."""
     assert not _differs("D-DDB-03") and not _differs("D-DDB-04")
-    holds = baselines.Baselines.holds
-
-    def opened(self: baselines.Baselines, start: str, cand: baselines.Candidate) -> list[str]:
-        return [c.replace("h._ts >= ", "h._ts > ") for c in holds(self, start, cand)]
-
-    monkeypatch.setattr(baselines.Baselines, "holds", opened)
-    assert _differs("D-DDB-03") and _differs("D-DDB-04")
+    assert _differs_when("D-DDB-03", "h._ts < a._window", "h._ts <= a._window")
+    assert _differs_when("D-DDB-04", "h._ts < c._ts", "h._ts <= c._ts")
+    assert _differs_when("D-DDB-07", "c._ts > h._ts", "c._ts >= h._ts")
 
 
-def test_days_not_aligned_to_utc_midnight_are_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_history_open_at_the_lookback_edge_is_caught() -> None:
+    """An occurrence exactly lookback before the start is seen (first_seen and rarity)."""
+    assert _differs_when("D-DDB-03", "h._ts >= a._window -", "h._ts > a._window -")
+    assert _differs_when("D-DDB-04", "h._ts >= c._ts -", "h._ts > c._ts -")
+    assert _differs_when("D-SPL-F1", "h._ts >= c._ts -", "h._ts > c._ts -")
+
+
+def test_days_not_aligned_to_utc_midnight_are_caught() -> None:
     assert not _differs("D-DDB-05")
-    ctes = baselines.Baselines.ctes
-
-    def shifted(self: baselines.Baselines) -> list[tuple[str, str]]:
-        return [
-            (n, sql.replace("(_ts % 86400000", "((_ts + 1) % 86400000")) for n, sql in ctes(self)
-        ]
-
-    monkeypatch.setattr(baselines.Baselines, "ctes", shifted)
-    assert _differs("D-DDB-05")
+    assert _differs_when("D-DDB-05", "(_ts - (_ts % 86400000", "(_ts - ((_ts + 1) % 86400000")
 
 
-def test_deviation_over_the_current_window_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_multi_valued_candidates_read_as_missing_are_caught() -> None:
+    """A multi-valued candidate was seen when any of its values was."""
+    assert not _differs("D-DDB-07")
+    keys = 'siemc_keys("destination.domain")'
+    assert _differs_when(
+        "D-DDB-07",
+        f'unnest({keys}) AS "ckey:',
+        f'unnest(CASE WHEN len({keys}) = 1 THEN {keys} END) AS "ckey:',
+    )
+
+
+def test_deviation_over_the_current_window_is_caught() -> None:
     """Past windows end at or before the current start: the current value is not history."""
     assert not _differs("D-DDB-06")
-    deviates = baselines.Baselines.deviates
-
-    def with_current(
-        self: baselines.Baselines, d: ir.Aggregate, windows: str, keys: list[str]
-    ) -> list[str]:
-        out = deviates(self, d, windows, keys)
-        return [c.replace(f"h._window + {d.window.size_ms} <= ", "h._window <= ") for c in out]
-
-    monkeypatch.setattr(baselines.Baselines, "deviates", with_current)
-    assert _differs("D-DDB-06")
+    assert _differs_when("D-DDB-06", "h._window + 600000 <= a._window", "h._window <= a._window")
 
 
 def test_registered_domain_as_the_last_two_labels_is_caught(

@@ -123,7 +123,8 @@ class DuckdbBackend(Backend):
         ctes += baselines.ctes()
         d = analytic.detection
         if isinstance(d, ir.Match):
-            final = detections.match(d, baselines)
+            *more, (_, final) = detections.match(d, baselines)
+            ctes += more
         elif isinstance(d, ir.Absence):
             if analytic.baselines:
                 raise ctx.not_implemented("baseline of an absence", analytic.baselines[0].span)

@@ -33,6 +33,10 @@ def _hkey(i: int) -> str:
     return col(f"hkey:{i}")
 
 
+def _ckey(i: int) -> str:
+    return col(f"ckey:{i}")
+
+
 def _history(i: int) -> str:
     return col(f"history:{i}")
 
@@ -68,7 +72,7 @@ class Baselines:
 
     def holds(self, start: str, candidate: Candidate) -> list[str]:
         """SQL conditions, one per ``first_seen`` / ``rarity`` baseline, on a candidate whose
-        window starts at ``start``."""
+        window starts at ``start`` (few rows: the alerts of an aggregate)."""
         out = []
         for i, b in enumerate(self.history):
             conds = [
@@ -89,6 +93,40 @@ class Baselines:
                     f"(SELECT count(DISTINCT h._a) FROM {_history(i)} h WHERE {where}) < {b.max}"
                 )
         return out
+
+    def match_ctes(self, stream: str) -> tuple[list[tuple[str, str]], list[str]]:
+        """For a match (every event of ``stream`` a candidate, starting at its time): CTEs
+        naming the events each baseline rejects, by ``_seq``, and the conditions on a row
+        ``e`` of the stream. Each candidate key tuple is one row (a multi-valued field, one per
+        element), joined to the history by equality: a first_seen rejects the event when the
+        latest occurrence before it (an ASOF join) is within the lookback."""
+        ctes: list[tuple[str, str]] = []
+        conds: list[str] = []
+        for i, b in enumerate(self.history):
+            fields = ", ".join(col(f) for f in dict.fromkeys(b.current))
+            rows = f"SELECT _seq, _ts, {fields} FROM {stream}"
+            for j, f in enumerate(b.current):
+                self.ctx.field(f, b.span)
+                rows = f"SELECT *, unnest(siemc_keys({col(f)})) AS {_ckey(j)} FROM ({rows})"
+            cand = col(f"candidates:{i}")
+            ctes.append((cand, rows))
+            same = " AND ".join(f"c.{_ckey(j)} = h.{_hkey(j)}" for j in range(len(b.current)))
+            if isinstance(b, ir.FirstSeen):
+                body = (
+                    f"SELECT DISTINCT c._seq FROM {cand} c ASOF JOIN {_history(i)} h\n"
+                    f"    ON {same} AND c._ts > h._ts\n"
+                    f"  WHERE h._ts >= c._ts - {b.lookback_ms}"
+                )
+            else:
+                body = (
+                    f"SELECT c._seq FROM {cand} c JOIN {_history(i)} h\n"
+                    f"    ON {same} AND h._ts >= c._ts - {b.lookback_ms} AND h._ts < c._ts\n"
+                    f"  GROUP BY c._seq HAVING count(DISTINCT h._a) >= {b.max}"
+                )
+            rejected = col(f"rejected:{i}")
+            ctes.append((rejected, body))
+            conds.append(f"NOT EXISTS (SELECT 1 FROM {rejected} r WHERE r._seq = e._seq)")
+        return ctes, conds
 
     def deviates(self, d: ir.Aggregate, windows: str, keys: list[str]) -> list[str]:
         """SQL conditions, one per deviation, on a row ``a`` of CTE ``windows`` (every window

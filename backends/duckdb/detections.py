@@ -17,13 +17,15 @@ from backends.duckdb.streams import stream_cte
 from compiler import ir
 
 
-def match(d: ir.Match, baselines: Baselines) -> str:
-    holds = baselines.holds("e._ts", lambda f: (f"siemc_keys(e.{col(f)})", False))
+def match(d: ir.Match, baselines: Baselines) -> list[tuple[str, str]]:
+    """CTEs (the baselines') and the final SELECT (named ``""``) of a match."""
+    ctes, holds = baselines.match_ctes(stream_cte(d.stream))
     where = "".join(f"\n  {'WHERE' if i == 0 else 'AND'} {c}" for i, c in enumerate(holds))
-    return (
+    final = (
         "SELECT _ts AS _start, _ts AS _end, [_id] AS _evidence\n"
         f"FROM {stream_cte(d.stream)} e{where}\nORDER BY _ts, _seq"
     )
+    return [*ctes, ("", final)]
 
 
 # (_ts, _seq) as one number, ordered as the pair (_seq is below 2**63 and never negative):

@@ -147,6 +147,10 @@ class Baselines:
             if dev != plain or dev.measure not in names:
                 # a form of deviation the evaluator's rule takes more parameters for
                 raise self.ctx.not_implemented("deviation baseline of this form", dev.span)
+            self.ctx.note(
+                f"deviation calls {DEVIATES}, the evaluator's rule as a Python function siemc "
+                "registers on its DuckDB connection (siemc run, siemc test)"
+            )
             m = col("measure:" + dev.measure)
             same = "".join(f" AND h.{k} = a.{k}" for k in keys)
             past = (

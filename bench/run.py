@@ -234,19 +234,12 @@ def duckdb_available() -> bool:
 
 
 def duckdb_shapes() -> list[str]:
-    """The shapes ``siemc run --engine auto`` gives DuckDB: those compiling exactly to it."""
-    from backends.base import CompileError
-    from backends.duckdb import DuckdbBackend
+    """The shapes ``siemc run --engine auto`` gives DuckDB (compiler/run_engine.choose)."""
     from compiler.lower import load_text
+    from compiler.run_engine import choose
 
-    out = []
-    for shape, text in SHAPES.items():
-        try:
-            DuckdbBackend().compile(load_text(f"{shape}.yml", text).analytic)
-        except CompileError:
-            continue
-        out.append(shape)
-    return out
+    analytics = {s: load_text(f"{s}.yml", text).analytic for s, text in SHAPES.items()}
+    return [s for s, a in analytics.items() if choose([a], [], "auto")[0].engine == "duckdb"]
 
 
 def eql_available() -> bool:

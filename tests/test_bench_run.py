@@ -100,4 +100,5 @@ def test_every_shape_alerts_and_the_summary_has_its_keys(data: Path, tmp_path: P
 
 
 def test_the_shapes_auto_gives_duckdb_are_those_compiling_exactly() -> None:
-    assert bench.duckdb_shapes() == ["filter", "aggregate", "sliding", "first_seen"]
+    # a sliding window compiles exactly but is slower on DuckDB: auto leaves it to the evaluator
+    assert bench.duckdb_shapes() == ["filter", "aggregate", "first_seen"]

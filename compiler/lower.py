@@ -697,7 +697,7 @@ class _Lowering:
                 "E705",
                 f"a deviation needs exactly one of k, percentile, ratio (got {what})",
                 path if not given else (*path, given[-1]),
-                key=not given,
+                key=True,
                 help="write several deviation entries to require several conditions",
             )
             return False

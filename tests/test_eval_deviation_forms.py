@@ -5,7 +5,11 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+import pytest
+
 from compiler import ir
+from compiler.diagnostics import DiagnosticError
+from compiler.lower import load_text
 from compiler.evaluator.aggregate import AggregateDetector
 from compiler.evaluator.model import Alert, Event
 
@@ -145,3 +149,68 @@ def test_every_entry_must_hold_and_history_records_every_window() -> None:
     assert hourly([10, 10, 10, 30, 25], *two) == []
     assert hourly([10, 10, 10, 30, 25], dev(ratio=2)) == [3]
     assert hourly([10, 10, 10, 30, 40], *two) == [4]
+
+
+# --------------------------------------------------------------------------- lowering
+HEAD = """\
+id: L-DV
+title: t
+description: d
+attack: {techniques: [T1048]}
+platforms: [linux]
+severity: low
+streams:
+  net: {logsource: {category: network_connection}}
+detect:
+  aggregate:
+    stream: net
+    window: {kind: tumbling, size: 1h}
+    by: [host.name]
+    measures: {events: {count: true}}
+baseline:
+  - deviation: {measure: events, lookback: 7d, """
+
+
+def lower(entry: str) -> ir.Analytic:
+    return load_text("dv.yml", HEAD + entry + "}\n").analytic
+
+
+def diagnostics(entry: str) -> list[tuple[str, int, int]]:
+    with pytest.raises(DiagnosticError) as info:
+        lower(entry)
+    return [(d.code, d.line, d.col) for d in info.value.diagnostics]
+
+
+def test_forms_lower_into_the_ir() -> None:
+    (b,) = lower("ratio: 10, direction: below, history: include_current").baselines
+    assert b == ir.Deviation(
+        "events", 7 * 24 * H, None, None, 3, b.span, 10.0, "below", True
+    )
+    (b,) = lower("k: 3").baselines
+    assert isinstance(b, ir.Deviation)
+    assert (b.ratio, b.direction, b.include_current) == (None, "above", False)
+
+
+def test_bad_combinations_are_positioned_errors() -> None:
+    col = len("  - deviation: {measure: events, lookback: 7d, ") + 1
+    line = HEAD.count("\n") + 1
+    assert diagnostics("k: 3, ratio: 10") == [("E705", line, col + len("k: 3, "))]
+    assert diagnostics("min_history: 3")[0][0] == "E705"
+    value = col + len("ratio: ")
+    assert diagnostics("ratio: 0") == [("E706", line, value)]
+    assert diagnostics("ratio: -2") == [("E706", line, value)]
+    assert diagnostics("ratio: 0.1, direction: below") == [("E706", line, value)]
+    pct = col + len("percentile: ")
+    assert diagnostics("percentile: 100, history: include_current") == [("E707", line, pct)]
+    # the same percentile excluding the current window, or below, is fine
+    assert lower("percentile: 100").baselines
+    assert lower("percentile: 100, history: include_current, direction: below").baselines
+    assert diagnostics("ratio: 2, direction: sideways")[0][0].startswith("E1")
+    assert diagnostics("ratio: 2, history: current")[0][0].startswith("E1")
+
+
+def test_bad_ratio_says_how_to_write_a_drop() -> None:
+    with pytest.raises(DiagnosticError) as info:
+        lower("ratio: 0.1")
+    (d,) = info.value.diagnostics
+    assert "direction: below with ratio: 10" in (d.help or "")

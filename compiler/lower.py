@@ -701,18 +701,21 @@ class _Lowering:
                 help="write several deviation entries to require several conditions",
             )
             return False
-        if d.ratio is not None and d.ratio < 1:
-            other = f"direction: below with ratio: {format(1 / d.ratio, 'g')}" if d.ratio > 0 else ""
+        if d.ratio is not None and d.ratio <= 0:
             self.err(
                 "E706",
-                f"ratio {format(d.ratio, 'g')} is below 1: "
-                + (
-                    "a deviation ratio multiplies the mean (above) or divides it (below)"
-                    if d.ratio > 0
-                    else "a ratio to the mean must be positive"
-                ),
+                f"ratio {format(d.ratio, 'g')}: a ratio to the mean must be positive",
                 (*path, "ratio"),
-                help=f"for a drop write {other}" if other else "use a ratio of at least 1",
+                help="use a ratio of at least 1",
+            )
+            return False
+        if d.ratio is not None and d.ratio < 1:
+            self.err(
+                "E706",
+                f"ratio {format(d.ratio, 'g')} is below 1: a deviation ratio multiplies the mean "
+                "(above) or divides it (below)",
+                (*path, "ratio"),
+                help=f"for a drop write direction: below with ratio: {format(1 / d.ratio, 'g')}",
             )
             return False
         if d.percentile == 100 and d.direction == "above" and d.history == "include_current":
@@ -721,8 +724,7 @@ class _Lowering:
                 "the 100th percentile of values that include the current one is at least the "
                 "current value: the condition never holds",
                 (*path, "percentile"),
-                help="use history: exclude_current (above every past window) or a lower "
-                "percentile",
+                help="use history: exclude_current (above every past window) or a lower percentile",
             )
             return False
         return True

@@ -9,9 +9,9 @@ import pytest
 
 from compiler import ir
 from compiler.diagnostics import DiagnosticError
-from compiler.lower import load_text
 from compiler.evaluator.aggregate import AggregateDetector
 from compiler.evaluator.model import Alert, Event
+from compiler.lower import load_text
 
 H = 3_600_000
 
@@ -183,9 +183,7 @@ def diagnostics(entry: str) -> list[tuple[str, int, int]]:
 
 def test_forms_lower_into_the_ir() -> None:
     (b,) = lower("ratio: 10, direction: below, history: include_current").baselines
-    assert b == ir.Deviation(
-        "events", 7 * 24 * H, None, None, 3, b.span, 10.0, "below", True
-    )
+    assert b == ir.Deviation("events", 7 * 24 * H, None, None, 3, b.span, 10.0, "below", True)
     (b,) = lower("k: 3").baselines
     assert isinstance(b, ir.Deviation)
     assert (b.ratio, b.direction, b.include_current) == (None, "above", False)

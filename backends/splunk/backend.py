@@ -19,8 +19,8 @@ import jinja2
 from backends.base import Backend, Context, Support
 from backends.comment import one_line
 from backends.splunk import firstseen, psl, rarity, sequence
-from backends.splunk.expr import eval_str, field_ref, is_boolean, number, seconds
 from backends.splunk.deviation import deviation_tests
+from backends.splunk.expr import eval_str, field_ref, is_boolean, number, seconds
 from backends.splunk.macros import definitions, filter_macro
 from backends.splunk.streams import TAG, Names, StreamBuilder
 from compiler import ir

@@ -180,8 +180,9 @@ class SplunkBackend(Backend):
             "exact",
             "streamstats current=f count/avg/stdev over the group's past windows (the rows of "
             "bin + stats), time_window halfway between two window multiples so that exactly "
-            "the windows starting at or after start - lookback count; a percentile uses "
-            "exactperc (approximate: it may interpolate)",
+            "the windows starting at or after start - lookback count (current=t with "
+            "history: include_current); a ratio compares count and sum products; a percentile "
+            "uses exactperc (approximate: it may interpolate)",
         ),
     }
 

@@ -483,11 +483,17 @@ class AggregateBuilder:
         by = ", ".join(["siemc_window", *map(ident, keys)])
         carry = [f"{c} = MAX({c}) WHERE window == siemc_window" for c in ["window", *self.outputs]]
         hist: list[str] = []
+        longest = max(d.lookback_ms for d in devs)
         for i, d in enumerate(devs, 1):
-            past = "WHERE siemc_past" + (" OR window == siemc_window" if d.include_current else "")
+            # siemc_past reaches the longest lookback; a shorter one starts later
+            past = "siemc_past"
+            if d.lookback_ms < longest:
+                past += f" AND window >= siemc_window - {duration(d.lookback_ms)}"
+            if d.include_current:
+                past += " OR window == siemc_window"
             assert d.percentile is None
-            hist += _compared(d, i, past, conds)
-        lookback = duration(max(d.lookback_ms for d in devs))
+            hist += _compared(d, i, f"WHERE {past}", conds)
+        lookback = duration(longest)
         group = f"\n    BY {', '.join(map(ident, keys))}" if keys else ""
         return [
             f"INLINE STATS siemc_window = VALUES(window){group}",
@@ -502,10 +508,13 @@ class AggregateBuilder:
         cols = ["window", *self.outputs, *extra]
         carry = [f"{c} = MAX({c}) WHERE siemc_current" for c in cols]
         hist: list[str] = []
+        longest = max(d.lookback_ms for d in devs)
         for i, d in enumerate(devs, 1):
-            # the range read holds the past windows and the current one
-            past = "" if d.include_current else " WHERE NOT siemc_current"
-            hist += _compared(d, i, past.strip(), conds)
+            # the range read holds the current window and the past ones of the longest lookback
+            past = [] if d.include_current else ["NOT siemc_current"]
+            if d.lookback_ms < longest:
+                past.append(f"window >= {self.current} - {duration(d.lookback_ms)}")
+            hist += _compared(d, i, "WHERE " + " AND ".join(past) if past else "", conds)
             if d.percentile is not None:
                 self.ctx.approximate(
                     "deviation baseline",
@@ -548,7 +557,8 @@ def _compared(d: ir.Deviation, i: int, past: str, conds: list[str]) -> list[str]
         # where AVG would round first; a sum that is not positive has no ratio
         total, r = f"siemc_dev_sum_{i}", number(d.ratio)
         hist.append(f"{total} = SUM({m}) {past}".rstrip())
-        test = f"{m} * {n} * {r} <= {total}" if below else f"{m} * {n} >= {r} * {total}"
+        times = "" if r == "1" else f" * {r}"
+        test = f"{m} * {n}{times} <= {total}" if below else f"{m} * {n} >= {total}{times}"
         conds.append(f"{total} > 0 AND {test}")
     return hist
 

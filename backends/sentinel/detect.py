@@ -630,7 +630,8 @@ def _deviation_conds(b: ir.Deviation, i: int, m: str, dp: str | None) -> list[st
         # "R times the mean" as products of the count and the sum, exact for whole numbers
         # where avg() would round first; a sum that is not positive has no ratio
         r = t.number(b.ratio)
-        test = f"{m} * __dn{i} * {r} <= __dt{i}" if below else f"{m} * __dn{i} >= {r} * __dt{i}"
+        times = "" if r == "1" else f" * {r}"
+        test = f"{m} * __dn{i}{times} <= __dt{i}" if below else f"{m} * __dn{i} >= __dt{i}{times}"
         conds += [f"__dt{i} > 0", test]
     return conds
 

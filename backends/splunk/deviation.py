@@ -30,11 +30,11 @@ def deviation_tests(b: ir.Deviation, m: str, p: str) -> tuple[list[str], list[st
     if b.ratio is not None:
         # "R times the mean" as products of the count and the sum, which are exact for whole
         # numbers where a mean would round first; a sum that is not positive has no ratio
-        r = number(b.ratio)
+        times = "" if b.ratio == 1 else f"*{number(b.ratio)}"
         aggs.append(f"sum({m}) AS {p}_sum")
         tests.append(f"{p}_sum>0")
         if below:
-            tests.append(f"{m}*{p}_n*{r}<={p}_sum")
+            tests.append(f"{m}*{p}_n{times}<={p}_sum")
         else:
-            tests.append(f"{m}*{p}_n>={r}*{p}_sum")
+            tests.append(f"{m}*{p}_n>={p}_sum{times}")
     return aggs, tests

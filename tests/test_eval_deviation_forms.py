@@ -127,6 +127,12 @@ def test_include_current_adds_the_current_value_to_the_history() -> None:
     assert hourly([10, 10, 10, 40], dev(ratio=3, include=True)) == []
 
 
+def test_include_current_bounds_how_far_out_a_value_can_be() -> None:
+    # 4 values: none is more than 3 / sqrt(4) = 1.5 sample stdevs from their mean (E707)
+    assert hourly([10, 10, 10, 1000], dev(k=1.5, include=True)) == []
+    assert hourly([10, 10, 10, 1000], dev(k=1.49, include=True)) == [3]
+
+
 def test_include_current_min_history_still_counts_past_windows() -> None:
     # one past window and the current: two values, enough for a sample stdev
     assert hourly([10, 30], dev(k=0.5, include=True, min_history=1)) == [1]
@@ -200,6 +206,10 @@ def test_bad_combinations_are_positioned_errors() -> None:
     assert diagnostics("ratio: 0.1, direction: below") == [("E706", line, value)]
     pct = col + len("percentile: ")
     assert diagnostics("percentile: 100, history: include_current") == [("E707", line, pct)]
+    # 7d of 1h windows: 169 values at most, none more than 168 / 13 = 12.9 stdevs out
+    assert diagnostics("k: 13, history: include_current") == [("E707", line, col + len("k: "))]
+    assert lower("k: 12.9, history: include_current").baselines
+    assert lower("k: 13").baselines
     # the same percentile excluding the current window, or below, is fine
     assert lower("percentile: 100").baselines
     assert lower("percentile: 100, history: include_current, direction: below").baselines

@@ -483,17 +483,17 @@ class AggregateBuilder:
         by = ", ".join(["siemc_window", *map(ident, keys)])
         carry = [f"{c} = MAX({c}) WHERE window == siemc_window" for c in ["window", *self.outputs]]
         hist: list[str] = []
+        longest = max(d.lookback_ms for d in devs)
         for i, d in enumerate(devs, 1):
-            m = ident(d.measure)
-            past = "WHERE siemc_past"
-            n, avg, sd = f"siemc_dev_n_{i}", f"siemc_dev_avg_{i}", f"siemc_dev_sd_{i}"
-            hist += [f"{n} = COUNT({m}) {past}"]
-            conds.append(f"{n} >= {max(d.min_history, 1)}")
-            assert d.k is not None
-            hist += [f"{avg} = AVG({m}) {past}", f"{sd} = STD_DEV({m}) {past}"]
-            sample_sd = f"{sd} * SQRT(TO_DOUBLE({n}) / ({n} - 1))"  # STD_DEV: population
-            conds.append(f"{n} >= 2 AND {m} > {avg} + {number(d.k)} * {sample_sd}")
-        lookback = duration(max(d.lookback_ms for d in devs))
+            # siemc_past reaches the longest lookback; a shorter one starts later
+            past = "siemc_past"
+            if d.lookback_ms < longest:
+                past += f" AND window >= siemc_window - {duration(d.lookback_ms)}"
+            if d.include_current:
+                past += " OR window == siemc_window"
+            assert d.percentile is None
+            hist += _compared(d, i, f"WHERE {past}", conds)
+        lookback = duration(longest)
         group = f"\n    BY {', '.join(map(ident, keys))}" if keys else ""
         return [
             f"INLINE STATS siemc_window = VALUES(window){group}",
@@ -508,26 +508,20 @@ class AggregateBuilder:
         cols = ["window", *self.outputs, *extra]
         carry = [f"{c} = MAX({c}) WHERE siemc_current" for c in cols]
         hist: list[str] = []
+        longest = max(d.lookback_ms for d in devs)
         for i, d in enumerate(devs, 1):
-            m = ident(d.measure)
-            past = "WHERE NOT siemc_current"
-            n, avg, sd = f"siemc_dev_n_{i}", f"siemc_dev_avg_{i}", f"siemc_dev_sd_{i}"
-            hist += [f"{n} = COUNT({m}) {past}"]
-            conds.append(f"{n} >= {max(d.min_history, 1)}")
-            if d.k is not None:
-                hist += [f"{avg} = AVG({m}) {past}", f"{sd} = STD_DEV({m}) {past}"]
-                sample_sd = f"{sd} * SQRT(TO_DOUBLE({n}) / ({n} - 1))"  # STD_DEV: population
-                conds.append(f"{n} >= 2 AND {m} > {avg} + {number(d.k)} * {sample_sd}")
+            # the range read holds the current window and the past ones of the longest lookback
+            past = [] if d.include_current else ["NOT siemc_current"]
+            if d.lookback_ms < longest:
+                past.append(f"window >= {self.current} - {duration(d.lookback_ms)}")
+            hist += _compared(d, i, "WHERE " + " AND ".join(past) if past else "", conds)
             if d.percentile is not None:
-                pc = f"siemc_dev_p_{i}"
                 self.ctx.approximate(
                     "deviation baseline",
                     "PERCENTILE is a t-digest estimate; siemc compares with the nearest-rank "
                     "percentile of the past windows",
                     d.span,
                 )
-                hist.append(f"{pc} = PERCENTILE({m}, {number(d.percentile)}) {past}")
-                conds.append(f"{m} > {pc}")
         return [
             f"EVAL siemc_current = window == {self.current}",
             "STATS "
@@ -535,6 +529,38 @@ class AggregateBuilder:
             + ("\n    BY " + ", ".join(map(ident, keys)) if keys else ""),
             "WHERE window IS NOT NULL",
         ]
+
+
+def _compared(d: ir.Deviation, i: int, past: str, conds: list[str]) -> list[str]:
+    """The aggregates of the values deviation ``i`` compares with (``past``: the filter that
+    selects them) and, appended to ``conds``, its tests (docs/semantics.md, deviation). The
+    count includes the current window with ``include_current``, so min_history past windows
+    are one value more; a null current value fails every comparison, as in siemc."""
+    m, below = ident(d.measure), d.direction == "below"
+    n = f"siemc_dev_n_{i}"
+    hist = [f"{n} = COUNT({m}) {past}".rstrip()]
+    # the sample standard deviation needs two values (siemc: false with fewer)
+    least = max(d.min_history + (1 if d.include_current else 0), 2 if d.k is not None else 1)
+    conds.append(f"{n} >= {least}")
+    if d.k is not None:
+        avg, sd = f"siemc_dev_avg_{i}", f"siemc_dev_sd_{i}"
+        hist += [f"{avg} = AVG({m}) {past}".rstrip(), f"{sd} = STD_DEV({m}) {past}".rstrip()]
+        sample_sd = f"{sd} * SQRT(TO_DOUBLE({n}) / ({n} - 1))"  # STD_DEV: population
+        bound = f"{avg} {'-' if below else '+'} {number(d.k)} * {sample_sd}"
+        conds.append(f"{m} {'<' if below else '>'} {bound}")
+    if d.percentile is not None:
+        pc = f"siemc_dev_p_{i}"
+        hist.append(f"{pc} = PERCENTILE({m}, {number(d.percentile)}) {past}".rstrip())
+        conds.append(f"{m} {'<' if below else '>'} {pc}")
+    if d.ratio is not None:
+        # "R times the mean" as products of the count and the sum, exact for whole numbers
+        # where AVG would round first; a sum that is not positive has no ratio
+        total, r = f"siemc_dev_sum_{i}", number(d.ratio)
+        hist.append(f"{total} = SUM({m}) {past}".rstrip())
+        times = "" if r == "1" else f" * {r}"
+        test = f"{m} * {n}{times} <= {total}" if below else f"{m} * {n} >= {total}{times}"
+        conds.append(f"{total} > 0 AND {test}")
+    return hist
 
 
 def _grows_with_events(agg: ir.Aggregate) -> bool:

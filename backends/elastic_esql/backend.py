@@ -185,7 +185,8 @@ class EsqlBackend(Backend):
         ),
         ir.Deviation: _S(
             "exact",
-            "mean + k * sample stdev: every window decided against its own past (9.3+: "
+            "mean +/- k * sample stdev or a ratio (count and sum products): every window "
+            "decided against its own past (9.3+: "
             "INLINE STATS VALUES(window) BY the group, MV_EXPAND, a STATS of the past windows "
             "within the lookback per window); approximate with a percentile (PERCENTILE's "
             "t-digest) or before 9.3: a second STATS over the past windows for the latest "

@@ -136,16 +136,7 @@ class Baselines:
         for dev in self.deviations:
             if d.window.kind != "tumbling":
                 raise self.ctx.not_implemented("deviation over a sliding window", dev.span)
-            plain = ir.Deviation(
-                measure=dev.measure,
-                lookback_ms=dev.lookback_ms,
-                k=dev.k,
-                percentile=dev.percentile,
-                min_history=dev.min_history,
-                span=dev.span,
-            )
-            if dev != plain or dev.measure not in names:
-                # a form of deviation the evaluator's rule takes more parameters for
+            if dev.measure not in names:
                 raise self.ctx.not_implemented("deviation baseline of this form", dev.span)
             self.ctx.note(
                 f"deviation calls {DEVIATES}, the evaluator's rule as a Python function siemc "
@@ -160,5 +151,11 @@ class Baselines:
             )
             k = "NULL" if dev.k is None else num(dev.k)
             p = "NULL" if dev.percentile is None else num(dev.percentile)
-            out.append(f"{DEVIATES}(a.{m}::VARCHAR, {past}, {k}, {p}, {dev.min_history})")
+            r = "NULL" if dev.ratio is None else num(dev.ratio)
+            below = "true" if dev.direction == "below" else "false"
+            cur = "true" if dev.include_current else "false"
+            out.append(
+                f"{DEVIATES}(a.{m}::VARCHAR, {past}, {k}, {p}, {dev.min_history}, {r}, {below}, "
+                f"{cur})"
+            )
         return out

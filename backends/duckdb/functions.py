@@ -44,11 +44,27 @@ def _caller(func: str) -> Any:
 
 
 def _deviates(
-    current: str | None, past: list[str | None] | None, k: float | None, p: float | None, n: int
+    current: str | None,
+    past: list[str | None] | None,
+    k: float | None,
+    p: float | None,
+    n: int,
+    ratio: float | None,
+    below: bool,
+    include_current: bool,
 ) -> bool:
     """The evaluator's deviation rule: ``current`` (a measure value as JSON) against the group's
     past window values (JSON; nulls and non-numbers are not history)."""
-    rule = ir.Deviation(measure="", lookback_ms=0, k=k, percentile=p, min_history=n)
+    rule = ir.Deviation(
+        measure="",
+        lookback_ms=0,
+        k=k,
+        percentile=p,
+        min_history=n,
+        ratio=ratio,
+        direction="below" if below else "above",
+        include_current=include_current,
+    )
     values = [to_number(_load(v)) for v in past or ()]
     return _deviation_holds(rule, to_number(_load(current)), [v for v in values if v is not None])
 
@@ -64,7 +80,7 @@ def register(con: Any) -> None:
     con.create_function(
         DEVIATES,
         _deviates,
-        ["VARCHAR", "VARCHAR[]", "DOUBLE", "DOUBLE", "BIGINT"],
+        ["VARCHAR", "VARCHAR[]", "DOUBLE", "DOUBLE", "BIGINT", "DOUBLE", "BOOLEAN", "BOOLEAN"],
         "BOOLEAN",
         null_handling="special",
         side_effects=False,

@@ -111,16 +111,18 @@ def test_filter_query_selects_the_evaluators_events(loaded: Loaded, stream: str)
     ("loaded", "stream"), FILTERS, ids=[f"{lo.analytic.id}:{s}" for lo, s in FILTERS]
 )
 def test_cased_filter_as_kql_selects_the_evaluators_events(loaded: Loaded, stream: str) -> None:
-    """The same streams with case-sensitive string tests: KQL terms and wildcards."""
+    """The same streams with case-sensitive string tests: KQL terms and wildcards (Lucene
+    for a substring with whitespace)."""
     p = _cased(_stream_pred(loaded, stream))
     q = render(lower_predicate(p))
-    assert q.language == "kuery"
     assert _mismatches(loaded, stream, (q.language, q.text), p) == []
 
 
 def test_filters_cover_both_languages_and_every_operator() -> None:
     """The proof above is not vacuous: it runs KQL and Lucene queries over streams with case
     variants, substrings, ranges, CIDR, exists and negation."""
+    kql = [render(lower_predicate(_cased(_stream_pred(lo, s)))) for lo, s in FILTERS]
+    assert sum(q.language == "kuery" for q in kql) > len(FILTERS) * 3 // 4
     texts = " ".join(render(elastic_native.stream_node(lo.analytic, s)).text for lo, s in FILTERS)
     texts += " ".join(
         render(lower_predicate(_cased(_stream_pred(lo, s)))).text for lo, s in FILTERS
@@ -589,3 +591,52 @@ def test_new_terms_case_and_its_inexactness(new_terms_case: tuple[Loaded, dict[s
     siemc = {al.evidence[0] for al in evaluate(lo.analytic, shifted, None)}
     kibana = new_terms_runs(rule, shifted, 0)
     assert siemc == want and kibana - siemc == {"e1"}
+
+
+NASTY = [
+    'a"b',
+    "back\\slash",
+    "\\n not a newline",
+    "x or y",
+    "cannot run",
+    "not this",
+    "*?",
+    "(paren)",
+    "{brace}",
+    "<angle>",
+    "a:b",
+    "/slash/",
+    "tab\there",
+    "line\u2028sep",
+    "ctl\x01",
+    "émoji 😀",
+    "[class]",
+    "dot.star.*",
+    "#@&~",
+    "AND OR NOT",
+]
+
+
+@pytest.mark.parametrize("value", NASTY)
+@pytest.mark.parametrize("op", ["eq", "contains", "startswith", "endswith"])
+@pytest.mark.parametrize("cased", [True, False])
+def test_values_round_trip_through_kql_and_lucene(value: str, op: str, cased: bool) -> None:
+    """Quoting and escaping: each rendered test matches what siemc's operator holds for, and
+    nothing else, whatever the value holds (quotes, backslashes, keywords, wildcards, regexp
+    and query_string operators, whitespace, control characters, non-BMP letters)."""
+    field = "process.command_line"
+    q = render(kuery_nodes.Text(field, op, value, cased))  # type: ignore[arg-type]
+    match = kuery_interp.parse(q.language, q.text, TYPES)
+    sample = {
+        "eq": value,
+        "contains": f"-{value}-",
+        "startswith": f"{value}-",
+        "endswith": f"-{value}",
+    }[op]
+    assert match({field: sample}, 0), q.text
+    assert match({field: ["zzz", sample]}, 0), q.text
+    if value.swapcase() != value:
+        other = sample.replace(value, value.swapcase())
+        assert bool(match({field: other}, 0)) == (not cased), q.text
+    assert not match({field: sample.replace(value, value[:-1] + "\x02")}, 0), q.text
+    assert not match({}, 0)

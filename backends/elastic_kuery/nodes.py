@@ -60,13 +60,19 @@ Node = Text | Term | Range | Exists | And | Or | Not
 
 
 def needs_lucene(n: Node) -> bool:
-    """Whether KQL cannot say the tree: a case-insensitive test on a value with cased letters,
-    or a case-insensitive substring (KQL's wildcard query is case-sensitive)."""
+    """Whether KQL cannot say the tree: a case-insensitive test on a value with cased letters
+    (KQL's term and wildcard queries are case-sensitive), or a substring with whitespace (a KQL
+    wildcard on a field Kibana has no mapping for becomes a ``query_string``, which splits the
+    value at whitespace: kbn-es-query ``functions/is.ts``)."""
     if isinstance(n, And | Or):
         return any(needs_lucene(x) for x in n.items)
     if isinstance(n, Not):
         return needs_lucene(n.item)
-    return isinstance(n, Text) and not n.cased and has_case(n.value)
+    if not isinstance(n, Text):
+        return False
+    if n.op != "eq" and any(c.isspace() for c in n.value):
+        return True
+    return not n.cased and has_case(n.value)
 
 
 def has_case(s: str) -> bool:

@@ -91,10 +91,8 @@ class Kuery:
     def _wild_char(c: str) -> str:
         if c in _KQL_SPECIAL:
             return "\\" + c
-        if c.isspace() or not c.isprintable():
-            if ord(c) > 0xFFFF:
-                raise ValueError("unreachable: non-BMP characters are printable")
-            return f"\\u{ord(c):04x}"
+        if not c.isprintable() and ord(c) <= 0xFFFF:
+            return f"\\u{ord(c):04x}"  # control characters as escapes, not raw
         return c
 
     def _value_list(self, n: And | Or) -> str | None:
@@ -158,4 +156,4 @@ class Lucene:
         vs = [c] if cased else variants(c)
         if len(vs) > 1:
             return "[" + "".join(vs) + "]"
-        return c if (c.isalnum() and c.isascii()) or c in "_-" else "\\" + c
+        return c if c.isalnum() or c in "_-" else "\\" + c

@@ -195,7 +195,7 @@ def lucene_regexp(pattern: str) -> re.Pattern[str]:
             if i + 1 >= len(pattern):
                 raise QueryError("regexp ends with a backslash")
             nxt = pattern[i + 1]
-            if nxt.isalnum():
+            if nxt in "dDsSwW":  # Lucene 9's shorthand classes
                 raise QueryError(f"regexp class \\{nxt} is outside this interpreter")
             out.append(re.escape(nxt))
             i += 2

@@ -151,7 +151,7 @@ def test_filter_mutations_are_caught(mutation: str, monkeypatch: pytest.MonkeyPa
 
         def node(self: Any, n: Any, top: bool = False, _orig: Any = render_mod.Lucene.node) -> str:
             if isinstance(n, kuery_nodes.Not) and not isinstance(n.item, kuery_nodes.Exists):
-                leaf = n.item
+                leaf: kuery_nodes.Node = n.item
                 while isinstance(leaf, kuery_nodes.And | kuery_nodes.Or | kuery_nodes.Not):
                     leaf = leaf.items[0] if not isinstance(leaf, kuery_nodes.Not) else leaf.item
                 return f"(_exists_:{leaf.field} AND NOT {_orig(self, n.item)})"

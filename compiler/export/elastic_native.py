@@ -24,7 +24,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from backends.elastic_kuery import Declined, Query, lower_predicate, render
@@ -48,7 +48,6 @@ class Native:
     notes: list[str]
     direction: str = "exact"  # or superset / mixed
     detail: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def stream_node(a: ir.Analytic, name: str) -> Node:

@@ -85,10 +85,10 @@ def date_math(text: str, now: int, op: str) -> int:
     m = _DATE_MATH.fullmatch(text)
     if not m:
         try:
-            t = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+            when = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
         except ValueError:
             raise QueryError(f"not a date: {text!r}") from None
-        return int(t.timestamp() * 1000)
+        return int(when.timestamp() * 1000)
     t = now
     for sign, n, unit in re.findall(r"([+-])(\d+)([yMwdhHms])", m.group(1)):
         if unit not in _UNIT_MS:
@@ -342,7 +342,7 @@ class _KqlParser:
         """(text, quoted, has wildcard); wildcards are ``\\0`` in the text."""
         if self.s.startswith('"', self.i):
             self.i += 1
-            out = []
+            out: list[str] = []
             while True:
                 if self.i >= len(self.s):
                     raise self.error("unterminated string")
@@ -411,16 +411,6 @@ def parse_kuery(text: str, types: dict[str, str]) -> Pred:
 
 
 # --------------------------------------------------------------------------- Lucene parser
-_TOKEN = re.compile(
-    r"""\s*(?:
-      (?P<lp>\() | (?P<rp>\)) | (?P<op>AND|OR|NOT)(?=[\s(]) |
-      (?P<all>\*:\*) |
-      (?P<field>[@A-Za-z_][A-Za-z0-9_.@]*):
-    )""",
-    re.X,
-)
-
-
 class _LuceneParser:
     def __init__(self, text: str, c: Compiler) -> None:
         self.s, self.i, self.c = text, 0, c
@@ -523,7 +513,7 @@ class _LuceneParser:
 
     def quoted(self) -> str:
         self.i += 1
-        out = []
+        out: list[str] = []
         while True:
             if self.i >= len(self.s):
                 raise self.error("unterminated phrase")

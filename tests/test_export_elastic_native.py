@@ -138,7 +138,7 @@ def _case_blind(c: str) -> list[str]:
 
 @pytest.mark.parametrize(
     "mutation",
-    ["case-sensitive", "not-needs-field", "wildcard-anchor"],
+    ["case-sensitive", "not-needs-field", "wildcard-anchor", "bare-not-under-or"],
 )
 def test_filter_mutations_are_caught(mutation: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """Renderers that get a semantic wrong disagree with the evaluator on some fixture."""
@@ -159,6 +159,11 @@ def test_filter_mutations_are_caught(mutation: str, monkeypatch: pytest.MonkeyPa
 
         monkeypatch.setattr(render_mod, "needs_lucene", lambda n: True)
         monkeypatch.setattr(render_mod.Lucene, "node", node)
+    elif mutation == "bare-not-under-or":  # `a OR NOT b`, which Lucene reads as a AND NOT b
+        monkeypatch.setattr(render_mod, "needs_lucene", lambda n: True)
+        monkeypatch.setattr(
+            render_mod.Lucene, "item", lambda self, n, under_and: self.node(n, True)
+        )
     else:  # an ends-with test that forgets the leading wildcard
         monkeypatch.setattr(render_mod, "needs_lucene", lambda n: True)
         orig = render_mod.Lucene.node
@@ -193,6 +198,28 @@ def test_kuery_semantics_pinned() -> None:
     assert p("a: *can\\u0020not\\u0020run*", TYPES)({"a": "I can not run"}, 0)
     with pytest.raises(kuery_interp.QueryError):
         p("a: (x or y", TYPES)
+
+
+def test_lucene_semantics_pinned() -> None:
+    """Lucene's classic parser: ``NOT`` prohibits a clause of its group, a negative group
+    matches everything else; the renderer parenthesises a negation under OR for that reason."""
+    p = kuery_interp.parse_lucene
+    d_ab: dict[str, Any] = {"a": "x", "b": "y"}
+    d_a: dict[str, Any] = {"a": "x"}
+    d_none: dict[str, Any] = {}
+    q = p('a:"x" OR NOT b:"y"', TYPES)  # a and not b
+    assert q(d_a, 0) and not q(d_ab, 0) and not q(d_none, 0)
+    q = p('a:"x" OR (NOT b:"y")', TYPES)  # a or not b
+    assert q(d_a, 0) and q(d_ab, 0) and q(d_none, 0) and not q({"b": "y"}, 0)
+    q = p('NOT a:"x" AND NOT b:"y"', TYPES)
+    assert q(d_none, 0) and not q(d_a, 0)
+    assert p("a:/[xX]/", TYPES)({"a": "X"}, 0) and not p("a:/x/", TYPES)({"a": "xx"}, 0)
+    tree = kuery_nodes.Or(
+        (kuery_nodes.Text("a", "eq", "x", False), kuery_nodes.Not(kuery_nodes.Exists("b")))
+    )
+    q = p(render(tree).text, TYPES)
+    assert render(tree).text == "a:/[xX]/ OR (NOT _exists_:b)"
+    assert q(d_a, 0) and q(d_none, 0) and not q({"b": "y"}, 0)
 
 
 def test_declined_predicates_keep_the_esql_rule() -> None:

@@ -117,16 +117,21 @@ def _plain_number(v: str) -> bool:
 
 # ----------------------------------------------------------------------------- Lucene
 class Lucene:
+    """Lucene's classic parser is not boolean algebra: in ``a OR NOT b`` the ``NOT`` makes
+    ``b`` a prohibited clause of the group, which means "a and not b". A negation is therefore
+    its own parenthesised group except directly under an AND; Elasticsearch's query_string adds
+    ``match_all`` to a group with only prohibited clauses (``fixNegativeQueryIfNeeded``)."""
+
     def node(self, n: Node, top: bool = False) -> str:
         if isinstance(n, And | Or):
             if not n.items:
                 return "*:*"
             word = " AND " if isinstance(n, And) else " OR "
-            text = word.join(self.node(x) for x in n.items)
+            text = word.join(self.item(x, isinstance(n, And)) for x in n.items)
             return text if top or len(n.items) == 1 else f"({text})"
         if isinstance(n, Not):
-            inner = self.node(n.item)
-            return f"NOT {inner}"
+            inner = self.node(n.item)  # a compound or a negation comes parenthesised
+            return f"NOT {inner}" if top else f"(NOT {inner})"
         if isinstance(n, Exists):
             return f"_exists_:{n.field}"
         if isinstance(n, Range):
@@ -150,6 +155,12 @@ class Lucene:
             "endswith": f".*{body}",
         }[n.op]
         return f"{n.field}:/{pattern}/"
+
+    def item(self, n: Node, under_and: bool) -> str:
+        """An operand of AND/OR: ``AND NOT x`` is a prohibited clause, as meant."""
+        if under_and and isinstance(n, Not):
+            return self.node(n, top=True)
+        return self.node(n)
 
     @staticmethod
     def _re_char(c: str, cased: bool) -> str:

@@ -25,7 +25,9 @@ rejected with :class:`QueryError`, never guessed:
   last millisecond of the unit) for ``gt``/``lte`` (Elasticsearch "Range query: date math and
   rounding"); UTC (the detection engine's ``dateFormatTZ: Zulu``).
   https://www.elastic.co/docs/reference/query-languages/query-dsl/query-dsl-range-query
-* Lucene: ``AND``/``OR``/``NOT`` with parentheses (siemc parenthesises every nested group),
+* Lucene: ``AND``/``OR``/``NOT`` and parentheses as the classic QueryParser builds boolean
+  queries (``addClause``: ``NOT`` prohibits its clause, so ``a OR NOT b`` means "a and not
+  b"; ``AND`` requires both sides; default operator OR),
   ``field:"phrase"`` (one term on keyword fields: exact), ``field:/regexp/`` (Lucene RegExp over
   each whole term: ``.``, ``*``, ``+``, ``?``, ``{n,m}``, ``[...]`` classes, ``|``, groups,
   ``\\x`` escapes; ``#``, ``@``, ``&``, ``~``, ``<>`` are rejected), ``field:[a TO b}`` ranges,
@@ -440,30 +442,45 @@ class _LuceneParser:
         return p
 
     def group(self) -> Pred:
-        """Clauses joined by one operator: siemc never mixes AND and OR without parentheses,
-        and Lucene's precedence for mixed operators is not boolean precedence."""
-        first = self.clause()
-        items, joiner = [first], None
+        """One boolean group as Lucene's classic QueryParser builds it (``addClause``, default
+        operator OR): ``AND`` makes the previous clause and this one required unless
+        prohibited, ``NOT`` prohibits its clause, other clauses are optional. A document
+        matches when it matches every required clause, no prohibited one, and, without
+        required clauses, some optional one; a group of only prohibited clauses matches every
+        other document (Elasticsearch's ``fixNegativeQueryIfNeeded`` adds ``match_all``)."""
+        clauses: list[list[Any]] = []  # [occur, predicate]
+        conj = ""
         while True:
-            for w in ("AND", "OR"):
-                if self.word(w):
-                    if joiner not in (None, w):
-                        raise self.error("AND and OR mixed without parentheses")
-                    joiner = w
-                    items.append(self.clause())
-                    break
+            prohibited = self.word("NOT")
+            q = self.atom()
+            if clauses and conj == "AND" and clauses[-1][0] != "must_not":
+                clauses[-1][0] = "must"
+            occur = "must_not" if prohibited else ("must" if conj == "AND" else "should")
+            clauses.append([occur, q])
+            if self.word("AND"):
+                conj = "AND"
+            elif self.word("OR"):
+                conj = "OR"
             else:
-                break
-        if len(items) == 1:
-            return first
-        if joiner == "AND":
-            return lambda d, n: all(p(d, n) for p in items)
-        return lambda d, n: any(p(d, n) for p in items)
+                self.skip()
+                if self.i >= len(self.s) or self.s[self.i] == ")":
+                    break
+                conj = ""  # adjacent clauses: the default operator, OR
+        if len(clauses) == 1 and clauses[0][0] != "must_not":
+            only: Pred = clauses[0][1]
+            return only
+        must = [q for o, q in clauses if o == "must"]
+        should = [q for o, q in clauses if o == "should"]
+        must_not = [q for o, q in clauses if o == "must_not"]
 
-    def clause(self) -> Pred:
-        if self.word("NOT"):
-            inner = self.clause()
-            return lambda d, n: not inner(d, n)
+        def match(d: Doc, n: int) -> bool:
+            if any(q(d, n) for q in must_not) or not all(q(d, n) for q in must):
+                return False
+            return bool(must) or not should or any(q(d, n) for q in should)
+
+        return match
+
+    def atom(self) -> Pred:
         self.skip()
         if self.s.startswith("(", self.i):
             self.i += 1

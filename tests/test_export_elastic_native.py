@@ -437,6 +437,21 @@ def test_threshold_case_is_not_vacuous(threshold_case: tuple[Loaded, dict[str, A
     ]
 
 
+@pytest.mark.parametrize(("having", "exists"), [("attempts >= 3", True), ("attempts >= 0", False)])
+def test_count_of_a_field_counts_the_events_that_have_it(
+    tmp_path: Path, having: str, exists: bool
+) -> None:
+    text = (THRESHOLD_TEST % _threshold_events()).replace(
+        "attempts: {count: true}", "attempts: {count: source.ip}"
+    )
+    (tmp_path / "t.yml").write_text(text.replace("having: attempts >= 3", f"having: {having}"))
+    (lo,) = load_catalog([tmp_path]).loaded
+    rule = _native(lo, "threshold")
+    assert rule is not None and rule["meta"]["siemc"]["form"] == "native threshold (exact)"
+    assert ("_exists_:source.ip" in rule["query"]) == exists
+    assert rule["threshold"]["value"] == (3 if exists else 1)
+
+
 def test_threshold_mutations_are_caught(threshold_case: tuple[Loaded, dict[str, Any]]) -> None:
     """Without the frame, with `>` for `>=`, or with a case-sensitive logsource, the simulated
     rule no longer gives the evaluator's alerts."""

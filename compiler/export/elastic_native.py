@@ -105,7 +105,7 @@ def threshold(a: ir.Analytic, s: sch.Schedule, reasons: list[str]) -> Native | N
             Range("@timestamp", "lt", f"now/{unit}"),
         )
     )
-    if m.kind == "count" and m.field:  # counts the events that have the field
+    if m.kind == "count" and m.field and needed >= 1:  # counts the events that have the field
         frame = And((Exists(m.field), *frame.items))
     try:
         q = stream_query(a, d.stream, frame)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from backends.base import Context
 from backends.identity import PID
+from backends.sentinel import scan
 from backends.sentinel import text as t
 from backends.sentinel.expr import Scope
 from backends.sentinel.process import exact_identity_pairs, parent_child
@@ -202,6 +203,7 @@ class KqlDetectMixin:
             lines.append("| where " + " and ".join(self._present(c) for c in keys))
         by = ", ".join(t.ident(k) for k in keys)
         aggs, fixes = self._measures(agg, ctx)
+        scanned = None
         if agg.window.kind == "tumbling":
             # bin() rounds to multiples of the size counted from 0001-01-01, which is a whole
             # number of days before the Unix epoch: the same windows when the size divides a day.
@@ -214,6 +216,8 @@ class KqlDetectMixin:
             )
             lines.append(f"| extend __end = __start + {size}")
             identity = ["__start", *keys]
+        elif (scanned := self._sliding_scan(agg, keys, lines, ctx)) is not None:
+            lines, identity = scanned.split("\n"), ["__end", *keys]
         else:
             ctx.approximate(
                 "sliding window aggregation",
@@ -256,10 +260,57 @@ class KqlDetectMixin:
             win_let = "__windows"
             self.lets.append((win_let, win))
             lines = [win_let]
-        if agg.having is not None:
+        # the scan outputs only the rows where having holds
+        if agg.having is not None and not lines[0].startswith("__scan"):
             lines.append(f"| where {self.expr(agg.having, ctx)}")
         cand = {k: c for k, c in zip(agg.keys, keys, strict=True)}
         return Alerts("\n".join(lines), identity, cand, agg.window.size_ms, agg, win_let)
+
+    def _sliding_scan(
+        self, agg: ir.Aggregate, keys: list[str], lines: list[str], ctx: Context
+    ) -> str | None:
+        """The consuming sliding window as a scan (backends/sentinel/scan.py), or None where
+        the scan form does not apply: no group keys, compute, a having other than `measure op
+        number`, a conditional measure, or a measure other than an event count or a distinct
+        count of a string or integer column."""
+        having = scan.simple_having(agg)
+        if not keys or agg.compute or having is None:
+            return None
+        measures: list[scan.Measure] = []
+        pre: list[str] = []
+        fcols: list[str] = []
+        for i, m in enumerate(agg.measures):
+            if m.where is not None or t.ident(m.name) != m.name or m.name in keys:
+                return None
+            if m.kind == "count" and m.field is None:
+                measures.append(scan.Measure(m.name, "count"))
+                continue
+            if m.kind != "distinct" or m.field is None:
+                return None
+            c = self.col(m.field, m.span, ctx)
+            ty = self.ctype(c)
+            if ty not in ("string", "long", "int"):
+                return None
+            fcols.append(c)
+            # the values as strings, "" for none (a string column's absent value is "")
+            pre.append(
+                f"__x{i} = {t.ident(c)}"
+                if ty == "string"
+                else f'__x{i} = iff(isnotnull({t.ident(c)}), tostring({t.ident(c)}), "")'
+            )
+            measures.append(scan.Measure(m.name, "distinct", f"__x{i}"))
+        if any(m.kind == "distinct" for m in measures):
+            ctx.approximate("sliding window ties", scan.TIES_DISTINCT, agg.window.span)
+        ctx.note(f"sliding window ({agg.window.span.at()}): {scan.NOTE_LIMITS}")
+        w = f"__w_{_safe(agg.stream)}"
+        proj = ", ".join([f"__t = {self.col('@timestamp', agg.span, ctx)}",
+                          *[t.ident(c) for c in dict.fromkeys(keys + fcols)]])  # fmt: skip
+        self.lets.append((w, "\n".join([*lines, f"| project {proj}"])))
+        body, final = scan.sliding(
+            w, [t.ident(k) for k in keys], measures, having, agg.window.size_ms, pre
+        )
+        self.lets.append(("__scan", body))
+        return final
 
     # ------------------------------------------------------------------ correlations
     def _step_let(
@@ -391,14 +442,38 @@ class KqlDetectMixin:
         lines.append(f"| extend __start = {t0}, __end = {last}")
         return lines
 
-    def visit_Cooccurrence(self, d: ir.Cooccurrence, ctx: Context) -> Alerts:
-        ctx.approximate(
-            "unordered co-occurrence",
-            "every event at which all members have an event of the same keys within the "
-            "preceding window alerts (the evaluator consumes the set and starts again), a member "
-            "listed twice needs only one event, and equal timestamps have no input order",
-            d.span,
+    def _members_disjoint(self, d: ir.Cooccurrence, ctx: Context) -> bool:
+        """Whether no event is a row of two members: each member's own stream, and any two
+        read different tables (a row is in one table) or filters that exclude each other."""
+        names = [m.stream for m in d.members]
+        if len(set(names)) != len(names):
+            return False
+        tables, arrays = {}, set()
+        for m in d.members:
+            sc = self._use(m.stream)
+            tables[m.stream] = sc.source.table
+            arrays |= {f for f, c in sc.source.fields.items() if self.ctype(c) == "dynamic"}
+        a = self._ctx_analytic
+        return all(
+            tables[x] != tables[y] or scan.disjoint(a, x, y, frozenset(arrays))
+            for i, x in enumerate(names)
+            for y in names[i + 1 :]
         )
+
+    def visit_Cooccurrence(self, d: ir.Cooccurrence, ctx: Context) -> Alerts:
+        consume = self._members_disjoint(d, ctx)
+        if consume:
+            ctx.approximate("co-occurrence ties", scan.TIES_COOCCURRENCE, d.span)
+            ctx.note(f"co-occurrence ({d.span.at()}): {scan.NOTE_LIMITS}")
+        else:
+            ctx.approximate(
+                "unordered co-occurrence",
+                "every event at which all members have an event of the same keys within the "
+                "preceding window alerts (the evaluator consumes the set and starts again), a "
+                "member listed twice needs only one event, and equal timestamps have no input "
+                "order",
+                d.span,
+            )
         keys = self._corr_keys(d.members[0], ctx)
         parts = []
         for i, m in enumerate(d.members):
@@ -415,6 +490,10 @@ class KqlDetectMixin:
             pres = " and ".join(self._present(c) for c in kcols)
             parts.append(f"({t.ident(m.stream)} | where {pres} | project {proj})")
         self.lets.append(("__members", "union " + ",\n    ".join(parts)))
+        if consume:
+            body, final = scan.cooccurrence("__members", keys, len(d.members), d.window_ms)
+            self.lets.append(("__scan", body))
+            return Alerts(final, ["__start", "__end", *keys], self._corr_cand(d.members, keys))
         on = ", ".join(keys)
         w = t.timespan(d.window_ms)
         n = len({m.stream for m in d.members})

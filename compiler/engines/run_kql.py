@@ -49,6 +49,7 @@ from backends.base import Artifact
 from backends.profiles import FieldProfile, load_profile
 from compiler import canonical, engines, ir
 from compiler.canonical import CanonicalAlert
+from compiler.engines import kql_scan
 from compiler.evaluator.model import Event
 from compiler.evaluator.predicates import compile_predicate
 from compiler.evaluator.streams import LOGSOURCE_CATEGORIES
@@ -565,6 +566,47 @@ def expand_wildcards(query: str, columns_of: Any) -> str:
     return "".join(stmts)
 
 
+_KQL_SQL = {**_SQL_TYPES, "timespan": "INTERVAL", "double": "DOUBLE"}
+
+
+def _run_scans(query: str, con: Any, dk: Any, opts: dict[str, Any]) -> str:
+    """Each ``let`` statement ending in a partitioned ``scan`` (which duckdb-kql cannot run) is
+    executed here: the statements before it and its head run in the engine, the partition and
+    scan in Python (compiler/engines/kql_scan.py), and its rows are loaded as a table that
+    replaces the statement's body, so the rest of the query runs in the engine again."""
+    stmts = _statements(query)
+    for i, st in enumerate(stmts):
+        m = _LET.match(st)
+        found = kql_scan.split_partition(st[m.end() :].rstrip().rstrip(";")) if m else None
+        if m is None or found is None:
+            continue
+        head, part = found
+        rel = dk.kql(con, "".join(stmts[:i]) + head, **opts)
+        cols, types = list(rel.columns), [str(ty) for ty in rel.types]
+        rows = [
+            {c: json.loads(v) if ty == "JSON" and isinstance(v, str) else v
+             for c, ty, v in zip(cols, types, r, strict=True)}
+            for r in rel.fetchall()
+        ]  # fmt: skip
+        out = kql_scan.run_partitioned(rows, part)
+        sc = part.scan
+        decl = {c: _KQL_SQL[ty] for c, ty, _ in sc.declare}
+        if sc.match_id:
+            decl[sc.match_id] = "BIGINT"
+        schema = {**dict(zip(cols, types, strict=True)), **decl}
+        table = f"__scan_{i}"
+        columns = ", ".join(f'"{c}" {t}' for c, t in schema.items())
+        con.execute(f'CREATE TABLE "{table}" ({columns})')
+        if out:
+            con.executemany(
+                f'INSERT INTO "{table}" VALUES ({", ".join("?" for _ in schema)})',
+                [[json.dumps(r.get(c)) if t == "JSON" else r.get(c) for c, t in schema.items()]
+                 for r in out],
+            )  # fmt: skip
+        stmts[i] = f"let {m.group(1)} = {table};\n"
+    return "".join(stmts)
+
+
 # --------------------------------------------------------------------------- results
 def key_columns(loaded: Loaded, artifact: Artifact) -> list[tuple[str, str]]:
     """(key field as the evaluator names it, output column) of the detection."""
@@ -645,7 +687,7 @@ def run(loaded: Loaded, fixture: ir.Fixture, artifact: Artifact) -> list[Canonic
         def columns_of(text: str) -> list[str]:
             return list(dk.kql(con, text, **opts).columns)
 
-        query = expand_wildcards(artifact.query, columns_of)
+        query = _run_scans(expand_wildcards(artifact.query, columns_of), con, dk, opts)
         rel = dk.kql(con, query, **opts)
         cols, rows = list(rel.columns), rel.fetchall()
     finally:

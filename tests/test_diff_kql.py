@@ -381,12 +381,9 @@ def test_element_anchors_are_caught() -> None:
 
 _RESETS = {
     # the window is not emptied when it fires: every event can count in the next window
-    "D-KQL-KC01": (r"__w = iff\((.+?) >= 3, dynamic\(\[\]\),", "__w = iff(false, dynamic([]),"),
+    "D-KQL-KC01": (r"iff\(array_length\(s\.__w\) >= 3,", "iff(false,"),
     # a completed set is not consumed: its members complete the next set too
-    "D-KQL-KC03": (
-        r"(__l\d) = iff\((.+?), long\(null\), iff\(__m",
-        r"\1 = iff(false, long(null), iff(__m",
-    ),
+    "D-KQL-KC03": (r"not\((isnotnull\(s\.__l\d\)( and )?)+\)", "true"),
 }
 
 

@@ -203,7 +203,6 @@ class KqlDetectMixin:
             lines.append("| where " + " and ".join(self._present(c) for c in keys))
         by = ", ".join(t.ident(k) for k in keys)
         aggs, fixes = self._measures(agg, ctx)
-        scanned = None
         if agg.window.kind == "tumbling":
             # bin() rounds to multiples of the size counted from 0001-01-01, which is a whole
             # number of days before the Unix epoch: the same windows when the size divides a day.
@@ -260,8 +259,7 @@ class KqlDetectMixin:
             win_let = "__windows"
             self.lets.append((win_let, win))
             lines = [win_let]
-        # the scan outputs only the rows where having holds
-        if agg.having is not None and not lines[0].startswith("__scan"):
+        if agg.having is not None:
             lines.append(f"| where {self.expr(agg.having, ctx)}")
         cand = {k: c for k, c in zip(agg.keys, keys, strict=True)}
         return Alerts("\n".join(lines), identity, cand, agg.window.size_ms, agg, win_let)
@@ -292,13 +290,13 @@ class KqlDetectMixin:
             if ty not in ("string", "long", "int"):
                 return None
             fcols.append(c)
-            # the values as strings, "" for none (a string column's absent value is "")
-            pre.append(
-                f"__x{i} = {t.ident(c)}"
-                if ty == "string"
-                else f'__x{i} = iff(isnotnull({t.ident(c)}), tostring({t.ident(c)}), "")'
-            )
-            measures.append(scan.Measure(m.name, "distinct", f"__x{i}"))
+            value = t.ident(c)
+            if ty != "string":
+                # as strings, "" for none: the set of a string column's values leaves out ""
+                # (a string column's absent value), so a number's does too
+                value = f"__x{i}"
+                pre.append(f'{value} = iff(isnotnull({t.ident(c)}), tostring({t.ident(c)}), "")')
+            measures.append(scan.Measure(m.name, "distinct", value))
         if any(m.kind == "distinct" for m in measures):
             ctx.approximate("sliding window ties", scan.TIES_DISTINCT, agg.window.span)
         ctx.note(f"sliding window ({agg.window.span.at()}): {scan.NOTE_LIMITS}")

@@ -77,19 +77,21 @@ def simple_having(agg: ir.Aggregate) -> tuple[str, str, float | int] | None:
     return None
 
 
-def _drop(lo: str) -> str:
-    """How many times of the state's window are older than ``lo``: a prefix, the rows being
-    sorted. ``array_sum`` is given a leading 0, so it never sees an empty array."""
+def _expired() -> str:
+    """How many times of the state's window are older than this row's ``__lo``: a prefix, the
+    rows being sorted. ``array_sum`` is given a leading 0, so it never sees an empty array (its
+    page does not say what that gives)."""
     return (
         "tolong(array_sum(array_concat(dynamic([0]), "
-        f"array_iff(series_less(s.__w, repeat({lo}, array_length(s.__w))), 1, 0))))"
+        "array_iff(series_less(s.__w, repeat(__lo, array_length(s.__w))), 1, 0))))"
     )
 
 
-def _slide(state: str, new: str) -> str:
-    """The state's array with this row's value appended and the expired prefix dropped (the
-    appended value never expires, so the start index is in bounds)."""
-    return f"array_slice(array_concat(s.{state}, pack_array({new})), {_drop('__lo')}, -1)"
+def _measure(m: Measure, i: int, state: str) -> str:
+    """The measure over the window arrays ``<state>__w`` / ``<state>__v<i>``."""
+    if m.kind == "count":
+        return f"array_length({state}__w)"
+    return f'array_length(set_difference({state}__v{i}, dynamic([""])))'
 
 
 def sliding(
@@ -100,47 +102,49 @@ def sliding(
     size_ms: int,
     pre: list[str],
 ) -> tuple[str, str]:
-    """The scan of a sliding aggregate over the rows of ``source`` (``__t`` and the key columns);
-    ``pre`` are ``extend`` items computing the distinct measures' value columns. The result rows
-    are the alerts: ``__start``, ``__end``, the keys and the measures."""
-    win = _slide("__w", "__ms")
-    value: dict[str, str] = {}
-    for i, m in enumerate(measures):
-        if m.kind == "count":
-            value[m.name] = f"array_length({win})"
-        else:
-            assert m.value is not None
-            value[m.name] = (
-                f'array_length(set_difference({_slide(f"__v{i}", m.value)}, dynamic([""])))'
-            )
-    mname, op, lit = having
-    fire = f"{value[mname]} {op} {lit}"
-    decl = ["__w: dynamic = dynamic([])"]
-    decl += [f"__v{i}: dynamic = dynamic([])" for i, m in enumerate(measures) if m.value]
-    decl += ["__fire: bool = false", "__first: long"]
-    decl += [f"{m.name}: long" for m in measures]
-    assigns = [f"__fire = {fire}", f"__first = tolong({win}[0])"]
-    assigns += [f"{m.name} = {value[m.name]}" for m in measures]
-    assigns.append(f"__w = iff({fire}, dynamic([]), {win})")
-    for i, m in enumerate(measures):
-        if m.value:
-            assigns.append(f"__v{i} = iff({fire}, dynamic([]), {_slide(f'__v{i}', m.value)})")
-    return _scan(source, keys, pre, size_ms, decl, assigns, [*keys, *(m.name for m in measures)])
+    """The scan of a sliding aggregate over the rows of ``source`` (``__t`` and the key
+    columns); ``pre`` are ``extend`` items computing the distinct measures' value columns.
+
+    Each output row carries the window after that row: ``__w`` (times) and ``__v<i>`` (values).
+    The row fires when ``having`` holds on it; the next row of the group then starts from an
+    empty window (the reset), which it can tell by evaluating ``having`` on the state it reads.
+    Returns (the body of ``let __scan``, the alert rows with the measures, before ``having``)."""
+    name, op, lit = having
+    idx = next(i for i, m in enumerate(measures) if m.name == name)
+    fired = f"{_measure(measures[idx], idx, 's.')} {op} {lit}"
+    arrays = [("__w", "__ms")] + [(f"__v{i}", m.value) for i, m in enumerate(measures) if m.value]
+    decl = [f"{a}: dynamic = dynamic([])" for a, _ in arrays]
+    drop = f"iff({fired}, 0, {_expired()})"
+    assigns = [
+        f"{a} = array_slice(array_concat(iff({fired}, dynamic([]), s.{a}), pack_array({x})),\n"
+        f"                {drop}, -1)"
+        for a, x in arrays
+    ]
+    ext = [f"{m.name} = {_measure(m, i, '')}" for i, m in enumerate(measures)]
+    ext.append(f"__start = datetime_add('millisecond', tolong(__w[0]), {_EPOCH}), __end = __t")
+    out = ["__start", "__end", *keys, *(m.name for m in measures)]
+    return _scan(source, keys, pre, size_ms, decl, assigns, ext, out)
 
 
 def cooccurrence(source: str, keys: list[str], members: int, window_ms: int) -> tuple[str, str]:
     """The scan of a co-occurrence of ``members`` member streams over the rows of ``source``
-    (``__t``, the key columns and ``__m``, the member of the row). The result rows are the
-    alerts: ``__start``, ``__end`` and the keys."""
-    latest = [
-        f"iff(__m == {i}, __ms, iff(s.__l{i} >= __lo, s.__l{i}, long(null)))"
-        for i in range(members)
+    (``__t``, the key columns and ``__m``, the member of the row).
+
+    ``__l<i>`` is member i's latest time within the window; a row where every member has one
+    completes a set, and the next row of the key starts from nothing (it sees the complete
+    state it reads). Returns (the body of ``let __scan``, the alert rows)."""
+    ls = [f"__l{i}" for i in range(members)]
+    complete = " and ".join(f"isnotnull(s.{x})" for x in ls)
+    decl = [f"{x}: long" for x in ls]
+    assigns = [
+        f"{x} = iff(__m == {i}, __ms, iff(not({complete}) and s.{x} >= __lo, s.{x}, long(null)))"
+        for i, x in enumerate(ls)
     ]
-    fire = " and ".join(f"isnotnull({x})" for x in latest)
-    decl = [f"__l{i}: long" for i in range(members)] + ["__fire: bool = false", "__first: long"]
-    assigns = [f"__fire = {fire}", f"__first = min_of({', '.join(latest)})"]
-    assigns += [f"__l{i} = iff({fire}, long(null), {x})" for i, x in enumerate(latest)]
-    return _scan(source, keys, [], window_ms, decl, assigns, keys)
+    ext = [f"__start = datetime_add('millisecond', min_of({', '.join(ls)}), {_EPOCH}), __end = __t"]
+    where = " and ".join(f"isnotnull({x})" for x in ls)
+    return _scan(
+        source, keys, [], window_ms, decl, assigns, ext, ["__start", "__end", *keys], where
+    )
 
 
 def _scan(
@@ -150,41 +154,33 @@ def _scan(
     size_ms: int,
     decl: list[str],
     assigns: list[str],
+    ext: list[str],
     out: list[str],
+    where: str | None = None,
 ) -> tuple[str, str]:
-    """(the body of ``let __scan``, the query of its alert rows)."""
+    """(the body of ``let __scan``, the query of its result rows)."""
     part = keys[0] if len(keys) == 1 else "__g"
-    ext = [
-        f"__ms = datetime_diff('millisecond', __t, {_EPOCH})",
-        f"__lo = datetime_diff('millisecond', __t, {_EPOCH}) - {size_ms}",
-        *pre,
-    ]
+    items = [f"__lo = __ms - {size_ms}", *pre]
     if part == "__g":
         # one partition per key tuple: the JSON text of the tuple names it alone
-        ext.append(f"__g = tostring(pack_array({', '.join(keys)}))")
-    body = ",\n            ".join(assigns)
-    scan = "\n".join(
+        items.append(f"__g = tostring(pack_array({', '.join(keys)}))")
+    body = "\n".join(
         [
             f"{source}",
-            f"| extend {', '.join(ext)}",
+            f"| extend __ms = datetime_diff('millisecond', __t, {_EPOCH})",
+            f"| extend {', '.join(items)}",
             f"| partition hint.strategy=native by {part} (",
             "    sort by __ms asc",
             f"    | scan declare ({', '.join(decl)}) with (",
             "        step s: true =>",
-            f"            {body};",
+            "            " + ",\n            ".join(assigns) + ";",
             "    )",
             ")",
         ]
     )
-    final = "\n".join(
-        [
-            "__scan",
-            "| where __fire",
-            f"| extend __start = datetime_add('millisecond', __first, {_EPOCH}), __end = __t",
-            f"| project {', '.join(['__start', '__end', *out])}",
-        ]
-    )
-    return scan, final
+    final = ["__scan"] + ([f"| where {where}"] if where else [])
+    final += [f"| extend {', '.join(ext)}", f"| project {', '.join(out)}"]
+    return body, "\n".join(final)
 
 
 def _forced(p: ir.Predicate) -> dict[str, set[str]]:

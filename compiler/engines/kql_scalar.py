@@ -483,4 +483,5 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "tolong": _tolong,  # tolong-function
     "tostring": _tostring,  # tostring-function
     "min_of": _min_of,  # min-of-function
+    "not": lambda v: None if v is None else not v,  # not-function
 }

@@ -49,7 +49,7 @@ from backends.base import Artifact
 from backends.profiles import FieldProfile, load_profile
 from compiler import canonical, engines, ir
 from compiler.canonical import CanonicalAlert
-from compiler.engines import kql_scan
+from compiler.engines import kql_scalar, kql_scan
 from compiler.evaluator.model import Event
 from compiler.evaluator.predicates import compile_predicate
 from compiler.evaluator.streams import LOGSOURCE_CATEGORIES
@@ -129,6 +129,13 @@ def _ip6(ip: Any, ranges: Any) -> bool | None:
     return _in_any_range(6, ip, ranges)
 
 
+def _set_difference(a: str | None, b: str | None) -> str | None:
+    diff = kql_scalar.FUNCTIONS["set_difference"](
+        json.loads(a) if a is not None else None, json.loads(b) if b is not None else None
+    )
+    return None if diff is None else json.dumps(diff)
+
+
 @functools.cache
 def _extend_engine() -> None:
     from duckdb_kql.translate import functions as f
@@ -164,6 +171,14 @@ def _extend_engine() -> None:
             "siemc_ipv6_in_any(CAST({0} AS VARCHAR), CAST(to_json({1}) AS VARCHAR))",
             (2,),
         ),
+        # set_difference(a, b): the distinct values of a not in b (learn.microsoft.com/kusto/
+        # query/set-difference-function), the scan harness' implementation
+        "set_difference": f.FunctionSpec(
+            "set_difference",
+            "template",
+            "siemc_set_difference(CAST(to_json({0}) AS VARCHAR), CAST(to_json({1}) AS VARCHAR))",
+            (2,),
+        ),
     }
     for name, spec in add.items():
         f.SCALAR_FUNCTIONS.setdefault(name, spec)
@@ -187,6 +202,10 @@ def _connect(dk: Any) -> Any:
     con = dk.connect()
     for name, fn in (("siemc_ipv4_in_any", _ip4), ("siemc_ipv6_in_any", _ip6)):
         con.create_function(name, fn, ["VARCHAR", "VARCHAR"], "BOOLEAN", null_handling="special")
+    con.create_function(
+        "siemc_set_difference", _set_difference, ["VARCHAR", "VARCHAR"], "JSON",
+        null_handling="special",
+    )  # fmt: skip
     return con
 
 

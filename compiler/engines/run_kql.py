@@ -588,7 +588,9 @@ def expand_wildcards(query: str, columns_of: Any) -> str:
 _KQL_SQL = {**_SQL_TYPES, "timespan": "INTERVAL", "double": "DOUBLE"}
 
 
-def _run_scans(query: str, con: Any, dk: Any, opts: dict[str, Any]) -> str:
+def _run_scans(
+    query: str, con: Any, dk: Any, opts: dict[str, Any], reverse_ties: bool = True
+) -> str:
     """Each ``let`` statement ending in a partitioned ``scan`` (which duckdb-kql cannot run) is
     executed here: the statements before it and its head run in the engine, the partition and
     scan in Python (compiler/engines/kql_scan.py), and its rows are loaded as a table that
@@ -607,7 +609,7 @@ def _run_scans(query: str, con: Any, dk: Any, opts: dict[str, Any]) -> str:
              for c, ty, v in zip(cols, types, r, strict=True)}
             for r in rel.fetchall()
         ]  # fmt: skip
-        out = kql_scan.run_partitioned(rows, part)
+        out = kql_scan.run_partitioned(rows, part, reverse_ties)
         sc = part.scan
         decl = {c: _KQL_SQL[ty] for c, ty, _ in sc.declare}
         if sc.match_id:
@@ -691,7 +693,11 @@ def to_alerts(
     return out
 
 
-def run(loaded: Loaded, fixture: ir.Fixture, artifact: Artifact) -> list[CanonicalAlert]:
+def run(
+    loaded: Loaded, fixture: ir.Fixture, artifact: Artifact, reverse_ties: bool = True
+) -> list[CanonicalAlert]:
+    """``reverse_ties``: the order of rows with equal sort keys in a scan's partitions
+    (compiler/engines/kql_scan.py)."""
     dk = _require()
     events = fixture_events(loaded, fixture)
     tables = Tables(load_profile(artifact.profile), events, loaded.analytic)
@@ -706,7 +712,9 @@ def run(loaded: Loaded, fixture: ir.Fixture, artifact: Artifact) -> list[Canonic
         def columns_of(text: str) -> list[str]:
             return list(dk.kql(con, text, **opts).columns)
 
-        query = _run_scans(expand_wildcards(artifact.query, columns_of), con, dk, opts)
+        query = _run_scans(
+            expand_wildcards(artifact.query, columns_of), con, dk, opts, reverse_ties
+        )
         rel = dk.kql(con, query, **opts)
         cols, rows = list(rel.columns), rel.fetchall()
     finally:

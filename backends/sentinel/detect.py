@@ -299,7 +299,7 @@ class KqlDetectMixin:
             measures.append(scan.Measure(m.name, "distinct", value))
         if any(m.kind == "distinct" for m in measures):
             ctx.approximate("sliding window ties", scan.TIES_DISTINCT, agg.window.span)
-        ctx.note(f"sliding window ({agg.window.span.at()}): {scan.NOTE_LIMITS}")
+        ctx.note(f"sliding window ({agg.window.span.at()}): {scan.NOTE_SLIDING}")
         w = f"__w_{_safe(agg.stream)}"
         proj = ", ".join([f"__t = {self.col('@timestamp', agg.span, ctx)}",
                           *[t.ident(c) for c in dict.fromkeys(keys + fcols)]])  # fmt: skip
@@ -462,7 +462,7 @@ class KqlDetectMixin:
         consume = self._members_disjoint(d, ctx)
         if consume:
             ctx.approximate("co-occurrence ties", scan.TIES_COOCCURRENCE, d.span)
-            ctx.note(f"co-occurrence ({d.span.at()}): {scan.NOTE_LIMITS}")
+            ctx.note(f"co-occurrence ({d.span.at()}): {scan.NOTE_COOCCURRENCE}")
         else:
             ctx.approximate(
                 "unordered co-occurrence",

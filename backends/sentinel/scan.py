@@ -45,13 +45,20 @@ TIES_COOCCURRENCE = (
     "defined (the evaluator follows input order), so later sets can differ either way. Equal to "
     "the evaluator when no two rows of a key share the millisecond of a completing row"
 )
-NOTE_LIMITS = (
-    "the sliding window and co-occurrence state is kept by scan per group key (partition "
-    "hint.strategy=native, sorted by time): scan processes the rows of a partition one at a time "
-    "in that order, and its state holds the times and values of the window's rows, so memory "
-    "grows with the rows of one group inside one window; the native partition strategy is meant "
-    "for thousands of keys (learn.microsoft.com/kusto/query/partition-operator: hint.strategy="
-    "shuffle for millions)"
+_PARTITIONS = (
+    "The native strategy is documented for partition keys numbering roughly in the thousands; "
+    "for millions of keys use hint.strategy=shuffle, which gives the same result "
+    "(learn.microsoft.com/kusto/query/partition-operator)"
+)
+NOTE_SLIDING = (
+    "the window of each group is kept by scan in a partition per group key (partition "
+    "hint.strategy=native, sorted by time): the state holds the times and the distinct measures' "
+    "values of the rows in the current window, so its size grows with the rows of one group "
+    "within one window. " + _PARTITIONS
+)
+NOTE_COOCCURRENCE = (
+    "the set of each key is kept by scan in a partition per key (partition hint.strategy=native, "
+    "sorted by time): one time per member. " + _PARTITIONS
 )
 
 

@@ -166,7 +166,7 @@ def _scan(
     where: str | None = None,
 ) -> tuple[str, str]:
     """(the body of ``let __scan``, the query of its result rows)."""
-    part = keys[0] if len(keys) == 1 else "__g"
+    part = keys[0] if len(keys) == 1 and keys[0].isidentifier() else "__g"
     items = [f"__lo = __ms - {size_ms}", *pre]
     if part == "__g":
         # one partition per key tuple: the JSON text of the tuple names it alone

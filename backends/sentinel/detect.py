@@ -16,7 +16,9 @@ from typing import TYPE_CHECKING
 
 from backends.base import Context
 from backends.identity import PID
+from backends.sentinel import scan
 from backends.sentinel import text as t
+from backends.sentinel.consume import KqlConsumeMixin
 from backends.sentinel.expr import Scope
 from backends.sentinel.process import exact_identity_pairs, parent_child
 from backends.sentinel.seqnotes import PID_CHILD, SEQ_DETAIL, SEQ_TIES
@@ -44,7 +46,7 @@ class Alerts:
     win_let: str | None = None  # the aggregate before `having` (deviation history)
 
 
-class KqlDetectMixin:
+class KqlDetectMixin(KqlConsumeMixin):
     scope: Scope
     lets: list[tuple[str, str]]
     scopes: dict[str, Scope]
@@ -214,6 +216,8 @@ class KqlDetectMixin:
             )
             lines.append(f"| extend __end = __start + {size}")
             identity = ["__start", *keys]
+        elif (scanned := self._sliding_scan(agg, keys, lines, ctx)) is not None:
+            lines, identity = scanned.split("\n"), ["__end", *keys]
         else:
             ctx.approximate(
                 "sliding window aggregation",
@@ -392,13 +396,19 @@ class KqlDetectMixin:
         return lines
 
     def visit_Cooccurrence(self, d: ir.Cooccurrence, ctx: Context) -> Alerts:
-        ctx.approximate(
-            "unordered co-occurrence",
-            "every event at which all members have an event of the same keys within the "
-            "preceding window alerts (the evaluator consumes the set and starts again), a member "
-            "listed twice needs only one event, and equal timestamps have no input order",
-            d.span,
-        )
+        consume = self._members_disjoint(d, ctx)
+        if consume:
+            ctx.approximate("co-occurrence ties", scan.TIES_COOCCURRENCE, d.span)
+            ctx.note(f"co-occurrence ({d.span.at()}): {scan.NOTE_COOCCURRENCE}")
+        else:
+            ctx.approximate(
+                "unordered co-occurrence",
+                "every event at which all members have an event of the same keys within the "
+                "preceding window alerts (the evaluator consumes the set and starts again), a "
+                "member listed twice needs only one event, and equal timestamps have no input "
+                "order",
+                d.span,
+            )
         keys = self._corr_keys(d.members[0], ctx)
         parts = []
         for i, m in enumerate(d.members):
@@ -415,6 +425,10 @@ class KqlDetectMixin:
             pres = " and ".join(self._present(c) for c in kcols)
             parts.append(f"({t.ident(m.stream)} | where {pres} | project {proj})")
         self.lets.append(("__members", "union " + ",\n    ".join(parts)))
+        if consume:
+            body, final = scan.cooccurrence("__members", keys, len(d.members), d.window_ms)
+            self.lets.append(("__scan", body))
+            return Alerts(final, ["__start", "__end", *keys], self._corr_cand(d.members, keys))
         on = ", ".join(keys)
         w = t.timespan(d.window_ms)
         n = len({m.stream for m in d.members})

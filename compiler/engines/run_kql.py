@@ -49,6 +49,7 @@ from backends.base import Artifact
 from backends.profiles import FieldProfile, load_profile
 from compiler import canonical, engines, ir
 from compiler.canonical import CanonicalAlert
+from compiler.engines import kql_scalar, kql_scan
 from compiler.evaluator.model import Event
 from compiler.evaluator.predicates import compile_predicate
 from compiler.evaluator.streams import LOGSOURCE_CATEGORIES
@@ -128,6 +129,13 @@ def _ip6(ip: Any, ranges: Any) -> bool | None:
     return _in_any_range(6, ip, ranges)
 
 
+def _set_difference(a: str | None, b: str | None) -> str | None:
+    diff = kql_scalar.FUNCTIONS["set_difference"](
+        json.loads(a) if a is not None else None, json.loads(b) if b is not None else None
+    )
+    return None if diff is None else json.dumps(diff)
+
+
 @functools.cache
 def _extend_engine() -> None:
     from duckdb_kql.translate import functions as f
@@ -163,6 +171,14 @@ def _extend_engine() -> None:
             "siemc_ipv6_in_any(CAST({0} AS VARCHAR), CAST(to_json({1}) AS VARCHAR))",
             (2,),
         ),
+        # set_difference(a, b): the distinct values of a not in b (learn.microsoft.com/kusto/
+        # query/set-difference-function), the scan harness' implementation
+        "set_difference": f.FunctionSpec(
+            "set_difference",
+            "template",
+            "siemc_set_difference(CAST(to_json({0}) AS VARCHAR), CAST(to_json({1}) AS VARCHAR))",
+            (2,),
+        ),
     }
     for name, spec in add.items():
         f.SCALAR_FUNCTIONS.setdefault(name, spec)
@@ -186,6 +202,10 @@ def _connect(dk: Any) -> Any:
     con = dk.connect()
     for name, fn in (("siemc_ipv4_in_any", _ip4), ("siemc_ipv6_in_any", _ip6)):
         con.create_function(name, fn, ["VARCHAR", "VARCHAR"], "BOOLEAN", null_handling="special")
+    con.create_function(
+        "siemc_set_difference", _set_difference, ["VARCHAR", "VARCHAR"], "JSON",
+        null_handling="special",
+    )  # fmt: skip
     return con
 
 
@@ -565,6 +585,49 @@ def expand_wildcards(query: str, columns_of: Any) -> str:
     return "".join(stmts)
 
 
+_KQL_SQL = {**_SQL_TYPES, "timespan": "INTERVAL", "double": "DOUBLE"}
+
+
+def _run_scans(
+    query: str, con: Any, dk: Any, opts: dict[str, Any], reverse_ties: bool = True
+) -> str:
+    """Each ``let`` statement ending in a partitioned ``scan`` (which duckdb-kql cannot run) is
+    executed here: the statements before it and its head run in the engine, the partition and
+    scan in Python (compiler/engines/kql_scan.py), and its rows are loaded as a table that
+    replaces the statement's body, so the rest of the query runs in the engine again."""
+    stmts = _statements(query)
+    for i, st in enumerate(stmts):
+        m = _LET.match(st)
+        found = kql_scan.split_partition(st[m.end() :].rstrip().rstrip(";")) if m else None
+        if m is None or found is None:
+            continue
+        head, part = found
+        rel = dk.kql(con, "".join(stmts[:i]) + head, **opts)
+        cols, types = list(rel.columns), [str(ty) for ty in rel.types]
+        rows = [
+            {c: json.loads(v) if ty == "JSON" and isinstance(v, str) else v
+             for c, ty, v in zip(cols, types, r, strict=True)}
+            for r in rel.fetchall()
+        ]  # fmt: skip
+        out = kql_scan.run_partitioned(rows, part, reverse_ties)
+        sc = part.scan
+        decl = {c: _KQL_SQL[ty] for c, ty, _ in sc.declare}
+        if sc.match_id:
+            decl[sc.match_id] = "BIGINT"
+        schema = {**dict(zip(cols, types, strict=True)), **decl}
+        table = f"__scan_{i}"
+        columns = ", ".join(f'"{c}" {t}' for c, t in schema.items())
+        con.execute(f'CREATE TABLE "{table}" ({columns})')
+        if out:
+            con.executemany(
+                f'INSERT INTO "{table}" VALUES ({", ".join("?" for _ in schema)})',
+                [[json.dumps(r.get(c)) if t == "JSON" else r.get(c) for c, t in schema.items()]
+                 for r in out],
+            )  # fmt: skip
+        stmts[i] = f"let {m.group(1)} = {table};\n"
+    return "".join(stmts)
+
+
 # --------------------------------------------------------------------------- results
 def key_columns(loaded: Loaded, artifact: Artifact) -> list[tuple[str, str]]:
     """(key field as the evaluator names it, output column) of the detection."""
@@ -630,7 +693,11 @@ def to_alerts(
     return out
 
 
-def run(loaded: Loaded, fixture: ir.Fixture, artifact: Artifact) -> list[CanonicalAlert]:
+def run(
+    loaded: Loaded, fixture: ir.Fixture, artifact: Artifact, reverse_ties: bool = True
+) -> list[CanonicalAlert]:
+    """``reverse_ties``: the order of rows with equal sort keys in a scan's partitions
+    (compiler/engines/kql_scan.py)."""
     dk = _require()
     events = fixture_events(loaded, fixture)
     tables = Tables(load_profile(artifact.profile), events, loaded.analytic)
@@ -645,7 +712,9 @@ def run(loaded: Loaded, fixture: ir.Fixture, artifact: Artifact) -> list[Canonic
         def columns_of(text: str) -> list[str]:
             return list(dk.kql(con, text, **opts).columns)
 
-        query = expand_wildcards(artifact.query, columns_of)
+        query = _run_scans(
+            expand_wildcards(artifact.query, columns_of), con, dk, opts, reverse_ties
+        )
         rel = dk.kql(con, query, **opts)
         cols, rows = list(rel.columns), rel.fetchall()
     finally:

@@ -1,0 +1,230 @@
+"""Consuming sliding windows and co-occurrence in KQL with the ``scan`` operator.
+
+siemc consumes the events of a firing sliding window and of a completed co-occurrence: the group
+starts again empty (docs/semantics.md, "Sliding windows", "Co-occurrence", "De-duplication").
+A self-join cannot say that; ``scan`` can (learn.microsoft.com/kusto/query/scan-operator). Per
+group key (``partition hint.strategy=native by`` the key, sorted by time, as the scan page's own
+per-key examples do), a one-step scan folds each row into a state and decides at that row:
+
+* sliding aggregate: the state is the window since the last alert, the times (milliseconds) and,
+  per distinct measure, the values of its rows. Each row drops the times older than ``t - size``
+  (a prefix, the rows being sorted: ``series_less`` against ``repeat(lo, n)``, summed with
+  ``array_sum``), appends itself and evaluates ``having``; when it holds the row is output and the
+  state is emptied.
+* co-occurrence: the state is each member's latest time within ``t - window``; when every member
+  has one the row is output and the state is emptied.
+
+Only the scan is order-dependent, and KQL has no input order for rows of one millisecond (the
+sort leaves ties in no defined order). Which tied rows a firing window consumes is the only thing
+that order decides: every earlier row of the group is in the window whatever the order of ties,
+and a later one never is. So an event count (``count: true``) is a function of the sorted times
+and never depends on it; a distinct measure or a co-occurrence can (:data:`TIES_DISTINCT`,
+:data:`TIES_COOCCURRENCE`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from compiler import ir
+
+_EPOCH = "datetime(1970-01-01)"
+_CMP = {"==", "!=", "<", "<=", ">", ">="}
+
+TIES_DISTINCT = (
+    "equal timestamps: KQL has no input order, so when rows of one group share the millisecond at "
+    "which a window fires, which of them the alert consumes (and which start the next window) is "
+    "not defined; the evaluator takes those before the firing event in input order. An event "
+    "count does not depend on it; a distinct count does (the consumed values, and later windows), "
+    "so alerts can differ either way. Equal to the evaluator when no two rows of a group share the "
+    "millisecond of a firing row"
+)
+TIES_COOCCURRENCE = (
+    "equal timestamps: KQL has no input order, so when rows of one key share the millisecond of "
+    "the row that completes a set, whether they belong to that set or start the next one is not "
+    "defined (the evaluator follows input order), so later sets can differ either way. Equal to "
+    "the evaluator when no two rows of a key share the millisecond of a completing row"
+)
+_PARTITIONS = (
+    "The native strategy is documented for partition keys numbering roughly in the thousands; "
+    "for millions of keys use hint.strategy=shuffle, which gives the same result "
+    "(learn.microsoft.com/kusto/query/partition-operator)"
+)
+NOTE_SLIDING = (
+    "the window of each group is kept by scan in a partition per group key (partition "
+    "hint.strategy=native, sorted by time): the state holds the times and the distinct measures' "
+    "values of the rows in the current window, so its size grows with the rows of one group "
+    "within one window. " + _PARTITIONS
+)
+NOTE_COOCCURRENCE = (
+    "the set of each key is kept by scan in a partition per key (partition hint.strategy=native, "
+    "sorted by time): one time per member. " + _PARTITIONS
+)
+
+
+@dataclass(frozen=True)
+class Measure:
+    name: str  # the output column
+    kind: str  # count | distinct
+    value: str | None = None  # distinct: the pre-scan value column (strings, "" = none)
+
+
+def simple_having(agg: ir.Aggregate) -> tuple[str, str, float | int] | None:
+    """``measure <op> number``: the having the scan evaluates (every threshold)."""
+    h = agg.having
+    if (
+        isinstance(h, ir.BinOp)
+        and h.op in _CMP
+        and isinstance(h.left, ir.MeasureRef)
+        and isinstance(h.right, ir.Literal_)
+        and isinstance(h.right.value, int | float)
+        and not isinstance(h.right.value, bool)
+    ):
+        return h.left.name, h.op, h.right.value
+    return None
+
+
+def _expired() -> str:
+    """How many times of the state's window are older than this row's ``__lo``: a prefix, the
+    rows being sorted. ``array_sum`` is given a leading 0, so it never sees an empty array (its
+    page does not say what that gives)."""
+    return (
+        "tolong(array_sum(array_concat(dynamic([0]), "
+        "array_iff(series_less(s.__w, repeat(__lo, array_length(s.__w))), 1, 0))))"
+    )
+
+
+def _measure(m: Measure, i: int, state: str) -> str:
+    """The measure over the window arrays ``<state>__w`` / ``<state>__v<i>``."""
+    if m.kind == "count":
+        return f"array_length({state}__w)"
+    return f'array_length(set_difference({state}__v{i}, dynamic([""])))'
+
+
+def sliding(
+    source: str,
+    keys: list[str],
+    measures: list[Measure],
+    having: tuple[str, str, float | int],
+    size_ms: int,
+    pre: list[str],
+) -> tuple[str, str]:
+    """The scan of a sliding aggregate over the rows of ``source`` (``__t`` and the key
+    columns); ``pre`` are ``extend`` items computing the distinct measures' value columns.
+
+    Each output row carries the window after that row: ``__w`` (times) and ``__v<i>`` (values).
+    The row fires when ``having`` holds on it; the next row of the group then starts from an
+    empty window (the reset), which it can tell by evaluating ``having`` on the state it reads.
+    Returns (the body of ``let __scan``, the alert rows with the measures, before ``having``)."""
+    name, op, lit = having
+    idx = next(i for i, m in enumerate(measures) if m.name == name)
+    fired = f"{_measure(measures[idx], idx, 's.')} {op} {lit}"
+    arrays = [("__w", "__ms")] + [(f"__v{i}", m.value) for i, m in enumerate(measures) if m.value]
+    decl = [f"{a}: dynamic = dynamic([])" for a, _ in arrays]
+    drop = f"iff({fired}, 0, {_expired()})"
+    assigns = [
+        f"{a} = array_slice(array_concat(iff({fired}, dynamic([]), s.{a}), pack_array({x})),\n"
+        f"                {drop}, -1)"
+        for a, x in arrays
+    ]
+    ext = [f"{m.name} = {_measure(m, i, '')}" for i, m in enumerate(measures)]
+    ext.append(f"__start = datetime_add('millisecond', tolong(__w[0]), {_EPOCH}), __end = __t")
+    out = ["__start", "__end", *keys, *(m.name for m in measures)]
+    return _scan(source, keys, pre, size_ms, decl, assigns, ext, out)
+
+
+def cooccurrence(source: str, keys: list[str], members: int, window_ms: int) -> tuple[str, str]:
+    """The scan of a co-occurrence of ``members`` member streams over the rows of ``source``
+    (``__t``, the key columns and ``__m``, the member of the row).
+
+    ``__l<i>`` is member i's latest time within the window; a row where every member has one
+    completes a set, and the next row of the key starts from nothing (it sees the complete
+    state it reads). Returns (the body of ``let __scan``, the alert rows)."""
+    ls = [f"__l{i}" for i in range(members)]
+    complete = " and ".join(f"isnotnull(s.{x})" for x in ls)
+    decl = [f"{x}: long" for x in ls]
+    assigns = [
+        f"{x} = iff(__m == {i}, __ms, iff(not({complete}) and s.{x} >= __lo, s.{x}, long(null)))"
+        for i, x in enumerate(ls)
+    ]
+    ext = [f"__start = datetime_add('millisecond', min_of({', '.join(ls)}), {_EPOCH}), __end = __t"]
+    where = " and ".join(f"isnotnull({x})" for x in ls)
+    return _scan(
+        source, keys, [], window_ms, decl, assigns, ext, ["__start", "__end", *keys], where
+    )
+
+
+def _scan(
+    source: str,
+    keys: list[str],
+    pre: list[str],
+    size_ms: int,
+    decl: list[str],
+    assigns: list[str],
+    ext: list[str],
+    out: list[str],
+    where: str | None = None,
+) -> tuple[str, str]:
+    """(the body of ``let __scan``, the query of its result rows)."""
+    part = keys[0] if len(keys) == 1 and keys[0].isidentifier() else "__g"
+    items = [f"__lo = __ms - {size_ms}", *pre]
+    if part == "__g":
+        # one partition per key tuple: the JSON text of the tuple names it alone
+        items.append(f"__g = tostring(pack_array({', '.join(keys)}))")
+    body = "\n".join(
+        [
+            f"{source}",
+            f"| extend __ms = datetime_diff('millisecond', __t, {_EPOCH})",
+            f"| extend {', '.join(items)}",
+            f"| partition hint.strategy=native by {part} (",
+            "    sort by __ms asc",
+            f"    | scan declare ({', '.join(decl)}) with (",
+            "        step s: true =>",
+            "            " + ",\n            ".join(assigns) + ";",
+            "    )",
+            ")",
+        ]
+    )
+    final = ["__scan"] + ([f"| where {where}"] if where else [])
+    final += [f"| extend {', '.join(ext)}", f"| project {', '.join(out)}"]
+    return body, "\n".join(final)
+
+
+def _forced(p: ir.Predicate) -> dict[str, set[str]]:
+    """field -> the lower-cased strings every event satisfying ``p`` holds in it (a
+    case-insensitive ``field: [values]`` test, through ``all`` and ``any``)."""
+    if isinstance(p, ir.Eq):
+        strings = p.values and all(isinstance(v, str) for v in p.values)
+        if p.quantifier == "any" and not p.cased and strings:
+            return {p.field: {str(v).lower() for v in p.values}}
+        return {}
+    if isinstance(p, ir.And):
+        out: dict[str, set[str]] = {}
+        for x in p.items:
+            for f, vals in _forced(x).items():
+                out[f] = out[f] & vals if f in out else set(vals)
+        return out
+    if isinstance(p, ir.Or) and p.items:
+        branches = [_forced(x) for x in p.items]
+        common = set.intersection(*(set(b) for b in branches))
+        return {f: set().union(*(b[f] for b in branches)) for f in common}
+    return {}
+
+
+def disjoint(analytic: ir.Analytic, x: str, y: str, arrays: frozenset[str]) -> bool:
+    """Whether no event can be in both streams: a field both filters pin to values, with none in
+    common. Derived and enriched fields, and ``arrays`` (multi-valued columns: one event may
+    hold a value of each set), are left out, as backends/identity.required_values does."""
+    if x == y:
+        return False
+    streams = {s.name: s for s in analytic.streams}
+
+    def pins(name: str) -> dict[str, set[str]]:
+        s = streams[name]
+        if isinstance(s.source, str):
+            return {}  # a stream read from another: its chain is not walked here
+        computed = {n for n, _ in s.derive} | {f for en in s.enrich for _, f in en.add}
+        return {f: v for f, v in _forced(s.filter).items() if f not in computed | arrays}
+
+    px, py = pins(x), pins(y)
+    return any(not (px[f] & py[f]) for f in px.keys() & py.keys())

@@ -93,6 +93,10 @@ class DuckdbBackend(Backend):
             "the filter as a column of each row, and FILTER (WHERE it) on each aggregate the "
             "measure is made of (tumbling and sliding)",
         ),
+        ir.Step: Support(
+            "not_implemented",
+            "a counted sequence step (EQL's `with runs`); the evaluator runs it",
+        ),
         ir.FirstSeen: Support("not_implemented", "the evaluator runs baselines"),
         ir.Rarity: Support("not_implemented", "the evaluator runs baselines"),
         ir.Deviation: Support("not_implemented", "the evaluator runs baselines"),

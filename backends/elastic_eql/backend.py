@@ -38,6 +38,7 @@ _TEMPLATES = jinja2.Environment(
 # ECS event.category values are lower-case words (https://www.elastic.co/guide/en/ecs/current/
 # ecs-allowed-values-event-category.html); EQL matches the category as a keyword term.
 _CATEGORY = re.compile(r"[a-z][a-z_]*")
+MAX_RUNS = 100  # Elasticsearch: "The runs value must be between 1 and 100 (inclusive)"
 _DERIVE_ALT = "compile to esql (EVAL), kql (extend) or splunk (eval), which compute fields"
 
 
@@ -245,7 +246,24 @@ class EqlBackend(Backend):
         text = f"[{category} where {cond}]"
         if keys:
             text += " by " + ", ".join(keys)
-        return text
+        return text + self.runs(step, ctx)
+
+    @staticmethod
+    def runs(step: ir.Step, ctx: Context) -> str:
+        """`with runs=N` for a counted step: Elasticsearch defines it as the step repeated N
+        times (https://www.elastic.co/docs/reference/query-languages/eql/eql-syntax,
+        "with runs statement"), which is what a counted step means."""
+        if step.count == 1:
+            return ""
+        if step.count > MAX_RUNS:
+            raise ctx.unsupported(
+                f"a counted step of {step.count} events",
+                f"Elasticsearch accepts `with runs` from 1 to {MAX_RUNS}",
+                step.span,
+                "count at most 100 events in the step, or count them per key in a window "
+                "with a `threshold` (compile to esql, kql or splunk)",
+            )
+        return f" with runs={step.count}"
 
     def split_keys(self, steps: list[ir.Step], ctx: Context) -> tuple[list[str], list[list[str]]]:
         """Key positions spelled alike in every step go to `sequence by`; the others stay on

@@ -103,6 +103,12 @@ SUPPORT: dict[type, Support] = {
         "by host.name, process.entity_id` with no until (ECS's unique process identity; equal "
         "under the conditions the artifact note states, docs/semantics.md)",
     ),
+    ir.Step: _s(
+        "exact",
+        "a counted step as `[..] with runs=N`, which Elasticsearch defines as the step written "
+        "N times in a row: the evaluator's meaning of a counted step; at most 100 runs "
+        "(Elasticsearch's limit; more: E200)",
+    ),
     ir.Cooccurrence: _s(
         "approximate",
         "`sample by k [..] [..]` (Elasticsearch >= 8.6): unordered like co-occurrence but with "

@@ -56,7 +56,22 @@ class Declared:
     covered: tuple[str, ...] = ()
 
 
+COUNTED = (
+    "the event_count a counted step compiles to fires on any 3 failures within the timespan, "
+    "and the temporal correlation reading it is unordered"
+)
 DECLARED: dict[tuple[str, str], Declared] = {
+    ("DSIG-CH1", "the success before the third failure"): Declared(
+        "counted sequence step (count)",
+        COUNTED + ": the third failure after the success still pairs with it",
+        extra=("DSIG-CH1 {user.name='alice'} [None..1704067323000]",),
+    ),
+    ("DSIG-CH1", "success exactly at maxspan, and 1 ms beyond"): Declared(
+        "counted sequence step (count)",
+        COUNTED + ": the success 1 ms beyond maxspan of the first failure is within 30 s of "
+        "the third failure, where the event_count alert is",
+        extra=("DSIG-CH1 {user.name='carol'} [None..1704067470001]",),
+    ),
     ("DSIG-A1", "burst of five within 40 s"): Declared(
         "sliding window aggregation",
         CONSUMPTION + ": the 4th and 5th events close two more windows of >= 3",

@@ -349,13 +349,12 @@ def _counted_child(
     n = int(cond.count) + (1 if cond.op == SigmaCorrelationConditionOperator.GT else 0)
     if not 2 <= n <= MAX_STEP_COUNT:
         raise refuse(f"a counted step takes from 2 to {MAX_STEP_COUNT} events, this one {n}")
-    if len(k.rules or []) != 1 or k.aliases.aliases:
+    inner = list(k.rules or [])
+    if len(inner) != 1 or k.aliases.aliases:
         raise refuse("the event_count must count the events of one rule, without aliases")
-    base = resolve(str(k.rules[0].reference))
+    base = resolve(str(inner[0].reference))
     if base is None or isinstance(base.rule, SigmaCorrelationRule):
-        raise refuse(
-            f"its rule '{k.rules[0].reference}' must be a Sigma rule of the imported files"
-        )
+        raise refuse(f"its rule '{inner[0].reference}' must be a Sigma rule of the imported files")
     outer = list(c.group_by or [])
     if list(k.group_by or []) != outer or any(
         c.aliases and c.aliases.aliases.get(g) is not None for g in outer

@@ -121,3 +121,38 @@ def test_eql_runs_equal_the_evaluator_on_random_streams(shape: str) -> None:
         assert d.equal, f"{shape}\n{text}\n{d.render()}"
         alerts_seen += len(want)
     assert alerts_seen >= 3, shape  # the random streams do reach the count
+
+
+def test_steps_sharing_a_stream_are_declared_not_exact() -> None:
+    """Outside a counted step, Elasticsearch (and its eql engine) offers an event to every step
+    it matches; siemc to one: two steps reading one stream are a declared approximation, and
+    the engine shows why."""
+    events = "\n".join(
+        f'      - {{"@timestamp": "2024-01-01T00:00:0{i}Z", event.id: a{i}, '
+        "event.category: authentication, host.os.type: linux, user.name: u, "
+        "event.outcome: failure}"
+        for i in range(1, 5)
+    )
+    text = HEAD.format(
+        steps="      - {stream: fail, as: x}\n      - {stream: fail, as: y}\n",
+        until="",
+        kind="negative",
+        events=events,
+        expect="",
+    )
+    loaded = load_text("aa.yml", text)
+    fx = loaded.fixtures[0]
+    art = compile_pair(loaded, "eql", profile=None, allow_approximate=True).artifact
+    assert art is not None
+    assert [(a.construct, a.direction) for a in art.approximations] == [
+        ("ordered sequence", "mixed")
+    ]
+    want = evaluate(loaded.analytic, fixture_events(loaded, fx), None)
+    assert [a.evidence for a in want] == [("a1", "a2"), ("a3", "a4")]
+    got = run_eql.run(loaded, fx, art)
+    t0 = 1704067200000
+    assert sorted((a.start, a.end) for a in got) == [
+        (t0 + 1000, t0 + 2000),
+        (t0 + 2000, t0 + 3000),
+        (t0 + 3000, t0 + 4000),
+    ]

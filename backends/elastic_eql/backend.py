@@ -106,6 +106,7 @@ class EqlBackend(Backend):
             # which the entity id alone would not say.
             guards = [f"{self.key_field(s, pk.pid, ctx)} != null" for s in node.steps]
         node = process.entity_keyed(ctx.analytic, node) or node
+        self.shared_streams(node, ctx)
         steps = list(node.steps) + ([node.until] if node.until is not None else [])
         shared, per_step = self.split_keys(steps, ctx)
         rendered = [
@@ -247,6 +248,24 @@ class EqlBackend(Backend):
         if keys:
             text += " by " + ", ".join(keys)
         return text + self.runs(step, ctx)
+
+    @staticmethod
+    def shared_streams(node: ir.Sequence, ctx: Context) -> None:
+        """Two steps reading one stream: Elasticsearch offers each event to every step it
+        matches, independently (it may extend one sequence and start another), where siemc
+        gives an event to one step. The copies of a counted step are matched as EQL does."""
+        streams = [st.stream for st in node.steps]
+        repeated = sorted({s for s in streams if streams.count(s) > 1})
+        if repeated:
+            ctx.approximate(
+                "ordered sequence",
+                f"steps that read one stream ({', '.join(repeated)}): Elasticsearch matches "
+                "an event against every step independently, so an event can complete one "
+                "sequence and start or extend another ([a] [a] over a1 a2 a3 a4 gives (a1, "
+                "a2), (a2, a3), (a3, a4)), where siemc uses an event in one step ((a1, a2), "
+                "(a3, a4)); a counted step (`with runs`) is matched as EQL does",
+                node.span,
+            )
 
     @staticmethod
     def runs(step: ir.Step, ctx: Context) -> str:

@@ -61,6 +61,21 @@ COUNTED = (
     "and the temporal correlation reading it is unordered"
 )
 DECLARED: dict[tuple[str, str], Declared] = {
+    (
+        "SIEMC-0018",
+        "four failures, one failure from another address, 1 ms past a minute, a machine "
+        "account, the logon before the fifth failure",
+    ): Declared(
+        "counted sequence step (count)",
+        "the event_count a counted step compiles to fires on any 5 failures within the "
+        "timespan, and the temporal correlation reading it is unordered: the logon 1 ms past a "
+        "minute of the first failure is within a minute of the fifth, and a fifth failure "
+        "after the logon still pairs with it",
+        extra=(
+            "SIEMC-0018 {host.name='DC1', source.ip='10.0.0.4'} [None..1709547180001]",
+            "SIEMC-0018 {host.name='DC1', source.ip='10.0.0.2'} [None..1709547305000]",
+        ),
+    ),
     ("DSIG-CH1", "the success before the third failure"): Declared(
         "counted sequence step (count)",
         COUNTED + ": the third failure after the success still pairs with it",

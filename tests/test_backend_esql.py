@@ -81,8 +81,7 @@ def test_catalog_categories() -> None:
     assert compiled == COMPILED
     assert set(errors) == UNSUPPORTED
     assert all(
-        codes == ({"E201"} if aid == "SIEMC-0018" else {"E200"})
-        for aid, codes in errors.items()
+        codes == ({"E201"} if aid == "SIEMC-0018" else {"E200"}) for aid, codes in errors.items()
     ), errors
 
 

@@ -106,7 +106,6 @@ class EqlBackend(Backend):
             # which the entity id alone would not say.
             guards = [f"{self.key_field(s, pk.pid, ctx)} != null" for s in node.steps]
         node = process.entity_keyed(ctx.analytic, node) or node
-        self.shared_streams(node, ctx)
         steps = list(node.steps) + ([node.until] if node.until is not None else [])
         shared, per_step = self.split_keys(steps, ctx)
         rendered = [
@@ -114,6 +113,8 @@ class EqlBackend(Backend):
             for i, (s, keys) in enumerate(zip(steps, per_step, strict=True))
         ]
         until = rendered.pop() if node.until is not None else None
+        # after the steps: what the target cannot express is reported before approximations
+        self.shared_streams(node, ctx)
         return _TEMPLATES.get_template("sequence.eql.j2").render(
             kind="sequence",
             by=", ".join(shared),

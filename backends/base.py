@@ -64,6 +64,7 @@ NODE_TYPES: tuple[type, ...] = (
     ir.Absence,
     ir.Aggregate,
     ir.Measure,  # only a conditional one (`where:`): iter_nodes yields no other
+    ir.Step,  # only a counted sequence step (`count:`): iter_nodes yields no other
     ir.FirstSeen,
     ir.Rarity,
     ir.Deviation,
@@ -346,6 +347,7 @@ _NAMES: dict[type, str] = {
     ir.Absence: "absence (A not followed by B)",
     ir.Aggregate: "windowed aggregation",
     ir.Measure: "conditional measure (where)",
+    ir.Step: "counted sequence step (count)",
     ir.FirstSeen: "first-seen baseline",
     ir.Rarity: "rarity baseline",
     ir.Deviation: "deviation baseline",
@@ -376,6 +378,7 @@ _ALTERNATIVES: dict[type, str] = {
     ir.Absence: "compile to eql (until/missing events), kql or splunk",
     ir.Cooccurrence: "compile to kql, splunk or sigma (temporal)",
     ir.Sequence: "compile to eql (sequence), kql or sigma (temporal_ordered)",
+    ir.Step: "compile to eql (`with runs`) or sigma (event_count chained into temporal)",
     ir.Join: "compile to kql or splunk, which join streams",
     ir.Enrich: "compile to splunk (lookup), kql (watchlist) or esql (LOOKUP JOIN)",
     ir.InLookup: "compile to splunk (lookup), kql (watchlist) or esql (LOOKUP JOIN)",
@@ -422,6 +425,8 @@ def iter_nodes(analytic: ir.Analytic, *, detection_exprs: bool = True) -> list[o
         pred(s.filter)
     d = analytic.detection
     out.append(d)
+    if isinstance(d, ir.Sequence):
+        out.extend(st for st in d.steps if st.count > 1)
     if isinstance(d, ir.Aggregate) and detection_exprs:
         for m in d.measures:
             if m.where is not None:

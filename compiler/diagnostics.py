@@ -43,6 +43,8 @@ CODES: dict[str, str] = {
     "E150": "duplicate analytic id",
     "E160": "invalid fixture",
     "E170": "invalid ATT&CK id",
+    "E715": "'count' on a step that is not a sequence step",
+    "E716": "a counted sequence step's count out of range (2 to 1000 events)",
     "E200": "the target cannot express this construct",
     "E201": "this backend does not implement the construct yet",
     "E202": "an approximation that was not allowed",

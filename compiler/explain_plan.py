@@ -52,7 +52,8 @@ def _stream_lines(s: ir.Stream) -> list[str]:
 
 def _step(st: ir.Step) -> str:
     keys = f" by {', '.join(st.keys)}" if st.keys else ""
-    return f"{st.alias} <- {st.stream}{keys}"
+    runs = f" ({st.count} events in a row, the latest {st.count})" if st.count > 1 else ""
+    return f"{st.alias} <- {st.stream}{keys}{runs}"
 
 
 def _detection_lines(d: ir.Detection) -> list[str]:

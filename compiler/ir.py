@@ -258,6 +258,9 @@ class Step:
     stream: str
     keys: tuple[str, ...]
     span: Span = _nospan()
+    # A counted sequence step: ``count`` events of the stream fill it, as if the step were
+    # written ``count`` times in a row (EQL ``with runs=count``; docs/semantics.md).
+    count: int = 1
 
 
 @dataclass(frozen=True, slots=True)

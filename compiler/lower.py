@@ -65,6 +65,11 @@ def load_text(path: str, text: str, root: str | FsPath | None = None) -> Loaded:
     return loaded
 
 
+# The most events a counted sequence step may take: each one is a state of the sequence per key
+# (EQL's `with runs` takes at most 100; the eql backend refuses more).
+MAX_STEP_COUNT = 1000
+
+
 def _ms(text: str) -> int:
     return parse_duration(text)
 
@@ -442,7 +447,13 @@ class _Lowering:
         return self.threshold(d.threshold)
 
     def step(
-        self, st: s.StepM | str, path: Path, default_by: list[str] | None, aliases: set[str]
+        self,
+        st: s.StepM | str,
+        path: Path,
+        default_by: list[str] | None,
+        aliases: set[str],
+        *,
+        counted: bool = False,
     ) -> ir.Step | None:
         if isinstance(st, str):
             st = s.StepM(stream=st)
@@ -463,7 +474,36 @@ class _Lowering:
         if not keys:
             self.err("E101", "missing 'by': correlation keys for this step", path)
             return None
-        return ir.Step(alias, st.stream, tuple(keys), self.span(path)) if ok else None
+        n = self.step_count(st, path, counted)
+        return ir.Step(alias, st.stream, tuple(keys), self.span(path), n) if ok else None
+
+    def step_count(self, st: s.StepM, path: Path, counted: bool) -> int:
+        """The number of events a step takes (1 unless a sequence step says `count:`)."""
+        if st.count is None:
+            return 1
+        where = (*path, "count")
+        if not counted:
+            self.err(
+                "E715",
+                "'count' is for the steps of a sequence (a run of events, EQL's `with runs`); "
+                "an until, a co-occurrence member or an absence step is one event",
+                where,
+                key=True,
+                help="count events per key in a window with a `threshold` detection",
+            )
+            return 1
+        n = st.count.events()
+        if n < 2 or n > MAX_STEP_COUNT:
+            self.err(
+                "E716",
+                f"a counted step takes from 2 to {MAX_STEP_COUNT} events; this one takes {n}",
+                where,
+                help="a step of one event needs no 'count'"
+                if n < 2
+                else "count more events per key in a window with a `threshold` detection",
+            )
+            return 1
+        return n
 
     def check_keys(self, steps: list[ir.Step], path: Path) -> None:
         if len({len(st.keys) for st in steps}) > 1:
@@ -479,7 +519,10 @@ class _Lowering:
         if span_ms <= 0:
             self.err("E140", "maxspan must be longer than 0", (*base, "maxspan"))
         aliases: set[str] = set()
-        steps = [self.step(st, (*base, "steps", i), q.by, aliases) for i, st in enumerate(q.steps)]
+        steps = [
+            self.step(st, (*base, "steps", i), q.by, aliases, counted=True)
+            for i, st in enumerate(q.steps)
+        ]
         until = self.step(q.until, (*base, "until"), q.by, aliases) if q.until else None
         good = [x for x in steps if x is not None]
         if len(good) != len(steps) or (q.until and until is None):

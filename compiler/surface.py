@@ -331,6 +331,28 @@ class StreamM(Strict):
 
 
 # --------------------------------------------------------------------------- detections
+class StepCount(Strict):
+    """How many events of its stream a counted sequence step takes (docs/semantics.md,
+    "Counted steps")."""
+
+    gte: int | None = doc(
+        "At least this many events in a row (exactly one of gte, gt).", 10, default=None
+    )
+    gt: int | None = doc(
+        "More than this many events in a row (exactly one of gte, gt).", 9, default=None
+    )
+
+    @model_validator(mode="after")
+    def _one(self) -> StepCount:
+        if (self.gte is None) == (self.gt is None):
+            raise PydanticCustomError("one_of", "give exactly one of 'gte' or 'gt'")
+        return self
+
+    def events(self) -> int:
+        """The number of events the step takes: gte N takes N, gt N takes N + 1."""
+        return self.gte if self.gte is not None else (self.gt or 0) + 1
+
+
 class StepM(Strict):
     stream: Name = doc("The stream this step reads.", "proc")
     as_: AliasName | None = doc(
@@ -342,6 +364,14 @@ class StepM(Strict):
     by: list[FieldName] | None = doc(
         "This step's own key fields, compared position by position with the other steps'.",
         ["host.name", "destination.ip"],
+        default=None,
+    )
+    count: StepCount | None = doc(
+        "Sequence steps only: this many events of the stream in a row fill the step, as "
+        "EQL's `with runs=N` (at least 2, at most 1000); the whole run and the later steps "
+        "lie within maxspan of the run's first event. N failures, then a success.",
+        {"gte": 10},
+        {"gt": 4},
         default=None,
     )
 

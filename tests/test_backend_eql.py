@@ -36,8 +36,9 @@ SPAN = ir.Span("t.yml", 3, 5)
 COMPILED_APPROXIMATE = {"AN1190", "SIEMC-0006", "SIEMC-0009"}
 SUPERSETS = {"AN1190", "SIEMC-0009"}
 # SIEMC-0012: registered_domain() and both lookups inlined, PSL-proven; 0016/0017: the
-# deployable forms that are EQL sequences as written (docs/catalog.md)
-COMPILED_EXACT = {"SIEMC-0012", "SIEMC-0016", "SIEMC-0017"}
+# deployable forms that are EQL sequences as written (docs/catalog.md); 0018: a counted step
+# as `with runs=5`
+COMPILED_EXACT = {"SIEMC-0012", "SIEMC-0016", "SIEMC-0017", "SIEMC-0018"}
 UNSUPPORTED = {
     "AN1511",  # aggregate, join (first_seen dropped)
     "SIEMC-0003",  # aggregate, join

@@ -59,6 +59,8 @@ COMPILED = {
     "SIEMC-0015": "superset",
     "SIEMC-0016": "superset",
     "SIEMC-0017": "superset",
+    # a counted step as an event_count the sequence's temporal correlation reads (chained)
+    "SIEMC-0018": "superset",
 }
 COMPILED_APPROXIMATE = {k for k, v in COMPILED.items() if v is not None}
 UNSUPPORTED = {

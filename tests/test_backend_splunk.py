@@ -34,7 +34,7 @@ def macro_defs(art: Artifact) -> dict[str, str]:
 # source (AN1511) are in the profile, and a sequence keyed on (host, PID) until the process
 # ends keys on process_guid (AN1190), so it needs no end events. SIEMC-0009 reads process end
 # events, which the CIM has not (the sysmon profile has).
-CIM_REFUSED = {"SIEMC-0009": {"E210"}}
+CIM_REFUSED = {"SIEMC-0009": {"E210"}, "SIEMC-0018": {"E201"}}  # 0018: a counted step
 COMPILED = set(CATALOG) - set(CIM_REFUSED)
 EXACT = {
     "AN1190",
@@ -53,7 +53,7 @@ EXACT = {
     "SIEMC-0017",
 }
 APPROXIMATE = COMPILED - EXACT
-UNSOURCED: set[str] = set()
+UNSOURCED: set[str] = {"SIEMC-0018"}  # a counted sequence step: not implemented (E201)
 
 
 def test_support_table_is_exhaustive() -> None:
@@ -91,6 +91,7 @@ def test_catalog_outcomes() -> None:
         "SIEMC-0012": {"E211"},
         "SIEMC-0013": {"E211"},
         "SIEMC-0015": {"E211"},
+        "SIEMC-0018": {"E201"},
     }
     assert exact == {
         "AN1190",

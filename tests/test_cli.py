@@ -234,7 +234,7 @@ def test_bundled_analytics_pass_every_engine(tmp_path: Path) -> None:
         assert " equal" in line, line  # every engine really ran something
     cases = [c.get("name") or "" for c in ET.parse(junit).getroot().iter("testcase")]
     # the five SIEM engines and the local duckdb engine
-    assert sum(n.startswith("engine:") for n in cases) == 6 * 58
+    assert sum(n.startswith("engine:") for n in cases) == 6 * 61
 
 
 def test_fidelity_catalog_counts_every_pair_per_target() -> None:
@@ -249,7 +249,7 @@ def test_fidelity_catalog_counts_every_pair_per_target() -> None:
     doc = _json.loads(r.output)
     assert set(doc["targets"]) == {"splunk", "eql", "esql", "kql", "sigma"}
     for per in doc["targets"].values():
-        assert sum(per.values()) == len(doc["pairs"]) == 17
+        assert sum(per.values()) == len(doc["pairs"]) == 18
     kinds = {e["fidelity"] for p in doc["pairs"].values() for e in p.values()}
     assert kinds <= {"exact", "superset", "subset", "mixed", "refused"}
     md = CliRunner().invoke(main, ["fidelity", "--catalog", "analytics"])

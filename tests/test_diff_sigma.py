@@ -56,7 +56,37 @@ class Declared:
     covered: tuple[str, ...] = ()
 
 
+COUNTED = (
+    "the event_count a counted step compiles to fires on any 3 failures within the timespan, "
+    "and the temporal correlation reading it is unordered"
+)
 DECLARED: dict[tuple[str, str], Declared] = {
+    (
+        "SIEMC-0018",
+        "four failures, one failure from another address, 1 ms past a minute, a machine "
+        "account, the logon before the fifth failure",
+    ): Declared(
+        "counted sequence step (count)",
+        "the event_count a counted step compiles to fires on any 5 failures within the "
+        "timespan, and the temporal correlation reading it is unordered: the logon 1 ms past a "
+        "minute of the first failure is within a minute of the fifth, and a fifth failure "
+        "after the logon still pairs with it",
+        extra=(
+            "SIEMC-0018 {host.name='DC1', source.ip='10.0.0.4'} [None..1709547180001]",
+            "SIEMC-0018 {host.name='DC1', source.ip='10.0.0.2'} [None..1709547305000]",
+        ),
+    ),
+    ("DSIG-CH1", "the success before the third failure"): Declared(
+        "counted sequence step (count)",
+        COUNTED + ": the third failure after the success still pairs with it",
+        extra=("DSIG-CH1 {user.name='alice'} [None..1704067323000]",),
+    ),
+    ("DSIG-CH1", "success exactly at maxspan, and 1 ms beyond"): Declared(
+        "counted sequence step (count)",
+        COUNTED + ": the success 1 ms beyond maxspan of the first failure is within 30 s of "
+        "the third failure, where the event_count alert is",
+        extra=("DSIG-CH1 {user.name='carol'} [None..1704067470001]",),
+    ),
     ("DSIG-A1", "burst of five within 40 s"): Declared(
         "sliding window aggregation",
         CONSUMPTION + ": the 4th and 5th events close two more windows of >= 3",

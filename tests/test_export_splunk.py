@@ -182,8 +182,10 @@ def test_lookups_and_options() -> None:
     plain = splunk.package(request())
     text = plain.files[APPDIR + "default/savedsearches.conf"]
     assert "action.notable" not in text and "action.risk" not in text
-    # every catalog analytic compiles to SPL (allowing the declared approximations)
-    assert not plain.skipped and "AN1190" in plain.exported and "AN1511" in plain.exported
+    # every catalog analytic compiles to SPL (allowing the declared approximations) but
+    # SIEMC-0018, whose counted sequence step the backend does not implement yet
+    assert [s.analytic for s in plain.skipped] == ["SIEMC-0018"]
+    assert "AN1190" in plain.exported and "AN1511" in plain.exported
     strict = splunk.package(request(allow_approximate=False))
     skipped = {s.analytic: s.reason for s in strict.skipped}
     assert "splunk can only approximate" in skipped["SIEMC-0006"]

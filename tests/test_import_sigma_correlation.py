@@ -164,3 +164,67 @@ def test_refusals_name_the_construct_and_place(tmp_path: Path) -> None:
     line, code = got["unresolved-reference"]
     assert code == "E500" and "nowhere" in text[line - 1]
     assert "c_inner" in text[got["chained-correlation"][0] - 1]
+
+
+# --------------------------------------------------------------------------- chained correlations
+INNER = corr("event_count", "failed_logon", "condition: {gte: 3}").replace(
+    "correlation:", "name: c_inner\ncorrelation:"
+)
+CHAIN = corr("temporal_ordered", "c_inner, ok_logon").replace("0000000000c1", "0000000000c2")
+
+
+def test_chained_event_count_then_temporal_ordered_is_a_counted_step(tmp_path: Path) -> None:
+    """The specification's chained example: failed logons counted by an event_count, then a
+    successful logon of the same user (temporal_ordered): a counted sequence step."""
+    res = run(tmp_path, FAIL, OK, INNER, CHAIN)
+    assert not res.refused and [i.id for i in res.imported] == [
+        "6a3c0000-0000-4000-8000-0000000000c2"
+    ]
+    # the inner correlation raises no alert of its own, nor do the rules
+    assert {c[1] for c in res.consumed} == {
+        "6a3c0000-0000-4000-8000-0000000000c1",
+        "6a3c0000-0000-4000-8000-000000000001",
+        "6a3c0000-0000-4000-8000-000000000002",
+    }
+    d = data(tmp_path, FAIL, OK, INNER, CHAIN)["detect"]["sequence"]
+    assert d["maxspan"] == "5m"
+    assert d["steps"] == [
+        {"stream": "failed_logon", "count": {"gte": 3}},
+        {"stream": "ok_logon"},
+    ]
+    a = analytic(tmp_path, FAIL, OK, INNER, CHAIN)
+    evs = [
+        logon(4625, "amy"),
+        logon(4625, "bob"),
+        logon(4625, "amy"),
+        logon(4625, "bob"),
+        logon(4625, "amy"),
+        logon(4624, "bob"),  # two failures only
+        logon(4624, "amy"),
+    ]
+    (alert,) = alerts(a, evs)
+    assert users([alert]) == ["amy"] and alert.evidence == ("e0", "e2", "e4", "e6")
+
+
+def test_chained_count_takes_gt_plus_one_and_the_longer_timespan(tmp_path: Path) -> None:
+    inner = INNER.replace("condition: {gte: 3}", "condition: {gt: 4}").replace("5m", "1h")
+    d = data(tmp_path, FAIL, OK, inner, CHAIN)["detect"]["sequence"]
+    assert d["steps"][0] == {"stream": "failed_logon", "count": {"gte": 5}}
+    assert d["maxspan"] == "1h"
+
+
+def test_chains_the_language_cannot_say_are_refused_at_the_reference(tmp_path: Path) -> None:
+    cases = {
+        "condition: {lt: 3}": "at least (gte) or more than (gt)",
+        "condition: {gte: 1}": "from 2 to 1000 events",
+    }
+    for cond, why in cases.items():
+        inner = INNER.replace("condition: {gte: 3}", cond)
+        res = run(tmp_path, FAIL, OK, inner, CHAIN)
+        (refused,) = [r for r in res.refused if r.construct == "chained-correlation"]
+        assert why in refused.diagnostic.message, refused.diagnostic.message
+        text = (tmp_path / "rules" / "rule.yml").read_text().splitlines()
+        assert "c_inner" in text[refused.diagnostic.line - 1]
+    other_keys = INNER.replace("group-by: [TargetUserName]", "group-by: [IpAddress]")
+    res = run(tmp_path, FAIL, OK, other_keys, CHAIN)
+    assert ["same fields" in r.diagnostic.message for r in res.refused] == [True]

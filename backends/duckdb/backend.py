@@ -110,6 +110,10 @@ class DuckdbBackend(Backend):
             "tumbling: the group's past windows as a list, judged by the evaluator's rule "
             "(a Python function siemc registers in DuckDB)",
         ),
+        ir.Step: Support(
+            "not_implemented",
+            "a counted sequence step (EQL's `with runs`); the evaluator runs it",
+        ),
     }
 
     def render(self, analytic: ir.Analytic, ctx: Context) -> str:

@@ -38,6 +38,7 @@ _TEMPLATES = jinja2.Environment(
 # ECS event.category values are lower-case words (https://www.elastic.co/guide/en/ecs/current/
 # ecs-allowed-values-event-category.html); EQL matches the category as a keyword term.
 _CATEGORY = re.compile(r"[a-z][a-z_]*")
+MAX_RUNS = 100  # Elasticsearch: "The runs value must be between 1 and 100 (inclusive)"
 _DERIVE_ALT = "compile to esql (EVAL), kql (extend) or splunk (eval), which compute fields"
 
 
@@ -112,6 +113,8 @@ class EqlBackend(Backend):
             for i, (s, keys) in enumerate(zip(steps, per_step, strict=True))
         ]
         until = rendered.pop() if node.until is not None else None
+        # after the steps: what the target cannot express is reported before approximations
+        self.shared_streams(node, ctx)
         return _TEMPLATES.get_template("sequence.eql.j2").render(
             kind="sequence",
             by=", ".join(shared),
@@ -245,7 +248,42 @@ class EqlBackend(Backend):
         text = f"[{category} where {cond}]"
         if keys:
             text += " by " + ", ".join(keys)
-        return text
+        return text + self.runs(step, ctx)
+
+    @staticmethod
+    def shared_streams(node: ir.Sequence, ctx: Context) -> None:
+        """Two steps reading one stream: Elasticsearch offers each event to every step it
+        matches, independently (it may extend one sequence and start another), where siemc
+        gives an event to one step. The copies of a counted step are matched as EQL does."""
+        streams = [st.stream for st in node.steps]
+        repeated = sorted({s for s in streams if streams.count(s) > 1})
+        if repeated:
+            ctx.approximate(
+                "ordered sequence",
+                f"steps that read one stream ({', '.join(repeated)}): Elasticsearch matches "
+                "an event against every step independently, so an event can complete one "
+                "sequence and start or extend another ([a] [a] over a1 a2 a3 a4 gives (a1, "
+                "a2), (a2, a3), (a3, a4)), where siemc uses an event in one step ((a1, a2), "
+                "(a3, a4)); a counted step (`with runs`) is matched as EQL does",
+                node.span,
+            )
+
+    @staticmethod
+    def runs(step: ir.Step, ctx: Context) -> str:
+        """`with runs=N` for a counted step: Elasticsearch defines it as the step repeated N
+        times (https://www.elastic.co/docs/reference/query-languages/eql/eql-syntax,
+        "with runs statement"), which is what a counted step means."""
+        if step.count == 1:
+            return ""
+        if step.count > MAX_RUNS:
+            raise ctx.unsupported(
+                f"a counted step of {step.count} events",
+                f"Elasticsearch accepts `with runs` from 1 to {MAX_RUNS}",
+                step.span,
+                "count at most 100 events in the step, or count them per key in a window "
+                "with a `threshold` (compile to esql, kql or splunk)",
+            )
+        return f" with runs={step.count}"
 
     def split_keys(self, steps: list[ir.Step], ctx: Context) -> tuple[list[str], list[list[str]]]:
         """Key positions spelled alike in every step go to `sequence by`; the others stay on

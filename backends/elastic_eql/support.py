@@ -101,7 +101,15 @@ SUPPORT: dict[type, Support] = {
         "approximate: Elasticsearch runs one state machine per value of a multi-valued key. "
         "`by [host, process.pid] ... until <process end>` (the same process) becomes `sequence "
         "by host.name, process.entity_id` with no until (ECS's unique process identity; equal "
-        "under the conditions the artifact note states, docs/semantics.md)",
+        "under the conditions the artifact note states, docs/semantics.md). Two steps reading "
+        "one stream are approximate: Elasticsearch offers an event to every step it matches, "
+        "siemc to one",
+    ),
+    ir.Step: _s(
+        "exact",
+        "a counted step as `[..] with runs=N`, which Elasticsearch defines as the step written "
+        "N times in a row: the evaluator's meaning of a counted step; at most 100 runs "
+        "(Elasticsearch's limit; more: E200)",
     ),
     ir.Cooccurrence: _s(
         "approximate",

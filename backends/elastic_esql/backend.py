@@ -169,6 +169,11 @@ class EsqlBackend(Backend):
             "count keeps a value when some event holding it satisfies the filter; an exact "
             "percentile ranks only those events; not over a stream join",
         ),
+        ir.Step: _S(
+            "not_implemented",
+            "a counted sequence step (EQL's `with runs`): ES|QL sequences pair one event per "
+            "step; compile to eql (the same Elastic stack) meanwhile",
+        ),
         ir.FirstSeen: _S(
             "exact",
             "decided per candidate in the same read (tumbling aggregates over a join or with "

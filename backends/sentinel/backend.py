@@ -162,6 +162,11 @@ class KqlBackend(KqlDetectMixin, KqlJoinFoldMixin, KqlStreamMixin, KqlExprMixin,
             "mv-expanded), then countif, count_distinctif, sumif, avgif, minif, maxif, "
             "stdevif, make_list_if on it",
         ),
+        ir.Step: Support(
+            "not_implemented",
+            "a counted sequence step (EQL's `with runs`): the sequence's joins pair one event "
+            "per step; compile to eql meanwhile",
+        ),
         ir.FirstSeen: Support(
             "exact",
             "leftanti join against (candidates ⋈ history in "

@@ -147,9 +147,13 @@ class SigmaBackend(Backend):
             window = det.maxspan_ms if isinstance(det, ir.Sequence) else det.window_ms
             span = det.span
         rules: list[str] = []
+        counted = _counted_steps(det, members)
         for m in members:
             try:
-                if (j := joined(analytic, m.stream)) is not None:
+                if m.name in counted:
+                    assert isinstance(det, ir.Sequence)
+                    rules.append(self._counted(analytic, ctx, m, counted[m.name], det))
+                elif (j := joined(analytic, m.stream)) is not None:
                     rules.append(self._chained(analytic, ctx, m, j))
                 else:
                     rules.append(self._rule(analytic, ctx, m, metadata=False))
@@ -218,6 +222,52 @@ class SigmaBackend(Backend):
             + self._rule(analytic, ctx, partner, metadata=False)
             + doc
         )
+
+    def _counted(
+        self, analytic: ir.Analytic, ctx: Context, m: Member, step: ir.Step, seq: ir.Sequence
+    ) -> str:
+        """A counted step: its events' rule and an event_count correlation over them (at
+        least N per key within maxspan), named as the step, which the sequence's correlation
+        reads: the Sigma specification's chained correlation (failed logons counted, then a
+        successful logon)."""
+        if joined(analytic, m.stream) is not None:
+            raise ctx.unsupported(
+                "a counted step over a stream join",
+                "the join is a correlation of its own, and Sigma counts the events of rules",
+                step.span,
+                "count the events of a stream without a join, or compile to eql",
+            )
+        ctx.approximate(
+            "counted sequence step (count)",
+            f"compiled to an event_count correlation (at least {step.count} events of the "
+            f"step per key within {timespan_text(seq.maxspan_ms)}, a sliding window) chained "
+            "into the sequence's temporal correlation: it fires on the N events siemc's run "
+            "takes (the latest N of the key, within maxspan of the sequence's first event), "
+            "and also on any N events within the timespan, in any order with the other steps, "
+            "again for every later event (no consumption): more alerts, never fewer",
+            step.span,
+            direction="superset",
+        )
+        event = Member(f"{m.name}_event", m.stream, f"{m.key}/event", m.keys, m.span)
+        source, env = self._source(analytic, ctx, m.stream)
+        pair = correlation.group_by(ctx, [event], {event.name: source}, {event.name: env})
+        meta = {k: None for k in self._metadata(analytic)} | {
+            "title": f"{analytic.id} {m.key}: {step.count} events of {m.stream}",
+            "description": f"At least {step.count} events of stream '{m.stream}' per key, "
+            f"correlated by {slug(analytic.id)}_correlation",
+        }
+        doc = _ENV.get_template("correlation.yml.j2").render(
+            **meta,
+            id=uuid.uuid5(ID_NAMESPACE, f"{analytic.id}/{m.key}/count"),
+            name=m.name,
+            type="event_count",
+            rules=[event.name],
+            group_by=pair["group_by"],
+            aliases=pair["aliases"],
+            timespan=correlation.timespan(ctx, seq.maxspan_ms, step.span),
+            condition={"gte": step.count},
+        )
+        return self._rule(analytic, ctx, event, metadata=False) + doc
 
     def _members(self, analytic: ir.Analytic, det: ir.Detection, prefix: str) -> list[Member]:
         if isinstance(det, ir.Aggregate):
@@ -324,3 +374,10 @@ class SigmaBackend(Backend):
             "falsepositives": list(meta.false_positives),
             "level": meta.severity,
         }
+
+
+def _counted_steps(det: ir.Detection, members: list[Member]) -> dict[str, ir.Step]:
+    """The members that stand for counted sequence steps (members follow the steps' order)."""
+    if not isinstance(det, ir.Sequence):
+        return {}
+    return {m.name: st for m, st in zip(members, det.steps, strict=True) if st.count > 1}

@@ -124,6 +124,13 @@ SUPPORT: dict[type, Support] = {
         "one monotone threshold Sigma computes (declared superset); min/max/stdev cannot be "
         "expressed",
     ),
+    ir.Step: Support(
+        "approximate",
+        "a counted step as the specification's chained correlation: its rule, an "
+        "event_count correlation (gte N, timespan = maxspan) named as the step, read by the "
+        "sequence's temporal correlation; a declared superset (any N events in the timespan "
+        "count, no consumption)",
+    ),
     ir.Measure: Support(
         "unsupported",
         "a Sigma correlation measures every event of the rules it names: it has no "

@@ -163,6 +163,11 @@ class SplunkBackend(Backend):
             "yet: beside a one-pass first-seen or rarity baseline, or a percentile where the "
             "unconditional one is approximate",
         ),
+        ir.Step: Support(
+            "not_implemented",
+            "a counted sequence step (EQL's `with runs`): the sequence's streamstats state "
+            "machine keeps one event per step; compile to eql meanwhile",
+        ),
         ir.FirstSeen: Support(
             "exact",
             "one time-ordered pass: the history rows in the detection's pool, streamstats "

@@ -18,6 +18,7 @@ rule there is tested in tests/test_eval_correlation.py. Design constraints:
 
 from __future__ import annotations
 
+import dataclasses
 from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Iterable, Sequence
@@ -176,11 +177,15 @@ class SequenceDetector(_Batching):
 
     def __init__(self, analytic_id: str, node: ir.Sequence) -> None:
         super().__init__(analytic_id)
-        steps = node.steps
+        steps = _expand_counted(node.steps)
         if not steps:
             raise ValueError("a sequence needs at least one step")
         _check_keys(steps if node.until is None else (*steps, node.until))
         self._steps = steps
+        # A counted step is its step repeated (EQL `with runs`), whose copies advance together
+        # (_advance_run); the record names each step once, with the first event of its run.
+        self._firsts = _run_starts(node.steps) if len(steps) > len(node.steps) else None
+        self._runs = _runs_of(node.steps) if self._firsts is not None else {}
         self._n = len(steps)
         self._prefixes = tuple(step.alias + "." for step in steps)
         self._maxspan = node.maxspan_ms
@@ -216,13 +221,38 @@ class SequenceDetector(_Batching):
                 key=lambda c: -c[0],
             )
         starter = None
+        runs = self._runs
+        handled: tuple[int, int] | None = None
         for i, event in candidates:
+            run = runs.get(i) if runs else None
+            if run is not None:
+                if run != handled:
+                    handled = run
+                    if self._advance_run(run, event):
+                        return
+                continue
             if i == 0:
                 starter = event
             elif self._extend(i, event):
                 return  # an event fills at most one step of one instance
         if starter is not None:
             self._start(starter)
+
+    def _advance_run(self, run: tuple[int, int], event: Event) -> bool:
+        """An event of a counted step's stream, as EQL runs the copies of a repeated step: each
+        copy takes it independently, the last copy first, so every partial of its key waiting
+        inside the run moves on by one copy (one event sits in several partials, which hold the
+        latest events of the key), and a run that starts the sequence starts a new partial at
+        every event. Whether the event took part in anything."""
+        first, n = run
+        moved = False
+        for q in range(first + n - 1, max(first, 1) - 1, -1):
+            if self._waiting[q] and self._extend(q, event):
+                moved = True
+        if first == 0:
+            self._start(event)
+            moved = True
+        return moved
 
     def _cancel(self, keys: tuple[Key, ...]) -> None:
         for waiting in self._waiting:
@@ -280,7 +310,10 @@ class SequenceDetector(_Batching):
     def _complete(self, partial: _Partial, key: Key) -> None:
         first = partial.events[0]
         pairs = raw_key(first, self._steps[0].keys, key)
-        self._out.append(_make_alert(self.analytic_id, pairs, self._prefixes, partial.events))
+        alert = _make_alert(self.analytic_id, pairs, self._prefixes, partial.events)
+        if self._firsts is not None:
+            alert = dataclasses.replace(alert, steps=tuple(alert.steps[i] for i in self._firsts))
+        self._out.append(alert)
 
     def _expiry_wake(self) -> int:
         fifo = self._fifo
@@ -302,6 +335,34 @@ class SequenceDetector(_Batching):
         for waiting in self._waiting:
             waiting.clear()
         self._fifo.clear()
+
+
+def _expand_counted(steps: tuple[ir.Step, ...]) -> tuple[ir.Step, ...]:
+    """A counted step (``count`` events in a row) as that many copies of the step, the
+    definition of EQL's ``with runs`` (their matching: ``_advance_run``)."""
+    if all(st.count == 1 for st in steps):
+        return steps
+    return tuple(st for st in steps for _ in range(st.count))
+
+
+def _runs_of(steps: tuple[ir.Step, ...]) -> dict[int, tuple[int, int]]:
+    """For each expanded position of a counted step: (its first position, its count)."""
+    out: dict[int, tuple[int, int]] = {}
+    at = 0
+    for st in steps:
+        if st.count > 1:
+            out.update((at + c, (at, st.count)) for c in range(st.count))
+        at += st.count
+    return out
+
+
+def _run_starts(steps: tuple[ir.Step, ...]) -> tuple[int, ...]:
+    """The position, among the expanded steps, of each step's first event."""
+    out, at = [], 0
+    for st in steps:
+        out.append(at)
+        at += st.count
+    return tuple(out)
 
 
 # --------------------------------------------------------------------------- co-occurrence

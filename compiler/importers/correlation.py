@@ -7,11 +7,13 @@
 | value_sum / value_avg / value_percentile | sliding aggregate: sum / avg / percentile |
 | temporal | cooccurrence of the rules' streams within the timespan |
 | temporal_ordered | sequence of the rules' streams, maxspan the timespan |
+| temporal_ordered reading an event_count | the counted rule's step takes N events (`count`) |
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from sigma.correlations import (
@@ -26,7 +28,7 @@ from compiler.importers import rules as R
 from compiler.importers.detection import Converter, merge
 from compiler.importers.refusal import Refusal
 from compiler.importers.sigma_source import RuleDoc
-from compiler.lower import format_duration
+from compiler.lower import MAX_STEP_COUNT, format_duration
 
 _OPS = {
     SigmaCorrelationConditionOperator.GTE: ">=",
@@ -70,6 +72,7 @@ def correlation(doc: RuleDoc, resolve: Resolve) -> tuple[dict[str, Any], list[st
             ("correlation", "type"),
         )
     bases: list[RuleDoc] = []
+    counted: dict[int, _Counted] = {}  # rule position -> the event_count it reads
     for i, ref in enumerate(c.rules or []):
         base = resolve(str(ref.reference))
         if base is None:
@@ -81,13 +84,9 @@ def correlation(doc: RuleDoc, resolve: Resolve) -> tuple[dict[str, Any], list[st
                 key=False,
             )
         if isinstance(base.rule, SigmaCorrelationRule):
-            raise Refusal(
-                "chained-correlation",
-                f"rule '{ref.reference}' is itself a correlation: the language cannot feed one "
-                "correlation's alerts into another",
-                ("correlation", "rules", i),
-                key=False,
-            )
+            child = _counted_child(c, base, str(ref.reference), i, resolve)
+            counted[i] = child
+            base = child.base
         bases.append(base)
     shared = Converter(lambda n, w: n, lambda *a: ())
     names = _stream_names(bases)
@@ -98,10 +97,13 @@ def correlation(doc: RuleDoc, resolve: Resolve) -> tuple[dict[str, Any], list[st
         except Refusal as exc:
             exc.doc = exc.doc or base
             raise
-    keys = [_keys(c, base, i) for i, base in enumerate(bases)]
-    window = format_duration(int(c.timespan.seconds) * 1000)
+    keys = [counted[i].keys if i in counted else _keys(c, base, i) for i, base in enumerate(bases)]
+    span = max([int(c.timespan.seconds), *(x.seconds for x in counted.values())])
+    window = format_duration(span * 1000)
     if ctype in (SigmaCorrelationType.TEMPORAL, SigmaCorrelationType.TEMPORAL_ORDERED):
         detect = _temporal(c, names, keys, window)
+        for i, child in counted.items():
+            detect["sequence"]["steps"][i]["count"] = {"gte": child.count}
     else:
         streams, stream = _one_stream(c, bases, names, streams, keys)
         detect = _aggregate(c, bases, stream, keys[0], window)
@@ -284,3 +286,80 @@ def _aggregate(
         "having": f"{name} {op} {int(n) if float(n).is_integer() else n}",
     }
     return {"aggregate": agg}
+
+
+# --------------------------------------------------------------------------- chained correlations
+@dataclass(frozen=True)
+class _Counted:
+    """An event_count correlation a temporal_ordered one reads: a counted sequence step."""
+
+    base: RuleDoc  # the rule whose events it counts
+    count: int  # how many events the step takes
+    keys: list[str]  # its ECS group-by fields
+    seconds: int  # its timespan
+
+
+def chained_step(c: SigmaCorrelationRule, child: Any) -> bool:
+    """Whether ``child``, a rule ``c`` reads, is a correlation that becomes a counted step of
+    ``c`` (and so, unless it says `generate: true`, no analytic of its own)."""
+    return (
+        isinstance(child, SigmaCorrelationRule)
+        and not child.generate
+        and c.type == SigmaCorrelationType.TEMPORAL_ORDERED
+        and child.type == SigmaCorrelationType.EVENT_COUNT
+    )
+
+
+def _counted_child(
+    c: SigmaCorrelationRule, child: RuleDoc, ref: str, i: int, resolve: Resolve
+) -> _Counted:
+    """The Sigma specification's chained correlation (an event_count of failed logons read by a
+    temporal_ordered with the successful logon) as a counted sequence step; any other chain is
+    refused. The counted events and the later steps lie within one maxspan, the longer of the
+    two timespans (docs/import.md)."""
+    where = ("correlation", "rules", i)
+    k = child.rule
+    assert isinstance(k, SigmaCorrelationRule)
+
+    def refuse(why: str) -> Refusal:
+        return Refusal(
+            "chained-correlation",
+            f"rule '{ref}' is itself a correlation: {why}",
+            where,
+            key=False,
+        )
+
+    if (
+        c.type != SigmaCorrelationType.TEMPORAL_ORDERED
+        or k.type != SigmaCorrelationType.EVENT_COUNT
+    ):
+        raise refuse(
+            "the language feeds only an event_count into a temporal_ordered correlation (a "
+            "counted sequence step: N events, then the next rule)"
+        )
+    cond = k.condition
+    if not (
+        isinstance(cond, SigmaCorrelationCondition)
+        and cond.op in (SigmaCorrelationConditionOperator.GTE, SigmaCorrelationConditionOperator.GT)
+        and float(cond.count).is_integer()
+    ):
+        raise refuse(
+            "a counted step takes at least (gte) or more than (gt) a whole number of events"
+        )
+    n = int(cond.count) + (1 if cond.op == SigmaCorrelationConditionOperator.GT else 0)
+    if not 2 <= n <= MAX_STEP_COUNT:
+        raise refuse(f"a counted step takes from 2 to {MAX_STEP_COUNT} events, this one {n}")
+    inner = list(k.rules or [])
+    if len(inner) != 1 or k.aliases.aliases:
+        raise refuse("the event_count must count the events of one rule, without aliases")
+    base = resolve(str(inner[0].reference))
+    if base is None or isinstance(base.rule, SigmaCorrelationRule):
+        raise refuse(f"its rule '{inner[0].reference}' must be a Sigma rule of the imported files")
+    outer = list(c.group_by or [])
+    if list(k.group_by or []) != outer or any(
+        c.aliases and c.aliases.aliases.get(g) is not None for g in outer
+    ):
+        raise refuse("its group-by must be the same fields as the chain's, without aliases")
+    mapper = R.field_mapper(base)
+    keys = [mapper(g, ("correlation", "group-by")) for g in outer]
+    return _Counted(base, n, keys, int(k.timespan.seconds))

@@ -19,7 +19,7 @@ from sigma.correlations import SigmaCorrelationRule
 
 from compiler.diagnostics import Diagnostic, DiagnosticError
 from compiler.importers import rules as R
-from compiler.importers.correlation import correlation
+from compiler.importers.correlation import chained_step, correlation
 from compiler.importers.refusal import Refusal
 from compiler.importers.sigma_source import RuleDoc, read_rules
 from compiler.lower import load_text
@@ -96,6 +96,9 @@ def import_sigma(paths: Iterable[str | Path]) -> Result:
             for ref in c.rules or []:
                 base = index.get(str(ref.reference))
                 if base is not None and not isinstance(base.rule, SigmaCorrelationRule):
+                    silent.setdefault(id(base), R.analytic_id(c))
+                elif base is not None and chained_step(c, base.rule):
+                    # the counted step of the chain: Sigma raises no alert for it either
                     silent.setdefault(id(base), R.analytic_id(c))
     names: set[str] = set()
     ids: dict[str, RuleDoc] = {}

@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from compiler import ir
+from compiler.evaluator.keys import normalise
 
 PID = "process.pid"
 # Fields naming the host a PID belongs to; any other key makes the correlation finer than the
@@ -100,8 +101,9 @@ def _required_eqs(p: ir.Predicate) -> set[tuple[str, str]]:
 def required_values(
     analytic: ir.Analytic, stream: str, arrays: frozenset[str] = frozenset()
 ) -> dict[str, set[str]]:
-    """field -> the lower-cased strings an event of ``stream`` must hold in it, from every
-    top-level ``field: [values]`` test (case-insensitive, any value) along its ``from:`` chain.
+    """field -> the lower-cased texts an event of ``stream`` must hold in it, from every
+    top-level ``field: [values]`` test (case-insensitive, any value; numbers as their key text)
+    along its ``from:`` chain.
     Left out: derived and enriched fields (another stream may compute other values for the same
     event) and ``arrays``, the fields a target stores as multi-values (one event may hold a value
     of each of two disjoint sets)."""
@@ -118,9 +120,12 @@ def required_values(
                 and p.quantifier == "any"
                 and not p.cased
                 and p.values
-                and all(isinstance(v, str) for v in p.values)
+                and all(isinstance(v, str | int | float) for v in p.values)
+                and not any(isinstance(v, bool) for v in p.values)
             ):
-                vals = {str(v).lower() for v in p.values}
+                # numbers as their key text (keys.normalise: 4625, 4625.0 and "4625" alike), so
+                # a number and a numeric string that could match one value are never disjoint
+                vals = {str(normalise(v)).lower() for v in p.values}
                 req[p.field] = req[p.field] & vals if p.field in req else vals
         cur = s.source if isinstance(s.source, str) else None
     return {f: v for f, v in req.items() if f not in computed and f not in arrays}

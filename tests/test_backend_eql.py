@@ -33,12 +33,13 @@ SPAN = ir.Span("t.yml", 3, 5)
 # ---------------------------------------------------------------------------- catalog
 # sample / missing-event sequence
 # AN1190: the first-seen baseline (and the join only it reads) dropped, a declared superset
-COMPILED_APPROXIMATE = {"AN1190", "SIEMC-0006", "SIEMC-0009"}
-SUPERSETS = {"AN1190", "SIEMC-0009"}
-# SIEMC-0012: registered_domain() and both lookups inlined, PSL-proven; 0016/0017: the
-# deployable forms that are EQL sequences as written (docs/catalog.md); 0018: a counted step
-# as `with runs=5`
-COMPILED_EXACT = {"SIEMC-0012", "SIEMC-0016", "SIEMC-0017", "SIEMC-0018"}
+# SIEMC-0017: a DNS query step and a connection step that one ECS event could both match
+COMPILED_APPROXIMATE = {"AN1190", "SIEMC-0006", "SIEMC-0009", "SIEMC-0017"}
+SUPERSETS = {"AN1190", "SIEMC-0009", "SIEMC-0017"}
+# SIEMC-0012: registered_domain() and both lookups inlined, PSL-proven; 0016: the deployable
+# form that is an EQL sequence as written, its steps disjoint by process.name (docs/catalog.md);
+# 0018: a counted step as `with runs=5`, its steps disjoint by event.code
+COMPILED_EXACT = {"SIEMC-0012", "SIEMC-0016", "SIEMC-0018"}
 UNSUPPORTED = {
     "AN1511",  # aggregate, join (first_seen dropped)
     "SIEMC-0003",  # aggregate, join
@@ -464,8 +465,11 @@ def test_sequence_shared_and_per_step_keys_and_until() -> None:
         ir.Step("u", "e", ("host.name", "process.entity_id"), SPAN),
         SPAN,
     )
-    art = compile_(analytic(seq, p, n, e))
-    assert art.approximations == ()
+    art = compile_(analytic(seq, p, n, e), approx=True)
+    # event.category and event.type are arrays in ECS: one event may be a start and a connection
+    assert [(x.construct, x.direction) for x in art.approximations] == [
+        ("ordered sequence", "superset")
+    ]
     assert art.query == (
         "sequence by host.name with maxspan=90s\n"
         '  [process where event.type : "start" and process.name : "curl"] by process.entity_id\n'
@@ -640,8 +644,9 @@ def test_filters_on_array_fields_stay_exact() -> None:
 
 
 def _keyed_sequence(key_a: str, key_b: str) -> ir.Analytic:
-    p = stream("p", ir.TRUE, ir.LogSource("dns_query"))
-    n = stream("n", ir.TRUE, ir.LogSource("network_connection"))
+    # steps disjoint by a field both require, so that only the key is approximate
+    p = stream("p", ir.Eq("network.protocol", ("dns",)), ir.LogSource("dns_query"))
+    n = stream("n", ir.Eq("network.protocol", ("tls",)), ir.LogSource("network_connection"))
     seq = ir.Sequence(
         (
             ir.Step("a", "p", ("host.name", key_a), SPAN),
@@ -761,3 +766,22 @@ def test_numeric_comparison_on_a_keyword_field_is_an_approximation() -> None:
     (x,) = art.approximations
     assert x.construct == "numeric comparison on a keyword field"
     assert x.direction == "mixed" and "'22' > '1000'" in x.detail
+
+
+def test_steps_one_event_could_match_are_a_superset_for_two_steps_and_mixed_beyond() -> None:
+    """Elasticsearch offers an event to every step it matches (tests/differential/eql/
+    d68_overlapping_steps.yml shows the extra alert on the engine); steps disjoint by a field
+    both require, numbers included, stay exact."""
+    a = stream("a", ir.Eq("event.code", (4625,)), ir.LogSource(product="windows"))
+    b = stream("b", ir.Eq("event.code", (4624,)), ir.LogSource(product="windows"))
+    c = stream("c", ir.Eq("event.code", ("4624",)), ir.LogSource(product="windows"))
+
+    def seq(*names: str) -> ir.Sequence:
+        steps = tuple(ir.Step(f"s{i}", n, ("host.name",), SPAN) for i, n in enumerate(names))
+        return ir.Sequence(steps, 60_000, None, SPAN)
+
+    assert compile_(analytic(seq("a", "b"), a, b, c)).approximations == ()
+    two = compile_(analytic(seq("b", "c"), a, b, c), approx=True).approximations
+    assert [(x.construct, x.direction) for x in two] == [("ordered sequence", "superset")]
+    three = compile_(analytic(seq("a", "b", "c"), a, b, c), approx=True).approximations
+    assert [(x.construct, x.direction) for x in three] == [("ordered sequence", "mixed")]

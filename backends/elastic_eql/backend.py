@@ -22,7 +22,7 @@ from backends.elastic_eql.support import SUPPORT
 from backends.elastic_eql.text import duration, field
 from backends.elastic_eql.threshold import threshold_rule
 from backends.elastic_esql.expr import profile_arrays
-from backends.identity import sequence_process_key
+from backends.identity import disjoint_streams, sequence_process_key
 from backends.inline import Env
 from backends.registered_domain import REQUIREMENT, requirements
 from compiler import ir
@@ -257,6 +257,33 @@ class EqlBackend(Backend):
         gives an event to one step. The copies of a counted step are matched as EQL does."""
         streams = [st.stream for st in node.steps]
         repeated = sorted({s for s in streams if streams.count(s) > 1})
+        overlapping = [
+            (x, y)
+            for i, x in enumerate(streams)
+            for y in streams[i + 1 :]
+            if x != y and not disjoint_streams(ctx.analytic, x, y, profile_arrays(ctx.profile.name))
+        ]
+        if overlapping and not repeated:
+            pairs = ", ".join(f"{x} and {y}" for x, y in dict.fromkeys(overlapping))
+            # Two steps: the extra partial Elasticsearch starts can only add alerts (it
+            # replaces no other partial); with more steps it can replace one waiting for a
+            # middle step that siemc completes later.
+            two = len(streams) == 2
+            ctx.approximate(
+                "ordered sequence",
+                f"the steps' filters can hold for one event ({pairs}: no field both require "
+                "with disjoint values): Elasticsearch offers such an event to every step "
+                "independently, so it can complete one sequence and also start another, where "
+                "siemc gives it to the most advanced step only; equal when no event belongs to "
+                "two steps"
+                + (
+                    ", else more alerts, never fewer"
+                    if two
+                    else ", else the new partial it starts can replace one siemc completes later"
+                ),
+                node.span,
+                direction="superset" if two else "mixed",
+            )
         if repeated:
             ctx.approximate(
                 "ordered sequence",

@@ -88,6 +88,16 @@ def pair(
     roles = [first, second] + ([until] if until else [])
     for i, x in enumerate(roles):
         for y in roles[i + 1 :]:
+            by_category = x.stream != y.stream and not disjoint_streams(a, x.stream, y.stream)
+            if by_category and disjoint(a, x.stream, y.stream):
+                ctx.note(
+                    f"streams {x.stream} and {y.stream} read different logsource "
+                    "categories, which this query takes as disjoint: Sysmon writes one "
+                    "EventCode per record and a CIM event belongs to one dataset, where "
+                    "an ECS event may carry two categories (siemc then applies until, "
+                    "then the last step, then the first to that one event)"
+                )
+                continue
             if not disjoint(a, x.stream, y.stream):
                 ctx.approximate(
                     "ordered sequence over streams that may share an event",

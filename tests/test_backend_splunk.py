@@ -397,6 +397,10 @@ def test_tumbling_aggregate_exact() -> None:
 
 # ---------------------------------------------------------------------- the grammar itself
 GOOD = [
+    # consuming windows (backends/splunk/consume.py)
+    "search index=* | sort 0 str(k0) -str(k1) _time siemc_seq",
+    'search index=* | streamstats window=3 global=false reset_after="(n>=3 AND _time-w<=60)" '
+    "count AS n min(_time) AS w BY k",
     'search index=* a="x" NOT b=* (c="1" OR d>2)',
     "search index=* | where x=1",  # = and == are both equality in eval expressions
     "search index=* | where x==1 AND NOT isnull(y)",
@@ -436,6 +440,10 @@ BAD = [
     ("search index=* | multisearch [search a] [search b]", "must be the first command"),
     ("search index=* | streamstats time_window=1h BY k", "no statistical function"),
     ("search index=* | sort", "sort needs a field"),
+    ("search index=* | sort 0 str(k", "unexpected end"),
+    ('search index=* | streamstats reset_after="n>=2" count AS n', 'takes "(<eval-expression>)"'),
+    ('search index=* | streamstats reset_after="(n+1)" count AS n', "needs a boolean expression"),
+    ("search index=* | streamstats reset_after=(n>=2) count AS n", "bad value"),
     # eval cannot store a Boolean (Eval reference, Usage), in any of its forms
     ("search index=* | eval x=(a==b)", "cannot be assigned a boolean"),
     ("search index=* | eval x=a!=1", "cannot be assigned a boolean"),

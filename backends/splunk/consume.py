@@ -41,8 +41,8 @@ from __future__ import annotations
 import math
 
 from backends.base import Context
-from backends.splunk.expr import eval_str, number
 from backends.splunk import sequence
+from backends.splunk.expr import eval_str, number
 from backends.splunk.streams import SEQ, TAG, StreamBuilder
 from compiler import ir
 from compiler.evaluator.values import to_number
@@ -64,8 +64,14 @@ def count_limit(d: ir.Aggregate) -> int | None:
     if d.window.kind != "sliding" or not isinstance(d.having, ir.BinOp):
         return None
     h = d.having
-    counts = {m.name for m in d.measures if m.kind == "count" and m.field is None and m.where is None}
-    if h.op not in (">=", ">") or not isinstance(h.left, ir.MeasureRef) or h.left.name not in counts:
+    counts = {
+        m.name for m in d.measures if m.kind == "count" and m.field is None and m.where is None
+    }
+    if (
+        h.op not in (">=", ">")
+        or not isinstance(h.left, ir.MeasureRef)
+        or h.left.name not in counts
+    ):
         return None
     if not isinstance(h.right, ir.Literal_) or isinstance(h.right.value, bool):
         return None
@@ -147,11 +153,11 @@ def _required_chain(a: ir.Analytic, name: str, arrays: frozenset[str]) -> dict[s
 def _required(p: ir.Predicate) -> dict[str, set[str]]:
     """field -> the lower-cased values one of which every event matching ``p`` holds."""
     if isinstance(p, ir.Eq):
-        if p.quantifier == "any" and not p.cased and p.values:
-            # non-numeric text, matched as lower(event value) == lower(v) (a numeric string
-            # equals its other spellings, which the lower-cased texts do not show)
-            if all(isinstance(v, str) and to_number(v) is None for v in p.values):
-                return {p.field: {str(v).lower() for v in p.values}}
+        # non-numeric text, matched as lower(event value) == lower(v) (a numeric string equals
+        # its other spellings, which the lower-cased texts do not show)
+        text = all(isinstance(v, str) and to_number(v) is None for v in p.values)
+        if p.quantifier == "any" and not p.cased and p.values and text:
+            return {p.field: {str(v).lower() for v in p.values}}
         return {}
     if isinstance(p, ir.And):
         out: dict[str, set[str]] = {}

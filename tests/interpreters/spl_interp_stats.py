@@ -28,7 +28,7 @@ from tests.interpreters.spl_interp_values import (
     span_seconds,
     text,
 )
-from tests.oracles.spl_grammar import Cursor, _options, lex
+from tests.oracles.spl_grammar import Cursor, _options, _string_value, lex
 
 Row = dict[str, Any]
 _PERC = re.compile(r"^exactperc(\d+(?:\.\d+)?)$")
@@ -281,10 +281,10 @@ def cmd_streamstats(rows: list[Row], args: str, env: ev.Env | None = None) -> li
     if "reset_after" in opts:
         if span is not None:
             raise NotExecutable("streamstats reset_after= with time_window=")
-        m = re.fullmatch(r'"\((.*)\)"', opts["reset_after"], re.DOTALL)
-        if m is None:
+        inner = _string_value(opts["reset_after"]).strip()
+        if not (inner.startswith("(") and inner.endswith(")")):
             raise SplRuntimeError('reset_after takes "(<eval-expression>)"')
-        reset = ev.parse(m.group(1), "streamstats reset_after")
+        reset = ev.parse(inner, "streamstats reset_after")
     if span is not None:
         times = [num(r.get("_time")) for r in rows]
         asc = all(a is not None and b is not None and a <= b for a, b in itertools.pairwise(times))

@@ -3,8 +3,8 @@
 Streams become base searches plus ``lookup``/``eval``/``search``/``where`` commands; several
 streams share one ``multisearch`` pool whose rows carry their stream name. Detections:
 match (the pipeline), tumbling aggregates (``bin`` + ``stats``), sliding aggregates
-(``streamstats time_window``), sequences (``transaction``), co-occurrence and absence
-(``streamstats``), baselines (``join`` with a history subsearch, ``streamstats`` over past
+(``streamstats``, consuming with ``reset_after``: consume.py), sequences (previous-step test,
+``transaction``), co-occurrence and absence (``streamstats``), baselines (``join`` with a history subsearch, ``streamstats`` over past
 windows). Each Splunk construct's rules are cited where it is emitted.
 """
 
@@ -137,9 +137,13 @@ class SplunkBackend(Backend):
             "until the process ends; three or more steps: transaction (approximate)",
         ),
         ir.Cooccurrence: Support(
-            "approximate",
-            "streamstats time_window dc(stream) by keys; re-alerts while the window stays "
-            "complete (no consumption): a superset",
+            "exact",
+            "distinct, disjoint member streams on single-valued keys: the rows sorted by key "
+            "then (time, input) order, streamstats max() of each member's times with "
+            'reset_after="(every member within the window)", which consumes the set (exact '
+            "while a key has at most 10,000 events in one window, a declared NOTE); otherwise "
+            "streamstats time_window dc(stream), which re-alerts while the window stays "
+            "complete (a superset)",
         ),
         ir.Absence: Support(
             "exact",
@@ -149,9 +153,12 @@ class SplunkBackend(Backend):
         ir.Aggregate: Support(
             "exact",
             "tumbling: bin _time span (epoch-aligned below one day) + stats by _time and keys "
-            "+ eval + where (a multi-valued key: one group per value); sliding "
-            "(approximate, a superset for count/distinct thresholds): streamstats time_window "
-            "without consumption, mvexpand of multi-valued keys; percentile: nearest rank by "
+            "+ eval + where (a multi-valued key: one group per value); sliding with "
+            "`count >= T`: the rows sorted by key then time, streamstats window=T with "
+            'reset_after="(T events within the size)", which consumes the window; other '
+            "sliding conditions (approximate, a superset for count/distinct thresholds): "
+            "streamstats time_window without consumption; mvexpand of multi-valued keys; "
+            "percentile: nearest rank by "
             "sort + streamstats count + eventstats count (exactperc, approximate, on "
             "multi-valued fields or keys)",
         ),

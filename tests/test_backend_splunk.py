@@ -712,3 +712,47 @@ def test_a_filter_macro_starts_with_a_letter() -> None:
     assert filter_macro("5f1abf38-3f09-4cd0-9a4f-4bc4ec1e1b5c") == (
         "siemc_5f1abf38_3f09_4cd0_9a4f_4bc4ec1e1b5c_filter"
     )
+
+
+# ---------------------------------------------------------------------- consuming windows
+def _variant(tmp_path: Path, name: str, old: str, new: str) -> Artifact:
+    text = (ROOT / "tests/differential/splunk" / name).read_text(encoding="utf-8")
+    assert old in text
+    f = tmp_path / name
+    f.write_text(text.replace(old, new), encoding="utf-8")
+    return BACKEND.compile(load_file(f).analytic, allow_approximate=True)
+
+
+def test_consuming_window_only_for_an_event_count_of_at_most_10000(tmp_path: Path) -> None:
+    """`count > 2` is `count >= 3`; a window of more than max_stream_window events, or a
+    condition on another measure, keeps the declared superset."""
+    gt = _variant(tmp_path, "s_c1_count_consume.yml", "count: {gte: 3}", "count: {gt: 2}")
+    assert not gt.approximations
+    assert 'window=3 global=false reset_after="(event_count>=3 AND _time-siemc_ws<=60)"' in (
+        gt.query
+    )
+    assert "| reverse" not in gt.query  # a pure count does not depend on the order of ties
+    big = _variant(tmp_path, "s_c1_count_consume.yml", "count: {gte: 3}", "count: {gte: 10001}")
+    assert [a.direction for a in big.approximations] == ["superset"]
+    assert "reset_after" not in big.query
+    both = _variant(
+        tmp_path,
+        "s_c2_count_measures.yml",
+        "having: starts >= 3",
+        "having: starts >= 3 and users >= 2",
+    )
+    assert [a.construct for a in both.approximations] == ["sliding window aggregation"]
+
+
+def test_consuming_cooccurrence_needs_distinct_disjoint_members(tmp_path: Path) -> None:
+    exact = _variant(tmp_path, "s_c4_cooccurrence.yml", "window: 2m", "window: 2m")
+    assert not exact.approximations
+    assert any("10,000 events" in n for n in exact.notes)
+    shared = _variant(
+        tmp_path,
+        "s_c4_cooccurrence.yml",
+        "process.name: [whoami, id]",
+        "process.name: [whoami, bash]",
+    )
+    assert [a.direction for a in shared.approximations] == ["superset"]
+    assert "reset_after" not in shared.query

@@ -4,8 +4,9 @@ Streams become base searches plus ``lookup``/``eval``/``search``/``where`` comma
 streams share one ``multisearch`` pool whose rows carry their stream name. Detections:
 match (the pipeline), tumbling aggregates (``bin`` + ``stats``), sliding aggregates
 (``streamstats``, consuming with ``reset_after``: consume.py), sequences (previous-step test,
-``transaction``), co-occurrence and absence (``streamstats``), baselines (``join`` with a history subsearch, ``streamstats`` over past
-windows). Each Splunk construct's rules are cited where it is emitted.
+``transaction``), co-occurrence and absence (``streamstats``), baselines (``join`` with a
+history subsearch, ``streamstats`` over past windows). Each Splunk construct's rules are
+cited where it is emitted.
 """
 
 from __future__ import annotations

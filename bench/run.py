@@ -233,6 +233,15 @@ def duckdb_available() -> bool:
     return True
 
 
+def duckdb_shapes() -> list[str]:
+    """The shapes ``siemc run --engine auto`` gives DuckDB (compiler/run_engine.choose)."""
+    from compiler.lower import load_text
+    from compiler.run_engine import choose
+
+    analytics = {s: load_text(f"{s}.yml", text).analytic for s, text in SHAPES.items()}
+    return [s for s, a in analytics.items() if choose([a], [], "auto")[0].engine == "duckdb"]
+
+
 def eql_available() -> bool:
     try:
         import eql  # noqa: F401
@@ -262,6 +271,9 @@ def run(
         log("duckdb is not importable: the hand-written DuckDB peer is skipped")
     if not use_eql:
         log("eql is not importable (pip install -e '.[test]'): the eql peer is skipped")
+    on_duckdb = duckdb_shapes() if use_duckdb else []
+    results["duckdb_shapes"] = on_duckdb
+    log(f"shapes --engine auto runs on DuckDB: {', '.join(on_duckdb) or 'none'}")
     for n in sizes:
         data = tmp / f"events-{n}.jsonl"
         t0 = time.perf_counter()
@@ -279,7 +291,7 @@ def run(
             row = _rate(n, *times) | {"alerts": len(alerts)}
             results["shapes"].setdefault(shape, {})[n] = row
             log(f"  siemc run {shape:<14} {_line(row)}  {len(alerts)} alerts")
-            if shape in DUCKDB_SQL and use_duckdb:
+            if shape in on_duckdb:
                 # siemc's DuckDB engine on the same analytic (what --engine auto picks for it)
                 d_out = tmp / f"alerts-{shape}-{n}-duckdb.jsonl"
                 d_argv = [*argv[:-1], str(d_out), "--engine", "duckdb"]
@@ -366,6 +378,10 @@ def summary(results: dict[str, Any], sizes: Sequence[int]) -> dict[str, Any]:
                     # every core), at each size
                     key = f"duckdb_vs_hand_{shape}" + ("" if n == base else f"_{n}")
                     out[key] = ours["events_per_s"] / rows[n]["events_per_s"]
+    out["duckdb_shapes"] = results.get("duckdb_shapes", sorted(results["duckdb_engine"]))
+    for shape, rows in results["duckdb_engine"].items():
+        if base in rows:
+            out[f"duckdb_engine_events_per_s_{shape}"] = rows[base]["events_per_s"]
     out["orjson_parse_events_per_s"] = peers["orjson_parse"][base]["events_per_s"]
     out["orjson_parse_events_per_cpu_s"] = peers["orjson_parse"][base]["events_per_cpu_s"]
     out["peak_rss_mb"] = {

@@ -94,7 +94,19 @@ def _baseline_lines(b: ir.Baseline) -> str:
         return f"baseline: first seen ({', '.join(b.current)}) against {back} of history"
     if isinstance(b, ir.Rarity):
         return f"baseline: rare ({', '.join(b.current)}: at most {b.max}) over {back}"
-    return f"baseline: deviation of {b.measure} over {back} (at least {b.min_history} windows)"
+    if b.ratio is not None:
+        r = f"{b.ratio:g}"
+        form = f"at most mean / {r}" if b.direction == "below" else f"at least {r} x mean"
+    elif b.k is not None:
+        form = f"{'under mean - ' if b.direction == 'below' else 'over mean + '}{b.k:g} stdev"
+    else:
+        assert b.percentile is not None
+        form = f"{'under' if b.direction == 'below' else 'over'} p{b.percentile:g}"
+    within = ", the window included" if b.include_current else ""
+    return (
+        f"baseline: deviation of {b.measure}, {form} of {back}{within} "
+        f"(at least {b.min_history} windows)"
+    )
 
 
 def schedule_lines(a: ir.Analytic) -> list[str]:

@@ -354,6 +354,9 @@ class Deviation:
     percentile: float | None
     min_history: int
     span: Span = _nospan()
+    ratio: float | None = None  # at least `ratio` times the mean (below: at most mean / ratio)
+    direction: Literal["above", "below"] = "above"
+    include_current: bool = False  # the current window is one of the values compared with
 
 
 Baseline = FirstSeen | Rarity | Deviation

@@ -673,6 +673,70 @@ class _Lowering:
                 help=f"use a lookback of at least "
                 f"{format_duration(det.window.size_ms * d.min_history)}",
             )
+        if not self.deviation_form(d, path, lookback // det.window.size_ms + 1):
+            return None
         return ir.Deviation(
-            d.measure, lookback, d.k, d.percentile, d.min_history, self.span(path, key=True)
+            d.measure,
+            lookback,
+            d.k,
+            d.percentile,
+            d.min_history,
+            self.span(path, key=True),
+            d.ratio,
+            d.direction,
+            d.history == "include_current",
         )
+
+    def deviation_form(self, d: s.DeviationM, path: Path, most: int) -> bool:
+        """docs/semantics.md (deviation): one comparison per entry, and none that cannot mean
+        what it says (``most``: the windows the lookback holds, the current one included)."""
+        given = [n for n in ("k", "percentile", "ratio") if getattr(d, n) is not None]
+        if len(given) != 1:
+            what = " and ".join(given) if given else "none"
+            self.err(
+                "E705",
+                f"a deviation needs exactly one of k, percentile, ratio (got {what})",
+                path if not given else (*path, given[-1]),
+                key=True,
+                help="write several deviation entries to require several conditions",
+            )
+            return False
+        if d.ratio is not None and d.ratio <= 0:
+            self.err(
+                "E706",
+                f"ratio {format(d.ratio, 'g')}: a ratio to the mean must be positive",
+                (*path, "ratio"),
+                help="use a ratio of at least 1",
+            )
+            return False
+        if d.ratio is not None and d.ratio < 1:
+            self.err(
+                "E706",
+                f"ratio {format(d.ratio, 'g')} is below 1: a deviation ratio multiplies the mean "
+                "(above) or divides it (below)",
+                (*path, "ratio"),
+                help=f"for a drop write direction: below with ratio: {format(1 / d.ratio, 'g')}",
+            )
+            return False
+        if d.k is not None and d.history == "include_current" and (most - 1) ** 2 <= d.k**2 * most:
+            # Samuelson: no value of n is more than (n - 1) / sqrt(n) sample stdevs from their mean
+            self.err(
+                "E707",
+                f"k {format(d.k, 'g')} with history: include_current can never hold: the lookback "
+                f"holds at most {most} windows with the current one, and none of {most} values "
+                f"is more than {format((most - 1) / most**0.5, '.3g')} sample stdevs from their "
+                "mean",
+                (*path, "k"),
+                help="use history: exclude_current, a smaller k or a longer lookback",
+            )
+            return False
+        if d.percentile == 100 and d.direction == "above" and d.history == "include_current":
+            self.err(
+                "E707",
+                "the 100th percentile of values that include the current one is at least the "
+                "current value: the condition never holds",
+                (*path, "percentile"),
+                help="use history: exclude_current (above every past window) or a lower percentile",
+            )
+            return False
+        return True

@@ -70,10 +70,24 @@ def choose(
             except CompileError as exc:
                 first = exc.diagnostics[0].message if exc.diagnostics else "not exact"
                 why = f"does not compile exactly to DuckDB: {first}"
+        if not why and engine == "auto":
+            why = _slower_on_duckdb(a)
         if why and engine == "duckdb":
             raise EngineRefused(f"{a.id}: --engine duckdb: {why}; use --engine auto or evaluator")
         out.append(Choice(a, "evaluator" if why else "duckdb", why))
     return out
+
+
+def _slower_on_duckdb(a: ir.Analytic) -> str:
+    """Why ``auto`` keeps an analytic DuckDB runs exactly on the evaluator, or "". DuckDB's
+    consuming sliding window pairs every event with every event of its window (quadratic rows,
+    backends/duckdb/sliding.py); bench/run.py measures it slower than the evaluator and
+    gigabytes larger, so ``auto`` leaves it to the evaluator and ``--engine duckdb`` still
+    runs it."""
+    d = a.detection
+    if isinstance(d, ir.Aggregate) and d.window.kind == "sliding":
+        return "a sliding window runs faster on the evaluator (bench/run.py)"
+    return ""
 
 
 def duckdb_lines(

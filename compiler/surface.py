@@ -672,27 +672,39 @@ class DeviationM(Strict):
     measure: Name = doc("A measure of the (tumbling) aggregate.", "bytes_out")
     lookback: Duration = doc("The past windows the measure is compared with.", "7d")
     k: float | None = doc(
-        "Above mean + k * sample standard deviation of past windows (one of k, percentile).",
+        "Beyond mean +/- k * sample standard deviation of the history (one of k, percentile, "
+        "ratio).",
         3,
         default=None,
         gt=0,
     )
     percentile: float | None = doc(
-        "Above this percentile of past windows (one of k, percentile).",
+        "Beyond this nearest-rank percentile of the history (one of k, percentile, ratio).",
         99,
         default=None,
         gt=0,
         le=100,
     )
+    ratio: float | None = doc(
+        "At least this many times the history's mean (below: at most the mean divided by it); "
+        "at least 1; one of k, percentile, ratio.",
+        10,
+        default=None,
+    )
+    direction: Literal["above", "below"] = doc(
+        "above: a spike; below: a drop (e.g. a host whose log volume falls).",
+        "below",
+        default="above",
+    )
+    history: Literal["exclude_current", "include_current"] = doc(
+        "Whether the current window is one of the values it is compared with (Splunk "
+        "eventstats over every window includes it).",
+        "include_current",
+        default="exclude_current",
+    )
     min_history: int = doc(
         "Past windows with data needed; with fewer the condition is false.", 3, default=3, ge=1
     )
-
-    @model_validator(mode="after")
-    def _one(self) -> DeviationM:
-        if (self.k is None) == (self.percentile is None):
-            raise PydanticCustomError("one_of", "a deviation needs exactly one of k, percentile")
-        return self
 
 
 class FirstSeenB(Strict):
@@ -717,8 +729,10 @@ class RarityB(Strict):
 
 class DeviationB(Strict):
     deviation: DeviationM = doc(
-        "A measure above its history: mean + k * stdev, or a percentile of past windows.",
+        "A measure beyond its history: mean +/- k * stdev, a percentile, or a ratio to the mean "
+        "of past windows.",
         {"measure": "bytes_out", "lookback": "7d", "k": 3},
+        {"measure": "events", "lookback": "14d", "ratio": 10, "direction": "below"},
     )
 
 

@@ -177,16 +177,26 @@ detect:
             _analytic(
                 """\
 streams:
-  s:
-    logsource: {category: dns_query}
-    derive:
-      d: registered_domain(dns.question.name)
+  stop:
+    logsource: {category: process_creation}
+  start:
+    logsource: {category: process_creation}
 detect:
-  match: s
+  absence:
+    by: [host.name]
+    first: stop
+    missing: start
+    within: 5m
+baseline:
+  - first_seen:
+      stream: stop
+      keys: [host.name]
+      lookback: 1d
 """
             )
         )
-    assert err.value.diagnostics[0].code == "E201"
+    d = err.value.diagnostics[0]
+    assert d.code == "E201" and "baseline of an absence" in d.message and d.line == 19
 
 
 # ------------------------------------------------------------------ the macros, value by value
@@ -398,11 +408,16 @@ def test_run_analytic_refuses_what_does_not_compile_exactly(tmp_path: Path) -> N
         """\
 streams:
   s:
-    logsource: {category: dns_query}
-    derive:
-      d: extract_ips(dns.answers)
+    logsource: {category: process_creation}
+  n:
+    logsource: {category: network_connection}
 detect:
-  match: s
+  sequence:
+    by: [host.name]
+    maxspan: 5m
+    steps:
+      - {as: start, stream: s}
+      - {as: conn, stream: n}
 """
     )
     with pytest.raises(CompileError):
@@ -423,3 +438,43 @@ def test_control_characters_are_spelled_with_chr() -> None:
     assert strlit("run\rnow") == "('run' || chr(13) || 'now')"
     assert strlit("\x01it's\u2028") == "(chr(1) || 'it''s' || chr(8232))"
     assert strlit("plain") == "'plain'"
+
+
+# ------------------------------------------------------------------ the evaluator's functions
+@pytest.mark.parametrize(
+    "value",
+    [
+        "www.BBC.co.uk.",
+        "co.uk",
+        "x.github.io",
+        "github.io",
+        " 10.1.2.3 ",
+        "[2001:DB8::1]",
+        "localhost",
+        "a..b.com",
+        "",
+        443,
+        True,
+        None,
+        ["a.example.org", None, "co.uk", 7],
+        [],
+        "peer ::ffff:10.0.0.5 and 2001:db8::7, bad 999.1.1.1",
+    ],
+    ids=repr,
+)
+def test_registered_functions_are_the_evaluators(value: Any) -> None:
+    """registered_domain() and extract_ips() in DuckDB give what values.call gives, for every
+    kind of value a field holds (the JSON round trip included)."""
+    from backends.duckdb.functions import CALLS
+    from compiler.evaluator.values import call
+
+    con = run_duckdb.connect()
+    try:
+        for func, sql in CALLS.items():
+            arg = "NULL::JSON" if value is None else "?::JSON"
+            params = [] if value is None else [json.dumps(value)]
+            (got,) = con.execute(f"SELECT {sql}({arg}::VARCHAR)", params).fetchone()
+            want = call(func, [value])
+            assert (None if got is None else json.loads(got)) == want, (func, value)
+    finally:
+        con.close()

@@ -96,3 +96,9 @@ def test_every_shape_alerts_and_the_summary_has_its_keys(data: Path, tmp_path: P
     assert out["duckdb_vs_hand_filter"] == 0.8
     assert "duckdb_vs_hand_filter_40" not in out  # no hand-written run at 40
     assert out["same_alerts"] is True
+    assert out["duckdb_engine_events_per_s_filter"] == 160.0
+
+
+def test_the_shapes_auto_gives_duckdb_are_those_compiling_exactly() -> None:
+    # a sliding window compiles exactly but is slower on DuckDB: auto leaves it to the evaluator
+    assert bench.duckdb_shapes() == ["filter", "aggregate", "first_seen"]

@@ -3,13 +3,18 @@ compare them in tests/differential/*/d65_*), refused with a positioned reason el
 
 from __future__ import annotations
 
+import dataclasses
+import re
 from pathlib import Path
 
 import pytest
 
 from backends import get_backend
 from backends.base import CompileError
+from compiler import canonical
+from compiler.engines import run_esql
 from compiler.lower import load_file
+from tests.differential_support import evaluator_alerts
 
 ROOT = Path(__file__).resolve().parent.parent
 D65 = ROOT / "tests" / "differential" / "splunk" / "d65_conditional_measures.yml"
@@ -18,7 +23,6 @@ D65 = ROOT / "tests" / "differential" / "splunk" / "d65_conditional_measures.yml
 @pytest.mark.parametrize(
     ("target", "code", "words"),
     [
-        ("esql", "E201", "the esql backend does not implement conditional measure (where) yet"),
         ("sigma", "E200", "sigma cannot express conditional measure (where)"),
     ],
 )
@@ -48,6 +52,16 @@ def test_eql_refuses_the_aggregate_once() -> None:
         ("splunk", ["siemc_w1=if(tonumber(dest_port)<1024, 1, null())", "count(siemc_w1) AS"]),
         ("kql", ["__if_low_flows = ", "countif(__if_low_flows)", "maxif(SrcBytes, __if_high_max)"]),
         ("duckdb", ['count(*) FILTER (WHERE "cond:low_flows")']),
+        (
+            "esql",
+            [
+                "low_flows = COUNT(*) WHERE destination.port < 1024,",
+                "high_max = MAX(source.bytes) WHERE (destination.port IS NULL OR "
+                "destination.port >= 1024)",
+                "siemc_hit_low_peers = COUNT(*) WHERE destination.port < 1024,",
+                "low_peers = COUNT(destination.ip) WHERE siemc_hit_low_peers > 0,",
+            ],
+        ),
     ],
 )
 def test_targets_with_conditional_measures_compile_exactly(target: str, needles: list[str]) -> None:
@@ -56,3 +70,23 @@ def test_targets_with_conditional_measures_compile_exactly(target: str, needles:
     assert not art.approximations
     for n in needles:
         assert n in art.query, art.query
+
+
+D65N = ROOT / "tests" / "differential" / "kql" / "d65_conditional_numeric.yml"
+
+
+@pytest.mark.parametrize("path", [D65, D65N], ids=["counts", "numeric"])
+def test_esql_conditional_measures_equal_the_evaluator_and_need_their_filter(path: Path) -> None:
+    """The engine agrees with the evaluator; the same query without its measure filters does not
+    (the fixtures tell filtered from unfiltered measures apart)."""
+    loaded = load_file(path)
+    fx = loaded.fixtures[0]
+    art = get_backend("esql").compile(loaded.analytic)
+    assert not art.approximations
+    want = evaluator_alerts(loaded, fx)
+    assert want
+    assert canonical.diff(want, run_esql.run(loaded, fx, art)).equal
+    stripped = re.sub(r" WHERE \(?destination\.port[^,\n]*", "", art.query)
+    assert stripped != art.query
+    broken = dataclasses.replace(art, query=stripped)
+    assert not canonical.diff(want, run_esql.run(loaded, fx, broken)).equal

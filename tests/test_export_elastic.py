@@ -12,9 +12,11 @@ import jsonschema
 import pytest
 
 from compiler.discover import load_catalog
+from compiler.engines import run_esql
 from compiler.export import elastic, schedule
 from compiler.export.common import Package, Request, stable_uuid
 from tests.export_support import CATALOG, request, vendor_schemas
+from tests.interpreters import kuery_interp
 from tests.oracles import elastic_eql_oracle, esql_oracle
 
 PKG = elastic.package(request())
@@ -204,11 +206,14 @@ def test_skipped_pairs_say_why() -> None:
 )
 def test_queries_pass_elastics_parsers(rule: dict[str, Any]) -> None:
     """The exported query (with the window frame export adds to ES|QL aggregates) still passes
-    Elastic's ES|QL parser, feature check and analyzer, or the eql parser."""
+    Elastic's ES|QL parser, feature check and analyzer, or the eql parser; a native rule's KQL
+    or Lucene query parses (tests/interpreters/kuery_interp.py, Kibana's grammar)."""
     lo = next(x for x in CATALOG if x.analytic.id == rule["meta"]["siemc"]["analytic"])
     if rule["type"] == "esql":
         esql_oracle.validate(rule["query"], esql_oracle.lookups_of(lo.analytic))
     elif rule["type"] == "eql":
         assert elastic_eql_oracle.validate(rule["query"]) is None
-    else:
+    elif rule["index"] == [elastic.ALERTS_INDEX]:
         assert rule["query"].startswith("kibana.alert.rule.rule_id: ")
+    else:  # a native threshold or new_terms rule: KQL or Lucene the interpreter parses
+        kuery_interp.parse(rule["language"], rule["query"], run_esql.field_types())

@@ -15,6 +15,7 @@ from typing import ClassVar
 from backends.base import Backend, Context, Support
 from backends.duckdb import detections, macros
 from backends.duckdb.absence import absence
+from backends.duckdb.baselines import Baselines
 from backends.duckdb.sql import col
 from backends.duckdb.streams import StreamRenderer, lookup_cte, lookup_table
 from compiler import ir
@@ -37,6 +38,11 @@ def columns(analytic: ir.Analytic) -> tuple[str, ...]:
             out.update(dict.fromkeys(ir.field_names(e, steps=False)))
             out[name] = None
         out.update(dict.fromkeys(ir.predicate_fields(s.filter)))
+    for b in analytic.baselines:
+        if isinstance(b, ir.FirstSeen | ir.Rarity):
+            out.update(dict.fromkeys(b.keys + b.current))
+        if isinstance(b, ir.Rarity) and b.across != "@days":
+            out[b.across] = None
     d = analytic.detection
     if isinstance(d, ir.Absence):
         out.update(dict.fromkeys(d.first.keys + d.missing.keys))
@@ -72,8 +78,8 @@ class DuckdbBackend(Backend):
         ir.UnaryOp: Support("exact", "macros with the language's null rules"),
         ir.Call: Support(
             "exact",
-            "lower/upper/basename/coalesce/max/min/abs; registered_domain and extract_ips "
-            "are not implemented yet (E201)",
+            "lower/upper/basename/coalesce/max/min/abs as macros; registered_domain and "
+            "extract_ips call the evaluator's own functions, registered in DuckDB",
         ),
         ir.Enrich: Support("exact", "LEFT JOIN LATERAL to the first matching CSV row"),
         ir.Join: Support("exact", "JOIN ... QUALIFY row_number() = 1 (nearest in time)"),
@@ -93,9 +99,17 @@ class DuckdbBackend(Backend):
             "the filter as a column of each row, and FILTER (WHERE it) on each aggregate the "
             "measure is made of (tumbling and sliding)",
         ),
-        ir.FirstSeen: Support("not_implemented", "the evaluator runs baselines"),
-        ir.Rarity: Support("not_implemented", "the evaluator runs baselines"),
-        ir.Deviation: Support("not_implemented", "the evaluator runs baselines"),
+        ir.FirstSeen: Support(
+            "exact", "NOT EXISTS over the history CTE in [start - lookback, start)"
+        ),
+        ir.Rarity: Support(
+            "exact", "count(DISTINCT across) over the history CTE in [start - lookback, start)"
+        ),
+        ir.Deviation: Support(
+            "exact",
+            "tumbling: the group's past windows as a list, judged by the evaluator's rule "
+            "(a Python function siemc registers in DuckDB)",
+        ),
     }
 
     def render(self, analytic: ir.Analytic, ctx: Context) -> str:
@@ -105,13 +119,18 @@ class DuckdbBackend(Backend):
         streams = StreamRenderer(ctx)
         for s in analytic.streams:
             ctes += streams.ctes(s)
+        baselines = Baselines(analytic, ctx)
+        ctes += baselines.ctes()
         d = analytic.detection
         if isinstance(d, ir.Match):
-            final = detections.match(d)
+            *more, (_, final) = detections.match(d, baselines)
+            ctes += more
         elif isinstance(d, ir.Absence):
+            if analytic.baselines:
+                raise ctx.not_implemented("baseline of an absence", analytic.baselines[0].span)
             final = absence(d, analytic, ctx)
         elif isinstance(d, ir.Aggregate):
-            *more, (_, final) = detections.aggregate(d, ctx)
+            *more, (_, final) = detections.aggregate(d, ctx, baselines)
             ctes += more
         else:  # check_support refused the other detections
             raise ctx.not_implemented(type(d).__name__, d.span)

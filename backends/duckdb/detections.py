@@ -10,17 +10,22 @@ from __future__ import annotations
 
 from backends.base import Context
 from backends.duckdb import sliding
+from backends.duckdb.baselines import Baselines
 from backends.duckdb.measures import computed, conditions, measure_sql
 from backends.duckdb.sql import col
 from backends.duckdb.streams import stream_cte
 from compiler import ir
 
 
-def match(d: ir.Match) -> str:
-    return (
+def match(d: ir.Match, baselines: Baselines) -> list[tuple[str, str]]:
+    """CTEs (the baselines') and the final SELECT (named ``""``) of a match."""
+    ctes, holds = baselines.match_ctes(stream_cte(d.stream))
+    where = "".join(f"\n  {'WHERE' if i == 0 else 'AND'} {c}" for i, c in enumerate(holds))
+    final = (
         "SELECT _ts AS _start, _ts AS _end, [_id] AS _evidence\n"
-        f"FROM {stream_cte(d.stream)}\nORDER BY _ts, _seq"
+        f"FROM {stream_cte(d.stream)} e{where}\nORDER BY _ts, _seq"
     )
+    return [*ctes, ("", final)]
 
 
 # (_ts, _seq) as one number, ordered as the pair (_seq is below 2**63 and never negative):
@@ -32,10 +37,11 @@ def _key(i: int) -> str:
     return col(f"key:{i}")
 
 
-def aggregate(d: ir.Aggregate, ctx: Context) -> list[tuple[str, str]]:
-    """CTEs and the final SELECT (named ``""``) of an aggregate."""
+def aggregate(d: ir.Aggregate, ctx: Context, baselines: Baselines) -> list[tuple[str, str]]:
+    """CTEs and the final SELECT (named ``""``) of an aggregate; ``baselines`` filter the
+    alerts (after consumption: a sliding window's alert empties it whether it is kept or not)."""
     if d.window.kind == "sliding":
-        return sliding.aggregate(d, ctx)
+        return sliding.aggregate(d, ctx, baselines)
     size = d.window.size_ms
     keys = list(d.keys)
     for k in keys:
@@ -69,8 +75,12 @@ def aggregate(d: ir.Aggregate, ctx: Context) -> list[tuple[str, str]]:
     outs = [f"_window + {size} AS _end"] + [col(k) for k in keys]
     outs += [col("measure:" + m.name) for m in d.measures]
     outs += [col("measure:" + n) for n, _ in d.compute]
-    where = "" if d.having is None else f"\n  WHERE {exprs.truth(d.having)}"
-    ctes.append(('"alerts"', f"SELECT * FROM {prev}{where}"))
+    kcols = [_key(i) for i in range(len(keys))]
+    conds = [] if d.having is None else [exprs.truth(d.having)]
+    conds += baselines.holds("a._window", lambda f: (f"a.{kcols[keys.index(f)]}", True))
+    conds += baselines.deviates(d, prev, kcols)
+    where = "".join(f"\n  {'WHERE' if i == 0 else 'AND'} {c}" for i, c in enumerate(conds))
+    ctes.append(('"alerts"', f"SELECT * FROM {prev} a{where}"))
     # Evidence only for the groups that alert: an ordered list per group of every window
     # costs more than the whole aggregation when few groups fire.
     using = ", ".join(["_window"] + [_key(i) for i in range(len(keys))])

@@ -17,6 +17,7 @@ windows holding millions of events.
 from __future__ import annotations
 
 from backends.base import Context
+from backends.duckdb.baselines import Baselines
 from backends.duckdb.measures import computed, conditions, measure_sql
 from backends.duckdb.sql import col
 from backends.duckdb.streams import stream_cte
@@ -25,7 +26,7 @@ from compiler import ir
 W = "OVER w"
 
 
-def aggregate(d: ir.Aggregate, ctx: Context) -> list[tuple[str, str]]:
+def aggregate(d: ir.Aggregate, ctx: Context, baselines: Baselines) -> list[tuple[str, str]]:
     size = d.window.size_ms
     keys = list(d.keys)
     kcols = [col(f"key:{i}") for i in range(len(keys))]
@@ -79,8 +80,11 @@ def aggregate(d: ir.Aggregate, ctx: Context) -> list[tuple[str, str]]:
     outs = ["f._start", "f._end"] + [f"f.{col(k)}" for k in keys]
     outs += [f"f.{col('measure:' + m.name)}" for m in d.measures]
     outs += [f"f.{col('measure:' + n)}" for n, _ in d.compute]
+    holds = baselines.holds("f._start", lambda f: (f"f.{kcols[keys.index(f)]}", True))
+    holds += baselines.deviates(d, '"fires"', kcols)  # refuses: the evaluator's are tumbling
+    where = "".join(f"\n  AND {c}" for c in holds)
     final = (
         f"SELECT {', '.join(outs)}, f._evidence\nFROM chain c JOIN fires f ON {on} "
-        "AND f._i = c._i AND f._a = c._a\nORDER BY f._end, f._start"
+        f"AND f._i = c._i AND f._a = c._a{where}\nORDER BY f._end, f._start"
     )
     return [*ctes, ("", final)]

@@ -254,7 +254,13 @@ class AggregateBuilder:
                 name = ident(m.name)
                 self.outputs.append(name)
                 self.r.types["\0measure:" + m.name] = "long"
-                second.append(f"{name} = COUNT({f})")
+                if m.where is None:
+                    second.append(f"{name} = COUNT({f})")
+                    continue
+                # a value counts when some event holding it satisfies the condition
+                hit = ident(f"siemc_hit_{m.name}")
+                first.append(f"{hit} = COUNT(*) WHERE {self.condition(m)}")
+                second.append(f"{name} = COUNT({f}) WHERE {hit} > 0")
                 continue
             first.append(self.measure(m))
             name = ident(m.name)
@@ -270,12 +276,28 @@ class AggregateBuilder:
 
     def measure(self, m: ir.Measure) -> str:
         if m.span == ir.NO_SPAN:  # threshold shorthands lower to measures without a span
-            m = ir.Measure(m.name, m.kind, m.field, m.p, span=self.agg.span)
+            m = ir.Measure(m.name, m.kind, m.field, m.p, span=self.agg.span, where=m.where)
+        parts = self._measure(m)
+        if m.where is not None and m.name not in self.exact_pct:
+            # STATS' per-aggregate WHERE keeps the rows the condition is true for; the filter
+            # is rendered as a stream filter (true exactly where siemc's holds), so a row it
+            # does not hold for, null included, contributes nothing, as in siemc.
+            cond = self.condition(m)
+            parts = [f"{p} AND {cond}" if " WHERE " in p else f"{p} WHERE {cond}" for p in parts]
+        return ", ".join(parts)
+
+    def condition(self, m: ir.Measure) -> str:
+        assert m.where is not None
+        if self.cols:
+            raise self.ctx.not_implemented("conditional measure (where) over a stream join", m.span)
+        return self.r.pred(m.where)
+
+    def _measure(self, m: ir.Measure) -> list[str]:
         name = ident(m.name)
         self.outputs.append(name)
         if m.field is None:
             self.r.types["\0measure:" + m.name] = "long"
-            return f"{name} = COUNT(*)"
+            return [f"{name} = COUNT(*)"]
         fld = self.cols.get(m.field, m.field)
         f = ident(self.ctx.field(fld, m.span))
         kind = self.r.kind(fld)
@@ -284,8 +306,8 @@ class AggregateBuilder:
             self.r.types["\0measure:" + m.name] = "long"
             if fld in self.r.arrays:
                 # COUNT(field) counts values; siemc counts events that have the field
-                return f"{name} = COUNT(*) WHERE {f} IS NOT NULL"
-            return f"{name} = COUNT({f})"
+                return [f"{name} = COUNT(*) WHERE {f} IS NOT NULL"]
+            return [f"{name} = COUNT({f})"]
         if m.kind == "distinct":
             self.r.types["\0measure:" + m.name] = "long"
             self.ctx.approximate(
@@ -294,7 +316,7 @@ class AggregateBuilder:
                 "values barring hash collisions, approximate above",
                 m.span,
             )
-            return f"{name} = COUNT_DISTINCT({f}, {PRECISION})"
+            return [f"{name} = COUNT_DISTINCT({f}, {PRECISION})"]
         if kind not in NUMERIC and kind not in STRINGS:
             raise self.ctx.unsupported(
                 f"{m.kind} of '{m.field}'", f"the field is of type {kind}", m.span, "use a number"
@@ -312,10 +334,10 @@ class AggregateBuilder:
             self.r.types["\0measure:" + m.name] = (
                 "long" if kind in ("long", "integer") else "double"
             )
-            return f"{name} = {m.kind.upper()}({num})"
+            return [f"{name} = {m.kind.upper()}({num})"]
         if m.kind == "avg":
             self.r.types["\0measure:" + m.name] = "double"
-            return f"{name} = AVG({num})"
+            return [f"{name} = AVG({num})"]
         if m.kind == "stdev":
             # STD_DEV is the population deviation; siemc's is the sample one: multiply by
             # sqrt(n / (n - 1)), and null below two values.
@@ -325,11 +347,11 @@ class AggregateBuilder:
             self._fixups.append(
                 f"{name} = CASE({n} >= 2, {sd} * SQRT(TO_DOUBLE({n}) / ({n} - 1)), null)"
             )
-            return f"{ident(n)} = COUNT({f}), {ident(sd)} = STD_DEV({num})"
+            return [f"{ident(n)} = COUNT({f})", f"{ident(sd)} = STD_DEV({num})"]
         assert m.kind == "percentile" and m.p is not None
         if m.name in self.exact_pct:
             self.r.types["\0measure:" + m.name] = kind if kind in NUMERIC else "double"
-            return f"{name} = MAX({self.exact_pct[m.name]})"
+            return [f"{name} = MAX({self.exact_pct[m.name]})"]
         self.r.types["\0measure:" + m.name] = "double"
         self.ctx.approximate(
             "percentile",
@@ -337,7 +359,7 @@ class AggregateBuilder:
             "nearest-rank value",
             m.span,
         )
-        return f"{name} = PERCENTILE({num}, {number(m.p)})"
+        return [f"{name} = PERCENTILE({num}, {number(m.p)})"]
 
     def _percentiles(self, group: list[str]) -> list[str]:
         """Nearest-rank percentiles, exactly (docs/semantics.md, "Aggregates"): the smallest
@@ -372,13 +394,16 @@ class AggregateBuilder:
                 f"siemc_pct_{i}_rank",
                 f"siemc_pct_{i}",
             )
+            cond = "" if m.where is None else f" WHERE {self.condition(m)}"
+            held = "" if m.where is None else f" AND {self.condition(m)}"
             cmds += [
-                f"INLINE STATS siemc_pct_{i}_n = COUNT({x}), {vals} = VALUES({x})\n    BY {by}",
+                f"INLINE STATS siemc_pct_{i}_n = COUNT({x}){cond}, {vals} = VALUES({x}){cond}"
+                f"\n    BY {by}",
                 # the group's smallest value marks the one copy of each row kept; a group
                 # without values gets 0 (expanded once, ranks nothing)
                 f"EVAL {vals} = COALESCE({vals}, 0), {first} = MV_MIN({vals})",
                 f"MV_EXPAND {vals}",
-                f"INLINE STATS {rank} = SUM(CASE({x} <= {vals}, 1, 0))\n    BY {by}, {vals}",
+                f"INLINE STATS {rank} = SUM(CASE({x} <= {vals}{held}, 1, 0))\n    BY {by}, {vals}",
                 # k = ceil(num / den * n) in integer arithmetic, at least 1
                 f"INLINE STATS {out} = MIN({vals}) WHERE {rank} >= GREATEST(1, "
                 f"(siemc_pct_{i}_n * {num} + {den - 1}) / {den})\n    BY {by}",
@@ -458,17 +483,17 @@ class AggregateBuilder:
         by = ", ".join(["siemc_window", *map(ident, keys)])
         carry = [f"{c} = MAX({c}) WHERE window == siemc_window" for c in ["window", *self.outputs]]
         hist: list[str] = []
+        longest = max(d.lookback_ms for d in devs)
         for i, d in enumerate(devs, 1):
-            m = ident(d.measure)
-            past = "WHERE siemc_past"
-            n, avg, sd = f"siemc_dev_n_{i}", f"siemc_dev_avg_{i}", f"siemc_dev_sd_{i}"
-            hist += [f"{n} = COUNT({m}) {past}"]
-            conds.append(f"{n} >= {max(d.min_history, 1)}")
-            assert d.k is not None
-            hist += [f"{avg} = AVG({m}) {past}", f"{sd} = STD_DEV({m}) {past}"]
-            sample_sd = f"{sd} * SQRT(TO_DOUBLE({n}) / ({n} - 1))"  # STD_DEV: population
-            conds.append(f"{n} >= 2 AND {m} > {avg} + {number(d.k)} * {sample_sd}")
-        lookback = duration(max(d.lookback_ms for d in devs))
+            # siemc_past reaches the longest lookback; a shorter one starts later
+            past = "siemc_past"
+            if d.lookback_ms < longest:
+                past += f" AND window >= siemc_window - {duration(d.lookback_ms)}"
+            if d.include_current:
+                past += " OR window == siemc_window"
+            assert d.percentile is None
+            hist += _compared(d, i, f"WHERE {past}", conds)
+        lookback = duration(longest)
         group = f"\n    BY {', '.join(map(ident, keys))}" if keys else ""
         return [
             f"INLINE STATS siemc_window = VALUES(window){group}",
@@ -483,26 +508,20 @@ class AggregateBuilder:
         cols = ["window", *self.outputs, *extra]
         carry = [f"{c} = MAX({c}) WHERE siemc_current" for c in cols]
         hist: list[str] = []
+        longest = max(d.lookback_ms for d in devs)
         for i, d in enumerate(devs, 1):
-            m = ident(d.measure)
-            past = "WHERE NOT siemc_current"
-            n, avg, sd = f"siemc_dev_n_{i}", f"siemc_dev_avg_{i}", f"siemc_dev_sd_{i}"
-            hist += [f"{n} = COUNT({m}) {past}"]
-            conds.append(f"{n} >= {max(d.min_history, 1)}")
-            if d.k is not None:
-                hist += [f"{avg} = AVG({m}) {past}", f"{sd} = STD_DEV({m}) {past}"]
-                sample_sd = f"{sd} * SQRT(TO_DOUBLE({n}) / ({n} - 1))"  # STD_DEV: population
-                conds.append(f"{n} >= 2 AND {m} > {avg} + {number(d.k)} * {sample_sd}")
+            # the range read holds the current window and the past ones of the longest lookback
+            past = [] if d.include_current else ["NOT siemc_current"]
+            if d.lookback_ms < longest:
+                past.append(f"window >= {self.current} - {duration(d.lookback_ms)}")
+            hist += _compared(d, i, "WHERE " + " AND ".join(past) if past else "", conds)
             if d.percentile is not None:
-                pc = f"siemc_dev_p_{i}"
                 self.ctx.approximate(
                     "deviation baseline",
                     "PERCENTILE is a t-digest estimate; siemc compares with the nearest-rank "
                     "percentile of the past windows",
                     d.span,
                 )
-                hist.append(f"{pc} = PERCENTILE({m}, {number(d.percentile)}) {past}")
-                conds.append(f"{m} > {pc}")
         return [
             f"EVAL siemc_current = window == {self.current}",
             "STATS "
@@ -510,6 +529,38 @@ class AggregateBuilder:
             + ("\n    BY " + ", ".join(map(ident, keys)) if keys else ""),
             "WHERE window IS NOT NULL",
         ]
+
+
+def _compared(d: ir.Deviation, i: int, past: str, conds: list[str]) -> list[str]:
+    """The aggregates of the values deviation ``i`` compares with (``past``: the filter that
+    selects them) and, appended to ``conds``, its tests (docs/semantics.md, deviation). The
+    count includes the current window with ``include_current``, so min_history past windows
+    are one value more; a null current value fails every comparison, as in siemc."""
+    m, below = ident(d.measure), d.direction == "below"
+    n = f"siemc_dev_n_{i}"
+    hist = [f"{n} = COUNT({m}) {past}".rstrip()]
+    # the sample standard deviation needs two values (siemc: false with fewer)
+    least = max(d.min_history + (1 if d.include_current else 0), 2 if d.k is not None else 1)
+    conds.append(f"{n} >= {least}")
+    if d.k is not None:
+        avg, sd = f"siemc_dev_avg_{i}", f"siemc_dev_sd_{i}"
+        hist += [f"{avg} = AVG({m}) {past}".rstrip(), f"{sd} = STD_DEV({m}) {past}".rstrip()]
+        sample_sd = f"{sd} * SQRT(TO_DOUBLE({n}) / ({n} - 1))"  # STD_DEV: population
+        bound = f"{avg} {'-' if below else '+'} {number(d.k)} * {sample_sd}"
+        conds.append(f"{m} {'<' if below else '>'} {bound}")
+    if d.percentile is not None:
+        pc = f"siemc_dev_p_{i}"
+        hist.append(f"{pc} = PERCENTILE({m}, {number(d.percentile)}) {past}".rstrip())
+        conds.append(f"{m} {'<' if below else '>'} {pc}")
+    if d.ratio is not None:
+        # "R times the mean" as products of the count and the sum, exact for whole numbers
+        # where AVG would round first; a sum that is not positive has no ratio
+        total, r = f"siemc_dev_sum_{i}", number(d.ratio)
+        hist.append(f"{total} = SUM({m}) {past}".rstrip())
+        times = "" if r == "1" else f" * {r}"
+        test = f"{m} * {n}{times} <= {total}" if below else f"{m} * {n} >= {total}{times}"
+        conds.append(f"{total} > 0 AND {test}")
+    return hist
 
 
 def _grows_with_events(agg: ir.Aggregate) -> bool:

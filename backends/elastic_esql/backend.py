@@ -21,7 +21,7 @@ from backends.elastic_esql.cooccurrence import CooccurrenceBuilder
 from backends.elastic_esql.expr import profile_arrays
 from backends.elastic_esql.match import match_first_seen
 from backends.elastic_esql.sequence import SequenceBuilder
-from backends.elastic_esql.stack import DEFAULT_STACK, STACKS, Stack, parse_stack
+from backends.elastic_esql.stack import DEFAULT_STACK, STACKS, Stack, oldest_stack, parse_stack
 from backends.inline import Env, Inliner, Limits, read_lookups, render_best
 from backends.registered_domain import REQUIREMENT, requirements
 from compiler import ir
@@ -163,8 +163,11 @@ class EsqlBackend(Backend):
             "keyword field are approximate (doc values are de-duplicated per document)",
         ),
         ir.Measure: _S(
-            "not_implemented",
-            "a conditional measure would be STATS ... WHERE (the aggregate's own filter)",
+            "exact",
+            "the aggregate's own filter, STATS agg WHERE <filter> (the "
+            "stream filter rendering, true exactly where siemc's holds); an exact distinct "
+            "count keeps a value when some event holding it satisfies the filter; an exact "
+            "percentile ranks only those events; not over a stream join",
         ),
         ir.FirstSeen: _S(
             "exact",
@@ -182,7 +185,8 @@ class EsqlBackend(Backend):
         ),
         ir.Deviation: _S(
             "exact",
-            "mean + k * sample stdev: every window decided against its own past (9.3+: "
+            "mean +/- k * sample stdev or a ratio (count and sum products): every window "
+            "decided against its own past (9.3+: "
             "INLINE STATS VALUES(window) BY the group, MV_EXPAND, a STATS of the past windows "
             "within the lookback per window); approximate with a percentile (PERCENTILE's "
             "t-digest) or before 9.3: a second STATS over the past windows for the latest "
@@ -224,7 +228,7 @@ class EsqlBackend(Backend):
         text = super().wrap(analytic, ctx, query)
         head, _, rest = text.partition("\n")
         second, _, body = rest.partition("\n")
-        stack = stack_of(ctx)
+        stack = oldest_stack(query, stack_of(ctx))
         notes = [f"{self.comment} requires Elasticsearch >= {stack.full}"]
         if stack.previews(query):
             notes.append(

@@ -14,6 +14,7 @@ generally available except MV_CONTAINS (tech preview since 9.2).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 STACKS = ("8.19", "9.0", "9.1", "9.2", "9.3")
@@ -59,6 +60,25 @@ class Stack:
         if "MV_EXPAND " in query:  # tech preview since its introduction (commands/mv_expand)
             out.append("MV_EXPAND")
         return out
+
+
+# What a query uses that an older stack lacks, and the first stack where it is generally
+# available (the pages cited above); everything else the backend writes runs on 8.19, which
+# the engine checks against the header (compiler/engines/run_esql.py, verify_features).
+_NEEDS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"^\| INLINE STATS ", re.M), "9.3"),
+    (re.compile(r"^\| LOOKUP JOIN \S+ ON [^\n,]+,", re.M), "9.3"),
+    (re.compile(r"^\| LOOKUP JOIN ", re.M), "9.1"),
+    (re.compile(r"\bMV_CONTAINS\("), "9.2"),
+)
+
+
+def oldest_stack(query: str, target: Stack) -> Stack:
+    """The oldest known stack that runs ``query`` as written for ``target``: a query that uses
+    none of the newer idioms runs on older stacks too, and its header says so."""
+    needed = [v for pattern, v in _NEEDS if pattern.search(query)]
+    oldest = max((Stack(v) for v in needed), key=lambda s: s.version, default=Stack(STACKS[0]))
+    return oldest if oldest.version < target.version else target
 
 
 def parse_stack(text: str | None) -> Stack | None:

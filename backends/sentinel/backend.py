@@ -177,7 +177,8 @@ class KqlBackend(KqlDetectMixin, KqlJoinFoldMixin, KqlStreamMixin, KqlExprMixin,
         ir.Deviation: Support(
             "exact",
             "past windows of the same aggregate joined per group and "
-            "summarized (avg, stdev, count) over [start - lookback, start); "
+            "summarized (count, avg/stdev or sum for a ratio) over [start - lookback, start) "
+            "(through start with history: include_current); "
             "percentile history is the exact nearest rank of the sorted values; "
             + _PERIOD_HOW
             + ": mixed); exact "

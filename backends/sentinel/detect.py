@@ -580,7 +580,11 @@ class KqlDetectMixin:
         on = ", ".join(keys) if keys else "__one"
         lb = t.timespan(b.lookback_ms)
         m = t.ident(b.measure)
-        stats = [f"__dn{i} = count()", f"__dm{i} = avg(__hv)", f"__ds{i} = stdev(__hv)"]
+        stats = [f"__dn{i} = count()"]
+        if b.k is not None:
+            stats += [f"__dm{i} = avg(__hv)", f"__ds{i} = stdev(__hv)"]
+        if b.ratio is not None:
+            stats.append(f"__dt{i} = sum(__hv)")
         if b.percentile is not None:
             stats.append(f"__dl{i} = make_list(__hv)")
         dp = (
@@ -597,19 +601,39 @@ class KqlDetectMixin:
             (
                 f"__history{i}",
                 f"{left}\n| join kind=inner ({hist}) on {on}\n"
-                f"| where __hs >= __start - {lb} and __hs < __start and isnotnull(__hv)\n"
+                f"| where __hs >= __start - {lb} and __hs {'<=' if b.include_current else '<'} "
+                "__start and isnotnull(__hv)\n"
                 f"| summarize {', '.join(stats)} by {', '.join(al.identity)}",
             )
         )
-        conds = [f"__dn{i} >= {max(b.min_history, 1)}"]
-        if b.k is not None:
-            conds += [f"__dn{i} >= 2", f"{m} > __dm{i} + {t.number(b.k)} * __ds{i}"]
-        if dp is not None:
-            conds.append(f"{m} > {dp}")
+        conds = _deviation_conds(b, i, m, dp)
         return (
             f"| lookup kind=inner __history{i} on {', '.join(al.identity)}\n"
             f"| where {' and '.join(conds)}\n| project-away __d*"
         )
+
+
+def _deviation_conds(b: ir.Deviation, i: int, m: str, dp: str | None) -> list[str]:
+    """The tests of deviation ``i`` on its history row (docs/semantics.md, deviation): with
+    ``include_current`` the row counts the current window too, so min_history past windows are
+    one value more; a null current value fails every comparison, as in siemc."""
+    below = b.direction == "below"
+    # the sample standard deviation needs two values (siemc: false with fewer)
+    least = max(b.min_history + (1 if b.include_current else 0), 2 if b.k is not None else 1)
+    conds = [f"__dn{i} >= {least}"]
+    if b.k is not None:
+        bound = f"__dm{i} {'-' if below else '+'} {t.number(b.k)} * __ds{i}"
+        conds.append(f"{m} {'<' if below else '>'} {bound}")
+    if dp is not None:
+        conds.append(f"{m} {'<' if below else '>'} {dp}")
+    if b.ratio is not None:
+        # "R times the mean" as products of the count and the sum, exact for whole numbers
+        # where avg() would round first; a sum that is not positive has no ratio
+        r = t.number(b.ratio)
+        times = "" if r == "1" else f" * {r}"
+        test = f"{m} * __dn{i}{times} <= __dt{i}" if below else f"{m} * __dn{i} >= __dt{i}{times}"
+        conds += [f"__dt{i} > 0", test]
+    return conds
 
 
 def nearest_rank(values: str, n: str, p: float, ty: str) -> str:

@@ -20,6 +20,7 @@ import jinja2
 from backends.base import Backend, Context, Support
 from backends.comment import one_line
 from backends.splunk import consume, firstseen, psl, rarity, sequence
+from backends.splunk.deviation import deviation_tests
 from backends.splunk.expr import eval_str, field_ref, is_boolean, number, seconds
 from backends.splunk.macros import definitions, filter_macro
 from backends.splunk.streams import TAG, Names, StreamBuilder
@@ -187,8 +188,9 @@ class SplunkBackend(Backend):
             "exact",
             "streamstats current=f count/avg/stdev over the group's past windows (the rows of "
             "bin + stats), time_window halfway between two window multiples so that exactly "
-            "the windows starting at or after start - lookback count; a percentile uses "
-            "exactperc (approximate: it may interpolate)",
+            "the windows starting at or after start - lookback count (current=t with "
+            "history: include_current); a ratio compares count and sum products; a percentile "
+            "uses exactperc (approximate: it may interpolate)",
         ),
     }
 
@@ -496,6 +498,7 @@ class SplunkBackend(Backend):
         lookback // size) holds exactly the past windows starting at or after
         ``start - lookback``, whichever way streamstats treats an event exactly at its edge."""
         cmds: list[str] = []
+        judged: list[str] = []
         size = d.window.size_ms
         kinds = {m.name: m.kind for m in d.measures}
         for i, b in enumerate(x for x in a.baselines if isinstance(x, ir.Deviation)):
@@ -514,24 +517,18 @@ class SplunkBackend(Backend):
                 # non-numeric current value fails
                 cmds.append(f"eval {p}_v=tonumber({field_ref(m)})")
                 m = f"{p}_v"
-            aggs = [f"count({m}) AS {p}_n"]
-            # the sample standard deviation needs two values (siemc: false with fewer)
-            least = max(b.min_history, 2 if b.k is not None else 1)
-            tests = [f"{p}_n>={least}"]
-            if b.k is not None:
-                aggs += [f"avg({m}) AS {p}_mean", f"stdev({m}) AS {p}_sd"]
-                tests.append(f"{m}>{p}_mean+{number(b.k)}*{p}_sd")
-            if b.percentile is not None:
-                aggs.append(f"exactperc{number(b.percentile)}({m}) AS {p}_pct")
-                tests.append(f"{m}>{p}_pct")
+            aggs, tests = deviation_tests(b, m, p)
             firstseen.history_note(ctx, b.lookback_ms, "window")
             cmds.append("sort 0 _time")
             cmds.append(
-                f"streamstats current=f time_window={seconds(span)} "
-                f"{' '.join(aggs)} BY {' '.join(keys)}"
+                f"streamstats current={'t' if b.include_current else 'f'} "
+                f"time_window={seconds(span)} {' '.join(aggs)} BY {' '.join(keys)}"
             )
+            # every window stays history of the next deviation's streamstats: filter once
+            judged += [firstseen.judged(b.lookback_ms), *tests]
+        if judged:
             cmds.append(firstseen.ADDINFO)
-            cmds.append("where " + " AND ".join([firstseen.judged(b.lookback_ms), *tests]))
+            cmds.append("where " + " AND ".join(dict.fromkeys(judged)))
             cmds.append("fields - info_*")
         return cmds
 

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from backends.base import Artifact
-from backends.duckdb import DuckdbBackend, columns
+from backends.duckdb import DuckdbBackend, columns, functions
 from compiler import canonical, engines, ir
 from compiler.canonical import CanonicalAlert
 from compiler.evaluator.model import Alert, Event
@@ -50,6 +50,7 @@ def _duckdb() -> Any:
 def connect() -> Any:
     con = _duckdb().connect(":memory:")
     con.execute("SET TimeZone = 'UTC'")
+    functions.register(con)
     return con
 
 

@@ -29,8 +29,11 @@ Semantics (the specification; docs/semantics.md, section "Aggregates"):
 * ``deviation`` baselines (tumbling only): per group, the named measure of past windows that had
   events and a non-null numeric value, with ``start >= current start - lookback`` (and, being past
   windows, ``end <= current start``). A condition holds when there are at least ``min_history``
-  such values and the current value is ``> mean + k * stdev`` (sample stdev; needs 2 values) or
-  ``> percentile(p)`` (nearest rank) of them. Every deviation must hold. The current window's
+  such values and the current value is ``> mean + k * stdev`` (sample stdev; needs 2 values),
+  ``> percentile(p)`` (nearest rank) or ``>= ratio * mean`` (exactly, with a positive mean) of
+  them; ``direction: below`` turns these into ``< mean - k * stdev``, ``< percentile(p)`` and
+  ``<= mean / ratio``; ``include_current`` adds the current value to the values compared with
+  (``min_history`` still counts past windows). Every deviation must hold. The current window's
   value enters the history whether or not it alerted.
 """
 
@@ -38,6 +41,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
+from fractions import Fraction
 from typing import Any
 
 from compiler import ir
@@ -522,12 +526,28 @@ def _value_getter(
 def _deviation_holds(d: ir.Deviation, current: float | int | None, past: list[Any]) -> bool:
     if current is None or len(past) < max(d.min_history, 1):
         return False
+    values = [*past, current] if d.include_current else past
+    below = d.direction == "below"
     if d.k is not None:
-        m, sd = mean(past), sample_stdev(past)
-        if m is None or sd is None or not current > m + d.k * sd:
+        m, sd = mean(values), sample_stdev(values)
+        if m is None or sd is None:
+            return False
+        if not (current < m - d.k * sd if below else current > m + d.k * sd):
             return False
     if d.percentile is not None:
-        q = percentile(sorted(past), d.percentile)
-        if q is None or not current > q:
+        q = percentile(sorted(values), d.percentile)
+        if q is None or not (current < q if below else current > q):
             return False
-    return True
+    return d.ratio is None or _ratio_holds(current, values, d.ratio, below)
+
+
+def _ratio_holds(current: float | int, values: list[Any], ratio: float, below: bool) -> bool:
+    """``current >= ratio * mean`` (below: ``current <= mean / ratio``) in exact rational
+    arithmetic, as ``current * n >= ratio * sum`` (``current * n * ratio <= sum``), so a tie
+    is decided by the numbers and not by how a mean happened to round. A mean that is not
+    positive has no "times the usual": the condition is false."""
+    total = sum((Fraction(v) for v in values), Fraction(0))
+    if total <= 0:
+        return False
+    c, n, r = Fraction(current), len(values), Fraction(ratio)
+    return c * n * r <= total if below else c * n >= r * total

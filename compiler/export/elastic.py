@@ -1,12 +1,15 @@
 """Elastic Security package: one NDJSON of detection rules for Kibana's rule import API, plus
 lookup indices (mapping with ``index.mode: lookup`` and bulk NDJSON of the rows).
 
-Rule type per analytic (docs/export.md): ``eql`` when the EQL backend compiles it (match,
-sequence, co-occurrence as ``sample``, absence as a missing-event sequence); ``esql`` when the
-ES|QL backend does (aggregates, baselines); otherwise, for a match or a sequence with one
-first-seen baseline on at most 3 event fields of one step, a chain: an EQL building-block rule
-and a ``new_terms`` rule over its alerts in ``.alerts-security.alerts-*`` (an approximation:
-the history is the building block's earlier alerts, not the history stream).
+Rule type per analytic (docs/export.md): ``eql`` when the EQL backend compiles it exactly
+(match, sequence, co-occurrence as ``sample``, absence as a missing-event sequence); a native
+``threshold`` rule when it is exact (compiler/export/elastic_native.py); ``esql`` when the
+ES|QL backend compiles it exactly (aggregates, baselines); with --allow-approximate a native
+``threshold`` or ``new_terms`` rule before an approximate query; otherwise, for a match or a
+sequence with one first-seen baseline on at most 3 event fields of one step, a chain: an EQL
+building-block rule and a ``new_terms`` rule over its alerts in ``.alerts-security.alerts-*``
+(an approximation: the history is the building block's earlier alerts, not the history
+stream).
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from compiler import ir
 from compiler.build import PairResult
 from compiler.evaluator.engine import detection_streams
 from compiler.evaluator.streams import required_streams
-from compiler.export import attack
+from compiler.export import attack, elastic_native
 from compiler.export import schedule as sch
 from compiler.export.common import (
     Package,
@@ -342,10 +345,26 @@ def rules_for(pkg: Package, lo: Loaded, req: Request) -> list[dict[str, Any]]:
     if s is None:
         return []
     reasons: list[str] = []
+    # Kibana's own rule types, over the source indices: preferred where exact.
+    native = elastic_native.threshold(a, s, reasons) or elastic_native.new_terms(a, s, reasons)
+    if native is not None and native.direction == "exact":
+        return [_native_rule(lo, s, native)]
     tries: list[tuple[str, PairResult]] = []
     if not a.baselines:
         tries.append(("eql", compile_target(lo, "eql", req.allow_approximate)))
     tries.append(("esql", compile_target(lo, "esql", req.allow_approximate)))
+    if native is not None:
+        # an approximate native rule (Kibana's own rule type, reading the history stream
+        # itself from the source indices) comes after an exact query, before an approximate
+        # one and the chain
+        exact = [(t, r) for t, r in tries if r.artifact and not r.artifact.approximations]
+        tries = exact
+        if not exact and req.allow_approximate:
+            return [_native_rule(lo, s, native)]
+        if not exact:
+            reasons.append(
+                f"native {native.fields['type']} needs --allow-approximate ({native.detail})"
+            )
     for target, res in tries:
         art = res.artifact
         if art is None:
@@ -362,13 +381,30 @@ def rules_for(pkg: Package, lo: Loaded, req: Request) -> list[dict[str, Any]]:
                 continue
             r = _base_rule(lo, "rule", s, s.lookback_ms)
             r.update(type="esql", language="esql", query=_esql_query(a, art.query, s))
-        r["note"] = _note(approximations_text(art), s, [f"compiled by the {target} backend"])
+        form = [f"compiled by the {target} backend"]
+        form += [x for x in reasons if x.startswith("native ")]
+        if native is not None:
+            form.append(
+                f"not a native {native.fields['type']} rule, which is approximate: {native.detail}"
+            )
+        r["note"] = _note(approximations_text(art), s, form)
         return [r]
     chain = _chain(pkg, lo, req, s, reasons) if a.baselines else None
     if chain is not None:
         return chain
     pkg.skip(a.id, "; ".join(reasons))
     return []
+
+
+def _native_rule(lo: Loaded, s: sch.Schedule, native: elastic_native.Native) -> dict[str, Any]:
+    """A native threshold or new_terms rule over the source indices; the note says which form
+    was chosen and why."""
+    r = _base_rule(lo, "rule", s, native.lookback_ms)
+    r.update(native.fields, index=_indices(lo.analytic))
+    r["meta"]["siemc"]["form"] = f"native {native.fields['type']} ({native.direction})"
+    extra = native.notes + ([native.detail] if native.detail else [])
+    r["note"] = _note([native.detail] if native.direction != "exact" else [], s, extra)
+    return r
 
 
 def lookup_files(lk: ir.Lookup) -> dict[str, str]:

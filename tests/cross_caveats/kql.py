@@ -140,4 +140,15 @@ CAVEATS: dict[tuple[str, str], Caveat] = {
             "D-ESQL-64 {host.name='h1', process.entity_id='f4'} [1704069000000..1704069002000]",
         ),
     ),
+    ("D-DDB-07", "multi-valued history and candidates"): Caveat(
+        "h1, c2, c3, c4 and c5 carry lists in source.ip or destination.domain: the ASIM "
+        "NetworkSession columns SrcIpAddr and DstFQDN are strings, one value per row, so the "
+        "engine stores each list as its JSON text, which equals no other value (c1, c4 and c5 "
+        "find no history)",
+        extra=(
+            "D-DDB-07 {(no key)} [1704067800000..1704067800000]",
+            "D-DDB-07 {(no key)} [1704067980000..1704067980000]",
+            "D-DDB-07 {(no key)} [1704068040000..1704068040000]",
+        ),
+    ),
 }

@@ -44,6 +44,10 @@ EXACT = {
     "SIEMC-0005",
     "SIEMC-0011",
     "SIEMC-0012",
+    # consuming windows and co-occurrences: sorted streamstats with reset_after (consume.py)
+    "SIEMC-0006",
+    "SIEMC-0008",
+    "SIEMC-0010",
 } | {
     # the deployable forms (docs/catalog.md)
     "SIEMC-0013",
@@ -97,6 +101,8 @@ def test_catalog_outcomes() -> None:
         "AN1190",
         "SIEMC-0004",
         "SIEMC-0005",
+        "SIEMC-0006",
+        "SIEMC-0008",
         "SIEMC-0009",
         "SIEMC-0014",
         "SIEMC-0016",
@@ -392,6 +398,10 @@ def test_tumbling_aggregate_exact() -> None:
 
 # ---------------------------------------------------------------------- the grammar itself
 GOOD = [
+    # consuming windows (backends/splunk/consume.py)
+    "search index=* | sort 0 str(k0) -str(k1) _time siemc_seq",
+    'search index=* | streamstats window=3 global=false reset_after="(n>=3 AND _time-w<=60)" '
+    "count AS n min(_time) AS w BY k",
     'search index=* a="x" NOT b=* (c="1" OR d>2)',
     "search index=* | where x=1",  # = and == are both equality in eval expressions
     "search index=* | where x==1 AND NOT isnull(y)",
@@ -431,6 +441,10 @@ BAD = [
     ("search index=* | multisearch [search a] [search b]", "must be the first command"),
     ("search index=* | streamstats time_window=1h BY k", "no statistical function"),
     ("search index=* | sort", "sort needs a field"),
+    ("search index=* | sort 0 str(k", "unexpected end"),
+    ('search index=* | streamstats reset_after="n>=2" count AS n', 'takes "(<eval-expression>)"'),
+    ('search index=* | streamstats reset_after="(n+1)" count AS n', "needs a boolean expression"),
+    ("search index=* | streamstats reset_after=(n>=2) count AS n", "bad value"),
     # eval cannot store a Boolean (Eval reference, Usage), in any of its forms
     ("search index=* | eval x=(a==b)", "cannot be assigned a boolean"),
     ("search index=* | eval x=a!=1", "cannot be assigned a boolean"),
@@ -699,3 +713,47 @@ def test_a_filter_macro_starts_with_a_letter() -> None:
     assert filter_macro("5f1abf38-3f09-4cd0-9a4f-4bc4ec1e1b5c") == (
         "siemc_5f1abf38_3f09_4cd0_9a4f_4bc4ec1e1b5c_filter"
     )
+
+
+# ---------------------------------------------------------------------- consuming windows
+def _variant(tmp_path: Path, name: str, old: str, new: str) -> Artifact:
+    text = (ROOT / "tests/differential/splunk" / name).read_text(encoding="utf-8")
+    assert old in text
+    f = tmp_path / name
+    f.write_text(text.replace(old, new), encoding="utf-8")
+    return BACKEND.compile(load_file(f).analytic, allow_approximate=True)
+
+
+def test_consuming_window_only_for_an_event_count_of_at_most_10000(tmp_path: Path) -> None:
+    """`count > 2` is `count >= 3`; a window of more than max_stream_window events, or a
+    condition on another measure, keeps the declared superset."""
+    gt = _variant(tmp_path, "s_c1_count_consume.yml", "count: {gte: 3}", "count: {gt: 2}")
+    assert not gt.approximations
+    assert 'window=3 global=false reset_after="(event_count>=3 AND _time-siemc_ws<=60)"' in (
+        gt.query
+    )
+    assert "| reverse" not in gt.query  # a pure count does not depend on the order of ties
+    big = _variant(tmp_path, "s_c1_count_consume.yml", "count: {gte: 3}", "count: {gte: 10001}")
+    assert [a.direction for a in big.approximations] == ["superset"]
+    assert "reset_after" not in big.query
+    both = _variant(
+        tmp_path,
+        "s_c2_count_measures.yml",
+        "having: starts >= 3",
+        "having: starts >= 3 and users >= 2",
+    )
+    assert [a.construct for a in both.approximations] == ["sliding window aggregation"]
+
+
+def test_consuming_cooccurrence_needs_distinct_disjoint_members(tmp_path: Path) -> None:
+    exact = _variant(tmp_path, "s_c4_cooccurrence.yml", "window: 2m", "window: 2m")
+    assert not exact.approximations
+    assert any("10,000 events" in n for n in exact.notes)
+    shared = _variant(
+        tmp_path,
+        "s_c4_cooccurrence.yml",
+        "process.name: [whoami, id]",
+        "process.name: [whoami, bash]",
+    )
+    assert [a.direction for a in shared.approximations] == ["superset"]
+    assert "reset_after" not in shared.query

@@ -188,8 +188,8 @@ def test_lookups_and_options() -> None:
     assert "AN1190" in plain.exported and "AN1511" in plain.exported
     strict = splunk.package(request(allow_approximate=False))
     skipped = {s.analytic: s.reason for s in strict.skipped}
-    assert "splunk can only approximate" in skipped["SIEMC-0006"]
-    assert "SIEMC-0006: splunk: " in strict.files[APPDIR + "README.md"]
+    assert "splunk can only approximate" in skipped["SIEMC-0007"]
+    assert "SIEMC-0007: splunk: " in strict.files[APPDIR + "README.md"]
     assert {"AN1190", "AN1511"} <= set(strict.exported)
     # registered_domain() reads the Public Suffix List lookup, shipped with the app
     stanzas = parse_conf(plain.files[APPDIR + "default/transforms.conf"])

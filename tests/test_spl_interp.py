@@ -237,6 +237,70 @@ def test_streamstats_time_window_needs_sorted_events() -> None:
         run("search index=* | sort 0 i | streamstats time_window=1m count", evs)
 
 
+_DOC = [("x", 100, "LOGON"), ("y", 200, "APP_START"), ("x", 400, "FILE_DOWNLOAD"),
+        ("x", 50, "REBOOT"), ("y", 150, "LOGON"), ("x", 100, "LOGON")]  # fmt: skip
+
+
+def _doc_events() -> list[dict[str, Any]]:
+    """The SPL2 streamstats pages' example data, in order (sorted by _time below)."""
+    return [ev(i, host=h, bytes=str(b), action=a) for i, (h, b, a) in enumerate(_DOC)]
+
+
+def test_streamstats_window_is_the_last_n_events_with_the_current_one() -> None:
+    # "the average of the bytes field over the last 3 events, including the current event"
+    rows = run(
+        "search index=* | sort 0 _time | streamstats window=3 avg(bytes) AS a", _doc_events()
+    )
+    assert [round(r["a"], 2) for r in rows] == [100, 150, 233.33, 216.67, 200, 100]
+
+
+def test_streamstats_reset_after_resets_every_group() -> None:
+    # SPL2 "streamstats command usage": "The sum of the bytes is reset for both the y and x hosts
+    # in the next events"
+    rows = run(
+        'search index=* | sort 0 _time | streamstats reset_after="(action==\\"REBOOT\\")" '
+        "sum(bytes) AS total_bytes BY host",
+        _doc_events(),
+    )
+    assert col(rows, "total_bytes") == [100, 200, 500, 550, 150, 100]
+
+
+def test_streamstats_reset_after_reads_its_own_results_and_resets_the_window() -> None:
+    evs = [ev(t, h="a") for t in range(7)]
+    rows = run(
+        'search index=* | sort 0 _time | streamstats window=3 global=false reset_after="(n>=2)" '
+        "count AS n min(_time) AS f BY h",
+        evs,
+    )
+    assert col(rows, "n") == [1, 2, 1, 2, 1, 2, 1]
+    assert col(rows, "f") == [0, 0, 2, 2, 4, 4, 6]
+
+
+def test_streamstats_window_per_group_needs_global_false() -> None:
+    evs = [ev(1, h="a"), ev(2, h="b"), ev(3, h="a"), ev(4, h="a")]
+    rows = run(
+        "search index=* | sort 0 _time | streamstats window=2 global=false count AS n BY h", evs
+    )
+    assert col(rows, "n") == [1, 1, 2, 2]
+    # global=true (the default) is "a single window" for every group: its per-group reading
+    # is not documented
+    with pytest.raises(NotExecutable, match="global=false"):
+        run("search index=* | streamstats window=2 count AS n BY h", evs)
+    with pytest.raises(NotExecutable, match="time_window"):
+        run('search index=* | sort 0 _time | streamstats time_window=1m reset_after="(n>1)" '
+            "count AS n", evs)  # fmt: skip
+
+
+def test_sort_str_orders_values_as_text() -> None:
+    evs = [ev(1, k="9"), ev(2, k="7.0"), ev(3, k="10"), ev(4, k="7"), ev(5, k="7")]
+    assert col(run("search index=* | sort 0 k _time", evs), "k") == ["7.0", "7", "7", "9", "10"]
+    rows = run("search index=* | sort 0 str(k) _time", evs)
+    assert col(rows, "k") == ["10", "7", "7", "7.0", "9"]
+    assert col(rows, "_time") == [3, 4, 5, 2, 1]
+    rows = run("search index=* | sort 0 -str(k) _time", evs)
+    assert col(rows, "k") == ["9", "7.0", "7", "7", "10"]
+
+
 # --------------------------------------------------------------------------- lookup / rex
 def test_lookup_case_sensitivity_max_matches_and_output_clears() -> None:
     table = LookupDef([{"host": "WEB01", "role": "web"}, {"host": "web01", "role": "other"}],

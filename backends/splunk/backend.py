@@ -3,9 +3,10 @@
 Streams become base searches plus ``lookup``/``eval``/``search``/``where`` commands; several
 streams share one ``multisearch`` pool whose rows carry their stream name. Detections:
 match (the pipeline), tumbling aggregates (``bin`` + ``stats``), sliding aggregates
-(``streamstats time_window``), sequences (``transaction``), co-occurrence and absence
-(``streamstats``), baselines (``join`` with a history subsearch, ``streamstats`` over past
-windows). Each Splunk construct's rules are cited where it is emitted.
+(``streamstats``, consuming with ``reset_after``: consume.py), sequences (previous-step test,
+``transaction``), co-occurrence and absence (``streamstats``), baselines (``join`` with a
+history subsearch, ``streamstats`` over past windows). Each Splunk construct's rules are
+cited where it is emitted.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import jinja2
 
 from backends.base import Backend, Context, Support
 from backends.comment import one_line
-from backends.splunk import firstseen, psl, rarity, sequence
+from backends.splunk import consume, firstseen, psl, rarity, sequence
 from backends.splunk.deviation import deviation_tests
 from backends.splunk.expr import eval_str, field_ref, is_boolean, number, seconds
 from backends.splunk.macros import definitions, filter_macro
@@ -138,9 +139,13 @@ class SplunkBackend(Backend):
             "until the process ends; three or more steps: transaction (approximate)",
         ),
         ir.Cooccurrence: Support(
-            "approximate",
-            "streamstats time_window dc(stream) by keys; re-alerts while the window stays "
-            "complete (no consumption): a superset",
+            "exact",
+            "distinct, disjoint member streams on single-valued keys: the rows sorted by key "
+            "then (time, input) order, streamstats max() of each member's times with "
+            'reset_after="(every member within the window)", which consumes the set (exact '
+            "while a key has at most 10,000 events in one window, a declared NOTE); otherwise "
+            "streamstats time_window dc(stream), which re-alerts while the window stays "
+            "complete (a superset)",
         ),
         ir.Absence: Support(
             "exact",
@@ -150,9 +155,12 @@ class SplunkBackend(Backend):
         ir.Aggregate: Support(
             "exact",
             "tumbling: bin _time span (epoch-aligned below one day) + stats by _time and keys "
-            "+ eval + where (a multi-valued key: one group per value); sliding "
-            "(approximate, a superset for count/distinct thresholds): streamstats time_window "
-            "without consumption, mvexpand of multi-valued keys; percentile: nearest rank by "
+            "+ eval + where (a multi-valued key: one group per value); sliding with "
+            "`count >= T`: the rows sorted by key then time, streamstats window=T with "
+            'reset_after="(T events within the size)", which consumes the window; other '
+            "sliding conditions (approximate, a superset for count/distinct thresholds): "
+            "streamstats time_window without consumption; mvexpand of multi-valued keys; "
+            "percentile: nearest rank by "
             "sort + streamstats count + eventstats count (exactperc, approximate, on "
             "multi-valued fields or keys)",
         ),
@@ -388,19 +396,24 @@ class SplunkBackend(Backend):
             cmds += ranks
             cmds.append(f"stats {' '.join(aggs)} BY _time {' '.join(keys)}")
         else:
-            ctx.approximate(
-                "sliding window aggregation",
-                "streamstats time_window evaluates after every event but does not consume "
-                "the events of a window that fired, so a burst re-alerts on each further "
-                "event (siemc: floor(N/T) alerts)",
-                d.window.span,
-                direction="superset" if _grows_with_the_window(d) else "mixed",
-            )
-            if rare_pass:
+            limit = consume.count_limit(d)
+            if limit is None:
+                ctx.approximate(
+                    "sliding window aggregation",
+                    "streamstats time_window evaluates after every event but does not consume "
+                    "the events of a window that fired, so a burst re-alerts on each further "
+                    "event (siemc: floor(N/T) alerts)",
+                    d.window.span,
+                    direction="superset" if _grows_with_the_window(d) else "mixed",
+                )
+            if rare_pass and limit is None:
                 # rows without a key are still history: the window start is kept for the pass
                 aggs.append("min(_time) AS siemc_ws")
-            else:
+            elif not rare_pass:
                 cmds.append("where " + " AND ".join(f"isnotnull({field_ref(k)})" for k in keys))
+            ordered = limit is not None and consume.needs_order(d)
+            if ordered and not cmds[0].startswith("| multisearch"):
+                cmds += consume.INPUT_ORDER
             # streamstats groups by a multivalue field's whole value; siemc puts the event in
             # the group of each value (as stats BY does): one row per value
             # (https://docs.splunk.com/Documentation/Splunk/latest/SearchReference/Mvexpand)
@@ -408,11 +421,14 @@ class SplunkBackend(Backend):
                 if k in sb.multi:
                     cmds.append(f"eval {field_ref(name)}=mvdedup({field_ref(name)})")
                     cmds.append(f"mvexpand {name}")
-            cmds.append("sort 0 _time")
-            cmds.append(
-                f"streamstats time_window={seconds(d.window.size_ms)} {' '.join(aggs)} "
-                f"BY {' '.join(keys)}"
-            )
+            if limit is not None:
+                cmds += consume.window_pass(d, keys, aggs, limit, ordered)
+            else:
+                cmds.append("sort 0 _time")
+                cmds.append(
+                    f"streamstats time_window={seconds(d.window.size_ms)} {' '.join(aggs)} "
+                    f"BY {' '.join(keys)}"
+                )
         # compute reads key fields (booleans derived upstream are held as text) and measures
         bools = set(sb.booleans(d.stream) & set(d.keys))
         for name, e in d.compute:
@@ -422,20 +438,32 @@ class SplunkBackend(Backend):
             else:
                 bools.discard(name)
         cmds += self._deviation(d, a, ctx, keys)
+        # the consuming form fires where the window holds its T events within the size
+        limit = consume.count_limit(d) if d.window.kind == "sliding" else None
+        fired = None
+        if limit is not None:
+            assert isinstance(d.having, ir.BinOp) and isinstance(d.having.left, ir.MeasureRef)
+            count = ctx.profile.local(d.having.left.name)
+            fired = consume.fires(count, limit, d.window.size_ms)
         if rare_pass and d.window.kind == "sliding":
-            ctx.approximate(
-                "rarity baseline on a sliding window",
-                "each candidate is judged at the start of streamstats' window, which keeps "
-                "the events of windows that fired, so it may start earlier than siemc's",
-                next(b for b in a.baselines if isinstance(b, ir.Rarity)).span,
-            )
+            if fired is None:
+                ctx.approximate(
+                    "rarity baseline on a sliding window",
+                    "each candidate is judged at the start of streamstats' window, which keeps "
+                    "the events of windows that fired, so it may start earlier than siemc's",
+                    next(b for b in a.baselines if isinstance(b, ir.Rarity)).span,
+                )
             cond = [f"isnotnull({field_ref(k)})" for k in keys]
-            if d.having is not None:
+            if fired is not None:
+                cond.append(f"({fired})")
+            elif d.having is not None:
                 cond.append(sb.expr(d.having, frozenset(bools), condition=True))
             cmds += rarity.one_pass(
                 a, ctx, sb, names, d.stream, False, start="siemc_ws", candidate=" AND ".join(cond)
             )
             cmds[-1] += " siemc_ws"
+        elif fired is not None:
+            cmds.append(f"where {fired}")
         elif d.having is not None:
             cmds.append(f"where {sb.expr(d.having, frozenset(bools), condition=True)}")
         if not (one_pass or rare_pass):
@@ -600,6 +628,9 @@ class SplunkBackend(Backend):
     def _cooccurrence(
         self, d: ir.Cooccurrence, a: ir.Analytic, ctx: Context, sb: StreamBuilder, names: Names
     ) -> list[str]:
+        if consume.cooccurrence_applies(d, a, sb):
+            cmds, knames = self._keyed_pool(list(d.members), a, ctx, sb, names)
+            return cmds + consume.cooccurrence(d, knames, ctx) + self._baselines(a, ctx, sb, names)
         ctx.approximate(
             "unordered co-occurrence",
             "streamstats time_window dc(stream) by keys fires at every event while all "

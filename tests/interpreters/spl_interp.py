@@ -163,13 +163,15 @@ class Search:
         simple = {
             "rex": self.rex, "lookup": self.lookup, "fields": _fields, "table": _table,
             "rename": _rename, "sort": _sort, "mvexpand": _mvexpand, "bin": st.cmd_bin,
-            "stats": st.cmd_stats, "streamstats": st.cmd_streamstats, "join": self.join,
+            "stats": st.cmd_stats, "join": self.join,
             "reverse": _reverse, "eventstats": st.cmd_eventstats,
         }  # fmt: skip
         if name in simple:
             return simple[name](rows, args)
         if name == "transaction":
             return st.cmd_transaction(rows, args, self.env)
+        if name == "streamstats":
+            return st.cmd_streamstats(rows, args, self.env)
         if name == "addinfo":
             return self.addinfo(rows, args)
         raise NotExecutable(name)
@@ -414,20 +416,37 @@ def _rename(rows: list[Row], args: str) -> list[Row]:
 
 
 def _sort(rows: list[Row], args: str) -> list[Row]:
-    """``sort [<count>] [+|-]<field>...``: numbers numerically, strings lexicographically,
-    count 0 = every result (default 10000); stable
+    """``sort [<count>] [+|-]<sort-field>...``, a sort field being ``<field>`` or
+    ``str(<field>)``: numbers numerically, strings lexicographically (``str()``: every value as
+    a string, lexicographically, so values are equal only when their texts are), count 0 =
+    every result (default 10000); stable
     (https://docs.splunk.com/Documentation/Splunk/latest/SearchReference/Sort)."""
     toks = _names(args)
     limit = 10000
     if toks and re.fullmatch(r"\d+", toks[0]):
         limit = int(toks.pop(0))
-    out = list(rows)
-    for t in reversed(toks):
+    keys: list[tuple[str, bool, bool]] = []  # (field, descending, as text)
+    i = 0
+    while i < len(toks):
+        t = toks[i]
         desc = t.startswith("-")
-        f = t.lstrip("+-")
+        name = t.lstrip("+-")
+        if toks[i + 1 : i + 2] == ["("] and toks[i + 3 : i + 4] == [")"]:
+            if name != "str":
+                raise NotExecutable(f"sort {name}()")
+            keys.append((toks[i + 2], desc, True))
+            i += 4
+            continue
+        keys.append((name, desc, False))
+        i += 1
+    out = list(rows)
+    for f, desc, as_text in reversed(keys):
         present = [r for r in out if r.get(f) is not None]
         absent = [r for r in out if r.get(f) is None]
-        present.sort(key=lambda r: st.sort_key(r[f]), reverse=desc)
+        if as_text:
+            present.sort(key=lambda r: "\n".join(map(text, mv(r[f]))), reverse=desc)
+        else:
+            present.sort(key=lambda r: st.sort_key(r[f]), reverse=desc)
         out = present + absent
     return out[:limit] if limit else out
 

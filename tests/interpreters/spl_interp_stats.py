@@ -28,7 +28,7 @@ from tests.interpreters.spl_interp_values import (
     span_seconds,
     text,
 )
-from tests.oracles.spl_grammar import Cursor, _options, lex
+from tests.oracles.spl_grammar import Cursor, _options, _string_value, lex
 
 Row = dict[str, Any]
 _PERC = re.compile(r"^exactperc(\d+(?:\.\d+)?)$")
@@ -235,30 +235,56 @@ def cmd_eventstats(rows: list[Row], args: str) -> list[Row]:
     return out
 
 
-def cmd_streamstats(rows: list[Row], args: str) -> list[Row]:
+def cmd_streamstats(rows: list[Row], args: str, env: ev.Env | None = None) -> list[Row]:
     """Running statistics over each event's BY group, in input order
     (https://docs.splunk.com/Documentation/Splunk/latest/SearchReference/Streamstats):
     ``current=f`` leaves the event itself out; ``time_window`` keeps the group's events within
     that span of the current event (the input must be sorted by time, else Splunk stops with an
     error). The span is taken as inclusive (an event exactly ``time_window`` away is in the
     window): the reference does not say, and this reading is the interpreter's assumption. An
-    event with a null BY field gets no statistics."""
+    event with a null BY field gets no statistics.
+
+    ``window=N``: the statistics of the last N events (the current one included). With a BY
+    clause, ``global=false`` keeps one window per group; the default ``global=true`` is "a
+    single window" whose per-group reading the reference leaves open, so it is refused.
+    ``reset_after="(<eval>)"``: after the event's statistics are produced, a true expression
+    resets *all* accumulated statistics, every group's ("the sum of the bytes is reset for both
+    the y and x hosts in the next events", SPL2 streamstats command usage,
+    https://help.splunk.com/splunk-enterprise/search/spl2-search-reference/streamstats-command);
+    the expression may read the fields streamstats has just produced, and with ``window`` the
+    window is reset too (Streamstats reference, reset_after). It is evaluated on every event,
+    also one without a BY field. Combined with ``time_window`` the reference does not say what
+    a reset keeps: refused."""
     c = Cursor(lex(args, "search"), "streamstats")
     opts = _options(
         c,
         {
             k: lambda t: True
-            for k in ("current", "window", "time_window", "global", "reset_on_change", "allnum")
+            for k in (
+                "current", "window", "time_window", "global", "reset_on_change", "allnum",
+                "reset_after", "reset_before",
+            )
         },
         "streamstats",
-    )
-    for bad in ("global", "reset_on_change", "allnum"):
+    )  # fmt: skip
+    for bad in ("reset_on_change", "allnum", "reset_before"):
         if bad in opts:
             raise NotExecutable(f"streamstats {bad}=")
     aggs, by = parse_aggs(c)
     current = opts.get("current", "t").lower() in ("t", "true", "1")
     count_window = int(opts.get("window", "0"))
     span = span_seconds(opts["time_window"]) if "time_window" in opts else None
+    global_window = opts.get("global", "t").lower() in ("t", "true", "1")
+    if count_window and by and global_window:
+        raise NotExecutable("streamstats window= BY ... without global=false")
+    reset: ev.Node | None = None
+    if "reset_after" in opts:
+        if span is not None:
+            raise NotExecutable("streamstats reset_after= with time_window=")
+        inner = _string_value(opts["reset_after"]).strip()
+        if not (inner.startswith("(") and inner.endswith(")")):
+            raise SplRuntimeError('reset_after takes "(<eval-expression>)"')
+        reset = ev.parse(inner, "streamstats reset_after")
     if span is not None:
         times = [num(r.get("_time")) for r in rows]
         asc = all(a is not None and b is not None and a <= b for a, b in itertools.pairwise(times))
@@ -271,27 +297,31 @@ def cmd_streamstats(rows: list[Row], args: str) -> list[Row]:
     for r in rows:
         keyvals = [r.get(f) for f in by]
         res = dict(r)
-        if any(v is None for v in keyvals):
-            out.append(res)
-            continue
-        key = tuple(text(v) if not isinstance(v, list) else tuple(map(text, v)) for v in keyvals)
-        win = windows.setdefault(key, deque())
-        t = num(r.get("_time"))
-        if span is not None:
-            while win and t is not None and abs(t - (num(win[0]["_time"]) or 0)) > span:
+        if not any(v is None for v in keyvals):
+            key = tuple(
+                text(v) if not isinstance(v, list) else tuple(map(text, v)) for v in keyvals
+            )
+            win = windows.setdefault(key, deque())
+            t = num(r.get("_time"))
+            if span is not None:
+                while win and t is not None and abs(t - (num(win[0]["_time"]) or 0)) > span:
+                    win.popleft()
+            snap = {f: r.get(f) for f in fields}
+            snap["_time"] = r.get("_time")
+            members = [*win, snap] if current else list(win)
+            if count_window:
+                members = members[-count_window:]
+            for a in aggs:
+                v = a.compute(members)
+                if v is None:
+                    res.pop(a.out, None)
+                else:
+                    res[a.out] = v
+            win.append(snap)
+            if count_window and len(win) > count_window:
                 win.popleft()
-        snap = {f: r.get(f) for f in fields}
-        snap["_time"] = r.get("_time")
-        members = [*win, snap] if current else list(win)
-        for a in aggs:
-            v = a.compute(members)
-            if v is None:
-                res.pop(a.out, None)
-            else:
-                res[a.out] = v
-        win.append(snap)
-        if count_window and len(win) > count_window:
-            win.popleft()
+        if reset is not None and ev.truth(ev.evaluate(reset, res, env or ev.Env(0))):
+            windows.clear()
         out.append(res)
     return out
 

@@ -585,8 +585,10 @@ def cmd_stats(text: str, where: str) -> None:
 
 
 def cmd_streamstats(text: str, where: str) -> None:
-    """streamstats [current=<bool>] [window=<int>] [time_window=<span>] [global=<bool>]
-    [allnum=<bool>] [reset_on_change=<bool>] <stats-agg-term>... [BY ...] (DOCS + "Streamstats")"""
+    """streamstats [reset_before="(<eval-expression>)"] [reset_after="(<eval-expression>)"]
+    [current=<bool>] [window=<int>] [time_window=<span>] [global=<bool>] [allnum=<bool>]
+    [reset_on_change=<bool>] <stats-agg-term>... [BY ...] (DOCS + "Streamstats"): a reset
+    expression is a boolean eval expression in parentheses, quoted."""
     c = Cursor(lex(text, "search"), where)
     opts = {
         "current": _is_bool,
@@ -595,8 +597,16 @@ def cmd_streamstats(text: str, where: str) -> None:
         "global": _is_bool,
         "allnum": _is_bool,
         "reset_on_change": _is_bool,
+        "reset_before": lambda t: t.kind == "STR",
+        "reset_after": lambda t: t.kind == "STR",
     }
-    _options(c, opts, where)
+    for name, value in _options(c, opts, where).items():
+        if name in ("reset_before", "reset_after"):
+            inner = _string_value(value).strip()
+            if not (inner.startswith("(") and inner.endswith(")")):
+                raise SplError(f'{where}: {name}= takes "(<eval-expression>)"')
+            if parse_eval_expr(inner, f"{where} {name}") != BOOL:
+                raise SplError(f"{where}: {name}= needs a boolean expression")
     _stats_body(c, where)
 
 
@@ -673,7 +683,8 @@ def cmd_rename(text: str, where: str) -> None:
 
 
 def cmd_sort(text: str, where: str) -> None:
-    """sort [<count>] [+|-]<field>... (DOCS + "Sort")"""
+    """sort [<count>] [+|-]<sort-field>..., a sort field being <field>, auto(<field>),
+    str(<field>), ip(<field>) or num(<field>) (DOCS + "Sort")"""
     c = Cursor(lex(text, "search"), where)
     if c.at("NUM"):
         c.next()
@@ -681,6 +692,10 @@ def cmd_sort(text: str, where: str) -> None:
     while not c.done():
         t = c.next()
         name = t.text.lstrip("+-")
+        if t.kind == "WORD" and name in ("auto", "str", "ip", "num") and c.at("LP"):
+            c.next()
+            name = c.expect("WORD").text
+            c.expect("RP")
         if t.kind != "WORD" or not FIELD.match(name):
             raise SplError(f"{where}: sort field expected, found {t.text!r}")
         if c.at("COMMA"):

@@ -1,0 +1,206 @@
+"""Consuming sliding windows and co-occurrences: one ordered ``streamstats`` pass with
+``reset_after``.
+
+docs/semantics.md: a sliding window that fires is emptied for its group ("the group starts again
+empty"), and a co-occurrence that completes clears its key's state. ``streamstats`` has the reset:
+``reset_after="(<eval>)"`` resets the accumulated statistics after the event it is true for, may
+read the fields that streamstats itself just produced (the common ``streamstats count
+reset_after="(count>=5)"`` idiom), and with ``window=N`` resets the window too
+(https://docs.splunk.com/Documentation/Splunk/latest/SearchReference/Streamstats, reset_after).
+But it resets *every* group's statistics: "the sum of the bytes is reset for both the y and x
+hosts in the next events" (SPL2 streamstats command usage,
+https://help.splunk.com/splunk-enterprise/search/spl2-search-reference/streamstats-command).
+So the rows are first sorted by the group keys, then time (``sort 0 str(k) ... _time``; count 0
+lifts sort's 10,000-result default, ``str()`` compares the keys as text, the way ``BY`` groups
+them, so two groups never tie and interleave: "7" and "7.0" are two groups that a numeric sort
+would mix). Only one group is then ever active: a reset only empties the group that fired,
+and the groups after it start empty anyway.
+
+**Count threshold** (``threshold`` with ``count``, or a sliding aggregate whose ``having`` is
+``<count of events> >= T``). With a group's events since its last alert in time order, siemc's
+window after an event ``e`` holds those in ``[e.ts - W, e.ts]``; it held fewer than T after the
+previous event and gains only ``e``, so it fires exactly when it holds T events: when the last
+T events since the reset span at most W. ``streamstats window=T count, min(_time)`` gives both
+(fewer than T since the reset: the count says so), the alert's start is that ``min(_time)`` and
+its end ``e``'s time, and at that moment the window of T events *is* the consumed window, so
+every other measure (count of a field, dc, sum, avg, min, max, stdev, conditional or not)
+computed over ``window=T`` is the alert's. Ties: with measures that tell events apart the rows
+go in docs/semantics.md's (time, input) order (``siemc_seq``); a pure event count depends only on
+the times, which no order of equal times changes.
+
+**Co-occurrence** of distinct, disjoint member streams (an event fills exactly one member) on
+single-valued keys: after an event at ``ts`` the key's set is complete when every member's
+latest event since the last alert lies in ``[ts - W, ts]``; the alert's end is ``ts``.
+``streamstats max()`` of each member's times (in time order the maximum is the latest) over the
+key's rows since the reset decides it. Multi-valued keys (an event consumed for every key tuple)
+and members sharing events keep the superset form.
+"""
+
+from __future__ import annotations
+
+import math
+
+from backends.base import Context
+from backends.splunk import sequence
+from backends.splunk.expr import eval_str, number
+from backends.splunk.streams import SEQ, TAG, StreamBuilder
+from compiler import ir
+from compiler.evaluator.values import to_number
+
+# limits.conf [stats] max_stream_window: the largest window streamstats accepts
+# (https://docs.splunk.com/Documentation/Splunk/latest/Admin/Limitsconf)
+MAX_WINDOW = 10_000
+# a single search's rows in docs/semantics.md's input order, numbered: search results come newest
+# first, events of one time newest-indexed first (https://docs.splunk.com/Documentation/Splunk/latest/SearchReference/Reverse)
+INPUT_ORDER = ["reverse", f"streamstats count AS {SEQ}"]
+START = "siemc_ws"  # the alert's start: the earliest time in the window that fired
+_MEASURES = ("count", "distinct", "sum", "avg", "min", "max", "stdev")
+
+
+def count_limit(d: ir.Aggregate) -> int | None:
+    """T when ``d`` is a sliding window that alerts on ``<count of every event> >= T`` alone
+    (``> x`` is ``>= floor(x) + 1``), with measures streamstats computes over a window of
+    events; else None."""
+    if d.window.kind != "sliding" or not isinstance(d.having, ir.BinOp):
+        return None
+    h = d.having
+    counts = {
+        m.name for m in d.measures if m.kind == "count" and m.field is None and m.where is None
+    }
+    if (
+        h.op not in (">=", ">")
+        or not isinstance(h.left, ir.MeasureRef)
+        or h.left.name not in counts
+    ):
+        return None
+    if not isinstance(h.right, ir.Literal_) or isinstance(h.right.value, bool):
+        return None
+    if not isinstance(h.right.value, int | float) or not math.isfinite(h.right.value):
+        return None
+    if any(m.kind not in _MEASURES for m in d.measures):
+        return None
+    v = h.right.value
+    limit = max(1, math.ceil(v) if h.op == ">=" else math.floor(v) + 1)
+    return limit if limit <= MAX_WINDOW else None
+
+
+def needs_order(d: ir.Aggregate) -> bool:
+    """Whether the measures tell events apart, so that which events of one time the window
+    consumes matters: anything but a count of every event."""
+    return any(m.kind != "count" or m.field is not None or m.where is not None for m in d.measures)
+
+
+def window_pass(
+    d: ir.Aggregate, keys: list[str], aggs: list[str], limit: int, ordered: bool
+) -> list[str]:
+    """Sort by group then (time, input) order, and the windows of ``limit`` events since the
+    group's last alert; ``aggs`` are the measures' streamstats terms."""
+    sort = ["sort 0", *(f"str({k})" for k in keys), "_time", *([SEQ] if ordered else [])]
+    count = _count_out(d, aggs)
+    fired = fires(count, limit, d.window.size_ms)
+    terms = [*aggs, f"min(_time) AS {START}"]
+    return [
+        " ".join(sort),
+        f'streamstats window={limit} global=false reset_after="({fired})" '
+        f"{' '.join(terms)} BY {' '.join(keys)}",
+    ]
+
+
+def fires(count: str, limit: int, window_ms: int) -> str:
+    """The row where the window fires: ``limit`` events since the last alert within the size."""
+    return f"{count}>={limit} AND _time-{START}<={number(window_ms / 1000)}"
+
+
+def _count_out(d: ir.Aggregate, aggs: list[str]) -> str:
+    assert isinstance(d.having, ir.BinOp) and isinstance(d.having.left, ir.MeasureRef)
+    i = [m.name for m in d.measures].index(d.having.left.name)
+    return aggs[i].rsplit(" AS ", 1)[1]
+
+
+# ------------------------------------------------------------------ co-occurrence
+def cooccurrence_applies(d: ir.Cooccurrence, a: ir.Analytic, sb: StreamBuilder) -> bool:
+    """Distinct member streams, pairwise disjoint, on single-valued keys."""
+    streams = [m.stream for m in d.members]
+    if len(streams) < 2 or len(set(streams)) < len(streams):
+        return False
+    for i, x in enumerate(streams):
+        for y in streams[i + 1 :]:
+            if not (sequence.disjoint(a, x, y) or _exclusive(a, x, y, sb.multi)):
+                return False
+    return not any(k in sb.multi for m in d.members for k in m.keys)
+
+
+def _exclusive(a: ir.Analytic, x: str, y: str, arrays: frozenset[str]) -> bool:
+    """A single-valued field whose values the two streams' filters confine to sets with no
+    common value (through ``any:`` as well: every alternative names the field)."""
+    rx, ry = _required_chain(a, x, arrays), _required_chain(a, y, arrays)
+    return any(not (rx[f] & ry[f]) for f in rx.keys() & ry.keys())
+
+
+def _required_chain(a: ir.Analytic, name: str, arrays: frozenset[str]) -> dict[str, set[str]]:
+    streams = {s.name: s for s in a.streams}
+    req: dict[str, set[str]] = {}
+    computed: set[str] = set()
+    cur: str | None = name
+    while cur is not None and cur in streams:
+        s = streams[cur]
+        computed |= {n for n, _ in s.derive} | {f for en in s.enrich for _, f in en.add}
+        req = _meet(req, _required(s.filter))
+        cur = s.source if isinstance(s.source, str) else None
+    return {f: v for f, v in req.items() if f not in computed and f not in arrays}
+
+
+def _required(p: ir.Predicate) -> dict[str, set[str]]:
+    """field -> the lower-cased values one of which every event matching ``p`` holds."""
+    if isinstance(p, ir.Eq):
+        # non-numeric text, matched as lower(event value) == lower(v) (a numeric string equals
+        # its other spellings, which the lower-cased texts do not show)
+        text = all(isinstance(v, str) and to_number(v) is None for v in p.values)
+        if p.quantifier == "any" and not p.cased and p.values and text:
+            return {p.field: {str(v).lower() for v in p.values}}
+        return {}
+    if isinstance(p, ir.And):
+        out: dict[str, set[str]] = {}
+        for item in p.items:
+            out = _meet(out, _required(item))
+        return out
+    if isinstance(p, ir.Or) and p.items:
+        branches = [_required(item) for item in p.items]
+        common = set.intersection(*(set(b) for b in branches))
+        return {f: set().union(*(b[f] for b in branches)) for f in common}
+    return {}
+
+
+def _meet(x: dict[str, set[str]], y: dict[str, set[str]]) -> dict[str, set[str]]:
+    out = dict(x)
+    for f, v in y.items():
+        out[f] = out[f] & v if f in out else set(v)
+    return out
+
+
+def cooccurrence(d: ir.Cooccurrence, knames: list[str], ctx: Context) -> list[str]:
+    """The pooled rows (TAG, SEQ, key columns ``knames``) of a complete set, one per alert."""
+    window = number(d.window_ms / 1000)
+    latest = [f"siemc_l{i}" for i in range(len(d.members))]
+    times = [
+        f"siemc_t{i}=if({TAG}=={eval_str(m.stream)}, _time, null())"
+        for i, m in enumerate(d.members)
+    ]
+    complete = " AND ".join(f"_time-{lt}<={window}" for lt in latest)
+    aggs = [f"max(siemc_t{i}) AS {lt}" for i, lt in enumerate(latest)]
+    fields = ", ".join(dict.fromkeys(k for m in d.members for k in m.keys))
+    ctx.note(
+        f"streamstats keeps the last {MAX_WINDOW:,} rows of a key since its last alert "
+        f"(window={MAX_WINDOW}, limits.conf max_stream_window): exact while no {fields} has "
+        f"more than {MAX_WINDOW:,} events of the member streams within "
+        f"{number(d.window_ms / 1000)} s; beyond, a member's latest event can leave the window "
+        "and an alert is missed"
+    )
+    return [
+        "eval " + ", ".join(times),
+        " ".join(["sort 0", *(f"str({k})" for k in knames), "_time", SEQ]),
+        f'streamstats window={MAX_WINDOW} global=false reset_after="({complete})" '
+        f"{' '.join(aggs)} BY {' '.join(knames)}",
+        f"where {complete}",
+        "fields - siemc_t* siemc_l*",
+    ]

@@ -93,6 +93,7 @@ def function_body() -> str:
             "    | extend __order = iff(isempty(__rank), 1000000, __i)",
             "    | summarize arg_min(__order, *) by __row",
             f"    | extend __public = {public}",
+            "    // an IP address (as Python's ipaddress reads it) stays as it is",
             f"    | extend {COLUMN} = {domain}",
             f"    | project-away __row, __order, __labels, __i, __label, {_KEY}, __rank, __public",
             "}",

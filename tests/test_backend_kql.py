@@ -292,7 +292,7 @@ def test_derive_and_enrich(as_written: None) -> None:
 
 
 # --------------------------------------------------------------------------- (e) approximations
-@pytest.mark.parametrize("aid", ["SIEMC-0004", "SIEMC-0006", "SIEMC-0008"])
+@pytest.mark.parametrize("aid", ["SIEMC-0004", "SIEMC-0006"])
 def test_approximations_need_permission(aid: str) -> None:
     a = next(x for x in catalogue() if x.id == aid)
     with pytest.raises(CompileError) as ei:
@@ -300,6 +300,14 @@ def test_approximations_need_permission(aid: str) -> None:
     assert {d.code for d in ei.value.diagnostics} == {"E202"}
     art = BACKEND.compile(a, profile="mde", allow_approximate=True)
     assert art.approximations and "// APPROXIMATION" in art.text
+
+
+@pytest.mark.parametrize("profile", ["mde", "asim"])
+def test_registered_domain_by_the_watchlist_needs_no_permission(profile: str) -> None:
+    # SIEMC-0008 groups by the registered domain: exact with the Public Suffix List watchlist
+    a = next(x for x in catalogue() if x.id == "SIEMC-0008")
+    art = BACKEND.compile(a, profile=profile)
+    assert art.approximations == () and "| invoke siemc_registered_domain()" in art.query
 
 
 def test_exact_analytic_compiles_without_permission() -> None:

@@ -3,7 +3,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import ipaddress
+import random
 import re
 
 import pytest
@@ -14,6 +17,7 @@ from hypothesis import strategies as st
 from backends import get_backend
 from backends.base import NODE_TYPES, Artifact, CompileError
 from backends.regex_re2 import Unsupported, to_re2
+from backends.sentinel import psl
 from backends.sentinel.domains import cut_is_exact
 from compiler import ir
 from compiler.discover import load_catalog
@@ -288,7 +292,7 @@ def test_derive_and_enrich(as_written: None) -> None:
 
 
 # --------------------------------------------------------------------------- (e) approximations
-@pytest.mark.parametrize("aid", ["SIEMC-0004", "SIEMC-0006", "SIEMC-0008"])
+@pytest.mark.parametrize("aid", ["SIEMC-0004", "SIEMC-0006"])
 def test_approximations_need_permission(aid: str) -> None:
     a = next(x for x in catalogue() if x.id == aid)
     with pytest.raises(CompileError) as ei:
@@ -296,6 +300,14 @@ def test_approximations_need_permission(aid: str) -> None:
     assert {d.code for d in ei.value.diagnostics} == {"E202"}
     art = BACKEND.compile(a, profile="mde", allow_approximate=True)
     assert art.approximations and "// APPROXIMATION" in art.text
+
+
+@pytest.mark.parametrize("profile", ["mde", "asim"])
+def test_registered_domain_by_the_watchlist_needs_no_permission(profile: str) -> None:
+    # SIEMC-0008 groups by the registered domain: exact with the Public Suffix List watchlist
+    a = next(x for x in catalogue() if x.id == "SIEMC-0008")
+    art = BACKEND.compile(a, profile=profile)
+    assert art.approximations == () and "| invoke siemc_registered_domain()" in art.query
 
 
 def test_exact_analytic_compiles_without_permission() -> None:
@@ -916,6 +928,99 @@ def test_registered_domain_cut_is_exact_only_where_the_filter_pins_safe_names(
     rd = s.derive[0][1]
     assert isinstance(rd, ir.Call)
     assert cut_is_exact(s, rd.args[0]) is exact
+
+
+def _ip_candidates() -> list[str]:
+    """Addresses, near-addresses and bracketed or scoped forms (deterministic)."""
+    rnd = random.Random(9)
+    out = [
+        "::",
+        ":::",
+        "1::",
+        "::1",
+        "1:2:3:4:5:6:7::",
+        "::2:3:4:5:6:7:8",
+        "1:2:3:4:5:6:7:8",
+        "1:2:3:4:5:6:7:8:9",
+        "1::2::3",
+        "::1.2.3.4",
+        "1:2:3:4:5:6:1.2.3.4",
+        "1::1.2.3.4.5",
+        "1:2:3:4:5:6:7:1.2.3.4",
+        "fe80::1%eth0",
+        "fe80::1%",
+        "fe80::1%a%b",
+        "fe80::1%a/1",
+        "fe80::1%]",
+        "fe80::1%a]]",
+        "[::1]",
+        "][::1][",
+        "[1.2.3.4]",
+        "[1.2.3.4",
+        "1.2.3.4]",
+        "01.2.3.4",
+        "::ffff:01.2.3.4",
+        "256.1.1.1",
+        "1.2.3",
+        "1.2.3.4/24",
+        "12345::",
+        "",
+    ]
+    for _ in range(20000):
+        a = ipaddress.IPv6Address(rnd.getrandbits(16) << rnd.choice([0, 16, 48, 96, 112]))
+        s = rnd.choice(
+            [str(a), a.exploded, "::ffff:" + str(ipaddress.IPv4Address(rnd.getrandbits(32)))]
+        )
+        if rnd.random() < 0.4:
+            i = rnd.randrange(len(s) + 1)
+            s = s[:i] + rnd.choice("0f:.%[]/g") + s[i + rnd.randrange(2) :]
+        if rnd.random() < 0.1:
+            s = "[" + s + "]"
+        if rnd.random() < 0.1:
+            s += "%" + rnd.choice(["eth0", "", "]", "a]", "1/2"])
+        out.append(s)
+    for _ in range(5000):
+        octets = [
+            rnd.choice([str(rnd.randint(0, 300)), f"0{rnd.randint(0, 9)}", ""]) for _ in range(4)
+        ]
+        out.append(rnd.choice(["", "["]) + ".".join(octets[: rnd.choice([3, 4, 4, 5])]))
+    return out
+
+
+def test_the_ip_address_pattern_accepts_what_the_evaluator_does() -> None:
+    """registered_domain() returns an address as it is (compiler/evaluator/values.py): the
+    watchlist function's RE2 pattern decides it as Python's ipaddress after the bracket strip."""
+
+    def evaluator(d: str) -> bool:
+        if not d or not (":" in d or d[-1].isdigit()):
+            return False
+        try:
+            ipaddress.ip_address(d.strip("[]"))
+        except ValueError:
+            return False
+        return True
+
+    pattern = re2.compile(psl.IP_ADDRESS)
+    cands = _ip_candidates()
+    differ = [d for d in cands if evaluator(d) != (pattern.search(d) is not None)]
+    assert differ == []
+    assert 5000 < sum(map(evaluator, cands)) < len(cands) - 5000
+
+
+def test_registered_domain_reads_the_suffix_list_watchlist() -> None:
+    (lo,) = load_catalog(["tests/differential/kql/k_psl_registered_domain.yml"]).loaded
+    a = lo.analytic
+    art = BACKEND.compile(a, profile="mde")
+    assert not art.approximations
+    assert art.query.startswith("let siemc_registered_domain = (events:(__rd:string)) {")
+    assert "_GetWatchlist('siemc_public_suffix_list')" in art.query
+    assert "| invoke siemc_registered_domain()" in art.query
+    assert any("watchlist siemc_public_suffix_list" in n for n in art.notes)
+    # where the filter pins the names, the cut is exact and needs no watchlist
+    pinned = ir.Eq("destination.domain", ("dropbox.com",))
+    b = dataclasses.replace(a, streams=(dataclasses.replace(a.streams[0], filter=pinned),))
+    cut = BACKEND.compile(b, profile="mde")
+    assert "siemc_registered_domain" not in cut.query and not cut.approximations
 
 
 # --------------------------------------------------------------------------- absent = ""

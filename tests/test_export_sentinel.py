@@ -3,6 +3,8 @@ Sentinel's constraints, the model rejects what Sentinel rejects, and lookups bec
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from pathlib import Path
 from typing import Any
@@ -11,6 +13,7 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
+from backends.splunk.psl import rows
 from compiler.discover import load_catalog
 from compiler.export import schedule as sch
 from compiler.export import sentinel
@@ -160,3 +163,23 @@ def test_decision_filter_per_detection() -> None:
     absent = next(x for x in CATALOG if x.analytic.id == "SIEMC-0009")
     f = sentinel.decision_filter(absent.analytic, sch.derive(absent.analytic))
     assert f.startswith("| where (__start + 5m) >= ")
+
+
+def test_the_public_suffix_list_ships_as_a_watchlist() -> None:
+    """registered_domain() reads the Public Suffix List watchlist (backends/sentinel/psl.py):
+    the rows of Splunk's lookup, searched by suffix, written once beside the rules."""
+    root = "Watchlists/siemc_public_suffix_list/"
+    table = list(csv.reader(io.StringIO(PKG.files[root + "siemc_public_suffix_list.csv"])))
+    assert table[0] == ["suffix", "rank"]
+    assert [tuple(r) for r in table[1:]] == list(rows())
+    props = json.loads(PKG.files[root + "watchlist.json"])["resources"][0]["properties"]
+    assert (props["watchlistAlias"], props["itemsSearchKey"]) == (
+        "siemc_public_suffix_list",
+        "suffix",
+    )
+    readers = [
+        p
+        for p, text in PKG.files.items()
+        if p.startswith("AnalyticRules/") and "_GetWatchlist('siemc_public_suffix_list')" in text
+    ]
+    assert "AnalyticRules/SIEMC-0008.yaml" in readers

@@ -18,8 +18,10 @@ import jinja2
 from backends.base import E_NO_SOURCE, Backend, CompileError, Context, Support, _diag
 from backends.inline import Env, Inliner, Limits, render_best
 from backends.profiles import FieldProfile, load_profile, logsource_keys
+from backends.sentinel import psl
 from backends.sentinel import text as t
 from backends.sentinel.detect import KqlDetectMixin
+from backends.sentinel.domains import cut_is_exact, normalised
 from backends.sentinel.expr import KqlExprMixin, Scope, Source
 from backends.sentinel.fold import KqlJoinFoldMixin
 from backends.sentinel.process import ENTITY, identity_sequence, needed_streams
@@ -111,9 +113,12 @@ class KqlBackend(KqlDetectMixin, KqlJoinFoldMixin, KqlStreamMixin, KqlExprMixin,
         ir.Call: Support(
             "exact",
             "tolower/toupper, extract (basename), coalesce, max_of/min_of, abs; "
-            "registered_domain keeps the last two labels (KQL has no Public Suffix List): exact "
-            "where the stream's filter pins the name to values or suffixes no list rule reaches "
-            "below, approximate elsewhere; a test only the stream's filter reads is inlined "
+            "registered_domain (a derived field) by the Public Suffix List as a watchlist "
+            "(`_GetWatchlist('siemc_public_suffix_list')`: every suffix of the name looked up, "
+            "the longest listed one wins), or the last two labels where the stream's filter "
+            "pins the name to values or suffixes no list rule reaches below (no watchlist "
+            "needed); inside another expression the last two labels (approximate); a test "
+            "only the stream's filter reads is inlined "
             "instead as a regular expression proven against the Public Suffix List, with no "
             "extend and no watchlist for lookups (backends/inline.py); extract_ips is "
             "approximate (extract_all, IPv4 only)",
@@ -212,6 +217,8 @@ class KqlBackend(KqlDetectMixin, KqlJoinFoldMixin, KqlStreamMixin, KqlExprMixin,
                 continue
             self.lets.append((t.ident(stream.name), self.stream_query(stream, analytic, ctx)))
         final = self.detection_query(analytic, ctx)
+        if any(f"invoke {psl.FUNCTION}()" in q for _, q in self.lets):
+            self.lets.insert(0, (psl.FUNCTION, psl.function_body()))
         lets = _read(self.lets, final)
         return _ENV.get_template("query.kql.j2").render(lets=lets, final=final).rstrip("\n")
 
@@ -283,6 +290,9 @@ class KqlBackend(KqlDetectMixin, KqlJoinFoldMixin, KqlStreamMixin, KqlExprMixin,
         for en in stream.enrich:
             lines += self.enrich_lines(en, analytic, ctx)
         for name, e in derive:
+            if _psl_derive(stream, e):
+                lines += self._registered_domain(name, e, ctx)
+                continue
             self.deriving_in, self.pre_lines = stream, []
             try:
                 text = self.expr(e, ctx)
@@ -299,6 +309,38 @@ class KqlBackend(KqlDetectMixin, KqlJoinFoldMixin, KqlStreamMixin, KqlExprMixin,
         if stream.filter != ir.TRUE:
             lines.append(f"| where {self.pred(stream.filter, ctx)}")
         return lines
+
+    def _registered_domain(self, name: str, e: ir.Expr, ctx: Context) -> list[str]:
+        """The derived field ``name`` = registered_domain(x) by the Public Suffix List watchlist:
+        exact (backends/sentinel/psl.py)."""
+        assert isinstance(e, ir.Call)
+        self._scalar_args(e.args, "function registered_domain()", ctx)
+        arg = e.args[0]
+        while isinstance(arg, ir.Call) and arg.func == "lower" and len(arg.args) == 1:
+            arg = arg.args[0]  # registered_domain lower-cases anyway
+        text = self.expr(arg, ctx)
+        if self.expr_type(arg) != "string":
+            text = f"tostring({text})"
+        ctx.note(psl.note())
+        col = self.target_col(name, ctx)
+        self.scope.types[col] = "string"
+        self.scope.cols[name] = col
+        return [
+            f"| extend {psl.COLUMN} = {normalised(f'tolower({text})')}",
+            f"| invoke {psl.FUNCTION}()",
+            f"| extend {t.ident(col)} = {psl.COLUMN}",
+            f"| project-away {psl.COLUMN}",
+        ]
+
+
+def _psl_derive(stream: ir.Stream, e: ir.Expr) -> bool:
+    """Whether the derived field ``e`` is a registered domain the label cut does not give
+    exactly (then the watchlist does)."""
+    return (
+        isinstance(e, ir.Call)
+        and e.func == "registered_domain"
+        and not cut_is_exact(stream, e.args[0])
+    )
 
 
 def _read(lets: list[tuple[str, str]], final: str) -> list[tuple[str, str]]:

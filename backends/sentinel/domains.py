@@ -1,9 +1,11 @@
 """registered_domain() in KQL: the label cut, and when a stream's filter makes it exact.
 
-KQL has no Public Suffix List, so the backend keeps the last two labels, after the evaluator's
-own normalisation (surrounding blanks and trailing dots removed, lower case; an IP address as it
-is; null for a blank name, a single label or a name with an empty label). The cut differs from
-the evaluator only where a public suffix has more than one label (co.uk, github.io).
+KQL has no Public Suffix List: a derived field reads it as a watchlist
+(:mod:`backends.sentinel.psl`), unless a filter makes the cut below exact (no watchlist to
+deploy); elsewhere (inside other expressions) the backend keeps the last two labels, after the
+evaluator's own normalisation (surrounding blanks and trailing dots removed, lower case; an IP
+address as it is; null for a blank name, a single label or a name with an empty label). The cut
+differs from the evaluator only where a public suffix has more than one label (co.uk, github.io).
 
 A stream's filter can rule that out. The derived value is observable only through the stream's
 filter and what reads the stream (``from``, joins, the detection, baselines), so only on events

@@ -19,8 +19,9 @@ MDE has no process GUID: a process is ``DeviceId|ProcessId|ProcessCreationTime``
 to the fixture's entity ids in the results; every row of an entity id carries that entity's pid
 (from its own start event, else the first seen), since MDE cannot pair one process GUID with two
 pids as real Sysmon data sometimes does. Sentinel's ``_GetWatchlist(alias)`` is a stored
-function over one table holding the analytic's lookup CSVs. Strings are never null in Kusto: an
-absent string is ``""``.
+function over one table holding the analytic's lookup CSVs, and the Public Suffix List
+watchlist when the query reads it (``SearchKey`` beside the CSV's columns). Strings are never
+null in Kusto: an absent string is ``""``.
 
 **Engine gaps** (duckdb-kql 1.1.2), bridged without changing what the query means:
 ``project-away`` with wildcards is expanded to the matching columns (read from the engine at that
@@ -47,6 +48,7 @@ from typing import Any
 
 from backends.base import Artifact
 from backends.profiles import FieldProfile, load_profile
+from backends.sentinel import psl
 from compiler import canonical, engines, ir
 from compiler.canonical import CanonicalAlert
 from compiler.engines import kql_scalar, kql_scan
@@ -526,10 +528,15 @@ def _create(con: Any, name: str, cols: dict[str, str], rows: list[dict[str, Any]
         )
 
 
-def _watchlist(a: ir.Analytic) -> tuple[list[str], list[dict[str, Any]]]:
+def _watchlist(
+    a: ir.Analytic, extra: Iterable[ir.Lookup] = ()
+) -> tuple[list[str], list[dict[str, Any]]]:
+    """The rows ``_GetWatchlist(alias)`` returns for the analytic's lookups and ``extra``
+    watchlists: ``SearchKey`` (the search key's value, here the first CSV column) beside the
+    CSV's columns (https://learn.microsoft.com/azure/sentinel/watchlists-queries)."""
     cols = ["SearchKey"]
     rows: list[dict[str, Any]] = []
-    for lk in a.lookups:
+    for lk in (*a.lookups, *extra):
         cols += [c for c in lk.columns if c not in cols]
         for r in lk.rows:
             rows.append(
@@ -701,6 +708,9 @@ def run(
     dk = _require()
     events = fixture_events(loaded, fixture)
     tables = Tables(load_profile(artifact.profile), events, loaded.analytic)
+    if f"_GetWatchlist('{psl.ALIAS}')" in artifact.query:
+        # the Public Suffix List watchlist registered_domain() reads (backends/sentinel/psl.py)
+        tables.watchlist = _watchlist(loaded.analytic, [psl.lookup()])
     con = _connect(dk)
     try:
         ids = tables.create(con)

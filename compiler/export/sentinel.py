@@ -15,6 +15,7 @@ import yaml
 from pydantic import ValidationError
 
 from backends.profiles import load_profile
+from backends.sentinel import psl
 from compiler import ir
 from compiler.export import attack
 from compiler.export import schedule as sch
@@ -355,6 +356,9 @@ def package(req: Request) -> Package:
         pkg.files[f"ARM/{a.id}.json"] = json.dumps(arm, indent=2, ensure_ascii=False) + "\n"
         for lk in a.lookups:
             watchlists.setdefault(lk.name, watchlist_files(lk, _search_key(a, lk)))
+        if f"_GetWatchlist('{psl.ALIAS}')" in res.artifact.query:
+            # registered_domain() by the Public Suffix List (backends/sentinel/psl.py)
+            watchlists.setdefault(psl.ALIAS, watchlist_files(psl.lookup(), psl.SEARCH_KEY))
         pkg.exported.append(a.id)
         exported.append(
             f"{a.id}: every {doc['queryFrequency']} over {doc['queryPeriod']} ({s.reason})"
@@ -367,7 +371,8 @@ def package(req: Request) -> Package:
         pkg,
         "siemc analytic rules for Microsoft Sentinel",
         "AnalyticRules/ holds the rules in the Azure-Sentinel repository format, ARM/ the same "
-        "rules as deployable templates, Watchlists/ the lookups (alias = lookup name).",
+        "rules as deployable templates, Watchlists/ the lookups (alias = lookup name) and the "
+        f"Public Suffix List registered_domain() reads ({psl.ALIAS}).",
         exported,
     )
     return pkg

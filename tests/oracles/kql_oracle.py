@@ -94,8 +94,12 @@ def _get() -> _Server:
 def validate(queries: list[str], watchlist_columns: tuple[str, ...] = ()) -> list[list[KqlError]]:
     """Errors (severity Error) of each query; an empty list means the query is valid KQL that
     resolves against the declared Sentinel schemas. ``watchlist_columns`` adds CSV columns to
-    the ``_GetWatchlist`` result beyond those of the bundled lookups."""
-    answer = _get().ask({"queries": queries, "watchlist_columns": list(watchlist_columns)})
+    the ``_GetWatchlist`` result beyond those of the bundled lookups and of the Public Suffix
+    List watchlist registered_domain() reads (backends/sentinel/psl.py)."""
+    from backends.sentinel.psl import lookup
+
+    columns = list(dict.fromkeys((*watchlist_columns, *lookup().columns)))
+    answer = _get().ask({"queries": queries, "watchlist_columns": columns})
     return [
         [
             KqlError(d["code"], d["message"], d["start"], d["length"])

@@ -13,7 +13,7 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from backends.splunk.psl import rows
+from backends.psl_table import rows
 from compiler.discover import load_catalog
 from compiler.export import schedule as sch
 from compiler.export import sentinel

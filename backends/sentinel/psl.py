@@ -2,8 +2,8 @@
 
 KQL has no Public Suffix List (parse_url() knows none either:
 https://learn.microsoft.com/kusto/query/parse-url-function), so the list ships as the watchlist
-:data:`ALIAS` (``siemc export --target sentinel`` writes its CSV and ARM template): the rows of
-the Splunk lookup (:mod:`backends.splunk.psl`, built from the copy the evaluator reads), one
+:data:`ALIAS` (``siemc export --target sentinel`` writes its CSV and ARM template): the rows
+:mod:`backends.psl_table` builds from the copy the evaluator reads (Splunk's lookup too), one
 per suffix ``s`` that a rule names, with ``rank`` = ``<labels of s>:<public labels when s is a
 proper suffix>:<public labels when s is the name>``; the search key is the suffix.
 ``_GetWatchlist(alias)`` returns the CSV's columns beside ``SearchKey``, the search key's value
@@ -23,7 +23,7 @@ proves it on generated addresses).
 
 from __future__ import annotations
 
-from backends.splunk.psl import COLUMNS, PSL_VERSION, rows
+from backends.psl_table import COLUMNS, PSL_VERSION, rows
 from compiler import ir
 
 ALIAS = "siemc_public_suffix_list"

@@ -19,48 +19,18 @@ and the lexicographically last rank (``mvsort``) is the longest suffix that matc
 
 from __future__ import annotations
 
-import functools
 import sys
 
-from publicsuffixlist import PublicSuffixList
-from publicsuffixlist import __version__ as PSL_VERSION
-
+from backends.psl_table import COLUMNS, PSL_VERSION, rows
 from backends.splunk.expr import eval_str, field_ref
 
 LOOKUP = "siemc_public_suffix_list"
 FILENAME = f"{LOOKUP}.csv"
-COLUMNS = ("suffix", "rank")
 # The characters Python's str.strip() removes (str.isspace), as a PCRE class
 _WS = "".join(f"\\x{{{ord(c):x}}}" for c in map(chr, range(sys.maxunicode + 1)) if c.isspace())
 _TRIM = eval_str(f"^[{_WS}]+|[{_WS}]+$")
 
 __all__ = ["COLUMNS", "FILENAME", "LOOKUP", "PSL_VERSION", "commands", "definition", "rows"]
-
-
-@functools.cache
-def rows() -> tuple[tuple[str, str], ...]:
-    """(suffix, rank) rows, sorted by suffix."""
-    # the parsed rule set of the package (its own lower-casing and IDN encoding applied)
-    rules: frozenset[str] = PublicSuffixList()._publicsuffix
-    kinds: dict[str, str] = {}
-    for r in rules:
-        if r.startswith("!"):
-            s, kind = r[1:], "exception"
-        elif r.startswith("*."):
-            s, kind = r[2:], "wildcard"
-        else:
-            s, kind = r, "rule"
-        # the package checks, for one suffix, the exception, then the wildcard, then the rule
-        order = ("exception", "wildcard", "rule")
-        if s not in kinds or order.index(kind) < order.index(kinds[s]):
-            kinds[s] = kind
-    out = []
-    for s, kind in kinds.items():
-        depth = s.count(".") + 1
-        proper = {"exception": depth - 1, "wildcard": depth + 1, "rule": depth}[kind]
-        whole = depth - 1 if kind == "exception" else depth
-        out.append((s, f"{depth:03d}:{proper:03d}:{whole:03d}"))
-    return tuple(sorted(out))
 
 
 def definition() -> str:

@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from compiler import ir
-from compiler.evaluator.keys import normalise
+from compiler.evaluator.values import to_number
 
 PID = "process.pid"
 # Fields naming the host a PID belongs to; any other key makes the correlation finer than the
@@ -98,35 +98,59 @@ def _required_eqs(p: ir.Predicate) -> set[tuple[str, str]]:
     return set()
 
 
+# A value a filter equality pins a field to, as the evaluator compares them: a number or a
+# numeric string by its numeric value ("443" == 443 == 443.0), other text by str.lower().
+Pinned = tuple[str, object]
+
+
+def _pinned(v: ir.Scalar) -> Pinned | None:
+    if isinstance(v, bool) or v is None:
+        return None
+    n = to_number(v)
+    if n is not None:
+        return ("number", int(n) if isinstance(n, float) and n.is_integer() else n)
+    return ("text", str(v).lower())
+
+
+def _pins(p: ir.Predicate) -> dict[str, set[Pinned]]:
+    """field -> the values one of which every event matching ``p`` holds in it: ``field:
+    [values]`` tests (case-insensitive, any value), through ``all`` (every set) and ``any``
+    (fields every alternative pins)."""
+    if isinstance(p, ir.Eq):
+        vals = [_pinned(v) for v in p.values]
+        if p.quantifier == "any" and not p.cased and vals and None not in vals:
+            return {p.field: {v for v in vals if v is not None}}
+        return {}
+    if isinstance(p, ir.And):
+        out: dict[str, set[Pinned]] = {}
+        for item in p.items:
+            for f, v in _pins(item).items():
+                out[f] = out[f] & v if f in out else set(v)
+        return out
+    if isinstance(p, ir.Or) and p.items:
+        branches = [_pins(item) for item in p.items]
+        common = set.intersection(*(set(b) for b in branches))
+        return {f: set().union(*(b[f] for b in branches)) for f in common}
+    return {}
+
+
 def required_values(
     analytic: ir.Analytic, stream: str, arrays: frozenset[str] = frozenset()
-) -> dict[str, set[str]]:
-    """field -> the lower-cased texts an event of ``stream`` must hold in it, from every
-    top-level ``field: [values]`` test (case-insensitive, any value; numbers as their key text)
-    along its ``from:`` chain.
+) -> dict[str, set[Pinned]]:
+    """field -> the values (:data:`Pinned`) one of which every event of ``stream`` holds in it,
+    from its filters along its ``from:`` chain.
     Left out: derived and enriched fields (another stream may compute other values for the same
     event) and ``arrays``, the fields a target stores as multi-values (one event may hold a value
     of each of two disjoint sets)."""
     streams = {s.name: s for s in analytic.streams}
-    req: dict[str, set[str]] = {}
+    req: dict[str, set[Pinned]] = {}
     computed: set[str] = set()
     cur: str | None = stream
     while cur is not None and cur in streams:
         s = streams[cur]
         computed |= {n for n, _ in s.derive} | {f for en in s.enrich for _, f in en.add}
-        for p in s.filter.items if isinstance(s.filter, ir.And) else (s.filter,):
-            if (
-                isinstance(p, ir.Eq)
-                and p.quantifier == "any"
-                and not p.cased
-                and p.values
-                and all(isinstance(v, str | int | float) for v in p.values)
-                and not any(isinstance(v, bool) for v in p.values)
-            ):
-                # numbers as their key text (keys.normalise: 4625, 4625.0 and "4625" alike), so
-                # a number and a numeric string that could match one value are never disjoint
-                vals = {str(normalise(v)).lower() for v in p.values}
-                req[p.field] = req[p.field] & vals if p.field in req else vals
+        for f, v in _pins(s.filter).items():
+            req[f] = req[f] & v if f in req else set(v)
         cur = s.source if isinstance(s.source, str) else None
     return {f: v for f, v in req.items() if f not in computed and f not in arrays}
 

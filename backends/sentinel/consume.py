@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from backends.base import Context
+from backends.identity import disjoint_streams
 from backends.sentinel import scan
 from backends.sentinel import text as t
 from backends.sentinel.expr import Scope
@@ -81,7 +82,7 @@ class KqlConsumeMixin:
             arrays |= {f for f, c in sc.source.fields.items() if self.ctype(c) == "dynamic"}
         a = self._ctx_analytic
         return all(
-            tables[x] != tables[y] or scan.disjoint(a, x, y, frozenset(arrays))
+            tables[x] != tables[y] or disjoint_streams(a, x, y, frozenset(arrays))
             for i, x in enumerate(names)
             for y in names[i + 1 :]
         )

@@ -45,7 +45,6 @@ from backends.splunk import sequence
 from backends.splunk.expr import eval_str, number
 from backends.splunk.streams import SEQ, TAG, StreamBuilder
 from compiler import ir
-from compiler.evaluator.values import to_number
 
 # limits.conf [stats] max_stream_window: the largest window streamstats accepts
 # (https://docs.splunk.com/Documentation/Splunk/latest/Admin/Limitsconf)
@@ -125,57 +124,9 @@ def cooccurrence_applies(d: ir.Cooccurrence, a: ir.Analytic, sb: StreamBuilder) 
         return False
     for i, x in enumerate(streams):
         for y in streams[i + 1 :]:
-            if not (sequence.disjoint(a, x, y) or _exclusive(a, x, y, sb.multi)):
+            if not sequence.disjoint(a, x, y, sb.multi):
                 return False
     return not any(k in sb.multi for m in d.members for k in m.keys)
-
-
-def _exclusive(a: ir.Analytic, x: str, y: str, arrays: frozenset[str]) -> bool:
-    """A single-valued field whose values the two streams' filters confine to sets with no
-    common value (through ``any:`` as well: every alternative names the field)."""
-    rx, ry = _required_chain(a, x, arrays), _required_chain(a, y, arrays)
-    return any(not (rx[f] & ry[f]) for f in rx.keys() & ry.keys())
-
-
-def _required_chain(a: ir.Analytic, name: str, arrays: frozenset[str]) -> dict[str, set[str]]:
-    streams = {s.name: s for s in a.streams}
-    req: dict[str, set[str]] = {}
-    computed: set[str] = set()
-    cur: str | None = name
-    while cur is not None and cur in streams:
-        s = streams[cur]
-        computed |= {n for n, _ in s.derive} | {f for en in s.enrich for _, f in en.add}
-        req = _meet(req, _required(s.filter))
-        cur = s.source if isinstance(s.source, str) else None
-    return {f: v for f, v in req.items() if f not in computed and f not in arrays}
-
-
-def _required(p: ir.Predicate) -> dict[str, set[str]]:
-    """field -> the lower-cased values one of which every event matching ``p`` holds."""
-    if isinstance(p, ir.Eq):
-        # non-numeric text, matched as lower(event value) == lower(v) (a numeric string equals
-        # its other spellings, which the lower-cased texts do not show)
-        text = all(isinstance(v, str) and to_number(v) is None for v in p.values)
-        if p.quantifier == "any" and not p.cased and p.values and text:
-            return {p.field: {str(v).lower() for v in p.values}}
-        return {}
-    if isinstance(p, ir.And):
-        out: dict[str, set[str]] = {}
-        for item in p.items:
-            out = _meet(out, _required(item))
-        return out
-    if isinstance(p, ir.Or) and p.items:
-        branches = [_required(item) for item in p.items]
-        common = set.intersection(*(set(b) for b in branches))
-        return {f: set().union(*(b[f] for b in branches)) for f in common}
-    return {}
-
-
-def _meet(x: dict[str, set[str]], y: dict[str, set[str]]) -> dict[str, set[str]]:
-    out = dict(x)
-    for f, v in y.items():
-        out[f] = out[f] & v if f in out else set(v)
-    return out
 
 
 def cooccurrence(d: ir.Cooccurrence, knames: list[str], ctx: Context) -> list[str]:

@@ -53,13 +53,14 @@ def identity_steps(
     return steps, None
 
 
-def disjoint(a: ir.Analytic, x: str, y: str) -> bool:
+def disjoint(a: ir.Analytic, x: str, y: str, arrays: frozenset[str] = frozenset()) -> bool:
     """Whether no event can be in both streams: different logsource categories (one Sysmon
-    EventCode or CIM dataset per event), or a field both require with no common value."""
+    EventCode or CIM dataset per event), or a single-valued field (not in ``arrays``) both
+    require with no common value."""
     if x == y:
         return False
     cx, cy = _category(a, x), _category(a, y)
-    return bool(cx and cy and cx != cy) or disjoint_streams(a, x, y)
+    return bool(cx and cy and cx != cy) or disjoint_streams(a, x, y, arrays)
 
 
 def _category(a: ir.Analytic, name: str) -> str | None:
@@ -88,8 +89,10 @@ def pair(
     roles = [first, second] + ([until] if until else [])
     for i, x in enumerate(roles):
         for y in roles[i + 1 :]:
-            by_category = x.stream != y.stream and not disjoint_streams(a, x.stream, y.stream)
-            if by_category and disjoint(a, x.stream, y.stream):
+            by_category = x.stream != y.stream and not disjoint_streams(
+                a, x.stream, y.stream, sb.multi
+            )
+            if by_category and disjoint(a, x.stream, y.stream, sb.multi):
                 ctx.note(
                     f"streams {x.stream} and {y.stream} read different logsource "
                     "categories, which this query takes as disjoint: Sysmon writes one "
@@ -98,7 +101,7 @@ def pair(
                     "then the last step, then the first to that one event)"
                 )
                 continue
-            if not disjoint(a, x.stream, y.stream):
+            if not disjoint(a, x.stream, y.stream, sb.multi):
                 ctx.approximate(
                     "ordered sequence over streams that may share an event",
                     f"an event in both {x.stream} and {y.stream} is two rows here, whose "

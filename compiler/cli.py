@@ -37,16 +37,14 @@ from compiler.cli_common import (
     catalog_sources,
     check_profile,
     no_files,
-    options,
     report_invalid,
-    stack_option,
     summary,
     warn,
     write_or_exit,
 )
 from compiler.cli_diff import diff_cmd
 from compiler.cli_explain import explain_cmd
-from compiler.cli_export import export_cmd, root_option
+from compiler.cli_export import export_cmd, options, root_option, stack_option
 from compiler.cli_import import import_group
 from compiler.cli_new import new_cmd
 from compiler.cli_run import run_cmd
@@ -388,7 +386,7 @@ def build(
         backend_options=options(stack),
     )
     warn(pairs)
-    req = Request(exportable, not strict, None)
+    req = Request(exportable, not strict, None, tuple(options(stack).items()))
     extra = {"junit.xml": junit_xml(results, cat.diagnostics)}
     extra |= {f"export/{k}": v for k, v in export_tree(export(req, VENDORS), req).items()}
     # one atomic write: the folder holds this build's outputs, junit.xml and export/ together

@@ -41,12 +41,6 @@ EXIT_CODES: dict[int, str] = {
     EXIT_TERMINATED: "terminated (SIGTERM) while an output folder was written",
 }
 
-stack_option = click.option(
-    "--stack",
-    help="ES|QL target: Elastic Stack version whose idioms the query may use (8.19, 9.0, 9.1, "
-    "9.2, 9.3; default 9.3)",
-)
-
 
 def report_invalid(cat: Catalog) -> None:
     for exc in cat.errors:
@@ -84,11 +78,6 @@ def check_profile(profile: str | None, targets: Sequence[str]) -> None:
     problem = profile_problem(profile, targets)
     if problem:
         raise click.UsageError(f"--profile: {problem}")
-
-
-def options(stack: str | None) -> dict[str, str]:
-    """Backend options from the command line (each backend reads the ones it declares)."""
-    return {"stack": stack} if stack is not None else {}
 
 
 def write_or_exit(write: Callable[[], None]) -> None:

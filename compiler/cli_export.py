@@ -29,6 +29,17 @@ root_option = click.option(
     help="the analytics root: lookups and fixture inputs must resolve inside it (default: "
     "each PATH, or the folder of a PATH that is a file; docs/security.md)",
 )
+# Shared by the commands that compile (compile, build, test, export).
+stack_option = click.option(
+    "--stack",
+    help="ES|QL target: Elastic Stack version whose idioms the query may use (8.19, 9.0, 9.1, "
+    "9.2, 9.3; default 9.3)",
+)
+
+
+def options(stack: str | None) -> dict[str, str]:
+    """Backend options from the command line (each backend reads the ones it declares)."""
+    return {"stack": stack} if stack is not None else {}
 
 
 def check_root(paths: tuple[str, ...], root: str | None) -> None:
@@ -79,6 +90,7 @@ def check_root(paths: tuple[str, ...], root: str | None) -> None:
     help="output: text for people, json (what was exported and skipped, and every "
     "diagnostic), sarif (the diagnostics as SARIF 2.1.0)",
 )
+@stack_option
 def export_cmd(
     paths: tuple[str, ...],
     target: str,
@@ -88,6 +100,7 @@ def export_cmd(
     splunk_actions: tuple[str, ...],
     root: str | None,
     output_format: str,
+    stack: str | None,
 ) -> None:
     """Package analytics as scheduled rules: a Splunk app, Elastic rule NDJSON, Sentinel
     analytic rules (YAML and ARM) and Sigma rule files, into OUT/<target>/."""
@@ -124,7 +137,7 @@ def export_cmd(
         click.secho(f"{n} error{'s' * (n != 1)}: nothing exported", fg="red", err=True)
         report.emit([])
         sys.exit(EXIT_INVALID)
-    req = Request(catalog, allow_approximate, every_ms)
+    req = Request(catalog, allow_approximate, every_ms, tuple(options(stack).items()))
     vendors = list(VENDORS) if target == "all" else [target]
     opts = Options(notable="notable" in splunk_actions, risk="risk" in splunk_actions)
     packages = export(req, vendors, opts)

@@ -21,11 +21,9 @@ from compiler.cli_common import (
     check_profile,
     indent,
     no_files,
-    options,
     report_invalid,
-    stack_option,
 )
-from compiler.cli_export import root_option
+from compiler.cli_export import options, root_option, stack_option
 from compiler.discover import Catalog, load_catalog
 from compiler.engine_check import (
     EngineResult,

@@ -194,3 +194,36 @@ def test_deprecated_technique_is_a_positioned_warning(tmp_path: Path) -> None:
     code, out = run(str(tmp_path / "a.yml"), "-o", str(tmp_path / "o"), "--allow-approximate")
     assert code == 0, out
     assert "a.yml:4:23: warning[W400]: T1086 (PowerShell) is deprecated or revoked" in out
+
+
+def test_export_stack_picks_the_es_ql_idioms_that_stack_has(tmp_path: Path) -> None:
+    """`--stack` reaches the ES|QL backend as in `siemc compile`: on 8.19 (no INLINE STATS, no
+    MV_CONTAINS) AN1511, exact on 9.3, is skipped, and every ES|QL rule shipped passes Elastic's
+    validator at 8.19."""
+    from tests.oracles.esql_oracle import validate
+
+    out = tmp_path / "out"
+    code, text = run(
+        str(ROOT / "analytics"),
+        "-t",
+        "elastic",
+        "-o",
+        str(out),
+        "--stack",
+        "8.19",
+        "--allow-approximate",
+    )
+    assert code == 0, text
+    skipped = json.loads((out / "export.json").read_text())["targets"]["elastic"]["skipped"]
+    assert "AN1511" in skipped
+    rules = [json.loads(x) for x in (out / "elastic" / "rules.ndjson").read_text().split("\n") if x]
+    esql = [r for r in rules if r["type"] == "esql"]
+    assert esql
+    for r in esql:
+        validate(r["query"], stack="8.19", rule_shape=False)
+    code, text = run(
+        str(ROOT / "analytics"), "-t", "elastic", "-o", str(tmp_path / "d"), "--allow-approximate"
+    )
+    assert code == 0, text
+    default = json.loads((tmp_path / "d" / "export.json").read_text())
+    assert "AN1511" not in default["targets"]["elastic"]["skipped"]

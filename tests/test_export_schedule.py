@@ -25,7 +25,7 @@ from compiler.engines import run_spl
 from compiler.evaluator import Alert, Event, evaluate
 from compiler.export import schedule as sch
 from compiler.export import splunk as export_splunk
-from compiler.export.common import compile_target
+from compiler.export.common import Request, compile_target
 from compiler.lower import Loaded
 from compiler.testing import fixture_events
 from tests.differential_support import events_or_skip
@@ -163,7 +163,7 @@ SPLUNK_BASELINES = [
 
 
 def _splunk_artifact(lo: Loaded) -> Artifact:
-    art = compile_target(lo, "splunk", True).artifact
+    art = compile_target(lo, "splunk", Request((lo,), True, None)).artifact
     assert art is not None
     return art
 

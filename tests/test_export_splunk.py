@@ -164,7 +164,7 @@ def test_base_searches_are_macros_that_expand_back() -> None:
     for name, keys in searches.items():
         aid = name.split(" - ")[1]
         lo = next(x for x in CATALOG if x.analytic.id == aid)
-        art = compile_target(lo, "splunk", True).artifact
+        art = compile_target(lo, "splunk", Request((lo,), True, None)).artifact
         assert art is not None
         text = keys["search"]
         assert "index=*" not in text, name

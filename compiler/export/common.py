@@ -46,12 +46,14 @@ class Request:
     catalog: tuple[Loaded, ...]  # sorted by analytic id
     allow_approximate: bool
     every_ms: int | None
+    # backend options, as `siemc compile` takes them (`--stack` for ES|QL)
+    options: tuple[tuple[str, str], ...] = ()
 
 
 def compile_target(
     loaded: Loaded,
     target: str,
-    allow_approximate: bool,
+    req: Request,
     *,
     analytic: ir.Analytic | None = None,
     profile: str | None = None,
@@ -60,7 +62,13 @@ def compile_target(
     for a part of it such as the detection without its baselines)."""
     if analytic is not None:
         loaded = dataclasses.replace(loaded, analytic=analytic)
-    return compile_pair(loaded, target, profile=profile, allow_approximate=allow_approximate)
+    return compile_pair(
+        loaded,
+        target,
+        profile=profile,
+        allow_approximate=req.allow_approximate,
+        options=dict(req.options),
+    )
 
 
 def why_not(res: PairResult) -> str:

@@ -286,7 +286,7 @@ def _chain(
         return None
     stream, index, fields = got
     part = _detection_only(a)
-    res = compile_target(lo, "eql", req.allow_approximate, analytic=part)
+    res = compile_target(lo, "eql", req, analytic=part)
     if res.artifact is None:
         reasons.append(f"eql (without the baseline): {why_not(res)}")
         return None
@@ -351,8 +351,8 @@ def rules_for(pkg: Package, lo: Loaded, req: Request) -> list[dict[str, Any]]:
         return [_native_rule(lo, s, native)]
     tries: list[tuple[str, PairResult]] = []
     if not a.baselines:
-        tries.append(("eql", compile_target(lo, "eql", req.allow_approximate)))
-    tries.append(("esql", compile_target(lo, "esql", req.allow_approximate)))
+        tries.append(("eql", compile_target(lo, "eql", req)))
+    tries.append(("esql", compile_target(lo, "esql", req)))
     if native is not None:
         # an approximate native rule (Kibana's own rule type, reading the history stream
         # itself from the source indices) comes after an exact query, before an approximate

@@ -336,7 +336,7 @@ def package(req: Request) -> Package:
                 + ("; pass --allow-approximate to ship it with the history cut" if cut else ""),
             )
             continue
-        res = compile_target(lo, "kql", req.allow_approximate)
+        res = compile_target(lo, "kql", req)
         if res.artifact is None:
             pkg.skip(a.id, f"kql: {why_not(res)}")
             continue

@@ -95,7 +95,7 @@ def package(req: Request) -> Package:
     exported: list[str] = []
     for lo in req.catalog:
         a = lo.analytic
-        res = compile_target(lo, "sigma", req.allow_approximate)
+        res = compile_target(lo, "sigma", req)
         if res.artifact is None:
             pkg.skip(a.id, f"sigma: {why_not(res)}")
             continue

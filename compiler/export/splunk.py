@@ -257,7 +257,7 @@ def package(req: Request, opts: Options = Options()) -> Package:
         s = schedule_or_skip(pkg, lo, req)
         if s is None:
             continue
-        res = compile_target(lo, "splunk", req.allow_approximate)
+        res = compile_target(lo, "splunk", req)
         if res.artifact is None:
             pkg.skip(a.id, f"splunk: {why_not(res)}")
             continue

@@ -297,17 +297,20 @@ def run(
                 d_argv = [*argv[:-1], str(d_out), "--engine", "duckdb"]
                 times = timed(d_argv, tmp / "stdout.txt")
                 d_alerts = siemc_alerts(d_out, shape)
-                same = d_alerts == alerts
-                results["duckdb_engine"].setdefault(shape, {})[n] = row = _rate(n, *times) | {
-                    "alerts": len(d_alerts),
-                    "same_alerts": same,
-                }
-                results["checks"][f"duckdb_engine_{shape}_{n}"] = same
-                if not same:
+                row = _compared(
+                    results,
+                    ("duckdb_engine", shape),
+                    f"duckdb_engine_{shape}_{n}",
+                    n,
+                    times,
+                    d_alerts,
+                    alerts,
+                )
+                if not row["same_alerts"]:
                     mismatches.append(f"duckdb engine {shape} at {n}: {len(d_alerts)} alerts")
                 log(
                     f"  siemc run {shape:<14} {_line(row)}  {len(d_alerts)} alerts (DuckDB engine)"
-                    + ("" if same else "  WARNING: different alerts")
+                    + ("" if row["same_alerts"] else "  WARNING: different alerts")
                 )
             peers: list[tuple[str, str]] = []
             if shape == "sequence" and use_eql:
@@ -317,22 +320,38 @@ def run(
             for kind, label in peers:
                 times, result = run_peer(kind, data, tmp)
                 theirs = sorted(result["alerts"])
-                same = theirs == alerts
-                results["peers"].setdefault(kind, {})[n] = row = _rate(n, *times) | {
-                    "alerts": len(theirs),
-                    "same_alerts": same,
-                }
-                results["checks"][f"{kind}_{n}"] = same
-                if not same:
+                row = _compared(results, ("peers", kind), f"{kind}_{n}", n, times, theirs, alerts)
+                if not row["same_alerts"]:
                     mismatches.append(f"{kind} at {n}: {len(theirs)} vs siemc {len(alerts)}")
                 log(
                     f"    {label:<22} {_line(row)}  {len(theirs)} alerts"
-                    + ("" if same else "  WARNING: different alerts")
+                    + ("" if row["same_alerts"] else "  WARNING: different alerts")
                 )
         data.unlink()
     for m in mismatches:
         log(f"WARNING: {m}")
     return summary(results, sizes)
+
+
+def _compared(
+    results: dict[str, Any],
+    where: tuple[str, str],
+    check: str,
+    n: int,
+    times: tuple[float, float, float],
+    got: list[Any],
+    alerts: list[Any],
+) -> dict[str, Any]:
+    """Record a run's rate beside whether its alerts equal siemc's (``results[group][name][n]``
+    and ``results["checks"][check]``)."""
+    same = got == alerts
+    group, name = where
+    results[group].setdefault(name, {})[n] = row = _rate(n, *times) | {
+        "alerts": len(got),
+        "same_alerts": same,
+    }
+    results["checks"][check] = same
+    return row
 
 
 def _rate(n: int, seconds: float, cpu: float, rss: float) -> dict[str, float]:

@@ -662,10 +662,16 @@ def _header_names_the_oldest_stack(art: Artifact, lookups: Any, target: str) -> 
             validate(art.query, lookups, stack=STACKS[STACKS.index(named) - 1], rule_shape=False)
 
 
-@pytest.mark.parametrize("aid", sorted(CATALOG))
-def test_every_catalog_query_names_the_oldest_stack_it_runs_on(aid: str) -> None:
-    try:
-        art = EsqlBackend().compile(CATALOG[aid], allow_approximate=True)
-    except CompileError:
-        pytest.skip("refused on ES|QL")
-    _header_names_the_oldest_stack(art, lookups_of(CATALOG[aid]), DEFAULT_STACK)
+def test_every_catalog_query_names_the_oldest_stack_it_runs_on() -> None:
+    compiled = 0
+    for aid, a in sorted(CATALOG.items()):
+        try:
+            art = EsqlBackend().compile(a, allow_approximate=True)
+        except CompileError as exc:
+            # a refusal is a positioned diagnostic, never a header to check
+            assert exc.diagnostics and all(d.line > 0 for d in exc.diagnostics), aid
+            continue
+        _header_names_the_oldest_stack(art, lookups_of(a), DEFAULT_STACK)
+        compiled += 1
+    # at least every analytic the catalog table says ES|QL compiles (docs/catalog.md)
+    assert compiled >= 15

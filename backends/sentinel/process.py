@@ -90,7 +90,9 @@ def parent_child(analytic: ir.Analytic, seq: ir.Sequence) -> str | None:
     first, second = seq.steps
     if not all(is_process_start(analytic, s.stream) for s in seq.steps):
         return None
-    if len(first.keys) != len(second.keys) or not disjoint(analytic, first.stream, second.stream):
+    if len(first.keys) != len(second.keys) or not disjoint_streams(
+        analytic, first.stream, second.stream
+    ):
         return None
     pairs = list(zip(first.keys, second.keys, strict=True))
     own = [a for a, b in pairs if PARENT.get(a) == b]
@@ -98,8 +100,3 @@ def parent_child(analytic: ir.Analytic, seq: ir.Sequence) -> str | None:
     if len(own) != 1 or any(a != b or a not in HOST_KEYS for a, b in rest):
         return None
     return own[0]
-
-
-def disjoint(analytic: ir.Analytic, x: str, y: str) -> bool:
-    """Whether no event can be in both streams (MDE columns hold one value each)."""
-    return disjoint_streams(analytic, x, y)

@@ -106,9 +106,15 @@ def test_base_searches() -> None:
         art = _compile(aid, profile)
         assert art is not None and art.query.startswith(start), (aid, profile, art and art.query)
     cim, sysmon = load_profile("cim"), load_profile("sysmon")
-    assert cim.sources["file_event"]["search"] == "index=* tag=endpoint tag=filesystem action=created"
-    assert cim.sources["registry_set"]["search"] == "index=* tag=endpoint tag=registry action=modified"
-    assert sysmon.sources["windows/security"]["search"] == 'index=* source="XmlWinEventLog:Security"'
+    assert (
+        cim.sources["file_event"]["search"] == "index=* tag=endpoint tag=filesystem action=created"
+    )
+    assert (
+        cim.sources["registry_set"]["search"] == "index=* tag=endpoint tag=registry action=modified"
+    )
+    assert (
+        sysmon.sources["windows/security"]["search"] == 'index=* source="XmlWinEventLog:Security"'
+    )
 
 
 # --------------------------------------------------------------------------- refusals and names

@@ -96,9 +96,9 @@ class FieldProfile:
         entries = self.source_entries(ls)
         if any(_no_source(e) for _, e in entries):
             return False
-        if self.strict_services and ls.service:
-            if not any(k.endswith(f"{ls.product}/{ls.service}") for k, _ in entries):
-                return False
+        own = f"{ls.product}/{ls.service}"
+        if self.strict_services and ls.service and not any(k.endswith(own) for k, _ in entries):
+            return False
         if self.source_lookup == "most_specific":
             return bool(entries)  # the one entry stands for the whole logsource
         for part in (ls.category, None if self.identity else ls.product):

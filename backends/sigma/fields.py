@@ -113,6 +113,8 @@ def source_map(
                     )
                 ]
             )
+        if "logsource" not in entry:
+            key = source_keys(ls)[0]  # the stream's own logsource, as messages name it
         return _source(profile, key, entry, ls, implied)
     if ls.category is None or ls.category in LOGSOURCE_CATEGORIES:
         # no hand-written entry: the logsource as the rule names it, with the importer's names

@@ -74,6 +74,7 @@ def test_fixtures_cover_the_source_families(catalog: list[Loaded]) -> None:
     }
     assert sources == {
         ("file_event", "windows", None),
+        ("file_event", "linux", None),
         ("registry_set", "windows", None),
         ("image_load", "windows", None),
         ("ps_script", "windows", None),
@@ -140,8 +141,9 @@ def test_hand_written_entries_gain_the_importers_other_fields() -> None:
 
 def test_what_differs_in_form_stays_refused() -> None:
     # Sysmon's User is DOMAIN\name: only the hand-written basename entries map user.name
-    code, message, _ = _error("{category: file_event, product: windows}", "{user.name: bob}")
+    code, message, help = _error("{category: file_event, product: windows}", "{user.name: bob}")
     assert code == "E210" and "user.name" in message and "file_event/windows" in message
+    assert "DOMAIN\\name" in help and "winlog.event_data" in help
     code, _, help = _error(
         "{category: process_creation, product: windows}", "{process.hash.md5: x}"
     )

@@ -6,6 +6,7 @@ events by its logsource alone, and the engine harness routes events by it."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -43,7 +44,7 @@ detect:
     return load_text("t.yml", text, ROOT)
 
 
-def _compile(logsource: str, where: str) -> dict[str, object]:
+def _compile(logsource: str, where: str) -> dict[str, Any]:
     art = SigmaBackend().compile(_analytic(logsource, where).analytic, profile="sigma")
     assert not art.approximations, art.approximations
     doc = yaml.safe_load(art.query)

@@ -79,6 +79,7 @@ def test_fixtures_cover_the_source_families(catalog: list[Loaded]) -> None:
         ("registry_set", "windows", None),
         ("image_load", "windows", None),
         ("ps_script", "windows", None),
+        ("process_access", "windows", None),
         (None, "windows", "system"),
         ("webserver", None, None),
         ("proxy", None, None),

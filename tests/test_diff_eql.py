@@ -447,8 +447,8 @@ def test_an_engine_blind_to_arrays_is_caught(monkeypatch: pytest.MonkeyPatch) ->
 
 def test_engine_indexes_fields_by_their_ecs_mapping() -> None:
     """Elasticsearch filters and keys read indexed values: a long field coerces numeric strings
-    (and truncates fractions), an ip field stores an IPv4-mapped address as IPv4, and a value
-    the type cannot hold is skipped (ignore_malformed)."""
+    (and truncates fractions), an ip field stores an IPv4-mapped address as IPv4, a keyword
+    holds a number's text, and a value the type cannot hold is skipped (ignore_malformed)."""
     got = run_eql.indexed(
         {
             "destination.port": "1050",
@@ -457,6 +457,8 @@ def test_engine_indexes_fields_by_their_ecs_mapping() -> None:
             "destination.ip": "::ffff:10.0.0.7",
             "source.ip": "not an ip",
             "user.id": 1000,
+            "winlog.event_data.LogonType": [3, True],
+            "custom.count": 1000,
         }
     )
     assert got == {
@@ -465,7 +467,9 @@ def test_engine_indexes_fields_by_their_ecs_mapping() -> None:
         "process.pid": [7],
         "destination.ip": "10.0.0.7",
         "source.ip": None,
-        "user.id": 1000,
+        "user.id": "1000",  # a keyword indexes a JSON number as its text
+        "winlog.event_data.LogonType": ["3", "true"],
+        "custom.count": 1000,  # a field the profile does not type: dynamic mapping, a long
     }
     docs: list[dict[str, object]] = [
         {"destination.port": "1050", "destination.ip": "::ffff:10.1.1.1"}

@@ -25,10 +25,10 @@ severity: high
 streams:
   failed:
     logsource: {product: windows, service: security}
-    where: {event.code: 4625}
+    where: {winlog.event_data.Outcome: failure}
   success:
     logsource: {product: windows, service: security}
-    where: {event.code: 4624}
+    where: {winlog.event_data.Outcome: success}
 """
 
 

@@ -21,7 +21,7 @@ from backends.elastic_eql.text import (
 from backends.elastic_eql.text import (
     field as field_name,
 )
-from backends.elastic_esql.expr import profile_arrays, profile_types
+from backends.elastic_esql.expr import declared_type, profile_arrays, profile_types
 from backends.inline import Env, Inliner, Limits, holds
 from compiler import ir
 from compiler.evaluator.values import to_number
@@ -151,19 +151,63 @@ class PredicateRenderer:
         if p.quantifier == "all":
             if len(values) != len(p.values):
                 return "false"  # null never equals a present value
-            return join("and", [self.eq_values(f, [v], p.cased) for v in values])
-        return self.eq_values(f, values, p.cased) if values else "false"
+            return join("and", [self.eq_values(f, [v], p.cased, p.span) for v in values])
+        return self.eq_values(f, values, p.cased, p.span) if values else "false"
+
+    def keyword_texts(self, f: str, values: list[Any], span: ir.Span) -> list[Any]:
+        """The values as the text a keyword field holds. Elasticsearch refuses `==` between a
+        keyword and a number (the types must match), and a keyword indexes a JSON number or
+        boolean as its text; but siemc equates every spelling of a number ("4625.0", "04625",
+        " 4625"), which a text test cannot: a subset. A boolean never equals a string in siemc,
+        while its text does here: declared both ways."""
+        out: list[Any] = []
+        spelled: list[str] = []
+        for v in values:
+            if isinstance(v, bool):
+                self.ctx.approximate(
+                    "boolean equality on a keyword field",
+                    f"'{f}' is a keyword in the ECS mapping: compared with the text "
+                    f"'{str(v).lower()}', which a JSON boolean is indexed as; siemc never "
+                    "equates a boolean and a string",
+                    span,
+                )
+                out.append(str(v).lower())
+                continue
+            n = to_number(v)
+            if n is None:
+                out.append(v)
+                continue
+            texts = [v] if isinstance(v, str) else []
+            texts += [t for t in (number(n),) if t not in texts]
+            out += texts
+            spelled += texts
+        if spelled:
+            self.ctx.approximate(
+                "numeric equality on a keyword field",
+                f"'{f}' is a keyword in the ECS mapping: compared with the text "
+                f"{', '.join(repr(t) for t in spelled)} (Elasticsearch does not compare a keyword "
+                "with a number); siemc also equates other spellings of the same number "
+                f"('{spelled[-1]}.0', '0{spelled[-1]}', ' {spelled[-1]}'), which this test "
+                "misses",
+                span,
+                direction="subset",
+            )
+        return out
 
     def field_type(self, f: str) -> str:
         """The field's mapping type in the profile (ECS maps the fields it leaves out as
         keyword)."""
         return profile_types(self.ctx.profile.name).get(f, "keyword")
 
-    def eq_values(self, f: str, values: list[Any], cased: bool) -> str:
+    def eq_values(self, f: str, values: list[Any], cased: bool, span: ir.Span) -> str:
         if self.field_type(f) in NUMERIC_TYPES:
             # A numeric string is its number (docs/semantics.md), and a numeric field indexes
             # numbers only: test the number, which `==` on the field matches.
             values = [_numeric(v) for v in values]
+        elif declared_type(self.ctx.profile.name, f) in KEYWORD_TYPES:
+            # a field ECS maps as keyword although its values are numbers (event IDs, user
+            # ids): an undeclared field may be a number (dynamic mapping), compared as one
+            values = self.keyword_texts(f, values, span)
         strings = [v for v in values if isinstance(v, str)]
         others = [number(v) for v in values if not isinstance(v, str)]
         parts: list[str] = []
@@ -224,6 +268,7 @@ class PredicateRenderer:
 
 
 NUMERIC_TYPES = frozenset({"long", "integer", "short", "byte", "double", "float", "scaled_float"})
+KEYWORD_TYPES = frozenset({"keyword", "wildcard", "constant_keyword"})
 
 
 def _numeric(v: Any) -> Any:

@@ -101,6 +101,20 @@ def profile_types(profile: str) -> dict[str, str]:
     return {str(k): str(v) for k, v in (_profile_doc(profile).get("types") or {}).items()}
 
 
+def declared_type(profile: str, field: str) -> str | None:
+    """The mapping type the profile states for ``field`` (a ``prefix.*`` key covers every field
+    under the prefix), or None when it states none."""
+    types = profile_types(profile)
+    if field in types:
+        return types[field]
+    parts = field.split(".")
+    for i in range(len(parts) - 1, 0, -1):
+        hit = types.get(".".join(parts[:i]) + ".*")
+        if hit is not None:
+            return hit
+    return None
+
+
 def profile_arrays(profile: str) -> frozenset[str]:
     return frozenset(str(x) for x in _profile_doc(profile).get("array_fields") or [])
 

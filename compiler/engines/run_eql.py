@@ -17,7 +17,8 @@ What the engine (eql 1.0.1) does differently from Elasticsearch, and how this ad
   result depends on it);
 * the engine reads the fixture's JSON as is, where Elasticsearch indexes each field by its
   mapping and EQL filters and keys read the indexed values: fields the ECS profile types
-  (``types`` of ``backends/profiles/ecs.yml``) are indexed first (:func:`indexed`);
+  (``types`` of ``backends/profiles/ecs.yml``; a keyword indexes a JSON number or boolean as
+  its text) are indexed first (:func:`indexed`);
 * ``cidrMatch`` raises on a value that is not an address, which an Elasticsearch ``ip`` field
   never holds: it does not match (:func:`_address_or_no_match`);
 * missing-event sequences and ``sample`` are not run as the engine runs them (see
@@ -41,7 +42,7 @@ from contextlib import ExitStack
 from typing import Any
 
 from backends.base import Artifact
-from backends.elastic_esql.expr import profile_types
+from backends.elastic_esql.expr import declared_type
 from backends.profiles import FieldProfile, load_profile
 from backends.registered_domain import ingested
 from compiler import canonical, engines, ir
@@ -355,6 +356,10 @@ def _mapped(kind: str, v: Any) -> Any:
         if kind in _INTEGRAL:
             return v if isinstance(v, int) else int(num)
         return float(num)
+    if kind in ("keyword", "wildcard", "constant_keyword"):
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        return str(v) if isinstance(v, int | float) else v
     if kind == "ip":
         try:
             ip = ipaddress.ip_address(v) if isinstance(v, str) else None
@@ -369,10 +374,9 @@ def _mapped(kind: str, v: Any) -> Any:
 def indexed(fields: Mapping[str, Any], profile: str = "ecs") -> dict[str, Any]:
     """The event's fields as Elasticsearch indexes them (:func:`_mapped`, per element of a
     list); fields the profile does not type are left as dynamic mapping reads them."""
-    types = profile_types(profile)
     out: dict[str, Any] = {}
     for name, value in fields.items():
-        kind = types.get(name)
+        kind = declared_type(profile, name)
         if kind is None or kind == "date" or value is None:
             out[name] = value
         elif isinstance(value, list):

@@ -38,9 +38,9 @@ def read_fields(analytics: Iterable[ir.Analytic]) -> frozenset[str] | None:
     try:
         for a in analytics:
             _strings((a.streams, a.detection, a.baselines), found)
-            for s in a.streams:
-                if isinstance(s.source, ir.LogSource):
-                    _strings(logsource_predicate(s.source), found)
+            for stream in a.streams:
+                if isinstance(stream.source, ir.LogSource):
+                    _strings(logsource_predicate(stream.source), found)
     except _Unknown:
         return None
     out: set[str] = set()

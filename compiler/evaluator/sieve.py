@@ -139,7 +139,8 @@ class Sieve:
 
     def __init__(self, clauses: Sequence[Clause]) -> None:
         self._order = [
-            re.compile(b"|".join(re.escape(lit) for lit in c), re.IGNORECASE).search
+            # an empty clause (a false condition) is a search that never finds anything
+            re.compile(b"|".join(re.escape(lit) for lit in c) or b"(?!)", re.IGNORECASE).search
             for c in clauses
         ]
         self._rejected = dict.fromkeys(self._order, 0)

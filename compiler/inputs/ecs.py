@@ -7,7 +7,6 @@ from pathlib import Path
 
 from compiler.inputs._common import (
     Admits,
-    Checked,
     Reading,
     Record,
     fail,
@@ -15,6 +14,7 @@ from compiler.inputs._common import (
     iter_objects,
     timestamp,
 )
+from compiler.inputs._lines import Checked
 from compiler.inputs.nested import NestedFields, within_depth
 from compiler.inputs.project import Projection, build_trie
 from compiler.timeutil import parse_timestamp
@@ -85,15 +85,15 @@ def read_timed(
         if "@timestamp" not in event:
             raise fail(path, lineno, "missing @timestamp")
         value = event["@timestamp"]
-        ts: int | None = None
+        known: int | None = None
         try:
             if isinstance(value, str):
-                ts = parse_timestamp(value)  # an ISO string that parses is kept as written
+                known = parse_timestamp(value)  # an ISO string that parses is kept as written
             else:
                 event["@timestamp"] = timestamp(value)
         except ValueError as exc:
             raise fail(path, lineno, str(exc)) from exc
-        yield ts, event
+        yield known, event
 
 
 def _keep(raw: bytes) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import gc
 import heapq
 import json
 import marshal
@@ -104,11 +105,16 @@ def alert_lines(
         sinks[:] = [_Sink(Path(tmp.name) / f"a{k}", sink_chars) for k in range(n)]
         return [s.add for s in sinks]
 
+    # Everything alive now (modules, the analytics) lives as long as the run: the collector
+    # need not traverse it again at every full collection the events trigger.
+    gc.freeze()
     try:
         _run_restarting(analytics, inputs, now, presorted, run_events, collect, progress)
     except BaseException:
         tmp.cleanup()
         raise
+    finally:
+        gc.unfreeze()
     return _drain(sinks, tmp)
 
 

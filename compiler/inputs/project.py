@@ -58,39 +58,80 @@ def build_trie(names: Iterable[str]) -> Trie | None:
 
 
 class Projection:
-    """``project(doc)``: the fields named at construction of ``flatten(doc)``."""
+    """``project(doc)``: the fields named at construction of ``flatten(doc)``.
 
-    __slots__ = ("_trie",)
+    The top level is walked in the document's order (it holds a few keys; the trie's top holds
+    every name). Below it, the trie leads: an object of an ECS event holds many more fields than
+    an analytic reads of it, so each wanted key is looked up instead. Looking up changes the
+    order of the writes, which matters only where two paths write one name: the first name
+    written twice sends the document back to the walk in the document's order (exact)."""
+
+    __slots__ = ("_items", "_trie")
 
     def __init__(self, trie: Trie) -> None:
         self._trie = trie
+        # key -> (the name written at the top, or None; the child's entries as a tuple)
+        self._items = {key: (name, _entries(child)) for key, (name, child) in trie.items()}
 
     def __call__(self, doc: dict[str, Any]) -> dict[str, Any]:
         out: dict[str, Any] = {}
-        _walk(out, doc, self._trie)
+        get = self._items.get
+        try:
+            for key, value in doc.items():
+                hit = get(key)
+                if hit is None:
+                    continue
+                if type(value) is dict:
+                    if hit[1]:
+                        _lookup(out, value, hit[1])
+                elif hit[0] is not None:
+                    if hit[0] in out:
+                        raise _Twice
+                    out[hit[0]] = value
+        except _Twice:
+            out = {}
+            _walk(out, doc, self._trie)
         return out
 
 
+class _Twice(Exception):
+    """Two paths of a document write one name."""
+
+
+Entries = tuple[tuple[str, str | None, "Entries"], ...]
+_MISSING = object()
+
+
+def _entries(trie: Trie | None) -> Entries:
+    if not trie:
+        return ()
+    return tuple((key, name, _entries(child)) for key, (name, child) in trie.items())
+
+
+def _lookup(out: dict[str, Any], doc: dict[str, Any], entries: Entries) -> None:
+    get = doc.get
+    for key, name, below in entries:
+        value = get(key, _MISSING)
+        if value is _MISSING:
+            continue
+        if type(value) is dict:
+            if below:
+                _lookup(out, value, below)
+        elif name is not None:
+            if name in out:
+                raise _Twice
+            out[name] = value
+
+
 def _walk(out: dict[str, Any], doc: dict[str, Any], trie: Trie) -> None:
+    """The writes of flatten for the names of ``trie``, in the document's order."""
     get = trie.get
     for key, value in doc.items():
         hit = get(key)
         if hit is None:
             continue
         if type(value) is dict:
-            child = hit[1]
-            if child is None:
-                continue
-            # One level inline, as in flatten: ECS objects are mostly one level of leaves.
-            get2 = child.get
-            for key2, value2 in value.items():
-                hit2 = get2(key2)
-                if hit2 is None:
-                    continue
-                if type(value2) is dict:
-                    if hit2[1] is not None:
-                        _walk(out, value2, hit2[1])
-                elif hit2[0] is not None:
-                    out[hit2[0]] = value2
+            if hit[1] is not None:
+                _walk(out, value, hit[1])
         elif hit[0] is not None:
             out[hit[0]] = value

@@ -5,11 +5,12 @@ The evaluator reads event fields by name only (``fields.get(name)``), and every 
 is written in the analytic: a predicate's or a measure's field, a key, a join or lookup field, a
 derived field, a baseline field (``alias.field`` for a correlation step's), a field of a
 logsource's condition (compiler.evaluator.streams), plus ``@timestamp`` and ``event.id``, which
-make the event. Rather than list where names stand in the IR (a list a
-new construct could miss), the walk takes every string of the analytic's streams, detection and
-baselines, and each dotted suffix of it (``a.process.name`` also gives ``process.name`` and
-``name``): a superset. Only the strings that are values compared with fields (filter values,
-patterns, networks) and the lookup tables are left out; they are never read as names.
+make the event. Rather than list where names stand in the IR (a list a new construct could
+miss), the walk takes every string of the analytic's streams, detection and baselines, and each
+dotted suffix of it (``a.process.name`` also gives ``process.name`` and ``name``): a superset.
+Only the strings that are values compared with fields (filter values, patterns, networks) and the
+lookup tables are left out; they are never read as names. A value of a type the walk does not
+know (a mapping, say) disables the projection rather than risk missing a name in it.
 """
 
 from __future__ import annotations

@@ -2,8 +2,8 @@
 
 ``siemc run`` evaluates only the events some stream admits (compiler.evaluator
 ``Evaluation.admits``); in a typical log most events are rejected by the logsource alone. Deciding
-that on the text, before the record is flattened, costs a ``lower()`` and a few substring
-searches. The sieve is *sound*: it answers False only for a line on which the condition cannot
+that on the text, before the record is flattened, costs one or two case-insensitive searches of
+the line. The sieve is *sound*: it answers False only for a line on which the condition cannot
 hold, and True whenever it is not sure. Why a missing literal proves that:
 
 * Only lines that are pure ASCII and hold neither ``\\u`` nor ``\\/`` are judged. In such a line
@@ -12,7 +12,8 @@ hold, and True whenever it is not sure. Why a missing literal proves that:
   every other character as itself (:func:`encode`). So a string value ``x`` is the substring
   ``"`` + encode(x) + ``"`` of the line, and a substring of ``x`` is a substring of the line.
 * ``str.lower`` of an ASCII string and ``bytes.lower`` agree, and lowering the line leaves its
-  escapes as they are, so ``x.lower()`` is found, encoded, in the lowered line.
+  escapes as they are, so ``x.lower()`` is found, encoded, in the lowered line: a search that
+  ignores ASCII case finds it in the line.
 * Equality with a non-numeric string holds only for a string element equal to it case-insensitively
   (compiler.evaluator.predicates: numbers and booleans never equal such a string): the quoted
   literal must occur. ``contains``/``startswith``/``endswith`` read the text of numbers and
@@ -25,7 +26,7 @@ hold, and True whenever it is not sure. Why a missing literal proves that:
 
 Multi-valued fields, nested or dotted spellings of a field and duplicate keys do not matter: the
 test looks for values, wherever they stand. It is applied only to ECS records (the other input
-profiles rename and rewrite fields); tests/test_eval_sieve.py checks it against the evaluator.
+profiles rename and rewrite fields); tests/test_eval_pushdown.py checks it against the evaluator.
 """
 
 from __future__ import annotations

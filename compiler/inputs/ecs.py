@@ -45,7 +45,9 @@ def read_timed(
     others are never read), for the records of JSON Lines whose time is text."""
     checked = admits is not None and reading is not None
     sieve = (reading.sieve or _keep) if checked and reading is not None else None
-    trie = build_trie(reading.fields) if checked and reading and reading.fields else None
+    # the fields an event is made of (compiler.evaluator.feed.make_event) are always built
+    wanted = None if reading is None or reading.fields is None else reading.fields | _MADE_OF
+    trie = build_trie(wanted) if checked and wanted else None
     project = flatten if trie is None else Projection(trie)
     probe = _Probe() if admits is not None else None
     for lineno, doc in iter_objects(path, limit, sieve):
@@ -94,6 +96,9 @@ def read_timed(
         except ValueError as exc:
             raise fail(path, lineno, str(exc)) from exc
         yield known, event
+
+
+_MADE_OF = frozenset({"@timestamp", "event.id"})
 
 
 def _keep(raw: bytes) -> bool:

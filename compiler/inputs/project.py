@@ -7,8 +7,9 @@ costs more than decoding the line. Flattening writes the dotted name of every pa
 ends at a value other than an object, in the document's order (the last one written wins when
 two paths spell one name: ``{"a": {"b": 1}, "a.b": 2}``). A name ``a.b.c`` can only be written
 by the paths that split it at dots: ``(a, b, c)``, ``(a, b.c)``, ``(a.b, c)``, ``(a.b.c)``. The
-projection walks the document in the same order along a trie of exactly those paths, so it
-writes the same values for the names in the trie, in the same order, and nothing else.
+projection visits exactly those paths of the document (a trie of them), so it writes the same
+values for those names and nothing else; where it visits them in another order than flattening
+would, a name written twice sends the document to the walk in the document's order.
 """
 
 from __future__ import annotations

@@ -138,13 +138,13 @@ def _predicates(draw: st.DrawFn, depth: int = 0) -> ir.Predicate:
         values = tuple(draw(st.lists(_VALUES, min_size=0, max_size=3)))
         return ir.Eq(field, values, draw(st.booleans()), draw(st.sampled_from(["any", "all"])))
     if kind == "str":
-        op = draw(st.sampled_from(["contains", "startswith", "endswith"]))
+        op: ir.StrOp = draw(st.sampled_from(["contains", "startswith", "endswith"]))
         strs = st.one_of(
             st.sampled_from(_WORDS), st.text(alphabet='aAsS/\\"0.e \u212a', max_size=4)
         )
-        values = tuple(draw(st.lists(strs, min_size=0, max_size=3)))
+        texts: tuple[str, ...] = tuple(draw(st.lists(strs, min_size=0, max_size=3)))
         return ir.StrMatch(
-            field, op, values, draw(st.booleans()), draw(st.sampled_from(["any", "all"]))
+            field, op, texts, draw(st.booleans()), draw(st.sampled_from(["any", "all"]))
         )
     if kind == "exists":
         return ir.Exists(field, draw(st.booleans()))

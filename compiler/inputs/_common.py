@@ -11,14 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from compiler.inputs._lines import (
-    MAX_NESTING,
-    Checked,
-    Sieve,
-    iter_json_lines,
-    strip_bom,
-    text_lines,
-)
+# MAX_NESTING is re-exported: it was defined here before
+from compiler.inputs._lines import MAX_NESTING as MAX_NESTING
+from compiler.inputs._lines import Checked, Sieve, iter_json_lines, strip_bom, text_lines
 from compiler.safe_files import open_bounded
 from compiler.timeutil import format_timestamp, parse_timestamp
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import gc
 import heapq
 import json
 import marshal
@@ -23,7 +24,9 @@ from compiler.evaluator.feed import (
     merge,
     sorted_records,
 )
-from compiler.inputs import FORMATS, read_events
+from compiler.evaluator.reads import read_fields
+from compiler.evaluator.sieve import sieve_for
+from compiler.inputs import FORMATS, Reading, read_events
 from compiler.timeutil import format_timestamp
 
 # Characters of alert lines per sorted run of an analytic's output. In memory a line costs about
@@ -102,11 +105,16 @@ def alert_lines(
         sinks[:] = [_Sink(Path(tmp.name) / f"a{k}", sink_chars) for k in range(n)]
         return [s.add for s in sinks]
 
+    # Everything alive now (modules, the analytics) lives as long as the run: the collector
+    # need not traverse it again at every full collection the events trigger.
+    gc.freeze()
     try:
         _run_restarting(analytics, inputs, now, presorted, run_events, collect, progress)
     except BaseException:
         tmp.cleanup()
         raise
+    finally:
+        gc.unfreeze()
     return _drain(sinks, tmp)
 
 
@@ -152,10 +160,14 @@ def _evaluate(
 ) -> None:
     runs = [Evaluation(a) for a in analytics]
     admits = _entry_condition(runs)
+    # the entry condition as a test of an ECS line's text, and the fields worth building
+    reading = Reading(
+        sieve_for(ir.Or(tuple(r.streams.entry for r in runs))), read_fields(analytics)
+    )
     streams = [
-        sorted_records(i, p, f, admits, run_events)
+        sorted_records(i, p, f, admits, run_events, reading)
         if i in to_sort
-        else _noting_end(i, file_records(i, p, f, admits), ordered)
+        else _noting_end(i, file_records(i, p, f, admits, reading=reading), ordered)
         for i, (p, f) in enumerate(inputs)
     ]
     _feed(runs, merge(streams), emit, progress)

@@ -16,8 +16,8 @@ with that file sorted (compiler.runner.run_files).
 
 Records are ``(ts, file, n, event)``: ``n`` counts the file's records from 1 (an event without
 ``event.id`` is named ``<file name>#<n>``), and ``event`` is None when the analytics' entry
-condition (``admits``) rejects it: the evaluator then only learns its time
-(:meth:`Evaluation.skip`), so it is neither built nor spilled in full.
+condition (``admits``, or its test of the line, ``Reading.sieve``) rejects it: the evaluator then
+only learns its time (:meth:`Evaluation.skip`), so it is neither built nor spilled in full.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from compiler.evaluator.model import Event
-from compiler.inputs import read_timed
+from compiler.inputs import Reading, read_timed
 from compiler.timeutil import format_timestamp, parse_timestamp
 
 Record = tuple[int, int, int, Event | None]
@@ -70,14 +70,19 @@ def make_event(fields: dict[str, Any], ts: int | None, n: int, source: str) -> E
 
 
 def file_records(
-    index: int, path: Path, fmt: str, admits: Admits | None, ordered: bool = True
+    index: int,
+    path: Path,
+    fmt: str,
+    admits: Admits | None,
+    ordered: bool = True,
+    reading: Reading | None = None,
 ) -> Iterator[Record]:
     """The records of one file in file order. ``ordered``: raise :class:`OutOfOrder` at the
-    first record older than its predecessor."""
+    first record older than its predecessor. ``reading``: see compiler.inputs.read_timed."""
     source = path.name
     prev = -(2**63)
     event: Event | None
-    for n, (ts, fields) in enumerate(read_timed(path, fmt, None, admits), 1):
+    for n, (ts, fields) in enumerate(read_timed(path, fmt, None, admits, reading), 1):
         if fields is None:
             assert ts is not None
             event = None
@@ -91,11 +96,16 @@ def file_records(
 
 
 def sorted_records(
-    index: int, path: Path, fmt: str, admits: Admits | None, run_events: int = RUN_EVENTS
+    index: int,
+    path: Path,
+    fmt: str,
+    admits: Admits | None,
+    run_events: int = RUN_EVENTS,
+    reading: Reading | None = None,
 ) -> Iterator[Record]:
     """The records of one file sorted by ``(ts, n)``: in memory when the file has at most
     ``run_events`` records, else through sorted runs spilled to a temporary folder."""
-    records = file_records(index, path, fmt, admits, ordered=False)
+    records = file_records(index, path, fmt, admits, ordered=False, reading=reading)
     buf: list[Record] = []
     for rec in records:
         buf.append(rec)

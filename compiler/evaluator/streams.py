@@ -417,9 +417,8 @@ class StreamSet:
                 plain = s.join is None and not s.enrich and not s.derive
                 ls = logsource_predicate(s.source)
                 entry.append(ir.And((ls, s.filter)) if plain else ls)
-        self.admits: Callable[[Mapping[str, Any]], bool] = compile_predicate(
-            ir.Or(tuple(entry)), lookups
-        )
+        self.entry: ir.Predicate = ir.Or(tuple(entry))
+        self.admits: Callable[[Mapping[str, Any]], bool] = compile_predicate(self.entry, lookups)
 
     def state_size(self) -> int:
         return sum(p.join.state_size() for p in self.pipes if p.join is not None)

@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from compiler.inputs import auditd, ecs, sysmon, vmconnection, zeek
-from compiler.inputs._common import Admits, flatten
+from compiler.inputs._common import Admits, Reading, flatten
 from compiler.timeutil import parse_timestamp
 
-__all__ = ["FORMATS", "flatten", "read_events", "read_timed"]
+__all__ = ["FORMATS", "Reading", "flatten", "read_events", "read_timed"]
 
 FORMATS: tuple[str, ...] = ("ecs", "sysmon", "zeek", "auditd", "vmconnection")
 
@@ -28,16 +28,22 @@ _READERS: dict[str, Callable[[Path, int | None], Iterator[dict[str, Any]]]] = {
 
 
 def read_timed(
-    path: Path, fmt: str, limit: int | None = None, admits: Admits | None = None
+    path: Path,
+    fmt: str,
+    limit: int | None = None,
+    admits: Admits | None = None,
+    reading: Reading | None = None,
 ) -> Iterator[tuple[int | None, dict[str, Any] | None]]:
     """``(ts, fields)`` for the events of :func:`read_events`, flattened; ``ts`` is the
     ``@timestamp`` in ms where the reader has already parsed it, else None (the caller parses
     ``fields["@timestamp"]``, as compiler.evaluator.to_event does).
 
     ``admits`` (an entry condition on the fields): a record it rejects may come as
-    ``(ts, None)``, its time only; every record that comes with fields is to be evaluated."""
+    ``(ts, None)``, its time only; every record that comes with fields is to be evaluated.
+    ``reading``: what the evaluation wants of ECS records (:class:`Reading`: a test of the
+    line's bytes, the fields it reads); the other profiles rename fields and ignore it."""
     if fmt == "ecs":
-        return ecs.read_timed(Path(path), limit, admits)
+        return ecs.read_timed(Path(path), limit, admits, reading)
     return _timed(read_events(path, fmt, limit), admits)
 
 

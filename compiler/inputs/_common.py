@@ -7,10 +7,13 @@ import io
 import ipaddress
 import json
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from compiler.inputs._lines import iter_json_lines, strip_bom, text_lines
+# MAX_NESTING is re-exported: it was defined here before
+from compiler.inputs._lines import MAX_NESTING as MAX_NESTING
+from compiler.inputs._lines import Checked, Sieve, iter_json_lines, strip_bom, text_lines
 from compiler.safe_files import open_bounded
 from compiler.timeutil import format_timestamp, parse_timestamp
 
@@ -18,9 +21,15 @@ Record = dict[str, Any]
 Admits = Callable[[Any], bool]  # an entry condition on the fields (compiler.evaluator)
 
 
-# No log format nests objects anywhere near this deep (ECS: about 6); the limit keeps a hostile
-# document from exhausting the stack or building field names of quadratic length.
-MAX_NESTING = 64
+@dataclass(frozen=True)
+class Reading:
+    """What an evaluation tells the ECS reader about the records it wants, with its entry
+    condition (``admits``): ``sieve``, a test of a line's bytes that is False only when
+    ``admits`` cannot hold on its record (compiler.evaluator.sieve; None: no test); ``fields``,
+    every field name the evaluation may read (compiler.evaluator.reads; None: all of them)."""
+
+    sieve: Sieve | None = None
+    fields: frozenset[str] | None = None
 
 
 def flatten(doc: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -80,7 +89,7 @@ def open_binary(path: Path, limit: int | None = None) -> Any:
 
 
 def iter_json(
-    path: Path, allow_text: bool = False, limit: int | None = None
+    path: Path, allow_text: bool = False, limit: int | None = None, sieve: Sieve | None = None
 ) -> Iterator[tuple[int, Any]]:
     """``(line, value)`` for every record of a JSON Lines file or of a file holding one JSON
     array. Blank lines are skipped. Decoding errors name ``path:line``. With ``allow_text``,
@@ -109,7 +118,7 @@ def iter_json(
                 for text in lines[k:]:
                     yield from slow(lineno, text)
                     lineno += 1
-                yield from iter_json_lines(fh, lineno - 1, allow_text, slow)
+                yield from iter_json_lines(fh, lineno - 1, allow_text, slow, sieve)
                 return
 
 
@@ -168,9 +177,13 @@ def _iter_array(path: Path, text: str) -> Iterator[tuple[int, Any]]:
         raise fail(path, line_of(skip(pos)), "unexpected data after the JSON array")
 
 
-def iter_objects(path: Path, limit: int | None = None) -> Iterator[tuple[int, dict[str, Any]]]:
-    for lineno, value in iter_json(path, limit=limit):
-        if not isinstance(value, dict):
+def iter_objects(
+    path: Path, limit: int | None = None, sieve: Sieve | None = None
+) -> Iterator[tuple[int, Any]]:
+    """``(line, object)`` for the records of :func:`iter_json`, each a dict, or with a
+    ``sieve`` a :class:`Checked` one (compiler.inputs._lines)."""
+    for lineno, value in iter_json(path, limit=limit, sieve=sieve):
+        if type(value) is not Checked and not isinstance(value, dict):
             raise fail(path, lineno, f"expected a JSON object, got {type(value).__name__}")
         yield lineno, value
 

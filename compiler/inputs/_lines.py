@@ -26,6 +26,25 @@ _LONG_DIGITS = b"0" * 19
 _BOM = b"\xef\xbb\xbf"
 
 SlowLine = Callable[[int, str], Iterator[tuple[int, Any]]]
+Sieve = Callable[[bytes], bool]
+
+# No log format nests objects anywhere near this deep (ECS: about 6); the limit keeps a hostile
+# document from exhausting the stack or building field names of quadratic length.
+MAX_NESTING = 64
+
+
+class Checked:
+    """A record of :func:`iter_json_lines` given a sieve: a JSON object whose ``@timestamp`` is
+    text and whose objects nest at most :data:`MAX_NESTING` deep (its line has no more ``{``
+    than that), so reading its time and flattening it cannot fail. ``wanted`` is False when
+    the sieve rejected the line: only its time is to be read then, for its other values are
+    orjson's, which may differ from the reference reading (integers beyond 64 bits)."""
+
+    __slots__ = ("doc", "wanted")
+
+    def __init__(self, doc: dict[str, Any], wanted: bool) -> None:
+        self.doc = doc
+        self.wanted = wanted
 
 
 def text_lines(raw: bytes) -> list[str]:
@@ -38,10 +57,13 @@ def text_lines(raw: bytes) -> list[str]:
 
 
 def iter_json_lines(
-    fh: Any, lineno: int, allow_text: bool, slow: SlowLine
+    fh: Any, lineno: int, allow_text: bool, slow: SlowLine, sieve: Sieve | None = None
 ) -> Iterator[tuple[int, Any]]:
     """``(line, value)`` for the rest of the binary stream ``fh``, whose next line is number
-    ``lineno + 1``. ``slow(line, text)`` is the reference handling of one text line."""
+    ``lineno + 1``. ``slow(line, text)`` is the reference handling of one text line.
+
+    ``sieve(raw)``: False for a line whose record cannot be wanted. With a sieve, a record
+    that qualifies comes as :class:`Checked`, any other as without one."""
     loads, decode_error = orjson.loads, orjson.JSONDecodeError
     mask, long_digits = _DIGIT_MASK, _LONG_DIGITS
     n = lineno
@@ -58,6 +80,18 @@ def iter_json_lines(
         except decode_error:
             yield from slow(n, raw.decode("utf-8", "replace"))
             continue
+        if (
+            sieve is not None
+            and type(value) is dict
+            and type(value.get("@timestamp")) is str
+            and raw.count(b"{") <= MAX_NESTING  # each level of nesting opens with one
+        ):
+            if not sieve(raw):
+                yield n, Checked(value, False)
+                continue
+            if long_digits not in raw.translate(mask):
+                yield n, Checked(value, True)
+                continue
         if (allow_text and type(value) is not dict) or long_digits in raw.translate(mask):
             yield from slow(n, raw.decode("utf-8", "replace"))
             continue

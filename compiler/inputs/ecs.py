@@ -5,8 +5,18 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from compiler.inputs._common import Admits, Record, fail, flatten, iter_objects, timestamp
+from compiler.inputs._common import (
+    Admits,
+    Reading,
+    Record,
+    fail,
+    flatten,
+    iter_objects,
+    timestamp,
+)
+from compiler.inputs._lines import Checked
 from compiler.inputs.nested import NestedFields, within_depth
+from compiler.inputs.project import Projection, build_trie
 from compiler.timeutil import parse_timestamp
 
 
@@ -17,7 +27,10 @@ def read(path: Path, limit: int | None = None) -> Iterator[Record]:
 
 
 def read_timed(
-    path: Path, limit: int | None = None, admits: Admits | None = None
+    path: Path,
+    limit: int | None = None,
+    admits: Admits | None = None,
+    reading: Reading | None = None,
 ) -> Iterator[tuple[int | None, Record | None]]:
     """``(ts, event)``: the events of :func:`read`, each with its ``@timestamp`` in ms when the
     file holds it as text (parsed once, here), else None: a number is rewritten as ISO text,
@@ -25,9 +38,36 @@ def read_timed(
 
     ``admits``: an entry condition on the fields, tried on the nested document (before
     flattening); a record it rejects comes as ``(ts, None)``. Records whose time is not text
-    are not tried (they come whole)."""
+    are not tried (they come whole).
+
+    ``reading`` (with ``admits``): a record whose line its ``sieve`` rejects comes as
+    ``(ts, None)`` untried; with ``fields``, an event holds only those of its fields (the
+    others are never read), for the records of JSON Lines whose time is text."""
+    checked = admits is not None and reading is not None
+    sieve = (reading.sieve or _keep) if checked and reading is not None else None
+    # the fields an event is made of (compiler.evaluator.feed.make_event) are always built
+    wanted = None if reading is None or reading.fields is None else reading.fields | _MADE_OF
+    trie = build_trie(wanted) if checked and wanted else None
+    project = flatten if trie is None else Projection(trie)
     probe = _Probe() if admits is not None else None
-    for lineno, doc in iter_objects(path, limit):
+    for lineno, doc in iter_objects(path, limit, sieve):
+        if type(doc) is Checked:
+            try:
+                ts = parse_timestamp(doc.doc["@timestamp"])
+            except ValueError as exc:
+                raise fail(path, lineno, str(exc)) from exc
+            if not doc.wanted:
+                yield ts, None
+                continue
+            # within MAX_NESTING: neither flattening nor projecting raises
+            event = project(doc.doc)
+            if probe is not None and admits is not None and probe.trying():
+                if not admits(event):
+                    yield ts, None
+                    continue
+                probe.admitted()
+            yield ts, event
+            continue
         if probe is not None and admits is not None and probe.trying():
             value = doc.get("@timestamp")  # flatten's "@timestamp" is this key or nothing
             if type(value) is str:
@@ -47,15 +87,22 @@ def read_timed(
         if "@timestamp" not in event:
             raise fail(path, lineno, "missing @timestamp")
         value = event["@timestamp"]
-        ts: int | None = None
+        known: int | None = None
         try:
             if isinstance(value, str):
-                ts = parse_timestamp(value)  # an ISO string that parses is kept as written
+                known = parse_timestamp(value)  # an ISO string that parses is kept as written
             else:
                 event["@timestamp"] = timestamp(value)
         except ValueError as exc:
             raise fail(path, lineno, str(exc)) from exc
-        yield ts, event
+        yield known, event
+
+
+_MADE_OF = frozenset({"@timestamp", "event.id"})
+
+
+def _keep(raw: bytes) -> bool:
+    return True
 
 
 class _Probe:

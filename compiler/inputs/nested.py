@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from compiler.inputs._common import MAX_NESTING, flatten
+from compiler.inputs._common import flatten
+from compiler.inputs._lines import MAX_NESTING
 
 _MISSING = object()
 _PATHS: dict[str, tuple[tuple[str, ...], ...]] = {}

@@ -391,6 +391,8 @@ def _resolve(stream: ir.Stream, prof: FieldProfile) -> Source | str:
         src.fields.update(e.get("fields") or {})
         src.computed.update(e.get("computed") or {})
         src.types.update(e.get("types") or {})
+        if e.get("approximate"):
+            src.approximate = " ".join(str(e["approximate"]).split())
     return src
 
 

@@ -54,7 +54,7 @@ from compiler.canonical import CanonicalAlert
 from compiler.engines import kql_scalar, kql_scan
 from compiler.evaluator.model import Event
 from compiler.evaluator.predicates import compile_predicate
-from compiler.evaluator.streams import LOGSOURCE_CATEGORIES
+from compiler.evaluator.streams import LOGSOURCE_CATEGORIES, logsource_predicate
 from compiler.lower import Loaded
 from compiler.testing import fixture_events
 
@@ -220,6 +220,18 @@ _IS_DNS = LOGSOURCE_CATEGORIES["dns_query"]
 _IS_AUTH = ir.Eq("event.category", ("authentication",))
 
 
+# MDE file and registry events: one ActionType per ECS event.type (and event.action rename),
+# as backends/profiles/mde.yml reads them; a rename is an ECS change that MDE records as its own
+# ActionType, and a deleted value (ECS registry.value present) is RegistryValueDeleted
+_RENAME = ir.Eq("event.action", ("rename",))
+_SECURITY = logsource_predicate(ir.LogSource(None, "windows", "security"))
+
+
+def _mde_change(category: str, rename: bool) -> ir.Predicate:
+    change = LOGSOURCE_CATEGORIES[f"{category}_set" if category == "registry" else "file_change"]
+    return ir.And((change, _RENAME if rename else ir.Not(_RENAME)))
+
+
 def _zeek(log: str) -> ir.Predicate:
     return ir.And((ir.Eq("event.module", ("zeek",)), ir.Eq("event.dataset", (f"zeek.{log}",))))
 
@@ -230,6 +242,28 @@ ROUTES: dict[str, list[tuple[str, str, ir.Predicate, dict[str, Any]]]] = {
         ("DeviceNetworkEvents", "network_connection", _IS_NET, {}),
         ("DeviceEvents", "dns_query", _IS_DNS, {"ActionType": "DnsQueryResponse"}),
         ("DeviceLogonEvents", "event.category=authentication", _IS_AUTH, {}),
+        ("DeviceFileEvents", "file_event", LOGSOURCE_CATEGORIES["file_event"],
+         {"ActionType": "FileCreated"}),
+        ("DeviceFileEvents", "file_delete", LOGSOURCE_CATEGORIES["file_delete"],
+         {"ActionType": "FileDeleted"}),
+        ("DeviceFileEvents", "file_rename", _mde_change("file", True),
+         {"ActionType": "FileRenamed"}),
+        ("DeviceFileEvents", "file_change", _mde_change("file", False),
+         {"ActionType": "FileModified"}),
+        ("DeviceRegistryEvents", "registry_add", LOGSOURCE_CATEGORIES["registry_add"],
+         {"ActionType": "RegistryKeyCreated"}),
+        ("DeviceRegistryEvents", "registry_set", _mde_change("registry", False),
+         {"ActionType": "RegistryValueSet"}),
+        ("DeviceRegistryEvents", "registry_rename", _mde_change("registry", True),
+         {"ActionType": "RegistryKeyRenamed"}),
+        ("DeviceRegistryEvents", "registry_delete",
+         ir.And((LOGSOURCE_CATEGORIES["registry_delete"], ir.Exists("registry.value"))),
+         {"ActionType": "RegistryValueDeleted"}),
+        ("DeviceRegistryEvents", "registry_delete",
+         ir.And((LOGSOURCE_CATEGORIES["registry_delete"], ir.Not(ir.Exists("registry.value")))),
+         {"ActionType": "RegistryKeyDeleted"}),
+        ("DeviceImageLoadEvents", "image_load", LOGSOURCE_CATEGORIES["image_load"],
+         {"ActionType": "ImageLoaded"}),
     ],
     "asim": [
         ("_Im_ProcessCreate", "process_creation", _IS_START, {"EventType": "ProcessCreated"}),
@@ -241,6 +275,7 @@ ROUTES: dict[str, list[tuple[str, str, ir.Predicate, dict[str, Any]]]] = {
         ("corelight_conn", "zeek/conn", _zeek("conn"), {}),
         ("corelight_ssl", "zeek/ssl", _zeek("ssl"), {}),
         ("corelight_dns", "zeek/dns", _zeek("dns"), {}),
+        ("SecurityEvent", "windows/security", _SECURITY, {}),
     ],
 }  # fmt: skip
 # Corelight's parser functions keep one row per Zeek uid, the latest (`summarize
@@ -270,7 +305,8 @@ _ENTITY_PIDS = (
 )
 _IS_START_EVENT = compile_predicate(_IS_START, {})
 # MDE tables whose rows carry the initiating process, and its columns -> the ECS field
-_CARRIERS = frozenset({"DeviceNetworkEvents", "DeviceEvents", "DeviceLogonEvents"})
+_CARRIERS = frozenset({"DeviceNetworkEvents", "DeviceEvents", "DeviceLogonEvents",
+                       "DeviceFileEvents", "DeviceRegistryEvents", "DeviceImageLoadEvents"})
 _INITIATING = {
     "InitiatingProcessFileName": "process.name",
     "InitiatingProcessFolderPath": "process.executable",
@@ -440,6 +476,8 @@ class Tables:
             if "EventOutcome" in back:
                 o = str(back["EventOutcome"] or "").lower()
                 row["ActionType"] = _MDE_OUTCOME.get(o, "LogonAttempted")
+            if "RegistryPath" in back:
+                row.update(_registry_columns(str(back["RegistryPath"] or ""), row))
             extra = {c: back[c] for c in ("DnsQueryString", "DnsQueryResult") if back.get(c)}
             if extra:
                 row["AdditionalFields"] = extra
@@ -462,7 +500,7 @@ class Tables:
     def create(self, con: Any) -> dict[str, str]:
         """Create the tables; returns the MDE unique-id strings the engine builds -> entity id."""
         schemas = _schemas()
-        names = [t for t, _, _, _ in ROUTES[self.profile.name]]
+        names = list(dict.fromkeys(t for t, _, _, _ in ROUTES[self.profile.name]))
         if self.profile.name == "mde":
             names.append("DeviceInfo")
             self.rows["DeviceInfo"] = [
@@ -473,6 +511,26 @@ class Tables:
         wl_cols = {"WatchlistAlias": "string", **{c: "string" for c in self.watchlist[0]}}
         _create(con, "Watchlists", wl_cols, self.watchlist[1])
         return self.uids if self.profile.name == "mde" else {}
+
+
+# MDE spells the hives HKLM and HKU in full (the profile's RegistryPath abbreviates them)
+_HIVES = (("HKLM\\", "HKEY_LOCAL_MACHINE\\"), ("HKU\\", "HKEY_USERS\\"))
+
+
+def _registry_columns(path: str, row: Mapping[str, Any]) -> dict[str, Any]:
+    """RegistryKey and RegistryValueName of an ECS registry.path (Sysmon's TargetObject: the key,
+    then the value name for a value event), so that mde.yml's RegistryPath gives it back."""
+    value = str(row.get("RegistryValueName") or "")
+    key = path
+    if row.get("ActionType") in ("RegistryValueSet", "RegistryValueDeleted"):
+        if value and path.endswith("\\" + value):
+            key = path[: -len(value) - 1]
+        elif not value and "\\" in path:
+            key, value = path.rsplit("\\", 1)
+    for short, full in _HIVES:
+        if key.startswith(short):
+            key = full + key[len(short) :]
+    return {"RegistryKey": key, "RegistryValueName": value}
 
 
 def _parent_starts(events: list[Event], starts: Mapping[str, Event]) -> dict[int, Event]:
@@ -552,7 +610,11 @@ def _watchlist(
 def _functions(profile: str) -> list[str]:
     out = ["function _GetWatchlist(alias:string) { Watchlists | where WatchlistAlias == alias }"]
     if profile == "asim":
-        out += [f"function {t}() {{ {_table(t)} }}" for t, _, _, _ in ROUTES["asim"]]
+        out += [
+            f"function {t}() {{ {_table(t)} }}"
+            for t in dict.fromkeys(t for t, _, _, _ in ROUTES["asim"])
+            if t.startswith("_Im_") or t in _ONE_ROW_PER_UID
+        ]
     return out
 
 

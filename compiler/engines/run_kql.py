@@ -305,8 +305,16 @@ _ENTITY_PIDS = (
 )
 _IS_START_EVENT = compile_predicate(_IS_START, {})
 # MDE tables whose rows carry the initiating process, and its columns -> the ECS field
-_CARRIERS = frozenset({"DeviceNetworkEvents", "DeviceEvents", "DeviceLogonEvents",
-                       "DeviceFileEvents", "DeviceRegistryEvents", "DeviceImageLoadEvents"})
+_CARRIERS = frozenset(
+    {
+        "DeviceNetworkEvents",
+        "DeviceEvents",
+        "DeviceLogonEvents",
+        "DeviceFileEvents",
+        "DeviceRegistryEvents",
+        "DeviceImageLoadEvents",
+    }
+)
 _INITIATING = {
     "InitiatingProcessFileName": "process.name",
     "InitiatingProcessFolderPath": "process.executable",

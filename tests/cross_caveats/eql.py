@@ -74,4 +74,14 @@ CAVEATS: dict[tuple[str, str], Caveat] = {
         "the 1.2 s sequence on h2 expires in the engine; Elasticsearch keeps milliseconds",
         missing=(f"D-SPL-E09 {{host.name='h2', user.name='carol'}} [{T0 + 60000}..{T0 + 61200}]",),
     ),
+    (
+        "D-KQL-SRC-S1",
+        "failures, a cased user, a success, an interactive logon, a System log event, a linux "
+        "host, no address",
+    ): Caveat(
+        "eql engine: `event.code == 4625` and `winlog.event_data.LogonType == 3` do not match "
+        "the keyword strings '4625' and '3' Windows events carry (the evaluator compares "
+        "numeric strings as numbers); open: whether Elasticsearch coerces them is unverified",
+        missing=tuple(f"D-KQL-SRC-S1 {{(no key)}} [{T0 + s}..{T0 + s}]" for s in (1000, 2000)),
+    ),
 }

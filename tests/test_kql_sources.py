@@ -157,3 +157,43 @@ def test_sentinel_export_of_the_new_sources_validates() -> None:
         "D-KQL-SRC-F1": [("MicrosoftThreatProtection", ["DeviceFileEvents", "DeviceInfo"])],
         "D-KQL-SRC-S1": [("SecurityEvents", ["SecurityEvent"])],
     }
+
+
+def test_windows_event_reads_event_data_members_by_name(tmp_path: Path) -> None:
+    lo = _analytic(
+        tmp_path,
+        "{product: windows, service: taskscheduler}",
+        "      event.code: 106\n      winlog.event_data.TaskName|contains: x\n"
+        "      winlog.event_data.Task: '1'",
+    )
+    query, diags = _compile(lo, "asim")
+    assert query is not None, diags
+    assert (
+        'let events = WindowsEvent\n| where Channel == "Microsoft-Windows-TaskScheduler/Op' in query
+    )
+    # a member named like a WindowsEvent column (Task) gets a column of its own
+    assert "Task_data = tostring(EventData.Task)" in query
+    assert "TaskName = tostring(EventData.TaskName)" in query
+    assert "Task_data =~ \"1\"" in query and "| where (EventID == 106 and TaskName contains" in query
+
+
+def test_a_category_product_entry_describes_the_whole_logsource(tmp_path: Path) -> None:
+    lo = _analytic(
+        tmp_path,
+        "{category: ps_script, product: windows}",
+        "      powershell.file.script_block_text|contains: x",
+    )
+    query, diags = _compile(lo, "asim")
+    assert query is not None, diags
+    # the windows entry's DvcOs filter (ASIM parsers) does not apply to WindowsEvent
+    assert "DvcOs" not in query
+    assert 'where Provider == "Microsoft-Windows-PowerShell"\n| where EventID == 4104' in query
+
+
+def test_sentinel_export_names_the_forwarded_events_connector() -> None:
+    catalog = tuple(load_catalog([SRC / "src_system.yml"]).loaded)
+    pkg = sentinel.package(Request(catalog, True, None))
+    rule = AnalyticRule.model_validate(yaml.safe_load(pkg.files["AnalyticRules/D-KQL-SRC-W1.yaml"]))
+    assert [(c.connectorId, c.dataTypes) for c in rule.requiredDataConnectors] == [
+        ("WindowsForwardedEvents", ["WindowsEvent"])
+    ]

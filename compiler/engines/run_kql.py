@@ -232,6 +232,76 @@ def _mde_change(category: str, rename: bool) -> ir.Predicate:
     return ir.And((change, _RENAME if rename else ir.Not(_RENAME)))
 
 
+# Windows events in WindowsEvent (asim.yml): Sigma's Sysmon and PowerShell categories, then the
+# channels of the profile's windows/<service> entries (each entry's first Channel value)
+_SYSMON, _PS = "Microsoft-Windows-Sysmon", "Microsoft-Windows-PowerShell"
+_WINDOWS = ir.Eq("host.os.type", ("windows",))
+
+
+def _winevent(
+    category: str, provider: str, code: int, extra: ir.Predicate = ir.TRUE
+) -> tuple[str, str, ir.Predicate, dict[str, Any]]:
+    channel = f"{provider}/Operational"
+    member = ir.And((LOGSOURCE_CATEGORIES[category], _WINDOWS, extra))
+    const = {"Provider": provider, "Channel": channel, "EventID": code}
+    return ("WindowsEvent", f"{category}/windows", member, const)
+
+
+_REG_RENAME = ir.And((ir.Eq("event.type", ("change",)), _RENAME))
+_SYSMON_ROUTES = [
+    _winevent("ps_script", _PS, 4104),
+    _winevent("ps_module", _PS, 4103),
+    _winevent("create_remote_thread", _SYSMON, 8),
+    _winevent("raw_access_thread", _SYSMON, 9),
+    _winevent("pipe_created", _SYSMON, 17),
+    _winevent("wmi_event", _SYSMON, 19),
+    _winevent("process_tampering", _SYSMON, 25),
+    _winevent("sysmon_status", _SYSMON, 4),
+    _winevent("sysmon_error", _SYSMON, 255),
+    _winevent("create_stream_hash", _SYSMON, 15),
+    _winevent("file_executable_detected", _SYSMON, 29),
+    # ECS categories Sysmon records: process access 10, driver load 6, file creation 11, image
+    # load 7, registry value set 13, key or value renamed 14, created or deleted 12
+    _winevent("process_access", _SYSMON, 10),
+    _winevent("driver_load", _SYSMON, 6),
+    _winevent("file_event", _SYSMON, 11),
+    _winevent("image_load", _SYSMON, 7),
+    _winevent("registry_event", _SYSMON, 14, _REG_RENAME),
+    _winevent("registry_event", _SYSMON, 13, ir.Eq("event.type", ("change",))),
+    _winevent("registry_event", _SYSMON, 12),
+]
+
+
+def _channel_routes() -> list[tuple[str, str, ir.Predicate, dict[str, Any]]]:
+    out: list[tuple[str, str, ir.Predicate, dict[str, Any]]] = []
+    for key, e in load_profile("asim").sources.items():
+        product, _, service = key.partition("/")
+        if e.get("table") == "WindowsEvent" and product == "windows" and service:
+            channel = re.search(r'"([^"]+)"', str(e["where"][0]))
+            assert channel is not None, key
+            ls = ir.LogSource(None, product, service)
+            out.append(("WindowsEvent", key, logsource_predicate(ls), {"Channel": channel[1]}))
+    return out
+
+
+_EVENT_DATA_COL = re.compile(r"tostring\(EventData\.(\w+)\)")
+
+
+def _event_data(prof: FieldProfile, f: Mapping[str, Any]) -> dict[str, Any]:
+    """WindowsEvent's EventData of an event: its winlog.event_data fields by name, and the
+    fields the profile reads from EventData members under other ECS names."""
+    data = {k[len("winlog.event_data.") :]: v for k, v in f.items()
+            if k.startswith("winlog.event_data.")}  # fmt: skip
+    for e in prof.sources.values():
+        if e.get("table") != "WindowsEvent":
+            continue
+        for ecs, col in (e.get("fields") or {}).items():
+            m = _EVENT_DATA_COL.fullmatch(str((e.get("computed") or {}).get(col, "")))
+            if m and ecs in f:
+                data.setdefault(m[1], f[ecs])
+    return data
+
+
 def _zeek(log: str) -> ir.Predicate:
     return ir.And((ir.Eq("event.module", ("zeek",)), ir.Eq("event.dataset", (f"zeek.{log}",))))
 
@@ -276,6 +346,8 @@ ROUTES: dict[str, list[tuple[str, str, ir.Predicate, dict[str, Any]]]] = {
         ("corelight_ssl", "zeek/ssl", _zeek("ssl"), {}),
         ("corelight_dns", "zeek/dns", _zeek("dns"), {}),
         ("SecurityEvent", "windows/security", _SECURITY, {}),
+        *_SYSMON_ROUTES,
+        *_channel_routes(),
     ],
 }  # fmt: skip
 # Corelight's parser functions keep one row per Zeek uid, the latest (`summarize
@@ -407,8 +479,10 @@ class Tables:
         lookups: Mapping[str, ir.Lookup] = {lk.name: lk for lk in analytic.lookups}
         routes = [(t, k, compile_predicate(p, lookups), c) for t, k, p, c in ROUTES[profile.name]]
         for ev in events:
+            tables: set[str] = set()  # an event is one row of a table, its first route's
             for table, key, member, const in routes:
-                if member(ev.fields):
+                if table not in tables and member(ev.fields):
+                    tables.add(table)
                     self.rows.setdefault(table, []).append(self.row(ev, table, key, const))
         for table in _ONE_ROW_PER_UID & set(self.rows):
             self.rows[table] = _latest_per_uid(self.rows[table])
@@ -489,6 +563,8 @@ class Tables:
             extra = {c: back[c] for c in ("DnsQueryString", "DnsQueryResult") if back.get(c)}
             if extra:
                 row["AdditionalFields"] = extra
+        elif table == "WindowsEvent":
+            row["EventData"] = _event_data(prof, f)
         else:
             if os_type in _OS["asim"]:
                 row["DvcOs"] = _OS["asim"][os_type]

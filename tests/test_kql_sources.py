@@ -174,7 +174,8 @@ def test_windows_event_reads_event_data_members_by_name(tmp_path: Path) -> None:
     # a member named like a WindowsEvent column (Task) gets a column of its own
     assert "Task_data = tostring(EventData.Task)" in query
     assert "TaskName = tostring(EventData.TaskName)" in query
-    assert "Task_data =~ \"1\"" in query and "| where (EventID == 106 and TaskName contains" in query
+    assert 'Task_data =~ "1"' in query
+    assert "| where (EventID == 106 and TaskName contains" in query
 
 
 def test_a_category_product_entry_describes_the_whole_logsource(tmp_path: Path) -> None:

@@ -261,6 +261,7 @@ class KqlBackend(KqlDetectMixin, KqlJoinFoldMixin, KqlStreamMixin, KqlExprMixin,
             head = t.ident(stream.source)
         else:
             src = self.resolve_source(stream, ctx)
+            _event_data_fields(src, self.used)
             if src.approximate:
                 ctx.approximate(f"{src.table} rows", src.approximate, stream.span)
             self.scope = Scope(src)
@@ -363,6 +364,9 @@ def _resolve(stream: ir.Stream, prof: FieldProfile) -> Source | str:
     if not ls.category and hint:
         keys.insert(0, f"event.category={hint}")
     entries = [(k, prof.source(k)) for k in keys if prof.source(k) is not None]
+    if ls.category and ls.product and f"{ls.category}/{ls.product}" in prof.sources:
+        # the pair's entry describes the whole logsource (FieldProfile.source_entries)
+        entries = [(k, e) for k, e in entries if k not in (ls.category, ls.product)]
     own = _service_source(ls, prof)
     if own is not None:
         return own
@@ -391,7 +395,33 @@ def _resolve(stream: ir.Stream, prof: FieldProfile) -> Source | str:
         src.fields.update(e.get("fields") or {})
         src.computed.update(e.get("computed") or {})
         src.types.update(e.get("types") or {})
+        if e.get("approximate"):
+            src.approximate = " ".join(str(e["approximate"]).split())
+        _read_event_data(src, e)
     return src
+
+
+def _read_event_data(src: Source, e: dict[str, Any]) -> None:
+    if e.get("event_data"):
+        src.event_data = str(e["event_data"])
+        src.table_columns = tuple(str(c) for c in e.get("table_columns") or ())
+
+
+_EVENT_DATA = "winlog.event_data."
+
+
+def _event_data_fields(src: Source, used: set[str]) -> None:
+    """The winlog.event_data.<Name> fields the analytic reads, on a source whose EventData is
+    a dynamic column: each is that column's <Name> member as a string."""
+    if src.event_data is None:
+        return
+    for f in sorted(used):
+        name = f[len(_EVENT_DATA) :]
+        if not f.startswith(_EVENT_DATA) or f in src.fields or not re.fullmatch(r"\w+", name):
+            continue
+        col = name + "_data" if name in src.table_columns or name in src.computed else name
+        src.fields[f] = col
+        src.computed[col] = f"tostring({src.event_data}.{name})"
 
 
 def _service_source(ls: ir.LogSource, prof: FieldProfile) -> Source | str | None:
@@ -414,7 +444,7 @@ def _service_source(ls: ir.LogSource, prof: FieldProfile) -> Source | str | None
                 f"{', '.join(sorted(by_category)) or 'none, use the logsource without one'})"
             )
         where += list(by_category[ls.category] or [])
-    return Source(
+    src = Source(
         str(e["table"]),
         where,
         dict(e.get("fields") or {}),
@@ -422,6 +452,8 @@ def _service_source(ls: ir.LogSource, prof: FieldProfile) -> Source | str | None
         dict(e.get("types") or {}),
         " ".join(str(e["approximate"]).split()) if e.get("approximate") else None,
     )
+    _read_event_data(src, e)
+    return src
 
 
 def _safe(name: str) -> str:

@@ -49,6 +49,11 @@ class Source:
     # how the source's rows differ from the events (profile entry `approximate`: the rows the
     # parser drops or merges), declared as an approximation by every stream reading it
     approximate: str | None = None
+    # profile entry `event_data`: the dynamic column holding the event's EventData by name
+    # (WindowsEvent's EventData); every winlog.event_data.<Name> the analytic reads is
+    # tostring(<column>.<Name>), as a column named <Name> (`table_columns` are taken)
+    event_data: str | None = None
+    table_columns: tuple[str, ...] = ()
 
 
 @dataclass

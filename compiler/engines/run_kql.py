@@ -10,7 +10,10 @@ into every table whose logsource it belongs to, with the column types of
 ``DeviceNetworkEvents``, ``DeviceEvents`` (``DnsQueryResponse``, answers in ``AdditionalFields``),
 ``DeviceLogonEvents`` (``event.category: authentication``) and ``DeviceInfo`` (one row per device
 and ``OSPlatform``); ASIM tables behind the parser functions ``_Im_ProcessCreate`` /
-``_Im_ProcessTerminate`` / ``_Im_NetworkSession`` / ``_Im_Dns`` / ``_Im_Authentication``. A column
+``_Im_ProcessTerminate`` / ``_Im_NetworkSession`` / ``_Im_Dns`` / ``_Im_Authentication``; and the
+tables of Sigma's log sources (``compiler/engines/kql_sources.py``: MDE ``DeviceFileEvents`` /
+``DeviceRegistryEvents`` / ``DeviceImageLoadEvents`` per ``ActionType``, Sentinel's
+``SecurityEvent`` and ``WindowsEvent``), an event in one row per table at most. A column
 the profile computes is filled so that the profile's expression gives the ECS value back
 (``NetworkDirection`` from ``ActionType``, ``SrcProcessFilename`` from ``SrcProcessName``, a logon's
 ``EventOutcome`` from MDE ``ActionType`` / ASIM ``EventResult``, ...).
@@ -51,7 +54,7 @@ from backends.profiles import FieldProfile, load_profile
 from backends.sentinel import psl
 from compiler import canonical, engines, ir
 from compiler.canonical import CanonicalAlert
-from compiler.engines import kql_scalar, kql_scan
+from compiler.engines import kql_scalar, kql_scan, kql_sources
 from compiler.evaluator.model import Event
 from compiler.evaluator.predicates import compile_predicate
 from compiler.evaluator.streams import LOGSOURCE_CATEGORIES
@@ -230,6 +233,7 @@ ROUTES: dict[str, list[tuple[str, str, ir.Predicate, dict[str, Any]]]] = {
         ("DeviceNetworkEvents", "network_connection", _IS_NET, {}),
         ("DeviceEvents", "dns_query", _IS_DNS, {"ActionType": "DnsQueryResponse"}),
         ("DeviceLogonEvents", "event.category=authentication", _IS_AUTH, {}),
+        *kql_sources.MDE_ROUTES,
     ],
     "asim": [
         ("_Im_ProcessCreate", "process_creation", _IS_START, {"EventType": "ProcessCreated"}),
@@ -241,6 +245,7 @@ ROUTES: dict[str, list[tuple[str, str, ir.Predicate, dict[str, Any]]]] = {
         ("corelight_conn", "zeek/conn", _zeek("conn"), {}),
         ("corelight_ssl", "zeek/ssl", _zeek("ssl"), {}),
         ("corelight_dns", "zeek/dns", _zeek("dns"), {}),
+        *kql_sources.ASIM_ROUTES,
     ],
 }  # fmt: skip
 # Corelight's parser functions keep one row per Zeek uid, the latest (`summarize
@@ -270,7 +275,16 @@ _ENTITY_PIDS = (
 )
 _IS_START_EVENT = compile_predicate(_IS_START, {})
 # MDE tables whose rows carry the initiating process, and its columns -> the ECS field
-_CARRIERS = frozenset({"DeviceNetworkEvents", "DeviceEvents", "DeviceLogonEvents"})
+_CARRIERS = frozenset(
+    {
+        "DeviceNetworkEvents",
+        "DeviceEvents",
+        "DeviceLogonEvents",
+        "DeviceFileEvents",
+        "DeviceRegistryEvents",
+        "DeviceImageLoadEvents",
+    }
+)
 _INITIATING = {
     "InitiatingProcessFileName": "process.name",
     "InitiatingProcessFolderPath": "process.executable",
@@ -363,8 +377,10 @@ class Tables:
         lookups: Mapping[str, ir.Lookup] = {lk.name: lk for lk in analytic.lookups}
         routes = [(t, k, compile_predicate(p, lookups), c) for t, k, p, c in ROUTES[profile.name]]
         for ev in events:
+            tables: set[str] = set()  # an event is one row of a table, its first route's
             for table, key, member, const in routes:
-                if member(ev.fields):
+                if table not in tables and member(ev.fields):
+                    tables.add(table)
                     self.rows.setdefault(table, []).append(self.row(ev, table, key, const))
         for table in _ONE_ROW_PER_UID & set(self.rows):
             self.rows[table] = _latest_per_uid(self.rows[table])
@@ -440,9 +456,13 @@ class Tables:
             if "EventOutcome" in back:
                 o = str(back["EventOutcome"] or "").lower()
                 row["ActionType"] = _MDE_OUTCOME.get(o, "LogonAttempted")
+            if "RegistryPath" in back:
+                row.update(kql_sources.registry_columns(str(back["RegistryPath"] or ""), row))
             extra = {c: back[c] for c in ("DnsQueryString", "DnsQueryResult") if back.get(c)}
             if extra:
                 row["AdditionalFields"] = extra
+        elif table == "WindowsEvent":
+            row["EventData"] = kql_sources.event_data(prof, f)
         else:
             if os_type in _OS["asim"]:
                 row["DvcOs"] = _OS["asim"][os_type]
@@ -462,7 +482,7 @@ class Tables:
     def create(self, con: Any) -> dict[str, str]:
         """Create the tables; returns the MDE unique-id strings the engine builds -> entity id."""
         schemas = _schemas()
-        names = [t for t, _, _, _ in ROUTES[self.profile.name]]
+        names = list(dict.fromkeys(t for t, _, _, _ in ROUTES[self.profile.name]))
         if self.profile.name == "mde":
             names.append("DeviceInfo")
             self.rows["DeviceInfo"] = [
@@ -552,7 +572,11 @@ def _watchlist(
 def _functions(profile: str) -> list[str]:
     out = ["function _GetWatchlist(alias:string) { Watchlists | where WatchlistAlias == alias }"]
     if profile == "asim":
-        out += [f"function {t}() {{ {_table(t)} }}" for t, _, _, _ in ROUTES["asim"]]
+        out += [
+            f"function {t}() {{ {_table(t)} }}"
+            for t in dict.fromkeys(t for t, _, _, _ in ROUTES["asim"])
+            if t.startswith("_Im_") or t in _ONE_ROW_PER_UID
+        ]
     return out
 
 

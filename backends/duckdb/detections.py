@@ -84,17 +84,20 @@ def aggregate(d: ir.Aggregate, ctx: Context, baselines: Baselines) -> list[tuple
     # Evidence only for the groups that alert: an ordered list per group of every window
     # costs more than the whole aggregation when few groups fire.
     using = ", ".join(["_window"] + [_key(i) for i in range(len(keys))])
+    # option `ties`: how many of an alert's events share their time with another, for a run
+    # over events whose order among equal times is unknown (compiler/engines/duckdb_files.py)
+    ties = ", count(*) - count(DISTINCT _ts) AS _ties" if ctx.options.get("ties") else ""
     ctes.append(
         (
             '"evidence"',
-            f"SELECT {using}, list(_id ORDER BY _ts, _seq) AS _evidence\n"
+            f"SELECT {using}, list(_id ORDER BY _ts, _seq) AS _evidence{ties}\n"
             f"  FROM grouped SEMI JOIN alerts USING ({using})\n  GROUP BY {using}",
         )
     )
     final = (
         "SELECT _window AS _start, "
         + ", ".join(outs)
-        + f", _evidence\nFROM alerts JOIN evidence USING ({using})"
+        + f", _evidence{', _ties' if ties else ''}\nFROM alerts JOIN evidence USING ({using})"
         + "\nORDER BY _end, _start"
     )
     return [*ctes, ("", final)]

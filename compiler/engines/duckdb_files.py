@@ -230,6 +230,16 @@ def _generic_reads(files: Sequence[tuple[str | Path, str]], fields: Sequence[str
     return out
 
 
+# The event id, computed for every row of a stream: a plain string (no escapes) sliced from
+# the JSON text (as backends/duckdb/macros.py siemc_str), any other value parsed.
+_PLAIN_ID = (
+    "CASE WHEN starts_with(_id1::VARCHAR, '\"') AND ends_with(_id1::VARCHAR, '\"') "
+    "AND NOT contains(_id1::VARCHAR, '\\') "
+    "THEN substr(_id1::VARCHAR, 2, length(_id1::VARCHAR) - 2) "
+    "ELSE coalesce(_id1 ->> '$', _id2 ->> '$') END"
+)
+
+
 def file_view(
     con: Any,
     files: Sequence[tuple[str | Path, str]],
@@ -273,5 +283,5 @@ def file_view(
     )
     con.execute(
         f"CREATE OR REPLACE TEMP VIEW events AS SELECT coalesce(_ts, {bad}) AS _ts, "
-        f"0::BIGINT AS _seq, coalesce(_id1 ->> '$', _id2 ->> '$') AS _id{cols} FROM ({inner})"
+        f"0::BIGINT AS _seq, {_PLAIN_ID} AS _id{cols} FROM ({inner})"
     )

@@ -73,7 +73,7 @@ def test_filter_sql_reads_json_columns_with_the_value_macros() -> None:
     assert 'list_has_any(siemc_nums("process.name"), [443.0])' in q
     # a plain string (no escapes) is read on the JSON text, other values by the general rule
     assert (
-        "NOT (CASE WHEN siemc_plain(\"user.name\") THEN lower(siemc_str(\"user.name\")) IN "
+        'NOT (CASE WHEN siemc_plain("user.name") THEN lower(siemc_str("user.name")) IN '
         "('system') ELSE list_has_any(siemc_istrs(\"user.name\"), ['system']) END)"
     ) in q
     assert q.index("CREATE OR REPLACE TEMP MACRO siemc_elems") < q.index("siemc_istrs(v)")

@@ -125,14 +125,19 @@ _IDS = (("event", "id"), ("event.id",))  # the nested spelling first, as ever
 def order_free(analytic: ir.Analytic) -> bool:
     """Whether the compiled query reads ``_seq`` only to order events of equal time within
     what it returns: a match, or a tumbling aggregate (arg_min of the keys and the evidence
-    order; the caller checks that no alert holds two events of one time), with no join (which
-    names its events by ``_seq``) and no baseline (whose history is "before" in input order)."""
+    order; the caller checks that no alert holds two events of one time) whose compute and
+    having read no key value (the first event's value: ``0`` is falsy where ``"0"`` is not,
+    and a group that does not alert is not checked), with no join (which names its events by
+    ``_seq``) and no baseline (whose history is "before" in input order)."""
     d = analytic.detection
     if analytic.baselines or any(s.join is not None for s in analytic.streams):
         return False
     if isinstance(d, ir.Match):
         return True
-    return isinstance(d, ir.Aggregate) and d.window.kind == "tumbling"
+    if not isinstance(d, ir.Aggregate) or d.window.kind != "tumbling":
+        return False
+    exprs = [e for _, e in d.compute] + ([d.having] if d.having is not None else [])
+    return not any(ir.field_names(e) for e in exprs)
 
 
 # ---------------------------------------------------------------------------- typed reading

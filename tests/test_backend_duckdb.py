@@ -71,7 +71,11 @@ def test_filter_sql_reads_json_columns_with_the_value_macros() -> None:
     q = _compile(MATCH)
     assert "list_has_any(siemc_istrs(\"process.name\"), ['cmd.exe'])" in q
     assert 'list_has_any(siemc_nums("process.name"), [443.0])' in q
-    assert "NOT (list_has_any(siemc_istrs(\"user.name\"), ['system']))" in q
+    # a plain string (no escapes) is read on the JSON text, other values by the general rule
+    assert (
+        'NOT (CASE WHEN siemc_plain("user.name") THEN lower(siemc_str("user.name")) IN '
+        "('system') ELSE list_has_any(siemc_istrs(\"user.name\"), ['system']) END)"
+    ) in q
     assert q.index("CREATE OR REPLACE TEMP MACRO siemc_elems") < q.index("siemc_istrs(v)")
     assert "siemc_ip" not in q  # only the macros the query calls
 

@@ -60,6 +60,7 @@ class DuckdbBackend(Backend):
     extension: ClassVar[str] = ".sql"
     comment: ClassVar[str] = "--"
     profiles: ClassVar[tuple[str, ...]] = ("duckdb",)
+    OPTIONS: ClassVar[frozenset[str]] = frozenset({"ties"})
     SUPPORT: ClassVar[dict[type, Support]] = {
         ir.Eq: Support("exact", "list_has_any over the lower-cased strings, numbers, booleans"),
         ir.StrMatch: Support("exact", "contains / starts_with / ends_with on lower()"),
@@ -139,7 +140,12 @@ class DuckdbBackend(Backend):
         else:  # check_support refused the other detections
             raise ctx.not_implemented(type(d).__name__, d.span)
         recursive = " RECURSIVE" if any(name == '"chain"' for name, _ in ctes) else ""
-        body = f"WITH{recursive}\n" + ",\n".join(f"{name} AS (\n  {sql}\n)" for name, sql in ctes)
+        # a tumbling aggregate's alerts are read twice (their rows, and the semi-join picking
+        # the evidence) and are few: computed once rather than judged twice over every group
+        body = f"WITH{recursive}\n" + ",\n".join(
+            f"{name} AS{' MATERIALIZED' if name == '"alerts"' else ''} (\n  {sql}\n)"
+            for name, sql in ctes
+        )
         query = f"{body}\n{final}\n"
         return macros.prelude(query) + query
 

@@ -51,14 +51,29 @@ def aggregate(d: ir.Aggregate, ctx: Context, baselines: Baselines) -> list[tuple
             ctx.field(m.field, m.span)
     # One row per combination of key elements: one SELECT-list unnest per level (a lateral
     # unnest in FROM is decorrelated into hash joins on the JSON columns, several times slower).
+    # An event whose every key is one plain string (the commonest) is its only combination, its
+    # key the string as JSON (siemc_keys' fast path): no unnest.
     rows = (
         f"SELECT *, _ts - (_ts % {size} + {size}) % {size} AS _window{conditions(d, ctx)} "
         f"FROM {stream_cte(d.stream)}"
     )
-    for i, k in enumerate(keys):
-        rows = f"SELECT *, unnest(siemc_keys({col(k)})) AS {_key(i)} FROM ({rows})"
-    grouped = rows
+    if keys:
+        plain = "coalesce(" + " AND ".join(f"siemc_plain({col(k)})" for k in keys) + ", false)"
+        scalar = "".join(f", to_json(siemc_str({col(k)})) AS {_key(i)}" for i, k in enumerate(keys))
+        unnested = f"{rows} WHERE NOT {plain}"
+        for i, k in enumerate(keys):
+            unnested = f"SELECT *, unnest(siemc_keys({col(k)})) AS {_key(i)} FROM ({unnested})"
+        grouped = f"SELECT *{scalar} FROM ({rows}) WHERE {plain}\n  UNION ALL\n  {unnested}"
+    else:
+        grouped = rows
     group_by = ", ".join(["_window"] + [_key(i) for i in range(len(keys))])
+    # The key values as the group's first event holds them (arg_min by time and input order):
+    # for the alerting groups only (beside their evidence), unless compute, having or a
+    # baseline reads them
+    reads_keys = any(
+        ir.field_names(e) for e in [*(e for _, e in d.compute), *([d.having] if d.having else [])]
+    )
+    late = not reads_keys and not ctx.analytic.baselines
     firsts = "".join(
         f",\n    arg_min(siemc_raw({col(k)}, {_key(i)}), {_ORDER}) AS {col(k)}"
         for i, k in enumerate(keys)
@@ -67,7 +82,8 @@ def aggregate(d: ir.Aggregate, ctx: Context, baselines: Baselines) -> list[tuple
         f",\n    to_json({measure_sql(m)}) AS {col('measure:' + m.name)}" for m in d.measures
     )
     windows = (
-        f"SELECT _window{''.join(f', {_key(i)}' for i in range(len(keys)))}{firsts}{measures}\n"
+        f"SELECT _window{''.join(f', {_key(i)}' for i in range(len(keys)))}"
+        f"{'' if late else firsts}{measures}\n"
         f"  FROM grouped\n  GROUP BY {group_by}"
     )
     comp, prev, exprs = computed(d, ctx, '"windows"')
@@ -84,17 +100,21 @@ def aggregate(d: ir.Aggregate, ctx: Context, baselines: Baselines) -> list[tuple
     # Evidence only for the groups that alert: an ordered list per group of every window
     # costs more than the whole aggregation when few groups fire.
     using = ", ".join(["_window"] + [_key(i) for i in range(len(keys))])
+    # option `ties`: how many of an alert's events share their time with another, for a run
+    # over events whose order among equal times is unknown (compiler/engines/duckdb_files.py)
+    ties = ", count(*) - count(DISTINCT _ts) AS _ties" if ctx.options.get("ties") else ""
     ctes.append(
         (
             '"evidence"',
-            f"SELECT {using}, list(_id ORDER BY _ts, _seq) AS _evidence\n"
+            f"SELECT {using}, list(_id ORDER BY _ts, _seq) AS _evidence{ties}"
+            f"{firsts if late else ''}\n"
             f"  FROM grouped SEMI JOIN alerts USING ({using})\n  GROUP BY {using}",
         )
     )
     final = (
         "SELECT _window AS _start, "
         + ", ".join(outs)
-        + f", _evidence\nFROM alerts JOIN evidence USING ({using})"
+        + f", _evidence{', _ties' if ties else ''}\nFROM alerts JOIN evidence USING ({using})"
         + "\nORDER BY _end, _start"
     )
     return [*ctes, ("", final)]

@@ -16,6 +16,19 @@ import re
 _SPACE = "".join(f"\\x{{{c:x}}}" for c in range(0x3000 + 1) if chr(c).isspace())
 _NUMBER = f"[{_SPACE}]*([+-]?(?:[0-9]+\\.?[0-9]*|\\.[0-9]+)(?:[eE][+-]?[0-9]+)?)[{_SPACE}]*"
 
+# A string read on the JSON text with no parse: a valid JSON text that starts and ends with a
+# quote and holds no backslash is one string with no escapes, whose value is the text between
+# the quotes (each JSON value DuckDB writes is valid JSON).
+_PLAIN = (
+    "(starts_with(v::VARCHAR, '\"') AND ends_with(v::VARCHAR, '\"') "
+    "AND NOT contains(v::VARCHAR, '\\'))"
+)
+_PLAIN_STR = "substr(v::VARCHAR, 2, length(v::VARCHAR) - 2)"
+# A JSON number's value, read on its text: the cast takes every number DuckDB's JSON reads
+# (NaN and Infinity included, as json_type's DOUBLE) and no other JSON text (hex, 1_000, nan
+# and inf, which the cast would also take, are no JSON).
+_NUM_TEXT = "TRY_CAST(v::VARCHAR AS DOUBLE)"
+
 # name -> (parameters, body). Bodies may call macros defined before them in this table.
 _DEFS: dict[str, tuple[str, str]] = {
     # The non-null values of a field: [] when missing (SQL or JSON null, [], [null]); a scalar is
@@ -79,6 +92,11 @@ _DEFS: dict[str, tuple[str, str]] = {
         "lambda e: e::BOOLEAN)",
     ),
     "siemc_any": ("l", "coalesce(list_bool_or(l), false)"),
+    # Read on the JSON text, no parse (_PLAIN, _NUM_TEXT): whether a value is one
+    # string with no escapes, that string, and the number a JSON number spells (else NULL).
+    "siemc_plain": ("v", _PLAIN),
+    "siemc_str": ("v", _PLAIN_STR),
+    "siemc_numtext": ("v", _NUM_TEXT),
     # Per-event parts of sum/min/max/avg: a scalar is read directly, a list element by element
     # (each numeric element is one value; no value gives NULL, which the aggregates skip).
     "siemc_sum1": (
@@ -271,16 +289,31 @@ _DEFS: dict[str, tuple[str, str]] = {
 # takes (tests/test_duckdb_macros.py compares both forms on every kind of value).
 _NUMERIC = "('UBIGINT', 'BIGINT', 'DOUBLE')"
 _FAST: dict[str, str] = {
-    "siemc_missing": "WHEN json_type(v) <> 'ARRAY' THEN json_type(v) IN ('NULL', 'OBJECT')",
-    "siemc_texts": "WHEN json_type(v) = 'VARCHAR' THEN [v ->> '$']",
-    "siemc_nums": f"WHEN json_type(v) IN {_NUMERIC} THEN [v::DOUBLE]",
-    "siemc_istrs": "WHEN json_type(v) = 'VARCHAR' THEN [lower(v ->> '$')] "
+    # a JSON text opening with a quote, a digit, '-', 't' or 'f' is a string, a number or a
+    # boolean: present
+    "siemc_missing": "WHEN ascii(v::VARCHAR) IN (34, 45, 48, 49, 50, 51, 52, 53, 54, 55, 56, "
+    "57, 102, 116) THEN false "
+    "WHEN json_type(v) <> 'ARRAY' THEN json_type(v) IN ('NULL', 'OBJECT')",
+    "siemc_texts": f"WHEN {_PLAIN} THEN [{_PLAIN_STR}] "
+    "WHEN json_type(v) = 'VARCHAR' THEN [v ->> '$']",
+    "siemc_nums": f"WHEN {_NUM_TEXT} IS NOT NULL THEN [{_NUM_TEXT}] "
+    f"WHEN json_type(v) IN {_NUMERIC} THEN [v::DOUBLE]",
+    "siemc_istrs": f"WHEN {_PLAIN} THEN [lower({_PLAIN_STR})] "
+    "WHEN json_type(v) = 'VARCHAR' THEN [lower(v ->> '$')] "
     "WHEN json_type(v) <> 'ARRAY' THEN []::VARCHAR[]",
-    "siemc_strs": "WHEN json_type(v) = 'VARCHAR' THEN [v ->> '$'] "
+    "siemc_strs": f"WHEN {_PLAIN} THEN [{_PLAIN_STR}] "
+    "WHEN json_type(v) = 'VARCHAR' THEN [v ->> '$'] "
     "WHEN json_type(v) <> 'ARRAY' THEN []::VARCHAR[]",
-    "siemc_keys": "WHEN json_type(v) = 'VARCHAR' THEN [to_json(v ->> '$')]",
+    "siemc_keys": f"WHEN {_PLAIN} THEN [to_json({_PLAIN_STR})] "
+    "WHEN json_type(v) = 'VARCHAR' THEN [to_json(v ->> '$')]",
+    "siemc_sum1": f"WHEN {_NUM_TEXT} IS NOT NULL THEN {_NUM_TEXT}",
+    "siemc_raw": f"WHEN {_PLAIN} THEN v",
+    "siemc_num1": f"WHEN {_NUM_TEXT} IS NOT NULL THEN {_NUM_TEXT}",
     **{
-        f"siemc_cmp_{op}": f"WHEN json_type(a) IN {_NUMERIC} AND json_type(b) IN {_NUMERIC} "
+        f"siemc_cmp_{op}": f"WHEN {_NUM_TEXT.replace('v', 'a')} IS NOT NULL "
+        f"AND {_NUM_TEXT.replace('v', 'b')} IS NOT NULL "
+        f"THEN {_NUM_TEXT.replace('v', 'a')} {sym} {_NUM_TEXT.replace('v', 'b')} "
+        f"WHEN json_type(a) IN {_NUMERIC} AND json_type(b) IN {_NUMERIC} "
         f"THEN a::DOUBLE {sym} b::DOUBLE"
         for op, sym in (
             ("eq", "="),

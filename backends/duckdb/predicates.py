@@ -42,7 +42,11 @@ def _eq_one(field: str, values: Sequence[ir.Scalar], cased: bool) -> list[str]:
     parts: list[str] = []
     if strs:
         fn = "siemc_strs" if cased else "siemc_istrs"
-        parts.append(f"list_has_any({fn}({c}), {_list(strlit(s) for s in dict.fromkeys(strs))})")
+        lits = [strlit(s) for s in dict.fromkeys(strs)]
+        text = f"siemc_str({c})" if cased else f"lower(siemc_str({c}))"
+        parts.append(
+            _plain(c, f"{text} IN ({', '.join(lits)})", f"list_has_any({fn}({c}), {_list(lits)})")
+        )
     if nums:
         parts.append(f"list_has_any(siemc_nums({c}), {_list(num(n) for n in dict.fromkeys(nums))})")
     if bools:
@@ -67,11 +71,38 @@ def _and(parts: Sequence[str]) -> str:
     return parts[0] if len(parts) == 1 else "(" + " AND ".join(parts) + ")"
 
 
-def _quantified(items: Sequence[str], tests: Callable[[str], str], quantifier: str) -> str:
+Cond = Callable[[str], str]  # a test of one text, given the SQL of that text
+
+
+def _quantified(items: Sequence[Cond], tests: Callable[[Cond], str], quantifier: str) -> str:
     """``any``: one test over every value; ``all``: every value matched by some element."""
     if quantifier == "all" and len(items) > 1:
-        return _and([tests(_or([i])) for i in items])
-    return tests(_or(list(items)))
+        return _and([tests(i) for i in items])
+    return tests(lambda t: _or([i(t) for i in items]))
+
+
+def _in_net(version: int, lo: int, hi: int) -> Cond:
+    return lambda ip: f"({ip}.v = {version} AND {ip}.n BETWEEN {lo}::UHUGEINT AND {hi}::UHUGEINT)"
+
+
+def _regexp(lit: str) -> Cond:
+    return lambda t: f"regexp_matches({t}, {lit})"
+
+
+def _plain(c: str, fast: str, general: str) -> str:
+    """``fast`` where field column ``c`` holds one string with no escapes (``siemc_str(c)``,
+    read on the JSON text: by far the commonest value), the general rule elsewhere; ``fast``
+    must be what ``general`` gives for such a value."""
+    return f"CASE WHEN siemc_plain({c}) THEN {fast} ELSE {general} END"
+
+
+def _some_text(c: str, cond: Cond) -> str:
+    """``cond`` holds for some text of field column ``c`` (a plain string is its only text)."""
+    return _plain(
+        c,
+        f"coalesce({cond(f'siemc_str({c})')}, false)",
+        f"siemc_any(list_transform(siemc_texts({c}), lambda t: {cond('t')}))",
+    )
 
 
 class PredicateRenderer:
@@ -125,20 +156,17 @@ class PredicateRenderer:
     def strmatch(self, p: ir.StrMatch) -> str:
         self.ctx.field(p.field, p.span)
         fn = {"contains": "contains", "startswith": "starts_with", "endswith": "ends_with"}[p.op]
-        t = "t" if p.cased else "lower(t)"
         vals = [v if p.cased else v.lower() for v in p.values]
-        tests = [f"{fn}({t}, {strlit(v)})" for v in dict.fromkeys(vals)]
-        return _quantified(
-            tests,
-            lambda cond: (
-                f"siemc_any(list_transform(siemc_texts({col(p.field)}), lambda t: {cond}))"
-            ),
-            p.quantifier,
-        )
+
+        def test(lit: str) -> Cond:
+            return lambda t: f"{fn}({t if p.cased else f'lower({t})'}, {lit})"
+
+        tests = [test(strlit(v)) for v in dict.fromkeys(vals)]
+        return _quantified(tests, lambda cond: _some_text(col(p.field), cond), p.quantifier)
 
     def regex(self, p: ir.Regex) -> str:
         self.ctx.field(p.field, p.span)
-        tests: list[str] = []
+        tests: list[Cond] = []
         for pattern in dict.fromkeys(p.patterns):
             try:
                 r = regex_re2.to_re2(pattern, ignorecase=not p.cased)
@@ -151,36 +179,33 @@ class PredicateRenderer:
                 ) from None
             for note in r.approximations:
                 self.ctx.approximate("regular expression", note, p.span)
-            tests.append(f"regexp_matches(t, {strlit(r.text)})")
-        return _quantified(
-            tests,
-            lambda cond: (
-                f"siemc_any(list_transform(siemc_texts({col(p.field)}), lambda t: {cond}))"
-            ),
-            p.quantifier,
-        )
+            tests.append(_regexp(strlit(r.text)))
+        return _quantified(tests, lambda cond: _some_text(col(p.field), cond), p.quantifier)
 
     def compare(self, p: ir.Compare) -> str:
         self.ctx.field(p.field, p.span)
         op = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}[p.op]
-        nums = f"siemc_nums({col(p.field)})"
-        return f"siemc_any(list_transform({nums}, lambda n: n {op} {num(p.value)}))"
+        c = col(p.field)
+        general = f"siemc_any(list_transform(siemc_nums({c}), lambda n: n {op} {num(p.value)}))"
+        # a JSON number, read on its text, is its own only number
+        return (
+            f"CASE WHEN siemc_numtext({c}) IS NOT NULL THEN siemc_numtext({c}) {op} "
+            f"{num(p.value)} ELSE {general} END"
+        )
 
     def cidr(self, p: ir.Cidr) -> str:
         self.ctx.field(p.field, p.span)
-        tests = []
+        tests: list[Cond] = []
         for text in dict.fromkeys(p.networks):
             net = ipaddress.ip_network(text.strip(), strict=False)
             lo, hi = int(net.network_address), int(net.broadcast_address)
-            tests.append(
-                f"(ip.v = {net.version} AND ip.n BETWEEN {lo}::UHUGEINT AND {hi}::UHUGEINT)"
-            )
+            tests.append(_in_net(net.version, lo, hi))
         return _quantified(
             tests,
             lambda cond: (
                 "siemc_any(list_transform(list_transform("
                 f"siemc_texts({col(p.field)}), lambda t: siemc_ip(t)), "
-                f"lambda ip: coalesce({cond}, false)))"
+                f"lambda ip: coalesce({cond('ip')}, false)))"
             ),
             p.quantifier,
         )

@@ -24,17 +24,20 @@ from pathlib import Path
 from typing import Any
 
 from backends.base import Artifact
-from backends.duckdb import DuckdbBackend, columns, functions
+from backends.duckdb import DuckdbBackend, columns
+from backends.duckdb import functions as _functions
 from compiler import canonical, engines, ir
 from compiler.canonical import CanonicalAlert
+from compiler.engines.duckdb_files import _TIME_MACROS as _TIME_MACROS
+from compiler.engines.duckdb_files import FORMATS as FORMATS
+from compiler.engines.duckdb_files import file_view as file_view
+from compiler.engines.duckdb_files import order_free
 from compiler.evaluator.model import Alert, Event
 from compiler.lower import Loaded
 from compiler.testing import fixture_events
 
 EngineUnavailable = engines.EngineUnavailable
 NotExecutable = engines.NotExecutable
-
-FORMATS = ("ecs-jsonl", "ecs-json", "parquet")
 
 
 def _duckdb() -> Any:
@@ -47,10 +50,13 @@ def _duckdb() -> Any:
     return duckdb
 
 
-def connect() -> Any:
+def connect(functions: bool = True) -> Any:
+    """A DuckDB connection in UTC; ``functions``: with the evaluator's functions registered
+    (backends/duckdb/functions.py; registering them imports numpy, a third of a second)."""
     con = _duckdb().connect(":memory:")
     con.execute("SET TimeZone = 'UTC'")
-    functions.register(con)
+    if functions:
+        _functions.register(con)
     return con
 
 
@@ -155,120 +161,6 @@ def run(loaded: Loaded, fixture: ir.Fixture, artifact: Artifact) -> list[Canonic
 
 
 # ---------------------------------------------------------------------------- files
-def _splits(field: str) -> list[str]:
-    """Every JSON path that flattens to ``field``: dotted keys first (the whole name as one key),
-    then each nesting of its parts (``process.name``: ``$."process.name"``,
-    ``$."process"."name"``)."""
-    parts = field.split(".")
-    paths: list[list[str]] = [[]]
-    out: list[list[str]] = []
-
-    def walk(i: int, acc: list[str]) -> None:
-        if i == len(parts):
-            out.append(acc)
-            return
-        for j in range(len(parts), i, -1):
-            walk(j, [*acc, ".".join(parts[i:j])])
-
-    walk(0, paths[0])
-    return [
-        "$" + "".join('."' + k.replace("\\", "\\\\").replace('"', '\\"') + '"' for k in keys)
-        for keys in out
-    ]
-
-
-# @timestamp as ms since the epoch, parsed only where DuckDB is sure to agree with
-# compiler.timeutil.parse_timestamp (the evaluator's reader): non-negative integer epochs
-# (seconds, or ms/us/ns from 1e11/1e14/1e17 on, floored; DuckDB's // truncates, equal to floor
-# only for non-negative numbers) and ISO 8601 as ECS writes it (seconds present, an optional
-# fraction, then Z or a +HH[[:]MM] offset, or no zone = UTC; the calendar is validated by the cast).
-# Anything else is null, and a null time stops the run (siemc run then uses the evaluator, whose
-# reader parses every layout it documents or names the record it cannot read).
-_ISO = (
-    r"^(\d{4})-(\d{2})-(\d{2})[Tt ]([01]\d|2[0-3]):([0-5]\d):([0-5]\d)"
-    r"(?:[.,](\d+))?(?:([Zz])|([+-])([01]\d|2[0-3])(?::?([0-5]\d))?)?$"
-)
-# The layout ECS shippers write (UTC, 'T', 'Z', a year from 0001) matched on the JSON text
-# itself: a string of these characters has no escapes, so its text is the quoted value, and the
-# time is sliced out with no JSON parse and no range check (9999-12-31T23:59:59.999Z is the max).
-_JSON_ISO_Z = (
-    r'^"(?:[1-9]\d{3}|0[1-9]\d{2}|00[1-9]\d|000[1-9])-\d{2}-\d{2}T'
-    r'(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d(?:\.\d+)?Z"$'
-)
-_MIN_MS, _MAX_MS = -62_135_596_800_000, 253_402_300_799_999
-_TIME_MACROS = (
-    "CREATE OR REPLACE TEMP MACRO siemc_in_range(ms) AS list_transform([ms], lambda m: "
-    f"CASE WHEN m BETWEEN {_MIN_MS} AND {_MAX_MS} THEN m::BIGINT END)[1]",
-    "CREATE OR REPLACE TEMP MACRO siemc_epoch(x) AS siemc_in_range(CASE "
-    "WHEN x < 0 THEN NULL WHEN x < 100000000000 THEN x * 1000 "
-    "WHEN x < 100000000000000 THEN x WHEN x < 100000000000000000 THEN x // 1000 "
-    "ELSE x // 1000000 END)",
-    "CREATE OR REPLACE TEMP MACRO siemc_iso_parts(p) AS siemc_in_range("
-    "epoch_ms(try_cast(p.y || '-' || p.mo || '-' || p.d || ' ' || p.h || ':' || p.mi || ':' "
-    "|| p.sec AS TIMESTAMP)) + rpad(left(p.f, 3), 3, '0')::BIGINT - CASE p.sign "
-    "WHEN '+' THEN 1 WHEN '-' THEN -1 ELSE 0 END "
-    "* (coalesce(try_cast(p.oh AS BIGINT), 0) * 3600000 + coalesce(try_cast(p.om AS BIGINT), 0) "
-    "* 60000))",
-    # The groups are extracted once: a macro repeats its argument's text at every use.
-    "CREATE OR REPLACE TEMP MACRO siemc_iso(s) AS CASE "
-    f"WHEN regexp_full_match(s, {_lit(_ISO)}) THEN list_transform([regexp_extract(s, "
-    f"{_lit(_ISO)}, ['y', 'mo', 'd', 'h', 'mi', 'sec', 'f', 'z', 'sign', 'oh', 'om'])], "
-    "lambda p: siemc_iso_parts(p))[1] END",
-    # CASE tests each WHEN only on the rows no earlier one took: the common layout first
-    "CREATE OR REPLACE TEMP MACRO siemc_ts(t) AS CASE "
-    f"WHEN regexp_full_match(t, {_lit(_JSON_ISO_Z)}) "
-    "THEN epoch_ms(try_cast(substr(t, 2, 19) AS TIMESTAMP)) + CASE WHEN length(t) > 22 "
-    "THEN rpad(left(substr(t, 22, length(t) - 23), 3), 3, '0')::BIGINT ELSE 0 END "
-    "WHEN json_type(t) = 'VARCHAR' THEN siemc_iso(t ->> '$') "
-    "WHEN json_type(t) IN ('UBIGINT', 'BIGINT') THEN siemc_epoch(t::HUGEINT) END",
-)
-
-
-def file_view(con: Any, files: Sequence[tuple[str | Path, str]], fields: Sequence[str]) -> None:
-    """Create ``events`` over ECS files read by DuckDB (see :func:`run_analytic`)."""
-    reads = []
-    for n, (path, fmt) in enumerate(files):
-        if fmt not in FORMATS:
-            raise ValueError(f"{path}: unknown format {fmt!r}; formats: {', '.join(FORMATS)}")
-        p = _lit(str(path))
-        if fmt == "parquet":
-            src = f"SELECT to_json(t) AS doc FROM read_parquet({p}) t"
-        else:
-            kind = "newline_delimited" if fmt == "ecs-jsonl" else "array"
-            src = f"SELECT json AS doc FROM read_json_objects({p}, format = '{kind}')"
-        reads.append(
-            f"SELECT {n} AS _file, {_lit(Path(path).name)} AS _src, "
-            f"row_number() OVER () AS _line, doc FROM ({src})"
-        )
-    for macro in _TIME_MACROS:
-        con.execute(macro)
-    paths = ['$."@timestamp"', '$."event"."id"', '$."event.id"'] + [
-        p for f in fields for p in _splits(f)
-    ]
-    pick, at = [], 4
-    for f in fields:
-        n = len(_splits(f))
-        pick.append(
-            f"coalesce({', '.join(f'NULLIF(v[{i}], {_lit("null")})' for i in range(at, at + n))})"
-            f" AS {_quote(f)}"
-        )
-        at += n
-    extract = f"json_extract(doc, [{', '.join(_lit(p) for p in paths)}])"
-    # Materialised, so that every record's time is read (a record no stream selects but whose
-    # time does not parse stops the run, as it stops the evaluator's reader). No sort: queries
-    # order events by (_ts, _seq), and _seq is the input order (file, then document).
-    con.execute(
-        "CREATE OR REPLACE TEMP TABLE events AS SELECT coalesce(_ts, error("
-        "'a @timestamp missing or in a layout DuckDB does not read here: ' || _src || '#' "
-        "|| _line)) AS _ts, "
-        f"_file * {1 << 40} + _line AS _seq, "
-        "coalesce(v[2] ->> '$', v[3] ->> '$', _src || '#' || _line) AS _id, "
-        + ", ".join(pick)
-        + f" FROM (SELECT _file, _src, _line, v, siemc_ts(v[1]) AS _ts FROM (SELECT *, {extract}"
-        f" AS v FROM ({' UNION ALL '.join(reads)})))"
-    )
-
-
 def run_analytic(
     analytic: ir.Analytic, files: Sequence[tuple[str | Path, str]], now_ms: int | None = None
 ) -> list[Alert]:
@@ -286,19 +178,75 @@ def run_analytic(
     the evaluator sorts them.
     Raises :class:`backends.base.CompileError` when the analytic does not compile exactly to
     DuckDB (the caller then runs the evaluator) and ``ValueError`` for unreadable input.
+
+    An analytic whose alerts do not depend on the input order of events of equal time
+    (``duckdb_files.order_free``) first runs over a parallel scan with no document numbers;
+    that result stands unless an alert names an event without ``event.id`` or holds two events
+    of one time (whose order only the numbers give), or the scan failed: then the numbered,
+    single-threaded read runs, as it does for every other analytic.
     """
+    if order_free(analytic):
+        art = DuckdbBackend().configure({"ties": "count"}).compile(analytic)
+        alerts = _attempt(analytic, art, files, now_ms)
+        if alerts is not None:
+            return _sorted(alerts)
     art = DuckdbBackend().compile(analytic)
-    con = connect()
+    return _sorted(_numbered(analytic, art, files, now_ms))
+
+
+def _sorted(alerts: list[Alert]) -> list[Alert]:
+    return sorted(alerts, key=lambda a: (a.end, a.start, repr(a.key), a.evidence))
+
+
+def _session(query: str) -> tuple[Any, tempfile.TemporaryDirectory[str]]:
+    con = connect(functions=any(name in query for name in _functions.NAMES))
     spill = tempfile.TemporaryDirectory(prefix="siemc-duckdb-")
+    # an in-memory database spills to ./.tmp by default: never write into the user's folder
+    con.execute(f"SET temp_directory = {_lit(spill.name)}")
+    return con, spill
+
+
+def _attempt(
+    analytic: ir.Analytic,
+    art: Artifact,
+    files: Sequence[tuple[str | Path, str]],
+    now_ms: int | None,
+) -> list[Alert] | None:
+    """The alerts over unnumbered events, or None when they cannot stand (see run_analytic)."""
+    con, spill = _session(art.query)
     try:
-        # an in-memory database spills to ./.tmp by default: never write into the user's folder
-        con.execute(f"SET temp_directory = {_lit(spill.name)}")
-        file_view(con, files, columns(analytic))
+        file_view(con, files, columns(analytic), numbered=False)
+        names, rows = execute(con, art.query, now_ms)
+    except _duckdb().Error:
+        return None  # a document the typed read refuses, or a time it does not read
+    finally:
+        con.close()
+        spill.cleanup()
+    if "_ties" in names and any(row[names.index("_ties")] for row in rows):
+        return None
+    alerts = _alerts(analytic, names, rows)
+    if any(i is None for a in alerts for i in a.evidence):
+        return None
+    return alerts
+
+
+def _numbered(
+    analytic: ir.Analytic,
+    art: Artifact,
+    files: Sequence[tuple[str | Path, str]],
+    now_ms: int | None,
+) -> list[Alert]:
+    con, spill = _session(art.query)
+    try:
+        try:
+            file_view(con, files, columns(analytic))
+        except _duckdb().Error:
+            # a document the typed read refuses (an object where a string is, a key twice)
+            file_view(con, files, columns(analytic), typed=False)
         names, rows = execute(con, art.query, now_ms)
     except _duckdb().Error as exc:
         raise ValueError(f"DuckDB could not read the events: {exc}") from None
     finally:
         con.close()
         spill.cleanup()
-    alerts = _alerts(analytic, names, rows)
-    return sorted(alerts, key=lambda a: (a.end, a.start, repr(a.key), a.evidence))
+    return _alerts(analytic, names, rows)

@@ -581,7 +581,8 @@ def _functions(profile: str) -> list[str]:
 
 
 # --------------------------------------------------------------------------- query rewrite
-_LET = re.compile(r"^let (\w+) = ", re.M)
+# a name, or a quoted one (`let ['set'] =`: the backend quotes names that are KQL keywords)
+_LET = re.compile(r"^let (\w+|\['[^'\n]*'\]) = ", re.M)
 _AWAY = re.compile(r"\n\| project-away ([^\n;]*\*[^\n;]*)")
 
 
@@ -589,9 +590,9 @@ def _statements(query: str) -> list[str]:
     """The ``let`` statements and the final query (the backend writes one statement per
     ``let`` at the start of a line, ending with ``;``)."""
     starts = [m.start() for m in _LET.finditer(query)]
-    parts = [query[a:b] for a, b in zip(starts, [*starts[1:], None], strict=True)]
-    if not parts:
+    if not starts:
         return [query]
+    parts = [query[a:b] for a, b in zip(starts, [*starts[1:], None], strict=True)]
     last = parts[-1]
     end = last.rfind(";\n")
     return [*parts[:-1], last[: end + 2], last[end + 2 :]] if end >= 0 else parts

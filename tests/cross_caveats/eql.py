@@ -19,14 +19,6 @@ _PARENT = (
     "the engine only"
 )
 
-# Windows events carry event codes and EventData numbers as keyword strings; the evaluator
-# compares numeric strings as numbers (docs/semantics.md), the engine does not. Open: whether
-# Elasticsearch coerces a keyword field compared with a number is unverified.
-_NUMERIC = (
-    "eql engine: a number compared with == does not match the keyword string Windows events "
-    "carry ('4625', '3')"
-)
-
 # (analytic id, fixture name) -> the caveat
 CAVEATS: dict[tuple[str, str], Caveat] = {
     (
@@ -81,21 +73,5 @@ CAVEATS: dict[tuple[str, str], Caveat] = {
         "eql engine caveat: maxspan is converted to whole seconds (1500ms acts as 1s), so "
         "the 1.2 s sequence on h2 expires in the engine; Elasticsearch keeps milliseconds",
         missing=(f"D-SPL-E09 {{host.name='h2', user.name='carol'}} [{T0 + 60000}..{T0 + 61200}]",),
-    ),
-    (
-        "D-KQL-SRC-S1",
-        "failures, a cased user, a success, an interactive logon, a System log event, a linux "
-        "host, no address",
-    ): Caveat(
-        _NUMERIC + ": `event.code == 4625` and `winlog.event_data.LogonType == 3`",
-        missing=tuple(f"D-KQL-SRC-S1 {{(no key)}} [{T0 + s}..{T0 + s}]" for s in (1000, 2000)),
-    ),
-    (
-        "D-KQL-SRC-W1",
-        "two installs, a cased path, an allowed service, other provider, code, channel and OS, "
-        "no EventData",
-    ): Caveat(
-        _NUMERIC + ": `event.code == 7045`",
-        missing=tuple(f"D-KQL-SRC-W1 {{(no key)}} [{T0 + s}..{T0 + s}]" for s in (1000, 2000)),
     ),
 }

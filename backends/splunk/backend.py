@@ -19,7 +19,7 @@ import jinja2
 
 from backends.base import Backend, Context, Support
 from backends.comment import one_line
-from backends.splunk import consume, firstseen, psl, rarity, sequence
+from backends.splunk import consume, counted, firstseen, psl, rarity, sequence
 from backends.splunk.deviation import deviation_tests
 from backends.splunk.expr import eval_str, field_ref, is_boolean, number, seconds
 from backends.splunk.macros import definitions, filter_macro
@@ -172,9 +172,12 @@ class SplunkBackend(Backend):
             "unconditional one is approximate",
         ),
         ir.Step: Support(
-            "not_implemented",
-            "a counted sequence step (EQL's `with runs`): the sequence's streamstats state "
-            "machine keeps one event per step; compile to eql meanwhile",
+            "exact",
+            "a counted first step of two (N events, then the last step; EQL's `with runs`), "
+            "over disjoint streams on single-valued keys: streamstats window=N global=false "
+            "by key and stream gives each run row the N-th latest run event of its key, and "
+            "the previous-step-event test decides each last-step row; a run elsewhere, more "
+            "steps or streams that may share an event are refused (E200)",
         ),
         ir.FirstSeen: Support(
             "exact",
@@ -579,6 +582,11 @@ class SplunkBackend(Backend):
         self, d: ir.Sequence, a: ir.Analytic, ctx: Context, sb: StreamBuilder, names: Names
     ) -> list[str]:
         steps = list(d.steps) + ([d.until] if d.until else [])
+        if counted.is_counted(d):
+            counted.check(d, a, ctx, sb)
+            cmds = counted.run_first(d, a, ctx, sb, names)
+            knames = [f"siemc_k{i}" for i in range(len(d.steps[0].keys))]
+            return [*cmds, "table " + " ".join(["_time", "duration", *knames])]
         if len(d.steps) == 1 and d.until is None:
             cmds = self._single(sb, d.steps[0].stream)
             return cmds + self._baselines(a, ctx, sb, names)

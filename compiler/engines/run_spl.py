@@ -117,7 +117,9 @@ class ProfileEvents:
                     self.category_codes.append((member, code.group(1)))
         self.products = []
         selectors: list[tuple[str, str]] = []
-        for key, src in profile.sources.items():
+        # an entry without a base search (``no_source``) reads no events
+        sources = {k: v for k, v in profile.sources.items() if "search" in v}
+        for key, src in sources.items():
             product, _, service = key.partition("/")
             if product in LOGSOURCE_CATEGORIES:
                 continue
@@ -135,7 +137,7 @@ class ProfileEvents:
         self.selectors = [*selectors, ("sourcetype", _OTHER_SOURCETYPE)]
         self.defaults = [
             bool(src.get("default"))
-            for key, src in profile.sources.items()
+            for key, src in sources.items()
             if key.partition("/")[0] not in LOGSOURCE_CATEGORIES
         ]
 

@@ -118,7 +118,8 @@ def run_first(
     group = [f"siemc_g{i}" for i in range(nk)]
     cmds = sb.pipeline([s.stream for s in roles])
     cmds.append(
-        "eval " + ", ".join(f"{g}={sequence.per_step(roles, i, names)}" for i, g in enumerate(group))
+        "eval "
+        + ", ".join(f"{g}={sequence.per_step(roles, i, names)}" for i, g in enumerate(group))
     )
     cmds.append("where " + " AND ".join(f"isnotnull({g})" for g in group))
     cmds.append(f"sort 0 _time {SEQ}")

@@ -400,7 +400,10 @@ class SplunkBackend(Backend):
             cmds.append(f"stats {' '.join(aggs)} BY _time {' '.join(keys)}")
         else:
             limit = consume.count_limit(d)
-            if limit is None:
+            distinct = None
+            if limit is None and not a.baselines:
+                distinct = consume.distinct_limit(d, sb.multi)
+            if limit is None and distinct is None:
                 ctx.approximate(
                     "sliding window aggregation",
                     "streamstats time_window evaluates after every event but does not consume "
@@ -414,7 +417,7 @@ class SplunkBackend(Backend):
                 aggs.append("min(_time) AS siemc_ws")
             elif not rare_pass:
                 cmds.append("where " + " AND ".join(f"isnotnull({field_ref(k)})" for k in keys))
-            ordered = limit is not None and consume.needs_order(d)
+            ordered = (limit is not None and consume.needs_order(d)) or distinct is not None
             if ordered and not cmds[0].startswith("| multisearch"):
                 cmds += consume.INPUT_ORDER
             # streamstats groups by a multivalue field's whole value; siemc puts the event in
@@ -426,6 +429,11 @@ class SplunkBackend(Backend):
                     cmds.append(f"mvexpand {name}")
             if limit is not None:
                 cmds += consume.window_pass(d, keys, aggs, limit, ordered)
+            elif distinct is not None:
+                field, at_least = distinct
+                out = ctx.profile.local(d.measures[0].name)
+                src = field_ref(names(field, d.measures[0].span))
+                cmds += consume.distinct_pass(d, keys, src, out, at_least, ctx)
             else:
                 cmds.append("sort 0 _time")
                 cmds.append(

@@ -24,8 +24,8 @@ run ``r .. f`` then ``s``: it starts at ``r``'s time.
 the time and position of the N-th latest F row of its key: ``window`` applies to each BY group
 with ``global=false`` (https://docs.splunk.com/Documentation/Splunk/latest/SearchReference/Streamstats,
 "global"). A second ``streamstats current=f last()`` carries those of the latest F row, and the
-tag of the previous F/S row, to each S row (``last()`` skips nulls, so each column is set only on
-the rows it describes).
+stream of the key's previous row, to each S row (``last()`` skips nulls, so each column is set
+only on the rows it describes).
 
 Other layouts (the run after the first step, more than two steps, streams that may share an
 event, multi-valued keys) have no such argument here yet: refused (E200) with the reason.
@@ -130,9 +130,10 @@ def run_first(
         f"first({SEQ}) AS siemc_rs BY {' '.join(group)} {TAG}"
     )
     sets = [f"{c}=if({is_run}, {c}, null())" for c in ("siemc_rn", "siemc_rt", "siemc_rs")]
-    sets.append(f"siemc_p=if({is_run} OR {is_last}, {TAG}, null())")
     aggs = [f"last({c}) AS {c}" for c in ("siemc_rn", "siemc_rt", "siemc_rs")]
-    aggs.append("last(siemc_p) AS siemc_p")
+    # the key's previous row: a U row there lies after the run's first event, which the until
+    # test below rejects anyway, so it need not be skipped
+    aggs.append(f"last({TAG}) AS siemc_p")
     if until is not None:
         sets.append(f"siemc_u=if({TAG}=={eval_str(until.stream)}, {SEQ}, null())")
         aggs.append("last(siemc_u) AS siemc_pu")
@@ -151,5 +152,5 @@ def run_first(
     outs += [f"siemc_k{i}={g}" for i, g in enumerate(group)]
     outs.append("_time=siemc_rt")
     cmds.append("eval " + ", ".join(outs))
-    cmds.append("fields - siemc_r* siemc_p siemc_u siemc_pu siemc_g*")
+    cmds.append("fields - siemc_r* siemc_p siemc_g*" + (" siemc_u siemc_pu" if until else ""))
     return cmds

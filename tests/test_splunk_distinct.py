@@ -1,6 +1,7 @@
 """The exact sliding distinct-count threshold on Splunk (backends/splunk/consume.py,
 distinct_pass): equal to the evaluator on random orders (fixed seed: deterministic), and each
-of its parts is needed (a mutation is caught by a fixture of tests/differential/splunk/cnt_distinct.yml)."""
+of its parts is needed (a mutation is caught by a fixture of
+tests/differential/splunk/cnt_distinct.yml)."""
 
 from __future__ import annotations
 

@@ -173,11 +173,11 @@ class SplunkBackend(Backend):
         ),
         ir.Step: Support(
             "exact",
-            "a counted first step of two (N events, then the last step; EQL's `with runs`), "
-            "over disjoint streams on single-valued keys: streamstats window=N global=false "
-            "by key and stream gives each run row the N-th latest run event of its key, and "
-            "the previous-step-event test decides each last-step row; a run elsewhere, more "
-            "steps or streams that may share an event are refused (E200)",
+            "a counted step of a two-step sequence, first or last (N events, EQL's `with "
+            "runs`), over disjoint streams on single-valued keys: streamstats window=N "
+            "global=false by key and stream gives each run row the N-th latest run event of "
+            "its key, and streamstats last() the key's previous row (the previous-step-event "
+            "test); more steps, two runs or streams that may share an event are refused (E200)",
         ),
         ir.FirstSeen: Support(
             "exact",
@@ -592,7 +592,7 @@ class SplunkBackend(Backend):
         steps = list(d.steps) + ([d.until] if d.until else [])
         if counted.is_counted(d):
             counted.check(d, a, ctx, sb)
-            cmds = counted.run_first(d, a, ctx, sb, names)
+            cmds = counted.compile_counted(d, a, ctx, sb, names)
             knames = [f"siemc_k{i}" for i in range(len(d.steps[0].keys))]
             return [*cmds, "table " + " ".join(["_time", "duration", *knames])]
         if len(d.steps) == 1 and d.until is None:

@@ -45,7 +45,6 @@ from __future__ import annotations
 from backends.base import CompileError, Context
 from backends.identity import disjoint_streams
 from backends.splunk import sequence
-from backends.splunk.consume import MAX_WINDOW
 from backends.splunk.expr import eval_str, number
 from backends.splunk.streams import SEQ, TAG, Names, StreamBuilder
 from compiler import ir
@@ -79,8 +78,8 @@ def check(d: ir.Sequence, a: ir.Analytic, ctx: Context, sb: StreamBuilder) -> No
                 raise _refuse(
                     ctx,
                     f"streams {x.stream} and {y.stream} may share an event, which siemc "
-                    "offers to until, then the last step, then the run; pooled rows of one "
-                    "event in two streams cannot be ordered that way",
+                    "offers as one event to until first, then to the steps from the last; the "
+                    "pool holds it as two rows, whose order does not follow that",
                     run.span,
                 )
     for s in roles:
@@ -88,20 +87,13 @@ def check(d: ir.Sequence, a: ir.Analytic, ctx: Context, sb: StreamBuilder) -> No
             if k in sb.multi:
                 raise _refuse(
                     ctx,
-                    f"the key {k} may hold several values, and an event then advances the "
-                    "partials of every value, where the rows of mvexpand count per value "
-                    "independently only if no two events share a value set",
+                    f"the key {k} may hold several values: siemc keeps one partial under every "
+                    "value its events share and narrows it as the run goes on, which rows of "
+                    "one value each (mvexpand) do not follow",
                     s.span,
                 )
     if a.baselines:
         raise ctx.not_implemented("a baseline beside a counted sequence step", a.baselines[0].span)
-    if run.count > MAX_WINDOW:
-        raise _refuse(
-            ctx,
-            f"streamstats window= accepts at most {MAX_WINDOW:,} events "
-            "(limits.conf max_stream_window)",
-            run.span,
-        )
 
 
 def compile_counted(

@@ -89,7 +89,7 @@ MUTATIONS = [
     ('tonumber(mvindex(split(siemc_dw, "|"), 0))>=round(_time*1000)-10000', "true()",
      "a user seen before the window"),
     # values compared whatever their case
-    ('replace(siemc_dw, "^-?[0-9]+[|]", "v")', 'lower(replace(siemc_dw, "^-?[0-9]+[|]", "v"))',
+    ('replace(siemc_dw, "^[^|]*[|]", "v")', 'lower(replace(siemc_dw, "^[^|]*[|]", "v"))',
      "case, a number"),
 ]  # fmt: skip
 

@@ -123,7 +123,7 @@ def distinct_pass(
     w = d.window.size_ms
     bar, x = eval_str("|"), eval_str("x")
     time = f"tonumber(mvindex(split(siemc_dw, {bar}), 0))"
-    value = f"replace(siemc_dw, {eval_str('^-?[0-9]+[|]')}, {eval_str('v')})"
+    value = f"replace(siemc_dw, {eval_str('^[^|]*[|]')}, {eval_str('v')})"
     inside = f"if({time}>=round(_time*1000)-{w}, {value}, {x})"
     count = f"mvcount(mvdedup(mvappend({x}, mvmap(siemc_dw, {inside}))))-1"
     ctx.note(

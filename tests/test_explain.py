@@ -18,9 +18,12 @@ from .test_cli_exit_codes import COUNTING
 
 ROOT = Path(__file__).resolve().parents[1]
 AN1511 = ROOT / "analytics" / "an1511_office_script_cloud_upload_ratio.yml"
-# a sliding distinct count: splunk over-approximates it (a sliding event count it consumes exactly)
-SLIDING = COUNTING.replace("kind: tumbling", "kind: sliding").replace(
-    "n: {count: true}", "n: {distinct: process.pid}"
+# a sliding distinct count and event count together: splunk over-approximates it (either alone
+# it consumes exactly)
+SLIDING = (
+    COUNTING.replace("kind: tumbling", "kind: sliding")
+    .replace("n: {count: true}", "n: {distinct: process.pid}\n      c: {count: true}")
+    .replace("having: n >= 3", "having: n >= 3 and c >= 3")
 )
 
 

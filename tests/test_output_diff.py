@@ -14,9 +14,12 @@ from compiler.cli import main
 from .test_cli import ANALYTIC, write
 from .test_cli_exit_codes import COUNTING
 
-# a sliding distinct count: splunk over-approximates it (a sliding event count it consumes exactly)
-SLIDING = COUNTING.replace("kind: tumbling", "kind: sliding").replace(
-    "n: {count: true}", "n: {distinct: process.pid}"
+# a sliding distinct count and event count together: splunk over-approximates it (either alone
+# it consumes exactly)
+SLIDING = (
+    COUNTING.replace("kind: tumbling", "kind: sliding")
+    .replace("n: {count: true}", "n: {distinct: process.pid}\n      c: {count: true}")
+    .replace("having: n >= 3", "having: n >= 3 and c >= 3")
 )
 THIRD = ANALYTIC.replace("CLI-1", "CLI-3")
 

@@ -19,7 +19,7 @@ import jinja2
 
 from backends.base import Backend, Context, Support
 from backends.comment import one_line
-from backends.splunk import consume, firstseen, psl, rarity, sequence
+from backends.splunk import consume, counted, firstseen, psl, rarity, sequence
 from backends.splunk.deviation import deviation_tests
 from backends.splunk.expr import eval_str, field_ref, is_boolean, number, seconds
 from backends.splunk.macros import definitions, filter_macro
@@ -172,9 +172,12 @@ class SplunkBackend(Backend):
             "unconditional one is approximate",
         ),
         ir.Step: Support(
-            "not_implemented",
-            "a counted sequence step (EQL's `with runs`): the sequence's streamstats state "
-            "machine keeps one event per step; compile to eql meanwhile",
+            "exact",
+            "a counted step of a two-step sequence, first or last (N events, EQL's `with "
+            "runs`), over disjoint streams on single-valued keys: streamstats window=N "
+            "global=false by key and stream gives each run row the N-th latest run event of "
+            "its key, and streamstats last() the key's previous row (the previous-step-event "
+            "test); more steps, two runs or streams that may share an event are refused (E200)",
         ),
         ir.FirstSeen: Support(
             "exact",
@@ -397,7 +400,10 @@ class SplunkBackend(Backend):
             cmds.append(f"stats {' '.join(aggs)} BY _time {' '.join(keys)}")
         else:
             limit = consume.count_limit(d)
-            if limit is None:
+            distinct = None
+            if limit is None and not a.baselines:
+                distinct = consume.distinct_limit(d, sb.multi)
+            if limit is None and distinct is None:
                 ctx.approximate(
                     "sliding window aggregation",
                     "streamstats time_window evaluates after every event but does not consume "
@@ -411,7 +417,7 @@ class SplunkBackend(Backend):
                 aggs.append("min(_time) AS siemc_ws")
             elif not rare_pass:
                 cmds.append("where " + " AND ".join(f"isnotnull({field_ref(k)})" for k in keys))
-            ordered = limit is not None and consume.needs_order(d)
+            ordered = (limit is not None and consume.needs_order(d)) or distinct is not None
             if ordered and not cmds[0].startswith("| multisearch"):
                 cmds += consume.INPUT_ORDER
             # streamstats groups by a multivalue field's whole value; siemc puts the event in
@@ -423,6 +429,11 @@ class SplunkBackend(Backend):
                     cmds.append(f"mvexpand {name}")
             if limit is not None:
                 cmds += consume.window_pass(d, keys, aggs, limit, ordered)
+            elif distinct is not None:
+                field, at_least = distinct
+                out = ctx.profile.local(d.measures[0].name)
+                src = field_ref(names(field, d.measures[0].span))
+                cmds += consume.distinct_pass(d, keys, src, out, at_least, ctx)
             else:
                 cmds.append("sort 0 _time")
                 cmds.append(
@@ -579,6 +590,11 @@ class SplunkBackend(Backend):
         self, d: ir.Sequence, a: ir.Analytic, ctx: Context, sb: StreamBuilder, names: Names
     ) -> list[str]:
         steps = list(d.steps) + ([d.until] if d.until else [])
+        if counted.is_counted(d):
+            counted.check(d, a, ctx, sb)
+            cmds = counted.compile_counted(d, a, ctx, sb, names)
+            knames = [f"siemc_k{i}" for i in range(len(d.steps[0].keys))]
+            return [*cmds, "table " + " ".join(["_time", "duration", *knames])]
         if len(d.steps) == 1 and d.until is None:
             cmds = self._single(sb, d.steps[0].stream)
             return cmds + self._baselines(a, ctx, sb, names)

@@ -28,6 +28,16 @@ computed over ``window=T`` is the alert's. Ties: with measures that tell events 
 go in docs/semantics.md's (time, input) order (``siemc_seq``); a pure event count depends only on
 the times, which no order of equal times changes.
 
+**Distinct-count threshold** (a sliding aggregate whose one measure is ``distinct: F`` of a
+single-valued field and whose ``having`` is ``<distinct> >= T``). The window after an event
+``e`` holds the group's events since its last alert with times in ``[e.ts - W, e.ts]``, and
+its distinct count is the number of values whose latest event since the reset lies there. Each
+row carries ``"<ms>|<value>"`` (its time in integer milliseconds, so the window test is exact);
+``streamstats values()`` of those pairs since the reset, and an ``mvmap`` that keeps the value
+part of the pairs inside the window (``"x"`` for the others, added once and taken off the
+count, so no null is asked of mvmap), give the count in the row's own ``reset_after``. Values
+compare as text, as ``dc`` does (the tumbling form's measure).
+
 **Co-occurrence** of distinct, disjoint member streams (an event fills exactly one member) on
 single-valued keys: after an event at ``ts`` the key's set is complete when every member's
 latest event since the last alert lies in ``[ts - W, ts]``; the alert's end is ``ts``.
@@ -81,6 +91,65 @@ def count_limit(d: ir.Aggregate) -> int | None:
     v = h.right.value
     limit = max(1, math.ceil(v) if h.op == ">=" else math.floor(v) + 1)
     return limit if limit <= MAX_WINDOW else None
+
+
+def distinct_limit(d: ir.Aggregate, multi: frozenset[str]) -> tuple[str, int] | None:
+    """(F, T) when ``d`` is a sliding window whose one measure is the distinct count of the
+    single-valued field F, alerting on ``<it> >= T`` alone; else None."""
+    if d.window.kind != "sliding" or len(d.measures) != 1 or not isinstance(d.having, ir.BinOp):
+        return None
+    m = d.measures[0]
+    if m.kind != "distinct" or m.field is None or m.where is not None or m.field in multi:
+        return None
+    h = d.having
+    if h.op not in (">=", ">") or not isinstance(h.left, ir.MeasureRef) or d.compute:
+        return None
+    if h.left.name != m.name:
+        return None
+    if not isinstance(h.right, ir.Literal_) or isinstance(h.right.value, bool):
+        return None
+    if not isinstance(h.right.value, int | float) or not math.isfinite(h.right.value):
+        return None
+    v = h.right.value
+    return m.field, max(1, math.ceil(v) if h.op == ">=" else math.floor(v) + 1)
+
+
+def distinct_pass(
+    d: ir.Aggregate, keys: list[str], field: str, out: str, limit: int, ctx: Context
+) -> list[str]:
+    """Sort by group then (time, input) order; ``out`` is the distinct count of the window
+    after each row since the group's last alert (the rows of every other group too: the
+    ``where`` of the having keeps the alerts)."""
+    w = d.window.size_ms
+    bar, x = eval_str("|"), eval_str("x")
+    time = f"tonumber(mvindex(split(siemc_dw, {bar}), 0))"
+    value = f"replace(siemc_dw, {eval_str('^[^|]*[|]')}, {eval_str('v')})"
+    inside = f"if({time}>=round(_time*1000)-{w}, {value}, {x})"
+    count = f"mvcount(mvdedup(mvappend({x}, mvmap(siemc_dw, {inside}))))-1"
+    ctx.note(
+        f"streamstats keeps the last {MAX_WINDOW:,} rows of a key since its last alert "
+        f"(window={MAX_WINDOW}, limits.conf max_stream_window): exact while no "
+        f"{', '.join(d.keys)} has more than {MAX_WINDOW:,} events within "
+        f"{number(w / 1000)} s; the distinct values of the window are kept by values() "
+        "(limits.conf [stats] maxvalues: 0, no limit, by default) and read by mvmap "
+        "(Splunk 8.0 or later)"
+    )
+    sort = ["sort 0", *(f"str({k})" for k in keys), "_time", SEQ]
+    reset = quoted(f"({count}>={limit})")
+    return [
+        f"eval siemc_dv=if(isnotnull({field}), round(_time*1000) . {bar} . {field}, null())",
+        " ".join(sort),
+        f"streamstats window={MAX_WINDOW} global=false reset_after={reset} "
+        f"values(siemc_dv) AS siemc_dw BY {' '.join(keys)}",
+        f"eval {out}={count}",
+        "fields - siemc_dv siemc_dw",
+    ]
+
+
+def quoted(expr: str) -> str:
+    """A command argument in double quotes: backslash and double quote backslash-escaped, as
+    in eval strings (an eval expression with string literals inside ``reset_after="(...)"``)."""
+    return '"' + expr.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def needs_order(d: ir.Aggregate) -> bool:

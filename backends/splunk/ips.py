@@ -24,7 +24,7 @@ from backends.splunk.expr import eval_str, field_ref
 
 # the evaluator's IPv6 token (compiler/evaluator/values.py _V6_TOKEN)
 TOKEN = r"(?<![G-Zg-z_])([0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*)(?![G-Zg-z_])"
-# the evaluator's IPv4 candidate (_IPV4, ASCII digits)
+# the evaluator's IPv4 candidate (_IPV4, ASCII digits: other scripts' digits are no numbers)
 V4_CANDIDATE = r"(?<![0-9.])[0-9]{1,3}(?:\.[0-9]{1,3}){3}(?![0-9]|\.[0-9])"
 _OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
 V4 = rf"{_OCTET}(?:\.{_OCTET}){{3}}"

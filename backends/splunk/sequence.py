@@ -125,7 +125,7 @@ def pair(
     n = len(first.keys)
     is_step = {s.stream: f"{TAG}=={eval_str(s.stream)}" for s in roles}
     # grouping keys (per-step field names) and the first step's keys as written (the alert's)
-    sets = [f"siemc_g{i}={_per_step(roles, i, names)}" for i in range(n)]
+    sets = [f"siemc_g{i}={per_step(roles, i, names)}" for i in range(n)]
     cmds.append("eval " + ", ".join(sets))
     keep = " OR ".join(f"{TAG}=={eval_str(h)}" for h in history)
     tests = [f"isnotnull(siemc_g{i})" for i in range(n)]
@@ -133,8 +133,8 @@ def pair(
         # keyed on the identity, the events still need the keys the analytic names
         written = list(d.steps) + ([d.until] if d.until else [])
         for i in range(n):
-            if _per_step(written, i, names) != _per_step(roles, i, names):
-                tests.append(f"isnotnull({_per_step(written, i, names)})")
+            if per_step(written, i, names) != per_step(roles, i, names):
+                tests.append(f"isnotnull({per_step(written, i, names)})")
     has_keys = " AND ".join(dict.fromkeys(tests))
     cmds.append(f"where {keep} OR ({has_keys})" if keep else f"where {has_keys}")
     for i in range(n):
@@ -200,7 +200,7 @@ def pair(
     return cmds
 
 
-def _per_step(steps: list[ir.Step], i: int, names: Callable[[str, ir.Span], str]) -> str:
+def per_step(steps: list[ir.Step], i: int, names: Callable[[str, ir.Span], str]) -> str:
     seen: dict[str, str] = {}
     for s in steps:
         seen.setdefault(s.stream, field_ref(names(s.keys[i], s.span)))

@@ -54,7 +54,7 @@ from compiler.canonical import CanonicalAlert
 from compiler.engines import kql_scalar, kql_scan
 from compiler.evaluator.model import Event
 from compiler.evaluator.predicates import compile_predicate
-from compiler.evaluator.streams import LOGSOURCE_CATEGORIES
+from compiler.evaluator.streams import LOGSOURCE_CATEGORIES, logsource_predicate
 from compiler.lower import Loaded
 from compiler.testing import fixture_events
 
@@ -241,6 +241,8 @@ ROUTES: dict[str, list[tuple[str, str, ir.Predicate, dict[str, Any]]]] = {
         ("corelight_conn", "zeek/conn", _zeek("conn"), {}),
         ("corelight_ssl", "zeek/ssl", _zeek("ssl"), {}),
         ("corelight_dns", "zeek/dns", _zeek("dns"), {}),
+        ("SecurityEvent", "windows/security",
+         logsource_predicate(ir.LogSource(product="windows", service="security")), {}),
     ],
 }  # fmt: skip
 # Corelight's parser functions keep one row per Zeek uid, the latest (`summarize
@@ -457,6 +459,9 @@ class Tables:
             if "EventOutcome" in back:
                 o = str(back["EventOutcome"] or "").lower()
                 row["EventResult"] = _ASIM_OUTCOME.get(o, "NA")
+            if table == "SecurityEvent":
+                # Windows writes "-" for no address; the profile reads that as none
+                row["IpAddress"] = back.get("SrcIpAddr") or "-"
         return row
 
     def create(self, con: Any) -> dict[str, str]:
@@ -552,7 +557,10 @@ def _watchlist(
 def _functions(profile: str) -> list[str]:
     out = ["function _GetWatchlist(alias:string) { Watchlists | where WatchlistAlias == alias }"]
     if profile == "asim":
-        out += [f"function {t}() {{ {_table(t)} }}" for t, _, _, _ in ROUTES["asim"]]
+        # the parser functions; SecurityEvent is a table of its own
+        out += [
+            f"function {t}() {{ {_table(t)} }}" for t, _, _, _ in ROUTES["asim"] if _table(t) != t
+        ]
     return out
 
 

@@ -126,8 +126,9 @@ class KqlBackend(KqlDetectMixin, KqlJoinFoldMixin, KqlStreamMixin, KqlExprMixin,
         ir.Enrich: Support(
             "exact",
             "`lookup kind=leftouter (_GetWatchlist('<lookup>') ...)` on "
-            "lower-cased keys; approximate when the CSV repeats a key (watchlists "
-            "keep no row order, so 'first row' is take_any)",
+            "lower-cased keys; where the CSV repeats a key, the first row by the watchlist's "
+            "siemc_row column (the CSV row number siemc export writes; watchlists keep no row "
+            "order): `summarize arg_min(row, *) by` key",
         ),
         ir.Join: Support(
             "exact",

@@ -49,6 +49,7 @@ from typing import Any
 from backends.base import Artifact
 from backends.profiles import FieldProfile, load_profile
 from backends.sentinel import psl
+from backends.sentinel.streams import with_row_numbers
 from compiler import canonical, engines, ir
 from compiler.canonical import CanonicalAlert
 from compiler.engines import kql_scalar, kql_scan
@@ -538,12 +539,15 @@ def _watchlist(
 ) -> tuple[list[str], list[dict[str, Any]]]:
     """The rows ``_GetWatchlist(alias)`` returns for the analytic's lookups and ``extra``
     watchlists: ``SearchKey`` (the search key's value, here the first CSV column) beside the
-    CSV's columns (https://learn.microsoft.com/azure/sentinel/watchlists-queries)."""
+    CSV's columns (https://learn.microsoft.com/azure/sentinel/watchlists-queries), and a lookup's
+    CSV row number as siemc export writes it (backends/sentinel/streams.py). A watchlist keeps
+    no row order: the rows are stored against the CSV's order, so a query that relies on it
+    (take_any of a repeated key) shows it."""
     cols = ["SearchKey"]
     rows: list[dict[str, Any]] = []
-    for lk in (*a.lookups, *extra):
+    for lk in (*(with_row_numbers(x) for x in a.lookups), *extra):
         cols += [c for c in lk.columns if c not in cols]
-        for r in lk.rows:
+        for r in reversed(lk.rows):
             rows.append(
                 {
                     "WatchlistAlias": lk.name,

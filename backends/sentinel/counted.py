@@ -24,8 +24,9 @@ The scan keeps, per key, the times of the latest N run events (``__runs``) and w
 before was a run event (``__after``); a next-step row sees both in the state of the row before.
 
 KQL rows have no input order. Rows of one key at one millisecond are sorted run first, then the
-next step, then until (the sort's other ties, among rows of one stream, give equal times and
-equal alerts). The evaluator follows input order there: :data:`TIES`.
+next step, then until. The sort's other ties, among rows of one stream, change no alert's key or
+times (only which of the tied events its evidence names, which a query's rows do not carry). The
+evaluator follows input order there: :func:`ties`.
 """
 
 from __future__ import annotations
@@ -39,17 +40,26 @@ from backends.sentinel import text as t
 from backends.sentinel.expr import Scope
 from compiler import ir
 
-TIES = (
-    "equal timestamps: KQL has no input order, so rows of one key at one millisecond are taken "
-    "run events first, then next-step events, then until events; the evaluator follows input "
-    "order. A next-step event logged before a run event of its millisecond alerts here with "
-    "that run event (a later start, or an alert where the run was one event short), an until "
-    "event logged before a run event of its millisecond cancels it here, and one logged before "
-    "a next-step event does not stop it here: alerts can differ either way. Equal to the "
-    "evaluator when no run, next-step and until events of one key share a millisecond (the scan "
-    "is the closed form of the evaluator's EQL state machine for a run followed by one step: "
-    "backends/sentinel/counted.py)"
-)
+
+def ties(until: bool) -> str:
+    """What the order of rows of one millisecond changes (the approximation's detail)."""
+    order = "run events first, then next-step events" + (", then until events" if until else "")
+    stop = (
+        ", an until event logged before a run event of its millisecond cancels it here, and one "
+        "logged before a next-step event does not stop it here"
+        if until
+        else ""
+    )
+    shared = "run, next-step and until events" if until else "run and next-step events"
+    return (
+        f"equal timestamps: KQL has no input order, so rows of one key at one millisecond are "
+        f"taken {order}; the evaluator follows input order. A next-step event logged before a run "
+        "event of its millisecond alerts here with that run event (a later start, or an alert "
+        f"where the run was one event short){stop}: alerts can differ either way. Equal to the "
+        f"evaluator when no {shared} of one key share a millisecond (the scan is the closed form "
+        "of the evaluator's EQL state machine for a run followed by one step: "
+        "backends/sentinel/counted.py)"
+    )
 
 
 def _note(n: int) -> str:
@@ -123,7 +133,7 @@ class KqlCountedMixin:
             "__runs_and_steps", keys, n, d.until is not None, t.timespan(d.maxspan_ms)
         )
         self.lets.append(("__scan", body))
-        ctx.approximate("counted sequence ties", TIES, run.span)
+        ctx.approximate("counted sequence ties", ties(d.until is not None), run.span)
         ctx.note(f"counted sequence step ({run.span.at()}): {_note(n)}")
         return final
 

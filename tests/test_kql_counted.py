@@ -16,7 +16,7 @@ from compiler.build import compile_pair
 from compiler.discover import load_catalog
 from compiler.engines import run_kql
 from compiler.evaluator.correlation import SequenceDetector
-from compiler.evaluator.model import Event
+from compiler.evaluator.model import Alert, Event
 from compiler.lower import Loaded, load_text
 from tests.ci_support import skip_unless_ci
 from tests.differential_support import evaluator_alerts, find_fixture
@@ -54,7 +54,7 @@ def evaluator(
     steps = (ir.Step("f", "F", keys, count=n), ir.Step("s", "S", keys))
     u = ir.Step("u", "U", keys) if until else None
     det = SequenceDetector("T", ir.Sequence(steps, maxspan, u))
-    alerts = []
+    alerts: list[Alert] = []
     for seq, (ts, stream, key, eid) in enumerate(rows):
         alerts += det.push(stream, Event(ts, seq, eid, {"user.name": key}))
     alerts += det.finish(None)

@@ -58,7 +58,7 @@ def evaluator(
     for seq, (ts, stream, key, eid) in enumerate(rows):
         alerts += det.push(stream, Event(ts, seq, eid, {"user.name": key}))
     alerts += det.finish(None)
-    return [(dict(a.key)["user.name"], a.start, a.end, a.evidence) for a in alerts]
+    return [(str(dict(a.key)["user.name"]), a.start, a.end, a.evidence) for a in alerts]
 
 
 def random_rows(rng: random.Random, until: bool) -> list[tuple[int, str, str, str]]:

@@ -106,7 +106,7 @@ LACKS = [
      "network_connection/windows",
      "logsource {category: network_connection, product: zeek, service: conn}"),
     ("sigma", "sigma", ir.LogSource("network_flow", "zeek", "conn"), "process.pid", "zeek/conn",
-     "with a join"),
+     "logsource {category: network_flow, product: windows}"),
 ]  # fmt: skip
 
 

@@ -59,6 +59,10 @@ def call(func: str, *args: ir.Expr) -> ir.Call:
         (float("nan"), None),
         ("", None),
         (["1"], None),
+        # digits of other scripts: int() and float() read them, no SIEM does
+        ("\u0664\u0661\u0660\u0664", None),
+        ("\uff14\uff11", None),
+        ("1\u0661", None),
     ],
 )
 def test_to_number(raw: Any, expected: Any) -> None:

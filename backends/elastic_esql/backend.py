@@ -170,9 +170,10 @@ class EsqlBackend(Backend):
             "percentile ranks only those events; not over a stream join",
         ),
         ir.Step: _S(
-            "not_implemented",
-            "a counted sequence step (EQL's `with runs`): ES|QL sequences pair one event per "
-            "step; compile to eql (the same Elastic stack) meanwhile",
+            "unsupported",
+            "a counted sequence step (EQL's `with runs`): its run is the latest N events of a "
+            "key before the next step, which needs an order of rows and a look back per row "
+            "that ES|QL does not have (no input order, no per-row windows)",
         ),
         ir.FirstSeen: _S(
             "exact",

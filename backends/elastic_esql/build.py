@@ -5,6 +5,7 @@ build on it; it imports none of them.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from backends.elastic_esql.expr import Renderer, ident, iter_lookups, profile_ar
 from backends.elastic_esql.stack import Stack
 from compiler import ir
 from compiler.diagnostics import Diagnostic
+from compiler.evaluator.streams import logsource_predicate
 
 E_NO_INLINE_STATS = "E230"  # the correlation needs INLINE STATS, which the target stack lacks
 E_UNKNOWN_STACK = "E231"  # --stack names a version siemc does not know
@@ -115,47 +117,9 @@ class QueryBuild:
         return index
 
     def logsource(self, ls: ir.LogSource, span: ir.Span) -> ir.Predicate:
-        """The ECS condition of docs/semantics.md, as IR (rendered by the filter rules)."""
-        conds: list[ir.Predicate] = []
-
-        def eq(f: str, v: str) -> ir.Eq:
-            return ir.Eq(f, (v,), span=span)
-
-        cat = ls.category
-        if cat == "process_creation":
-            conds += [eq("event.category", "process"), eq("event.type", "start")]
-        elif cat == "network_connection":
-            conds += [eq("event.category", "network"), eq("event.type", "connection")]
-        elif cat == "dns_query":
-            conds += [eq("event.category", "network"), ir.Exists("dns.question.name", span=span)]
-        elif cat == "network_flow":
-            conds += [
-                eq("event.category", "network"),
-                ir.Or(
-                    (
-                        ir.Exists("source.bytes", span=span),
-                        ir.Exists("destination.bytes", span=span),
-                    )
-                ),
-            ]
-        elif cat is not None:  # lowering rejects other categories
-            raise self.ctx.not_implemented(f"logsource category '{cat}'", span)
-        if ls.product in ("windows", "linux", "macos"):
-            conds.append(eq("host.os.type", ls.product))
-        elif ls.product:
-            conds.append(eq("event.module", ls.product))
-        if ls.service and ls.product:
-            conds.append(eq("event.dataset", f"{ls.product}.{ls.service}"))
-        elif ls.service:
-            conds.append(
-                ir.Or(
-                    (
-                        eq("event.dataset", ls.service),
-                        ir.StrMatch("event.dataset", "endswith", ("." + ls.service,), span=span),
-                    )
-                )
-            )
-        return ir.And(tuple(conds))
+        """The ECS condition of docs/semantics.md (the evaluator's own, every category of
+        Sigma's taxonomy), as IR at the stream's position (rendered by the filter rules)."""
+        return ir.And(tuple(_at(p, span) for p in _conjuncts(logsource_predicate(ls))))
 
     def where(self, p: ir.Predicate) -> list[str]:
         lines = self.r.where(p)
@@ -307,3 +271,16 @@ def _analytic_fields(a: ir.Analytic) -> list[str]:
     if isinstance(d, ir.Aggregate):
         out += list(d.keys) + [m.field for m in d.measures if m.field]
     return out
+
+
+def _conjuncts(p: ir.Predicate) -> list[ir.Predicate]:
+    if isinstance(p, ir.And):
+        return [q for item in p.items for q in _conjuncts(item)]
+    return [p]
+
+
+def _at(p: ir.Predicate, span: ir.Span) -> ir.Predicate:
+    """``p`` with every node placed at ``span``, so a diagnostic about it points at the stream."""
+    if isinstance(p, ir.And | ir.Or):
+        return dataclasses.replace(p, items=tuple(_at(i, span) for i in p.items), span=span)
+    return dataclasses.replace(p, span=span) if hasattr(p, "span") else p

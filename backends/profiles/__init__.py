@@ -42,6 +42,9 @@ class FieldProfile:
     # category's and the product's) or "most_specific" (the first matching key alone: sigma).
     source_lookup: Literal["all", "most_specific"] = "all"
     targets: tuple[str, ...] = ()  # the targets that compile with this profile
+    # A logsource with a service needs an entry for it (``product/service``): the product's
+    # entry alone does not describe another service's events (Windows Security is not Sysmon).
+    strict_services: bool = False
 
     def map_field(self, name: str) -> str:
         if name in self.unavailable:
@@ -50,6 +53,15 @@ class FieldProfile:
             return self.fields[name]
         if self.identity:
             return name
+        # `prefix.*: "*"` maps a namespace by the rest of the name (winlog.event_data.<Field>
+        # is the add-on's field <Field>); `prefix.*` under unavailable refuses the namespace
+        for pattern, why in self.unavailable.items():
+            if pattern.endswith(".*") and name.startswith(pattern[:-1]):
+                raise UnmappedField(name, why)
+        for pattern, to in self.fields.items():
+            rest = name[len(pattern) - 1 :]
+            if pattern.endswith(".*") and name.startswith(pattern[:-1]) and _FIELD.match(rest):
+                return to.replace("*", rest)
         close = sorted(k for k in self.fields if k.split(".")[0] == name.split(".")[0])[:6]
         hint = f"mapped fields near it: {', '.join(close)}" if close else "no similar fields"
         raise UnmappedField(
@@ -84,6 +96,9 @@ class FieldProfile:
         entries = self.source_entries(ls)
         if any(_no_source(e) for _, e in entries):
             return False
+        own = f"{ls.product}/{ls.service}"
+        if self.strict_services and ls.service and not any(k.endswith(own) for k, _ in entries):
+            return False
         if self.source_lookup == "most_specific":
             return bool(entries)  # the one entry stands for the whole logsource
         for part in (ls.category, None if self.identity else ls.product):
@@ -103,6 +118,9 @@ class FieldProfile:
                     if f not in out and _covers(str(pattern), f):
                         out[f] = (key, " ".join(str(why).split()))
         return out
+
+
+_FIELD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 
 def names() -> list[str]:
@@ -125,6 +143,7 @@ def load_profile(name: str) -> FieldProfile:
         local_style=doc.get("local_style", "underscore"),
         source_lookup=doc.get("source_lookup", "all"),
         targets=tuple(doc.get("targets") or ()),
+        strict_services=bool(doc.get("strict_services", False)),
     )
 
 

@@ -9,7 +9,9 @@ from typing import Any
 
 from backends.base import E_NO_SOURCE, E_UNMAPPED, CompileError, Context, _diag
 from backends.profiles import FieldProfile, describe, source_keys
+from backends.sigma.taxonomy import forward, key_of, namespaced, shadowed, table_fields
 from compiler import ir
+from compiler.evaluator.streams import LOGSOURCE_CATEGORIES
 
 # Sigma string values treat `*` and `?` as wildcards and `\` as their escape character
 # (sigma-specification, "Escaping"): `\*`, `\?` and `\\` are the literal characters, while a
@@ -92,9 +94,11 @@ def source_map(
             continue
         implied: tuple[ir.Predicate, ...] = ()
         if "select" in entry:
+            if ls.category is not None:
+                continue  # the stream names its Sigma category itself
             picked = selected_source(entry, where)
             if picked is None:
-                break
+                continue
             key, implied = picked
             entry = profile.source(key) or {}
         if "no_source" in entry:
@@ -109,7 +113,12 @@ def source_map(
                     )
                 ]
             )
-        return _source(key, entry, ls, implied)
+        if "logsource" not in entry:
+            key = source_keys(ls)[0]  # the stream's own logsource, as messages name it
+        return _source(profile, key, entry, ls, implied)
+    if ls.category is None or ls.category in LOGSOURCE_CATEGORIES:
+        # no hand-written entry: the logsource as the rule names it, with the importer's names
+        return _source(profile, source_keys(ls)[0], {}, ls)
     raise CompileError(
         [
             _diag(
@@ -117,17 +126,20 @@ def source_map(
                 f"the {profile.name} profile has no Sigma log source for logsource "
                 f"{describe(ls)} (sigma)",
                 span,
-                "add an entry to backends/profiles/sigma.yml `sources`, or use a logsource "
-                "category (process_creation, network_connection, dns_query) or a Zeek "
-                "product/service; a product-only stream needs an event.category/event.type "
-                "test the profile's `select` knows",
+                f"category {ls.category!r} is none of the Sigma taxonomy's categories siemc "
+                "defines (docs/language.md, Logsources): add an entry with `ecs` to "
+                "backends/profiles/sigma.yml `sources`",
             )
         ]
     )
 
 
 def _source(
-    key: str, entry: dict[str, Any], ls: ir.LogSource, implied: tuple[ir.Predicate, ...] = ()
+    profile: FieldProfile,
+    key: str,
+    entry: dict[str, Any],
+    ls: ir.LogSource,
+    implied: tuple[ir.Predicate, ...] = (),
 ) -> SourceMap:
     logsource: dict[str, str] = {
         k: v for k in ("category", "product", "service") if (v := getattr(ls, k))
@@ -137,12 +149,24 @@ def _source(
             logsource.pop(k, None)
         else:
             logsource[k] = v
+    emitted: dict[str, str] = {
+        k: logsource[k] for k in ("category", "product", "service") if k in logsource
+    }
+    unavailable = dict(entry.get("unavailable") or {})
+    refused = unavailable.keys() | profile.unavailable.keys()
+    # the hand-written fields first (they say what a Sigma field means here), then every other
+    # field the importer maps under the emitted logsource, read backwards
+    fields = dict(entry.get("fields") or {})
+    taken = {_target(v) for v in fields.values()}
+    for ecs, name in table_fields(key_of(emitted)).items():
+        if ecs not in fields and ecs not in refused and name not in taken:
+            fields[ecs] = name
     return SourceMap(
         key,
-        {k: logsource[k] for k in ("category", "product", "service") if k in logsource},
-        dict(entry.get("fields") or {}),
+        emitted,
+        fields,
         dict(entry.get("prefixes") or {}),
-        dict(entry.get("unavailable") or {}),
+        unavailable,
         frozenset(entry.get("numeric") or ()),
         implied,
         " ".join(str(entry["substitute"]).split()) if entry.get("substitute") else None,
@@ -157,7 +181,7 @@ def sigma_source(profile: FieldProfile, ls: ir.LogSource) -> SourceMap:
     except CompileError:
         for key, entry in profile.sources.items():
             if "logsource" in entry:
-                src = _source(key, entry, ls)
+                src = _source(profile, key, entry, ls)
                 want = {k: v for k in ("category", "product", "service") if (v := getattr(ls, k))}
                 if src.logsource == want and entry["logsource"].get("category") == ls.category:
                     return src
@@ -192,15 +216,44 @@ def selected_source(
     return None
 
 
+def _prefixed(src: SourceMap, name: str) -> str | None:
+    for prefix, repl in src.prefixes.items():
+        if name.startswith(prefix) and len(name) > len(prefix):
+            return repl + name[len(prefix) :]
+    return None
+
+
+def sigma_name(src: SourceMap, name: str) -> str | None:
+    """The Sigma field of an ECS field ``src.fields`` does not map: the profile's prefixes
+    (zeek.conn.conn_state -> conn_state), else the importer's namespace read backwards
+    (winlog.event_data.Hashes -> Hashes); never a name the importer reads as another field."""
+    ls = key_of(src.logsource)
+    spec = _prefixed(src, name)
+    if spec is not None:
+        return None if shadowed(spec, name, ls) else spec
+    return namespaced(name, ls)
+
+
+def shadow_reason(src: SourceMap, name: str) -> str | None:
+    """Why :func:`sigma_name` found none: a prefix gave a Sigma name meaning another field."""
+    ls = key_of(src.logsource)
+    spec = _prefixed(src, name)
+    if spec is None or not shadowed(spec, name, ls):
+        return None
+    return (
+        f"Sigma's {spec} on logsource {src.key} is {forward(spec, ls)} (the importer's "
+        f"compiler/data/sigma_fields.yml), not {name}: test {forward(spec, ls)} instead"
+    )
+
+
 def map_field(profile: FieldProfile, src: SourceMap, name: str, span: ir.Span) -> SigmaField:
     where = f"logsource {src.key}"
     reason = src.unavailable.get(name) or profile.unavailable.get(name)
     spec: Any = src.fields.get(name)
     if spec is None and reason is None:
-        for prefix, repl in src.prefixes.items():
-            if name.startswith(prefix) and len(name) > len(prefix):
-                spec = repl + name[len(prefix) :]
-                break
+        spec = sigma_name(src, name)
+        if spec is None:
+            reason = shadow_reason(src, name)
     if reason is not None and name not in src.fields:
         help = reason
     elif spec is not None:

@@ -14,9 +14,12 @@ reference evaluator's alerts. The backend is configured deliberately:
   ``sigma`` profile gives its logsource. A field the profile derives from another (``process.name``
   is the basename of ``Image``) is filled the other way round: ``Image`` takes
   ``process.executable``; only when an event has no executable does ``Image`` hold the bare name.
-  Enumerations map back (``network.direction: egress`` -> ``Initiated: 'true'``); prefixes too
-  (``zeek.conn.conn_state`` -> ``conn_state``). Booleans are written ``'true'``/``'false'`` (the
-  backend accepts either spelling), a multi-value as its JSON text (SQLite has no lists).
+  Enumerations map back (``network.direction: egress`` -> ``Initiated: 'true'``); prefixes and
+  the importer's namespaces too (``zeek.conn.conn_state`` -> ``conn_state``,
+  ``winlog.event_data.Hashes`` -> ``Hashes``, ``aws.cloudtrail.userIdentity.type`` ->
+  ``userIdentity.type``), as the backend names them (``backends.sigma.fields.sigma_name``).
+  Booleans are written ``'true'``/``'false'`` (the backend accepts either spelling), a
+  multi-value as its JSON text (SQLite has no lists).
 * **Timestamps are integer milliseconds** (``timestamp_format='unix_ms'``): exact, no string
   parsing; the backend divides by 1000.0, which is exact at every boundary a fixture can hit.
 * **observation_end** is the fixture's ``now``, else the last event (the evaluator's watermark).
@@ -40,6 +43,7 @@ from backends.profiles import load_profile
 from backends.sigma.fields import (
     SourceMap,
     placeholder_name,
+    sigma_name,
     sigma_source,
     sigma_string,
 )
@@ -112,6 +116,13 @@ def sigma_row(fields: Mapping[str, Any], src: SourceMap) -> dict[str, Any]:
                 row[spec] = value
         else:
             derived.append((ecs, spec))
+    # then the fields kept under a prefix or the importer's namespace, as logged
+    # (winlog.event_data.User holds Sysmon's DOMAIN\name), as the backend names them
+    for ecs, raw in fields.items():
+        if ecs not in src.fields and (name := sigma_name(src, ecs)) is not None:
+            value = _scalar(raw)
+            if value is not None and name not in row:
+                row[name] = value
     # derived fields last: the plain mapping (process.executable -> Image) holds the real data
     for ecs, spec in derived:
         name = str(spec["field"])
@@ -123,13 +134,6 @@ def sigma_row(fields: Mapping[str, Any], src: SourceMap) -> dict[str, Any]:
             table = {str(k).lower(): v for k, v in values.items()}
             value = table.get(str(value).lower(), value)
         row[name] = value
-    for prefix, repl in src.prefixes.items():
-        for ecs, raw in fields.items():
-            if ecs.startswith(prefix) and len(ecs) > len(prefix):
-                value = _scalar(raw)
-                name = repl + ecs[len(prefix) :]
-                if value is not None and name not in row:
-                    row[name] = value
     for name in src.numeric:
         # the source's schema logs these as numbers (sigma profile `numeric`): a fixture that
         # spells one as a numeric string is logged as its number, as the source would write it

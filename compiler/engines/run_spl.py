@@ -105,21 +105,40 @@ class ProfileEvents:
         lookups = {lk.name: lk for lk in analytic.lookups}
         self.categories = []
         # the EventCode of the events of a category (sysmon: process_creation is EventCode 1)
-        self.category_codes: list[tuple[Any, str]] = []
-        for cat, pred in LOGSOURCE_CATEGORIES.items():
+        self.category_codes: list[tuple[Any, list[str]]] = []
+        # the other fields a category's search selects on, as its events carry them (CIM
+        # Endpoint.Filesystem `action=created` for a file creation, Sysmon EventCode 12's
+        # EventType=CreateKey for a registry key creation)
+        self.category_terms: list[tuple[Any, dict[str, str]]] = []
+        # most specific first: a registry rename is also a registry change (registry_set), but
+        # Sysmon logs it as EventCode 14, not 13
+        ranked = sorted(LOGSOURCE_CATEGORIES.items(), key=lambda kv: -_conjuncts(kv[1]))
+        for cat, pred in ranked:
             src = profile.source(cat)
-            if src is not None:
+            if src is not None and "search" in src:
                 tags = re.findall(r"\btag=(\w+)", str(src["search"]))
                 member = compile_predicate(pred, lookups)
                 self.categories.append((member, tags))
-                code = re.search(r"\bEventCode=(\d+)", str(src["search"]))
-                if code:
-                    self.category_codes.append((member, code.group(1)))
+                codes = re.findall(r"\bEventCode=(\d+)", str(src["search"]))
+                if codes:
+                    self.category_codes.append((member, codes))
+                terms = _terms(str(src["search"]))
+                if terms:
+                    self.category_terms.append((member, terms))
         self.products = []
+        # sources of a logsource with a service (Windows Security) or of a category on its own
+        # channel (PowerShell 4104): their events come from that source alone
+        self.specific: list[tuple[Any, tuple[str, str]]] = []
         selectors: list[tuple[str, str]] = []
         for key, src in profile.sources.items():
             product, _, service = key.partition("/")
             if product in LOGSOURCE_CATEGORIES:
+                own = _selectors(str(src.get("search", ""))) if src.get("macro") else []
+                if own:
+                    ls = ir.LogSource(product, service or None, None)
+                    member = compile_predicate(logsource_predicate(ls), lookups)
+                    self.specific.insert(0, (member, own[0]))
+                    selectors += [s for s in own if s not in selectors]
                 continue
             ls = ir.LogSource(None, product, service or None)
             node = self.search.parse(str(src["search"]))
@@ -129,14 +148,19 @@ class ProfileEvents:
                 # EventCode), whatever its own product says
                 member = self._has_code
             self.products.append((member, node))
-            for field, value in re.findall(r'\b(sourcetype|source)="([^"]+)"', str(src["search"])):
-                if "*" not in value and (field, value) not in selectors:
-                    selectors.append((field, value))
+            own = _selectors(str(src["search"]))
+            if service and own and profile.strict_services:
+                self.specific.append((member, own[0]))
+            selectors += [s for s in own if s not in selectors]
         self.selectors = [*selectors, ("sourcetype", _OTHER_SOURCETYPE)]
         self.defaults = [
             bool(src.get("default"))
             for key, src in profile.sources.items()
             if key.partition("/")[0] not in LOGSOURCE_CATEGORIES
+        ]
+        # `prefix.*: "*"` fields: the event's fields under the prefix, by the rest of the name
+        self.namespaces = [
+            (k[:-1], v) for k, v in profile.fields.items() if k.endswith(".*") and "*" in v
         ]
 
     @functools.cache  # noqa: B019 - one instance per run
@@ -160,9 +184,11 @@ class ProfileEvents:
     def _event_code(self, f: Mapping[str, Any]) -> str | None:
         """The EventCode of the event's logsource category, else the one whose ECS values (the
         profile's ``event_codes``) the event has (a process end)."""
-        for member, code in self.category_codes:
+        for member, codes in self.category_codes:
             if member(f):
-                return code
+                # a category of several EventCodes (file_delete: 23 and 26) keeps the event's own
+                own = [_text(v) for v in _values(f.get("event.code"))]
+                return own[0] if own and own[0] in codes else codes[0]
         for code, values in self.codes.items():
             if all(
                 any(_text(v).lower() == want.lower() for v in _values(f.get(field)))
@@ -182,10 +208,21 @@ class ProfileEvents:
                 v = _DIRECTION.get(v.lower(), v)
             if v is not None:
                 out[cim] = v
+        for prefix, to in self.namespaces:
+            for name, value in f.items():
+                rest = name[len(prefix) :]
+                if name.startswith(prefix) and _FIELD.match(rest):
+                    v = _extracted(value)
+                    if v is not None:
+                        out.setdefault(to.replace("*", rest), v)
         if self.codes:
             code = self._event_code(f)
             if code is not None:
                 out[self.profile.fields.get("event.code", "EventCode")] = code
+        for member, terms in self.category_terms:
+            if member(f):
+                for field, value in terms.items():
+                    out.setdefault(field, value)
         tags = (
             [str(x) for x in (f.get("event.category") or []) if x is not None]
             if isinstance(f.get("event.category"), list)
@@ -196,10 +233,37 @@ class ProfileEvents:
                 tags += [t for t in cat_tags if t not in tags]
         if tags and "tag" in self.profile.fields.values():
             out["tag"] = tags[0] if len(tags) == 1 else tags
-        wanted = tuple(bool(member(f)) for member, _ in self.products)
-        field, value = self._selector(wanted)
+        own = next((sel for member, sel in self.specific if member(f)), None)
+        if own is not None:
+            field, value = own
+        else:
+            field, value = self._selector(tuple(bool(member(f)) for member, _ in self.products))
         out[field] = value
         return out
+
+
+_FIELD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+_TERM = re.compile(r'(?<![\w.])([A-Za-z_]\w*)=("[^"]*"|[^\s()"]+)')
+
+
+def _selectors(search: str) -> list[tuple[str, str]]:
+    """The literal source / sourcetype values a base search selects."""
+    found = re.findall(r'\b(sourcetype|source)="([^"]+)"', search)
+    return [(f, v) for f, v in found if "*" not in v]
+
+
+def _terms(search: str) -> dict[str, str]:
+    """The field=value terms of a category's search other than the selection fields the
+    harness sets itself (index, tag, EventCode, source, sourcetype): the first value of each."""
+    out: dict[str, str] = {}
+    for field, value in _TERM.findall(search):
+        if field not in ("index", "tag", "EventCode", "source", "sourcetype") and "*" not in value:
+            out.setdefault(field, value.strip('"'))
+    return out
+
+
+def _conjuncts(p: ir.Predicate) -> int:
+    return len(p.items) if isinstance(p, ir.And) else 1
 
 
 def _values(v: Any) -> list[Any]:

@@ -33,8 +33,10 @@ from publicsuffixlist import PublicSuffixList
 
 from compiler import ir
 
-_NUMERIC = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
-_INTEGER = re.compile(r"[+-]?\d+")
+# ASCII: \d would also take the digits of other scripts, which int() and float() read and no
+# target (Splunk's tonumber, KQL's todouble, Java's parseDouble) does
+_NUMERIC = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
+_INTEGER = re.compile(r"[+-]?\d+", re.ASCII)
 
 
 def to_number(v: Any) -> float | int | None:
@@ -177,7 +179,7 @@ def _registered_domain(s: str) -> str | None:
     return _psl().privatesuffix(d)
 
 
-_IPV4 = re.compile(r"(?<![0-9.])\d{1,3}(?:\.\d{1,3}){3}(?![0-9]|\.[0-9])")
+_IPV4 = re.compile(r"(?<![0-9.])\d{1,3}(?:\.\d{1,3}){3}(?![0-9]|\.[0-9])", re.ASCII)
 # A run of IPv6 characters not glued to a word ("std::string" must not yield "d::").
 _V6_TOKEN = re.compile(r"(?<![G-Zg-z_])[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*(?![G-Zg-z_])")
 _HEXDIGIT = re.compile(r"[0-9A-Fa-f]")

@@ -41,8 +41,13 @@ def test_export_all_is_deterministic(tmp_path: Path) -> None:
     summary = json.loads(a["export.json"])
     assert summary["attack_version"] == "18.1"
     # a Zeek-only analytic reads Corelight's parser and names its connector
-    assert set(summary["targets"]["sentinel"]["skipped"]) == {"SIEMC-0018"}  # counted step
+    assert set(summary["targets"]["sentinel"]["skipped"]) == set()
     assert "AN1190" in summary["targets"]["sentinel"]["exported"]
+    # the counted step reads the Windows Security log, delivered by its own connector
+    rule = yaml.safe_load(a["sentinel/AnalyticRules/SIEMC-0018.yaml"])
+    assert rule["requiredDataConnectors"] == [
+        {"connectorId": "WindowsSecurityEvents", "dataTypes": ["SecurityEvent"]}
+    ]
     rule = yaml.safe_load(a["sentinel/AnalyticRules/SIEMC-0010.yaml"])
     assert rule["requiredDataConnectors"] == [
         {"connectorId": "Corelight", "dataTypes": ["corelight_ssl"]}

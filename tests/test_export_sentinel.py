@@ -125,7 +125,11 @@ def test_watchlists(tmp_path: Path) -> None:
     cat = load_catalog([tmp_path])
     pkg = sentinel.package(Request(tuple(cat.loaded), False, None))
     assert pkg.exported == ["TEST-LOOKUP"], pkg.skipped
-    assert pkg.files["Watchlists/inventory/inventory.csv"] == csv
+    # the CSV row number beside the CSV's columns (an enrichment takes the first row of a key)
+    numbered = "host,role,siemc_row\n" + "".join(
+        f"web{i:03d},web-server,{i + 1}\n" for i in range(120)
+    )
+    assert pkg.files["Watchlists/inventory/inventory.csv"] == numbered
     wl = json.loads(pkg.files["Watchlists/inventory/watchlist.json"])["resources"][0]["properties"]
     assert (wl["watchlistAlias"], wl["itemsSearchKey"]) == ("inventory", "host")
     assert (

@@ -155,7 +155,7 @@ def test_sentinel_export_of_the_new_sources_validates() -> None:
         connectors[aid] = [(c.connectorId, c.dataTypes) for c in rule.requiredDataConnectors]
     assert connectors == {
         "D-KQL-SRC-F1": [("MicrosoftThreatProtection", ["DeviceFileEvents", "DeviceInfo"])],
-        "D-KQL-SRC-S1": [("SecurityEvents", ["SecurityEvent"])],
+        "D-KQL-SRC-S1": [("WindowsSecurityEvents", ["SecurityEvent"])],
     }
 
 

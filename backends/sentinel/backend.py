@@ -126,8 +126,9 @@ class KqlBackend(KqlDetectMixin, KqlJoinFoldMixin, KqlStreamMixin, KqlExprMixin,
         ir.Enrich: Support(
             "exact",
             "`lookup kind=leftouter (_GetWatchlist('<lookup>') ...)` on "
-            "lower-cased keys; approximate when the CSV repeats a key (watchlists "
-            "keep no row order, so 'first row' is take_any)",
+            "lower-cased keys; where the CSV repeats a key, the first row by the watchlist's "
+            "siemc_row column (the CSV row number siemc export writes; watchlists keep no row "
+            "order): `summarize arg_min(row, *) by` key",
         ),
         ir.Join: Support(
             "exact",
@@ -168,9 +169,15 @@ class KqlBackend(KqlDetectMixin, KqlJoinFoldMixin, KqlStreamMixin, KqlExprMixin,
             "stdevif, make_list_if on it",
         ),
         ir.Step: Support(
-            "not_implemented",
-            "a counted sequence step (EQL's `with runs`): the sequence's joins pair one event "
-            "per step; compile to eql meanwhile",
+            "approximate",
+            "a counted first step then one step (N failures, then a success): a scan per key "
+            "over the rows of both streams (and until), sorted by time, keeps the times of the "
+            "latest N run events; a next-step row alerts when the row before it is a run event "
+            "and the N-th latest lies within maxspan, the closed form of the evaluator's EQL "
+            "state machine (backends/sentinel/counted.py). Approximate only for rows of one key "
+            "at one millisecond (KQL has no input order; taken run first). Other layouts "
+            "(the run not first, more steps, streams one event can be in, multi-valued keys) "
+            "are E200",
         ),
         ir.FirstSeen: Support(
             "exact",

@@ -19,6 +19,7 @@ from backends.identity import PID
 from backends.sentinel import scan
 from backends.sentinel import text as t
 from backends.sentinel.consume import KqlConsumeMixin
+from backends.sentinel.counted import KqlCountedMixin
 from backends.sentinel.expr import Scope
 from backends.sentinel.process import exact_identity_pairs, parent_child
 from backends.sentinel.seqnotes import PID_CHILD, SEQ_DETAIL, SEQ_TIES
@@ -46,7 +47,7 @@ class Alerts:
     win_let: str | None = None  # the aggregate before `having` (deviation history)
 
 
-class KqlDetectMixin(KqlConsumeMixin):
+class KqlDetectMixin(KqlConsumeMixin, KqlCountedMixin):
     scope: Scope
     lets: list[tuple[str, str]]
     scopes: dict[str, Scope]
@@ -320,6 +321,14 @@ class KqlDetectMixin(KqlConsumeMixin):
         return cand
 
     def visit_Sequence(self, d: ir.Sequence, ctx: Context) -> Alerts:
+        if any(s.count > 1 for s in d.steps):
+            keys = self._corr_keys(d.steps[0], ctx)
+            if any(self._extras(s.alias) for s in d.steps):
+                raise ctx.not_implemented(
+                    "a baseline on a field of a counted sequence's step", d.span
+                )
+            q = self.counted_sequence(self._ctx_analytic, d, keys, ctx)
+            return Alerts(q, ["__start", "__end", *keys], self._corr_cand(d.steps, keys))
         pid_key: list[str] = []
         if self.identity_seq is not None:
             # keyed on the process identity; the alert still reports the analytic's keys, the

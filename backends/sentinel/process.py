@@ -49,7 +49,8 @@ def identity_sequence(analytic: ir.Analytic) -> ir.Sequence | None:
     keys, ``process.entity_id`` and the other keys, without the until. None when the sequence
     does not name one process that way."""
     d = analytic.detection
-    if not isinstance(d, ir.Sequence):
+    # a counted step is rendered with its until (backends/sentinel/counted.py)
+    if not isinstance(d, ir.Sequence) or any(s.count > 1 for s in d.steps):
         return None
     pk = sequence_process_key(analytic, d)
     if pk is None:

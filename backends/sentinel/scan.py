@@ -45,7 +45,7 @@ TIES_COOCCURRENCE = (
     "defined (the evaluator follows input order), so later sets can differ either way. Equal to "
     "the evaluator when no two rows of a key share the millisecond of a completing row"
 )
-_PARTITIONS = (
+PARTITIONS = (
     "The native strategy is documented for partition keys numbering roughly in the thousands; "
     "for millions of keys use hint.strategy=shuffle, which gives the same result "
     "(learn.microsoft.com/kusto/query/partition-operator)"
@@ -54,11 +54,11 @@ NOTE_SLIDING = (
     "the window of each group is kept by scan in a partition per group key (partition "
     "hint.strategy=native, sorted by time): the state holds the times and the distinct measures' "
     "values of the rows in the current window, so its size grows with the rows of one group "
-    "within one window. " + _PARTITIONS
+    "within one window. " + PARTITIONS
 )
 NOTE_COOCCURRENCE = (
     "the set of each key is kept by scan in a partition per key (partition hint.strategy=native, "
-    "sorted by time): one time per member. " + _PARTITIONS
+    "sorted by time): one time per member. " + PARTITIONS
 )
 
 
@@ -154,20 +154,46 @@ def cooccurrence(source: str, keys: list[str], members: int, window_ms: int) -> 
     )
 
 
+def counted(source: str, keys: list[str], n: int, until: bool, maxspan: str) -> tuple[str, str]:
+    """The scan of a run of ``n`` events followed by one step (backends/sentinel/counted.py)
+    over the rows of ``source`` (``__t``, the key columns and ``__step``: 0 a run event, 1 a
+    next-step event, 2 an until event), sorted run first on ties.
+
+    ``__runs`` holds the times of the key's latest ``n`` run events (emptied by an until row),
+    ``__after`` whether the row is a run event; a next-step row whose row before was a run event
+    is a candidate (``__hit``), and alerts when ``n`` run times lie within ``maxspan`` of it.
+    Returns (the body of ``let __scan``, the alert rows)."""
+    kept = f"array_slice(array_concat(s.__runs, pack_array(__ms)), -{n}, -1)"
+    runs = f"iff(__step == 0, {kept}, s.__runs)"
+    if until:
+        runs = f"iff(__step == 2, dynamic([]), {runs})"
+    decl = ["__runs: dynamic = dynamic([])", "__after: bool = false", "__hit: bool = false"]
+    assigns = [f"__runs = {runs}", "__hit = __step == 1 and s.__after", "__after = __step == 0"]
+    ext = [f"__start = datetime_add('millisecond', tolong(__runs[0]), {_EPOCH}), __end = __t"]
+    body, final = _scan(
+        source, keys, [], None, decl, assigns, ext, ["__start", "__end", *keys],
+        f"__hit and array_length(__runs) == {n}", "__ms asc, __step asc",
+    )  # fmt: skip
+    head, _, tail = final.partition("\n| project ")
+    return body, f"{head}\n| where __end - __start <= {maxspan}\n| project {tail}"
+
+
 def _scan(
     source: str,
     keys: list[str],
     pre: list[str],
-    size_ms: int,
+    size_ms: int | None,
     decl: list[str],
     assigns: list[str],
     ext: list[str],
     out: list[str],
     where: str | None = None,
+    order: str = "__ms asc",
 ) -> tuple[str, str]:
-    """(the body of ``let __scan``, the query of its result rows)."""
+    """(the body of ``let __scan``, the query of its result rows); ``size_ms`` the window
+    (``__lo``, the start of each row's window), ``order`` the sort inside each partition."""
     part = keys[0] if len(keys) == 1 and keys[0].isidentifier() else "__g"
-    items = [f"__lo = __ms - {size_ms}", *pre]
+    items = [*([f"__lo = __ms - {size_ms}"] if size_ms is not None else []), *pre]
     if part == "__g":
         # one partition per key tuple: the JSON text of the tuple names it alone
         items.append(f"__g = tostring(pack_array({', '.join(keys)}))")
@@ -175,9 +201,9 @@ def _scan(
         [
             f"{source}",
             f"| extend __ms = datetime_diff('millisecond', __t, {_EPOCH})",
-            f"| extend {', '.join(items)}",
+            *([f"| extend {', '.join(items)}"] if items else []),
             f"| partition hint.strategy=native by {part} (",
-            "    sort by __ms asc",
+            f"    sort by {order}",
             f"    | scan declare ({', '.join(decl)}) with (",
             "        step s: true =>",
             "            " + ",\n            ".join(assigns) + ";",

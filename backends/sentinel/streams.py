@@ -1,6 +1,12 @@
 """Stream pipeline steps of the kql backend that read other data: lookup enrichments
 (``lookup kind=leftouter`` against a watchlist) and stream joins.
 
+An enrichment takes the first CSV row of its key (docs/semantics.md, Lookups), and a watchlist
+keeps no row order (its items are rows of the Watchlist table, which has none). So the watchlist
+of a lookup carries the CSV row number as a column of its own (:data:`ROW`, written by ``siemc
+export --target sentinel`` and by the engine's watchlist), and where the CSV repeats a match key
+the query keeps the row with the least number per key (``summarize arg_min(row, *) by key``).
+
 A stream join pairs each event with ONE partner (docs/semantics.md, Join): the nearest in time
 within ``within`` on the allowed side, at equal distance the earlier. KQL has no row identity, so
 each event gets one (``new_guid()``, a random UUID per row: learn.microsoft.com/kusto/query/
@@ -18,6 +24,16 @@ from backends.sentinel import text as t
 from backends.sentinel.expr import Scope
 from backends.sentinel.process import one_partner
 from compiler import ir
+
+# the watchlist column holding the CSV row number (1 the first data row); lookup columns named
+# siemc_* are reserved (E128), so no CSV has it
+ROW = "siemc_row"
+
+
+def with_row_numbers(lk: ir.Lookup) -> ir.Lookup:
+    """The lookup as its watchlist: the CSV's columns and :data:`ROW`."""
+    rows = tuple((*r, str(n)) for n, r in enumerate(lk.rows, 1))
+    return ir.Lookup(lk.name, lk.path, (*lk.columns, ROW), rows, lk.span)
 
 
 class KqlStreamMixin:
@@ -47,17 +63,18 @@ class KqlStreamMixin:
         for column, _ in en.add:
             proj.append(f"__e_{_safe(column)} = tostring({t.ident(column)})")
         keys = ", ".join(f"__lk{i}" for i in range(len(en.match)))
+        if dup:
+            proj.append(f"__lk_row = toint({ROW})")
         right = f"_GetWatchlist({t.string(en.lookup)}) | project {', '.join(rights + proj)}"
         right += " | where " + " and ".join(f"isnotempty(__lk{i})" for i in range(len(en.match)))
         if dup:
-            ctx.approximate(
-                "lookup enrichment",
-                f"lookup '{en.lookup}' repeats a match key; the evaluator takes the first CSV "
-                "row, a watchlist keeps no row order (take_any picks one row)",
-                en.span,
+            ctx.note(
+                f"lookup '{en.lookup}' repeats a match key; the evaluator takes the first CSV row "
+                f"of a key, and the watchlist's column {ROW} is the CSV row number (a watchlist "
+                "keeps no row order; siemc export --target sentinel writes the column): the "
+                "query keeps the least per key"
             )
-            aggs = ", ".join(f"__e_{_safe(c)} = take_any(__e_{_safe(c)})" for c, _ in en.add)
-            right += f" | summarize {aggs} by {keys}"
+            right += f" | summarize arg_min(__lk_row, *) by {keys}"
         out = [f"| extend {', '.join(lefts)}", f"| lookup kind=leftouter ({right}) on {keys}"]
         sets = []
         for column, fld in en.add:

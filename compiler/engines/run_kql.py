@@ -52,6 +52,7 @@ from typing import Any
 from backends.base import Artifact
 from backends.profiles import FieldProfile, load_profile
 from backends.sentinel import psl
+from backends.sentinel.streams import with_row_numbers
 from compiler import canonical, engines, ir
 from compiler.canonical import CanonicalAlert
 from compiler.engines import kql_scalar, kql_scan, kql_sources
@@ -403,7 +404,9 @@ class Tables:
         computed = src.get("computed") or {}
         row: dict[str, Any] = dict(const)
         for ecs, col in fields.items():
-            if ecs in f and col not in computed:
+            # two ECS names of one column (user.name and winlog.event_data.TargetUserName on
+            # SecurityEvent): an event carries it under either
+            if ecs in f and col not in computed and row.get(col) is None:
                 row[col] = f[ecs]
         row["Timestamp" if prof.name == "mde" else "TimeGenerated"] = _ts(ev.ts)
         row["TimeGenerated"] = _ts(ev.ts)
@@ -477,6 +480,10 @@ class Tables:
             if "EventOutcome" in back:
                 o = str(back["EventOutcome"] or "").lower()
                 row["EventResult"] = _ASIM_OUTCOME.get(o, "NA")
+            if table == "SecurityEvent":
+                # Windows writes "-" for no address; the profile reads that as none
+                if back.get("SrcIpAddr") or row.get("IpAddress") is None:
+                    row["IpAddress"] = back.get("SrcIpAddr") or "-"
         return row
 
     def create(self, con: Any) -> dict[str, str]:
@@ -553,12 +560,15 @@ def _watchlist(
 ) -> tuple[list[str], list[dict[str, Any]]]:
     """The rows ``_GetWatchlist(alias)`` returns for the analytic's lookups and ``extra``
     watchlists: ``SearchKey`` (the search key's value, here the first CSV column) beside the
-    CSV's columns (https://learn.microsoft.com/azure/sentinel/watchlists-queries)."""
+    CSV's columns (https://learn.microsoft.com/azure/sentinel/watchlists-queries), and a lookup's
+    CSV row number as siemc export writes it (backends/sentinel/streams.py). A watchlist keeps
+    no row order: the rows are stored against the CSV's order, so a query that relies on it
+    (take_any of a repeated key) shows it."""
     cols = ["SearchKey"]
     rows: list[dict[str, Any]] = []
-    for lk in (*a.lookups, *extra):
+    for lk in (*(with_row_numbers(x) for x in a.lookups), *extra):
         cols += [c for c in lk.columns if c not in cols]
-        for r in lk.rows:
+        for r in reversed(lk.rows):
             rows.append(
                 {
                     "WatchlistAlias": lk.name,

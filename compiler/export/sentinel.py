@@ -1,7 +1,8 @@
 """Microsoft Sentinel package: per analytic, the analytic-rule YAML in the Azure-Sentinel
 repository's format (``AnalyticRules/<id>.yaml``) and an ARM template of the same rule
 (``ARM/<id>.json``, ``Microsoft.SecurityInsights/alertRules`` kind Scheduled); per lookup, a
-watchlist (``Watchlists/<name>/``: the CSV and an ARM template). Every rule is validated with
+watchlist (``Watchlists/<name>/``: the CSV with its row number as the column ``siemc_row``, and an
+ARM template). Every rule is validated with
 :mod:`compiler.export.sentinel_model` before it is written."""
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pydantic import ValidationError
 
 from backends.profiles import load_profile
 from backends.sentinel import psl
+from backends.sentinel.streams import with_row_numbers
 from compiler import ir
 from compiler.export import attack
 from compiler.export import schedule as sch
@@ -355,7 +357,10 @@ def package(req: Request) -> Package:
         pkg.files[f"AnalyticRules/{a.id}.yaml"] = rule_yaml(doc)
         pkg.files[f"ARM/{a.id}.json"] = json.dumps(arm, indent=2, ensure_ascii=False) + "\n"
         for lk in a.lookups:
-            watchlists.setdefault(lk.name, watchlist_files(lk, _search_key(a, lk)))
+            # the CSV row number as a column: an enrichment takes the first row of its key
+            watchlists.setdefault(
+                lk.name, watchlist_files(with_row_numbers(lk), _search_key(a, lk))
+            )
         if f"_GetWatchlist('{psl.ALIAS}')" in res.artifact.query:
             # registered_domain() by the Public Suffix List (backends/sentinel/psl.py)
             watchlists.setdefault(psl.ALIAS, watchlist_files(psl.lookup(), psl.SEARCH_KEY))

@@ -69,6 +69,15 @@ CAVEATS: dict[tuple[str, str], Caveat] = {
     ("D-SPL-E08", "keys that differ by case only"): Caveat(
         _CASE, extra=(f"D-SPL-E08 {{host.name='WEB01'}} [{T0}..{T0 + 1000}]",)
     ),
+    (
+        "D-KQL-CNT1",
+        "maxspan inclusive, 1 ms past it, case-distinct hosts, keyless failures",
+    ): Caveat(
+        _CASE + ": the `by host.name` key joins 'DC4' with 'dc4' in the engine only",
+        extra=(
+            f"D-KQL-CNT1 {{host.name='DC4', source.ip='10.0.0.1'}} [{T0 + 400000}..{T0 + 403000}]",
+        ),
+    ),
     ("D-SPL-E09", "keys per position, a different user, within 1.2 s"): Caveat(
         "eql engine caveat: maxspan is converted to whole seconds (1500ms acts as 1s), so "
         "the 1.2 s sequence on h2 expires in the engine; Elasticsearch keeps milliseconds",

@@ -95,10 +95,12 @@ def validate(queries: list[str], watchlist_columns: tuple[str, ...] = ()) -> lis
     """Errors (severity Error) of each query; an empty list means the query is valid KQL that
     resolves against the declared Sentinel schemas. ``watchlist_columns`` adds CSV columns to
     the ``_GetWatchlist`` result beyond those of the bundled lookups and of the Public Suffix
-    List watchlist registered_domain() reads (backends/sentinel/psl.py)."""
+    List watchlist registered_domain() reads (backends/sentinel/psl.py), and the CSV row number
+    of a lookup's watchlist (backends/sentinel/streams.py)."""
     from backends.sentinel.psl import lookup
+    from backends.sentinel.streams import ROW
 
-    columns = list(dict.fromkeys((*watchlist_columns, *lookup().columns)))
+    columns = list(dict.fromkeys((*watchlist_columns, ROW, *lookup().columns)))
     answer = _get().ask({"queries": queries, "watchlist_columns": columns})
     return [
         [

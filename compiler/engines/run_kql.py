@@ -480,10 +480,9 @@ class Tables:
             if "EventOutcome" in back:
                 o = str(back["EventOutcome"] or "").lower()
                 row["EventResult"] = _ASIM_OUTCOME.get(o, "NA")
-            if table == "SecurityEvent":
-                # Windows writes "-" for no address; the profile reads that as none
-                if back.get("SrcIpAddr") or row.get("IpAddress") is None:
-                    row["IpAddress"] = back.get("SrcIpAddr") or "-"
+            # Windows writes "-" for no address; the profile reads that as none
+            if table == "SecurityEvent" and (back.get("SrcIpAddr") or row.get("IpAddress") is None):
+                row["IpAddress"] = back.get("SrcIpAddr") or "-"
         return row
 
     def create(self, con: Any) -> dict[str, str]:

@@ -10,6 +10,7 @@ value (flatten keeps the last one written) the document is flattened after all.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from compiler.inputs._common import flatten
@@ -20,21 +21,25 @@ _PATHS: dict[str, tuple[tuple[str, ...], ...]] = {}
 _MAX_SEGMENTS = 6  # 32 paths; a name with more dots is read from the flattened document
 
 
-def _paths(name: str) -> tuple[tuple[str, ...], ...]:
-    """Every way to read ``name`` as keys of nested objects: ``a.b.c`` -> ``(a, b, c)``,
-    ``(a, b.c)``, ``(a.b, c)``, ``(a.b.c,)``."""
-    parts = name.split(".")
-    if len(parts) > _MAX_SEGMENTS:
-        return ()
-    out: list[tuple[str, ...]] = []
-    for mask in range(2 ** (len(parts) - 1)):
+def key_splits(parts: list[str]) -> Iterator[tuple[str, ...]]:
+    """Every grouping of the dotted name's ``parts`` into consecutive keys, in a fixed order."""
+    for mask in range(1 << (len(parts) - 1)):
         keys = [parts[0]]
         for i, part in enumerate(parts[1:]):
             if mask >> i & 1:
                 keys[-1] += "." + part
             else:
                 keys.append(part)
-        out.append(tuple(keys))
+        yield tuple(keys)
+
+
+def _paths(name: str) -> tuple[tuple[str, ...], ...]:
+    """Every way to read ``name`` as keys of nested objects: ``a.b.c`` -> ``(a, b, c)``,
+    ``(a, b.c)``, ``(a.b, c)``, ``(a.b.c,)``."""
+    parts = name.split(".")
+    if len(parts) > _MAX_SEGMENTS:
+        return ()
+    out = list(key_splits(parts))
     if len(_PATHS) < 10_000:
         _PATHS[name] = tuple(out)
     return tuple(out)

@@ -17,21 +17,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from compiler.inputs.nested import key_splits
+
 # key -> (the name a path ending here writes, or None; the trie below, or None)
 Trie = dict[str, tuple[str | None, "Trie | None"]]
 
 MAX_SEGMENTS = 12  # 2048 paths for one name; a name with more dots disables the projection
-
-
-def _splits(parts: list[str]) -> Iterable[tuple[str, ...]]:
-    for mask in range(1 << (len(parts) - 1)):
-        keys = [parts[0]]
-        for i, part in enumerate(parts[1:]):
-            if mask >> i & 1:
-                keys[-1] += "." + part
-            else:
-                keys.append(part)
-        yield tuple(keys)
 
 
 def build_trie(names: Iterable[str]) -> Trie | None:
@@ -42,7 +33,7 @@ def build_trie(names: Iterable[str]) -> Trie | None:
         parts = name.split(".")
         if len(parts) > MAX_SEGMENTS:
             return None
-        for path in _splits(parts):
+        for path in key_splits(parts):
             node = root
             for i, key in enumerate(path):
                 last = i == len(path) - 1

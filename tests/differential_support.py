@@ -9,9 +9,11 @@ import pytest
 
 from backends.base import Artifact, overall_direction
 from compiler import canonical, ir
+from compiler.engines import run_spl
 from compiler.evaluator import Event, evaluate
 from compiler.lower import Loaded
 from compiler.testing import MissingData, fixture_events
+from tests.ci_support import skip_unless_ci
 
 
 def events_or_skip(loaded: Loaded, fx: ir.Fixture) -> list[Event]:
@@ -22,6 +24,15 @@ def events_or_skip(loaded: Loaded, fx: ir.Fixture) -> list[Event]:
         if os.environ.get("CI") == "true":
             raise
         pytest.skip(f"real data missing: {exc}")
+
+
+def spl_engine_or_skip() -> None:
+    """The SPL interpreter, which ships with the source tests: absent, a local run skips and
+    CI=true fails."""
+    try:
+        run_spl.interpreter()
+    except run_spl.EngineUnavailable as exc:
+        skip_unless_ci(str(exc))
 
 
 def evaluator_alerts(

@@ -27,7 +27,7 @@ from compiler.build import compile_pair
 from compiler.discover import load_catalog
 from compiler.engines import run_spl
 from compiler.lower import Loaded
-from tests.differential_support import evaluator_alerts, find_fixture
+from tests.differential_support import evaluator_alerts, find_fixture, spl_engine_or_skip
 from tests.oracles.spl_grammar import check
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -97,13 +97,6 @@ def _lookup(aid: str, name: str) -> tuple[Loaded, ir.Fixture]:
     return find_fixture(_catalog(), aid, name)
 
 
-def _engine() -> None:
-    try:
-        run_spl.interpreter()
-    except run_spl.EngineUnavailable as exc:
-        pytest.skip(str(exc))
-
-
 def _compare(loaded: Loaded, fx: ir.Fixture, artifact: Artifact) -> canonical.Diff:
     want = evaluator_alerts(loaded, fx)
     return canonical.diff(want, run_spl.run(loaded, fx, artifact))
@@ -111,7 +104,7 @@ def _compare(loaded: Loaded, fx: ir.Fixture, artifact: Artifact) -> canonical.Di
 
 @pytest.mark.parametrize(("profile", "aid", "fixture"), _pairs(), ids=lambda v: str(v)[:50])
 def test_interpreter_alerts_equal_the_evaluator(profile: str, aid: str, fixture: str) -> None:
-    _engine()
+    spl_engine_or_skip()
     artifact = _artifact(aid, profile)
     assert artifact is not None
     assert check(artifact.query, macro_defs(artifact)) is None, check(
@@ -152,7 +145,7 @@ def test_coverage_numbers() -> None:
 # --------------------------------------------------------------------------- mutations
 def test_wrong_operator_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
     """A backend that writes `>` for `gte` loses the event exactly on the pid boundary."""
-    _engine()
+    spl_engine_or_skip()
     loaded, fx = _lookup("D-SPL-K01", "case, the pid boundary, a missing user and a cased parent")
     orig = PredicateRenderer.leaf
 
@@ -168,7 +161,7 @@ def test_wrong_operator_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_dropped_group_key_is_caught() -> None:
-    _engine()
+    spl_engine_or_skip()
     loaded, fx = _lookup(
         "D-SPL-K03",
         "boundary at the window end, case-distinct hosts, no bytes back, a missing port",
@@ -187,7 +180,7 @@ def test_absence_tie_is_caught() -> None:
     """A start at a run's own millisecond, in both streams or not, does not suppress it
     (docs/semantics.md "Absence"): taking the nearest later-or-equal missing time loses the
     D-SPL-60 alerts of ws1 and ws2."""
-    _engine()
+    spl_engine_or_skip()
     loaded, fx = _lookup(
         "D-SPL-60", "a start at a stop's millisecond, a start alone, a start 1m + 1 ms late"
     )
@@ -208,7 +201,7 @@ def test_scalar_forms_on_a_multivalue_are_caught(monkeypatch: pytest.MonkeyPatch
     """Without the mvfilter() forms the where leaves compare a multivalue field with `==`,
     `like()` or `cidrmatch()`, whose per-value meaning Splunk does not document: the
     interpreter refuses them instead of agreeing by accident."""
-    _engine()
+    spl_engine_or_skip()
     for aid in ("D-SPL-MV01", "D-SPL-MV02", "D-SPL-MV03"):
         loaded, fx = _lookup(aid, _MV)
         monkeypatch.setattr("backends.splunk.streams.multi_valued", lambda a: frozenset[str]())
@@ -221,7 +214,7 @@ def test_scalar_forms_on_a_multivalue_are_caught(monkeypatch: pytest.MonkeyPatch
 
 def test_elementwise_derivation_is_needed() -> None:
     """lower() of a multivalue field has no documented per-value meaning: mvmap() is needed."""
-    _engine()
+    spl_engine_or_skip()
     loaded, fx = _lookup("D-SPL-MV08", "the value is not the first element")
     art = _artifact("D-SPL-MV08")
     assert art is not None and _compare(loaded, fx, art).equal
@@ -234,7 +227,7 @@ def test_elementwise_derivation_is_needed() -> None:
 def test_multivalue_key_forms_are_needed() -> None:
     """count(X) counts the values of a multivalue field and streamstats groups by its whole
     value: dropping the helper count or the mvexpand changes the alerts."""
-    _engine()
+    spl_engine_or_skip()
     loaded, fx = _lookup("D-SPL-MV04", _MV)
     art = _artifact("D-SPL-MV04")
     assert art is not None and _compare(loaded, fx, art).equal
@@ -263,7 +256,7 @@ def test_sequence_consumption_and_identity_are_needed() -> None:
     """Without the "no second step since the first" test, a second connection of a process
     re-completes a consumed sequence; keyed on the PID instead of the process identity, a
     connection of a reused PID completes the start of the ended process."""
-    _engine()
+    spl_engine_or_skip()
     fx = "maxspan edges, ties both orders, consumption, PID reuse, a missing PID"
     d = _mutated("D-SPL-Q1", fx, " AND (isnull(siemc_pb) OR siemc_pb<siemc_as)", "")
     assert [a.end for a in d.extra] == [T0 + 422_000] and not d.missing
@@ -275,7 +268,7 @@ def test_join_takes_values_from_the_nearest_partner_only() -> None:
     """Carrying each field with last() alone takes a value from an older partner when the
     nearest one lacks it; without the partners-first order a partner at the same time is
     missed."""
-    _engine()
+    spl_engine_or_skip()
     fx = "edges, equal distances, ties, partners lacking or overwriting the user"
     d = _mutated("D-SPL-J2", fx, "if(siemc_bh1==siemc_bs, siemc_bv1, null())", "siemc_bv1")
     assert [a.end for a in d.extra] == [T0 + 303_000] and not d.missing
@@ -286,14 +279,14 @@ def test_join_takes_values_from_the_nearest_partner_only() -> None:
 def test_first_seen_candidates_come_first_at_one_time() -> None:
     """History strictly before the candidate: sorted after the history at one time, the second
     of two equal-time events would look seen."""
-    _engine()
+    spl_engine_or_skip()
     d = _mutated("D-SPL-F1", "lookback edges, equal times, null keys", "sort 0 _time siemc_role",
                  "sort 0 _time -siemc_role")  # fmt: skip
     assert d.missing and not d.extra
 
 
 def test_unknown_command_is_reported() -> None:
-    _engine()
+    spl_engine_or_skip()
     loaded, fx = _lookup("D-SPL-K03", "boundary at the window end, case-distinct hosts, "
                          "no bytes back, a missing port")  # fmt: skip
     art = _artifact("D-SPL-K03")
@@ -312,7 +305,7 @@ def test_consuming_window_needs_the_reset_and_the_group_order() -> None:
     burst; sorted by time alone, a host's alert resets the host in the middle of its window
     (reset_after resets every group) and the look-alike hosts "7" and "7.0" interleave; sorted
     by the keys as numbers, "7" and "7.0" still interleave."""
-    _engine()
+    spl_engine_or_skip()
     reset = 'reset_after="(event_count>=3 AND _time-siemc_ws<=60)" '
     d = _mutated("D-SPL-SC01", _SC1, reset, "")
     ends = sorted((a.key[0][1], (a.end or 0) - T0) for a in d.extra)
@@ -327,7 +320,7 @@ def test_consuming_window_needs_the_reset_and_the_group_order() -> None:
 def test_consumed_window_measures_need_the_input_order() -> None:
     """Two starts of one millisecond straddle the firing point: taken newest-indexed first (the
     search's own order), the window consumes the other one and reports other measures."""
-    _engine()
+    spl_engine_or_skip()
     fx = (
         "s_c2 a tie across the firing point, a start without user, a second host spanning "
         "exactly 1m"
@@ -338,7 +331,7 @@ def test_consumed_window_measures_need_the_input_order() -> None:
 
 def test_cooccurrence_needs_the_reset() -> None:
     """Without reset_after a complete set stays complete and re-alerts on each further event."""
-    _engine()
+    spl_engine_or_skip()
     latest = " AND ".join(f"_time-siemc_l{i}<=120" for i in range(3))
     reset = f'reset_after="({latest})" '
     d = _mutated("D-SPL-SC04", _SC4, reset, "")

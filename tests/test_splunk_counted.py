@@ -19,7 +19,7 @@ from compiler.build import compile_pair
 from compiler.discover import load_catalog
 from compiler.engines import run_spl
 from compiler.lower import Loaded
-from tests.differential_support import evaluator_alerts
+from tests.differential_support import evaluator_alerts, spl_engine_or_skip
 
 ROOT = Path(__file__).resolve().parent.parent
 CNT = ROOT / "tests" / "differential" / "splunk"
@@ -33,13 +33,6 @@ def iso(ms: int) -> str:
 
 def _loaded(name: str) -> Loaded:
     return load_catalog([CNT / name]).loaded[0]
-
-
-def _engine() -> None:
-    try:
-        run_spl.interpreter()
-    except run_spl.EngineUnavailable as exc:
-        pytest.skip(str(exc))
 
 
 def _artifact(lo: Loaded, profile: str = "cim") -> Artifact:
@@ -85,7 +78,7 @@ def _random_events(rnd: random.Random, kinds: str) -> list[dict[str, object]]:
     ],
 )
 def test_random_orders_equal_the_evaluator(name: str, kinds: str) -> None:
-    _engine()
+    spl_engine_or_skip()
     lo = _loaded(name)
     base = lo.fixtures[0]
     alerts = 0
@@ -157,7 +150,7 @@ MUTATIONS = [
 
 @pytest.mark.parametrize(("name", "old", "new", "fixture"), MUTATIONS)
 def test_a_broken_idiom_is_caught(name: str, old: str, new: str, fixture: str) -> None:
-    _engine()
+    spl_engine_or_skip()
     lo = _loaded(name)
     art = _artifact(lo)
     fx = next(f.name for f in lo.fixtures if f.name.startswith(fixture))

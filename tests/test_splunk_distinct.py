@@ -19,20 +19,13 @@ from compiler.build import compile_pair
 from compiler.discover import load_catalog
 from compiler.engines import run_spl
 from compiler.lower import Loaded
-from tests.differential_support import evaluator_alerts
+from tests.differential_support import evaluator_alerts, spl_engine_or_skip
 
 ROOT = Path(__file__).resolve().parent.parent
 FILE = ROOT / "tests" / "differential" / "splunk" / "cnt_distinct.yml"
 T0 = 1704067200000  # 2024-01-01T00:00:00Z
 RESET = re.compile(r'reset_after="(?:\\.|[^"\\])*" ')
 USERS: list[object] = ["alice", "alice", "Alice", "bob", "carol", "443", 443, "7", "7.0", None]
-
-
-def _engine() -> None:
-    try:
-        run_spl.interpreter()
-    except run_spl.EngineUnavailable as exc:
-        pytest.skip(str(exc))
 
 
 def _setup(profile: str = "cim") -> tuple[Loaded, Artifact]:
@@ -65,7 +58,7 @@ def _events(rnd: random.Random) -> list[dict[str, object]]:
 
 @pytest.mark.parametrize("profile", ["cim", "sysmon"])
 def test_random_orders_equal_the_evaluator(profile: str) -> None:
-    _engine()
+    spl_engine_or_skip()
     lo, art = _setup(profile)
     rnd = random.Random(20261206)
     alerts = 0
@@ -96,7 +89,7 @@ MUTATIONS = [
 
 @pytest.mark.parametrize(("old", "new", "fixture"), MUTATIONS)
 def test_a_broken_idiom_is_caught(old: str | re.Pattern[str], new: str, fixture: str) -> None:
-    _engine()
+    spl_engine_or_skip()
     lo, art = _setup()
     fx = next(f for f in lo.fixtures if f.name.startswith(fixture))
     assert canonical.diff(evaluator_alerts(lo, fx), run_spl.run(lo, fx, art)).equal

@@ -24,7 +24,7 @@ from compiler.engines import run_spl
 from compiler.export import splunk
 from compiler.export.common import Request
 from compiler.lower import Loaded
-from tests.differential_support import evaluator_alerts
+from tests.differential_support import evaluator_alerts, spl_engine_or_skip
 from tests.test_export_splunk import APPDIR, MACROS, SAVEDSEARCHES, check, parse_conf
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -51,13 +51,6 @@ def _diff(aid: str, art: Artifact) -> canonical.Diff:
     lo = _catalog()[aid]
     fx = lo.fixtures[0]
     return canonical.diff(evaluator_alerts(lo, fx), run_spl.run(lo, fx, art))
-
-
-def _engine() -> None:
-    try:
-        run_spl.interpreter()
-    except run_spl.EngineUnavailable as exc:
-        pytest.skip(str(exc))
 
 
 # --------------------------------------------------------------------------- what compiles where
@@ -214,7 +207,7 @@ def _mutated(art: Artifact, old: str, new: str) -> Artifact:
 def test_routing_tells_the_near_misses_apart() -> None:
     """Each family's fixture is equal on both profiles; a base search for the wrong event kind
     loses its alerts or gains the near misses'."""
-    _engine()
+    spl_engine_or_skip()
     cases = [
         ("D-SPL-SRC01", "cim", "`siemc_file_event`", "`siemc_file_delete`"),
         ("D-SPL-SRC01", "sysmon", "EventCode=11", "EventCode=23"),

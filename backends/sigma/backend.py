@@ -201,15 +201,12 @@ class SigmaBackend(Backend):
             if k in j.add:
                 m.key_sources[k] = (sources[partner.name], envs[partner.name])
         pair = correlation.group_by(ctx, [event, partner], sources, envs)
-        meta = {k: None for k in self._metadata(analytic)} | {
-            "title": f"{analytic.id} {m.key}: {s.name} joined to {j.stream}",
-            "description": f"Stream '{s.name}': a {j.stream} event before it with the same "
-            f"{', '.join(j.on)}, correlated by {slug(analytic.id)}_correlation",
-        }
-        doc = _ENV.get_template("correlation.yml.j2").render(
-            **meta,
-            id=uuid.uuid5(ID_NAMESPACE, f"{analytic.id}/{m.key}/join"),
-            name=m.name,
+        doc = self._member_correlation(
+            analytic,
+            m,
+            "join",
+            f"{analytic.id} {m.key}: {s.name} joined to {j.stream}",
+            f"Stream '{s.name}': a {j.stream} event before it with the same {', '.join(j.on)}",
             type="temporal",
             rules=[event.name, partner.name],
             group_by=pair["group_by"],
@@ -251,15 +248,12 @@ class SigmaBackend(Backend):
         event = Member(f"{m.name}_event", m.stream, f"{m.key}/event", m.keys, m.span)
         source, env = self._source(analytic, ctx, m.stream)
         pair = correlation.group_by(ctx, [event], {event.name: source}, {event.name: env})
-        meta = {k: None for k in self._metadata(analytic)} | {
-            "title": f"{analytic.id} {m.key}: {step.count} events of {m.stream}",
-            "description": f"At least {step.count} events of stream '{m.stream}' per key, "
-            f"correlated by {slug(analytic.id)}_correlation",
-        }
-        doc = _ENV.get_template("correlation.yml.j2").render(
-            **meta,
-            id=uuid.uuid5(ID_NAMESPACE, f"{analytic.id}/{m.key}/count"),
-            name=m.name,
+        doc = self._member_correlation(
+            analytic,
+            m,
+            "count",
+            f"{analytic.id} {m.key}: {step.count} events of {m.stream}",
+            f"At least {step.count} events of stream '{m.stream}' per key",
             type="event_count",
             rules=[event.name],
             group_by=pair["group_by"],
@@ -268,6 +262,21 @@ class SigmaBackend(Backend):
             condition={"gte": step.count},
         )
         return self._rule(analytic, ctx, event, metadata=False) + doc
+
+    def _member_correlation(
+        self, analytic: ir.Analytic, m: Member, kind: str, title: str, what: str, **corr: Any
+    ) -> str:
+        """The correlation a step's member is (a join, a counted run), which the detection's
+        correlation reads by the member's name: no metadata of its own but title and
+        description."""
+        meta = {k: None for k in self._metadata(analytic)} | {
+            "title": title,
+            "description": f"{what}, correlated by {slug(analytic.id)}_correlation",
+        }
+        rule_id = uuid.uuid5(ID_NAMESPACE, f"{analytic.id}/{m.key}/{kind}")
+        return _ENV.get_template("correlation.yml.j2").render(
+            **meta, id=rule_id, name=m.name, **corr
+        )
 
     def _members(self, analytic: ir.Analytic, det: ir.Detection, prefix: str) -> list[Member]:
         if isinstance(det, ir.Aggregate):
